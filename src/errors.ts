@@ -1,0 +1,103 @@
+/**
+ * The one catalog of kubegate error codes.
+ *
+ * Every error that crosses a process boundary (an HTTP response, a TokenReview status, a
+ * CLI exit, a log line) carries one of these codes. A code is declared once, with the HTTP
+ * status it maps to and a message that is safe to show to any caller: catalog messages
+ * never contain user input, tokens or internal detail. Extra, caller-safe detail travels
+ * in `KubegateError.message`; anything else goes in `cause`, which is logged, never sent.
+ *
+ * Codes are stable: never reuse or rename one. README.md documents each code and a test
+ * keeps that table and this catalog in step.
+ */
+
+export const errorCatalog = {
+  // --- generic -------------------------------------------------------------------------
+  INTERNAL: { status: 500, message: 'internal error' },
+  BAD_REQUEST: { status: 400, message: 'the request is malformed' },
+  NOT_FOUND: { status: 404, message: 'not found' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'request body too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'request body must be JSON' },
+  CONFLICT: { status: 409, message: 'the object already exists' },
+  SHUTTING_DOWN: { status: 503, message: 'the server is shutting down' },
+
+  // --- tokens and hashes ---------------------------------------------------------------
+  TOKEN_MALFORMED: { status: 401, message: 'the token is malformed' },
+  TOKEN_INVALID: { status: 401, message: 'the token is unknown, revoked or wrong' },
+  TOKEN_EXPIRED: { status: 401, message: 'the token has expired' },
+  TOKEN_DISABLED: { status: 401, message: 'the token is disabled' },
+  TOKEN_WRONG_CLUSTER: { status: 401, message: 'the token is not valid for this cluster' },
+  HASH_MALFORMED: { status: 500, message: 'a stored token hash is malformed' },
+  HASH_UNSUPPORTED: { status: 500, message: 'a stored token hash has an unsupported version' },
+  DURATION_INVALID: { status: 400, message: 'the duration is invalid' },
+  TTL_TOO_LONG: { status: 400, message: 'the requested lifetime exceeds the maximum' },
+
+  // --- authentication and authorization -------------------------------------------------
+  UNAUTHENTICATED: { status: 401, message: 'authentication required' },
+  AUTH_UNDECIDED: { status: 503, message: 'authentication could not be decided; try again' },
+  USER_DISABLED: { status: 403, message: 'the user is disabled' },
+  FORBIDDEN: { status: 403, message: 'forbidden' },
+  IDENTITY_NAME_RESERVED: { status: 400, message: 'the name is reserved for Kubernetes system identities' },
+  IDENTITY_NAME_INVALID: { status: 400, message: 'the identity name is invalid' },
+  LOGIN_FAILED: { status: 401, message: 'wrong username or password' },
+  LOGIN_RATE_LIMITED: { status: 429, message: 'too many failed logins; try again later' },
+  PROVIDER_UNKNOWN: { status: 400, message: 'unknown identity provider' },
+  PROVIDER_UNAVAILABLE: { status: 503, message: 'the identity provider could not be reached' },
+
+  // --- configuration --------------------------------------------------------------------
+  CONFIG_INVALID: { status: 500, message: 'the configuration is invalid' },
+  CONFIG_UNREADABLE: { status: 500, message: 'the configuration file cannot be read' },
+
+  // --- store ----------------------------------------------------------------------------
+  STORE_UNAVAILABLE: { status: 503, message: 'the store is unavailable' },
+  STORE_CONSTRAINT: { status: 409, message: 'the change conflicts with existing data' },
+  SECRET_KEY_INVALID: { status: 500, message: 'the secret encryption key is invalid' },
+  SECRET_DECRYPT_FAILED: { status: 500, message: 'a stored secret cannot be decrypted' },
+} as const satisfies Record<string, { readonly status: number; readonly message: string }>;
+
+export type ErrorCode = keyof typeof errorCatalog;
+
+export interface KubegateErrorOptions {
+  /** The underlying error; logged for operators, never sent to clients. */
+  readonly cause?: unknown;
+  /** Field path for configuration and request validation errors, e.g. `store.postgres.url`. */
+  readonly field?: string;
+}
+
+/**
+ * A typed error with a stable code. `message` must be safe to send to the caller: never put
+ * a token, password or raw upstream answer in it.
+ */
+export class KubegateError extends Error {
+  override readonly name = 'KubegateError';
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly field: string | undefined;
+
+  constructor(code: ErrorCode, message?: string, options: KubegateErrorOptions = {}) {
+    super(message ?? errorCatalog[code].message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.status = errorCatalog[code].status;
+    this.field = options.field;
+  }
+
+  /** The body kubegate's REST API answers with. */
+  toJSON(): { error: { code: ErrorCode; message: string; field?: string } } {
+    return { error: { code: this.code, message: this.message, ...(this.field === undefined ? {} : { field: this.field }) } };
+  }
+}
+
+export function isKubegateError(value: unknown, code?: ErrorCode): value is KubegateError {
+  return value instanceof KubegateError && (code === undefined || value.code === code);
+}
+
+/**
+ * Turns anything thrown into a KubegateError. Unknown errors become INTERNAL with the
+ * catalog message, so nothing about their content reaches a client; the original is kept
+ * as `cause` for the log.
+ */
+export function toKubegateError(value: unknown): KubegateError {
+  if (value instanceof KubegateError) return value;
+  return new KubegateError('INTERNAL', undefined, { cause: value });
+}
