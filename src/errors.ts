@@ -21,6 +21,8 @@ export const errorCatalog = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'request body must be JSON' },
   CONFLICT: { status: 409, message: 'the object already exists' },
   SHUTTING_DOWN: { status: 503, message: 'the server is shutting down' },
+  NOT_READY: { status: 503, message: 'the server is not ready' },
+  LISTEN_FAILED: { status: 500, message: 'the server cannot listen on the configured address' },
 
   // --- tokens and hashes ---------------------------------------------------------------
   TOKEN_MALFORMED: { status: 401, message: 'the token is malformed' },
@@ -44,10 +46,18 @@ export const errorCatalog = {
   LOGIN_RATE_LIMITED: { status: 429, message: 'too many failed logins; try again later' },
   PROVIDER_UNKNOWN: { status: 400, message: 'unknown identity provider' },
   PROVIDER_UNAVAILABLE: { status: 503, message: 'the identity provider could not be reached' },
+  LAST_ADMIN: { status: 409, message: 'the change would leave no enabled administrator' },
+  IMPERSONATION_REFUSED: { status: 403, message: 'impersonation headers are not accepted from clients of the proxy' },
+  ORIGIN_REFUSED: { status: 403, message: 'the request origin is not allowed' },
+  CONNECTION_HEADER_REFUSED: { status: 400, message: 'the Connection header names a header the proxy protects' },
+  UPSTREAM_UNREACHABLE: { status: 502, message: "the cluster's API server could not be reached" },
+  UPSTREAM_TIMEOUT: { status: 504, message: "the cluster's API server did not answer in time" },
+  UPSTREAM_REDIRECT_REFUSED: { status: 502, message: "the cluster's API server answered an upgrade with a redirect, which the proxy does not follow" },
 
   // --- configuration --------------------------------------------------------------------
   CONFIG_INVALID: { status: 500, message: 'the configuration is invalid' },
   CONFIG_UNREADABLE: { status: 500, message: 'the configuration file cannot be read' },
+  PKI_INVALID: { status: 500, message: 'the TLS certificate material is invalid or unreadable' },
 
   // --- store ----------------------------------------------------------------------------
   STORE_UNAVAILABLE: { status: 503, message: 'the store is unavailable' },

@@ -1,0 +1,258 @@
+/**
+ * `kubegate proxy`: the whole process, wired in one place.
+ *
+ * config → logger → data dir → secret box → store → bootstrap admin → TLS material →
+ * cluster directory → token chain cache(group(kubegate tokens)) → forwarder → REST app →
+ * server. Requests are dispatched by path before express sees them:
+ *   /k8s/clusters/…           → forwarder (the hot path: no express, no I/O on a cache hit)
+ *   /healthz /readyz /metrics → health handler
+ *   everything else           → the express REST API
+ * Store change announcements (local, or from other replicas through PostgreSQL) invalidate
+ * the token cache and end the open streams of a revoked token or a disabled user, so that
+ * revocation is immediate on every path.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { cachedAuthenticator } from '../auth/cached.js';
+import { withAuthenticatedGroup } from '../auth/groups.js';
+import { kubegateTokenAuthenticator } from '../auth/kubegate-tokens.js';
+import { KubegateError } from '../errors.js';
+import { configForLog, loadProxyConfig } from '../config/proxy.js';
+import type { ProxyConfig, ProxyConfigFlags } from '../config/proxy.js';
+import type { LoadConfigOptions } from '../config/source.js';
+import { formatHost } from '../config/listen.js';
+import { createLogger } from '../log.js';
+import type { Logger } from '../log.js';
+import { createProxyMetrics } from '../metrics.js';
+import { loadOrCreateServingMaterial } from '../pki/serving-material.js';
+import { createProxyApp } from '../proxy/app.js';
+import { bootstrapAdmin } from '../proxy/bootstrap.js';
+import { isClusterPath } from '../proxy/cluster-path.js';
+import { createClusterStatus } from '../proxy/cluster-status.js';
+import { createClusterDirectory } from '../proxy/directory.js';
+import { createForwarder } from '../proxy/forward.js';
+import { createAuditSink, forwardMetrics } from '../proxy/observe.js';
+import { createUpstreamPool } from '../proxy/upstreams.js';
+import { createProviders } from '../providers/index.js';
+import { createSecretBox, loadOrCreateKeyFile, parseSecretKey } from '../store/secret-box.js';
+import { openStore } from '../store/open.js';
+import type { Store } from '../store/store.js';
+import { createHealthHandler, createLongRunningRegistry, installSignalHandlers, startServer } from '../server.js';
+
+export interface RunningProxy {
+  /** `https://host:port` the proxy is bound to (loopback for a wildcard bind). */
+  readonly url: string;
+  /** The URL put in kubeconfigs. */
+  readonly publicUrl: string;
+  /** PEM of the CA that signed the serving certificate, or null for a configured certificate. */
+  readonly caPem: string | null;
+  readonly store: Store;
+  readonly registry: Registry;
+  stop(): Promise<void>;
+}
+
+export interface StartProxyDeps {
+  readonly logger: Logger;
+}
+
+export async function runProxy(options: LoadConfigOptions<ProxyConfigFlags>): Promise<void> {
+  const config = loadProxyConfig(options);
+  const logger = createLogger({ level: config.log.level, name: 'proxy' });
+  const proxy = await startProxy(config, { logger });
+  installSignalHandlers(() => proxy.stop(), logger);
+}
+
+export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Promise<RunningProxy> {
+  const { logger } = deps;
+  if (config.workers > 1) {
+    throw new KubegateError('CONFIG_INVALID', 'workers: more than one worker process is not supported yet', { field: 'workers' });
+  }
+  logger.info({ config: configForLog(config) }, 'starting kubegate proxy');
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+
+  const secretKey =
+    config.secretKey !== undefined
+      ? parseSecretKey(config.secretKey)
+      : loadOrCreateKeyFile(config.secretKeyFile ?? join(config.dataDir, 'secret.key'));
+  const store = await openStore(config.store, createSecretBox(secretKey));
+  const cleanups: (() => void | Promise<void>)[] = [() => store.close()];
+  try {
+    await bootstrapAdmin({
+      store,
+      username: config.bootstrap.username,
+      password: config.bootstrap.password,
+      logger,
+    });
+
+    const tls = await servingTls(config);
+    const registry = new Registry();
+    const metrics = createProxyMetrics(registry);
+    const directory = await createClusterDirectory(store, {
+      onReloadError: (error) => logger.warn({ err: error }, 'cluster directory reload failed; keeping the previous state'),
+    });
+    cleanups.push(() => directory.close());
+
+    const tokenCache = cachedAuthenticator(
+      withAuthenticatedGroup(
+        kubegateTokenAuthenticator({
+          store,
+          onTouchError: (error) => logger.debug({ err: error }, 'recording token use failed'),
+        }),
+      ),
+      {
+        successTtlMs: config.authCache.successTtlSeconds * 1000,
+        failureTtlMs: config.authCache.failureTtlSeconds * 1000,
+        maxEntries: config.authCache.maxEntries,
+      },
+    );
+
+    const upstreams = createUpstreamPool({ connectTimeoutMs: config.upstream.connectTimeoutSeconds * 1000 });
+    cleanups.push(() => upstreams.close());
+    const clusterStatus = createClusterStatus({ directory, upstreams, logger });
+    clusterStatus.start();
+    cleanups.push(() => clusterStatus.stop());
+
+    const audit = createAuditSink(config.audit);
+    cleanups.push(() => audit.flush());
+    const longRunning = createLongRunningRegistry();
+
+    // The public URL is known only once the port is bound when listen uses port 0.
+    let publicUrl = config.externalUrl ?? '';
+    const forwarder = createForwarder(
+      {
+        authenticator: tokenCache,
+        getCluster: directory.getCluster,
+        authorize: directory.roleOf,
+        upstreams,
+        audit: audit.write,
+        logger,
+        get allowedOrigins() {
+          return [new URL(publicUrl).origin];
+        },
+        metrics: forwardMetrics(metrics),
+        longRunning,
+      },
+      { idleTimeoutMs: config.upstream.requestTimeoutSeconds * 1000 },
+    );
+
+    const unsubscribe = store.subscribe((change) => {
+      switch (change.kind) {
+        case 'token':
+          tokenCache.invalidateToken(change.key);
+          // A deleted token's open watches and exec sessions end now, not when they idle out.
+          void store.getToken(change.key).then(
+            (token) => {
+              if (!token) forwarder.closeStreams((stream) => stream.tokenName === change.key);
+            },
+            () => undefined,
+          );
+          break;
+        case 'user':
+        case 'groups':
+          tokenCache.invalidateUser(change.key);
+          void store.getUser(change.key).then(
+            (user) => {
+              if (!user || !user.enabled) forwarder.closeStreams((stream) => stream.user.name === change.key);
+            },
+            () => undefined,
+          );
+          break;
+        case 'cluster':
+          if (!directory.getCluster(change.key)) upstreams.evict(change.key);
+          break;
+        default:
+          break;
+      }
+    });
+    cleanups.push(unsubscribe);
+
+    const providers = createProviders(config.providers, { store });
+    const app = createProxyApp({
+      store,
+      directory,
+      authenticator: tokenCache,
+      providers,
+      config,
+      publicUrl: () => publicUrl,
+      caPem: tls.caPem,
+      logger,
+      metrics,
+      clusterStatus,
+      now: () => new Date(),
+    });
+    const health = createHealthHandler({ ready: () => store.ping(), registry });
+
+    const server = await startServer({
+      listen: config.listen,
+      tls: { cert: tls.certPem, key: tls.keyPem },
+      logger,
+      longRunning,
+      handler(req, res) {
+        const url = req.url ?? '/';
+        if (isClusterPath(url)) forwarder.handleRequest(req, res);
+        else if (!health(req, res)) app(req, res);
+      },
+      onUpgrade(req, socket, head) {
+        if (isClusterPath(req.url ?? '/')) forwarder.handleUpgrade(req, socket, head);
+        else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      },
+    });
+    if (publicUrl === '') {
+      const { port } = server.address();
+      publicUrl = `https://${formatHost(config.tls.sans[0] ?? 'localhost')}:${port}`;
+    }
+    logger.info({ url: server.url, publicUrl, store: store.kind }, 'kubegate proxy is serving');
+
+    let stopping: Promise<void> | undefined;
+    return {
+      url: server.url,
+      get publicUrl() {
+        return publicUrl;
+      },
+      caPem: tls.caPem,
+      store,
+      registry,
+      stop() {
+        stopping ??= (async () => {
+          health.markShuttingDown();
+          await server.close();
+          await runCleanups(cleanups, logger);
+        })();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await runCleanups(cleanups, logger);
+    throw error;
+  }
+}
+
+interface ServingTls {
+  readonly certPem: string;
+  readonly keyPem: string;
+  readonly caPem: string | null;
+}
+
+async function servingTls(config: ProxyConfig): Promise<ServingTls> {
+  const { certFile, keyFile } = config.tls;
+  if (certFile !== undefined && keyFile !== undefined) {
+    try {
+      return { certPem: readFileSync(certFile, 'utf8'), keyPem: readFileSync(keyFile, 'utf8'), caPem: null };
+    } catch (error) {
+      throw new KubegateError('CONFIG_INVALID', `tls: cannot read the certificate or key file`, { field: 'tls.certFile', cause: error });
+    }
+  }
+  const material = await loadOrCreateServingMaterial(join(config.dataDir, 'tls'), { sans: config.tls.sans });
+  return { certPem: material.certPem, keyPem: material.keyPem, caPem: material.caCertPem };
+}
+
+async function runCleanups(cleanups: readonly (() => void | Promise<void>)[], logger: Logger): Promise<void> {
+  for (const cleanup of [...cleanups].reverse()) {
+    try {
+      await cleanup();
+    } catch (error) {
+      logger.warn({ err: error }, 'cleanup step failed during stop');
+    }
+  }
+}

@@ -1,0 +1,332 @@
+/**
+ * Configuration of `kubegate proxy`: read (YAML file, environment, flags) → decode and apply
+ * defaults (zod) → cross-field checks → deep freeze. Durations are written like `30d` and
+ * resolved to seconds here (`tokens.kubeconfigTtlSeconds`), so no other part parses them.
+ *
+ * README.md, section "Configuration", documents every field; keep the two in step.
+ */
+import { join } from 'node:path';
+import * as z from 'zod';
+import { isKubegateError } from '../errors.js';
+import { REDACTED } from '../log.js';
+import { parseSecretKey } from '../store/secret-box.js';
+import {
+  authCacheSchema,
+  checkBothOrNeither,
+  durationSeconds,
+  filePath,
+  hostNameOrIp,
+  listenAddress,
+  logLevel,
+  numberFromText,
+  tlsFiles,
+  wholeNumber,
+} from './fields.js';
+import type { AuthCacheConfig, LogLevel } from './fields.js';
+import { formatHost, formatHostPort, parseListenAddress } from './listen.js';
+import { collectOverrides, layerConfig, readConfigFile } from './source.js';
+import type { LoadConfigOptions, OverrideSpec } from './source.js';
+import { deepFreeze, parseLayeredConfig } from './validate.js';
+import type { ConfigIssue } from './validate.js';
+
+export interface SqliteStoreConfig {
+  readonly type: 'sqlite';
+  /** Absolute path of the database file. */
+  readonly path: string;
+}
+
+export interface PostgresStoreConfig {
+  readonly type: 'postgres';
+  /** `postgres://…`; contains a password: never log it (see configForLog). */
+  readonly url: string;
+}
+
+export interface ProviderConfig {
+  readonly name: string;
+  readonly type: string;
+  readonly enabled: boolean;
+  /** Checked by the provider itself when it is created. */
+  readonly settings: Readonly<Record<string, unknown>>;
+}
+
+export interface ProxyConfig {
+  /** `HOST:PORT`. */
+  readonly listen: string;
+  /** Absolute. */
+  readonly dataDir: string;
+  /**
+   * The base URL put in kubeconfigs, without a trailing slash. Undefined only when it is not
+   * set and `listen` uses port 0; the caller then uses the bound address.
+   */
+  readonly externalUrl: string | undefined;
+  readonly tls: {
+    readonly certFile: string | undefined;
+    readonly keyFile: string | undefined;
+    readonly sans: readonly string[];
+  };
+  readonly store: SqliteStoreConfig | PostgresStoreConfig;
+  /** Base64 32-byte key for secrets at rest; undefined → `secretKeyFile`. */
+  readonly secretKey: string | undefined;
+  /** Where the key is kept when `secretKey` is not given (sqlite only). */
+  readonly secretKeyFile: string | undefined;
+  readonly bootstrap: { readonly username: string; readonly password: string | undefined };
+  readonly tokens: {
+    readonly loginTtlSeconds: number;
+    readonly kubeconfigTtlSeconds: number;
+    readonly kubeconfigMaxTtlSeconds: number;
+    readonly apiTtlSeconds: number;
+    readonly apiMaxTtlSeconds: number;
+  };
+  readonly authCache: AuthCacheConfig;
+  readonly loginRateLimit: { readonly maxFailures: number; readonly windowSeconds: number };
+  readonly upstream: { readonly connectTimeoutSeconds: number; readonly requestTimeoutSeconds: number };
+  readonly workers: number;
+  /** `file` undefined → standard output. */
+  readonly audit: { readonly enabled: boolean; readonly file: string | undefined };
+  readonly log: { readonly level: LogLevel };
+  readonly providers: readonly ProviderConfig[];
+  /** Accept ID tokens of this OIDC provider as bearer tokens on the cluster path. */
+  readonly oidcBearer: { readonly provider: string } | undefined;
+}
+
+/**
+ * The flags `kubegate proxy` accepts for settings (commander's camelCase keys). The secret key
+ * and the bootstrap password have none, so that they never show in a process list.
+ */
+export interface ProxyConfigFlags {
+  readonly listen?: string | undefined;
+  readonly dataDir?: string | undefined;
+  /** Prefer KUBEGATE_STORE_URL: a flag, and the password in it, shows in the process list. */
+  readonly storeUrl?: string | undefined;
+  readonly externalUrl?: string | undefined;
+  readonly logLevel?: string | undefined;
+  readonly workers?: string | number | undefined;
+}
+
+/** Same pattern as provider names in src/auth/user.ts (they prefix group names). */
+const PROVIDER_NAME_PATTERN = /^[a-z][a-z0-9-]{0,31}$/;
+const PROVIDER_NAME_PROBLEM = 'must be 1–32 lower-case letters, digits or "-", starting with a letter';
+
+const providerName = z.string().regex(PROVIDER_NAME_PATTERN, { error: PROVIDER_NAME_PROBLEM });
+
+const providerSchema = z.strictObject({
+  name: providerName,
+  type: z.string().regex(/^[a-z][a-z0-9-]{0,31}$/, { error: 'must be a provider type such as local, ldap, github or oidc' }),
+  enabled: z.boolean().default(true),
+  settings: z.record(z.string(), z.unknown()).default({}),
+});
+
+const postgresUrl = z.string().refine(isPostgresUrl, { error: 'must be a postgres:// or postgresql:// URL' });
+
+const proxySchema = z.strictObject({
+  listen: listenAddress('0.0.0.0:8443'),
+  dataDir: filePath.prefault('./data'),
+  externalUrl: z
+    .string()
+    .refine(isHttpsUrl, { error: 'must be an https:// URL without query or fragment' })
+    .transform((url) => url.replace(/\/+$/, ''))
+    .optional(),
+  tls: z
+    .strictObject({ ...tlsFiles, sans: z.array(hostNameOrIp).min(1).default(['localhost', '127.0.0.1']) })
+    .superRefine(checkBothOrNeither)
+    .prefault({}),
+  store: z
+    .discriminatedUnion('type', [
+      z.strictObject({ type: z.literal('sqlite'), path: filePath.optional() }),
+      z.strictObject({ type: z.literal('postgres'), url: postgresUrl }),
+    ])
+    .prefault({ type: 'sqlite' }),
+  secretKey: z
+    .string()
+    .refine(isSecretKey, { error: 'must be 32 random bytes in base64 (openssl rand -base64 32)' })
+    .optional(),
+  bootstrap: z
+    .strictObject({
+      username: z
+        .string()
+        .regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, { error: 'must be 1–64 letters, digits, ".", "_", "@" or "-"' })
+        .default('admin'),
+      password: z.string().min(8).max(1024).optional(),
+    })
+    .prefault({}),
+  tokens: z
+    .strictObject({
+      loginTtl: durationSeconds('16h'),
+      kubeconfigTtl: durationSeconds('30d'),
+      kubeconfigMaxTtl: durationSeconds('90d'),
+      apiTtl: durationSeconds('30d'),
+      apiMaxTtl: durationSeconds('90d'),
+    })
+    .prefault({}),
+  authCache: authCacheSchema({ successTtl: '10s', failureTtl: '5s' }),
+  loginRateLimit: z
+    .strictObject({ maxFailures: wholeNumber(1, 1000).default(5), windowSeconds: wholeNumber(1, 86_400).default(300) })
+    .prefault({}),
+  upstream: z
+    .strictObject({
+      connectTimeoutSeconds: wholeNumber(1, 300).default(10),
+      requestTimeoutSeconds: wholeNumber(1, 3600).default(60),
+    })
+    .prefault({}),
+  workers: wholeNumber(1, 64).default(1),
+  audit: z.strictObject({ enabled: z.boolean().default(true), file: filePath.optional() }).prefault({}),
+  log: z.strictObject({ level: logLevel }).prefault({}),
+  providers: z.array(providerSchema).prefault([{ name: 'local', type: 'local' }]),
+  oidcBearer: z.strictObject({ provider: providerName }).optional(),
+});
+
+const PROXY_OVERRIDES: readonly OverrideSpec[] = [
+  { path: ['listen'], env: 'KUBEGATE_LISTEN', flag: 'listen' },
+  { path: ['dataDir'], env: 'KUBEGATE_DATA_DIR', flag: 'dataDir' },
+  { path: ['store'], env: 'KUBEGATE_STORE_URL', flag: 'storeUrl', toValue: storeFromUrl },
+  { path: ['secretKey'], env: 'KUBEGATE_SECRET_KEY' },
+  { path: ['bootstrap', 'password'], env: 'KUBEGATE_BOOTSTRAP_PASSWORD' },
+  { path: ['externalUrl'], env: 'KUBEGATE_EXTERNAL_URL', flag: 'externalUrl' },
+  { path: ['log', 'level'], env: 'KUBEGATE_LOG_LEVEL', flag: 'logLevel' },
+  { path: ['workers'], env: 'KUBEGATE_WORKERS', flag: 'workers', toValue: numberFromText },
+];
+
+/**
+ * Loads, validates and freezes the proxy configuration. Throws CONFIG_UNREADABLE (the file)
+ * or CONFIG_INVALID (every problem at once, each starting with where it is); TypeError for
+ * an unknown key in `flags`.
+ */
+export function loadProxyConfig(options: LoadConfigOptions<ProxyConfigFlags> = {}): ProxyConfig {
+  const file = options.file === undefined ? undefined : readConfigFile(options.file);
+  const overrides = collectOverrides(PROXY_OVERRIDES, options.env ?? process.env, options.flags ?? {});
+  const layered = layerConfig(file, overrides);
+  const input = parseLayeredConfig(proxySchema, layered, crossCheck);
+  return deepFreeze(toProxyConfig(input));
+}
+
+type ProxyInput = z.output<typeof proxySchema>;
+
+function crossCheck(input: Partial<ProxyInput>, invalid: ReadonlySet<string>): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const { tokens, store, providers, oidcBearer } = input;
+  if (tokens !== undefined && tokens.kubeconfigTtl > tokens.kubeconfigMaxTtl) {
+    issues.push({ path: ['tokens', 'kubeconfigTtl'], problem: 'must not be longer than tokens.kubeconfigMaxTtl' });
+  }
+  if (tokens !== undefined && tokens.apiTtl > tokens.apiMaxTtl) {
+    issues.push({ path: ['tokens', 'apiTtl'], problem: 'must not be longer than tokens.apiMaxTtl' });
+  }
+  if (store?.type === 'postgres' && input.secretKey === undefined && !invalid.has('secretKey')) {
+    issues.push({
+      path: ['secretKey'],
+      problem: 'is required with the postgres store, so that every replica shares the same key',
+    });
+  }
+  const seen = new Set<string>();
+  providers?.forEach((provider, index) => {
+    if (seen.has(provider.name)) issues.push({ path: ['providers', index, 'name'], problem: 'is used by another provider' });
+    seen.add(provider.name);
+  });
+  if (oidcBearer !== undefined && providers !== undefined) {
+    const target = providers.find((provider) => provider.name === oidcBearer.provider);
+    if (target === undefined || target.type !== 'oidc' || !target.enabled) {
+      issues.push({ path: ['oidcBearer', 'provider'], problem: 'must name an enabled provider of type oidc' });
+    }
+  }
+  return issues;
+}
+
+function toProxyConfig(input: ProxyInput): ProxyConfig {
+  const store: SqliteStoreConfig | PostgresStoreConfig =
+    input.store.type === 'sqlite'
+      ? { type: 'sqlite', path: input.store.path ?? join(input.dataDir, 'kubegate.db') }
+      : { type: 'postgres', url: input.store.url };
+  return {
+    listen: input.listen,
+    dataDir: input.dataDir,
+    externalUrl: input.externalUrl ?? deriveExternalUrl(input.listen, input.tls.sans[0] ?? 'localhost'),
+    tls: { certFile: input.tls.certFile, keyFile: input.tls.keyFile, sans: [...input.tls.sans] },
+    store,
+    secretKey: input.secretKey,
+    secretKeyFile: input.secretKey === undefined ? join(input.dataDir, 'secret.key') : undefined,
+    bootstrap: { username: input.bootstrap.username, password: input.bootstrap.password },
+    tokens: {
+      loginTtlSeconds: input.tokens.loginTtl,
+      kubeconfigTtlSeconds: input.tokens.kubeconfigTtl,
+      kubeconfigMaxTtlSeconds: input.tokens.kubeconfigMaxTtl,
+      apiTtlSeconds: input.tokens.apiTtl,
+      apiMaxTtlSeconds: input.tokens.apiMaxTtl,
+    },
+    authCache: {
+      successTtlSeconds: input.authCache.successTtl,
+      failureTtlSeconds: input.authCache.failureTtl,
+      maxEntries: input.authCache.maxEntries,
+    },
+    loginRateLimit: { ...input.loginRateLimit },
+    upstream: { ...input.upstream },
+    workers: input.workers,
+    audit: { enabled: input.audit.enabled, file: input.audit.file },
+    log: { level: input.log.level },
+    providers: input.providers.map((provider) => ({ ...provider, settings: structuredClone(provider.settings) })),
+    oidcBearer: input.oidcBearer === undefined ? undefined : { provider: input.oidcBearer.provider },
+  };
+}
+
+/** `https://<first SAN>:<listen port>`; undefined when the port is chosen at bind time. */
+function deriveExternalUrl(listen: string, san: string): string | undefined {
+  const port = parseListenAddress(listen)?.port ?? 0;
+  if (port === 0) return undefined;
+  return port === 443 ? `https://${formatHost(san)}` : `https://${formatHostPort(san, port)}`;
+}
+
+/** KUBEGATE_STORE_URL / --store-url: `postgres://…` selects postgres, `sqlite:PATH` sqlite. */
+function storeFromUrl(text: string): unknown {
+  return text.startsWith('sqlite:') ? { type: 'sqlite', path: text.slice('sqlite:'.length) } : { type: 'postgres', url: text };
+}
+
+function isPostgresUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'postgres:' || url.protocol === 'postgresql:';
+  } catch {
+    return false;
+  }
+}
+
+function isHttpsUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'https:' && url.hostname !== '' && url.search === '' && url.hash === '' && url.username === '';
+  } catch {
+    return false;
+  }
+}
+
+function isSecretKey(text: string): boolean {
+  try {
+    parseSecretKey(text);
+    return true;
+  } catch (error) {
+    if (isKubegateError(error, 'SECRET_KEY_INVALID')) return false;
+    throw error;
+  }
+}
+
+/**
+ * A copy of the configuration that is safe to log: the secret key, the bootstrap password,
+ * the database password and provider settings are replaced.
+ */
+export function configForLog(config: ProxyConfig): Record<string, unknown> {
+  const store =
+    config.store.type === 'postgres' ? { type: 'postgres', url: withoutPassword(config.store.url) } : { ...config.store };
+  return {
+    ...config,
+    store,
+    secretKey: config.secretKey === undefined ? undefined : REDACTED,
+    bootstrap: { username: config.bootstrap.username, password: config.bootstrap.password === undefined ? undefined : REDACTED },
+    providers: config.providers.map(({ name, type, enabled }) => ({ name, type, enabled })),
+  };
+}
+
+function withoutPassword(text: string): string {
+  const url = new URL(text);
+  if (url.password !== '') url.password = 'REDACTED';
+  for (const key of [...url.searchParams.keys()]) {
+    if (/pass|secret|key/i.test(key)) url.searchParams.set(key, 'REDACTED');
+  }
+  return url.toString();
+}

@@ -1,0 +1,76 @@
+/**
+ * Configuration of `kubegate webhook`, the in-cluster TokenReview webhook (a drop-in for
+ * Rancher's kube-api-auth, hence its defaults: `127.0.0.1:6440`, namespace `cattle-system`,
+ * in-cluster credentials when no kubeconfig is given). Same pipeline as the proxy's:
+ * file < environment < flags → zod → frozen, durations resolved to seconds.
+ */
+import * as z from 'zod';
+import { authCacheSchema, checkBothOrNeither, filePath, listenAddress, logLevel, tlsFiles } from './fields.js';
+import type { AuthCacheConfig, LogLevel } from './fields.js';
+import { collectOverrides, layerConfig, readConfigFile } from './source.js';
+import type { LoadConfigOptions, OverrideSpec } from './source.js';
+import { deepFreeze, parseLayeredConfig } from './validate.js';
+
+export interface WebhookConfig {
+  /** `HOST:PORT`. */
+  readonly listen: string;
+  /** Absolute path; undefined → in-cluster service account credentials. */
+  readonly kubeconfig: string | undefined;
+  /** Where ClusterAuthTokens, ClusterUserAttributes and their Secrets live. */
+  readonly namespace: string;
+  /** Both undefined → plain HTTP, as kube-api-auth serves. */
+  readonly tls: { readonly certFile: string | undefined; readonly keyFile: string | undefined };
+  readonly cache: AuthCacheConfig;
+  readonly log: { readonly level: LogLevel };
+}
+
+/** The flags `kubegate webhook` accepts for settings (commander's camelCase keys). */
+export interface WebhookConfigFlags {
+  readonly listen?: string | undefined;
+  readonly kubeconfig?: string | undefined;
+  readonly namespace?: string | undefined;
+  readonly logLevel?: string | undefined;
+}
+
+const webhookSchema = z.strictObject({
+  listen: listenAddress('127.0.0.1:6440'),
+  kubeconfig: filePath.optional(),
+  namespace: z
+    .string()
+    .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, { error: 'must be a Kubernetes namespace name (a DNS label)' })
+    .default('cattle-system'),
+  tls: z.strictObject(tlsFiles).superRefine(checkBothOrNeither).prefault({}),
+  cache: authCacheSchema({ successTtl: '10s', failureTtl: '2s' }),
+  log: z.strictObject({ level: logLevel }).prefault({}),
+});
+
+const WEBHOOK_OVERRIDES: readonly OverrideSpec[] = [
+  { path: ['listen'], env: 'KUBEGATE_WEBHOOK_LISTEN', flag: 'listen' },
+  { path: ['kubeconfig'], env: 'KUBEGATE_KUBECONFIG', flag: 'kubeconfig' },
+  { path: ['namespace'], env: 'KUBEGATE_NAMESPACE', flag: 'namespace' },
+  { path: ['log', 'level'], env: 'KUBEGATE_LOG_LEVEL', flag: 'logLevel' },
+];
+
+/**
+ * Loads, validates and freezes the webhook configuration. Throws CONFIG_UNREADABLE or
+ * CONFIG_INVALID (every problem at once); TypeError for an unknown key in `flags`.
+ * An empty `--kubeconfig ""` means in-cluster, as with kube-api-auth.
+ */
+export function loadWebhookConfig(options: LoadConfigOptions<WebhookConfigFlags> = {}): WebhookConfig {
+  const file = options.file === undefined ? undefined : readConfigFile(options.file);
+  const flags = options.flags?.kubeconfig === '' ? { ...options.flags, kubeconfig: undefined } : (options.flags ?? {});
+  const layered = layerConfig(file, collectOverrides(WEBHOOK_OVERRIDES, options.env ?? process.env, flags));
+  const input = parseLayeredConfig(webhookSchema, layered);
+  return deepFreeze({
+    listen: input.listen,
+    kubeconfig: input.kubeconfig,
+    namespace: input.namespace,
+    tls: { certFile: input.tls.certFile, keyFile: input.tls.keyFile },
+    cache: {
+      successTtlSeconds: input.cache.successTtl,
+      failureTtlSeconds: input.cache.failureTtl,
+      maxEntries: input.cache.maxEntries,
+    },
+    log: { level: input.log.level },
+  });
+}

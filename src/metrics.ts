@@ -1,0 +1,132 @@
+/**
+ * Prometheus metrics of both processes, registered into a Registry the caller owns (never
+ * prom-client's global one), so that tests and several servers in one process do not
+ * collide. Each create function also registers Node's default process metrics
+ * (`process_*`, `nodejs_*`) into that registry: call one of them once per registry.
+ *
+ * Label values must come from bounded sets — the values documented on each metric, and for
+ * `cluster` only IDs of clusters kubegate knows (use `unknown` otherwise): a label taken
+ * from a request path would let any client create unbounded time series.
+ *
+ * README.md, section "Metrics", documents every metric; keep the two in step.
+ */
+import { Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+import type { Registry } from 'prom-client';
+
+export interface ProxyMetrics {
+  /** Forwarded `/k8s/clusters/…` requests by cluster ID, HTTP status code and method. */
+  readonly requests: Counter<'cluster' | 'code' | 'method'>;
+  /** Time to the end of a forwarded response; long-running requests (watch, upgrade) are not observed. */
+  readonly requestDuration: Histogram<'cluster'>;
+  /** Requests being served now (all routes). */
+  readonly inflightRequests: Gauge;
+  /** Open long-running streams, `kind`: `watch` | `upgrade`. */
+  readonly activeStreams: Gauge<'kind'>;
+  /** Token authentication cache lookups, `result`: `hit` | `miss`. */
+  readonly authCache: Counter<'result'>;
+  /** Login attempts, `result`: `success` | `failure` | `rate_limited` | `error`. */
+  readonly logins: Counter<'provider' | 'result'>;
+}
+
+export interface WebhookMetrics {
+  /** TokenReviews answered, `result`: `authenticated` | `unauthenticated` | `error`. */
+  readonly reviews: Counter<'result'>;
+  readonly reviewDuration: Histogram;
+  /** Verification cache lookups, `result`: `hit` | `miss`. */
+  readonly cache: Counter<'result'>;
+  /** Watches restarted (expired, dropped or failed), by resource. */
+  readonly watchRestarts: Counter<'resource'>;
+  /** Objects currently known, by resource (`clusterauthtokens`, `clusteruserattributes`, `secrets`). */
+  readonly objects: Gauge<'resource'>;
+}
+
+const PROXY_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** From a cached hit (well under a millisecond) to an uncached scrypt `$1` hash. */
+const REVIEW_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+
+export function createProxyMetrics(registry: Registry): ProxyMetrics {
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  const metrics: ProxyMetrics = {
+    requests: new Counter({
+      name: 'kubegate_proxy_requests_total',
+      help: 'Requests forwarded to cluster API servers, by cluster, HTTP status code and method.',
+      labelNames: ['cluster', 'code', 'method'] as const,
+      registers,
+    }),
+    requestDuration: new Histogram({
+      name: 'kubegate_proxy_request_duration_seconds',
+      help: 'Duration of forwarded requests that are not long-running (no watch, no upgrade), by cluster.',
+      labelNames: ['cluster'] as const,
+      buckets: PROXY_DURATION_BUCKETS,
+      registers,
+    }),
+    inflightRequests: new Gauge({
+      name: 'kubegate_proxy_inflight_requests',
+      help: 'Requests being served.',
+      registers,
+    }),
+    activeStreams: new Gauge({
+      name: 'kubegate_proxy_active_streams',
+      help: 'Open long-running streams: watch responses and upgraded connections (exec, attach, port-forward).',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    authCache: new Counter({
+      name: 'kubegate_auth_cache_total',
+      help: 'Token authentication cache lookups, by result (hit or miss).',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    logins: new Counter({
+      name: 'kubegate_login_total',
+      help: 'Login attempts, by identity provider and result (success, failure, rate_limited, error).',
+      labelNames: ['provider', 'result'] as const,
+      registers,
+    }),
+  };
+  // Series with a fixed label set exist from the start, so that rate() sees their first increase.
+  for (const kind of ['watch', 'upgrade']) metrics.activeStreams.set({ kind }, 0);
+  for (const result of ['hit', 'miss']) metrics.authCache.inc({ result }, 0);
+  return metrics;
+}
+
+export function createWebhookMetrics(registry: Registry): WebhookMetrics {
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  const metrics: WebhookMetrics = {
+    reviews: new Counter({
+      name: 'kubegate_webhook_reviews_total',
+      help: 'TokenReviews answered, by result (authenticated, unauthenticated, error).',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    reviewDuration: new Histogram({
+      name: 'kubegate_webhook_review_duration_seconds',
+      help: 'Time to answer a TokenReview.',
+      buckets: REVIEW_DURATION_BUCKETS,
+      registers,
+    }),
+    cache: new Counter({
+      name: 'kubegate_webhook_cache_total',
+      help: 'Token verification cache lookups, by result (hit or miss).',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    watchRestarts: new Counter({
+      name: 'kubegate_webhook_watch_restarts_total',
+      help: 'Watches of the Kubernetes API restarted, by resource.',
+      labelNames: ['resource'] as const,
+      registers,
+    }),
+    objects: new Gauge({
+      name: 'kubegate_webhook_objects',
+      help: 'Objects currently held from the Kubernetes API, by resource.',
+      labelNames: ['resource'] as const,
+      registers,
+    }),
+  };
+  for (const result of ['authenticated', 'unauthenticated', 'error']) metrics.reviews.inc({ result }, 0);
+  for (const result of ['hit', 'miss']) metrics.cache.inc({ result }, 0);
+  return metrics;
+}

@@ -1,0 +1,76 @@
+/**
+ * Builds the identity providers from configuration: the ONLY switch on provider type.
+ *
+ * The local provider always exists: when the configuration names none, one called `local`
+ * is added (enabled), so that the bootstrap admin can log in and local passwords have a
+ * policy. At most one provider may be of type `local` (they would share the same users),
+ * and the name `local` belongs to it. Disabled providers are built (so their settings are
+ * still checked at start-up) but are not offered for logins.
+ */
+import type { ProviderConfig } from '../config/proxy.js';
+import { KubegateError, isKubegateError } from '../errors.js';
+import type { Store } from '../store/store.js';
+import { createLocalProvider } from './local.js';
+import type { LocalProvider, PasswordProvider, ProviderRegistry } from './provider.js';
+
+export type { LocalProvider, PasswordProvider, ProviderIdentity, ProviderLoginResult, ProviderRegistry } from './provider.js';
+
+export interface ProviderDeps {
+  readonly store: Store;
+}
+
+const DEFAULT_LOCAL: ProviderConfig = Object.freeze({ name: 'local', type: 'local', enabled: true, settings: Object.freeze({}) });
+
+/** Throws CONFIG_INVALID naming the field (`providers[1].type`) when a provider cannot be built. */
+export function createProviders(configs: readonly ProviderConfig[], deps: ProviderDeps): ProviderRegistry {
+  const enabled = new Map<string, PasswordProvider>();
+  const names = new Set<string>();
+  let local: LocalProvider | undefined;
+
+  configs.forEach((config, index) => {
+    const at = `providers[${index}]`;
+    if (names.has(config.name)) {
+      throw new KubegateError('CONFIG_INVALID', `${at}.name is used by another provider`, { field: `${at}.name` });
+    }
+    if (config.name === DEFAULT_LOCAL.name && config.type !== 'local') {
+      throw new KubegateError('CONFIG_INVALID', `${at}.name: the name local is reserved for the local provider`, { field: `${at}.name` });
+    }
+    names.add(config.name);
+    let provider: PasswordProvider;
+    try {
+      switch (config.type) {
+        case 'local':
+          if (local !== undefined) {
+            throw new KubegateError('CONFIG_INVALID', `${at}.type: only one provider may be of type local`, { field: `${at}.type` });
+          }
+          local = createLocalProvider(config, deps);
+          provider = local;
+          break;
+        default:
+          throw new KubegateError('CONFIG_INVALID', `${at}.type is not a known provider type (known: local)`, { field: `${at}.type` });
+      }
+    } catch (error) {
+      throw withFieldPrefix(error, at);
+    }
+    if (config.enabled) enabled.set(config.name, provider);
+  });
+
+  if (local === undefined) {
+    local = createLocalProvider(DEFAULT_LOCAL, deps);
+    enabled.set(local.name, local);
+  }
+
+  const list = Object.freeze([...enabled.values()]);
+  const localProvider = local;
+  return Object.freeze({
+    get: (name: string) => enabled.get(name),
+    list: () => list,
+    local: localProvider,
+  });
+}
+
+/** A provider's own CONFIG_INVALID (`settings.x`) re-addressed from the top (`providers[0].settings.x`). */
+function withFieldPrefix(error: unknown, at: string): unknown {
+  if (!isKubegateError(error, 'CONFIG_INVALID') || error.field === undefined || error.field.startsWith('providers[')) return error;
+  return new KubegateError('CONFIG_INVALID', `${at}.${error.message}`, { field: `${at}.${error.field}`, cause: error.cause });
+}

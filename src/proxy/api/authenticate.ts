@@ -1,0 +1,87 @@
+/**
+ * Who is calling the REST API.
+ *
+ * `Authorization: Bearer <token>` goes through the same cached authenticator as the
+ * forwarding path; then the user is loaded from the store (the REST API is not the hot
+ * path), so a role change or a disable shows at once even while a success is still cached.
+ *
+ * Design notes (fail closed):
+ * - No token, a malformed header, or any `unauthenticated` answer → 401 UNAUTHENTICATED,
+ *   whatever the reason (the reason is for logs, not for callers). An authenticator that
+ *   could not decide → 503 AUTH_UNDECIDED, never a 401 that would make a client drop a good
+ *   token.
+ * - A cluster-scoped token (a kubeconfig token, or an API token limited to one cluster)
+ *   is refused here (403): otherwise it could mint an unscoped token for itself, and the
+ *   scope would mean nothing.
+ * - Admin means the global role `admin` in the store, never a particular username.
+ */
+import type { RequestHandler, Response } from 'express';
+import type { TokenFacts } from '../../auth/authenticator.js';
+import { EXTRA_PROVIDER } from '../../auth/user.js';
+import type { UserInfo } from '../../auth/user.js';
+import { KubegateError } from '../../errors.js';
+import type { User } from '../../store/store.js';
+import { parseBearer } from '../../tokens/format.js';
+import type { ProxyApiContext } from './context.js';
+
+export interface Caller {
+  /** The user as stored now. */
+  readonly user: User;
+  /** The identity the token authenticated as (groups decide cluster roles). */
+  readonly identity: UserInfo;
+  readonly token: TokenFacts;
+  /** The provider the token was issued through; new tokens inherit it. */
+  readonly provider: string;
+  readonly isAdmin: boolean;
+}
+
+const CALLER = 'kubegateCaller';
+
+function unauthenticated(message: string): KubegateError {
+  return new KubegateError('UNAUTHENTICATED', message);
+}
+
+/** Authenticates the request; later handlers read the caller with callerOf. */
+export function authenticate(ctx: ProxyApiContext): RequestHandler {
+  return async (request, response, next) => {
+    response.setHeader('WWW-Authenticate', 'Bearer');
+    let credential: string | undefined;
+    try {
+      credential = parseBearer(request.headers.authorization);
+    } catch {
+      throw unauthenticated('the Authorization header is malformed');
+    }
+    if (credential === undefined) throw unauthenticated('a Bearer token is required');
+    const result = await ctx.authenticator.authenticateToken(credential);
+    if (result.outcome === 'error') throw new KubegateError('AUTH_UNDECIDED', undefined, { cause: result.error });
+    if (result.outcome === 'unauthenticated') throw unauthenticated('the token is not valid');
+    const user = await ctx.store.getUser(result.user.name);
+    if (user === undefined || !user.enabled) throw unauthenticated('the token is not valid');
+    if (result.token.clusterId !== null) {
+      throw new KubegateError('FORBIDDEN', 'a cluster-scoped token cannot be used for the REST API');
+    }
+    response.removeHeader('WWW-Authenticate');
+    const caller: Caller = Object.freeze({
+      user,
+      identity: result.user,
+      token: result.token,
+      provider: result.user.extra[EXTRA_PROVIDER]?.[0] ?? ctx.providers.local.name,
+      isAdmin: user.globalRole === 'admin',
+    });
+    response.locals[CALLER] = caller;
+    next();
+  };
+}
+
+/** The authenticated caller; a TypeError when `authenticate` did not run first. */
+export function callerOf(response: Response): Caller {
+  const caller: unknown = response.locals[CALLER];
+  if (caller === undefined) throw new TypeError('callerOf: the route is missing the authenticate middleware');
+  return caller as Caller;
+}
+
+/** 403 unless the caller's global role is admin. */
+export const requireAdmin: RequestHandler = (_request, response, next) => {
+  if (!callerOf(response).isAdmin) throw new KubegateError('FORBIDDEN', 'this needs the global role admin');
+  next();
+};

@@ -1,0 +1,155 @@
+/**
+ * Clusters: `POST /v1/clusters` and `PATCH|DELETE /v1/clusters/:id` for admins;
+ * `GET /v1/clusters` (the clusters the caller may use; admins: all) and
+ * `GET /v1/clusters/:id` (members and admins, with the background probe's status).
+ *
+ * Design notes:
+ * - Views never contain credentials (token, client key or certificate): they are written
+ *   here and read only by the upstream pool.
+ * - The admin who registers a cluster becomes its `owner`, so they can use it and delegate
+ *   it at once.
+ * - Deleting a cluster deletes its memberships and the tokens scoped to it (the store
+ *   cascades); the cached answers for those tokens are dropped here.
+ * - Every change awaits the directory's reload before answering, so the caller's next
+ *   request (through the proxy too) sees it; a changed cluster is probed in the background.
+ */
+import { Router } from 'express';
+import type { Response } from 'express';
+import { KubegateError, isKubegateError } from '../../errors.js';
+import type { Cluster, ClusterPatch, ClusterRole } from '../../store/store.js';
+import type { ClusterStatus } from '../cluster-status.js';
+import { authenticate, callerOf, requireAdmin } from './authenticate.js';
+import { visibleCluster } from './cluster-access.js';
+import {
+  TLS_CHOICE_PROBLEM,
+  aceOf,
+  contradictsTlsChoice,
+  createClusterBody,
+  credentialsOf,
+  patchClusterBody,
+} from './cluster-input.js';
+import type { ProxyApiContext } from './context.js';
+import { methodNotAllowed } from './error-response.js';
+import { parseBody } from './validation.js';
+
+export function clusterView(cluster: Cluster, role: ClusterRole | null): Record<string, unknown> {
+  return {
+    id: cluster.id,
+    displayName: cluster.displayName,
+    server: cluster.server,
+    role,
+    insecureSkipTLSVerify: cluster.insecureSkipTlsVerify,
+    ace: {
+      enabled: cluster.ace.enabled,
+      fqdn: cluster.ace.fqdn,
+      nodes: cluster.ace.nodes.map((node) => ({ name: node.name, address: node.address })),
+    },
+    createdAt: cluster.createdAt.toISOString(),
+    updatedAt: cluster.updatedAt.toISOString(),
+  };
+}
+
+function statusView(status: ClusterStatus | undefined): Record<string, unknown> {
+  if (status === undefined) return { reachable: false, checkedAt: null, error: 'not checked yet' };
+  return {
+    reachable: status.reachable,
+    ...(status.version === undefined ? {} : { version: status.version }),
+    checkedAt: status.checkedAt.toISOString(),
+    ...(status.error === undefined ? {} : { error: status.error }),
+  };
+}
+
+export function clusterRoutes(ctx: ProxyApiContext): Router {
+  const router = Router();
+  const auth = authenticate(ctx);
+  const { store, directory } = ctx;
+
+  /** Probes in the background: the answer never waits for a cluster. */
+  function probeSoon(clusterId: string): void {
+    ctx.clusterStatus.probe(clusterId).catch((error: unknown) => ctx.logger.warn({ err: error, cluster: clusterId }, 'cluster probe failed'));
+  }
+
+  function sendCluster(response: Response, clusterId: string, status: number): void {
+    const caller = callerOf(response);
+    const { cluster, role } = visibleCluster(ctx, caller, clusterId);
+    response.status(status).json(clusterView(cluster, role));
+  }
+
+  router
+    .route('/clusters')
+    .post(auth, requireAdmin, async (request, response) => {
+      const caller = callerOf(response);
+      const body = parseBody(createClusterBody, request.body);
+      const conflict = new KubegateError('CONFLICT', 'a cluster with this id exists', { field: 'id' });
+      if ((await store.getCluster(body.id)) !== undefined) throw conflict;
+      try {
+        await store.createCluster({
+          id: body.id,
+          displayName: body.displayName ?? body.id,
+          server: body.server,
+          caPem: body.caData ?? null,
+          credentials: credentialsOf(body)!,
+          insecureSkipTlsVerify: body.insecureSkipTLSVerify ?? false,
+          ...(body.ace === undefined ? {} : { ace: aceOf(body.ace) }),
+        });
+      } catch (error) {
+        if (isKubegateError(error, 'STORE_CONSTRAINT')) throw conflict;
+        throw error;
+      }
+      await store.putMembership({ clusterId: body.id, subjectKind: 'User', subjectName: caller.user.id, role: 'owner' });
+      await directory.refresh();
+      probeSoon(body.id);
+      sendCluster(response, body.id, 201);
+    })
+    .get(auth, (_request, response) => {
+      const caller = callerOf(response);
+      const items: Record<string, unknown>[] = [];
+      for (const cluster of directory.listClusters()) {
+        const role = directory.roleOf(caller.identity, cluster.id);
+        if (role !== null || caller.isAdmin) items.push(clusterView(cluster, role));
+      }
+      items.sort((a, b) => String(a['id']).localeCompare(String(b['id'])));
+      response.json({ items });
+    })
+    .all(methodNotAllowed('GET', 'POST'));
+
+  router
+    .route('/clusters/:id')
+    .get(auth, (request, response) => {
+      const { cluster, role } = visibleCluster(ctx, callerOf(response), request.params['id'] ?? '');
+      response.json({ ...clusterView(cluster, role), status: statusView(ctx.clusterStatus.get(cluster.id)) });
+    })
+    .patch(auth, requireAdmin, async (request, response) => {
+      const { cluster } = visibleCluster(ctx, callerOf(response), request.params['id'] ?? '');
+      const body = parseBody(patchClusterBody, request.body);
+      const caPem = body.caData === undefined ? cluster.caPem : body.caData;
+      const insecure = body.insecureSkipTLSVerify ?? cluster.insecureSkipTlsVerify;
+      if (contradictsTlsChoice(caPem, insecure)) {
+        throw new KubegateError('BAD_REQUEST', `insecureSkipTLSVerify ${TLS_CHOICE_PROBLEM}`, { field: 'insecureSkipTLSVerify' });
+      }
+      const credentials = credentialsOf(body);
+      const patch: ClusterPatch = {
+        ...(body.displayName === undefined ? {} : { displayName: body.displayName }),
+        ...(body.server === undefined ? {} : { server: body.server }),
+        ...(body.caData === undefined ? {} : { caPem: body.caData }),
+        ...(credentials === undefined ? {} : { credentials }),
+        ...(body.insecureSkipTLSVerify === undefined ? {} : { insecureSkipTlsVerify: body.insecureSkipTLSVerify }),
+        ...(body.ace === undefined ? {} : { ace: aceOf(body.ace) }),
+      };
+      if ((await store.updateCluster(cluster.id, patch)) === undefined) throw new KubegateError('NOT_FOUND', 'no such cluster');
+      await directory.refresh();
+      probeSoon(cluster.id);
+      sendCluster(response, cluster.id, 200);
+    })
+    .delete(auth, requireAdmin, async (request, response) => {
+      const { cluster } = visibleCluster(ctx, callerOf(response), request.params['id'] ?? '');
+      const scoped = await store.listTokens({ clusterId: cluster.id });
+      await store.deleteCluster(cluster.id);
+      for (const token of scoped) ctx.authenticator.invalidateToken(token.name);
+      await directory.refresh();
+      response.status(204).end();
+    })
+    .all(methodNotAllowed('GET', 'PATCH', 'DELETE'));
+
+  return router;
+}

@@ -1,0 +1,41 @@
+/**
+ * Everything the REST API's routes depend on, in one object handed to createProxyApp. Tests
+ * build it with a real store and real authenticators; nothing is reached through module
+ * state.
+ */
+import type { CachedAuthenticator } from '../../auth/cached.js';
+import type { ProxyConfig } from '../../config/proxy.js';
+import type { Logger } from '../../log.js';
+import type { ProxyMetrics } from '../../metrics.js';
+import type { ProviderRegistry } from '../../providers/provider.js';
+import type { Store } from '../../store/store.js';
+import type { ClusterStatusMonitor } from '../cluster-status.js';
+import type { ClusterDirectory } from '../directory.js';
+
+/** The parts of the proxy configuration the REST API reads (a whole ProxyConfig fits). */
+export type ProxyApiConfig = Pick<ProxyConfig, 'tokens' | 'loginRateLimit'>;
+
+export interface ProxyApiContext {
+  readonly store: Store;
+  /** Clusters and memberships; routes that change them await `refresh()` before answering. */
+  readonly directory: ClusterDirectory;
+  /** The cached token authenticator; revocation calls `invalidateToken` / `invalidateUser`. */
+  readonly authenticator: CachedAuthenticator;
+  readonly providers: ProviderRegistry;
+  readonly config: ProxyApiConfig;
+  /**
+   * The proxy's base URL as clients reach it (no trailing slash), for kubeconfigs. A
+   * function: with `listen` on port 0 it is known only once the server is bound.
+   */
+  readonly publicUrl: () => string;
+  /**
+   * The CA that signed the proxy's serving certificate (PEM), put into kubeconfigs and
+   * served at /v1/cacerts; null for an operator-supplied certificate that clients verify
+   * with their system roots (kubeconfigs then carry no CA, /v1/cacerts is 404).
+   */
+  readonly caPem: string | null;
+  readonly logger: Logger;
+  readonly metrics?: ProxyMetrics | undefined;
+  readonly clusterStatus: Pick<ClusterStatusMonitor, 'get' | 'probe'>;
+  readonly now: () => Date;
+}

@@ -1,0 +1,76 @@
+/**
+ * `GET /v1/clusters/:id/kubeconfig[?ttl=30d]`: a kubeconfig for one cluster, for its
+ * members and admins.
+ *
+ * Each call issues a fresh `kubeconfig` token limited to that cluster (so a leaked file
+ * opens one cluster, not everything the user can reach), with the configured default
+ * lifetime, capped by the configured maximum. Contexts: `<id>` through the proxy
+ * (`<public URL>/k8s/clusters/<id>`, the proxy's CA when it has its own), and when the authorized cluster
+ * endpoint is on, `<id>-fqdn` (its CA) and `<id>-<node>` per control-plane node (the
+ * cluster's CA), which the in-cluster webhook answers for with the same token.
+ * The answer carries a secret: `Cache-Control: no-store`, and it is never logged.
+ */
+import { Router } from 'express';
+import * as z from 'zod';
+import { formatHost } from '../../config/listen.js';
+import type { KubeconfigCluster } from '../../kube/kubeconfig.js';
+import { renderKubeconfig } from '../../kube/kubeconfig.js';
+import type { Cluster } from '../../store/store.js';
+import { authenticate, callerOf } from './authenticate.js';
+import { visibleCluster } from './cluster-access.js';
+import type { ProxyApiContext } from './context.js';
+import { methodNotAllowed } from './error-response.js';
+import { expiryFor, issueToken } from './issue-token.js';
+import { parseQuery, ttlSeconds } from './validation.js';
+
+const kubeconfigQuery = z.strictObject({ ttl: z.string().min(1).max(64).optional() });
+
+/** The API server port of control-plane nodes, as Rancher's authorized endpoint uses. */
+const NODE_API_PORT = 6443;
+
+function kubeconfigClusters(cluster: Cluster, publicUrl: string, proxyCaPem: string | null): KubeconfigCluster[] {
+  const entries: KubeconfigCluster[] = [{ name: cluster.id, server: `${publicUrl}/k8s/clusters/${cluster.id}`, caPem: proxyCaPem }];
+  if (!cluster.ace.enabled) return entries;
+  if (cluster.ace.fqdn !== null) entries.push({ name: `${cluster.id}-fqdn`, server: `https://${cluster.ace.fqdn}`, caPem: cluster.ace.caPem });
+  for (const node of cluster.ace.nodes) {
+    entries.push({ name: `${cluster.id}-${node.name}`, server: `https://${formatHost(node.address)}:${NODE_API_PORT}`, caPem: cluster.caPem });
+  }
+  return entries;
+}
+
+export function kubeconfigRoutes(ctx: ProxyApiContext): Router {
+  const router = Router();
+  const { tokens } = ctx.config;
+
+  router
+    .route('/clusters/:id/kubeconfig')
+    .get(authenticate(ctx), async (request, response) => {
+      const caller = callerOf(response);
+      const { cluster } = visibleCluster(ctx, caller, request.params['id'] ?? '');
+      const query = parseQuery(kubeconfigQuery, request.query);
+      const ttl = query.ttl === undefined ? tokens.kubeconfigTtlSeconds : ttlSeconds(query.ttl, 'ttl');
+      expiryFor(ctx, ttl, tokens.kubeconfigMaxTtlSeconds);
+      const issued = await issueToken(ctx, {
+        userId: caller.user.id,
+        provider: caller.provider,
+        kind: 'kubeconfig',
+        clusterId: cluster.id,
+        description: `kubeconfig for ${cluster.id}`,
+        ttlSeconds: ttl,
+        maxTtlSeconds: tokens.kubeconfigMaxTtlSeconds,
+      });
+      const yaml = renderKubeconfig({
+        clusters: kubeconfigClusters(cluster, ctx.publicUrl(), ctx.caPem),
+        user: { kind: 'token', name: `kubegate-${caller.user.username}`, token: issued.token },
+        currentContext: cluster.id,
+      });
+      response
+        .status(200)
+        .type('application/yaml')
+        .setHeader('Content-Disposition', `attachment; filename="${cluster.id}.kubeconfig.yaml"`)
+        .send(yaml);
+    })
+    .all(methodNotAllowed('GET'));
+
+  return router;
+}

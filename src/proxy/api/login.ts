@@ -1,0 +1,179 @@
+/**
+ * `POST /v1/login` (username and password through a provider → a login token) and
+ * `GET /v1/providers` (which providers take logins). Neither needs authentication.
+ *
+ * Login, in order: validate the body and the lifetime → pick the provider (unknown → 400)
+ * → rate limit (429 before any password check) → the provider's answer:
+ * - `unauthenticated` → counted as a failure for the username and the client address, 401;
+ * - `error` → the provider's error (503 for an outage), not counted, not a 401;
+ * - `authenticated` → the kubegate user: the local provider names it directly; any other
+ *   provider's identity is looked up by its link (provider, provider user ID) or a new user
+ *   is created and linked. Its provider groups are stored for token authentication, a
+ *   disabled user gets 403 (only after a correct password, so it reveals nothing to a
+ *   guesser), and a `login` token is issued.
+ * The client address is the socket's: the proxy terminates TLS itself, and a forwarded
+ * header could be forged by anyone.
+ */
+import { Router } from 'express';
+import type { Request } from 'express';
+import * as z from 'zod';
+import { newUserId } from '../../auth/user.js';
+import { KubegateError, isKubegateError, toKubegateError } from '../../errors.js';
+import type { PasswordProvider, ProviderIdentity, ProviderLoginResult } from '../../providers/provider.js';
+import type { User } from '../../store/store.js';
+import type { LoginAttempt, LoginRateLimiter } from '../login-rate-limit.js';
+import type { ProxyApiContext } from './context.js';
+import { methodNotAllowed } from './error-response.js';
+import { expiryFor, issueToken } from './issue-token.js';
+import { parseBody, ttlInput, ttlSeconds } from './validation.js';
+
+const loginBody = z.strictObject({
+  provider: z.string().min(1).max(32),
+  username: z.string().min(1).max(1024),
+  password: z.string().min(1).max(4096),
+  ttl: ttlInput.optional(),
+});
+
+type LoginResult = 'success' | 'failure' | 'rate_limited' | 'error';
+
+export function loginRoutes(ctx: ProxyApiContext, limiter: LoginRateLimiter): Router {
+  const router = Router();
+  const { tokens } = ctx.config;
+
+  function count(provider: string, result: LoginResult): void {
+    ctx.metrics?.logins.inc({ provider, result });
+  }
+
+  router
+    .route('/providers')
+    .get((_request, response) => {
+      response.json({ items: ctx.providers.list().map((provider) => ({ name: provider.name, type: provider.type })) });
+    })
+    .all(methodNotAllowed('GET'));
+
+  router
+    .route('/login')
+    .post(async (request, response) => {
+      const body = parseBody(loginBody, request.body);
+      const ttl = body.ttl === undefined ? tokens.loginTtlSeconds : ttlSeconds(body.ttl, 'ttl');
+      const maxTtl = Math.max(tokens.apiMaxTtlSeconds, tokens.loginTtlSeconds);
+      expiryFor(ctx, ttl, maxTtl);
+      const provider = ctx.providers.get(body.provider);
+      if (provider === undefined) throw new KubegateError('PROVIDER_UNKNOWN', undefined, { field: 'provider' });
+
+      const attempt: LoginAttempt = { provider: provider.name, username: body.username, address: clientAddress(request) };
+      const decision = limiter.check(attempt);
+      if (!decision.allowed) {
+        count(provider.name, 'rate_limited');
+        response.setHeader('Retry-After', String(decision.retryAfterSeconds));
+        throw new KubegateError('LOGIN_RATE_LIMITED');
+      }
+
+      const result = await askProvider(provider, body.username, body.password);
+      if (result.outcome === 'unauthenticated') {
+        limiter.recordFailure(attempt);
+        count(provider.name, 'failure');
+        ctx.logger.info({ provider: provider.name, address: attempt.address }, 'login failed: wrong username or password');
+        throw new KubegateError('LOGIN_FAILED');
+      }
+      if (result.outcome === 'error') {
+        count(provider.name, 'error');
+        throw result.error;
+      }
+
+      limiter.recordSuccess(attempt);
+      const user = await userFor(ctx, provider, result.identity);
+      await storeGroups(ctx, user.id, provider.name, result.identity.groups);
+      if (!user.enabled) {
+        count(provider.name, 'failure');
+        throw new KubegateError('USER_DISABLED');
+      }
+      const issued = await issueToken(ctx, {
+        userId: user.id,
+        provider: provider.name,
+        kind: 'login',
+        description: 'login',
+        ttlSeconds: ttl,
+        maxTtlSeconds: maxTtl,
+      });
+      count(provider.name, 'success');
+      response.status(201).json({
+        token: issued.token,
+        expiresAt: issued.stored.expiresAt?.toISOString() ?? null,
+        user: { id: user.id, username: user.username, groups: [...result.identity.groups] },
+      });
+    })
+    .all(methodNotAllowed('POST'));
+
+  return router;
+}
+
+function clientAddress(request: Request): string | undefined {
+  return request.socket.remoteAddress;
+}
+
+/** The provider's answer; a throw (a provider bug) is an `error`, never "wrong password". */
+async function askProvider(provider: PasswordProvider, username: string, password: string): Promise<ProviderLoginResult> {
+  try {
+    return await provider.authenticatePassword(username, password);
+  } catch (error) {
+    return { outcome: 'error', error: toKubegateError(error) };
+  }
+}
+
+/** The kubegate user an authenticated identity belongs to, created and linked on first login. */
+async function userFor(ctx: ProxyApiContext, provider: PasswordProvider, identity: ProviderIdentity): Promise<User> {
+  const { store } = ctx;
+  if (identity.userId !== undefined) {
+    const user = await store.getUser(identity.userId);
+    // Deleted between the password check and now.
+    if (user === undefined) throw new KubegateError('LOGIN_FAILED');
+    return user;
+  }
+  const linked = await linkedUser(ctx, provider.name, identity.providerUserId);
+  if (linked !== undefined) return linked;
+
+  const user = await createUserWithFreeUsername(ctx, provider.name, identity);
+  try {
+    await store.linkIdentity({ provider: provider.name, providerUserId: identity.providerUserId, userId: user.id, loginName: identity.loginName });
+    return user;
+  } catch (error) {
+    if (!isKubegateError(error, 'STORE_CONSTRAINT')) throw error;
+    // A concurrent first login of the same person linked another user first: use that one.
+    await store.deleteUser(user.id);
+    const winner = await linkedUser(ctx, provider.name, identity.providerUserId);
+    if (winner === undefined) throw error;
+    return winner;
+  }
+}
+
+async function linkedUser(ctx: ProxyApiContext, provider: string, providerUserId: string): Promise<User | undefined> {
+  const link = await ctx.store.findIdentity(provider, providerUserId);
+  return link === undefined ? undefined : ctx.store.getUser(link.userId);
+}
+
+/**
+ * Usernames are unique across providers; a provider user whose login name is taken (by a
+ * local user, or someone of another provider) becomes `name@provider`, then gets a suffix.
+ */
+async function createUserWithFreeUsername(ctx: ProxyApiContext, provider: string, identity: ProviderIdentity): Promise<User> {
+  const candidates = [identity.loginName, `${identity.loginName}@${provider}`, `${identity.loginName}@${provider}-${newUserId().slice(2, 8)}`];
+  let lastError: unknown;
+  for (const username of candidates) {
+    try {
+      return await ctx.store.createUser({ id: newUserId(), username, displayName: identity.displayName, globalRole: 'user' });
+    } catch (error) {
+      if (!isKubegateError(error, 'STORE_CONSTRAINT')) throw error;
+      lastError = error;
+    }
+  }
+  throw lastError;
+}
+
+/** Stores the provider groups; drops the user's cached token answers when they changed. */
+async function storeGroups(ctx: ProxyApiContext, userId: string, provider: string, groups: readonly string[]): Promise<void> {
+  const previous = await ctx.store.getUserGroups(userId, provider);
+  await ctx.store.putUserGroups({ userId, provider, groups: [...groups], refreshedAt: ctx.now() });
+  const changed = previous === undefined || previous.groups.length !== groups.length || previous.groups.some((group, i) => group !== groups[i]);
+  if (changed) ctx.authenticator.invalidateUser(userId);
+}

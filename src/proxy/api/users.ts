@@ -1,0 +1,173 @@
+/**
+ * Users: `GET /v1/me`, `POST /v1/me/password` (own local password), and for admins
+ * `POST|GET /v1/users`, `GET|PATCH|DELETE /v1/users/:id`.
+ *
+ * Design notes:
+ * - Users created here are local users (a scrypt password hash, the local provider's
+ *   password policy). Views never contain the hash; `local` says whether there is one.
+ * - Disabling or deleting a user makes every token of theirs fail on the next request:
+ *   token authentication checks the user, and the cached answers for the user are dropped
+ *   here (other replicas drop theirs when they hear the store's change).
+ * - No change may leave the installation without an enabled admin (LAST_ADMIN): the only
+ *   way back would be editing the database.
+ * - Changing one's own password needs the current one, and wrong guesses count against the
+ *   same failed-login limits as POST /v1/login: a stolen token must not become an unlimited
+ *   password oracle.
+ */
+import { Router } from 'express';
+import * as z from 'zod';
+import { verifyPassword } from '../../auth/password.js';
+import { isUserId, newUserId } from '../../auth/user.js';
+import { KubegateError, isKubegateError } from '../../errors.js';
+import type { User, UserPatch } from '../../store/store.js';
+import type { LoginRateLimiter } from '../login-rate-limit.js';
+import { authenticate, callerOf, requireAdmin } from './authenticate.js';
+import type { ProxyApiContext } from './context.js';
+import { methodNotAllowed } from './error-response.js';
+import { parseBody, text } from './validation.js';
+
+const USERNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
+const username = z.string().regex(USERNAME_PATTERN, { error: 'must be 1–64 letters, digits, ".", "_", "@" or "-", starting with a letter or digit' });
+const password = z.string().min(1).max(4096);
+const globalRole = z.enum(['admin', 'user']);
+
+const createUserBody = z.strictObject({ username, password, displayName: text(256).optional(), globalRole: globalRole.optional() });
+const patchUserBody = z.strictObject({
+  enabled: z.boolean().optional(),
+  globalRole: globalRole.optional(),
+  password: password.optional(),
+  displayName: text(256).optional(),
+});
+const changePasswordBody = z.strictObject({ currentPassword: password, newPassword: password });
+
+export function userView(user: User): Record<string, unknown> {
+  return {
+    id: user.id,
+    username: user.username,
+    displayName: user.displayName,
+    globalRole: user.globalRole,
+    enabled: user.enabled,
+    local: user.passwordHash !== null,
+    createdAt: user.createdAt.toISOString(),
+    updatedAt: user.updatedAt.toISOString(),
+  };
+}
+
+export function userRoutes(ctx: ProxyApiContext, limiter: LoginRateLimiter): Router {
+  const router = Router();
+  const auth = authenticate(ctx);
+  const { store } = ctx;
+
+  async function findUser(id: string): Promise<User> {
+    const user = isUserId(id) ? await store.getUser(id) : undefined;
+    if (user === undefined) throw new KubegateError('NOT_FOUND', 'no such user');
+    return user;
+  }
+
+  /** LAST_ADMIN when `user` is the only enabled admin and would stop being one. */
+  async function keepAnAdmin(user: User, remainsAdmin: boolean): Promise<void> {
+    if (remainsAdmin || user.globalRole !== 'admin' || !user.enabled) return;
+    const others = (await store.listUsers()).filter((other) => other.id !== user.id && other.globalRole === 'admin' && other.enabled);
+    if (others.length === 0) throw new KubegateError('LAST_ADMIN');
+  }
+
+  router
+    .route('/me')
+    .get(auth, (_request, response) => {
+      const caller = callerOf(response);
+      response.json({
+        id: caller.user.id,
+        username: caller.user.username,
+        displayName: caller.user.displayName,
+        globalRole: caller.user.globalRole,
+        groups: [...caller.identity.groups],
+        provider: caller.provider,
+        tokenName: caller.token.name,
+      });
+    })
+    .all(methodNotAllowed('GET'));
+
+  router
+    .route('/me/password')
+    .post(auth, async (request, response) => {
+      const caller = callerOf(response);
+      const body = parseBody(changePasswordBody, request.body);
+      const stored = caller.user.passwordHash;
+      if (stored === null) throw new KubegateError('FORBIDDEN', 'the user has no local password');
+      const attempt = { provider: ctx.providers.local.name, username: caller.user.username, address: request.socket.remoteAddress };
+      const decision = limiter.check(attempt);
+      if (!decision.allowed) {
+        response.setHeader('Retry-After', String(decision.retryAfterSeconds));
+        throw new KubegateError('LOGIN_RATE_LIMITED');
+      }
+      if (!(await verifyPassword(body.currentPassword, stored))) {
+        limiter.recordFailure(attempt);
+        throw new KubegateError('FORBIDDEN', 'currentPassword is wrong', { field: 'currentPassword' });
+      }
+      limiter.recordSuccess(attempt);
+      const passwordHash = await ctx.providers.local.hashNewPassword(body.newPassword, 'newPassword');
+      await store.updateUser(caller.user.id, { passwordHash });
+      response.status(204).end();
+    })
+    .all(methodNotAllowed('POST'));
+
+  router
+    .route('/users')
+    .post(auth, requireAdmin, async (request, response) => {
+      const body = parseBody(createUserBody, request.body);
+      const conflict = new KubegateError('CONFLICT', 'a user with this username exists', { field: 'username' });
+      if ((await store.getUserByUsername(body.username)) !== undefined) throw conflict;
+      const passwordHash = await ctx.providers.local.hashNewPassword(body.password, 'password');
+      let user: User;
+      try {
+        user = await store.createUser({
+          id: newUserId(),
+          username: body.username,
+          displayName: body.displayName ?? body.username,
+          globalRole: body.globalRole ?? 'user',
+          enabled: true,
+          passwordHash,
+        });
+      } catch (error) {
+        if (isKubegateError(error, 'STORE_CONSTRAINT')) throw conflict;
+        throw error;
+      }
+      response.status(201).json({ id: user.id, username: user.username });
+    })
+    .get(auth, requireAdmin, async (_request, response) => {
+      response.json({ items: (await store.listUsers()).map(userView) });
+    })
+    .all(methodNotAllowed('GET', 'POST'));
+
+  router
+    .route('/users/:id')
+    .get(auth, requireAdmin, async (request, response) => {
+      response.json(userView(await findUser(request.params['id'] ?? '')));
+    })
+    .patch(auth, requireAdmin, async (request, response) => {
+      const user = await findUser(request.params['id'] ?? '');
+      const body = parseBody(patchUserBody, request.body);
+      await keepAnAdmin(user, (body.enabled ?? user.enabled) && (body.globalRole ?? user.globalRole) === 'admin');
+      const patch: UserPatch = {
+        ...(body.enabled === undefined ? {} : { enabled: body.enabled }),
+        ...(body.globalRole === undefined ? {} : { globalRole: body.globalRole }),
+        ...(body.displayName === undefined ? {} : { displayName: body.displayName }),
+        ...(body.password === undefined ? {} : { passwordHash: await ctx.providers.local.hashNewPassword(body.password, 'password') }),
+      };
+      const updated = await store.updateUser(user.id, patch);
+      if (updated === undefined) throw new KubegateError('NOT_FOUND', 'no such user');
+      if (!updated.enabled) ctx.authenticator.invalidateUser(updated.id);
+      response.json(userView(updated));
+    })
+    .delete(auth, requireAdmin, async (request, response) => {
+      const user = await findUser(request.params['id'] ?? '');
+      await keepAnAdmin(user, false);
+      await store.deleteUser(user.id);
+      ctx.authenticator.invalidateUser(user.id);
+      await ctx.directory.refresh();
+      response.status(204).end();
+    })
+    .all(methodNotAllowed('GET', 'PATCH', 'DELETE'));
+
+  return router;
+}

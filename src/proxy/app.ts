@@ -1,0 +1,65 @@
+/**
+ * The proxy's REST API as one express application, without listening: the process hands it
+ * every request that is not `/k8s/clusters/…`, `/healthz`, `/readyz` or `/metrics`.
+ *
+ * Assembly, in order: response headers common to every answer (`Cache-Control: no-store` —
+ * answers carry tokens and per-user data; `X-Content-Type-Options: nosniff`) → JSON body
+ * gate (415 / 413 / 400, see validation.ts) → unauthenticated routes (`/v1/cacerts`,
+ * `/v1/login`, `/v1/providers`) → authenticated routes (each route authenticates itself,
+ * so a method or path that does not exist is a 405 / 404 for anyone) → 404 → the one error
+ * handler (error-response.ts).
+ *
+ * The client address used for login limits is the socket's: `trust proxy` stays off.
+ * Routes reach everything through the context object (context.ts); nothing is global.
+ */
+import express from 'express';
+import type { Express } from 'express';
+import { KubegateError } from '../errors.js';
+import { createLoginRateLimiter } from './login-rate-limit.js';
+import { clusterRoutes } from './api/clusters.js';
+import type { ProxyApiContext } from './api/context.js';
+import { apiErrorHandler, methodNotAllowed, notFound } from './api/error-response.js';
+import { kubeconfigRoutes } from './api/kubeconfig.js';
+import { loginRoutes } from './api/login.js';
+import { memberRoutes } from './api/members.js';
+import { tokenRoutes } from './api/tokens.js';
+import { userRoutes } from './api/users.js';
+import { jsonBody } from './api/validation.js';
+
+export type { ProxyApiConfig, ProxyApiContext } from './api/context.js';
+
+export function createProxyApp(ctx: ProxyApiContext): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.set('trust proxy', false);
+  app.set('query parser', 'simple');
+
+  const limiter = createLoginRateLimiter({ ...ctx.config.loginRateLimit, now: () => ctx.now().getTime() });
+
+  app.use((_request, response, next) => {
+    response.setHeader('Cache-Control', 'no-store');
+    response.setHeader('X-Content-Type-Options', 'nosniff');
+    next();
+  });
+  app.use(jsonBody());
+
+  const v1 = express.Router();
+  v1.route('/cacerts')
+    .get((_request, response) => {
+      if (ctx.caPem === null) throw new KubegateError('NOT_FOUND', 'the proxy has no CA of its own: its serving certificate was supplied by the operator');
+      response.type('text/plain').send(ctx.caPem);
+    })
+    .all(methodNotAllowed('GET'));
+  v1.use(loginRoutes(ctx, limiter));
+  v1.use(userRoutes(ctx, limiter));
+  v1.use(tokenRoutes(ctx));
+  v1.use(clusterRoutes(ctx));
+  v1.use(memberRoutes(ctx));
+  v1.use(kubeconfigRoutes(ctx));
+  app.use('/v1', v1);
+
+  app.use(notFound);
+  app.use(apiErrorHandler(ctx.logger));
+  return app;
+}

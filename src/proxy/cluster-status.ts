@@ -1,0 +1,175 @@
+/**
+ * Whether each cluster's API server answers, for `GET /v1/clusters/:id`.
+ *
+ * Design note: probing happens in the background, never on a request. Every
+ * `intervalSeconds` each cluster the directory knows gets one `GET /version` through the
+ * upstream pool — the same agent, CA and impersonate-only credentials the forwarding path
+ * uses, so "reachable" means "the proxy can reach it" — bounded by `timeoutMs`. A round
+ * does not start while the previous one is still running. Answers are kept in memory per
+ * cluster and pruned when a cluster disappears. Error texts are short, fixed phrases plus a
+ * system error code (`ECONNREFUSED`, `CERT_HAS_EXPIRED`) or an HTTP status: enough for an
+ * operator, nothing of the upstream's body.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from '../log.js';
+import type { Cluster } from '../store/store.js';
+import type { ClusterDirectory } from './directory.js';
+import type { UpstreamPool } from './upstreams.js';
+
+export interface ClusterStatus {
+  readonly reachable: boolean;
+  /** `gitVersion` from /version, when reachable. */
+  readonly version?: string;
+  readonly checkedAt: Date;
+  /** Why it is not reachable. */
+  readonly error?: string;
+}
+
+export interface ClusterStatusMonitorOptions {
+  readonly directory: Pick<ClusterDirectory, 'listClusters' | 'getCluster'>;
+  readonly upstreams: Pick<UpstreamPool, 'get'>;
+  /** Time between rounds. Default 30. */
+  readonly intervalSeconds?: number;
+  /** Limit for one probe, connection included. Default 5000. */
+  readonly timeoutMs?: number;
+  readonly logger?: Logger;
+  readonly now?: () => Date;
+}
+
+export interface ClusterStatusMonitor {
+  /** The last answer for the cluster, or undefined when it was never probed. */
+  get(clusterId: string): ClusterStatus | undefined;
+  /** Probes one cluster now (e.g. just after it was added); resolves with its new status. */
+  probe(clusterId: string): Promise<ClusterStatus | undefined>;
+  /** Probes every cluster now; resolves when the round is over. */
+  probeAll(): Promise<void>;
+  /** Starts the periodic rounds (the first one at once). */
+  start(): void;
+  /** Stops the rounds and cancels probes in flight. */
+  stop(): void;
+}
+
+const DEFAULT_INTERVAL_SECONDS = 30;
+const DEFAULT_TIMEOUT_MS = 5000;
+const MAX_BODY_BYTES = 64 * 1024;
+
+export function createClusterStatus(options: ClusterStatusMonitorOptions): ClusterStatusMonitor {
+  const intervalSeconds = options.intervalSeconds ?? DEFAULT_INTERVAL_SECONDS;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (!Number.isFinite(intervalSeconds) || intervalSeconds <= 0) throw new TypeError('intervalSeconds must be positive');
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new TypeError('timeoutMs must be positive');
+  const now = options.now ?? (() => new Date());
+  const statuses = new Map<string, ClusterStatus>();
+  let stopper = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  let round: Promise<void> | undefined;
+
+  async function probeCluster(cluster: Cluster): Promise<ClusterStatus> {
+    const signal = AbortSignal.any([stopper.signal, AbortSignal.timeout(timeoutMs)]);
+    let status: ClusterStatus;
+    try {
+      const version = await fetchVersion(cluster, options.upstreams, signal);
+      status = { reachable: true, ...(version === undefined ? {} : { version }), checkedAt: now() };
+    } catch (error) {
+      status = { reachable: false, checkedAt: now(), error: describeFailure(error, signal) };
+      options.logger?.debug({ cluster: cluster.id, err: error }, 'cluster probe failed');
+    }
+    // A cluster deleted (or a monitor stopped) while its probe ran keeps no status.
+    if (options.directory.getCluster(cluster.id) !== undefined && !stopper.signal.aborted) statuses.set(cluster.id, status);
+    return status;
+  }
+
+  function probeAll(): Promise<void> {
+    round ??= (async () => {
+      try {
+        const clusters = options.directory.listClusters();
+        const known = new Set(clusters.map((cluster) => cluster.id));
+        for (const id of statuses.keys()) if (!known.has(id)) statuses.delete(id);
+        await Promise.all(clusters.map(probeCluster));
+      } finally {
+        round = undefined;
+      }
+    })();
+    return round;
+  }
+
+  return {
+    get: (clusterId) => statuses.get(clusterId),
+    async probe(clusterId) {
+      const cluster = options.directory.getCluster(clusterId);
+      return cluster === undefined ? undefined : probeCluster(cluster);
+    },
+    probeAll,
+    start() {
+      if (timer !== undefined) return;
+      if (stopper.signal.aborted) stopper = new AbortController();
+      void probeAll();
+      timer = setInterval(() => void probeAll(), intervalSeconds * 1000);
+      timer.unref();
+    },
+    stop() {
+      if (timer !== undefined) clearInterval(timer);
+      timer = undefined;
+      stopper.abort();
+    },
+  };
+}
+
+/** `GET /version` on the cluster; resolves with gitVersion, rejects on any failure. */
+function fetchVersion(cluster: Cluster, upstreams: Pick<UpstreamPool, 'get'>, signal: AbortSignal): Promise<string | undefined> {
+  const upstream = upstreams.get(cluster);
+  const headers: Record<string, string> = { Host: upstream.hostHeader, Accept: 'application/json' };
+  for (let i = 0; i < upstream.authHeaders.length; i += 2) headers[upstream.authHeaders[i]!] = upstream.authHeaders[i + 1]!;
+  return new Promise((resolve, reject) => {
+    const request = upstream.request({
+      method: 'GET',
+      hostname: upstream.hostname,
+      port: upstream.port,
+      path: `${upstream.pathPrefix}/version`,
+      headers,
+      agent: upstream.agent,
+      signal,
+    });
+    request.once('error', reject);
+    request.once('response', (response: IncomingMessage) => {
+      if (response.statusCode !== 200) {
+        response.resume();
+        reject(new ProbeAnswer(`the API server answered HTTP ${response.statusCode ?? 'without a status'}`));
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      response.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > MAX_BODY_BYTES) {
+          response.destroy(new ProbeAnswer('the /version answer is too large'));
+          return;
+        }
+        chunks.push(chunk);
+      });
+      response.once('error', reject);
+      response.once('end', () => {
+        try {
+          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { gitVersion?: unknown };
+          resolve(typeof body.gitVersion === 'string' && body.gitVersion.length <= 128 ? body.gitVersion : undefined);
+        } catch {
+          reject(new ProbeAnswer('the /version answer is not JSON'));
+        }
+      });
+    });
+    request.end();
+  });
+}
+
+/** A failure whose message is ours and safe to show. */
+class ProbeAnswer extends Error {}
+
+function describeFailure(error: unknown, signal: AbortSignal): string {
+  if (error instanceof ProbeAnswer) return error.message;
+  if (signal.aborted) return 'no answer in time';
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^[A-Z][A-Z0-9_]{1,63}$/.test(code)) {
+    return code === 'CONFIG_INVALID' ? 'the cluster settings cannot be used' : `the API server cannot be reached (${code})`;
+  }
+  return 'the API server cannot be reached';
+}

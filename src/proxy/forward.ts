@@ -1,0 +1,593 @@
+/**
+ * The forwarding hot path: `/k8s/clusters/<id>/…` from kubectl to that cluster's API server,
+ * before express ever sees the request.
+ *
+ * Design note (fail closed). Every request goes through one admission, in this order:
+ * path (cluster ID and a path that cannot escape it) → headers (client credentials and
+ * hop-by-hop headers dropped; `Connection` naming a protected header refused) → for upgrades,
+ * the `Origin` check (CVE-2019-13209) → bearer token → authenticate (401 / 503) → a
+ * cluster-scoped token on another cluster (401) → client `Impersonate-*` (403, after
+ * authentication so the audit names who tried) → membership (403) → cluster lookup (404).
+ * Membership is checked before existence on purpose: a caller who is not a member gets the
+ * same 403 whether or not the cluster exists, so cluster IDs do not leak; only callers whom
+ * `authorize` accepts (members, and whoever the caller's policy lets see every cluster) can
+ * see a 404. The upstream request then carries the sanitized client headers, the upstream's
+ * `Host`, the proxy's own credentials and the `Impersonate-*` headers of the authenticated
+ * user — identity headers are added last, after every strip, so nothing can remove them.
+ *
+ * Forwarding uses node:http directly rather than http-proxy: the outgoing header list is
+ * built from `rawHeaders` (so every duplicate and spelling is handled), both bodies are
+ * piped without buffering, and teardown is explicit — the client going away destroys the
+ * upstream request at once (watches included), an upstream failure before the answer becomes
+ * a Status, after it cuts the client connection. Measured cost is the same as http-proxy-3's.
+ * Long-running requests (watch, follow, exec/attach/port-forward, proxy) get no timeout and
+ * have their headers flushed at once; others fail with 504 when the upstream has not started
+ * its answer within `responseTimeoutMs` of silence. Once the answer flows there is no timeout:
+ * a pause then is usually the client reading slowly (backpressure), and kube-apiserver bounds
+ * non-long-running requests itself. Long-running streams are also registered so that `closeStreams` can end
+ * them on revocation, and they end when their token expires.
+ *
+ * Upgrades (SPDY/3.1 POST, WebSocket GET) are passed through by hand on an agent that never
+ * reuses a socket: on 101 the raw answer is written back and the two sockets are piped; any
+ * other answer is relayed with `Connection: close` and the upstream socket destroyed
+ * (CVE-2018-1002105); a redirect is never followed and becomes a 502 Status (CVE-2020-8559),
+ * since a compromised cluster could otherwise steer kubectl, token in hand, elsewhere.
+ *
+ * Audit records carry identity, cluster, method, path without query (exec commands and
+ * selectors live in the query) and sizes — never headers, cookies or tokens; `tokenName` is
+ * the token's public name. `X-Forwarded-For` is passed through untouched and not added.
+ */
+import { performance } from 'node:perf_hooks';
+import { STATUS_CODES, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { AuthResult, TokenAuthenticator, TokenFacts } from '../auth/authenticator.js';
+import type { UserInfo } from '../auth/user.js';
+import { isKubegateError, KubegateError, toKubegateError, type ErrorCode } from '../errors.js';
+import { writeStatus, writeStatusToSocket } from '../kube/status.js';
+import type { Cluster, ClusterRole } from '../store/store.js';
+import { parseClusterPath, type ClusterPath } from './cluster-path.js';
+import { impersonationHeaders } from './impersonate.js';
+import { filterResponseHeaders, sanitizeRequest } from './sanitize.js';
+import type { Upstream, UpstreamPool } from './upstreams.js';
+
+export interface AuditRecord {
+  /** Start of the request, epoch milliseconds. */
+  readonly time: number;
+  /** Kubernetes user name (kubegate user ID), or null when not authenticated. */
+  readonly user: string | null;
+  readonly groups: readonly string[];
+  /** The public name of the token used (never its secret), or null. */
+  readonly tokenName: string | null;
+  readonly cluster: string | null;
+  readonly role: ClusterRole | null;
+  readonly method: string;
+  /** Path asked of the cluster, without query; the raw path when it could not be parsed. */
+  readonly path: string;
+  /** HTTP status sent; 101 for upgrades; 499 when the client left before an answer. */
+  readonly status: number;
+  /** Why kubegate refused or failed the request, or null when the cluster answered. */
+  readonly code: ErrorCode | null;
+  readonly durationMs: number;
+  /** Bytes read from / written to the client connection during the request (approximate). */
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly upgrade: boolean;
+  readonly longRunning: boolean;
+}
+
+/** The subset of a pino logger the forwarder uses. */
+export interface ForwardLogger {
+  warn(details: object, message: string): void;
+  debug(details: object, message: string): void;
+}
+
+/** Optional metrics hooks: exactly one `requestFinished` follows every `requestStarted`. */
+export interface ForwardMetrics {
+  requestStarted(): void;
+  requestFinished(record: AuditRecord): void;
+}
+
+/**
+ * The server's registry of long-lived client connections, for graceful shutdown. The tracker
+ * forgets a socket when it closes; at shutdown it may end or destroy it.
+ */
+export interface LongRunningTracker {
+  track(socket: Duplex): void;
+}
+
+export interface ForwarderDeps {
+  readonly authenticator: TokenAuthenticator;
+  /** Synchronous, from the in-memory cluster directory. */
+  readonly getCluster: (clusterId: string) => Cluster | undefined;
+  /** Synchronous, cached: the caller's role in the cluster, or null when not allowed in. */
+  readonly authorize: (user: UserInfo, clusterId: string) => ClusterRole | null;
+  readonly upstreams: UpstreamPool;
+  readonly audit: (record: AuditRecord) => void;
+  readonly logger: ForwardLogger;
+  /**
+   * Origins (`https://kubegate.example.com[:port]`) from which browser upgrades are accepted.
+   * An upgrade carrying any other `Origin` is refused; requests without `Origin` (kubectl)
+   * are not affected.
+   */
+  readonly allowedOrigins: readonly string[];
+  readonly metrics?: ForwardMetrics;
+  readonly longRunning?: LongRunningTracker;
+}
+
+export interface ForwarderOptions {
+  /**
+   * Non-long-running requests (and upgrades, until the 101) fail with 504 when the upstream
+   * connection stays silent this long before the answer starts. Default 120000.
+   */
+  readonly responseTimeoutMs?: number;
+}
+
+/** A long-running stream or upgrade in flight, as seen by `closeStreams`. */
+export interface OpenStream {
+  readonly user: UserInfo;
+  readonly tokenName: string;
+  readonly clusterId: string;
+  readonly upgrade: boolean;
+}
+
+export interface Forwarder {
+  /** For requests whose URL starts with `/k8s/clusters/` (server `request` event). */
+  handleRequest(req: IncomingMessage, res: ServerResponse): void;
+  /** For upgrade requests whose URL starts with `/k8s/clusters/` (server `upgrade` event). */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Ends every open long-running stream and upgrade that `match` selects; returns how many. */
+  closeStreams(match: (stream: OpenStream) => boolean): number;
+  /** How many long-running streams and upgrades are open. */
+  openStreamCount(): number;
+}
+
+interface Admission {
+  readonly target: ClusterPath;
+  readonly user: UserInfo;
+  readonly token: TokenFacts;
+  readonly upstream: Upstream;
+  readonly headers: string[];
+}
+
+const DEFAULT_RESPONSE_TIMEOUT_MS = 120_000;
+const MAX_TIMER_MS = 2_147_483_647;
+const TCP_KEEPALIVE_MS = 30_000;
+const LINGER_MS = 2000;
+const MAX_AUDIT_PATH = 1024;
+const BEARER_PREFIX = /^bearer +/i;
+const CLIENT_GONE = 499;
+
+/** Per-request state: what the audit record needs and what teardown must reach. */
+class Exchange implements OpenStream {
+  readonly time = Date.now();
+  readonly startedAt = performance.now();
+  readonly bytesReadAtStart: number;
+  readonly bytesWrittenAtStart: number;
+  clusterId = '';
+  path: string;
+  longRunning = false;
+  user: UserInfo = ANONYMOUS;
+  authenticated = false;
+  tokenName = '';
+  role: ClusterRole | null = null;
+  code: ErrorCode | null = null;
+  status = CLIENT_GONE;
+  upstreamReq: ClientRequest | undefined;
+  upstreamSocket: Duplex | undefined;
+  expiryTimer: NodeJS.Timeout | undefined;
+  finished = false;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly upgrade: boolean,
+    readonly clientSocket: Duplex,
+    readonly res: ServerResponse | undefined,
+  ) {
+    const socket = clientSocket as Partial<Socket>;
+    this.bytesReadAtStart = socket.bytesRead ?? 0;
+    this.bytesWrittenAtStart = socket.bytesWritten ?? 0;
+    const url = req.url ?? '';
+    const queryStart = url.indexOf('?');
+    this.path = (queryStart < 0 ? url : url.slice(0, queryStart)).slice(0, MAX_AUDIT_PATH);
+  }
+
+  /** Cuts the exchange: used by `closeStreams` and at token expiry. */
+  abort(): void {
+    this.upstreamReq?.destroy();
+    this.upstreamSocket?.destroy();
+    if (this.res !== undefined) this.res.destroy();
+    else this.clientSocket.destroy();
+  }
+}
+
+const ANONYMOUS: UserInfo = Object.freeze({ name: '', uid: '', groups: Object.freeze([]), extra: Object.freeze({}) });
+
+export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions = {}): Forwarder {
+  const responseTimeoutMs = options.responseTimeoutMs ?? DEFAULT_RESPONSE_TIMEOUT_MS;
+  if (!Number.isFinite(responseTimeoutMs) || responseTimeoutMs <= 0) throw new TypeError('responseTimeoutMs must be a positive number');
+  const origins = new Set(deps.allowedOrigins.map(normalizeOrigin));
+  const open = new Set<Exchange>();
+  const { logger } = deps;
+
+  // --- admission, shared by requests and upgrades ---------------------------------------
+
+  async function admit(ex: Exchange): Promise<Admission> {
+    const target = parseClusterPath(ex.req.url ?? '');
+    ex.clusterId = target.clusterId;
+    ex.path = target.path;
+    ex.longRunning = ex.upgrade || target.longRunning;
+    const clean = sanitizeRequest(ex.req.rawHeaders, ex.upgrade);
+    if (ex.upgrade && clean.origin !== undefined && !origins.has(clean.origin.toLowerCase())) {
+      throw new KubegateError('ORIGIN_REFUSED');
+    }
+    const tokenText = bearerToken(clean.authorization);
+    if (tokenText === undefined) throw new KubegateError('UNAUTHENTICATED');
+
+    let result: AuthResult;
+    try {
+      result = await deps.authenticator.authenticateToken(tokenText);
+    } catch (cause) {
+      throw new KubegateError('AUTH_UNDECIDED', undefined, { cause });
+    }
+    if (result.outcome === 'unauthenticated') {
+      ex.code = result.code;
+      throw new KubegateError('UNAUTHENTICATED');
+    }
+    if (result.outcome === 'error') throw new KubegateError('AUTH_UNDECIDED', undefined, { cause: result.error });
+    const { user, token } = result;
+    ex.user = user;
+    ex.authenticated = true;
+    ex.tokenName = token.name;
+    if (token.expiresAt !== null && token.expiresAt.getTime() <= Date.now()) throw new KubegateError('TOKEN_EXPIRED');
+    if (token.clusterId !== null && token.clusterId !== target.clusterId) throw new KubegateError('TOKEN_WRONG_CLUSTER');
+    if (clean.impersonation) throw new KubegateError('IMPERSONATION_REFUSED');
+
+    const role = deps.authorize(user, target.clusterId);
+    if (role === null) throw new KubegateError('FORBIDDEN');
+    ex.role = role;
+    const cluster = deps.getCluster(target.clusterId);
+    if (cluster === undefined) throw new KubegateError('NOT_FOUND');
+    const upstream = deps.upstreams.get(cluster);
+
+    const headers = clean.headers;
+    headers.push('Host', upstream.hostHeader);
+    pushAll(headers, upstream.authHeaders);
+    pushAll(headers, impersonationHeaders(user));
+    return { target, user, token, upstream, headers };
+  }
+
+  /** Records the refusal and returns the error to send (unknown errors become INTERNAL). */
+  function refusal(ex: Exchange, err: unknown): KubegateError {
+    const error = toKubegateError(err);
+    if (error.code === 'INTERNAL') logger.warn({ err, cluster: ex.clusterId }, 'forwarding failed unexpectedly');
+    else if (error.code === 'AUTH_UNDECIDED') logger.warn({ err: error.cause, cluster: ex.clusterId }, 'authentication could not be decided');
+    ex.code ??= error.code;
+    ex.status = error.status;
+    return error;
+  }
+
+  function upstreamFailure(ex: Exchange, err: unknown): KubegateError {
+    const error = isKubegateError(err) ? err : new KubegateError('UPSTREAM_UNREACHABLE', undefined, { cause: err });
+    logger.warn({ cluster: ex.clusterId, code: error.code, cause: describeCause(error.cause ?? err) }, 'upstream request failed');
+    return error;
+  }
+
+  function registerStream(ex: Exchange, token: TokenFacts): void {
+    open.add(ex);
+    deps.longRunning?.track(ex.clientSocket);
+    const socket = ex.clientSocket as Partial<Socket>;
+    socket.setKeepAlive?.(true, TCP_KEEPALIVE_MS);
+    if (token.expiresAt !== null) {
+      const delayMs = token.expiresAt.getTime() - Date.now();
+      if (delayMs < MAX_TIMER_MS) ex.expiryTimer = setTimeout(abortExchange, Math.max(0, delayMs), ex).unref();
+    }
+  }
+
+  function finish(ex: Exchange): void {
+    if (ex.finished) return;
+    ex.finished = true;
+    open.delete(ex);
+    if (ex.expiryTimer !== undefined) clearTimeout(ex.expiryTimer);
+    const socket = ex.clientSocket as Partial<Socket>;
+    const record: AuditRecord = {
+      time: ex.time,
+      user: ex.authenticated ? ex.user.name : null,
+      groups: ex.user.groups,
+      tokenName: ex.authenticated ? ex.tokenName : null,
+      cluster: ex.clusterId === '' ? null : ex.clusterId,
+      role: ex.role,
+      method: ex.req.method ?? '',
+      path: ex.path,
+      status: ex.status,
+      code: ex.code,
+      durationMs: Math.round((performance.now() - ex.startedAt) * 1000) / 1000,
+      bytesIn: (socket.bytesRead ?? 0) - ex.bytesReadAtStart,
+      bytesOut: (socket.bytesWritten ?? 0) - ex.bytesWrittenAtStart,
+      upgrade: ex.upgrade,
+      longRunning: ex.longRunning,
+    };
+    try {
+      deps.audit(record);
+      deps.metrics?.requestFinished(record);
+    } catch (err) {
+      logger.warn({ err }, 'audit or metrics hook failed');
+    }
+  }
+
+  // --- ordinary requests -----------------------------------------------------------------
+
+  function handleRequest(req: IncomingMessage, res: ServerResponse): void {
+    const ex = new Exchange(req, false, req.socket, res);
+    deps.metrics?.requestStarted();
+    res.once('close', () => {
+      if (!res.writableFinished) ex.upstreamReq?.destroy();
+      if (res.headersSent) ex.status = res.statusCode;
+      finish(ex);
+    });
+    admit(ex).then(
+      (admission) => {
+        if (!res.destroyed) forwardRequest(ex, req, res, admission);
+      },
+      (err: unknown) => {
+        if (!res.destroyed) writeStatus(res, refusal(ex, err));
+      },
+    );
+  }
+
+  function forwardRequest(ex: Exchange, req: IncomingMessage, res: ServerResponse, admission: Admission): void {
+    const { upstream, target } = admission;
+    const longRunning = target.longRunning;
+    if (longRunning) registerStream(ex, admission.token);
+    const upstreamReq = upstream.request({
+      host: upstream.hostname,
+      port: upstream.port,
+      agent: upstream.agent,
+      method: req.method,
+      path: upstream.pathPrefix + target.path + target.query,
+      headers: admission.headers,
+      ...(longRunning ? {} : { timeout: responseTimeoutMs }),
+    });
+    ex.upstreamReq = upstreamReq;
+    if (!longRunning) upstreamReq.on('timeout', destroyOnTimeout);
+
+    upstreamReq.on('response', (upstreamRes: IncomingMessage) => {
+      if (res.destroyed) {
+        upstreamReq.destroy();
+        return;
+      }
+      if (longRunning) {
+        res.writeHead(upstreamRes.statusCode ?? 502, filterResponseHeaders(upstreamRes.rawHeaders));
+        res.flushHeaders();
+      } else {
+        upstreamReq.setTimeout(0);
+        res.writeHead(upstreamRes.statusCode ?? 502, filterResponseHeaders(upstreamRes.rawHeaders));
+      }
+      upstreamRes.on('error', ignoreError);
+      upstreamRes.once('close', () => {
+        if (!upstreamRes.complete) res.destroy();
+      });
+      upstreamRes.pipe(res);
+    });
+    upstreamReq.on('error', (err: Error) => {
+      if (res.destroyed || ex.finished) return;
+      const error = upstreamFailure(ex, err);
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      ex.code = error.code;
+      writeStatus(res, error);
+    });
+    req.pipe(upstreamReq);
+  }
+
+  // --- upgrades ------------------------------------------------------------------------
+
+  function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', ignoreError);
+    const ex = new Exchange(req, true, socket, undefined);
+    deps.metrics?.requestStarted();
+    socket.once('close', () => {
+      ex.upstreamReq?.destroy();
+      const upstreamSocket = ex.upstreamSocket;
+      if (upstreamSocket !== undefined) closePeer(upstreamSocket);
+      finish(ex);
+    });
+    admit(ex).then(
+      (admission) => {
+        if (!socket.destroyed) forwardUpgrade(ex, req, socket, head, admission);
+      },
+      (err: unknown) => writeStatusToSocket(socket, refusal(ex, err)),
+    );
+  }
+
+  function forwardUpgrade(ex: Exchange, req: IncomingMessage, socket: Duplex, head: Buffer, admission: Admission): void {
+    const { upstream, target } = admission;
+    registerStream(ex, admission.token);
+    const upstreamReq = upstream.request({
+      host: upstream.hostname,
+      port: upstream.port,
+      agent: upstream.upgradeAgent,
+      method: req.method,
+      path: upstream.pathPrefix + target.path + target.query,
+      headers: admission.headers,
+      timeout: responseTimeoutMs,
+    });
+    ex.upstreamReq = upstreamReq;
+    upstreamReq.on('timeout', destroyOnTimeout);
+
+    upstreamReq.on('upgrade', (upstreamRes: IncomingMessage, upstreamSocket: Duplex, upstreamHead: Buffer) => {
+      upstreamSocket.on('error', ignoreError);
+      ex.upstreamSocket = upstreamSocket;
+      if (socket.destroyed) {
+        upstreamSocket.destroy();
+        return;
+      }
+      prepareStreamSocket(upstreamSocket);
+      prepareStreamSocket(socket);
+      ex.status = 101;
+      socket.write(upgradeHead(upstreamRes), 'latin1');
+      if (upstreamHead.length > 0) socket.write(upstreamHead);
+      if (head.length > 0) upstreamSocket.write(head);
+      upstreamSocket.once('close', () => closePeer(socket));
+      upstreamSocket.pipe(socket);
+      socket.pipe(upstreamSocket);
+    });
+
+    upstreamReq.on('response', (upstreamRes: IncomingMessage) => {
+      upstreamRes.on('error', ignoreError);
+      const status = upstreamRes.statusCode ?? 502;
+      if (status >= 300 && status < 400) {
+        // Never followed, never relayed: the socket is dropped with the redirect.
+        upstreamRes.socket?.destroy();
+        const error = new KubegateError('UPSTREAM_REDIRECT_REFUSED');
+        logger.warn({ cluster: ex.clusterId, status }, 'upstream answered an upgrade with a redirect');
+        ex.code = error.code;
+        ex.status = error.status;
+        writeStatusToSocket(socket, error);
+        return;
+      }
+      ex.status = status;
+      relayRefusedUpgrade(upstreamRes, socket);
+    });
+
+    upstreamReq.on('error', (err: Error) => {
+      // Already answered with our own Status: that answer must not be cut short.
+      if (socket.destroyed || ex.finished || ex.code !== null) return;
+      if (ex.status !== CLIENT_GONE) {
+        socket.destroy();
+        return;
+      }
+      const error = upstreamFailure(ex, err);
+      ex.code = error.code;
+      ex.status = error.status;
+      writeStatusToSocket(socket, error);
+    });
+    upstreamReq.end();
+  }
+
+  function closeStreams(match: (stream: OpenStream) => boolean): number {
+    let closed = 0;
+    for (const ex of [...open]) {
+      if (match(ex)) {
+        ex.abort();
+        closed++;
+      }
+    }
+    return closed;
+  }
+
+  return { handleRequest, handleUpgrade, closeStreams, openStreamCount: () => open.size };
+}
+
+function pushAll(target: string[], source: readonly string[]): void {
+  for (const item of source) target.push(item);
+}
+
+/** The token of an `Authorization: Bearer <token>` header (scheme in any case), if any. */
+function bearerToken(authorization: string | undefined): string | undefined {
+  if (authorization === undefined) return undefined;
+  const match = BEARER_PREFIX.exec(authorization);
+  if (match === null) return undefined;
+  const token = authorization.slice(match[0].length).trim();
+  return token.length > 0 ? token : undefined;
+}
+
+function normalizeOrigin(origin: string): string {
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    throw new TypeError(`allowedOrigins: ${JSON.stringify(origin)} is not an origin`);
+  }
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin.toLowerCase() !== origin.replace(/\/$/, '').toLowerCase()) {
+    throw new TypeError(`allowedOrigins: ${JSON.stringify(origin)} must be scheme://host[:port]`);
+  }
+  return url.origin.toLowerCase();
+}
+
+function ignoreError(): void {}
+
+function abortExchange(ex: Exchange): void {
+  ex.abort();
+}
+
+function destroyOnTimeout(this: ClientRequest): void {
+  this.destroy(new KubegateError('UPSTREAM_TIMEOUT'));
+}
+
+function describeCause(cause: unknown): string {
+  if (cause instanceof Error) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    return code === undefined ? cause.message : `${code}: ${cause.message}`;
+  }
+  return String(cause);
+}
+
+/** An upgraded socket carries a stream of its own: no idle timeout, no Nagle, TCP keep-alive. */
+function prepareStreamSocket(socket: Duplex): void {
+  const net = socket as Partial<Socket>;
+  net.setTimeout?.(0);
+  net.setNoDelay?.(true);
+  net.setKeepAlive?.(true, TCP_KEEPALIVE_MS);
+}
+
+/**
+ * One side of an upgraded pair closed: the other goes too. Its pending output is flushed
+ * first when there is any (bounded by LINGER_MS); otherwise it is destroyed at once.
+ */
+function closePeer(peer: Duplex): void {
+  if (peer.destroyed) return;
+  if (peer.writableLength === 0) {
+    peer.destroy();
+    return;
+  }
+  peer.end();
+  setTimeout(destroyStream, LINGER_MS, peer).unref();
+}
+
+function destroyStream(stream: Duplex): void {
+  stream.destroy();
+}
+
+/** The upstream's 101 answer, byte for byte except `Set-Cookie`. */
+function upgradeHead(upstreamRes: IncomingMessage): string {
+  let head = 'HTTP/1.1 101 Switching Protocols\r\n';
+  const raw = upstreamRes.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    if (name.toLowerCase() === 'set-cookie') continue;
+    head += `${name}: ${raw[i + 1] as string}\r\n`;
+  }
+  return head + '\r\n';
+}
+
+/**
+ * Relays a non-101 answer to an upgrade (usually a Status from the API server) and closes
+ * both connections: the upstream socket is destroyed once the body is read, never reused.
+ * What the client sends meanwhile is read and discarded.
+ */
+function relayRefusedUpgrade(upstreamRes: IncomingMessage, socket: Duplex): void {
+  const status = upstreamRes.statusCode ?? 502;
+  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+  const headers = filterResponseHeaders(upstreamRes.rawHeaders);
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string;
+    if (name.toLowerCase() === 'content-length') continue;
+    head += `${name}: ${headers[i + 1] as string}\r\n`;
+  }
+  head += 'Connection: close\r\n\r\n';
+  // Captured now: node detaches the socket from the response when it ends.
+  const upstreamSocket = upstreamRes.socket;
+  socket.resume();
+  socket.write(head, 'latin1');
+  upstreamRes.once('end', () => {
+    upstreamSocket.destroy();
+    setTimeout(destroyStream, LINGER_MS, socket).unref();
+  });
+  upstreamRes.once('close', () => {
+    if (!upstreamRes.complete) socket.destroy();
+  });
+  upstreamRes.pipe(socket);
+}

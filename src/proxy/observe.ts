@@ -1,0 +1,81 @@
+/**
+ * What kubegate records about each forwarded request: one audit line and the metrics.
+ *
+ * Audit lines are JSON, one per request, written through pino to standard output or a
+ * file. They are built only from AuditRecord fields (user ID, groups, token name, cluster,
+ * method, path without query, status, timing, bytes), so no header, query string, token
+ * secret or body can reach them. The file destination is asynchronous (buffered), so an
+ * audit write never blocks the forwarding path; `flush()` drains it at shutdown.
+ */
+import pino from 'pino';
+import type { ProxyMetrics } from '../metrics.js';
+import type { AuditRecord, ForwardMetrics } from './forward.js';
+
+export interface AuditSink {
+  readonly write: (record: AuditRecord) => void;
+  flush(): void;
+}
+
+export interface AuditSinkOptions {
+  readonly enabled: boolean;
+  /** File to append to; standard output when undefined. */
+  readonly file: string | undefined;
+  /** For tests: where lines go instead of `file`/standard output. */
+  readonly destination?: pino.DestinationStream;
+}
+
+export function createAuditSink(options: AuditSinkOptions): AuditSink {
+  if (!options.enabled) return { write: () => undefined, flush: () => undefined };
+  const destination =
+    options.destination ?? pino.destination({ dest: options.file ?? 1, sync: false, mkdir: true, minLength: 4096 });
+  const logger = pino(
+    { base: { type: 'audit' }, timestamp: false, messageKey: 'event', formatters: { level: () => ({}) } },
+    destination,
+  );
+  return {
+    write(record) {
+      logger.info({
+        time: new Date(record.time).toISOString(),
+        user: record.user,
+        groups: record.groups,
+        tokenName: record.tokenName,
+        cluster: record.cluster,
+        role: record.role,
+        method: record.method,
+        path: record.path,
+        status: record.status,
+        code: record.code,
+        durationMs: record.durationMs,
+        bytesIn: record.bytesIn,
+        bytesOut: record.bytesOut,
+        upgrade: record.upgrade,
+        longRunning: record.longRunning,
+      });
+    },
+    flush() {
+      const flushable = destination as { flushSync?: () => void };
+      try {
+        flushable.flushSync?.();
+      } catch {
+        // nothing buffered, or the destination is already closed
+      }
+    },
+  };
+}
+
+/** Feeds the forwarder's per-request hooks into the proxy's prom-client metrics. */
+export function forwardMetrics(metrics: ProxyMetrics): ForwardMetrics {
+  return {
+    requestStarted() {
+      metrics.inflightRequests.inc();
+    },
+    requestFinished(record) {
+      metrics.inflightRequests.dec();
+      const cluster = record.cluster ?? '';
+      metrics.requests.inc({ cluster, code: String(record.status), method: record.method });
+      if (!record.longRunning && !record.upgrade) {
+        metrics.requestDuration.observe({ cluster }, record.durationMs / 1000);
+      }
+    },
+  };
+}

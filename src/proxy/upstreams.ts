@@ -1,0 +1,258 @@
+/**
+ * One upstream per cluster: how to reach its API server as the proxy's impersonate-only
+ * identity.
+ *
+ * Design note: each cluster gets its own keep-alive agent built from a TLS secure context
+ * made once (CA bundle, client certificate) — a new connection never re-parses PEM — and
+ * `rejectUnauthorized` on unless the cluster says `insecureSkipTlsVerify`. Bearer-token
+ * credentials become one precomputed `Authorization` header. A second agent without
+ * keep-alive serves upgrades (exec, attach, port-forward): a socket used for an upgrade
+ * attempt is never handed back to a pool, whatever the answer (CVE-2018-1002105).
+ * New connections must connect (and finish the TLS handshake) within `connectTimeoutMs`, so
+ * an unreachable cluster answers promptly instead of after the kernel's SYN retries.
+ *
+ * `get(cluster)` is on the hot path: the Cluster object the directory hands out is the
+ * cache key (one WeakMap lookup). A new object for the same cluster (after any reload) is
+ * compared by a digest of server, CA, TLS flag and credentials; only when that changed is a
+ * new upstream built and the old agents destroyed — which also cuts streams still open on
+ * the old settings, so rotated credentials or a moved server take effect at once.
+ *
+ * `http://` servers send the proxy's credentials in clear text; they are refused unless the
+ * pool is created with `allowPlainHttp` (tests, or a cluster reached through a local tunnel).
+ */
+import { createHash, X509Certificate } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
+import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import { KubegateError } from '../errors.js';
+import type { Cluster } from '../store/store.js';
+
+export interface Upstream {
+  readonly clusterId: string;
+  /** `https.request` or `http.request`. */
+  readonly request: (options: http.RequestOptions) => http.ClientRequest;
+  /** Keep-alive agent for ordinary requests, watches included. */
+  readonly agent: http.Agent;
+  /** Agent without keep-alive for upgrade requests. */
+  readonly upgradeAgent: http.Agent;
+  /** Host name or IP to connect to (IPv6 without brackets). */
+  readonly hostname: string;
+  readonly port: number;
+  /** `Host` header value for the upstream. */
+  readonly hostHeader: string;
+  /** Path of the server URL without trailing slash (`''` for `https://host:6443`). */
+  readonly pathPrefix: string;
+  /** The proxy's own credentials as flat headers (`Authorization: Bearer …`), or none. */
+  readonly authHeaders: readonly string[];
+}
+
+export interface UpstreamPoolOptions {
+  /** Accept `http://` cluster servers (credentials in clear text). Default false. */
+  readonly allowPlainHttp?: boolean;
+  /** TCP connect plus TLS handshake limit for new connections. Default 5000. */
+  readonly connectTimeoutMs?: number;
+  /** Idle keep-alive connections are closed after this long. Default 30000. */
+  readonly freeSocketTimeoutMs?: number;
+  /** Idle keep-alive connections kept per cluster. Default 64. */
+  readonly maxFreeSockets?: number;
+}
+
+export interface UpstreamPool {
+  /** The upstream for the cluster's current settings. Throws KubegateError CONFIG_INVALID. */
+  get(cluster: Cluster): Upstream;
+  /** Destroys the upstream of a deleted cluster (its open streams too). */
+  evict(clusterId: string): void;
+  /** Destroys every upstream. */
+  close(): void;
+}
+
+interface PoolEntry {
+  readonly digest: string;
+  readonly upstream: Upstream;
+}
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+const DEFAULT_FREE_SOCKET_TIMEOUT_MS = 30_000;
+const DEFAULT_MAX_FREE_SOCKETS = 64;
+const TCP_KEEPALIVE_MS = 30_000;
+// eslint-disable-next-line no-control-regex
+const INVALID_TOKEN_CHARACTER = /[\u0000-\u0020\u007f-\uffff]/;
+
+export function createUpstreamPool(options: UpstreamPoolOptions = {}): UpstreamPool {
+  const settings = {
+    allowPlainHttp: options.allowPlainHttp ?? false,
+    connectTimeoutMs: positive(options.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS, 'connectTimeoutMs'),
+    freeSocketTimeoutMs: positive(options.freeSocketTimeoutMs, DEFAULT_FREE_SOCKET_TIMEOUT_MS, 'freeSocketTimeoutMs'),
+    maxFreeSockets: positive(options.maxFreeSockets, DEFAULT_MAX_FREE_SOCKETS, 'maxFreeSockets'),
+  };
+  const byId = new Map<string, PoolEntry>();
+  let byObject = new WeakMap<Cluster, Upstream>();
+
+  function get(cluster: Cluster): Upstream {
+    const known = byObject.get(cluster);
+    if (known !== undefined && byId.get(cluster.id)?.upstream === known) return known;
+    const digest = digestOf(cluster);
+    const entry = byId.get(cluster.id);
+    if (entry !== undefined && entry.digest === digest) {
+      byObject.set(cluster, entry.upstream);
+      return entry.upstream;
+    }
+    const upstream = buildUpstream(cluster, settings);
+    if (entry !== undefined) destroyUpstream(entry.upstream);
+    byId.set(cluster.id, { digest, upstream });
+    byObject.set(cluster, upstream);
+    return upstream;
+  }
+
+  function evict(clusterId: string): void {
+    const entry = byId.get(clusterId);
+    if (entry === undefined) return;
+    byId.delete(clusterId);
+    destroyUpstream(entry.upstream);
+  }
+
+  function close(): void {
+    for (const entry of byId.values()) destroyUpstream(entry.upstream);
+    byId.clear();
+    byObject = new WeakMap();
+  }
+
+  return { get, evict, close };
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`${name} must be a positive number`);
+  return value;
+}
+
+function digestOf(cluster: Cluster): string {
+  const credentials = cluster.credentials;
+  const parts =
+    credentials.kind === 'token'
+      ? [cluster.server, cluster.caPem ?? '', String(cluster.insecureSkipTlsVerify), 'token', credentials.token]
+      : [cluster.server, cluster.caPem ?? '', String(cluster.insecureSkipTlsVerify), 'cert', credentials.certPem, credentials.keyPem];
+  return createHash('sha256').update(JSON.stringify(parts)).digest('base64');
+}
+
+function destroyUpstream(upstream: Upstream): void {
+  upstream.agent.destroy();
+  upstream.upgradeAgent.destroy();
+}
+
+function invalid(message: string, cause?: unknown): KubegateError {
+  return new KubegateError('CONFIG_INVALID', message, { field: 'cluster.server', cause });
+}
+
+function buildUpstream(cluster: Cluster, settings: Required<UpstreamPoolOptions>): Upstream {
+  let url: URL;
+  try {
+    url = new URL(cluster.server);
+  } catch (cause) {
+    throw invalid("the cluster's server URL cannot be parsed", cause);
+  }
+  const secure = url.protocol === 'https:';
+  if (!secure && !(url.protocol === 'http:' && settings.allowPlainHttp)) throw invalid("the cluster's server URL must use https");
+  if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
+    throw invalid("the cluster's server URL must not carry credentials, a query or a fragment");
+  }
+
+  const authHeaders: string[] = [];
+  if (cluster.credentials.kind === 'token') {
+    const token = cluster.credentials.token;
+    if (token.length === 0 || INVALID_TOKEN_CHARACTER.test(token)) {
+      throw new KubegateError('CONFIG_INVALID', "the cluster's bearer token is empty or contains invalid characters", { field: 'cluster.credentials' });
+    }
+    authHeaders.push('Authorization', `Bearer ${token}`);
+  }
+
+  const common: http.AgentOptions = {
+    keepAliveMsecs: TCP_KEEPALIVE_MS,
+    maxFreeSockets: settings.maxFreeSockets,
+    timeout: settings.freeSocketTimeoutMs,
+    scheduling: 'lifo',
+  };
+  let agent: http.Agent;
+  let upgradeAgent: http.Agent;
+  if (secure) {
+    let secureContext: tls.SecureContext;
+    try {
+      if (cluster.caPem !== null) assertCertificates(cluster.caPem);
+      secureContext = tls.createSecureContext({
+        ...(cluster.caPem === null ? {} : { ca: cluster.caPem }),
+        ...(cluster.credentials.kind === 'clientCertificate' ? { cert: cluster.credentials.certPem, key: cluster.credentials.keyPem } : {}),
+      });
+    } catch (cause) {
+      throw new KubegateError('CONFIG_INVALID', "the cluster's CA bundle or client certificate cannot be loaded", { field: 'cluster.caPem', cause });
+    }
+    const tlsOptions: https.AgentOptions = { secureContext, rejectUnauthorized: !cluster.insecureSkipTlsVerify };
+    agent = new TimedHttpsAgent({ ...common, ...tlsOptions, keepAlive: true }, settings.connectTimeoutMs);
+    upgradeAgent = new TimedHttpsAgent({ ...common, ...tlsOptions, keepAlive: false }, settings.connectTimeoutMs);
+  } else {
+    agent = new TimedHttpAgent({ ...common, keepAlive: true }, settings.connectTimeoutMs);
+    upgradeAgent = new TimedHttpAgent({ ...common, keepAlive: false }, settings.connectTimeoutMs);
+  }
+
+  const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  return Object.freeze({
+    clusterId: cluster.id,
+    request: secure ? https.request : http.request,
+    agent,
+    upgradeAgent,
+    hostname,
+    port: url.port === '' ? (secure ? 443 : 80) : Number(url.port),
+    hostHeader: url.host,
+    pathPrefix: url.pathname.replace(/\/+$/, ''),
+    authHeaders: Object.freeze(authHeaders),
+  });
+}
+
+/**
+ * Node ignores PEM blocks it cannot read in a CA bundle; a bundle without one readable
+ * certificate would fail every handshake, so it is reported when the cluster is loaded.
+ */
+function assertCertificates(pem: string): void {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g);
+  if (blocks === null) throw new Error('no certificate in the CA bundle');
+  for (const block of blocks) new X509Certificate(block);
+}
+
+/** Destroys a new connection that has not connected (TLS: finished its handshake) in time. */
+function armConnectTimeout(socket: Duplex | null | undefined, timeoutMs: number, readyEvent: 'connect' | 'secureConnect'): void {
+  if (socket === null || socket === undefined) return;
+  const timer = setTimeout(destroyUnconnected, timeoutMs, socket);
+  const clear = (): void => clearTimeout(timer);
+  socket.once(readyEvent, clear);
+  socket.once('close', clear);
+}
+
+function destroyUnconnected(socket: Duplex): void {
+  socket.destroy(new KubegateError('UPSTREAM_TIMEOUT', undefined, { cause: new Error('connect timeout') }));
+}
+
+class TimedHttpsAgent extends https.Agent {
+  readonly #connectTimeoutMs: number;
+  constructor(options: https.AgentOptions, connectTimeoutMs: number) {
+    super(options);
+    this.#connectTimeoutMs = connectTimeoutMs;
+  }
+  override createConnection(options: https.RequestOptions, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+    const socket = super.createConnection(options, callback);
+    armConnectTimeout(socket, this.#connectTimeoutMs, 'secureConnect');
+    return socket;
+  }
+}
+
+class TimedHttpAgent extends http.Agent {
+  readonly #connectTimeoutMs: number;
+  constructor(options: http.AgentOptions, connectTimeoutMs: number) {
+    super(options);
+    this.#connectTimeoutMs = connectTimeoutMs;
+  }
+  override createConnection(options: http.ClientRequestArgs, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+    const socket = super.createConnection(options, callback);
+    armConnectTimeout(socket, this.#connectTimeoutMs, 'connect');
+    return socket;
+  }
+}

@@ -1,0 +1,398 @@
+/**
+ * Serving, shared by the proxy and the webhook: listen (HTTP or HTTPS), health and metrics
+ * endpoints, and a graceful stop.
+ *
+ * Graceful stop, in order: stop accepting connections; close idle keep-alive connections
+ * and make every further response the last one on its connection (`Connection: close`);
+ * end the long-running streams registered with a LongRunningRegistry (watches, upgraded
+ * exec/attach/port-forward connections), which would otherwise never finish — kubectl
+ * re-establishes a watch that ends cleanly; let ordinary in-flight requests finish; after
+ * `graceMs`, destroy whatever is left. Readiness should turn 503 before this starts (see
+ * createHealthHandler's markShuttingDown), so that load balancers stop sending traffic.
+ *
+ * Timeouts: `headersTimeout` bounds how long a client may take to send its headers
+ * (slowloris). `requestTimeout` is 0 on purpose: Node applies it to receiving the whole
+ * request, body included, and the proxy streams request bodies of any size and duration to
+ * the API server, which enforces its own limits; `timeout` (socket inactivity) is 0 too, as
+ * a watch may stay silent for minutes. `keepAliveTimeout` is longer than the 60-second idle
+ * timeout of common load balancers, so that they never reuse a connection we just closed.
+ */
+import { constants as osConstants } from 'node:os';
+import { createServer as createHttpServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Registry } from 'prom-client';
+import { KubegateError, errorCatalog, isKubegateError } from './errors.js';
+import type { ErrorCode } from './errors.js';
+import { formatHost, parseListenAddress } from './config/listen.js';
+import type { Logger } from './log.js';
+
+/** A rejected promise it returns is answered like a throw: 500 INTERNAL. */
+export type RequestHandler = (request: IncomingMessage, response: ServerResponse) => unknown;
+export type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+export interface ServerTlsOptions {
+  /** PEM certificate chain. */
+  readonly cert: string | Buffer;
+  /** PEM private key. */
+  readonly key: string | Buffer;
+}
+
+export interface StartServerOptions {
+  /** `HOST:PORT`; port 0 picks a free port. */
+  readonly listen: string;
+  /** Serve HTTPS with this certificate; plain HTTP without. */
+  readonly tls?: ServerTlsOptions | undefined;
+  readonly handler: RequestHandler;
+  /** Upgrade requests (WebSocket, SPDY); without it they reach `handler` as plain requests. */
+  readonly onUpgrade?: UpgradeHandler | undefined;
+  readonly logger: Logger;
+  /** Streams that close() ends instead of waiting for them. */
+  readonly longRunning?: LongRunningRegistry | undefined;
+  /** Default 30 000. */
+  readonly headersTimeoutMs?: number | undefined;
+  /** Default 65 000. */
+  readonly keepAliveTimeoutMs?: number | undefined;
+}
+
+export interface CloseOptions {
+  /** How long in-flight requests may take before their connections are destroyed. Default 10 000. */
+  readonly graceMs?: number | undefined;
+}
+
+export interface RunningServer {
+  /** The bound address (the real port when `listen` asked for port 0). */
+  address(): { host: string; port: number };
+  /** `http(s)://host:port`, with a wildcard host replaced by loopback; for logs and tests. */
+  readonly url: string;
+  /** Graceful stop (see the file comment). Idempotent: later calls return the same promise. */
+  close(options?: CloseOptions): Promise<void>;
+  /** True once close() was called. */
+  readonly closing: boolean;
+}
+
+/**
+ * Streams that never end by themselves. Register each one when it starts; close() ends them
+ * all, and an entry goes away when its stream closes.
+ */
+export interface LongRunningRegistry {
+  /**
+   * `end` stops the stream cleanly (e.g. unpipe the upstream and end the response);
+   * default: `stream.end()`.
+   */
+  track(stream: ServerResponse | Duplex, end?: () => void): void;
+  /** Streams open now. */
+  readonly size: number;
+  /** Ends every registered stream. */
+  endAll(): void;
+}
+
+export function createLongRunningRegistry(): LongRunningRegistry {
+  const streams = new Map<ServerResponse | Duplex, () => void>();
+  return {
+    track(stream, end) {
+      if (stream.destroyed) return;
+      streams.set(stream, end ?? (() => stream.end()));
+      stream.once('close', () => streams.delete(stream));
+    },
+    get size() {
+      return streams.size;
+    },
+    endAll() {
+      for (const [stream, end] of [...streams]) {
+        streams.delete(stream);
+        try {
+          end();
+        } catch {
+          stream.destroy();
+        }
+      }
+    },
+  };
+}
+
+const DEFAULT_GRACE_MS = 10_000;
+
+export async function startServer(options: StartServerOptions): Promise<RunningServer> {
+  const bind = parseListenAddress(options.listen);
+  if (bind === undefined) throw new TypeError(`listen must be HOST:PORT, got ${JSON.stringify(options.listen)}`);
+  const { logger, handler } = options;
+  const longRunning = options.longRunning ?? createLongRunningRegistry();
+  const headersTimeoutMs = options.headersTimeoutMs ?? 30_000;
+  const serverOptions = {
+    headersTimeout: headersTimeoutMs,
+    requestTimeout: 0,
+    keepAliveTimeout: options.keepAliveTimeoutMs ?? 65_000,
+    // How often headersTimeout is checked; Node's default (30 s) would let it overrun.
+    connectionsCheckingInterval: Math.max(10, Math.min(5_000, Math.floor(headersTimeoutMs / 4))),
+  };
+  const server: Server =
+    options.tls === undefined
+      ? createHttpServer(serverOptions)
+      : createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' });
+  server.timeout = 0;
+
+  const connections = new Set<Socket>();
+  const inFlight = new Set<ServerResponse>();
+  let closing = false;
+  let closed: Promise<void> | undefined;
+
+  server.on('connection', (socket: Socket) => {
+    connections.add(socket);
+    socket.once('close', () => connections.delete(socket));
+  });
+
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    inFlight.add(response);
+    response.once('close', () => inFlight.delete(response));
+    if (closing) response.setHeader('connection', 'close');
+    response.once('finish', () => {
+      // A keep-alive connection would wait for another request that must not come; end()
+      // sends what is still buffered first.
+      if (closing && !request.socket.destroyed) request.socket.end();
+    });
+    let result: unknown;
+    try {
+      result = handler(request, response);
+    } catch (error) {
+      failRequest(response, error, logger);
+      return;
+    }
+    if (result instanceof Promise) result.catch((error: unknown) => failRequest(response, error, logger));
+  });
+
+  if (options.onUpgrade !== undefined) {
+    const onUpgrade = options.onUpgrade;
+    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (closing) {
+        socket.destroy();
+        return;
+      }
+      try {
+        onUpgrade(request, socket, head);
+      } catch (error) {
+        logger.error({ err: error }, 'upgrade handler threw');
+        socket.destroy();
+      }
+    });
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      reject(
+        new KubegateError('LISTEN_FAILED', `cannot listen on ${options.listen} (${error.code ?? error.message})`, {
+          cause: error,
+        }),
+      );
+    };
+    server.once('error', onError);
+    server.listen({ host: bind.host, port: bind.port }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  server.on('error', (error) => logger.error({ err: error }, 'server error'));
+
+  const bound = server.address() as AddressInfo;
+  const address = { host: bound.address, port: bound.port };
+  const urlHost = address.host === '0.0.0.0' ? '127.0.0.1' : address.host === '::' ? '::1' : address.host;
+  const url = `${options.tls === undefined ? 'http' : 'https'}://${formatHost(urlHost)}:${address.port}`;
+  logger.info({ address: `${formatHost(address.host)}:${address.port}`, tls: options.tls !== undefined }, 'listening');
+
+  function close(closeOptions: CloseOptions = {}): Promise<void> {
+    closed ??= (async () => {
+      closing = true;
+      const graceMs = closeOptions.graceMs ?? DEFAULT_GRACE_MS;
+      const allClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      for (const response of inFlight) {
+        if (!response.headersSent) response.setHeader('connection', 'close');
+      }
+      const streams = longRunning.size;
+      longRunning.endAll();
+      logger.info({ inFlight: inFlight.size, streams, graceMs }, 'stopping: waiting for in-flight requests');
+      const timer = setTimeout(() => {
+        if (connections.size > 0) logger.warn({ connections: connections.size }, 'grace period over: closing connections');
+        for (const socket of connections) socket.destroy();
+      }, graceMs);
+      await allClosed;
+      clearTimeout(timer);
+      logger.info('stopped');
+    })();
+    return closed;
+  }
+
+  return {
+    address: () => ({ ...address }),
+    url,
+    close,
+    get closing() {
+      return closing;
+    },
+  };
+}
+
+function failRequest(response: ServerResponse, error: unknown, logger: Logger): void {
+  logger.error({ err: error }, 'request handler failed');
+  if (response.headersSent) {
+    response.destroy();
+    return;
+  }
+  sendError(response, 'INTERNAL');
+}
+
+/** `{"error":{"code","message"}}` with the catalog message (never an instance's detail). */
+function sendError(
+  response: ServerResponse,
+  code: ErrorCode,
+  extraHeaders: Record<string, string> = {},
+  status: number = errorCatalog[code].status,
+): void {
+  const body = JSON.stringify({ error: { code, message: errorCatalog[code].message } });
+  response.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    ...extraHeaders,
+  });
+  response.end(body);
+}
+
+export interface HealthHandlerOptions {
+  /** Resolves when the process can serve (store reachable, caches primed…); rejects otherwise. */
+  readonly ready: () => Promise<void>;
+  /** Served as `GET /metrics`. */
+  readonly registry: Registry;
+  /** A readiness check that takes longer fails with NOT_READY. Default 5 000. */
+  readonly readyTimeoutMs?: number | undefined;
+}
+
+/**
+ * Answers `GET /healthz`, `GET /readyz` and `GET /metrics` (also HEAD) and returns true; for
+ * any other path returns false without touching the response. Usable in front of express.
+ */
+export interface HealthHandler {
+  (request: IncomingMessage, response: ServerResponse): boolean;
+  /** From now on `/readyz` answers 503 SHUTTING_DOWN. */
+  markShuttingDown(): void;
+}
+
+export function createHealthHandler(options: HealthHandlerOptions): HealthHandler {
+  const readyTimeoutMs = options.readyTimeoutMs ?? 5_000;
+  let shuttingDown = false;
+
+  const handle = (request: IncomingMessage, response: ServerResponse): boolean => {
+    const url = request.url ?? '';
+    const queryAt = url.indexOf('?');
+    const path = queryAt === -1 ? url : url.slice(0, queryAt);
+    if (path !== '/healthz' && path !== '/readyz' && path !== '/metrics') return false;
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      sendError(response, 'METHOD_NOT_ALLOWED', { allow: 'GET, HEAD' });
+      return true;
+    }
+    if (path === '/healthz') {
+      sendText(response, 200, 'text/plain; charset=utf-8', 'ok\n');
+    } else if (path === '/readyz') {
+      if (shuttingDown) sendError(response, 'SHUTTING_DOWN');
+      else
+        void checkReady(options.ready, readyTimeoutMs).then((code) => {
+          if (shuttingDown) sendError(response, 'SHUTTING_DOWN');
+          else if (code === undefined) sendText(response, 200, 'text/plain; charset=utf-8', 'ok\n');
+          else sendError(response, code, {}, 503);
+        });
+    } else {
+      options.registry.metrics().then(
+        (text) => sendText(response, 200, options.registry.contentType, text),
+        () => sendError(response, 'INTERNAL'),
+      );
+    }
+    return true;
+  };
+  return Object.assign(handle, {
+    markShuttingDown: () => {
+      shuttingDown = true;
+    },
+  });
+}
+
+/** undefined when ready; else the code to answer 503 with (a KubegateError's own, or NOT_READY). */
+async function checkReady(ready: () => Promise<void>, timeoutMs: number): Promise<ErrorCode | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  });
+  try {
+    const outcome = await Promise.race([Promise.resolve().then(ready), timedOut]);
+    return outcome === 'timeout' ? 'NOT_READY' : undefined;
+  } catch (error) {
+    return isKubegateError(error) ? error.code : 'NOT_READY';
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function sendText(response: ServerResponse, status: number, contentType: string, body: string): void {
+  response.writeHead(status, {
+    'content-type': contentType,
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  });
+  response.end(response.req.method === 'HEAD' ? undefined : body);
+}
+
+export interface SignalTarget {
+  on(signal: NodeJS.Signals, listener: () => void): unknown;
+  off(signal: NodeJS.Signals, listener: () => void): unknown;
+}
+
+export interface SignalHandlerOptions {
+  /** Default ['SIGTERM', 'SIGINT']. */
+  readonly signals?: readonly NodeJS.Signals[] | undefined;
+  /** Default `process`. */
+  readonly target?: SignalTarget | undefined;
+  /** Default `process.exit`. */
+  readonly exit?: ((code: number) => void) | undefined;
+}
+
+/**
+ * The first SIGTERM or SIGINT runs `stop` once, then exits 0 (1 if `stop` failed); a second
+ * signal while stopping exits at once with 128 + the signal number. Returns a function that
+ * removes the handlers.
+ */
+export function installSignalHandlers(
+  stop: () => Promise<void>,
+  logger: Logger,
+  options: SignalHandlerOptions = {},
+): () => void {
+  const target = options.target ?? process;
+  const exit = options.exit ?? ((code: number) => process.exit(code));
+  const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
+  let stopping = false;
+  const listeners = signals.map((signal) => {
+    const listener = (): void => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting without waiting');
+        exit(128 + (osConstants.signals[signal] ?? 0));
+        return;
+      }
+      stopping = true;
+      logger.info({ signal }, 'signal received: stopping');
+      Promise.resolve()
+        .then(stop)
+        .then(
+          () => exit(0),
+          (error: unknown) => {
+            logger.error({ err: error }, 'graceful stop failed');
+            exit(1);
+          },
+        );
+    };
+    target.on(signal, listener);
+    return { signal, listener };
+  });
+  return () => {
+    for (const { signal, listener } of listeners) target.off(signal, listener);
+  };
+}

@@ -1,0 +1,189 @@
+/**
+ * The database schema, as ordered migrations per SQL dialect.
+ *
+ * Both lists hold the same versions with the same meaning; only the dialect differs
+ * (SQLite: STRICT tables, integer milliseconds, 0/1 flags; PostgreSQL: timestamptz,
+ * boolean, jsonb, `COLLATE "C"` on keys so that ordering is the same as SQLite's binary
+ * order whatever the database locale). A migration is applied once, inside a transaction
+ * that also records it in `schema_migrations`; never edit one that has shipped — append a
+ * new version instead.
+ *
+ * Secrets live only in the `*_sealed` columns, as SecretBox envelopes. Tokens keep only
+ * their hash. Deleting a user or a cluster cascades through foreign keys; the stores also
+ * delete dependent rows explicitly first, to learn which ones to announce as changed
+ * (memberships of a User subject have no foreign key: a subject may be a user ID or a group).
+ */
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const sqliteMigrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+CREATE TABLE users (
+  id            TEXT    NOT NULL PRIMARY KEY,
+  username      TEXT    NOT NULL,
+  display_name  TEXT    NOT NULL,
+  global_role   TEXT    NOT NULL CHECK (global_role IN ('admin', 'user')),
+  enabled       INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+  password_hash TEXT,
+  created_at    INTEGER NOT NULL,
+  updated_at    INTEGER NOT NULL,
+  CONSTRAINT users_username_unique UNIQUE (username)
+) STRICT;
+
+CREATE TABLE identities (
+  provider         TEXT    NOT NULL,
+  provider_user_id TEXT    NOT NULL,
+  user_id          TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  login_name       TEXT    NOT NULL,
+  created_at       INTEGER NOT NULL,
+  PRIMARY KEY (provider, provider_user_id)
+) STRICT;
+CREATE INDEX identities_user_id ON identities (user_id);
+
+CREATE TABLE clusters (
+  id                       TEXT    NOT NULL PRIMARY KEY,
+  display_name             TEXT    NOT NULL,
+  server                   TEXT    NOT NULL,
+  ca_pem                   TEXT,
+  credentials_sealed       TEXT    NOT NULL,
+  insecure_skip_tls_verify INTEGER NOT NULL CHECK (insecure_skip_tls_verify IN (0, 1)),
+  ace                      TEXT    NOT NULL CHECK (json_valid(ace)),
+  created_at               INTEGER NOT NULL,
+  updated_at               INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE tokens (
+  name         TEXT    NOT NULL PRIMARY KEY,
+  token_hash   TEXT    NOT NULL,
+  user_id      TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  kind         TEXT    NOT NULL CHECK (kind IN ('login', 'api', 'kubeconfig')),
+  provider     TEXT    NOT NULL,
+  cluster_id   TEXT    REFERENCES clusters (id) ON DELETE CASCADE,
+  description  TEXT    NOT NULL,
+  expires_at   INTEGER,
+  last_used_at INTEGER,
+  created_at   INTEGER NOT NULL
+) STRICT;
+CREATE INDEX tokens_user_id ON tokens (user_id);
+CREATE INDEX tokens_cluster_id ON tokens (cluster_id);
+CREATE INDEX tokens_expires_at ON tokens (expires_at);
+
+CREATE TABLE memberships (
+  cluster_id   TEXT    NOT NULL REFERENCES clusters (id) ON DELETE CASCADE,
+  subject_kind TEXT    NOT NULL CHECK (subject_kind IN ('User', 'Group')),
+  subject_name TEXT    NOT NULL,
+  role         TEXT    NOT NULL CHECK (role IN ('owner', 'member', 'viewer')),
+  created_at   INTEGER NOT NULL,
+  PRIMARY KEY (cluster_id, subject_kind, subject_name)
+) STRICT;
+CREATE INDEX memberships_subject ON memberships (subject_kind, subject_name);
+
+CREATE TABLE provider_configs (
+  name            TEXT    NOT NULL PRIMARY KEY,
+  type            TEXT    NOT NULL,
+  enabled         INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+  settings_sealed TEXT    NOT NULL,
+  updated_at      INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE user_groups (
+  user_id      TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  provider     TEXT    NOT NULL,
+  group_names  TEXT    NOT NULL CHECK (json_valid(group_names)),
+  refreshed_at INTEGER NOT NULL,
+  PRIMARY KEY (user_id, provider)
+) STRICT;
+`,
+  },
+];
+
+export const postgresMigrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+CREATE TABLE users (
+  id            TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+  username      TEXT COLLATE "C" NOT NULL,
+  display_name  TEXT        NOT NULL,
+  global_role   TEXT        NOT NULL CHECK (global_role IN ('admin', 'user')),
+  enabled       BOOLEAN     NOT NULL,
+  password_hash TEXT,
+  created_at    TIMESTAMPTZ NOT NULL,
+  updated_at    TIMESTAMPTZ NOT NULL,
+  CONSTRAINT users_username_unique UNIQUE (username)
+);
+
+CREATE TABLE identities (
+  provider         TEXT COLLATE "C" NOT NULL,
+  provider_user_id TEXT COLLATE "C" NOT NULL,
+  user_id          TEXT COLLATE "C" NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  login_name       TEXT        NOT NULL,
+  created_at       TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (provider, provider_user_id)
+);
+CREATE INDEX identities_user_id ON identities (user_id);
+
+CREATE TABLE clusters (
+  id                       TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+  display_name             TEXT        NOT NULL,
+  server                   TEXT        NOT NULL,
+  ca_pem                   TEXT,
+  credentials_sealed       TEXT        NOT NULL,
+  insecure_skip_tls_verify BOOLEAN     NOT NULL,
+  ace                      JSONB       NOT NULL,
+  created_at               TIMESTAMPTZ NOT NULL,
+  updated_at               TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE tokens (
+  name         TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+  token_hash   TEXT        NOT NULL,
+  user_id      TEXT COLLATE "C" NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  kind         TEXT        NOT NULL CHECK (kind IN ('login', 'api', 'kubeconfig')),
+  provider     TEXT COLLATE "C" NOT NULL,
+  cluster_id   TEXT COLLATE "C" REFERENCES clusters (id) ON DELETE CASCADE,
+  description  TEXT        NOT NULL,
+  expires_at   TIMESTAMPTZ,
+  last_used_at TIMESTAMPTZ,
+  created_at   TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX tokens_user_id ON tokens (user_id);
+CREATE INDEX tokens_cluster_id ON tokens (cluster_id);
+CREATE INDEX tokens_expires_at ON tokens (expires_at);
+
+CREATE TABLE memberships (
+  cluster_id   TEXT COLLATE "C" NOT NULL REFERENCES clusters (id) ON DELETE CASCADE,
+  subject_kind TEXT COLLATE "C" NOT NULL CHECK (subject_kind IN ('User', 'Group')),
+  subject_name TEXT COLLATE "C" NOT NULL,
+  role         TEXT        NOT NULL CHECK (role IN ('owner', 'member', 'viewer')),
+  created_at   TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (cluster_id, subject_kind, subject_name)
+);
+CREATE INDEX memberships_subject ON memberships (subject_kind, subject_name);
+
+CREATE TABLE provider_configs (
+  name            TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+  type            TEXT        NOT NULL,
+  enabled         BOOLEAN     NOT NULL,
+  settings_sealed TEXT        NOT NULL,
+  updated_at      TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE user_groups (
+  user_id      TEXT COLLATE "C" NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  provider     TEXT COLLATE "C" NOT NULL,
+  group_names  JSONB       NOT NULL,
+  refreshed_at TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (user_id, provider)
+);
+`,
+  },
+];

@@ -1,0 +1,513 @@
+/**
+ * What both store dialects share about records: checking the values callers hand in, and
+ * turning database rows into fresh entity objects.
+ *
+ * Checks happen before any SQL runs, so a bad call writes nothing. Calling code that
+ * passes the wrong type or an unknown enum value gets a TypeError (a bug in the caller).
+ * Content the database cannot hold the same way in both dialects gets BAD_REQUEST with the
+ * field: NUL characters (PostgreSQL text cannot store them), lone UTF-16 surrogates (UTF-8
+ * cannot encode them), and indexed strings longer
+ * than a PostgreSQL index entry allows (keys 256 UTF-8 bytes, names 2048).
+ *
+ * Rows come back from SQLite with integer milliseconds and 0/1 flags, from PostgreSQL with
+ * Date and boolean; the mappers accept both, and always build new objects, so nothing a
+ * caller does to a returned entity reaches the store.
+ */
+import { KubegateError } from '../errors.js';
+import type { SecretBox } from './secret-box.js';
+import type {
+  AceNode,
+  AceSettings,
+  ChangeKind,
+  Cluster,
+  ClusterCredentials,
+  ClusterPatch,
+  ClusterRole,
+  GlobalRole,
+  Identity,
+  Membership,
+  NewCluster,
+  NewMembership,
+  NewProviderConfig,
+  NewToken,
+  NewUser,
+  ProviderConfig,
+  StoreChange,
+  SubjectKind,
+  Token,
+  TokenFilter,
+  TokenKind,
+  User,
+  UserGroups,
+  UserPatch,
+} from './store.js';
+
+export const MAX_KEY_BYTES = 256;
+export const MAX_NAME_BYTES = 2048;
+
+const GLOBAL_ROLES: readonly GlobalRole[] = ['admin', 'user'];
+const TOKEN_KINDS: readonly TokenKind[] = ['login', 'api', 'kubeconfig'];
+const SUBJECT_KINDS: readonly SubjectKind[] = ['User', 'Group'];
+const CLUSTER_ROLES: readonly ClusterRole[] = ['owner', 'member', 'viewer'];
+
+// --- rows ----------------------------------------------------------------------------------
+
+/** SQLite: integer milliseconds; PostgreSQL: Date. */
+export type Timestamp = number | Date;
+/** SQLite: 0/1; PostgreSQL: boolean. */
+export type Flag = number | boolean;
+/** SQLite: JSON text; PostgreSQL jsonb: already parsed. */
+export type JsonColumn = unknown;
+
+export interface UserRow {
+  id: string;
+  username: string;
+  display_name: string;
+  global_role: string;
+  enabled: Flag;
+  password_hash: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface IdentityRow {
+  provider: string;
+  provider_user_id: string;
+  user_id: string;
+  login_name: string;
+  created_at: Timestamp;
+}
+
+export interface TokenRow {
+  name: string;
+  token_hash: string;
+  user_id: string;
+  kind: string;
+  provider: string;
+  cluster_id: string | null;
+  description: string;
+  expires_at: Timestamp | null;
+  last_used_at: Timestamp | null;
+  created_at: Timestamp;
+}
+
+export interface ClusterRow {
+  id: string;
+  display_name: string;
+  server: string;
+  ca_pem: string | null;
+  credentials_sealed: string;
+  insecure_skip_tls_verify: Flag;
+  ace: JsonColumn;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface MembershipRow {
+  cluster_id: string;
+  subject_kind: string;
+  subject_name: string;
+  role: string;
+  created_at: Timestamp;
+}
+
+export interface ProviderConfigRow {
+  name: string;
+  type: string;
+  enabled: Flag;
+  settings_sealed: string;
+  updated_at: Timestamp;
+}
+
+export interface UserGroupsRow {
+  user_id: string;
+  provider: string;
+  group_names: JsonColumn;
+  refreshed_at: Timestamp;
+}
+
+/** Column lists, named rather than `*`: a prepared statement keeps its result shape when a later migration adds a column. */
+export const USER_COLUMNS = 'id, username, display_name, global_role, enabled, password_hash, created_at, updated_at';
+export const IDENTITY_COLUMNS = 'provider, provider_user_id, user_id, login_name, created_at';
+export const TOKEN_COLUMNS = 'name, token_hash, user_id, kind, provider, cluster_id, description, expires_at, last_used_at, created_at';
+export const CLUSTER_COLUMNS = 'id, display_name, server, ca_pem, credentials_sealed, insecure_skip_tls_verify, ace, created_at, updated_at';
+export const MEMBERSHIP_COLUMNS = 'cluster_id, subject_kind, subject_name, role, created_at';
+export const PROVIDER_CONFIG_COLUMNS = 'name, type, enabled, settings_sealed, updated_at';
+export const USER_GROUPS_COLUMNS = 'user_id, provider, group_names, refreshed_at';
+
+export function userFromRow(row: UserRow): User {
+  return {
+    id: row.id,
+    username: row.username,
+    displayName: row.display_name,
+    globalRole: row.global_role as GlobalRole,
+    enabled: Boolean(row.enabled),
+    passwordHash: row.password_hash,
+    createdAt: toDate(row.created_at),
+    updatedAt: toDate(row.updated_at),
+  };
+}
+
+export function identityFromRow(row: IdentityRow): Identity {
+  return {
+    provider: row.provider,
+    providerUserId: row.provider_user_id,
+    userId: row.user_id,
+    loginName: row.login_name,
+    createdAt: toDate(row.created_at),
+  };
+}
+
+export function tokenFromRow(row: TokenRow): Token {
+  return {
+    name: row.name,
+    tokenHash: row.token_hash,
+    userId: row.user_id,
+    kind: row.kind as TokenKind,
+    provider: row.provider,
+    clusterId: row.cluster_id,
+    description: row.description,
+    expiresAt: row.expires_at === null ? null : toDate(row.expires_at),
+    lastUsedAt: row.last_used_at === null ? null : toDate(row.last_used_at),
+    createdAt: toDate(row.created_at),
+  };
+}
+
+export function clusterFromRow(row: ClusterRow, secretBox: SecretBox): Cluster {
+  return {
+    id: row.id,
+    displayName: row.display_name,
+    server: row.server,
+    caPem: row.ca_pem,
+    credentials: copyCredentials(JSON.parse(secretBox.open(row.credentials_sealed)) as ClusterCredentials),
+    insecureSkipTlsVerify: Boolean(row.insecure_skip_tls_verify),
+    ace: copyAce(parseJson(row.ace) as AceSettings),
+    createdAt: toDate(row.created_at),
+    updatedAt: toDate(row.updated_at),
+  };
+}
+
+export function membershipFromRow(row: MembershipRow): Membership {
+  return {
+    clusterId: row.cluster_id,
+    subjectKind: row.subject_kind as SubjectKind,
+    subjectName: row.subject_name,
+    role: row.role as ClusterRole,
+    createdAt: toDate(row.created_at),
+  };
+}
+
+export function providerConfigFromRow(row: ProviderConfigRow, secretBox: SecretBox): ProviderConfig {
+  return {
+    name: row.name,
+    type: row.type,
+    enabled: Boolean(row.enabled),
+    settings: JSON.parse(secretBox.open(row.settings_sealed)) as Record<string, unknown>,
+    updatedAt: toDate(row.updated_at),
+  };
+}
+
+export function userGroupsFromRow(row: UserGroupsRow): UserGroups {
+  return {
+    userId: row.user_id,
+    provider: row.provider,
+    groups: [...(parseJson(row.group_names) as string[])],
+    refreshedAt: toDate(row.refreshed_at),
+  };
+}
+
+function toDate(value: Timestamp): Date {
+  return new Date(typeof value === 'number' ? value : value.getTime());
+}
+
+function parseJson(value: JsonColumn): unknown {
+  return typeof value === 'string' ? JSON.parse(value) : value;
+}
+
+// --- checked values ------------------------------------------------------------------------
+
+export interface UserValues {
+  readonly id: string;
+  readonly username: string;
+  readonly displayName: string;
+  readonly globalRole: GlobalRole;
+  readonly enabled: boolean;
+  readonly passwordHash: string | null;
+}
+
+export function checkNewUser(user: NewUser): UserValues {
+  requireObject(user, 'user');
+  const username = checkName(user.username, 'username');
+  return {
+    id: checkKey(user.id, 'id'),
+    username,
+    displayName: user.displayName === undefined ? username : checkText(user.displayName, 'displayName'),
+    globalRole: user.globalRole === undefined ? 'user' : checkOneOf(user.globalRole, GLOBAL_ROLES, 'globalRole'),
+    enabled: user.enabled === undefined ? true : checkBoolean(user.enabled, 'enabled'),
+    passwordHash: user.passwordHash === undefined || user.passwordHash === null ? null : checkText(user.passwordHash, 'passwordHash'),
+  };
+}
+
+/** The user after `patch`; fields the patch leaves undefined keep their value. */
+export function patchUser(current: User, patch: UserPatch): UserValues {
+  requireObject(patch, 'patch');
+  return checkNewUser({ ...current, ...definedEntries(patch) });
+}
+
+export function checkIdentity(identity: Omit<Identity, 'createdAt'>): Omit<Identity, 'createdAt'> {
+  requireObject(identity, 'identity');
+  return {
+    provider: checkKey(identity.provider, 'provider'),
+    providerUserId: checkName(identity.providerUserId, 'providerUserId'),
+    userId: checkKey(identity.userId, 'userId'),
+    loginName: checkText(identity.loginName, 'loginName'),
+  };
+}
+
+export interface TokenValues {
+  readonly name: string;
+  readonly tokenHash: string;
+  readonly userId: string;
+  readonly kind: TokenKind;
+  readonly provider: string;
+  readonly clusterId: string | null;
+  readonly description: string;
+  readonly expiresAt: Date | null;
+}
+
+export function checkNewToken(token: NewToken): TokenValues {
+  requireObject(token, 'token');
+  return {
+    name: checkKey(token.name, 'name'),
+    tokenHash: checkName(token.tokenHash, 'tokenHash'),
+    userId: checkKey(token.userId, 'userId'),
+    kind: checkOneOf(token.kind, TOKEN_KINDS, 'kind'),
+    provider: checkKey(token.provider, 'provider'),
+    clusterId: token.clusterId === undefined || token.clusterId === null ? null : checkKey(token.clusterId, 'clusterId'),
+    description: token.description === undefined ? '' : checkText(token.description, 'description'),
+    expiresAt: token.expiresAt === undefined || token.expiresAt === null ? null : checkDate(token.expiresAt, 'expiresAt'),
+  };
+}
+
+/** A filter with only its defined fields. */
+export function checkTokenFilter(filter: TokenFilter): TokenFilter {
+  requireObject(filter, 'filter');
+  const checked: { userId?: string; clusterId?: string; provider?: string } = {};
+  for (const field of ['userId', 'clusterId', 'provider'] as const) {
+    const value = filter[field];
+    if (value !== undefined) checked[field] = checkString(value, field);
+  }
+  return checked;
+}
+
+export interface ClusterValues {
+  readonly id: string;
+  readonly displayName: string;
+  readonly server: string;
+  readonly caPem: string | null;
+  readonly credentials: ClusterCredentials;
+  readonly insecureSkipTlsVerify: boolean;
+  readonly ace: AceSettings;
+}
+
+export function checkNewCluster(cluster: NewCluster): ClusterValues {
+  requireObject(cluster, 'cluster');
+  const id = checkKey(cluster.id, 'id');
+  return {
+    id,
+    displayName: cluster.displayName === undefined ? id : checkText(cluster.displayName, 'displayName'),
+    server: checkName(cluster.server, 'server'),
+    caPem: cluster.caPem === undefined || cluster.caPem === null ? null : checkText(cluster.caPem, 'caPem'),
+    credentials: checkCredentials(cluster.credentials),
+    insecureSkipTlsVerify: cluster.insecureSkipTlsVerify === undefined ? false : checkBoolean(cluster.insecureSkipTlsVerify, 'insecureSkipTlsVerify'),
+    ace: cluster.ace === undefined ? { enabled: false, fqdn: null, caPem: null, nodes: [] } : checkAce(cluster.ace),
+  };
+}
+
+/** The cluster after `patch`; fields the patch leaves undefined keep their value. */
+export function patchCluster(current: Cluster, patch: ClusterPatch): ClusterValues {
+  requireObject(patch, 'patch');
+  return checkNewCluster({ ...current, ...definedEntries(patch), id: current.id });
+}
+
+/** The credentials as sealed JSON; only known fields are kept. */
+export function sealCredentials(secretBox: SecretBox, credentials: ClusterCredentials): string {
+  return secretBox.seal(JSON.stringify(copyCredentials(credentials)));
+}
+
+export function aceJson(ace: AceSettings): string {
+  return JSON.stringify(copyAce(ace));
+}
+
+export function checkNewMembership(membership: NewMembership): NewMembership {
+  requireObject(membership, 'membership');
+  return {
+    clusterId: checkKey(membership.clusterId, 'clusterId'),
+    subjectKind: checkOneOf(membership.subjectKind, SUBJECT_KINDS, 'subjectKind'),
+    subjectName: checkName(membership.subjectName, 'subjectName'),
+    role: checkOneOf(membership.role, CLUSTER_ROLES, 'role'),
+  };
+}
+
+export function checkSubjects(subjects: { readonly users: readonly string[]; readonly groups: readonly string[] }): { users: string[]; groups: string[] } {
+  requireObject(subjects, 'subjects');
+  if (!Array.isArray(subjects.users) || !Array.isArray(subjects.groups)) {
+    throw new TypeError('subjects.users and subjects.groups must be arrays');
+  }
+  return {
+    users: [...new Set(subjects.users.map((user) => checkString(user, 'users')))],
+    groups: [...new Set(subjects.groups.map((group) => checkString(group, 'groups')))],
+  };
+}
+
+export function checkNewProviderConfig(config: NewProviderConfig): NewProviderConfig {
+  requireObject(config, 'config');
+  if (typeof config.settings !== 'object' || config.settings === null || Array.isArray(config.settings)) {
+    throw new TypeError('settings must be an object');
+  }
+  return {
+    name: checkKey(config.name, 'name'),
+    type: checkName(config.type, 'type'),
+    enabled: checkBoolean(config.enabled, 'enabled'),
+    settings: config.settings,
+  };
+}
+
+/** The settings as sealed JSON. */
+export function sealSettings(secretBox: SecretBox, settings: Readonly<Record<string, unknown>>): string {
+  return secretBox.seal(JSON.stringify(settings));
+}
+
+export function checkUserGroups(groups: UserGroups): UserGroups {
+  requireObject(groups, 'groups');
+  if (!Array.isArray(groups.groups)) throw new TypeError('groups.groups must be an array');
+  return {
+    userId: checkKey(groups.userId, 'userId'),
+    provider: checkKey(groups.provider, 'provider'),
+    groups: groups.groups.map((group) => checkText(group, 'groups')),
+    refreshedAt: checkDate(groups.refreshedAt, 'refreshedAt'),
+  };
+}
+
+export function checkDate(value: unknown, field: string): Date {
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
+    throw new TypeError(`${field} must be a valid Date`);
+  }
+  return new Date(value.getTime());
+}
+
+export function checkString(value: unknown, field: string): string {
+  if (typeof value !== 'string') throw new TypeError(`${field} must be a string`);
+  return value;
+}
+
+// --- changes -------------------------------------------------------------------------------
+
+/** The distinct changes of one write, in first-seen order. */
+export function distinctChanges(changes: Iterable<StoreChange>): StoreChange[] {
+  const seen = new Map<string, StoreChange>();
+  for (const change of changes) seen.set(`${change.kind}:${change.key}`, change);
+  return [...seen.values()];
+}
+
+export function change(kind: ChangeKind, key: string): StoreChange {
+  return { kind, key };
+}
+
+// --- field checks --------------------------------------------------------------------------
+
+function requireObject(value: unknown, what: string): void {
+  if (typeof value !== 'object' || value === null) throw new TypeError(`${what} must be an object`);
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function checkText(value: unknown, field: string): string {
+  const text = checkString(value, field);
+  if (text.includes('\u0000')) {
+    throw new KubegateError('BAD_REQUEST', `${field} must not contain NUL characters`, { field });
+  }
+  // UTF-8 cannot encode a lone surrogate: drivers would silently store U+FFFD instead, and jsonb refuses it.
+  if (LONE_SURROGATE.test(text)) {
+    throw new KubegateError('BAD_REQUEST', `${field} must be well-formed Unicode`, { field });
+  }
+  return text;
+}
+
+/** A non-empty, indexed name (username, provider user ID, subject): at most 2048 bytes. */
+function checkName(value: unknown, field: string): string {
+  return checkBounded(value, field, MAX_NAME_BYTES);
+}
+
+/** A non-empty object key (ID, token name, provider name): at most 256 bytes. */
+function checkKey(value: unknown, field: string): string {
+  return checkBounded(value, field, MAX_KEY_BYTES);
+}
+
+function checkBounded(value: unknown, field: string, maxBytes: number): string {
+  const text = checkText(value, field);
+  if (text.length === 0) throw new KubegateError('BAD_REQUEST', `${field} must not be empty`, { field });
+  if (Buffer.byteLength(text, 'utf8') > maxBytes) {
+    throw new KubegateError('BAD_REQUEST', `${field} must be at most ${maxBytes} bytes long`, { field });
+  }
+  return text;
+}
+
+function checkBoolean(value: unknown, field: string): boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`${field} must be a boolean`);
+  return value;
+}
+
+function checkOneOf<T extends string>(value: unknown, allowed: readonly T[], field: string): T {
+  if (!allowed.includes(value as T)) throw new TypeError(`${field} must be one of ${allowed.join(', ')}`);
+  return value as T;
+}
+
+function checkCredentials(credentials: unknown): ClusterCredentials {
+  requireObject(credentials, 'credentials');
+  const value = credentials as Partial<Record<string, unknown>>;
+  if (value.kind === 'token') return { kind: 'token', token: checkBounded(value.token, 'credentials.token', Infinity) };
+  if (value.kind === 'clientCertificate') {
+    return {
+      kind: 'clientCertificate',
+      certPem: checkBounded(value.certPem, 'credentials.certPem', Infinity),
+      keyPem: checkBounded(value.keyPem, 'credentials.keyPem', Infinity),
+    };
+  }
+  throw new TypeError('credentials.kind must be token or clientCertificate');
+}
+
+function checkAce(ace: unknown): AceSettings {
+  requireObject(ace, 'ace');
+  const value = ace as Partial<Record<string, unknown>>;
+  if (!Array.isArray(value.nodes)) throw new TypeError('ace.nodes must be an array');
+  return {
+    enabled: checkBoolean(value.enabled, 'ace.enabled'),
+    fqdn: value.fqdn === null || value.fqdn === undefined ? null : checkText(value.fqdn, 'ace.fqdn'),
+    caPem: value.caPem === null || value.caPem === undefined ? null : checkText(value.caPem, 'ace.caPem'),
+    nodes: value.nodes.map((node: unknown): AceNode => {
+      requireObject(node, 'ace.nodes[]');
+      const { name, address } = node as Partial<Record<string, unknown>>;
+      return { name: checkText(name, 'ace.nodes[].name'), address: checkText(address, 'ace.nodes[].address') };
+    }),
+  };
+}
+
+function copyCredentials(credentials: ClusterCredentials): ClusterCredentials {
+  return credentials.kind === 'token'
+    ? { kind: 'token', token: credentials.token }
+    : { kind: 'clientCertificate', certPem: credentials.certPem, keyPem: credentials.keyPem };
+}
+
+function copyAce(ace: AceSettings): AceSettings {
+  return {
+    enabled: ace.enabled,
+    fqdn: ace.fqdn,
+    caPem: ace.caPem,
+    nodes: ace.nodes.map((node) => ({ name: node.name, address: node.address })),
+  };
+}
+
+function definedEntries<T extends object>(patch: T): Partial<T> {
+  return Object.fromEntries(Object.entries(patch).filter(([, value]) => value !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,168 @@
+/**
+ * At-rest encryption for the secrets the store keeps (cluster credentials, identity
+ * provider settings).
+ *
+ * AES-256-GCM, a fresh random 12-byte IV per value, and a versioned envelope:
+ *
+ *     v1:<key id>:<base64 IV>:<base64 ciphertext ‖ 16-byte tag>
+ *
+ * The key ID is the first 8 characters of base64url(SHA-256(key)): it names the key without
+ * revealing it, so a box built with `previousKeys` can still open values sealed before a
+ * rotation (new values are always sealed with the current key). The header `v1:<key id>` is
+ * authenticated as additional data, so it cannot be altered either. Any failure to open —
+ * wrong key, tampered or truncated envelope — is SECRET_DECRYPT_FAILED, never a crash and
+ * never a partial plaintext.
+ *
+ * The embedded default keeps its key in a 0600 file in the data directory
+ * (`loadOrCreateKeyFile`); deployments with several replicas pass the same base64 key to
+ * each one through configuration (`parseSecretKey`).
+ */
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { KubegateError } from '../errors.js';
+
+export const SECRET_KEY_BYTES = 32;
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+const ENVELOPE_VERSION = 'v1';
+const BASE64_PATTERN = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const BASE64URL_PATTERN = /^[A-Za-z0-9_-]+$/;
+
+export interface SecretBox {
+  /** Identifies the key new values are sealed with (not secret). */
+  readonly keyId: string;
+  /** Encrypts `plaintext` into a self-describing envelope string. */
+  seal(plaintext: string): string;
+  /** Decrypts an envelope made by `seal`; SECRET_DECRYPT_FAILED if it cannot. */
+  open(envelope: string): string;
+}
+
+export interface SecretBoxOptions {
+  /** Keys that sealed older values, accepted by `open` only (key rotation). */
+  readonly previousKeys?: readonly Buffer[];
+}
+
+/** A SecretBox sealing with `key` (32 bytes); SECRET_KEY_INVALID for any other length. */
+export function createSecretBox(key: Buffer, options: SecretBoxOptions = {}): SecretBox {
+  const current = copyKey(key);
+  const keysById = new Map<string, Buffer>();
+  for (const previous of options.previousKeys ?? []) {
+    const copy = copyKey(previous);
+    keysById.set(keyIdOf(copy), copy);
+  }
+  const currentId = keyIdOf(current);
+  keysById.set(currentId, current);
+
+  return {
+    keyId: currentId,
+    seal(plaintext: string): string {
+      if (typeof plaintext !== 'string') throw new TypeError('SecretBox.seal expects a string');
+      const header = `${ENVELOPE_VERSION}:${currentId}`;
+      const iv = randomBytes(IV_BYTES);
+      const cipher = createCipheriv('aes-256-gcm', current, iv, { authTagLength: TAG_BYTES });
+      cipher.setAAD(Buffer.from(header, 'utf8'));
+      const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+      return `${header}:${iv.toString('base64')}:${body.toString('base64')}`;
+    },
+    open(envelope: string): string {
+      if (typeof envelope !== 'string') throw new TypeError('SecretBox.open expects a string');
+      const parts = envelope.split(':');
+      if (parts.length !== 4 || parts[0] !== ENVELOPE_VERSION) {
+        throw new KubegateError('SECRET_DECRYPT_FAILED', 'the stored secret is not a v1 envelope');
+      }
+      const [version, keyId, ivText, bodyText] = parts as [string, string, string, string];
+      const key = keysById.get(keyId);
+      if (key === undefined) {
+        throw new KubegateError('SECRET_DECRYPT_FAILED', 'the stored secret was sealed with an unknown key');
+      }
+      const iv = decodeStrictBase64(ivText);
+      const body = decodeStrictBase64(bodyText);
+      if (iv === undefined || iv.length !== IV_BYTES || body === undefined || body.length < TAG_BYTES) {
+        throw new KubegateError('SECRET_DECRYPT_FAILED', 'the stored secret envelope is malformed');
+      }
+      try {
+        const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
+        decipher.setAAD(Buffer.from(`${version}:${keyId}`, 'utf8'));
+        decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
+        const plaintext = Buffer.concat([decipher.update(body.subarray(0, body.length - TAG_BYTES)), decipher.final()]);
+        return plaintext.toString('utf8');
+      } catch (error) {
+        throw new KubegateError('SECRET_DECRYPT_FAILED', undefined, { cause: error });
+      }
+    },
+  };
+}
+
+/**
+ * Decodes a key given as base64 (standard or URL alphabet, surrounding whitespace ignored);
+ * SECRET_KEY_INVALID unless it is exactly 32 bytes.
+ */
+export function parseSecretKey(base64: string): Buffer {
+  if (typeof base64 !== 'string') throw new TypeError('parseSecretKey expects a string');
+  const text = base64.trim();
+  const decoded = decodeStrictBase64(text) ?? (BASE64URL_PATTERN.test(text) ? Buffer.from(text, 'base64url') : undefined);
+  if (decoded === undefined || decoded.length !== SECRET_KEY_BYTES) {
+    throw new KubegateError('SECRET_KEY_INVALID', `the secret key must be ${SECRET_KEY_BYTES} bytes, base64-encoded`);
+  }
+  return decoded;
+}
+
+/**
+ * Reads the base64 key kept in `path`, or, when the file does not exist, creates it (mode
+ * 0600, parent directories 0700) with a fresh random key. Two processes racing to create it
+ * end up with the same key: creation is exclusive and the loser reads the winner's file.
+ */
+export function loadOrCreateKeyFile(path: string): Buffer {
+  if (typeof path !== 'string' || path.length === 0) throw new TypeError('loadOrCreateKeyFile expects a file path');
+  const existing = readKeyFile(path);
+  if (existing !== undefined) return existing;
+  const key = randomBytes(SECRET_KEY_BYTES);
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    writeFileSync(path, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+    return key;
+  } catch (error) {
+    if (isErrno(error, 'EEXIST')) {
+      const raced = readKeyFile(path);
+      if (raced !== undefined) return raced;
+    }
+    throw new KubegateError('SECRET_KEY_INVALID', `the secret key file ${path} cannot be created`, { cause: error });
+  }
+}
+
+function readKeyFile(path: string): Buffer | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if (isErrno(error, 'ENOENT')) return undefined;
+    throw new KubegateError('SECRET_KEY_INVALID', `the secret key file ${path} cannot be read`, { cause: error });
+  }
+  try {
+    return parseSecretKey(text);
+  } catch (error) {
+    throw new KubegateError('SECRET_KEY_INVALID', `the secret key file ${path} does not hold a base64 key of ${SECRET_KEY_BYTES} bytes`, { cause: error });
+  }
+}
+
+function copyKey(key: Buffer): Buffer {
+  if (!Buffer.isBuffer(key)) throw new TypeError('a secret key must be a Buffer');
+  if (key.length !== SECRET_KEY_BYTES) {
+    throw new KubegateError('SECRET_KEY_INVALID', `the secret key must be ${SECRET_KEY_BYTES} bytes`);
+  }
+  return Buffer.from(key);
+}
+
+function keyIdOf(key: Buffer): string {
+  return createHash('sha256').update(key).digest('base64url').slice(0, 8);
+}
+
+/** Standard base64 with correct padding, or undefined; Buffer.from alone accepts garbage. */
+function decodeStrictBase64(text: string): Buffer | undefined {
+  return text.length > 0 && BASE64_PATTERN.test(text) ? Buffer.from(text, 'base64') : undefined;
+}
+
+function isErrno(error: unknown, code: string): boolean {
+  return error instanceof Error && (error as NodeJS.ErrnoException).code === code;
+}

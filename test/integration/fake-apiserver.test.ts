@@ -1,0 +1,416 @@
+/**
+ * Proves the fake kube-apiserver is faithful enough to stand in for a real one: real
+ * kubectl binaries (the system dispatcher, which picks 1.32 from the fake's /version, and
+ * Debian's 1.20) talk to it directly, and its strictness is checked with raw requests.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { stat } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { connect as tlsConnect } from 'node:tls';
+import { WebSocket } from 'ws';
+import { createCertificateAuthority, issueClientCertificate } from '../../src/pki/certificates.js';
+import { makePod, startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
+import type { FakeKubeApiServer } from '../fakes/kube-apiserver.js';
+import { buildKubeconfig, runKubectl, spawnKubectl, writeKubeconfig } from '../support/kubectl.js';
+import type { KubectlBinary } from '../support/kubectl.js';
+
+const token = 'fake-token-0123456789';
+
+interface RawResponse {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+}
+
+function send(fake: FakeKubeApiServer, path: string, headers: OutgoingHttpHeaders = {}, options: { method?: string; cert?: string; key?: string } = {}): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const request = httpsRequest(
+      { host: '127.0.0.1', port: fake.port, path, method: options.method ?? 'GET', headers, ca: fake.caPem, agent: false, cert: options.cert, key: options.key },
+      (response) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (body += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body }));
+      },
+    );
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+/** Writes raw bytes on one TLS connection and collects what comes back until `done` says so. */
+function rawExchange(fake: FakeKubeApiServer, text: string, done: (received: string) => boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port: fake.port, ca: fake.caPem, servername: 'localhost' }, () => socket.write(text));
+    let received = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`raw exchange timed out; received: ${received}`));
+    }, 3000);
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      received += chunk;
+      if (done(received)) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(received);
+      }
+    });
+    socket.on('error', reject);
+  });
+}
+
+const binaries: ReadonlyArray<{ binary: KubectlBinary; execUpgrade: string; execProtocol: string }> = [
+  { binary: 'system', execUpgrade: 'websocket', execProtocol: 'v5.channel.k8s.io' },
+  { binary: '1.20', execUpgrade: 'SPDY/3.1', execProtocol: 'v4.channel.k8s.io' },
+];
+
+for (const { binary, execUpgrade, execProtocol } of binaries) {
+  describe(`real kubectl (${binary}) against the fake kube-apiserver`, () => {
+    let fake: FakeKubeApiServer;
+    let kubeconfig: Record<string, unknown>;
+
+    before(async () => {
+      fake = await startFakeKubeApiServer({ token, version: { major: '1', minor: '32', gitVersion: 'v1.32.4' } });
+      kubeconfig = buildKubeconfig({ server: fake.url, caPem: fake.caPem, token });
+    });
+    after(() => fake.close());
+
+    it('prints the server-side Table for get pods, because kubectl asks for as=Table and prints its columns', async () => {
+      const result = await runKubectl({ binary, kubeconfig, args: ['get', 'pods'] });
+      assert.equal(result.stderr, '');
+      assert.equal(result.code, 0);
+      assert.match(result.stdout, /^NAME\s+READY\s+STATUS\s+RESTARTS\s+AGE\nweb-0\s+1\/1\s+Running\s+0\s+5m\nweb-1\s+1\/1\s+Running\s+0\s+5m\n$/);
+      const list = fake.requests.find((request) => request.path === '/api/v1/namespaces/default/pods');
+      assert.match(String(list?.headers.accept), /as=Table;v=v1;g=meta\.k8s\.io/);
+      assert.equal(list?.user?.username, 'kubegate-proxy');
+    });
+
+    it('delivers an emitted event to get pods -w and closes the watch when kubectl goes away', async () => {
+      const kubectl = await spawnKubectl({ binary, kubeconfig, args: ['get', 'pods', '-w'] });
+      try {
+        await kubectl.waitForOutput('web-1');
+        await fake.waitUntil(() => fake.openWatches === 1);
+        fake.emitPodEvent('ADDED', makePod(`new-${binary.replace('.', '-')}`, { phase: 'Pending' }));
+        await kubectl.waitForOutput(/new-\S+\s+0\/1\s+Pending/);
+      } finally {
+        await kubectl.kill();
+      }
+      await fake.waitUntil(() => fake.openWatches === 0);
+      const watch = await fake.waitForRequest((request) => request.rawQuery.includes('watch=true'));
+      assert.match(watch.rawQuery, /resourceVersion=\d+/, 'kubectl watches from the list resourceVersion');
+    });
+
+    it('streams logs -f until kubectl goes away', async () => {
+      const kubectl = await spawnKubectl({ binary, kubeconfig, args: ['logs', '-f', 'web-0'] });
+      try {
+        await kubectl.waitForOutput('web-0 log line 2\n');
+        await fake.waitUntil(() => fake.openLogStreams === 1);
+        fake.appendLogLine('default', 'web-0', 'appended while following');
+        await kubectl.waitForOutput('appended while following\n');
+      } finally {
+        await kubectl.kill();
+      }
+      await fake.waitUntil(() => fake.openLogStreams === 0);
+    });
+
+    it(`runs exec -- echo hello over ${execUpgrade}`, async () => {
+      const result = await runKubectl({ binary, kubeconfig, args: ['exec', 'web-0', '--', 'echo', 'hello'] });
+      assert.equal(result.stderr, '');
+      assert.equal(result.stdout, 'hello\n');
+      assert.equal(result.code, 0);
+      const upgrade = fake.requests.find((request) => request.path.endsWith('/exec'));
+      assert.deepEqual(upgrade?.upgrade, { upgradeHeader: execUpgrade, protocol: execProtocol });
+      assert.equal(upgrade?.status, 101);
+      await fake.waitUntil(() => fake.openExecSessions === 0);
+    });
+
+    it('copies stdin through exec -i -- cat and reports a non-zero exit code, because both travel on their own channels', async () => {
+      const cat = await runKubectl({ binary, kubeconfig, args: ['exec', '-i', 'web-0', '--', 'cat'], stdin: 'one\ntwo\n' });
+      assert.equal(cat.stdout, 'one\ntwo\n');
+      assert.equal(cat.code, 0);
+      const failing = await runKubectl({ binary, kubeconfig, args: ['exec', 'web-0', '--', 'sh', '-c', 'exit 3'] });
+      assert.equal(failing.code, 3);
+      assert.match(failing.stderr, /command terminated with exit code 3/);
+    });
+
+    it('is rejected with kubectl\'s unauthorized error for a wrong token', async () => {
+      const written = await writeKubeconfig({ server: fake.url, caPem: fake.caPem, token: 'wrong' });
+      try {
+        assert.equal((await stat(written.path)).mode & 0o777, 0o600);
+        const result = await runKubectl({ binary, kubeconfig: written.path, args: ['get', 'pods'] });
+        assert.equal(result.code, 1);
+        assert.match(result.stderr, /error: You must be logged in to the server \((Unauthorized|the server has asked for the client to provide credentials)\)/);
+      } finally {
+        await written.remove();
+      }
+    });
+
+    it('decodes the impersonation headers kubectl sends into the effective user, percent-encoded extra keys included', async () => {
+      const impersonating = buildKubeconfig({
+        server: fake.url,
+        caPem: fake.caPem,
+        token,
+        user: { as: 'alice', 'as-groups': ['dev', 'ops'], 'as-user-extra': { 'acme.com/project': ['p1', 'p2'] } },
+      });
+      const before = fake.requests.length;
+      const result = await runKubectl({ binary, kubeconfig: impersonating, args: ['get', 'pods'] });
+      assert.equal(result.code, 0);
+      const list = fake.requests.slice(before).find((request) => request.path === '/api/v1/namespaces/default/pods');
+      assert.ok(list?.rawHeaders.includes('Impersonate-Extra-Acme.com%2fproject'), 'kubectl escapes the slash');
+      assert.deepEqual(list?.user, {
+        username: 'alice',
+        groups: ['dev', 'ops', 'system:authenticated'],
+        extra: { 'acme.com/project': ['p1', 'p2'] },
+        impersonated: true,
+        authenticatedBy: 'token',
+        requester: 'kubegate-proxy',
+      });
+    });
+  });
+}
+
+describe('the fake kube-apiserver is strict', () => {
+  let fake: FakeKubeApiServer;
+
+  before(async () => {
+    fake = await startFakeKubeApiServer({ token });
+  });
+  after(() => fake.close());
+
+  it('answers a missing or wrong bearer token with the 401 Status kube-apiserver sends', async () => {
+    const expected = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 };
+    for (const headers of [{}, { Authorization: 'Bearer wrong' }, { Authorization: `Basic ${token}` }]) {
+      const response = await send(fake, '/api/v1/namespaces/default/pods', headers);
+      assert.equal(response.status, 401);
+      assert.equal(response.headers['content-type'], 'application/json');
+      assert.deepEqual(JSON.parse(response.body), expected);
+    }
+    const refused = fake.requests.at(-1);
+    assert.equal(refused?.user, undefined);
+    assert.equal(refused?.status, 401);
+  });
+
+  it('rejects Impersonate-Group, -Uid or -Extra without Impersonate-User with the plain-text 500 kube-apiserver writes', async () => {
+    for (const headers of [{ 'Impersonate-Group': 'system:masters' }, { 'Impersonate-Uid': 'u-1' }, { 'Impersonate-Extra-Scopes': 'all' }, { 'Impersonate-User': '', 'Impersonate-Group': 'g' }]) {
+      const response = await send(fake, '/api/v1/namespaces/default/pods', { Authorization: `Bearer ${token}`, ...headers });
+      assert.equal(response.status, 500, JSON.stringify(headers));
+      assert.equal(response.headers['content-type'], 'text/plain; charset=utf-8');
+      assert.match(response.body, /^Internal Server Error: "\/api\/v1\/namespaces\/default\/pods": .*without impersonating a user\n$/);
+    }
+  });
+
+  it('forbids impersonation when configured without the RBAC verb, so fail-closed tests can see a 403', async () => {
+    const strict = await startFakeKubeApiServer({ token, allowImpersonation: false });
+    try {
+      const response = await send(strict, '/api/v1/namespaces/default/pods', { Authorization: `Bearer ${token}`, 'Impersonate-User': 'alice' });
+      assert.equal(response.status, 403);
+      assert.deepEqual(JSON.parse(response.body).details, { name: 'alice', kind: 'users' });
+      const plain = await send(strict, '/api/v1/namespaces/default/pods', { Authorization: `Bearer ${token}` });
+      assert.equal(plain.status, 200);
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it('records raw headers exactly and treats each header line as one value, commas included, as Go does', async () => {
+    const request = httpsRequest({ host: '127.0.0.1', port: fake.port, path: '/api/v1/pods?limit=1&x=%2F', ca: fake.caPem, agent: false });
+    request.setHeader('authorization', `Bearer ${token}`);
+    request.setHeader('IMPERSONATE-USER', 'bob');
+    request.setHeader('impersonate-group', ['a,b', 'c']);
+    request.setHeader('Impersonate-Extra-Example.org%2Fteam', 'x');
+    request.setHeader('Impersonate-Extra-bad%zzkey', 'y');
+    const status = await new Promise<number>((resolve, reject) => {
+      request.on('response', (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+      });
+      request.on('error', reject);
+      request.end();
+    });
+    assert.equal(status, 200);
+    const recorded = fake.requests.at(-1)!;
+    assert.equal(recorded.path, '/api/v1/pods');
+    assert.equal(recorded.rawQuery, 'limit=1&x=%2F');
+    assert.deepEqual(recorded.rawHeaders.slice(0, 14), [
+      'Host', `127.0.0.1:${fake.port}`,
+      'authorization', `Bearer ${token}`,
+      'IMPERSONATE-USER', 'bob',
+      'impersonate-group', 'a,b',
+      'impersonate-group', 'c',
+      'Impersonate-Extra-Example.org%2Fteam', 'x',
+      'Impersonate-Extra-bad%zzkey', 'y',
+    ]);
+    assert.deepEqual(recorded.user, {
+      username: 'bob',
+      groups: ['a,b', 'c', 'system:authenticated'],
+      extra: { 'example.org/team': ['x'], 'bad%zzkey': ['y'] },
+      impersonated: true,
+      authenticatedBy: 'token',
+      requester: 'kubegate-proxy',
+    });
+  });
+
+  it('answers unknown paths with the NotFound Status kube-apiserver sends, and missing pods with a named NotFound', async () => {
+    const unknown = await send(fake, '/apis/nope.example.com/v1/things', { Authorization: `Bearer ${token}` });
+    assert.equal(unknown.status, 404);
+    assert.deepEqual(JSON.parse(unknown.body), {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: 'the server could not find the requested resource',
+      reason: 'NotFound',
+      details: {},
+      code: 404,
+    });
+    const missingPod = await send(fake, '/api/v1/namespaces/default/pods/nope', { Authorization: `Bearer ${token}` });
+    assert.equal(missingPod.status, 404);
+    assert.deepEqual(JSON.parse(missingPod.body).details, { name: 'nope', kind: 'pods' });
+  });
+
+  it('answers 406 when Accept allows no JSON, and a plain PodList with a resourceVersion otherwise', async () => {
+    const protobufOnly = await send(fake, '/api/v1/namespaces/default/pods', { Authorization: `Bearer ${token}`, Accept: 'application/vnd.kubernetes.protobuf' });
+    assert.equal(protobufOnly.status, 406);
+    const list = await send(fake, '/api/v1/namespaces/default/pods', { Authorization: `Bearer ${token}` });
+    const body = JSON.parse(list.body) as { kind: string; apiVersion: string; metadata: { resourceVersion: string }; items: unknown[] };
+    assert.equal(body.kind, 'PodList');
+    assert.equal(body.apiVersion, 'v1');
+    assert.match(body.metadata.resourceVersion, /^\d+$/);
+    assert.equal(body.items.length, 2);
+  });
+
+  it('streams newline-delimited watch events and counts the watch until the client disconnects', async () => {
+    const chunks: string[] = [];
+    const request = httpsRequest({ host: '127.0.0.1', port: fake.port, path: '/api/v1/namespaces/default/pods?watch=1', ca: fake.caPem, agent: false, headers: { Authorization: `Bearer ${token}` } });
+    const response = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+      request.on('response', resolve);
+      request.on('error', reject);
+      request.end();
+    });
+    response.setEncoding('utf8');
+    response.on('data', (chunk: string) => chunks.push(chunk));
+    assert.equal(response.headers['transfer-encoding'], 'chunked');
+    await fake.waitUntil(() => fake.openWatches === 1);
+    await fake.waitUntil(() => chunks.join('').split('\n').length > 2);
+    fake.emitPodEvent('MODIFIED', fake.pods('default')[0]!);
+    await fake.waitUntil(() => chunks.join('').includes('"MODIFIED"'));
+    const events = chunks.join('').trim().split('\n').map((line) => JSON.parse(line) as { type: string; object: { kind: string } });
+    assert.deepEqual(events.map((event) => `${event.type} ${event.object.kind}`), ['ADDED Pod', 'ADDED Pod', 'MODIFIED Pod']);
+    request.destroy();
+    await fake.waitUntil(() => fake.openWatches === 0);
+  });
+
+  it('keeps a connection usable after answering an upgrade with a non-101, as Go does, so smuggling through a proxy is observable', async () => {
+    fake.answerUpgradesWith({ status: 403, headers: { 'Content-Type': 'application/json' }, body: '{"kind":"Status","code":403}' });
+    try {
+      const upgrade =
+        'GET /api/v1/namespaces/default/pods/web-0/exec?command=echo&stdout=true HTTP/1.1\r\nHost: localhost\r\n' +
+        `Authorization: Bearer ${token}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n` +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: v5.channel.k8s.io\r\n\r\n';
+      const smuggled = `GET /api/v1/namespaces/kube-system/pods HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\n\r\n`;
+      const received = await rawExchange(fake, upgrade + smuggled, (text) => /PodList/.test(text));
+      assert.match(received, /^HTTP\/1\.1 403 Forbidden\r\n/);
+      assert.match(received, /\r\n\r\n\{"kind":"Status","code":403\}HTTP\/1\.1 200 OK\r\n/);
+      const [refused, second] = fake.requests.slice(-2);
+      assert.equal(refused?.status, 403);
+      assert.equal(second?.path, '/api/v1/namespaces/kube-system/pods');
+      assert.equal(second?.socketId, refused?.socketId, 'the second request came on the same connection');
+    } finally {
+      fake.answerUpgradesWith(undefined);
+    }
+  });
+
+  it('can answer an upgrade with a redirect, for proxies that must not follow it', async () => {
+    fake.answerUpgradesWith({ status: 302, headers: { Location: 'https://127.0.0.1:1/elsewhere' } });
+    try {
+      const received = await rawExchange(
+        fake,
+        `POST /api/v1/namespaces/default/pods/web-0/exec?command=echo&stdout=true HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\n` +
+          'Connection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\nContent-Length: 0\r\n\r\n',
+        (text) => text.includes('\r\n\r\n'),
+      );
+      assert.match(received, /^HTTP\/1\.1 302 Found\r\n/);
+      assert.match(received, /\r\nLocation: https:\/\/127\.0\.0\.1:1\/elsewhere\r\n/);
+      assert.deepEqual(fake.requests.at(-1)?.upgrade, { upgradeHeader: 'SPDY/3.1', protocol: undefined });
+    } finally {
+      fake.answerUpgradesWith(undefined);
+    }
+  });
+
+  it('authenticates a WebSocket exec by the bearer-token subprotocol, as kube-apiserver does for browsers', async () => {
+    const protocols = [`base64url.bearer.authorization.k8s.io.${Buffer.from(token).toString('base64url')}`, 'v5.channel.k8s.io'];
+    const ws = new WebSocket(`wss://127.0.0.1:${fake.port}/api/v1/namespaces/default/pods/web-0/exec?command=echo&command=hi&stdout=true`, protocols, { ca: fake.caPem });
+    const messages: Buffer[] = [];
+    ws.on('message', (data: Buffer) => messages.push(data));
+    const closeCode = await new Promise<number>((resolve, reject) => {
+      ws.on('close', resolve);
+      ws.on('error', reject);
+    });
+    assert.equal(closeCode, 1000);
+    assert.equal(ws.protocol, 'v5.channel.k8s.io');
+    assert.deepEqual(
+      messages.map((message) => [message[0], message.subarray(1).toString()]),
+      [
+        [1, 'hi\n'],
+        [3, '{"metadata":{},"status":"Success"}'],
+      ],
+    );
+  });
+
+  it('accepts client certificates signed by the configured CA as CN user and O groups', async () => {
+    const clientCa = await createCertificateAuthority({ commonName: 'client-ca', validityDays: 1 });
+    const client = await issueClientCertificate(clientCa, { commonName: 'kubegate-proxy-cert', organizations: ['proxies'] });
+    const withCertificates = await startFakeKubeApiServer({ token, clientCaPem: clientCa.certPem });
+    try {
+      const response = await send(withCertificates, '/api/v1/namespaces/default/pods', {}, { cert: client.certPem, key: client.keyPem });
+      assert.equal(response.status, 200);
+      const recorded = withCertificates.requests.at(-1);
+      assert.equal(recorded?.user?.username, 'kubegate-proxy-cert');
+      assert.deepEqual(recorded?.user?.groups, ['proxies', 'system:authenticated']);
+      assert.equal(recorded?.user?.authenticatedBy, 'client-certificate');
+      const withoutCertificate = await send(withCertificates, '/api/v1/namespaces/default/pods');
+      assert.equal(withoutCertificate.status, 401);
+    } finally {
+      await withCertificates.close();
+    }
+  });
+
+  it('records request bodies and creates pods with a fresh resourceVersion', async () => {
+    const body = JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'created' }, spec: { containers: [{ name: 'c' }] } });
+    const response = await new Promise<RawResponse>((resolve, reject) => {
+      const request = httpsRequest(
+        { host: '127.0.0.1', port: fake.port, path: '/api/v1/namespaces/default/pods', method: 'POST', ca: fake.caPem, agent: false, headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' } },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+        },
+      );
+      request.on('error', reject);
+      request.end(body);
+    });
+    assert.equal(response.status, 201);
+    const recorded = fake.requests.at(-1)!;
+    assert.equal(recorded.body.toString(), body);
+    assert.equal(recorded.bodyLength, Buffer.byteLength(body));
+    assert.ok(fake.pods('default').some((pod) => pod.metadata.name === 'created'));
+  });
+
+  it('destroys every connection on close, held watches included', async () => {
+    const closing = await startFakeKubeApiServer({ token });
+    const request = httpsRequest({ host: '127.0.0.1', port: closing.port, path: '/api/v1/pods?watch=true', ca: closing.caPem, agent: false, headers: { Authorization: `Bearer ${token}` } });
+    const closed = new Promise<void>((resolve) => request.on('close', () => resolve()));
+    request.on('error', () => undefined);
+    request.on('response', (response) => response.resume());
+    request.end();
+    await closing.waitUntil(() => closing.openWatches === 1);
+    assert.equal(closing.openSockets(), 1);
+    await closing.close();
+    await closed;
+    assert.equal(closing.openSockets(), 0);
+  });
+});

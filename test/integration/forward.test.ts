@@ -1,0 +1,830 @@
+/**
+ * The forwarding path end to end over real sockets: kubectl-shaped requests through a
+ * Forwarder in a node:http server to recording upstreams (plain HTTP for most tests, TLS
+ * where TLS is the point). Every attack from COMPATIBILITY.md §3 has a test here.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
+import WebSocket, { WebSocketServer } from 'ws';
+import { authenticated, undecided, type AuthResult } from '../../src/auth/authenticator.js';
+import { makeUserInfo, type UserInfo } from '../../src/auth/user.js';
+import { KubegateError } from '../../src/errors.js';
+import { createCertificateAuthority, issueClientCertificate, issueServingCertificate } from '../../src/pki/certificates.js';
+import { createUpstreamPool, type UpstreamPool } from '../../src/proxy/upstreams.js';
+import type { Cluster, ClusterCredentials } from '../../src/store/store.js';
+import {
+  connectRaw,
+  MapAuthenticator,
+  readUntil,
+  send,
+  startProxy,
+  startRecordingUpstream,
+  statusOf,
+  waitFor,
+  type ProxyHarness,
+  type RecordingUpstream,
+} from '../support/forward-harness.js';
+
+const alice = makeUserInfo({
+  name: 'u-aaaaaaaaaaaa',
+  groups: ['local:devs', 'system:authenticated'],
+  extra: { 'kubegate.io/login-name': ['alice'], 'kubegate.io/provider': ['local'] },
+});
+const bob = makeUserInfo({ name: 'u-bbbbbbbbbbbb', groups: ['system:authenticated'] });
+const root = makeUserInfo({ name: 'u-rrrrrrrrrrrr', groups: ['local:admins', 'system:authenticated'] });
+
+const ALICE = 'Bearer t-alice:s3cret-alice';
+const BOB = 'Bearer t-bob:s3cret-bob';
+const ROOT = 'Bearer t-root:s3cret-root';
+const SCOPED_TO_B = 'Bearer t-scoped:s3cret-scoped';
+
+const tokens = new Map<string, AuthResult | Error>([
+  ['t-alice:s3cret-alice', authenticated(alice, { name: 't-alice', expiresAt: null, clusterId: null })],
+  ['t-bob:s3cret-bob', authenticated(bob, { name: 't-bob', expiresAt: null, clusterId: null })],
+  ['t-root:s3cret-root', authenticated(root, { name: 't-root', expiresAt: null, clusterId: null })],
+  ['t-scoped:s3cret-scoped', authenticated(alice, { name: 't-scoped', expiresAt: null, clusterId: 'b' })],
+  ['t-stale:s3cret-stale', authenticated(alice, { name: 't-stale', expiresAt: new Date(Date.now() - 1000), clusterId: null })],
+  ['t-undecided:x', undecided(new KubegateError('STORE_UNAVAILABLE'))],
+  ['t-throws:x', new Error('authenticator bug')],
+]);
+
+/** alice is a member of a, b, p, down, slow and the TLS clusters; root may use everything; bob nothing. */
+function authorize(user: UserInfo, clusterId: string): 'owner' | 'member' | null {
+  if (user === root) return 'owner';
+  if (user === alice && clusterId !== 'c' && clusterId !== 'nope') return 'member';
+  return null;
+}
+
+function cluster(id: string, server: string, overrides: Partial<Cluster> = {}): Cluster {
+  return {
+    id,
+    displayName: id,
+    server,
+    caPem: null,
+    credentials: { kind: 'token', token: `proxy-token-${id}` },
+    insecureSkipTlsVerify: false,
+    ace: { enabled: false, fqdn: null, caPem: null, nodes: [] },
+    createdAt: new Date(0),
+    updatedAt: new Date(0),
+    ...overrides,
+  };
+}
+
+const RESPONSE_TIMEOUT_MS = 400;
+const CONNECT_TIMEOUT_MS = 300;
+const ALLOWED_ORIGIN = 'https://kubegate.example.com';
+
+let upstreamA: RecordingUpstream;
+let upstreamB: RecordingUpstream;
+let proxy: ProxyHarness;
+let pool: UpstreamPool;
+let authenticator: MapAuthenticator;
+const clusters = new Map<string, Cluster>();
+
+before(async () => {
+  upstreamA = await startRecordingUpstream();
+  upstreamB = await startRecordingUpstream();
+  pool = createUpstreamPool({ allowPlainHttp: true, connectTimeoutMs: CONNECT_TIMEOUT_MS });
+  authenticator = new MapAuthenticator(tokens);
+  proxy = await startProxy(
+    { authenticator, getCluster: (id) => clusters.get(id), authorize, upstreams: pool, allowedOrigins: [ALLOWED_ORIGIN] },
+    { responseTimeoutMs: RESPONSE_TIMEOUT_MS },
+  );
+});
+
+after(async () => {
+  await proxy.close();
+  pool.close();
+  await upstreamA.close();
+  await upstreamB.close();
+});
+
+beforeEach(() => {
+  clusters.clear();
+  clusters.set('a', cluster('a', upstreamA.url));
+  clusters.set('b', cluster('b', upstreamB.url));
+  clusters.set('c', cluster('c', upstreamB.url));
+  for (const upstream of [upstreamA, upstreamB]) {
+    upstream.requests.length = 0;
+    upstream.onRequest = (req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const body = JSON.stringify({ path: req.url });
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+        res.end(body);
+      });
+    };
+    upstream.onUpgrade = (_req, socket) => socket.destroy();
+  }
+  proxy.audit.length = 0;
+});
+
+function nothingReachedTheClusters(): void {
+  assert.equal(upstreamA.requests.length, 0, 'cluster a was contacted');
+  assert.equal(upstreamB.requests.length, 0, 'cluster b was contacted');
+}
+
+describe('forwarding ordinary requests', () => {
+  it('sends exactly the client headers that are safe, then Host, the proxy credentials and the user identity', async () => {
+    const response = await send(proxy.port, {
+      path: '/k8s/clusters/a/api/v1/namespaces/default/pods?labelSelector=app%3Dweb&limit=500',
+      headers: [
+        'Accept', 'application/json',
+        'User-Agent', 'kubectl/v1.30.0',
+        'Authorization', ALICE,
+        'Cookie', 'session=s3cret-cookie',
+        'X-Request-Id', 'r1',
+      ],
+    });
+    assert.equal(response.status, 200);
+    assert.deepEqual(JSON.parse(response.body.toString()), { path: '/api/v1/namespaces/default/pods?labelSelector=app%3Dweb&limit=500' });
+    assert.equal(upstreamA.requests.length, 1);
+    assert.deepEqual(upstreamA.requests[0]?.rawHeaders, [
+      'Accept', 'application/json',
+      'User-Agent', 'kubectl/v1.30.0',
+      'X-Request-Id', 'r1',
+      'Host', `127.0.0.1:${upstreamA.port}`,
+      'Authorization', 'Bearer proxy-token-a',
+      'Impersonate-User', 'u-aaaaaaaaaaaa',
+      'Impersonate-Uid', 'u-aaaaaaaaaaaa',
+      'Impersonate-Group', 'local:devs',
+      'Impersonate-Group', 'system:authenticated',
+      'Impersonate-Extra-kubegate.io%2flogin-name', 'alice',
+      'Impersonate-Extra-kubegate.io%2fprovider', 'local',
+      'Connection', 'keep-alive',
+    ]);
+  });
+
+  it('keeps the query byte for byte and prepends the path of a server URL that has one', async () => {
+    clusters.set('p', cluster('p', `${upstreamA.url}/k8s/clusters/c-xyz/`));
+    const query = '?fieldSelector=metadata.name%3Dweb%2C&x=%zz&&y=';
+    const response = await send(proxy.port, { path: `/k8s/clusters/p/api/v1/pods${query}`, headers: ['Authorization', ALICE] });
+    assert.equal(response.status, 200);
+    assert.equal(upstreamA.requests[0]?.url, `/k8s/clusters/c-xyz/api/v1/pods${query}`);
+  });
+
+  it('drops hop-by-hop headers, Connection-named headers and Set-Cookie from the answer', async () => {
+    upstreamA.onRequest = (req, res) => {
+      req.resume();
+      res.writeHead(200, ['Content-Type', 'text/plain', 'Connection', 'X-Hop', 'X-Hop', '1', 'Set-Cookie', 'planted=1', 'Audit-Id', '42', 'Content-Length', '2']);
+      res.end('ok');
+    };
+    const response = await send(proxy.port, { path: '/k8s/clusters/a/api', headers: ['Authorization', ALICE] });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers['audit-id'], '42');
+    assert.equal(response.headers['x-hop'], undefined);
+    assert.equal(response.headers['set-cookie'], undefined);
+    assert.equal(response.body.toString(), 'ok');
+  });
+
+  it('strips headers named in Connection and client identity headers without refusing the request', async () => {
+    const response = await send(proxy.port, {
+      path: '/k8s/clusters/a/api',
+      headers: [
+        'Authorization', ALICE,
+        'Connection', 'keep-alive, X-Custom',
+        'X-Custom', 'hop',
+        'X-Other', 'kept',
+        'Proxy-Authorization', 'Basic cHJveHk6czNjcmV0',
+        'X-Remote-User', 'system:admin',
+        'X-Remote-Group', 'system:masters',
+      ],
+    });
+    assert.equal(response.status, 200);
+    const names = (upstreamA.requests[0]?.rawHeaders ?? []).filter((_, index) => index % 2 === 0).map((name) => name.toLowerCase());
+    assert.ok(names.includes('x-other'));
+    for (const name of ['x-custom', 'proxy-authorization', 'x-remote-user', 'x-remote-group', 'cookie']) assert.ok(!names.includes(name), name);
+    assert.deepEqual(names.filter((name) => name === 'authorization'), ['authorization']);
+  });
+
+  it('re-frames a chunked DELETE body so the cluster receives it whole', async () => {
+    upstreamA.onRequest = (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => res.end(Buffer.concat(chunks)));
+    };
+    const req = http.request({
+      host: '127.0.0.1',
+      port: proxy.port,
+      agent: false,
+      method: 'DELETE',
+      path: '/k8s/clusters/a/api/v1/namespaces/d/pods/p',
+      headers: ['Host', 'proxy', 'Authorization', ALICE, 'Content-Type', 'application/json', 'Transfer-Encoding', 'chunked'],
+    });
+    req.write('{"kind":"DeleteOptions",');
+    req.end('"gracePeriodSeconds":0}');
+    const [res] = (await once(req, 'response')) as [http.IncomingMessage];
+    const chunks: Buffer[] = [];
+    for await (const chunk of res) chunks.push(chunk as Buffer);
+    assert.equal(Buffer.concat(chunks).toString(), '{"kind":"DeleteOptions","gracePeriodSeconds":0}');
+  });
+
+  it('streams a 10 MB request body: the cluster sees the first megabyte before the client sends the rest', async () => {
+    const first = Buffer.alloc(1 << 20, 1);
+    const rest = Buffer.alloc(9 << 20, 2);
+    let firstMegabyteArrived!: () => void;
+    const arrived = new Promise<void>((resolve) => (firstMegabyteArrived = resolve));
+    upstreamA.onRequest = (req, res) => {
+      const hash = createHash('sha256');
+      let received = 0;
+      req.on('data', (chunk: Buffer) => {
+        hash.update(chunk);
+        received += chunk.length;
+        if (received >= first.length) firstMegabyteArrived();
+      });
+      req.on('end', () => res.end(JSON.stringify({ received, sha256: hash.digest('hex') })));
+    };
+    const req = http.request({
+      host: '127.0.0.1',
+      port: proxy.port,
+      agent: false,
+      method: 'POST',
+      path: '/k8s/clusters/a/api/v1/namespaces/d/configmaps',
+      headers: ['Host', 'proxy', 'Authorization', ALICE, 'Content-Length', String(first.length + rest.length)],
+    });
+    req.write(first);
+    await arrived;
+    req.end(rest);
+    const [res] = (await once(req, 'response')) as [http.IncomingMessage];
+    const chunks: Buffer[] = [];
+    for await (const chunk of res) chunks.push(chunk as Buffer);
+    const expected = createHash('sha256').update(first).update(rest).digest('hex');
+    assert.deepEqual(JSON.parse(Buffer.concat(chunks).toString()), { received: first.length + rest.length, sha256: expected });
+  });
+
+  it('streams a 10 MB answer: the client gets the first bytes before the cluster has finished', async () => {
+    const first = Buffer.alloc(1 << 20, 3);
+    const rest = Buffer.alloc(9 << 20, 4);
+    let clientGotFirstBytes!: () => void;
+    const clientProgress = new Promise<void>((resolve) => (clientGotFirstBytes = resolve));
+    upstreamA.onRequest = (req, res) => {
+      req.resume();
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': first.length + rest.length });
+      res.write(first);
+      void clientProgress.then(() => res.end(rest));
+    };
+    const req = http.request({ host: '127.0.0.1', port: proxy.port, agent: false, path: '/k8s/clusters/a/api/big', headers: ['Host', 'proxy', 'Authorization', ALICE] });
+    req.end();
+    const [res] = (await once(req, 'response')) as [http.IncomingMessage];
+    const hash = createHash('sha256');
+    let received = 0;
+    for await (const chunk of res) {
+      hash.update(chunk as Buffer);
+      received += (chunk as Buffer).length;
+      clientGotFirstBytes();
+    }
+    assert.equal(received, first.length + rest.length);
+    assert.equal(hash.digest('hex'), createHash('sha256').update(first).update(rest).digest('hex'));
+  });
+});
+
+describe('refusing attacks and bad requests before the cluster', () => {
+  it('refuses client Impersonate-* headers in every spelling with 403, and nothing reaches the cluster (CVE-2021-36776)', async () => {
+    const variants: string[][] = [
+      ['impersonate-user', 'system:admin'],
+      ['IMPERSONATE-GROUP', 'system:masters'],
+      ['Impersonate-User', 'a', 'Impersonate-User', 'b'],
+      ['Impersonate-Extra-x', 'y'],
+      ['Impersonate-Uid', '0'],
+      ['iMPERSONATE-extra-scopes', 'all'],
+    ];
+    for (const headers of variants) {
+      const response = await send(proxy.port, { path: '/k8s/clusters/a/api/v1/secrets', headers: ['Authorization', ALICE, ...headers] });
+      assert.equal(response.status, 403, headers[0]);
+      assert.deepEqual(statusOf(response), { code: 403, reason: 'Forbidden', cause: 'IMPERSONATION_REFUSED' });
+    }
+    nothingReachedTheClusters();
+    assert.ok(proxy.audit.some((record) => record.code === 'IMPERSONATION_REFUSED' && record.user === 'u-aaaaaaaaaaaa'), 'the audit names who tried');
+  });
+
+  it('answers an unauthenticated impersonation attempt with 401, since authentication comes first', async () => {
+    const response = await send(proxy.port, { path: '/k8s/clusters/a/api', headers: ['Impersonate-User', 'system:admin'] });
+    assert.equal(response.status, 401);
+    nothingReachedTheClusters();
+  });
+
+  it('refuses a Connection header naming a protected header with 400 (CVE-2021-31999)', async () => {
+    for (const value of ['Impersonate-User', 'authorization', 'cookie', 'keep-alive, Impersonate-Group']) {
+      const response = await send(proxy.port, { path: '/k8s/clusters/a/api', headers: ['Authorization', ALICE, 'Connection', value] });
+      assert.equal(response.status, 400, value);
+      assert.equal(statusOf(response).cause, 'CONNECTION_HEADER_REFUSED');
+    }
+    nothingReachedTheClusters();
+  });
+
+  it('refuses paths that could escape the cluster, and cluster b is never contacted', async () => {
+    const attempts: [string, number][] = [
+      ['/k8s/clusters/a/../b/api/v1/secrets', 400],
+      ['/k8s/clusters/a/%2e%2e/b/api/v1/secrets', 400],
+      ['/k8s/clusters/a/%2E%2E/b/api/v1/secrets', 400],
+      ['/k8s/clusters/a/api/%2e%2e/%2e%2e/b', 400],
+      ['/k8s/clusters/a%2F..%2Fb/api/v1/secrets', 400],
+      ['/k8s/clusters/a/api%2F..%2F..%2Fb', 400],
+      ['/k8s/clusters/a/api/..%5c..%5cb', 400],
+      ['/k8s/clusters/a/api\\..\\..\\b', 400],
+      ['/k8s/clusters//b/api/v1/secrets', 400],
+      ['/k8s/clusters/a//api/v1/secrets', 400],
+      ['/k8s/clusters/../clusters/b/api', 400],
+      ['/k8s/clusters/B/api', 404],
+    ];
+    for (const [path, status] of attempts) {
+      const response = await send(proxy.port, { path, headers: ['Authorization', ALICE] });
+      assert.equal(response.status, status, path);
+      assert.equal(statusOf(response).code, status, path);
+    }
+    nothingReachedTheClusters();
+  });
+
+  it('refuses a cluster-scoped token on another cluster with 401 and accepts it on its own', async () => {
+    const elsewhere = await send(proxy.port, { path: '/k8s/clusters/a/api', headers: ['Authorization', SCOPED_TO_B] });
+    assert.equal(elsewhere.status, 401);
+    assert.equal(statusOf(elsewhere).cause, 'TOKEN_WRONG_CLUSTER');
+    assert.equal(upstreamA.requests.length, 0);
+    const home = await send(proxy.port, { path: '/k8s/clusters/b/api', headers: ['Authorization', SCOPED_TO_B] });
+    assert.equal(home.status, 200);
+  });
+
+  it('answers 403 to a non-member whether or not the cluster exists, and 404 only to callers allowed in', async () => {
+    const existing = await send(proxy.port, { path: '/k8s/clusters/c/api', headers: ['Authorization', ALICE] });
+    const missing = await send(proxy.port, { path: '/k8s/clusters/nope/api', headers: ['Authorization', ALICE] });
+    assert.equal(existing.status, 403);
+    assert.deepEqual(existing.body, missing.body, 'existence does not leak to non-members');
+    const bobOnA = await send(proxy.port, { path: '/k8s/clusters/a/api', headers: ['Authorization', BOB] });
+    assert.equal(bobOnA.status, 403);
+    assert.equal(statusOf(bobOnA).cause, 'FORBIDDEN');
+    const unknown = await send(proxy.port, { path: '/k8s/clusters/nope/api', headers: ['Authorization', ROOT] });
+    assert.equal(unknown.status, 404);
+    assert.equal(statusOf(unknown).cause, 'NOT_FOUND');
+    nothingReachedTheClusters();
+  });
+
+  it('needs a bearer token, accepts the scheme in any case, and answers 401 to anything else', async () => {
+    for (const headers of [[], ['Authorization', 'Basic YWxpY2U6cHc='], ['Authorization', 'Bearer '], ['Authorization', 'Bearer t-nobody:x'], ['Authorization', 'Bearer t-stale:s3cret-stale']]) {
+      const response = await send(proxy.port, { path: '/k8s/clusters/a/api', headers });
+      assert.equal(response.status, 401, JSON.stringify(headers));
+      assert.equal(statusOf(response).reason, 'Unauthorized');
+    }
+    nothingReachedTheClusters();
+    const lower = await send(proxy.port, { path: '/k8s/clusters/a/api', headers: ['Authorization', 'bearer t-alice:s3cret-alice'] });
+    assert.equal(lower.status, 200);
+  });
+
+  it('records why a token was refused in the audit while the client sees a generic 401', async () => {
+    await send(proxy.port, { path: '/k8s/clusters/a/api', headers: ['Authorization', 'Bearer t-nobody:x'] });
+    const record = proxy.audit.find((candidate) => candidate.code === 'TOKEN_INVALID');
+    assert.equal(record?.status, 401);
+    assert.equal(record?.user, null);
+  });
+
+  it('answers 503 when authentication cannot be decided, because an outage is not a wrong token', async () => {
+    for (const token of ['t-undecided:x', 't-throws:x']) {
+      const response = await send(proxy.port, { path: '/k8s/clusters/a/api', headers: ['Authorization', `Bearer ${token}`] });
+      assert.equal(response.status, 503, token);
+      assert.equal(statusOf(response).cause, 'AUTH_UNDECIDED');
+    }
+    nothingReachedTheClusters();
+  });
+
+  it('refuses two Authorization headers with 400', async () => {
+    const response = await send(proxy.port, { path: '/k8s/clusters/a/api', headers: ['Authorization', ALICE, 'Authorization', ROOT] });
+    assert.equal(response.status, 400);
+    nothingReachedTheClusters();
+  });
+});
+
+describe('upstream failures', () => {
+  it('answers 502 promptly when the cluster refuses connections', async () => {
+    const closed = net.createServer();
+    closed.listen(0, '127.0.0.1');
+    await once(closed, 'listening');
+    const { port } = closed.address() as AddressInfo;
+    closed.close();
+    clusters.set('down', cluster('down', `http://127.0.0.1:${port}`));
+    const started = Date.now();
+    const response = await send(proxy.port, { path: '/k8s/clusters/down/api', headers: ['Authorization', ALICE] });
+    assert.equal(response.status, 502);
+    assert.deepEqual(statusOf(response), { code: 502, reason: 'ServiceUnavailable', cause: 'UPSTREAM_UNREACHABLE' });
+    assert.ok(Date.now() - started < 1000);
+  });
+
+  it('answers 504 within the connect timeout when the cluster accepts TCP but never completes TLS', async () => {
+    const silent = net.createServer((socket) => socket.on('error', () => {}));
+    const held: net.Socket[] = [];
+    silent.on('connection', (socket) => held.push(socket));
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    try {
+      clusters.set('slow', cluster('slow', `https://127.0.0.1:${(silent.address() as AddressInfo).port}`));
+      const started = Date.now();
+      const response = await send(proxy.port, { path: '/k8s/clusters/slow/api', headers: ['Authorization', ALICE] });
+      const elapsed = Date.now() - started;
+      assert.equal(response.status, 504);
+      assert.equal(statusOf(response).cause, 'UPSTREAM_TIMEOUT');
+      assert.ok(elapsed >= CONNECT_TIMEOUT_MS - 50 && elapsed < CONNECT_TIMEOUT_MS + 700, `took ${elapsed} ms`);
+    } finally {
+      for (const socket of held) socket.destroy();
+      silent.close();
+    }
+  });
+
+  it('answers 504 when the cluster stays silent on an ordinary request, but never times out a watch', async () => {
+    upstreamA.onRequest = (req, res) => {
+      req.resume();
+      if (!(req.url ?? '').includes('watch=true')) return;
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.flushHeaders();
+      setTimeout(() => res.end('{"type":"ADDED"}\n'), RESPONSE_TIMEOUT_MS * 2);
+    };
+    const silent = await send(proxy.port, { path: '/k8s/clusters/a/api/v1/pods', headers: ['Authorization', ALICE] });
+    assert.equal(silent.status, 504);
+    assert.equal(statusOf(silent).cause, 'UPSTREAM_TIMEOUT');
+    const watch = await send(proxy.port, { path: '/k8s/clusters/a/api/v1/pods?watch=true', headers: ['Authorization', ALICE] });
+    assert.equal(watch.status, 200);
+    assert.equal(watch.body.toString(), '{"type":"ADDED"}\n');
+  });
+
+  it('does not time out an answer that has started, because a pause then is backpressure or a slow list', async () => {
+    upstreamA.onRequest = (req, res) => {
+      req.resume();
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.write('{"items":[');
+      setTimeout(() => res.end(']}'), RESPONSE_TIMEOUT_MS * 2);
+    };
+    const response = await send(proxy.port, { path: '/k8s/clusters/a/api/v1/pods', headers: ['Authorization', ALICE] });
+    assert.equal(response.status, 200);
+    assert.equal(response.body.toString(), '{"items":[]}');
+  });
+
+  it('cuts the client connection when the cluster dies in the middle of an answer, so a truncated body never looks complete', async () => {
+    upstreamA.onRequest = (req, res) => {
+      req.resume();
+      res.writeHead(200, { 'Content-Length': 100 });
+      res.write('0123456789');
+      setTimeout(() => res.socket?.destroy(), 50);
+    };
+    const req = http.request({ host: '127.0.0.1', port: proxy.port, agent: false, path: '/k8s/clusters/a/api', headers: ['Host', 'proxy', 'Authorization', ALICE] });
+    req.end();
+    const [res] = (await once(req, 'response')) as [http.IncomingMessage];
+    res.resume();
+    const [failure] = (await once(res, 'error')) as [Error];
+    assert.match(failure.message, /aborted/);
+    assert.equal(res.complete, false);
+  });
+});
+
+describe('TLS to the cluster', () => {
+  let ca: Awaited<ReturnType<typeof createCertificateAuthority>>;
+  let otherCa: Awaited<ReturnType<typeof createCertificateAuthority>>;
+  let tlsUpstream: RecordingUpstream;
+  let mtlsUpstream: RecordingUpstream;
+  let proxyClientCertificate: ClusterCredentials;
+
+  before(async () => {
+    ca = await createCertificateAuthority({ commonName: 'cluster-ca', validityDays: 1 });
+    otherCa = await createCertificateAuthority({ commonName: 'other-ca', validityDays: 1 });
+    const serving = await issueServingCertificate(ca, { commonName: 'kube-apiserver', sans: ['127.0.0.1', 'localhost'], validityDays: 1 });
+    const client = await issueClientCertificate(ca, { commonName: 'kubegate-proxy', organizations: ['kubegate'] });
+    proxyClientCertificate = { kind: 'clientCertificate', certPem: client.certPem, keyPem: client.keyPem };
+    tlsUpstream = await startRecordingUpstream(serving);
+    mtlsUpstream = await startRecordingUpstream({ ...serving, clientCaPem: ca.certPem });
+  });
+
+  after(async () => {
+    await tlsUpstream.close();
+    await mtlsUpstream.close();
+  });
+
+  it('verifies the cluster certificate against the cluster CA and forwards over TLS', async () => {
+    clusters.set('tls', cluster('tls', tlsUpstream.url, { caPem: ca.certPem }));
+    const response = await send(proxy.port, { path: '/k8s/clusters/tls/version', headers: ['Authorization', ALICE] });
+    assert.equal(response.status, 200);
+    const raw = tlsUpstream.requests.at(-1)?.rawHeaders ?? [];
+    assert.equal(raw[raw.indexOf('Authorization') + 1], 'Bearer proxy-token-tls');
+  });
+
+  it('refuses a cluster whose certificate is not signed by its CA (or by a system root) with 502 unless verification is off', async () => {
+    const before = tlsUpstream.requests.length;
+    clusters.set('tls-wrong-ca', cluster('tls-wrong-ca', tlsUpstream.url, { caPem: otherCa.certPem }));
+    clusters.set('tls-system-roots', cluster('tls-system-roots', tlsUpstream.url));
+    for (const id of ['tls-wrong-ca', 'tls-system-roots']) {
+      const response = await send(proxy.port, { path: `/k8s/clusters/${id}/version`, headers: ['Authorization', ALICE] });
+      assert.equal(response.status, 502, id);
+      assert.equal(statusOf(response).cause, 'UPSTREAM_UNREACHABLE');
+    }
+    assert.equal(tlsUpstream.requests.length, before, 'no request was sent over an unverified connection');
+    clusters.set('tls-insecure', cluster('tls-insecure', tlsUpstream.url, { insecureSkipTlsVerify: true }));
+    const insecure = await send(proxy.port, { path: '/k8s/clusters/tls-insecure/version', headers: ['Authorization', ALICE] });
+    assert.equal(insecure.status, 200);
+  });
+
+  it('presents the client certificate of the proxy identity and sends no Authorization header then', async () => {
+    clusters.set('mtls', cluster('mtls', mtlsUpstream.url, { caPem: ca.certPem, credentials: proxyClientCertificate }));
+    let peer = '';
+    mtlsUpstream.onRequest = (req, res) => {
+      peer = String((req.socket as TLSSocket).getPeerCertificate().subject?.CN ?? '');
+      req.resume();
+      res.end('ok');
+    };
+    const response = await send(proxy.port, { path: '/k8s/clusters/mtls/api', headers: ['Authorization', ALICE] });
+    assert.equal(response.status, 200);
+    assert.equal(peer, 'kubegate-proxy');
+    const names = (mtlsUpstream.requests.at(-1)?.rawHeaders ?? []).map((value) => value.toLowerCase());
+    assert.ok(!names.includes('authorization'));
+    assert.ok(names.includes('impersonate-user'));
+  });
+});
+
+describe('long-running streams', () => {
+  function holdWatch(upstream: RecordingUpstream): void {
+    upstream.onRequest = (req, res) => {
+      req.resume();
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.write('{"type":"ADDED","object":{}}\n');
+    };
+  }
+
+  async function openWatch(authorization = ALICE): Promise<{ req: http.ClientRequest; res: http.IncomingMessage }> {
+    const req = http.request({
+      host: '127.0.0.1',
+      port: proxy.port,
+      agent: false,
+      path: '/k8s/clusters/a/api/v1/namespaces/default/pods?watch=true&resourceVersion=1',
+      headers: ['Host', 'proxy', 'Authorization', authorization],
+    });
+    req.on('error', () => {});
+    req.end();
+    const [res] = (await once(req, 'response')) as [http.IncomingMessage];
+    res.on('error', () => {});
+    await once(res, 'data');
+    return { req, res };
+  }
+
+  it('flushes the headers of a watch at once, before any event, because kubectl waits for them', async () => {
+    upstreamA.onRequest = (req, res) => {
+      req.resume();
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.flushHeaders();
+    };
+    const req = http.request({ host: '127.0.0.1', port: proxy.port, agent: false, path: '/k8s/clusters/a/api/v1/pods?watch=1', headers: ['Host', 'proxy', 'Authorization', ALICE] });
+    req.on('error', () => {});
+    req.end();
+    const [res] = (await once(req, 'response')) as [http.IncomingMessage];
+    assert.equal(res.statusCode, 200);
+    req.destroy();
+    await waitFor(() => upstreamA.openRequests() === 0, 1000, 'the upstream watch to close');
+  });
+
+  it('closes the upstream request within a second when the client drops a watch', async () => {
+    holdWatch(upstreamA);
+    const { req } = await openWatch();
+    assert.equal(upstreamA.openRequests(), 1);
+    assert.equal(proxy.forwarder.openStreamCount(), 1);
+    req.destroy();
+    await waitFor(() => upstreamA.openRequests() === 0, 1000, 'the upstream watch to close');
+    await waitFor(() => proxy.forwarder.openStreamCount() === 0, 1000, 'the stream to be forgotten');
+    assert.ok(proxy.audit.some((record) => record.longRunning && record.status === 200));
+  });
+
+  it('ends the open streams of a revoked token on request', async () => {
+    holdWatch(upstreamA);
+    const { res } = await openWatch();
+    const closed = new Promise((resolve) => res.once('close', resolve));
+    assert.equal(proxy.forwarder.closeStreams((stream) => stream.tokenName === 'other'), 0);
+    assert.equal(proxy.forwarder.closeStreams((stream) => stream.tokenName === 't-alice' && stream.clusterId === 'a'), 1);
+    await closed;
+    await waitFor(() => upstreamA.openRequests() === 0, 1000, 'the upstream watch to close');
+  });
+
+  it('ends a stream when its token expires, because a watch must not outlive its credential', async () => {
+    tokens.set('t-short:s3cret', authenticated(alice, { name: 't-short', expiresAt: new Date(Date.now() + 300), clusterId: null }));
+    holdWatch(upstreamA);
+    const { res } = await openWatch('Bearer t-short:s3cret');
+    await new Promise((resolve) => res.once('close', resolve));
+    await waitFor(() => upstreamA.openRequests() === 0, 1000, 'the upstream watch to close');
+  });
+});
+
+describe('upgrades (exec, attach, port-forward)', () => {
+  const EXEC_PATH = '/k8s/clusters/a/api/v1/namespaces/default/pods/web/exec?command=sh&stdin=true&stdout=true&tty=true';
+
+  function spdyRequest(extraHeaders = '', authorization = ALICE): string {
+    return (
+      `POST ${EXEC_PATH} HTTP/1.1\r\nHost: proxy\r\nAuthorization: ${authorization}\r\n` +
+      `Connection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\nContent-Length: 0\r\n${extraHeaders}\r\n`
+    );
+  }
+
+  function endOfHead(received: Buffer): number {
+    return received.indexOf('\r\n\r\n');
+  }
+
+  it('passes a WebSocket exec through both ways, with the identity set and the client credential removed', async () => {
+    const wss = new WebSocketServer({ noServer: true, handleProtocols: (protocols) => (protocols.has('v5.channel.k8s.io') ? 'v5.channel.k8s.io' : false) });
+    let upstreamSocket: WebSocket | undefined;
+    upstreamA.onUpgrade = (req, socket, head) => {
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        upstreamSocket = ws;
+        ws.on('message', (data) => ws.send(Buffer.concat([Buffer.from('echo:'), data as Buffer])));
+      });
+    };
+    const client = new WebSocket(`ws://127.0.0.1:${proxy.port}${EXEC_PATH}`, ['v5.channel.k8s.io', 'base64url.bearer.authorization.k8s.io.dC1ib2I6czNjcmV0LWJvYg'], {
+      headers: { Authorization: ALICE },
+    });
+    await once(client, 'open');
+    assert.equal(client.protocol, 'v5.channel.k8s.io');
+    client.send('hello');
+    const [message] = (await once(client, 'message')) as [Buffer];
+    assert.equal(message.toString(), 'echo:hello');
+
+    const raw = upstreamA.requests.at(-1)?.rawHeaders ?? [];
+    const header = (name: string): string[] => raw.filter((_, i) => i % 2 === 1 && raw[i - 1]?.toLowerCase() === name);
+    assert.deepEqual(header('sec-websocket-protocol'), ['v5.channel.k8s.io']);
+    assert.deepEqual(header('authorization'), ['Bearer proxy-token-a']);
+    assert.deepEqual(header('impersonate-user'), ['u-aaaaaaaaaaaa']);
+    assert.deepEqual(header('connection'), ['Upgrade']);
+    assert.deepEqual(header('upgrade'), ['websocket']);
+
+    client.terminate();
+    await waitFor(() => upstreamA.openRequests() === 0, 1000, 'the upstream socket to close after the client left');
+    assert.ok(upstreamSocket !== undefined);
+    wss.close();
+    await waitFor(() => proxy.audit.some((record) => record.upgrade), 1000, 'the audit record of the session');
+    const record = proxy.audit.find((candidate) => candidate.upgrade);
+    assert.equal(record?.status, 101);
+    assert.equal(record?.path, '/api/v1/namespaces/default/pods/web/exec');
+  });
+
+  it('passes a SPDY/3.1 exec through, delivering the bytes that came with each side\'s headers', async () => {
+    let upstreamSide: Duplex | undefined;
+    upstreamA.onUpgrade = (_req, socket, head) => {
+      upstreamSide = socket;
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\n\r\nUPSTREAM-HEAD|');
+      if (head.length > 0) socket.write(Buffer.concat([Buffer.from('got:'), head, Buffer.from('|')]));
+      socket.on('data', (chunk: Buffer) => socket.write(Buffer.concat([Buffer.from('got:'), chunk, Buffer.from('|')])));
+    };
+    const socket = await connectRaw(proxy.port);
+    socket.write(spdyRequest() + 'CLIENT-HEAD');
+    const received = await readUntil(socket, (data) => data.includes('got:CLIENT-HEAD|'));
+    const text = received.toString('latin1');
+    assert.match(text, /^HTTP\/1\.1 101 Switching Protocols\r\n/);
+    assert.match(text, /\r\nX-Stream-Protocol-Version: v4\.channel\.k8s\.io\r\n/);
+    assert.equal(text.slice(endOfHead(received) + 4), 'UPSTREAM-HEAD|got:CLIENT-HEAD|');
+    socket.write('ping');
+    const echoed = await readUntil(socket, (data) => data.includes('got:ping|'));
+    assert.ok(echoed.includes('got:ping|'));
+
+    upstreamSide?.destroy();
+    await waitFor(() => socket.destroyed || socket.readableEnded, 1000, 'the client socket to close after the upstream left');
+    socket.destroy();
+  });
+
+  it('closes the upstream socket at once when the client connection is reset, since no FIN will come to pass on', async () => {
+    let upstreamSide: Duplex | undefined;
+    upstreamA.onUpgrade = (_req, socket) => {
+      upstreamSide = socket;
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\n');
+      socket.on('data', () => {});
+    };
+    const socket = await connectRaw(proxy.port);
+    socket.write(spdyRequest());
+    await readUntil(socket, (data) => endOfHead(data) >= 0);
+    socket.write('stream data');
+    socket.resetAndDestroy();
+    await waitFor(() => upstreamSide?.destroyed === true, 1000, 'the upstream socket to close');
+  });
+
+  it('relays a non-101 answer with Connection: close and destroys the upstream socket, so it can never be reused (CVE-2018-1002105)', async () => {
+    const status = JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'pods "web" is forbidden', reason: 'Forbidden', code: 403 });
+    upstreamA.onUpgrade = (_req, socket) => {
+      // Like Go's server, keep the connection open and usable after the refusal.
+      socket.write(`HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(status)}\r\n\r\n${status}`);
+      socket.on('data', () => {});
+    };
+    const socket = await connectRaw(proxy.port);
+    socket.write(spdyRequest());
+    const head = await readUntil(socket, (data) => data.includes(status));
+    assert.match(head.toString(), /^HTTP\/1\.1 403 Forbidden\r\n/);
+    assert.match(head.toString(), /\r\nConnection: close\r\n/);
+    const upstreamSocket = upstreamA.requests.at(-1)?.socket;
+    await waitFor(() => upstreamSocket?.destroyed === true, 1000, 'the upstream socket to be closed');
+    socket.write('GET /api/v1/namespaces/kube-system/secrets HTTP/1.1\r\nHost: x\r\n\r\n');
+    await readUntil(socket, () => false, 3000).catch(() => Buffer.alloc(0));
+    assert.equal(upstreamA.requests.length, 1, 'nothing the client sent after the refusal reached the cluster');
+    socket.destroy();
+  });
+
+  it('never follows a redirect answering an upgrade, and answers 502 instead (CVE-2020-8559)', async () => {
+    upstreamA.onUpgrade = (_req, socket) => {
+      socket.write(`HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:${upstreamB.port}/api/v1/namespaces/kube-system/secrets\r\nContent-Length: 0\r\n\r\n`);
+      socket.on('data', () => {});
+    };
+    const socket = await connectRaw(proxy.port);
+    socket.write(spdyRequest());
+    const answer = await readUntil(socket, (data) => endOfHead(data) >= 0 && data.toString().endsWith('}'));
+    const text = answer.toString();
+    assert.match(text, /^HTTP\/1\.1 502 Bad Gateway\r\n/);
+    assert.doesNotMatch(text, /Location/i);
+    assert.equal(JSON.parse(text.slice(endOfHead(answer) + 4)).details.causes[0].reason, 'UPSTREAM_REDIRECT_REFUSED');
+    const upstreamSocket = upstreamA.requests.at(-1)?.socket;
+    await waitFor(() => upstreamSocket?.destroyed === true, 1000, 'the upstream socket to be closed');
+    assert.equal(upstreamB.requests.length, 0);
+    socket.destroy();
+  });
+
+  it('refuses a browser upgrade from a foreign origin with 403 (CVE-2019-13209) and accepts its own origin', async () => {
+    for (const origin of ['https://evil.example', 'null', 'https://kubegate.example.com.evil.example']) {
+      const socket = await connectRaw(proxy.port);
+      socket.write(spdyRequest(`Origin: ${origin}\r\n`));
+      const answer = (await readUntil(socket, (data) => data.toString().endsWith('}'))).toString();
+      assert.match(answer, /^HTTP\/1\.1 403 Forbidden\r\n/, origin);
+      assert.match(answer, /ORIGIN_REFUSED/);
+      socket.destroy();
+    }
+    assert.equal(upstreamA.requests.length, 0);
+    upstreamA.onUpgrade = (_req, socket) => socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\n');
+    const socket = await connectRaw(proxy.port);
+    socket.write(spdyRequest(`Origin: ${ALLOWED_ORIGIN}\r\n`));
+    const answer = await readUntil(socket, (data) => endOfHead(data) >= 0);
+    assert.match(answer.toString(), /^HTTP\/1\.1 101 /);
+    socket.destroy();
+    await waitFor(() => upstreamA.openRequests() === 0, 1000, 'the upstream socket to close');
+  });
+
+  it('refuses unauthenticated, impersonating and non-exec-protocol upgrades before the cluster', async () => {
+    const cases: [string, RegExp][] = [
+      [spdyRequest('', 'Bearer t-nobody:x'), /^HTTP\/1\.1 401 /],
+      [spdyRequest('Impersonate-User: system:admin\r\n'), /^HTTP\/1\.1 403 /],
+      [spdyRequest('Connection: Impersonate-Group\r\n'), /^HTTP\/1\.1 400 /],
+      [`GET ${EXEC_PATH} HTTP/1.1\r\nHost: proxy\r\nAuthorization: ${ALICE}\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n`, /^HTTP\/1\.1 400 /],
+      [spdyRequest('', ALICE).replace('/k8s/clusters/a/', '/k8s/clusters/a/../b/'), /^HTTP\/1\.1 400 /],
+    ];
+    for (const [request, expected] of cases) {
+      const socket = await connectRaw(proxy.port);
+      socket.write(request);
+      const answer = (await readUntil(socket, (data) => data.toString().endsWith('}'))).toString();
+      assert.match(answer, expected, request.split('\r\n')[0]);
+      socket.destroy();
+    }
+    nothingReachedTheClusters();
+  });
+
+  it('answers an upgrade with 502 when the cluster cannot be reached', async () => {
+    const closed = net.createServer();
+    closed.listen(0, '127.0.0.1');
+    await once(closed, 'listening');
+    const { port } = closed.address() as AddressInfo;
+    closed.close();
+    clusters.set('down', cluster('down', `http://127.0.0.1:${port}`));
+    const socket = await connectRaw(proxy.port);
+    socket.write(spdyRequest().replace('/k8s/clusters/a/', '/k8s/clusters/down/'));
+    const answer = (await readUntil(socket, (data) => data.toString().endsWith('}'))).toString();
+    assert.match(answer, /^HTTP\/1\.1 502 /);
+    assert.match(answer, /UPSTREAM_UNREACHABLE/);
+    socket.destroy();
+  });
+});
+
+describe('audit', () => {
+  afterEach(() => {
+    const everything = JSON.stringify({ audit: proxy.audit, warnings: proxy.warnings });
+    for (const secret of ['s3cret', 'proxy-token', 'session=']) assert.ok(!everything.includes(secret), `${secret} leaked into audit or logs`);
+  });
+
+  it('records who did what on which cluster, without the query, headers or token secrets (CVE-2023-22649)', async () => {
+    await send(proxy.port, {
+      method: 'GET',
+      path: '/k8s/clusters/a/api/v1/namespaces/default/pods/web/log?container=app&secret=s3cret-in-query',
+      headers: ['Authorization', ALICE, 'Cookie', 'session=s3cret-cookie'],
+    });
+    const record = proxy.audit.find((candidate) => candidate.path === '/api/v1/namespaces/default/pods/web/log');
+    assert.ok(record !== undefined);
+    assert.equal(record.user, 'u-aaaaaaaaaaaa');
+    assert.deepEqual(record.groups, ['local:devs', 'system:authenticated']);
+    assert.equal(record.tokenName, 't-alice');
+    assert.equal(record.cluster, 'a');
+    assert.equal(record.role, 'member');
+    assert.equal(record.method, 'GET');
+    assert.equal(record.path, '/api/v1/namespaces/default/pods/web/log');
+    assert.equal(record.status, 200);
+    assert.equal(record.code, null);
+    assert.equal(record.upgrade, false);
+    assert.ok(record.durationMs >= 0);
+    assert.ok(record.bytesOut > 0);
+  });
+
+  it('records refusals with their code and no user when authentication failed', async () => {
+    await send(proxy.port, { path: '/k8s/clusters/a/../b/api?token=s3cret', headers: ['Authorization', 'Bearer t-nobody:s3cret'] });
+    const record = proxy.audit.find((candidate) => candidate.path === '/k8s/clusters/a/../b/api');
+    assert.equal(record?.user, null);
+    assert.equal(record?.code, 'BAD_REQUEST');
+    assert.equal(record?.status, 400);
+    assert.equal(record?.path, '/k8s/clusters/a/../b/api');
+  });
+});

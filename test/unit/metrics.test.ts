@@ -1,0 +1,75 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Registry, register as globalRegistry } from 'prom-client';
+import { createProxyMetrics, createWebhookMetrics } from '../../src/metrics.js';
+
+describe('createProxyMetrics', () => {
+  it('registers every proxy metric and the process metrics into the given registry only', async () => {
+    const registry = new Registry();
+    const metrics = createProxyMetrics(registry);
+    metrics.requests.inc({ cluster: 'c-1', code: '200', method: 'GET' });
+    metrics.requestDuration.observe({ cluster: 'c-1' }, 0.02);
+    metrics.inflightRequests.inc();
+    metrics.activeStreams.inc({ kind: 'watch' });
+    metrics.authCache.inc({ result: 'hit' });
+    metrics.logins.inc({ provider: 'local', result: 'success' });
+    const text = await registry.metrics();
+    for (const line of [
+      'kubegate_proxy_requests_total{cluster="c-1",code="200",method="GET"} 1',
+      'kubegate_proxy_request_duration_seconds_bucket{le="0.025",cluster="c-1"} 1',
+      'kubegate_proxy_inflight_requests 1',
+      'kubegate_proxy_active_streams{kind="watch"} 1',
+      'kubegate_proxy_active_streams{kind="upgrade"} 0',
+      'kubegate_auth_cache_total{result="hit"} 1',
+      'kubegate_auth_cache_total{result="miss"} 0',
+      'kubegate_login_total{provider="local",result="success"} 1',
+    ]) {
+      assert.ok(text.includes(line), `missing ${line}`);
+    }
+    assert.match(text, /^process_cpu_user_seconds_total /m);
+    assert.match(text, /^nodejs_eventloop_lag_seconds /m);
+    assert.equal(globalRegistry.getMetricsAsArray().length, 0, 'nothing leaks into the global registry');
+  });
+
+  it('lets two servers in one process keep separate registries, because tests and workers run several', async () => {
+    const first = new Registry();
+    const second = new Registry();
+    const a = createProxyMetrics(first);
+    createProxyMetrics(second);
+    a.requests.inc({ cluster: 'c-1', code: '200', method: 'GET' }, 5);
+    assert.match(await first.metrics(), /kubegate_proxy_requests_total\{cluster="c-1",code="200",method="GET"\} 5/);
+    assert.doesNotMatch(await second.metrics(), /kubegate_proxy_requests_total\{/);
+  });
+});
+
+describe('createWebhookMetrics', () => {
+  it('registers every webhook metric, with the fixed result series present from the start', async () => {
+    const registry = new Registry();
+    const metrics = createWebhookMetrics(registry);
+    metrics.reviews.inc({ result: 'authenticated' });
+    metrics.reviewDuration.observe(0.003);
+    metrics.cache.inc({ result: 'miss' });
+    metrics.watchRestarts.inc({ resource: 'clusterauthtokens' });
+    metrics.objects.set({ resource: 'secrets' }, 42);
+    const text = await registry.metrics();
+    for (const line of [
+      'kubegate_webhook_reviews_total{result="authenticated"} 1',
+      'kubegate_webhook_reviews_total{result="unauthenticated"} 0',
+      'kubegate_webhook_reviews_total{result="error"} 0',
+      'kubegate_webhook_review_duration_seconds_bucket{le="0.005"} 1',
+      'kubegate_webhook_cache_total{result="miss"} 1',
+      'kubegate_webhook_cache_total{result="hit"} 0',
+      'kubegate_webhook_watch_restarts_total{resource="clusterauthtokens"} 1',
+      'kubegate_webhook_objects{resource="secrets"} 42',
+    ]) {
+      assert.ok(text.includes(line), `missing ${line}`);
+    }
+    assert.match(text, /^process_resident_memory_bytes /m);
+  });
+
+  it('refuses a second registration into the same registry, because duplicate series would be ambiguous', () => {
+    const registry = new Registry();
+    createWebhookMetrics(registry);
+    assert.throws(() => createWebhookMetrics(registry), /already been registered/);
+  });
+});

@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { describe, it } from 'node:test';
+import { isKubegateError } from '../../../src/errors.js';
+import { createCertificateAuthority, issueClientCertificate } from '../../../src/pki/certificates.js';
+import { createUpstreamPool } from '../../../src/proxy/upstreams.js';
+import type { Cluster } from '../../../src/store/store.js';
+
+function cluster(overrides: Partial<Cluster> = {}): Cluster {
+  return {
+    id: 'a',
+    displayName: 'A',
+    server: 'https://10.0.0.1:6443',
+    caPem: null,
+    credentials: { kind: 'token', token: 'proxy-token' },
+    insecureSkipTlsVerify: false,
+    ace: { enabled: false, fqdn: null, caPem: null, nodes: [] },
+    createdAt: new Date(0),
+    updatedAt: new Date(0),
+    ...overrides,
+  };
+}
+
+describe('createUpstreamPool', () => {
+  it('derives host, port, Host header and path prefix from the server URL, keeping Rancher-style prefixes', () => {
+    const pool = createUpstreamPool();
+    try {
+      const upstream = pool.get(cluster({ server: 'https://rancher.example.com/k8s/clusters/c-xyz/' }));
+      assert.equal(upstream.hostname, 'rancher.example.com');
+      assert.equal(upstream.port, 443);
+      assert.equal(upstream.hostHeader, 'rancher.example.com');
+      assert.equal(upstream.pathPrefix, '/k8s/clusters/c-xyz');
+      assert.equal(upstream.request, https.request);
+      const ipv6 = pool.get(cluster({ id: 'b', server: 'https://[::1]:6443' }));
+      assert.equal(ipv6.hostname, '::1');
+      assert.equal(ipv6.port, 6443);
+      assert.equal(ipv6.hostHeader, '[::1]:6443');
+      assert.equal(ipv6.pathPrefix, '');
+    } finally {
+      pool.close();
+    }
+  });
+
+  it('turns token credentials into one Authorization header and client certificates into none', async () => {
+    const ca = await createCertificateAuthority({ commonName: 'test-ca', validityDays: 1 });
+    const client = await issueClientCertificate(ca, { commonName: 'kubegate-proxy' });
+    const pool = createUpstreamPool();
+    try {
+      assert.deepEqual(pool.get(cluster()).authHeaders, ['Authorization', 'Bearer proxy-token']);
+      const withCert = pool.get(cluster({ id: 'b', caPem: ca.certPem, credentials: { kind: 'clientCertificate', certPem: client.certPem, keyPem: client.keyPem } }));
+      assert.deepEqual(withCert.authHeaders, []);
+    } finally {
+      pool.close();
+    }
+  });
+
+  it('reuses the upstream for the same settings, even from a fresh Cluster object after a directory reload', () => {
+    const pool = createUpstreamPool();
+    try {
+      const first = pool.get(cluster());
+      assert.equal(pool.get(cluster()), first);
+      assert.equal(pool.get(cluster({ displayName: 'renamed', updatedAt: new Date() })), first);
+    } finally {
+      pool.close();
+    }
+  });
+
+  it('rebuilds the upstream and closes the old connections when the server, CA, TLS flag or credentials change', async () => {
+    let closed = 0;
+    const server = http.createServer((_req, res) => res.end('ok'));
+    server.on('connection', (socket) => socket.on('close', () => closed++));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    const pool = createUpstreamPool({ allowPlainHttp: true });
+    try {
+      const base = cluster({ server: `http://127.0.0.1:${port}` });
+      const first = pool.get(base);
+      const req = first.request({ host: first.hostname, port: first.port, agent: first.agent, path: '/', headers: ['Host', first.hostHeader] });
+      req.end();
+      const [res] = (await once(req, 'response')) as [http.IncomingMessage];
+      res.resume();
+      await once(res, 'end');
+      assert.equal(closed, 0, 'the keep-alive connection stays open');
+
+      const rotated = pool.get({ ...base, credentials: { kind: 'token', token: 'rotated' } });
+      assert.notEqual(rotated, first);
+      assert.deepEqual(rotated.authHeaders, ['Authorization', 'Bearer rotated']);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(closed, 1, 'the old agent was destroyed with its connection');
+      assert.equal(pool.get(base) === first, false, 'an old Cluster object never brings back a destroyed upstream');
+      assert.notEqual(pool.get({ ...base, insecureSkipTlsVerify: true }), pool.get(base));
+    } finally {
+      pool.close();
+      server.close();
+    }
+  });
+
+  it('refuses http:// servers unless allowed, because the proxy credentials would travel in clear text', () => {
+    const pool = createUpstreamPool();
+    try {
+      assert.throws(() => pool.get(cluster({ server: 'http://10.0.0.1:8080' })), (err) => isKubegateError(err, 'CONFIG_INVALID'));
+    } finally {
+      pool.close();
+    }
+    const lenient = createUpstreamPool({ allowPlainHttp: true });
+    try {
+      assert.equal(lenient.get(cluster({ server: 'http://10.0.0.1:8080' })).request, http.request);
+    } finally {
+      lenient.close();
+    }
+  });
+
+  it('refuses unusable servers, CA bundles and tokens with CONFIG_INVALID, so the forwarder answers with a Status', () => {
+    const pool = createUpstreamPool();
+    try {
+      for (const bad of [
+        cluster({ server: 'not a url' }),
+        cluster({ server: 'ftp://host' }),
+        cluster({ server: 'https://user:pass@host' }),
+        cluster({ server: 'https://host/?x=1' }),
+        cluster({ caPem: '-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n' }),
+        cluster({ credentials: { kind: 'token', token: 'a b' } }),
+        cluster({ credentials: { kind: 'token', token: 'x\r\nImpersonate-User: admin' } }),
+        cluster({ credentials: { kind: 'clientCertificate', certPem: 'junk', keyPem: 'junk' } }),
+      ]) {
+        assert.throws(() => pool.get(bad), (err) => isKubegateError(err, 'CONFIG_INVALID'), bad.server);
+      }
+    } finally {
+      pool.close();
+    }
+  });
+
+  it('forgets an evicted cluster and builds a fresh upstream if it comes back', () => {
+    const pool = createUpstreamPool();
+    try {
+      const first = pool.get(cluster());
+      pool.evict('a');
+      pool.evict('unknown');
+      assert.notEqual(pool.get(cluster()), first);
+    } finally {
+      pool.close();
+    }
+  });
+
+  it('rejects nonsensical pool options as misuse', () => {
+    assert.throws(() => createUpstreamPool({ connectTimeoutMs: 0 }), TypeError);
+    assert.throws(() => createUpstreamPool({ maxFreeSockets: Number.NaN }), TypeError);
+  });
+});
