@@ -53,6 +53,7 @@ export const errorCatalog = {
   UPSTREAM_UNREACHABLE: { status: 502, message: "the cluster's API server could not be reached" },
   UPSTREAM_TIMEOUT: { status: 504, message: "the cluster's API server did not answer in time" },
   UPSTREAM_REDIRECT_REFUSED: { status: 502, message: "the cluster's API server answered an upgrade with a redirect, which the proxy does not follow" },
+  KUBE_API_FAILED: { status: 502, message: 'a request to the Kubernetes API failed' },
 
   // --- configuration --------------------------------------------------------------------
   CONFIG_INVALID: { status: 500, message: 'the configuration is invalid' },

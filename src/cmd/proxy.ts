@@ -128,7 +128,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
         audit: audit.write,
         logger,
         get allowedOrigins() {
-          return [new URL(publicUrl).origin];
+          return publicUrl === '' ? [] : [new URL(publicUrl).origin];
         },
         metrics: forwardMetrics(metrics),
         longRunning,

@@ -11,6 +11,18 @@
  *
  * The client address used for login limits is the socket's: `trust proxy` stays off.
  * Routes reach everything through the context object (context.ts); nothing is global.
+ *
+ * Routes (lists answer `{"items": [...]}`; errors `{"error":{"code","message"[,"field"]}}`):
+ *   GET    /v1/cacerts                          proxy CA PEM (text/plain)          public
+ *   GET    /v1/providers                        providers that take logins         public
+ *   POST   /v1/login                            {provider,username,password,ttl?}  public
+ *   GET    /v1/me · POST /v1/me/password        caller; own local password
+ *   POST|GET /v1/users · GET|PATCH|DELETE /v1/users/:id                        admin
+ *   POST|GET /v1/tokens (?userId= admin) · DELETE /v1/tokens/:name
+ *   POST|GET /v1/clusters · GET /v1/clusters/:id · PATCH|DELETE (admin)
+ *   POST|GET /v1/clusters/:id/members · DELETE /v1/clusters/:id/members/:kind/:name
+ *   GET    /v1/clusters/:id/kubeconfig[?ttl=30d]               (application/yaml)
+ * Every route but the public ones needs `Authorization: Bearer <global token>`.
  */
 import express from 'express';
 import type { Express } from 'express';

@@ -11,7 +11,8 @@
  *   A success resets the username's counter (the owner got in) but never the address's:
  *   otherwise an attacker with one valid account could reset their own budget at will.
  * - Keys are normalised so trivial variants count together: usernames are NFC, lower case
- *   and scoped by provider (LDAP compares case-insensitively); IPv4-mapped IPv6 addresses
+ *   and scoped by provider (LDAP compares case-insensitively), kept as a SHA-256 digest so
+ *   every entry has the same small size; IPv4-mapped IPv6 addresses
  *   are their IPv4 address; other IPv6 addresses count per /64, the block one host usually
  *   controls.
  * - Memory is bounded: each counter map holds at most `maxKeys` entries (least recently used
@@ -20,6 +21,7 @@
  * - Per process: several workers or replicas each keep their own counters, so the effective
  *   limit is multiplied by their number.
  */
+import { createHash } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import { LRUCache } from 'lru-cache';
 
@@ -109,8 +111,9 @@ export function createLoginRateLimiter(options: LoginRateLimiterOptions): LoginR
   };
 }
 
+/** A digest, so that a long username costs the same memory as a short one. */
 function usernameKey(attempt: LoginAttempt): string {
-  return `${attempt.provider}\u0000${attempt.username.normalize('NFC').toLowerCase()}`;
+  return createHash('sha256').update(`${attempt.provider}\u0000${attempt.username.normalize('NFC').toLowerCase()}`).digest('base64');
 }
 
 /** `::ffff:192.0.2.1` → `192.0.2.1`; `2001:db8:1:2:3:4:5:6` → `2001:db8:1:2::/64`. */

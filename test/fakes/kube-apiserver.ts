@@ -25,7 +25,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { createCertificateAuthority, issueServingCertificate } from '../../src/pki/certificates.js';
-import { resolveIdentity } from './kube-identity.js';
+import { readBearerToken, resolveIdentity } from './kube-identity.js';
 import type { EffectiveUser, FakeUser } from './kube-identity.js';
 import { chooseWebsocketProtocol, WebsocketExecServer } from './kube-exec.js';
 import type { ExecRequest } from './kube-exec.js';
@@ -47,10 +47,16 @@ import {
 } from './kube-objects.js';
 import type { FakePod, KubeStatus, KubeVersion } from './kube-objects.js';
 import { runSpdyExec } from './spdy-exec.js';
+import { FakeResourceStore } from './kube-resources.js';
+import type { FakeObject } from './kube-resources.js';
+import { FakeWebhookAuthenticator } from './kube-webhook-authn.js';
+import type { FakeWebhookAuthnConfig } from './kube-webhook-authn.js';
 
 export type { EffectiveUser, FakeUser } from './kube-identity.js';
 export type { FakePod, KubeStatus, KubeVersion, MakePodOptions } from './kube-objects.js';
 export { makePod } from './kube-objects.js';
+export type { FakeObject } from './kube-resources.js';
+export type { FakeWebhookAuthnConfig, RecordedReview } from './kube-webhook-authn.js';
 
 export interface FakeKubeApiServerOptions {
   /** The bearer token callers (the proxy) must present. */
@@ -69,6 +75,12 @@ export interface FakeKubeApiServerOptions {
   readonly allowImpersonation?: boolean;
   /** Initial log lines of a pod. Default: two lines naming the pod. */
   readonly logLines?: (pod: FakePod) => readonly string[];
+  /**
+   * Authenticate other bearer tokens with a TokenReview webhook, as kube-apiserver does with
+   * `--authentication-token-webhook-config-file` (see kube-webhook-authn.ts). Can also be
+   * set later with `useWebhookAuthenticator`.
+   */
+  readonly webhook?: FakeWebhookAuthnConfig;
 }
 
 /** How to answer every upgrade request instead of switching protocols. */
@@ -176,6 +188,9 @@ export class FakeKubeApiServer {
   private nextSocketId = 1;
   private resourceVersion = 1000;
   private upgradeAnswer: FakeUpgradeAnswer | undefined;
+  private webhookAuthenticator: FakeWebhookAuthenticator | undefined;
+  /** Secrets, ClusterRoleBindings and Rancher's ClusterAuthTokens/ClusterUserAttributes. */
+  readonly resources: FakeResourceStore;
   private execSessions = 0;
   private closed = false;
 
@@ -188,6 +203,13 @@ export class FakeKubeApiServer {
     const pods = options.pods ?? [makePod('web-0'), makePod('web-1')];
     for (const pod of pods) this.store(pod);
     this.namespaces = new Set(options.namespaces ?? ['default', 'kube-system', ...pods.map((pod) => pod.metadata.namespace)]);
+    this.resources = new FakeResourceStore(
+      () => ++this.resourceVersion,
+      () => this.resourceVersion,
+      (name) => this.namespaces.has(name),
+      () => this.changed(),
+    );
+    if (options.webhook !== undefined) this.webhookAuthenticator = new FakeWebhookAuthenticator(options.webhook);
     server.on('secureConnection', (socket: TLSSocket) => this.trackSocket(socket));
     server.on('request', (request: IncomingMessage, response: ServerResponse) => this.onRequest(request, response));
     server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(request, socket, head));
@@ -244,6 +266,27 @@ export class FakeKubeApiServer {
     for (const follower of this.logFollowers) if (follower.key === key) follower.response.write(`${line}\n`);
   }
 
+  /** From now on, authenticate unknown bearer tokens with this webhook (undefined: stop). */
+  useWebhookAuthenticator(config: FakeWebhookAuthnConfig | undefined): FakeWebhookAuthenticator | undefined {
+    this.webhookAuthenticator = config === undefined ? undefined : new FakeWebhookAuthenticator(config);
+    return this.webhookAuthenticator;
+  }
+
+  /** The webhook authenticator in use, with its recorded reviews. */
+  get webhook(): FakeWebhookAuthenticator | undefined {
+    return this.webhookAuthenticator;
+  }
+
+  /** Adds a namespace (creates into a missing one are 404). */
+  addNamespace(name: string): void {
+    this.namespaces.add(name);
+  }
+
+  /** Stored objects of a resource (`secrets`, `clusterauthtokens`…), optionally of one namespace. */
+  objects(plural: string, namespace?: string): FakeObject[] {
+    return this.resources.list(plural, namespace);
+  }
+
   /** Answer every later upgrade request with this instead of 101; undefined restores normal upgrades. */
   answerUpgradesWith(answer: FakeUpgradeAnswer | undefined): void {
     this.upgradeAnswer = answer;
@@ -278,6 +321,7 @@ export class FakeKubeApiServer {
     this.closed = true;
     this.websocketExec.close();
     for (const watch of this.watches) watch.response.destroy();
+    this.resources.destroyWatches();
     for (const follower of this.logFollowers) follower.response.destroy();
     for (const socket of this.sockets.keys()) socket.destroy();
     this.server.closeAllConnections();
@@ -347,15 +391,24 @@ export class FakeKubeApiServer {
     const record = this.record(request, request.socket);
     response.on('close', () => this.changed());
     this.readBody(request, record)
-      .then((body) => this.route(request, response, record, body))
+      .then(async (body) => this.route(request, response, record, body, await this.webhookUserOf(request)))
       .catch(() => {
         if (!response.headersSent) this.sendStatus(response, record, failureStatus(500, 'InternalError', 'fake kube-apiserver failed'));
         else response.destroy();
       });
   }
 
-  private route(request: IncomingMessage, response: ServerResponse, record: MutableRecord, body: Buffer): void {
-    const identity = resolveIdentity(request, this.identityOptions());
+  /** For a bearer token other than the configured one, what the webhook authenticator says. */
+  private async webhookUserOf(request: IncomingMessage): Promise<FakeUser | undefined> {
+    const webhook = this.webhookAuthenticator;
+    if (webhook === undefined) return undefined;
+    const token = readBearerToken(request);
+    if (token === undefined || token === this.options.token) return undefined;
+    return webhook.authenticate(token);
+  }
+
+  private route(request: IncomingMessage, response: ServerResponse, record: MutableRecord, body: Buffer, webhookUser?: FakeUser): void {
+    const identity = resolveIdentity(request, { ...this.identityOptions(), webhookUser });
     if (!identity.ok) {
       this.send(response, record, identity.status, identity.contentType, identity.body);
       return;
@@ -393,6 +446,15 @@ export class FakeKubeApiServer {
       );
     }
     if (path === '/api/v1/pods') return this.onlyGet(method, response, record, () => this.listOrWatchPods(request, response, record, query, undefined));
+    const resource = this.resources.match(path);
+    if (resource !== undefined) {
+      const answer = this.resources.handle({ method, path, query, contentType: request.headers['content-type'], body, response }, resource);
+      if ('streamed' in answer) {
+        record.status = 200;
+        return;
+      }
+      return this.sendJson(response, record, answer.status, answer.body);
+    }
 
     const podMatch = podPath.exec(path);
     if (podMatch === null) return this.sendStatus(response, record, pathNotFoundStatus());

@@ -27,8 +27,8 @@ export interface FakeUser {
 export interface EffectiveUser extends FakeUser {
   /** Whether the identity came from Impersonate-* headers. */
   readonly impersonated: boolean;
-  /** How the caller itself authenticated. */
-  readonly authenticatedBy: 'token' | 'client-certificate';
+  /** How the caller itself authenticated (`webhook`: a token the webhook authenticator vouched for). */
+  readonly authenticatedBy: 'token' | 'client-certificate' | 'webhook';
   /** The caller's own name (the proxy's identity when impersonating). */
   readonly requester: string;
 }
@@ -44,6 +44,8 @@ export interface IdentityOptions {
   readonly clientCertificates: boolean;
   /** When false, every impersonation request is forbidden (the caller lacks the RBAC verb). */
   readonly allowImpersonation: boolean;
+  /** Who the webhook token authenticator said the request's other bearer token is. */
+  readonly webhookUser?: FakeUser | undefined;
 }
 
 const bearerPrefix = /^bearer /i;
@@ -96,6 +98,7 @@ function authenticate(request: IncomingMessage, options: IdentityOptions): { use
   }
   const token = readBearerToken(request);
   if (token !== undefined && tokensEqual(token, options.token)) return { user: options.tokenUser, by: 'token' };
+  if (token !== undefined && options.webhookUser !== undefined) return { user: options.webhookUser, by: 'webhook' };
   return undefined;
 }
 

@@ -17,8 +17,10 @@ import { authenticated, undecided, type AuthResult } from '../../src/auth/authen
 import { makeUserInfo, type UserInfo } from '../../src/auth/user.js';
 import { KubegateError } from '../../src/errors.js';
 import { createCertificateAuthority, issueClientCertificate, issueServingCertificate } from '../../src/pki/certificates.js';
+import type { LongRunningTracker } from '../../src/proxy/forward.js';
 import { createUpstreamPool, type UpstreamPool } from '../../src/proxy/upstreams.js';
 import type { Cluster, ClusterCredentials } from '../../src/store/store.js';
+import { startFakeKubeApiServer, type FakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import {
   connectRaw,
   MapAuthenticator,
@@ -77,7 +79,22 @@ function cluster(id: string, server: string, overrides: Partial<Cluster> = {}): 
   };
 }
 
-const RESPONSE_TIMEOUT_MS = 400;
+/** Like the server's registry: remembers open streams and ends them all at shutdown. */
+class ShutdownTracker implements LongRunningTracker {
+  readonly streams = new Map<http.ServerResponse | Duplex, () => void>();
+  track(stream: http.ServerResponse | Duplex, end?: () => void): void {
+    this.streams.set(stream, end ?? (() => stream.end()));
+    stream.once('close', () => this.streams.delete(stream));
+  }
+  endAll(): void {
+    for (const [stream, end] of [...this.streams]) {
+      this.streams.delete(stream);
+      end();
+    }
+  }
+}
+
+const IDLE_TIMEOUT_MS = 400;
 const CONNECT_TIMEOUT_MS = 300;
 const ALLOWED_ORIGIN = 'https://kubegate.example.com';
 
@@ -86,6 +103,7 @@ let upstreamB: RecordingUpstream;
 let proxy: ProxyHarness;
 let pool: UpstreamPool;
 let authenticator: MapAuthenticator;
+const tracker = new ShutdownTracker();
 const clusters = new Map<string, Cluster>();
 
 before(async () => {
@@ -94,8 +112,8 @@ before(async () => {
   pool = createUpstreamPool({ allowPlainHttp: true, connectTimeoutMs: CONNECT_TIMEOUT_MS });
   authenticator = new MapAuthenticator(tokens);
   proxy = await startProxy(
-    { authenticator, getCluster: (id) => clusters.get(id), authorize, upstreams: pool, allowedOrigins: [ALLOWED_ORIGIN] },
-    { responseTimeoutMs: RESPONSE_TIMEOUT_MS },
+    { authenticator, getCluster: (id) => clusters.get(id), authorize, upstreams: pool, allowedOrigins: [ALLOWED_ORIGIN], longRunning: tracker },
+    { idleTimeoutMs: IDLE_TIMEOUT_MS },
   );
 });
 
@@ -440,7 +458,7 @@ describe('upstream failures', () => {
       if (!(req.url ?? '').includes('watch=true')) return;
       res.writeHead(200, { 'Content-Type': 'application/json' });
       res.flushHeaders();
-      setTimeout(() => res.end('{"type":"ADDED"}\n'), RESPONSE_TIMEOUT_MS * 2);
+      setTimeout(() => res.end('{"type":"ADDED"}\n'), IDLE_TIMEOUT_MS * 2);
     };
     const silent = await send(proxy.port, { path: '/k8s/clusters/a/api/v1/pods', headers: ['Authorization', ALICE] });
     assert.equal(silent.status, 504);
@@ -455,7 +473,7 @@ describe('upstream failures', () => {
       req.resume();
       res.writeHead(200, { 'Content-Type': 'application/json' });
       res.write('{"items":[');
-      setTimeout(() => res.end(']}'), RESPONSE_TIMEOUT_MS * 2);
+      setTimeout(() => res.end(']}'), IDLE_TIMEOUT_MS * 2);
     };
     const response = await send(proxy.port, { path: '/k8s/clusters/a/api/v1/pods', headers: ['Authorization', ALICE] });
     assert.equal(response.status, 200);
@@ -602,6 +620,28 @@ describe('long-running streams', () => {
     await waitFor(() => upstreamA.openRequests() === 0, 1000, 'the upstream watch to close');
   });
 
+  it('ends a watch cleanly at shutdown, so kubectl simply watches again instead of reporting an error', async () => {
+    holdWatch(upstreamA);
+    const { res } = await openWatch();
+    const body: Buffer[] = [];
+    res.on('data', (chunk: Buffer) => body.push(chunk));
+    tracker.endAll();
+    await once(res, 'end');
+    assert.equal(res.complete, true);
+    await waitFor(() => upstreamA.openRequests() === 0, 1000, 'the upstream watch to close');
+  });
+
+  it('answers 503 at shutdown to a watch the cluster has not answered yet', async () => {
+    upstreamA.onRequest = (req) => req.resume();
+    const pending = send(proxy.port, { path: '/k8s/clusters/a/api/v1/pods?watch=true', headers: ['Authorization', ALICE] });
+    await waitFor(() => tracker.streams.size === 1 && upstreamA.requests.length === 1, 1000, 'the watch to be forwarded');
+    tracker.endAll();
+    const response = await pending;
+    assert.equal(response.status, 503);
+    assert.equal(statusOf(response).cause, 'SHUTTING_DOWN');
+    await waitFor(() => upstreamA.openRequests() === 0, 1000, 'the upstream watch to close');
+  });
+
   it('ends a stream when its token expires, because a watch must not outlive its credential', async () => {
     tokens.set('t-short:s3cret', authenticated(alice, { name: 't-short', expiresAt: new Date(Date.now() + 300), clusterId: null }));
     holdWatch(upstreamA);
@@ -683,6 +723,23 @@ describe('upgrades (exec, attach, port-forward)', () => {
     upstreamSide?.destroy();
     await waitFor(() => socket.destroyed || socket.readableEnded, 1000, 'the client socket to close after the upstream left');
     socket.destroy();
+  });
+
+  it('ends upgraded connections at shutdown, and the cluster side with them', async () => {
+    let upstreamSide: Duplex | undefined;
+    upstreamA.onUpgrade = (_req, socket) => {
+      upstreamSide = socket;
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\n');
+      socket.on('data', () => {});
+    };
+    const socket = await connectRaw(proxy.port);
+    socket.write(spdyRequest());
+    await readUntil(socket, (data) => endOfHead(data) >= 0);
+    const ended = once(socket, 'end');
+    tracker.endAll();
+    await ended;
+    socket.end();
+    await waitFor(() => upstreamSide?.destroyed === true, 1000, 'the upstream socket to close');
   });
 
   it('closes the upstream socket at once when the client connection is reset, since no FIN will come to pass on', async () => {
@@ -826,5 +883,84 @@ describe('audit', () => {
     assert.equal(record?.code, 'BAD_REQUEST');
     assert.equal(record?.status, 400);
     assert.equal(record?.path, '/k8s/clusters/a/../b/api');
+  });
+});
+
+describe('allowed origins known only after start', () => {
+  it('reads allowedOrigins when an upgrade carries an Origin, so a public URL set after listen applies', async () => {
+    let publicUrl = '';
+    const deps = {
+      authenticator,
+      getCluster: (id: string) => clusters.get(id),
+      authorize,
+      upstreams: pool,
+      get allowedOrigins() {
+        return publicUrl === '' ? [] : [publicUrl, 'not an origin', 'https://with.path/x'];
+      },
+    };
+    const late = await startProxy(deps);
+    try {
+      upstreamA.onUpgrade = (_req, socket) => socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+      const attempt = async (origin: string): Promise<string> => {
+        const socket = await connectRaw(late.port);
+        socket.write(
+          `GET /k8s/clusters/a/api/v1/namespaces/d/pods/p/exec HTTP/1.1\r\nHost: proxy\r\nAuthorization: ${ALICE}\r\n` +
+            `Origin: ${origin}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+        );
+        const answer = await readUntil(socket, (data) => data.includes('\r\n\r\n'));
+        socket.destroy();
+        return answer.toString().split('\r\n')[0] ?? '';
+      };
+      assert.match(await attempt('https://kubegate.example.net'), / 403 /);
+      publicUrl = 'https://Kubegate.Example.net:443/';
+      assert.match(await attempt('https://kubegate.example.net'), / 101 /);
+      assert.match(await attempt('https://with.path'), / 403 /);
+    } finally {
+      await late.close();
+    }
+  });
+});
+
+describe('against the fake kube-apiserver', () => {
+  let apiserver: FakeKubeApiServer;
+
+  before(async () => {
+    apiserver = await startFakeKubeApiServer({ token: 'proxy-token-kube' });
+  });
+
+  after(async () => {
+    await apiserver.close();
+  });
+
+  it('reaches RBAC as the kubegate user, with groups and decoded extra keys, on behalf of the proxy identity', async () => {
+    clusters.set('kube', cluster('kube', apiserver.url, { caPem: apiserver.caPem }));
+    const response = await send(proxy.port, { path: '/k8s/clusters/kube/api/v1/namespaces/default/pods', headers: ['Authorization', ALICE, 'Accept', 'application/json'] });
+    assert.equal(response.status, 200);
+    const user = apiserver.requests.at(-1)?.user;
+    assert.equal(user?.impersonated, true);
+    assert.equal(user?.requester, 'kubegate-proxy');
+    assert.equal(user?.username, 'u-aaaaaaaaaaaa');
+    assert.ok(user?.groups.includes('local:devs'));
+    assert.deepEqual(user?.extra['kubegate.io/login-name'], ['alice']);
+    assert.deepEqual(user?.extra['kubegate.io/provider'], ['local']);
+  });
+
+  it('tears a dropped watch down on the API server within a second', async () => {
+    clusters.set('kube', cluster('kube', apiserver.url, { caPem: apiserver.caPem }));
+    const req = http.request({
+      host: '127.0.0.1',
+      port: proxy.port,
+      agent: false,
+      path: '/k8s/clusters/kube/api/v1/namespaces/default/pods?watch=true',
+      headers: ['Host', 'proxy', 'Authorization', ALICE, 'Accept', 'application/json'],
+    });
+    req.on('error', () => {});
+    req.end();
+    const [res] = (await once(req, 'response')) as [http.IncomingMessage];
+    res.on('error', () => {});
+    assert.equal(res.statusCode, 200);
+    await waitFor(() => apiserver.openWatches === 1, 1000, 'the watch to open on the API server');
+    req.destroy();
+    await waitFor(() => apiserver.openWatches === 0, 1000, 'the watch to close on the API server');
   });
 });

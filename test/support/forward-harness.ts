@@ -125,10 +125,12 @@ export interface ProxyHarness {
 export async function startProxy(deps: Omit<ForwarderDeps, 'audit' | 'logger'>, options?: ForwarderOptions): Promise<ProxyHarness> {
   const audit: AuditRecord[] = [];
   const warnings: object[] = [];
-  const forwarder = createForwarder(
-    { ...deps, audit: (record) => audit.push(record), logger: { warn: (details) => warnings.push(details), debug: () => {} } },
-    options,
-  );
+  // Inherit from `deps` rather than spreading it, so that getters (allowedOrigins) stay live.
+  const fullDeps = Object.create(deps, {
+    audit: { value: (record: AuditRecord) => audit.push(record) },
+    logger: { value: { warn: (details: object) => warnings.push(details), debug: () => {} } },
+  }) as ForwarderDeps;
+  const forwarder = createForwarder(fullDeps, options);
   const server = http.createServer((req, res) => {
     if (isClusterPath(req.url ?? '')) forwarder.handleRequest(req, res);
     else res.writeHead(404).end();

@@ -37,30 +37,30 @@ export interface Caller {
 
 const CALLER = 'kubegateCaller';
 
-function unauthenticated(message: string): KubegateError {
+/** 401 with the challenge that tells clients which scheme to use. */
+function unauthenticated(response: Response, message: string): KubegateError {
+  response.setHeader('WWW-Authenticate', 'Bearer');
   return new KubegateError('UNAUTHENTICATED', message);
 }
 
 /** Authenticates the request; later handlers read the caller with callerOf. */
 export function authenticate(ctx: ProxyApiContext): RequestHandler {
   return async (request, response, next) => {
-    response.setHeader('WWW-Authenticate', 'Bearer');
     let credential: string | undefined;
     try {
       credential = parseBearer(request.headers.authorization);
     } catch {
-      throw unauthenticated('the Authorization header is malformed');
+      throw unauthenticated(response, 'the Authorization header is malformed');
     }
-    if (credential === undefined) throw unauthenticated('a Bearer token is required');
+    if (credential === undefined) throw unauthenticated(response, 'a Bearer token is required');
     const result = await ctx.authenticator.authenticateToken(credential);
     if (result.outcome === 'error') throw new KubegateError('AUTH_UNDECIDED', undefined, { cause: result.error });
-    if (result.outcome === 'unauthenticated') throw unauthenticated('the token is not valid');
+    if (result.outcome === 'unauthenticated') throw unauthenticated(response, 'the token is not valid');
     const user = await ctx.store.getUser(result.user.name);
-    if (user === undefined || !user.enabled) throw unauthenticated('the token is not valid');
+    if (user === undefined || !user.enabled) throw unauthenticated(response, 'the token is not valid');
     if (result.token.clusterId !== null) {
       throw new KubegateError('FORBIDDEN', 'a cluster-scoped token cannot be used for the REST API');
     }
-    response.removeHeader('WWW-Authenticate');
     const caller: Caller = Object.freeze({
       user,
       identity: result.user,

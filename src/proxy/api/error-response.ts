@@ -33,7 +33,7 @@ const BODY_PARSER_MESSAGES: Readonly<Record<string, string>> = {
 };
 
 /** Maps anything thrown by a route or middleware to a KubegateError. */
-export function toApiError(error: unknown): KubegateError {
+function toApiError(error: unknown): KubegateError {
   if (error instanceof KubegateError) return error;
   const { type, status, expose } = (error ?? {}) as { type?: unknown; status?: unknown; expose?: unknown };
   if (typeof type === 'string' && BODY_PARSER_CODES[type] !== undefined) {

@@ -25,11 +25,11 @@ import type { LoginAttempt, LoginRateLimiter } from '../login-rate-limit.js';
 import type { ProxyApiContext } from './context.js';
 import { methodNotAllowed } from './error-response.js';
 import { expiryFor, issueToken } from './issue-token.js';
-import { parseBody, ttlInput, ttlSeconds } from './validation.js';
+import { parseBody, text, ttlInput, ttlSeconds } from './validation.js';
 
 const loginBody = z.strictObject({
   provider: z.string().min(1).max(32),
-  username: z.string().min(1).max(1024),
+  username: text(1024),
   password: z.string().min(1).max(4096),
   ttl: ttlInput.optional(),
 });

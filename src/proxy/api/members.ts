@@ -17,7 +17,7 @@ import { authenticate, callerOf } from './authenticate.js';
 import { canManageMembers, visibleCluster } from './cluster-access.js';
 import type { ProxyApiContext } from './context.js';
 import { methodNotAllowed } from './error-response.js';
-import { parseBody } from './validation.js';
+import { hasControlCharacters, parseBody } from './validation.js';
 
 const subjectKind = z.enum(['User', 'Group']);
 const memberBody = z.strictObject({
@@ -78,7 +78,9 @@ export function memberRoutes(ctx: ProxyApiContext): Router {
       const kind = subjectKind.safeParse(request.params['kind']);
       const notFound = new KubegateError('NOT_FOUND', 'no such member');
       if (!kind.success) throw notFound;
-      if (!(await store.deleteMembership(visible.cluster.id, kind.data, request.params['name'] ?? ''))) throw notFound;
+      const name = request.params['name'] ?? '';
+      if (hasControlCharacters(name)) throw notFound;
+      if (!(await store.deleteMembership(visible.cluster.id, kind.data, name))) throw notFound;
       await directory.refresh();
       response.status(204).end();
     })

@@ -18,15 +18,10 @@ import { visibleCluster } from './cluster-access.js';
 import type { ProxyApiContext } from './context.js';
 import { methodNotAllowed } from './error-response.js';
 import { expiryFor, issueToken, tokenView } from './issue-token.js';
-import { parseBody, parseQuery, ttlInput, ttlSeconds } from './validation.js';
+import { parseBody, parseQuery, plainText, ttlInput, ttlSeconds } from './validation.js';
 
 const createTokenBody = z.strictObject({
-  description: z
-    .string()
-    .max(256)
-    // eslint-disable-next-line no-control-regex
-    .refine((value) => !/[\u0000-\u001f\u007f]/.test(value), { error: 'must not contain control characters' })
-    .optional(),
+  description: plainText(0, 256).optional(),
   ttl: ttlInput.optional(),
   cluster: z.string().min(1).max(63).optional(),
 });

@@ -7,7 +7,8 @@
  *   password policy). Views never contain the hash; `local` says whether there is one.
  * - Disabling or deleting a user makes every token of theirs fail on the next request:
  *   token authentication checks the user, and the cached answers for the user are dropped
- *   here (other replicas drop theirs when they hear the store's change).
+ *   here (other replicas drop theirs when they hear the store's change). Re-enabling also
+ *   drops the refusals cached meanwhile, so the tokens work again at once.
  * - No change may leave the installation without an enabled admin (LAST_ADMIN): the only
  *   way back would be editing the database.
  * - Changing one's own password needs the current one, and wrong guesses count against the
@@ -69,6 +70,15 @@ export function userRoutes(ctx: ProxyApiContext, limiter: LoginRateLimiter): Rou
     if (remainsAdmin || user.globalRole !== 'admin' || !user.enabled) return;
     const others = (await store.listUsers()).filter((other) => other.id !== user.id && other.globalRole === 'admin' && other.enabled);
     if (others.length === 0) throw new KubegateError('LAST_ADMIN');
+  }
+
+  /**
+   * Drops every cached answer about the user's tokens: successes (disable) and failures
+   * (re-enable: a token refused while the user was disabled works again at once).
+   */
+  async function forgetCachedAnswers(userId: string): Promise<void> {
+    ctx.authenticator.invalidateUser(userId);
+    for (const token of await store.listTokens({ userId })) ctx.authenticator.invalidateToken(token.name);
   }
 
   router
@@ -156,7 +166,7 @@ export function userRoutes(ctx: ProxyApiContext, limiter: LoginRateLimiter): Rou
       };
       const updated = await store.updateUser(user.id, patch);
       if (updated === undefined) throw new KubegateError('NOT_FOUND', 'no such user');
-      if (!updated.enabled) ctx.authenticator.invalidateUser(updated.id);
+      if (updated.enabled !== user.enabled) await forgetCachedAnswers(updated.id);
       response.json(userView(updated));
     })
     .delete(auth, requireAdmin, async (request, response) => {

@@ -40,14 +40,26 @@ export function jsonBody(): RequestHandler {
   };
 }
 
-/** A non-empty single-line text of at most `max` characters. */
-export function text(max: number) {
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
+/** Whether `value` holds a control character (newline, NUL, …), which no name or text needs. */
+export function hasControlCharacters(value: string): boolean {
+  return CONTROL_CHARACTER.test(value);
+}
+
+/** A single-line string of `min` to `max` characters. */
+export function plainText(min: number, max: number) {
   return z
     .string()
-    .min(1, { error: 'must not be empty' })
+    .min(min, { error: min <= 1 ? 'must not be empty' : `must be at least ${min} characters long` })
     .max(max, { error: `must be at most ${max} characters long` })
-    // eslint-disable-next-line no-control-regex
-    .refine((value) => !/[\u0000-\u001f\u007f]/.test(value), { error: 'must not contain control characters' });
+    .refine((value) => !hasControlCharacters(value), { error: 'must not contain control characters' });
+}
+
+/** A non-empty single-line text of at most `max` characters. */
+export function text(max: number) {
+  return plainText(1, max);
 }
 
 /** A lifetime as `30d`, `1h30m` or whole seconds; resolved by ttlSeconds. */

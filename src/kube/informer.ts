@@ -1,0 +1,187 @@
+/**
+ * An informer: one resource's objects held in memory by list + watch, like client-go's
+ * reflector.
+ *
+ * list → replace the cache (announcing adds, updates and deletes against what was held) →
+ * watch from the list's resourceVersion, applying each event and remembering its
+ * resourceVersion (bookmarks included) → when the server ends the watch (`timeoutSeconds`,
+ * randomised so that many informers do not reconnect together), watch again from where it
+ * stopped. A 410 Gone (answered to the watch request, or as an ERROR event) means the
+ * resourceVersion is too old: list again. Any other failure (connection refused, 5xx, a cut
+ * connection) is retried with exponential backoff and jitter, from the last resourceVersion
+ * when there is one. `synced()` resolves after the first full list; until then the cache
+ * must not be trusted for "not found".
+ */
+import type { KubeClient, KubeObject, KubeStatusObject, WatchEvent } from './client.js';
+import { kubeStatusCode } from './client.js';
+
+export type InformerEventType = 'added' | 'updated' | 'deleted';
+
+export interface InformerOptions {
+  /** The collection path, e.g. `/api/v1/namespaces/ns/secrets`. */
+  readonly path: string;
+  readonly labelSelector?: string;
+  /** Watch duration the server is asked for: a random value in [min, 2·min). Default 300. */
+  readonly minWatchTimeoutSeconds?: number;
+  /** First retry delay after a failure. Default 200. */
+  readonly initialBackoffMs?: number;
+  /** Longest retry delay. Default 30 000. */
+  readonly maxBackoffMs?: number;
+  /** Called for every change of the cache, after it is applied. */
+  readonly onChange?: (type: InformerEventType, object: KubeObject, previous: KubeObject | undefined) => void;
+  /** Called when a watch is restarted after a failure or expiry (not after a normal timeout). */
+  readonly onRestart?: (reason: 'expired' | 'failed') => void;
+  /** Called with each failure before the retry. */
+  readonly onError?: (error: unknown) => void;
+}
+
+export interface Informer<T extends KubeObject> {
+  get(name: string): T | undefined;
+  list(): T[];
+  readonly size: number;
+  /** Resolves after the first complete list. */
+  synced(): Promise<void>;
+  readonly hasSynced: boolean;
+  /** Starts the list/watch loop (once). */
+  start(): void;
+  /** Stops the loop and ends the open watch. */
+  stop(): void;
+}
+
+export function createInformer<T extends KubeObject>(client: KubeClient, options: InformerOptions): Informer<T> {
+  const minTimeout = options.minWatchTimeoutSeconds ?? 300;
+  const initialBackoffMs = options.initialBackoffMs ?? 200;
+  const maxBackoffMs = options.maxBackoffMs ?? 30_000;
+  const objects = new Map<string, T>();
+  let resourceVersion: string | undefined;
+  let hasSynced = false;
+  let started = false;
+  const stopper = new AbortController();
+  let markSynced: () => void = () => undefined;
+  const syncedPromise = new Promise<void>((resolve) => {
+    markSynced = resolve;
+  });
+
+  function apply(type: InformerEventType, object: T): void {
+    const name = object.metadata.name;
+    const previous = objects.get(name);
+    if (type === 'deleted') {
+      if (previous === undefined) return;
+      objects.delete(name);
+      options.onChange?.('deleted', object, previous);
+      return;
+    }
+    objects.set(name, object);
+    options.onChange?.(previous === undefined ? 'added' : 'updated', object, previous);
+  }
+
+  async function relist(): Promise<void> {
+    const list = await client.list<T>(options.path, options.labelSelector === undefined ? {} : { labelSelector: options.labelSelector });
+    const seen = new Set<string>();
+    for (const item of list.items) {
+      seen.add(item.metadata.name);
+      const previous = objects.get(item.metadata.name);
+      if (previous?.metadata.resourceVersion !== item.metadata.resourceVersion || previous === undefined) apply('added', item);
+    }
+    for (const [name, object] of [...objects]) if (!seen.has(name)) apply('deleted', object);
+    resourceVersion = list.metadata.resourceVersion;
+    if (!hasSynced) {
+      hasSynced = true;
+      markSynced();
+    }
+  }
+
+  async function watchOnce(): Promise<void> {
+    const timeoutSeconds = minTimeout + Math.floor(Math.random() * minTimeout);
+    let expired = false;
+    await client.watch<T>(
+      options.path,
+      {
+        ...(resourceVersion === undefined ? {} : { resourceVersion }),
+        timeoutSeconds,
+        ...(options.labelSelector === undefined ? {} : { labelSelector: options.labelSelector }),
+        signal: stopper.signal,
+      },
+      (event: WatchEvent<T>) => {
+        if (expired) return;
+        if (event.type === 'ERROR') {
+          const status = event.object as KubeStatusObject;
+          expired = true;
+          throw new WatchExpired(status.code ?? 0);
+        }
+        const object = event.object as T;
+        if (event.type !== 'BOOKMARK') apply(event.type === 'DELETED' ? 'deleted' : 'added', object);
+        if (object.metadata?.resourceVersion !== undefined) resourceVersion = object.metadata.resourceVersion;
+      },
+    );
+  }
+
+  async function run(): Promise<void> {
+    let backoffMs = initialBackoffMs;
+    let needList = true;
+    while (!stopper.signal.aborted) {
+      try {
+        if (needList) {
+          await relist();
+          needList = false;
+        }
+        await watchOnce();
+        backoffMs = initialBackoffMs;
+      } catch (error) {
+        if (stopper.signal.aborted) return;
+        const code = error instanceof WatchExpired ? error.code : kubeStatusCode(error);
+        if (code === 410) {
+          needList = true;
+          options.onRestart?.('expired');
+          continue;
+        }
+        if (error instanceof WatchExpired) needList = true;
+        options.onError?.(error);
+        options.onRestart?.('failed');
+        if (resourceVersion === undefined) needList = true;
+        await sleep(backoffMs * (0.5 + Math.random()), stopper.signal);
+        backoffMs = Math.min(backoffMs * 2, maxBackoffMs);
+      }
+    }
+  }
+
+  return {
+    get: (name) => objects.get(name),
+    list: () => [...objects.values()],
+    get size() {
+      return objects.size;
+    },
+    synced: () => syncedPromise,
+    get hasSynced() {
+      return hasSynced;
+    },
+    start() {
+      if (started) return;
+      started = true;
+      void run();
+    },
+    stop() {
+      stopper.abort();
+    },
+  };
+}
+
+/** A watch ERROR event; 410 means "list again". */
+class WatchExpired extends Error {
+  constructor(readonly code: number) {
+    super(`the watch reported an error (code ${code})`);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
+}

@@ -1,0 +1,116 @@
+/**
+ * The Rancher-compatible objects the authorized cluster endpoint runs on, and the other
+ * Kubernetes objects the sync writes, with their API paths.
+ *
+ * `ClusterAuthToken` and `ClusterUserAttribute` (`cluster.cattle.io/v3`, namespaced) are
+ * laid out exactly as Rancher writes them, so kubegate's webhook reads Rancher's objects and
+ * Rancher's kube-api-auth reads kubegate's. kubegate adds, in annotations only (never new
+ * fields, which a Rancher-installed CRD schema would prune):
+ * - on a ClusterAuthToken, `kubegate.io/provider`: the provider the token was issued for;
+ * - on a ClusterUserAttribute, `kubegate.io/groups-by-provider`: JSON `{provider: [groups]}`,
+ *   because kubegate's groups depend on the provider a token was issued for, while Rancher
+ *   keeps one group list per user. `groups` holds the list for the most recent token.
+ * Objects kubegate manages carry the label `app.kubernetes.io/managed-by: kubegate`; the sync
+ * never touches an object without it.
+ */
+import type { KubeObject, KubeObjectMeta } from './client.js';
+
+export const CATTLE_GROUP_VERSION = 'cluster.cattle.io/v3';
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY_VALUE = 'kubegate';
+export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
+export const ANNOTATION_PROVIDER = 'kubegate.io/provider';
+export const ANNOTATION_GROUPS_BY_PROVIDER = 'kubegate.io/groups-by-provider';
+/** On role bindings: the membership subject and role they implement. */
+export const ANNOTATION_MEMBERSHIP = 'kubegate.io/membership';
+
+export interface ClusterAuthToken extends KubeObject {
+  readonly userName: string;
+  readonly enabled?: boolean;
+  /** RFC 3339; absent or empty = never expires. */
+  readonly expiresAt?: string;
+  readonly lastUsedAt?: string;
+  /** Deprecated: the hash used to live here; migrated into the Secret of the same name. */
+  readonly hash?: string;
+}
+
+export interface ClusterUserAttribute extends KubeObject {
+  readonly groups?: readonly string[];
+  readonly enabled?: boolean;
+  readonly lastRefresh?: string;
+  readonly needsRefresh?: boolean;
+  readonly extraByProvider?: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>>;
+}
+
+export interface KubeSecret extends KubeObject {
+  readonly type?: string;
+  /** base64 values. */
+  readonly data?: Readonly<Record<string, string>>;
+}
+
+export interface RbacSubject {
+  readonly kind: 'User' | 'Group';
+  readonly name: string;
+  readonly apiGroup: 'rbac.authorization.k8s.io';
+}
+
+export interface ClusterRoleBinding extends KubeObject {
+  readonly roleRef: { readonly apiGroup: 'rbac.authorization.k8s.io'; readonly kind: 'ClusterRole'; readonly name: string };
+  readonly subjects?: readonly RbacSubject[];
+}
+
+export function clusterAuthTokensPath(namespace: string, name?: string): string {
+  return `/apis/cluster.cattle.io/v3/namespaces/${encodeURIComponent(namespace)}/clusterauthtokens${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
+}
+
+export function clusterUserAttributesPath(namespace: string, name?: string): string {
+  return `/apis/cluster.cattle.io/v3/namespaces/${encodeURIComponent(namespace)}/clusteruserattributes${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
+}
+
+export function secretsPath(namespace: string, name?: string): string {
+  return `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
+}
+
+export function clusterRoleBindingsPath(name?: string): string {
+  return `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
+}
+
+/** Metadata of an object kubegate manages. */
+export function managedMeta(name: string, namespace: string | undefined, annotations?: Readonly<Record<string, string>>): KubeObjectMeta {
+  return {
+    name,
+    ...(namespace === undefined ? {} : { namespace }),
+    labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
+    ...(annotations === undefined || Object.keys(annotations).length === 0 ? {} : { annotations }),
+  };
+}
+
+export function isManaged(object: KubeObject): boolean {
+  return object.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
+}
+
+/** The `data.hash` of a Secret, decoded; undefined when missing or not valid base64 text. */
+export function secretHash(secret: KubeSecret | undefined): string | undefined {
+  const encoded = secret?.data?.['hash'];
+  if (typeof encoded !== 'string' || encoded.length === 0) return undefined;
+  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+  return decoded.length === 0 ? undefined : decoded;
+}
+
+/** `{provider: groups}` from the annotation; undefined when absent or unusable. */
+export function groupsByProvider(attribute: ClusterUserAttribute): Readonly<Record<string, readonly string[]>> | undefined {
+  const text = attribute.metadata.annotations?.[ANNOTATION_GROUPS_BY_PROVIDER];
+  if (text === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined;
+    const result: Record<string, readonly string[]> = {};
+    for (const [provider, groups] of Object.entries(parsed as Record<string, unknown>)) {
+      if (!Array.isArray(groups) || !groups.every((group) => typeof group === 'string')) return undefined;
+      result[provider] = groups as string[];
+    }
+    return result;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,238 @@
+/**
+ * The proxy as a new user meets it: the real `kubegate proxy` process wiring (startProxy),
+ * its REST API over TLS, a kubeconfig downloaded from it, and real kubectl — the system
+ * client (1.32, WebSocket exec) and Debian's 1.20 (SPDY exec) — against a strict fake API
+ * server that records exactly what arrived.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import pino from 'pino';
+import { parse } from 'yaml';
+import { startProxy } from '../../src/cmd/proxy.js';
+import type { RunningProxy } from '../../src/cmd/proxy.js';
+import { loadProxyConfig } from '../../src/config/proxy.js';
+import { createLogger } from '../../src/log.js';
+import { makePod, startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
+import type { FakeKubeApiServer } from '../fakes/kube-apiserver.js';
+import { createApiClient } from '../support/api-client.js';
+import type { ApiClient } from '../support/api-client.js';
+import { runKubectl, spawnKubectl } from '../support/kubectl.js';
+
+const ADMIN_PASSWORD = 'bootstrap-Pa55word-e2e';
+const ALICE_PASSWORD = 'alice-Secret-pass-42';
+const BOB_PASSWORD = 'bob-Secret-pass-4242';
+const CLUSTER_TOKEN = 'proxy-sa-token-0123456789abcdef';
+
+describe('kubegate proxy end to end with real kubectl', () => {
+  let dir: string;
+  let fake: FakeKubeApiServer;
+  let proxy: RunningProxy;
+  let api: ApiClient;
+  let adminToken: string;
+  let aliceId: string;
+  let aliceKubeconfigPath: string;
+  let aliceKubeconfigToken: string;
+  const secrets: string[] = [ADMIN_PASSWORD, ALICE_PASSWORD, BOB_PASSWORD, CLUSTER_TOKEN];
+  let logFile: string;
+  let auditFile: string;
+  let stopped = false;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kubegate-e2e-'));
+    logFile = join(dir, 'proxy.log');
+    auditFile = join(dir, 'audit.log');
+    fake = await startFakeKubeApiServer({ token: CLUSTER_TOKEN });
+    const configFile = join(dir, 'kubegate.yaml');
+    await writeFile(
+      configFile,
+      [
+        'listen: 127.0.0.1:0',
+        `dataDir: ${join(dir, 'data')}`,
+        'tls:',
+        '  sans: ["127.0.0.1", "localhost"]',
+        'audit:',
+        '  enabled: true',
+        `  file: ${auditFile}`,
+        'log:',
+        '  level: debug',
+      ].join('\n'),
+    );
+    const config = loadProxyConfig({ file: configFile, env: { KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD } });
+    const logger = createLogger({ level: 'debug', name: 'proxy', destination: pino.destination({ dest: logFile, sync: true }) });
+    proxy = await startProxy(config, { logger });
+    assert.ok(proxy.caPem, 'the proxy generated its own CA');
+    api = createApiClient(proxy.url, proxy.caPem);
+
+    adminToken = await api.login('admin', ADMIN_PASSWORD);
+    secrets.push(adminToken);
+    const cluster = await api.request('POST', '/v1/clusters', {
+      token: adminToken,
+      body: { id: 'dev', server: fake.url, caData: Buffer.from(fake.caPem).toString('base64'), token: CLUSTER_TOKEN },
+    });
+    assert.equal(cluster.status, 201, cluster.text);
+    assert.ok(!cluster.text.includes(CLUSTER_TOKEN), 'cluster views never carry credentials');
+
+    const alice = await api.request('POST', '/v1/users', { token: adminToken, body: { username: 'alice', password: ALICE_PASSWORD } });
+    assert.equal(alice.status, 201, alice.text);
+    aliceId = alice.json.id;
+    const bob = await api.request('POST', '/v1/users', { token: adminToken, body: { username: 'bob', password: BOB_PASSWORD } });
+    assert.equal(bob.status, 201, bob.text);
+    const member = await api.request('POST', '/v1/clusters/dev/members', {
+      token: adminToken,
+      body: { kind: 'User', name: aliceId, role: 'member' },
+    });
+    assert.equal(member.status, 201, member.text);
+
+    const aliceToken = await api.login('alice', ALICE_PASSWORD);
+    secrets.push(aliceToken);
+    const kubeconfig = await api.request('GET', '/v1/clusters/dev/kubeconfig', { token: aliceToken });
+    assert.equal(kubeconfig.status, 200, kubeconfig.text);
+    assert.match(String(kubeconfig.headers['content-type']), /yaml/);
+    const parsed = parse(kubeconfig.text);
+    aliceKubeconfigToken = parsed.users[0].user.token;
+    secrets.push(aliceKubeconfigToken, kubeconfig.text);
+    aliceKubeconfigPath = join(dir, 'alice.kubeconfig');
+    await writeFile(aliceKubeconfigPath, kubeconfig.text, { mode: 0o600 });
+  });
+
+  after(async () => {
+    if (!stopped) await proxy?.stop();
+    await fake?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('the downloaded kubeconfig points at the proxy path of the cluster and trusts the proxy CA', async () => {
+    const parsed = parse(await readFile(aliceKubeconfigPath, 'utf8'));
+    assert.equal(parsed['current-context'], 'dev');
+    const server = parsed.clusters[0].cluster.server as string;
+    assert.equal(server, `${proxy.publicUrl}/k8s/clusters/dev`);
+    assert.equal(Buffer.from(parsed.clusters[0].cluster['certificate-authority-data'], 'base64').toString(), proxy.caPem);
+  });
+
+  for (const binary of ['system', '1.20'] as const) {
+    test(`kubectl ${binary} lists pods through the proxy, and the cluster sees the impersonated user, never the client's token`, async () => {
+      const before = fake.requests.length;
+      const result = await runKubectl({ binary, kubeconfig: aliceKubeconfigPath, args: ['get', 'pods'] });
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /web-0\s+1\/1\s+Running/);
+      const list = fake.requests.slice(before).find((r) => r.method === 'GET' && r.path === '/api/v1/namespaces/default/pods');
+      assert.ok(list, 'the pod list reached the cluster');
+      assert.deepEqual(list.user && { username: list.user.username, groups: list.user.groups, impersonated: list.user.impersonated }, {
+        username: aliceId,
+        groups: ['system:authenticated'],
+        impersonated: true,
+      });
+      assert.equal(list.user?.requester, 'kubegate-proxy', 'the proxy authenticated with its own cluster credentials');
+      assert.deepEqual(list.user?.extra['kubegate.io/login-name'], ['alice']);
+      assert.deepEqual(list.user?.extra['kubegate.io/provider'], ['local']);
+      const authorization = list.rawHeaders.filter((_, i) => i % 2 === 0 && list.rawHeaders[i]!.toLowerCase() === 'authorization');
+      assert.equal(authorization.length, 1, 'exactly one Authorization header upstream');
+      assert.equal(list.headers.authorization, `Bearer ${CLUSTER_TOKEN}`);
+      assert.ok(!list.rawHeaders.join('\n').includes(aliceKubeconfigToken.split(':')[1]!), 'the user token never reaches the cluster');
+    });
+
+    test(`kubectl ${binary} exec runs a command through the proxy upgrade`, async () => {
+      const result = await runKubectl({ binary, kubeconfig: aliceKubeconfigPath, args: ['exec', 'web-0', '--', 'echo', `hello-${binary}`] });
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout, `hello-${binary}\n`);
+      const exec = fake.requests.findLast((r) => r.path.endsWith('/pods/web-0/exec'));
+      assert.equal(exec?.status, 101);
+      assert.equal(exec?.user?.username, aliceId);
+    });
+  }
+
+  test('kubectl get pods -w streams events, and dropping kubectl closes the upstream watch within a second', async () => {
+    const watch = await spawnKubectl({ binary: 'system', kubeconfig: aliceKubeconfigPath, args: ['get', 'pods', '-w', '--output-watch-events'] });
+    try {
+      await watch.waitForOutput(/web-1/);
+      await fake.waitUntil(() => fake.openWatches === 1);
+      fake.emitPodEvent('ADDED', makePod('streamed-pod', { namespace: 'default' }));
+      await watch.waitForOutput(/streamed-pod/);
+    } finally {
+      await watch.kill();
+    }
+    await fake.waitUntil(() => fake.openWatches === 0, 1000);
+  });
+
+  test('kubectl logs -f follows new lines as the cluster writes them', async () => {
+    const logs = await spawnKubectl({ binary: 'system', kubeconfig: aliceKubeconfigPath, args: ['logs', '-f', 'web-0'] });
+    try {
+      await logs.waitForOutput(/web-0/);
+      fake.appendLogLine('default', 'web-0', 'a line written while following');
+      await logs.waitForOutput(/a line written while following/);
+    } finally {
+      await logs.kill();
+    }
+  });
+
+  test('kubectl --as is refused with a Kubernetes Status, and nothing reaches the cluster', async () => {
+    const before = fake.requests.length;
+    const result = await runKubectl({ binary: 'system', kubeconfig: aliceKubeconfigPath, args: ['get', 'pods', '--as', 'system:admin'] });
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /Forbidden|forbidden/);
+    assert.equal(fake.requests.slice(before).filter((r) => r.path.includes('/pods')).length, 0);
+  });
+
+  test('a user who is not a member of the cluster gets Forbidden from kubectl', async () => {
+    const bobToken = await api.login('bob', BOB_PASSWORD);
+    secrets.push(bobToken);
+    const kubeconfig = await api.request('GET', '/v1/clusters/dev/kubeconfig', { token: bobToken });
+    assert.equal(kubeconfig.status, 404, 'a non-member cannot even see the cluster');
+    const result = await runKubectl({
+      binary: 'system',
+      kubeconfig: { server: `${proxy.publicUrl}/k8s/clusters/dev`, caPem: proxy.caPem!, token: bobToken },
+      args: ['get', 'pods'],
+    });
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /forbidden|Forbidden/);
+  });
+
+  test('revoking the kubeconfig token makes the very next kubectl call Unauthorized', async () => {
+    const ok = await runKubectl({ binary: 'system', kubeconfig: aliceKubeconfigPath, args: ['get', 'pods'] });
+    assert.equal(ok.code, 0, ok.stderr);
+    const name = aliceKubeconfigToken.split(':')[0]!;
+    const aliceToken = await api.login('alice', ALICE_PASSWORD);
+    secrets.push(aliceToken);
+    const revoked = await api.request('DELETE', `/v1/tokens/${name}`, { token: aliceToken });
+    assert.equal(revoked.status, 204, revoked.text);
+    const denied = await runKubectl({ binary: 'system', kubeconfig: aliceKubeconfigPath, args: ['get', 'pods'] });
+    assert.notEqual(denied.code, 0);
+    assert.match(denied.stderr, /Unauthorized|must be logged in/);
+  });
+
+  test('disabling a user makes all of its tokens fail at once on the proxy path', async () => {
+    const aliceToken = await api.login('alice', ALICE_PASSWORD);
+    secrets.push(aliceToken);
+    const fresh = await api.request('GET', '/v1/clusters/dev/kubeconfig', { token: aliceToken });
+    const token = parse(fresh.text).users[0].user.token as string;
+    secrets.push(token, fresh.text);
+    const kubeconfig = { server: `${proxy.publicUrl}/k8s/clusters/dev`, caPem: proxy.caPem!, token };
+    assert.equal((await runKubectl({ binary: 'system', kubeconfig, args: ['get', 'pods'] })).code, 0);
+    const disabled = await api.request('PATCH', `/v1/users/${aliceId}`, { token: adminToken, body: { enabled: false } });
+    assert.equal(disabled.status, 200, disabled.text);
+    const denied = await runKubectl({ binary: 'system', kubeconfig, args: ['get', 'pods'] });
+    assert.notEqual(denied.code, 0);
+    assert.match(denied.stderr, /Unauthorized|must be logged in/);
+  });
+
+  test('after a full run, no password, token, cluster credential or kubeconfig appears in the logs or the audit trail', async () => {
+    await proxy.stop();
+    stopped = true;
+    const logs = await readFile(logFile, 'utf8');
+    const audit = await readFile(auditFile, 'utf8');
+    assert.ok(logs.length > 0 && audit.length > 0);
+    for (const secret of secrets) {
+      const secretPart = secret.includes(':') && !secret.includes('\n') ? secret.slice(secret.indexOf(':') + 1) : secret;
+      assert.ok(!logs.includes(secretPart), `a secret (${secretPart.length} characters) leaked into the log`);
+      assert.ok(!audit.includes(secretPart), `a secret (${secretPart.length} characters) leaked into the audit trail`);
+    }
+    const lines = audit.trim().split('\n').map((line) => JSON.parse(line));
+    const aliceLines = lines.filter((line) => line.user === aliceId && line.cluster === 'dev');
+    assert.ok(aliceLines.some((line) => line.status === 200 && line.path === '/api/v1/namespaces/default/pods'));
+    assert.ok(aliceLines.some((line) => line.upgrade === true && line.status === 101));
+    assert.ok(lines.some((line) => line.code === 'IMPERSONATION_REFUSED'));
+  });
+});

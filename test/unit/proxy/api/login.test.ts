@@ -1,0 +1,213 @@
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import request from 'supertest';
+import { providerGroup } from '../../../../src/auth/user.js';
+import { createProviders } from '../../../../src/providers/index.js';
+import type { PasswordProvider, ProviderLoginResult, ProviderRegistry } from '../../../../src/providers/provider.js';
+import { PASSWORD, bearer, errorOf, startHarness } from './harness.js';
+import type { Harness } from './harness.js';
+
+async function metricValue(h: Harness, provider: string, result: string): Promise<number> {
+  const metric = await h.registry.getSingleMetric('kubegate_login_total')!.get();
+  return metric.values.find((value) => value.labels['provider'] === provider && value.labels['result'] === result)?.value ?? 0;
+}
+
+describe('POST /v1/login with the local provider', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness();
+    await h.addUser('alice');
+    await h.addUser('dora', { enabled: false });
+  });
+  after(() => h.close());
+
+  it('answers 201 with a login token, its expiry and the user, and the token works at once', async () => {
+    const response = await request(h.app).post('/v1/login').send({ provider: 'local', username: 'alice', password: PASSWORD }).expect(201);
+    const { token, expiresAt, user } = response.body as { token: string; expiresAt: string; user: { id: string; username: string; groups: string[] } };
+    assert.match(token, /^t-[a-z2-7]{12}:[a-z2-7]{54}$/);
+    assert.equal(Date.parse(expiresAt), h.clock.ms + 16 * 3600 * 1000);
+    assert.deepEqual(user, { id: user.id, username: 'alice', groups: [] });
+    assert.equal(response.headers['cache-control'], 'no-store');
+    const stored = await h.store.getToken(token.split(':')[0]!);
+    assert.equal(stored?.kind, 'login');
+    assert.equal(stored?.provider, 'local');
+    assert.equal(stored?.clusterId, null);
+    assert.ok(!stored?.tokenHash.includes(token.split(':')[1]!), 'only a hash of the secret is stored');
+    const me = await request(h.app).get('/v1/me').set(bearer(token)).expect(200);
+    assert.equal(me.body.username, 'alice');
+    assert.equal(me.body.provider, 'local');
+    assert.equal(await metricValue(h, 'local', 'success'), 1);
+  });
+
+  it('accepts a ttl as a duration or as seconds', async () => {
+    const text = await request(h.app).post('/v1/login').send({ provider: 'local', username: 'alice', password: PASSWORD, ttl: '1h30m' }).expect(201);
+    assert.equal(Date.parse(text.body.expiresAt), h.clock.ms + 5400 * 1000);
+    const seconds = await request(h.app).post('/v1/login').send({ provider: 'local', username: 'alice', password: PASSWORD, ttl: 600 }).expect(201);
+    assert.equal(Date.parse(seconds.body.expiresAt), h.clock.ms + 600 * 1000);
+  });
+
+  it('refuses a ttl above the API maximum (TTL_TOO_LONG) and a ttl that is not a duration (DURATION_INVALID), naming the field', async () => {
+    const long = await request(h.app).post('/v1/login').send({ provider: 'local', username: 'alice', password: PASSWORD, ttl: '91d' }).expect(400);
+    assert.equal(errorOf(long.body).code, 'TTL_TOO_LONG');
+    assert.equal(errorOf(long.body).field, 'ttl');
+    for (const ttl of ['soon', '0', -5, 1.5]) {
+      const bad = await request(h.app).post('/v1/login').send({ provider: 'local', username: 'alice', password: PASSWORD, ttl }).expect(400);
+      assert.equal(errorOf(bad.body).code, 'DURATION_INVALID');
+      assert.equal(errorOf(bad.body).field, 'ttl');
+    }
+  });
+
+  it('answers 401 LOGIN_FAILED alike for a wrong password and an unknown user, so usernames cannot be probed', async () => {
+    const wrong = await request(h.app).post('/v1/login').send({ provider: 'local', username: 'alice', password: 'not the password' }).expect(401);
+    const unknown = await request(h.app).post('/v1/login').send({ provider: 'local', username: 'nobody', password: 'not the password' }).expect(401);
+    assert.deepEqual(wrong.body, unknown.body);
+    assert.equal(errorOf(wrong.body).code, 'LOGIN_FAILED');
+  });
+
+  it('answers 403 USER_DISABLED for a disabled user, but only after the right password', async () => {
+    const right = await request(h.app).post('/v1/login').send({ provider: 'local', username: 'dora', password: PASSWORD }).expect(403);
+    assert.equal(errorOf(right.body).code, 'USER_DISABLED');
+    const wrong = await request(h.app).post('/v1/login').send({ provider: 'local', username: 'dora', password: 'guess guess guess' }).expect(401);
+    assert.equal(errorOf(wrong.body).code, 'LOGIN_FAILED');
+  });
+
+  it('answers 400 PROVIDER_UNKNOWN for a provider that is not configured', async () => {
+    const response = await request(h.app).post('/v1/login').send({ provider: 'ldap', username: 'alice', password: PASSWORD }).expect(400);
+    assert.deepEqual(errorOf(response.body), { code: 'PROVIDER_UNKNOWN', message: 'unknown identity provider', field: 'provider' });
+  });
+
+  it('refuses a username with control characters, which no provider can hold and some databases cannot store', async () => {
+    const response = await request(h.app).post('/v1/login').send({ provider: 'local', username: 'alice\u0000', password: PASSWORD }).expect(400);
+    assert.equal(errorOf(response.body).field, 'username');
+  });
+
+  it('refuses an empty password as a bad request before any provider work', async () => {
+    const response = await request(h.app).post('/v1/login').send({ provider: 'local', username: 'alice', password: '' }).expect(400);
+    assert.equal(errorOf(response.body).field, 'password');
+  });
+
+  it('never writes the password or the issued token secret to the log', async () => {
+    const response = await request(h.app).post('/v1/login').send({ provider: 'local', username: 'alice', password: PASSWORD }).expect(201);
+    const secret = (response.body.token as string).split(':')[1]!;
+    const all = h.logs.join('\n');
+    assert.ok(!all.includes(PASSWORD));
+    assert.ok(!all.includes(secret));
+  });
+});
+
+describe('POST /v1/login rate limiting', () => {
+  let h: Harness;
+  beforeEach(async () => {
+    await h?.close();
+    h = await startHarness({ loginRateLimit: { maxFailures: 3, windowSeconds: 60 } });
+    await h.addUser('bob');
+    await h.addUser('carol');
+  });
+  after(() => h.close());
+
+  const login = (username: string, password: string) => request(h.app).post('/v1/login').send({ provider: 'local', username, password });
+
+  it('refuses further attempts for a username after maxFailures, with Retry-After, even with the right password', async () => {
+    for (let i = 0; i < 3; i++) await login('bob', 'wrong password!').expect(401);
+    const limited = await login('bob', PASSWORD).expect(429);
+    assert.equal(errorOf(limited.body).code, 'LOGIN_RATE_LIMITED');
+    assert.equal(limited.headers['retry-after'], '60');
+    h.clock.advance(45_000);
+    assert.equal((await login('bob', PASSWORD).expect(429)).headers['retry-after'], '15');
+    assert.equal(await metricValue(h, 'local', 'rate_limited'), 2);
+    h.clock.advance(15_000);
+    await login('bob', PASSWORD).expect(201);
+  });
+
+  it('counts username variants that differ only in case together, because providers such as LDAP ignore case', async () => {
+    await login('bob', 'wrong password!').expect(401);
+    await login('BOB', 'wrong password!').expect(401);
+    await login('Bob', 'wrong password!').expect(401);
+    await login('bob', PASSWORD).expect(429);
+  });
+
+  it('counts failures per client address too, so one client cannot spray many usernames', async () => {
+    // Three different usernames from the same address: the address budget is spent.
+    await login('bob', 'wrong password!').expect(401);
+    await login('carol', 'wrong password!').expect(401);
+    await login('nobody', 'wrong password!').expect(401);
+    await login('carol', PASSWORD).expect(429);
+  });
+
+  it('resets the username counter on success, but not the address counter', async () => {
+    await login('bob', 'wrong password!').expect(401);
+    await login('bob', 'wrong password!').expect(401);
+    await login('bob', PASSWORD).expect(201);
+    // The address has 2 failures left over; one more fills it.
+    await login('carol', 'wrong password!').expect(401);
+    await login('bob', PASSWORD).expect(429);
+  });
+
+  it('does not count an unknown provider or a bad request as a failed login', async () => {
+    for (let i = 0; i < 5; i++) await request(h.app).post('/v1/login').send({ provider: 'nope', username: 'bob', password: 'x' }).expect(400);
+    for (let i = 0; i < 5; i++) await request(h.app).post('/v1/login').send({ provider: 'local', username: 'bob' }).expect(400);
+    await login('bob', PASSWORD).expect(201);
+  });
+});
+
+/** A provider of our own interface that answers from a script, as LDAP would. */
+function scriptedProvider(answer: (username: string, password: string) => ProviderLoginResult): PasswordProvider {
+  return { name: 'corp', type: 'test', authenticatePassword: async (username, password) => answer(username, password) };
+}
+
+describe('POST /v1/login with a provider whose users are not local', () => {
+  let h: Harness;
+  let groups: string[] = [];
+  before(async () => {
+    const corp = scriptedProvider((username, password) =>
+      password === 'ldap-password'
+        ? { outcome: 'authenticated', identity: { providerUserId: `uid=${username},dc=corp`, loginName: username, displayName: `${username} (corp)`, groups } }
+        : { outcome: 'unauthenticated' },
+    );
+    h = await startHarness({
+      providers: (store): ProviderRegistry => {
+        const real = createProviders([], { store });
+        return { get: (name) => (name === 'corp' ? corp : real.get(name)), list: () => [corp, ...real.list()], local: real.local };
+      },
+    });
+  });
+  after(() => h.close());
+
+  it('creates a user and links the identity on first login, then finds the same user again', async () => {
+    groups = [providerGroup('corp', 'ops')];
+    const first = await request(h.app).post('/v1/login').send({ provider: 'corp', username: 'erin', password: 'ldap-password' }).expect(201);
+    const second = await request(h.app).post('/v1/login').send({ provider: 'corp', username: 'erin', password: 'ldap-password' }).expect(201);
+    assert.equal(first.body.user.id, second.body.user.id);
+    assert.deepEqual(first.body.user.groups, ['corp:ops']);
+    const link = await h.store.findIdentity('corp', 'uid=erin,dc=corp');
+    assert.equal(link?.userId, first.body.user.id);
+    const user = await h.store.getUser(first.body.user.id);
+    assert.equal(user?.displayName, 'erin (corp)');
+    assert.equal(user?.passwordHash, null);
+    assert.equal((await h.store.getToken(first.body.token.split(':')[0]))?.provider, 'corp');
+  });
+
+  it('stores the provider groups so that the token carries them, and refreshes them on the next login', async () => {
+    groups = [providerGroup('corp', 'ops'), providerGroup('corp', 'sre')];
+    const login = await request(h.app).post('/v1/login').send({ provider: 'corp', username: 'erin', password: 'ldap-password' }).expect(201);
+    const me = await request(h.app).get('/v1/me').set(bearer(login.body.token)).expect(200);
+    assert.deepEqual(me.body.groups, ['corp:ops', 'corp:sre', 'system:authenticated']);
+    groups = [providerGroup('corp', 'sre')];
+    await request(h.app).post('/v1/login').send({ provider: 'corp', username: 'erin', password: 'ldap-password' }).expect(201);
+    const after = await request(h.app).get('/v1/me').set(bearer(login.body.token)).expect(200);
+    assert.deepEqual(after.body.groups, ['corp:sre', 'system:authenticated'], 'the cached answer was dropped when the groups changed');
+  });
+
+  it('gives a provider user whose login name is taken by a local user another username, never the local account', async () => {
+    groups = [];
+    const local = await h.addUser('frank');
+    const response = await request(h.app).post('/v1/login').send({ provider: 'corp', username: 'frank', password: 'ldap-password' }).expect(201);
+    assert.notEqual(response.body.user.id, local.user.id);
+    assert.equal(response.body.user.username, 'frank@corp');
+  });
+
+  it('answers 401 for the provider saying unauthenticated', async () => {
+    const response = await request(h.app).post('/v1/login').send({ provider: 'corp', username: 'erin', password: 'nope' }).expect(401);
+    assert.equal(errorOf(response.body).code, 'LOGIN_FAILED');
+  });
+});
