@@ -44,7 +44,18 @@ const PROXY_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 /** From a cached hit (well under a millisecond) to an uncached scrypt `$1` hash. */
 const REVIEW_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 
-export function createProxyMetrics(registry: Registry): ProxyMetrics {
+/**
+ * Figures other parts already count, read when /metrics is scraped rather than mirrored on
+ * every request. Functions, because those parts are created after the metrics.
+ */
+export interface ProxyMetricsSources {
+  /** Cumulative token cache lookups since start. */
+  readonly authCache?: () => { readonly hits: number; readonly misses: number };
+  /** Long-running streams open now. */
+  readonly activeStreams?: () => { readonly watch: number; readonly upgrade: number };
+}
+
+export function createProxyMetrics(registry: Registry, sources: ProxyMetricsSources = {}): ProxyMetrics {
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
   const metrics: ProxyMetrics = {
@@ -71,12 +82,25 @@ export function createProxyMetrics(registry: Registry): ProxyMetrics {
       help: 'Open long-running streams: watch responses and upgraded connections (exec, attach, port-forward).',
       labelNames: ['kind'] as const,
       registers,
+      collect() {
+        const open = sources.activeStreams?.();
+        if (open === undefined) return;
+        this.set({ kind: 'watch' }, open.watch);
+        this.set({ kind: 'upgrade' }, open.upgrade);
+      },
     }),
     authCache: new Counter({
       name: 'kubegate_auth_cache_total',
       help: 'Token authentication cache lookups, by result (hit or miss).',
       labelNames: ['result'] as const,
       registers,
+      collect() {
+        const stats = sources.authCache?.();
+        if (stats === undefined) return;
+        this.reset();
+        this.inc({ result: 'hit' }, stats.hits);
+        this.inc({ result: 'miss' }, stats.misses);
+      },
     }),
     logins: new Counter({
       name: 'kubegate_login_total',

@@ -75,7 +75,9 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
     config.secretKey !== undefined
       ? parseSecretKey(config.secretKey)
       : loadOrCreateKeyFile(config.secretKeyFile ?? join(config.dataDir, 'secret.key'));
-  const store = await openStore(config.store, createSecretBox(secretKey));
+  const store = await openStore(config.store, createSecretBox(secretKey), {
+    onError: (error) => logger.warn({ err: error }, 'store background error'),
+  });
   const cleanups: (() => void | Promise<void>)[] = [() => store.close()];
   try {
     await bootstrapAdmin({
@@ -87,7 +89,11 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
 
     const tls = await servingTls(config);
     const registry = new Registry();
-    const metrics = createProxyMetrics(registry);
+    // Read at scrape time; `forwarder` and `tokenCache` are created below.
+    const metrics = createProxyMetrics(registry, {
+      authCache: () => tokenCache.stats(),
+      activeStreams: () => forwarder.openStreamCounts(),
+    });
     const directory = await createClusterDirectory(store, {
       onReloadError: (error) => logger.warn({ err: error }, 'cluster directory reload failed; keeping the previous state'),
     });
@@ -160,6 +166,10 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
           break;
         case 'cluster':
           if (!directory.getCluster(change.key)) upstreams.evict(change.key);
+          break;
+        case 'resync':
+          // Changes may have been missed: nothing cached may be trusted any more.
+          tokenCache.clear();
           break;
         default:
           break;

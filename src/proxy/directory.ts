@@ -78,7 +78,7 @@ export async function createClusterDirectory(store: Store, options: ClusterDirec
   await load();
 
   const unsubscribe = store.subscribe((change) => {
-    if (change.kind === 'cluster' || change.kind === 'membership') {
+    if (change.kind === 'cluster' || change.kind === 'membership' || change.kind === 'resync') {
       refresh().catch((error: unknown) => options.onReloadError?.(error));
     }
   });

@@ -145,6 +145,8 @@ export interface Forwarder {
   closeStreams(match: (stream: OpenStream) => boolean): number;
   /** How many long-running streams and upgrades are open. */
   openStreamCount(): number;
+  /** Open long-running streams by kind: watches and follows (`watch`) and upgrades. */
+  openStreamCounts(): { watch: number; upgrade: number };
 }
 
 interface Admission {
@@ -521,7 +523,13 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
     return closed;
   }
 
-  return { handleRequest, handleUpgrade, closeStreams, openStreamCount: () => open.size };
+  function openStreamCounts(): { watch: number; upgrade: number } {
+    let upgrade = 0;
+    for (const ex of open) if (ex.upgrade) upgrade++;
+    return { watch: open.size - upgrade, upgrade };
+  }
+
+  return { handleRequest, handleUpgrade, closeStreams, openStreamCount: () => open.size, openStreamCounts };
 }
 
 function pushAll(target: string[], source: readonly string[]): void {

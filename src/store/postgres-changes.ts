@@ -23,6 +23,7 @@ export const CHANGE_CHANNEL = 'kubegate_changes';
 /** A listener connection is named so, in `pg_stat_activity.application_name`. */
 export const CHANGE_LISTENER_APPLICATION_NAME = 'kubegate-changes';
 
+/** Kinds that travel in notifications; `resync` is made locally after a reconnection. */
 const CHANGE_KINDS: readonly ChangeKind[] = ['user', 'identity', 'token', 'cluster', 'membership', 'provider', 'groups'];
 const PAYLOAD_PATTERN = /^([0-9a-f]{16}) ([a-z]+):(.*)$/s;
 
@@ -140,6 +141,8 @@ export async function listenForChanges(options: ChangeFeedOptions): Promise<Chan
       connect().then(
         () => {
           failures = 0;
+          // Whatever was committed while the connection was down was never heard.
+          options.onChange({ kind: 'resync', key: '' });
         },
         () => {}, // `lost` has reported it and scheduled the next attempt
       );

@@ -184,7 +184,12 @@ export interface UserGroups {
   readonly refreshedAt: Date;
 }
 
-export type ChangeKind = 'user' | 'identity' | 'token' | 'cluster' | 'membership' | 'provider' | 'groups';
+/**
+ * `resync` carries no key: changes may have been missed (a replica's PostgreSQL notification
+ * connection was down and has come back), so every cache built from the store must be
+ * dropped or reloaded.
+ */
+export type ChangeKind = 'user' | 'identity' | 'token' | 'cluster' | 'membership' | 'provider' | 'groups' | 'resync';
 
 /** What changed; `key` is the object's ID (user ID, token name, cluster ID, provider name). */
 export interface StoreChange {

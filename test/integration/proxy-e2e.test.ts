@@ -151,10 +151,20 @@ describe('kubegate proxy end to end with real kubectl', () => {
       await fake.waitUntil(() => fake.openWatches === 1);
       fake.emitPodEvent('ADDED', makePod('streamed-pod', { namespace: 'default' }));
       await watch.waitForOutput(/streamed-pod/);
+      const metrics = await api.request('GET', '/metrics');
+      assert.match(metrics.text, /^kubegate_proxy_active_streams\{kind="watch"\} 1$/m);
     } finally {
       await watch.kill();
     }
     await fake.waitUntil(() => fake.openWatches === 0, 1000);
+  });
+
+  test('/metrics counts forwarded requests by cluster and code, and token cache hits', async () => {
+    const metrics = await api.request('GET', '/metrics');
+    assert.equal(metrics.status, 200);
+    assert.match(metrics.text, /^kubegate_proxy_requests_total\{cluster="dev",code="200",method="GET"\} [1-9]\d*$/m);
+    assert.match(metrics.text, /^kubegate_auth_cache_total\{result="hit"\} [1-9]\d*$/m);
+    assert.match(metrics.text, /^kubegate_auth_cache_total\{result="miss"\} [1-9]\d*$/m);
   });
 
   test('kubectl logs -f follows new lines as the cluster writes them', async () => {

@@ -1055,9 +1055,14 @@ describe('postgres store across replicas', () => {
     const listeners = (): Promise<number[]> => listenerPids(url);
     const before = await listeners();
     assert.equal(before.length, 2);
+    const heardAroundOutage: StoreChange[] = [];
+    const stopHearing = b.subscribe((change) => heardAroundOutage.push(change));
     await rawPostgresQuery(url, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid IN (${before.join(', ')})`);
     await waitFor(async () => (await listeners()).filter((pid) => !before.includes(pid)).length === 2, 'both listeners to reconnect');
     assert.ok(errorsOfB.some((error) => isKubegateError(error, 'STORE_UNAVAILABLE')));
+    // Changes committed during the outage were never heard: B must tell its caches to resync.
+    await waitFor(() => heardAroundOutage.some((change) => change.kind === 'resync'), 'replica B to announce a resync');
+    stopHearing();
 
     const heardByB: StoreChange[] = [];
     b.subscribe((change) => heardByB.push(change));
