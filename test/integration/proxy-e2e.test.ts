@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import tls from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
@@ -226,6 +227,37 @@ describe('kubegate proxy end to end with real kubectl', () => {
     const denied = await runKubectl({ binary: 'system', kubeconfig, args: ['get', 'pods'] });
     assert.notEqual(denied.code, 0);
     assert.match(denied.stderr, /Unauthorized|must be logged in/);
+  });
+
+  test('hostile bytes on the wire get an error answer or a closed connection, and the proxy keeps serving', async () => {
+    const { port } = new URL(proxy.url);
+    const send = (payload: string | Buffer): Promise<string> =>
+      new Promise((resolve) => {
+        const socket = tls.connect({ host: '127.0.0.1', port: Number(port), ca: proxy.caPem!, servername: 'localhost' }, () => socket.end(payload));
+        let answer = '';
+        socket.setEncoding('latin1');
+        socket.on('data', (chunk: string) => (answer += chunk));
+        socket.on('close', () => resolve(answer));
+        socket.on('error', () => resolve(answer));
+        socket.setTimeout(5000, () => socket.destroy());
+      });
+    const hostile: (string | Buffer)[] = [
+      'GET /k8s/clusters/%zz/api HTTP/1.1\r\nHost: x\r\n\r\n',
+      'GET /k8s/clusters/dev/../dev/api HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer x:y\r\n\r\n',
+      'GET /k8s/clusters/dev/api HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \u00ff\u00fe:\u0000\r\n\r\n',
+      `GET /k8s/clusters/dev/api HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(100_000)}\r\n\r\n`,
+      'POST /v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n{"provid',
+      'POST /v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc',
+      Buffer.from([0x00, 0x01, 0x02, 0xff, 0x0d, 0x0a, 0x0d, 0x0a]),
+    ];
+    for (const payload of hostile) {
+      const answer = await send(payload);
+      assert.ok(answer === '' || /^HTTP\/1\.1 (4\d\d|5\d\d) /.test(answer), `unexpected answer: ${answer.slice(0, 120)}`);
+    }
+    const health = await api.request('GET', '/healthz');
+    assert.equal(health.status, 200);
+    const pods = await runKubectl({ binary: 'system', kubeconfig: { server: `${proxy.publicUrl}/k8s/clusters/dev`, caPem: proxy.caPem!, token: adminToken }, args: ['get', 'pods'] });
+    assert.equal(pods.code, 0, pods.stderr);
   });
 
   test('after a full run, no password, token, cluster credential or kubeconfig appears in the logs or the audit trail', async () => {
