@@ -6,4 +6,5 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bash "$here/setup-postgres.sh"
 bash "$here/setup-kubectl.sh"
+bash "$here/setup-bench.sh"
 if [ -f "$here/setup-slapd.sh" ]; then bash "$here/setup-slapd.sh"; fi

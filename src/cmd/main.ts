@@ -6,6 +6,11 @@
 import { Command, Option } from 'commander';
 import { isKubegateError } from '../errors.js';
 import { runProxy } from './proxy.js';
+import { runLogin } from './login.js';
+import { runToken } from './token.js';
+import type { ClientFlags } from './token.js';
+import { runWebhook } from './webhook.js';
+import { DEFAULT_WEBHOOK_URL, runWebhookConfig } from './webhook-config.js';
 
 const program = new Command();
 program
@@ -26,6 +31,50 @@ program
   .action(async (flags: Record<string, string | undefined>) => {
     const { config, ...settings } = flags;
     await runProxy({ file: config, env: process.env, flags: settings });
+  });
+
+program
+  .command('webhook')
+  .description("Run the in-cluster TokenReview webhook (drop-in for Rancher's kube-api-auth).")
+  .option('--config <file>', 'YAML configuration file')
+  .option('--listen <host:port>', 'address to serve on (default 127.0.0.1:6440)')
+  .option('--kubeconfig <file>', 'kubeconfig for the local API server (default: in-cluster)')
+  .option('--namespace <name>', 'namespace of the ClusterAuthTokens (default cattle-system)')
+  .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (with --tls-key)')
+  .option('--tls-key <file>', 'PEM private key for --tls-cert')
+  .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+  .action(async (flags: Record<string, string | undefined>) => {
+    const { config, ...settings } = flags;
+    await runWebhook({ file: config, env: process.env, flags: settings });
+  });
+
+program
+  .command('webhook-config')
+  .description("Print the file for kube-apiserver's --authentication-token-webhook-config-file.")
+  .option('--url <url>', 'URL of the webhook', DEFAULT_WEBHOOK_URL)
+  .option('--ca-file <file>', 'PEM CA of an https webhook')
+  .action((flags: { url?: string; caFile?: string }) => {
+    runWebhookConfig(flags);
+  });
+
+const clientOptions = (command: Command): Command =>
+  command
+    .requiredOption('--server <url>', 'https URL of the kubegate proxy')
+    .option('--provider <name>', 'identity provider to log in with (default: the only one the proxy offers)')
+    .option('--device', 'OIDC: log in with the device flow instead of a browser')
+    .option('--certificate-authority <file>', "PEM CA of the proxy (default: KUBEGATE_CA_DATA, else the system roots)");
+
+clientOptions(program.command('login'))
+  .description('Log in to a kubegate proxy and cache the login token (password: KUBEGATE_USERNAME/KUBEGATE_PASSWORD or a prompt).')
+  .action(async (flags: ClientFlags) => {
+    await runLogin(flags);
+  });
+
+clientOptions(program.command('token'))
+  .description('Print an ExecCredential for a cluster: the kubeconfig exec credential plugin.')
+  .requiredOption('--cluster <id>', 'the cluster the token is for')
+  .action(async (flags: ClientFlags & { cluster: string }) => {
+    await runToken(flags);
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {

@@ -17,6 +17,8 @@ import { Registry } from 'prom-client';
 import { cachedAuthenticator } from '../auth/cached.js';
 import { withAuthenticatedGroup } from '../auth/groups.js';
 import { kubegateTokenAuthenticator } from '../auth/kubegate-tokens.js';
+import { oidcBearerAuthenticator } from '../auth/oidc-bearer.js';
+import { unionAuthenticator } from '../auth/union.js';
 import { KubegateError } from '../errors.js';
 import { configForLog, loadProxyConfig } from '../config/proxy.js';
 import type { ProxyConfig, ProxyConfigFlags } from '../config/proxy.js';
@@ -34,10 +36,15 @@ import { createClusterDirectory } from '../proxy/directory.js';
 import { createForwarder } from '../proxy/forward.js';
 import { createAuditSink, forwardMetrics } from '../proxy/observe.js';
 import { createUpstreamPool } from '../proxy/upstreams.js';
+import { createClusterSync } from '../sync/sync.js';
+import type { ClusterSync } from '../sync/sync.js';
+import { createGroupRefresher, revokeDisabledProviders } from '../providers/group-refresh.js';
 import { createProviders } from '../providers/index.js';
+import { oidcBearerSource } from '../providers/oidc/oidc.js';
 import { createSecretBox, loadOrCreateKeyFile, parseSecretKey } from '../store/secret-box.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/store.js';
+import { runProxyWorkers } from './workers.js';
 import { createHealthHandler, createLongRunningRegistry, installSignalHandlers, startServer } from '../server.js';
 
 export interface RunningProxy {
@@ -49,16 +56,26 @@ export interface RunningProxy {
   readonly caPem: string | null;
   readonly store: Store;
   readonly registry: Registry;
+  /** Pushes tokens, user attributes and role bindings to clusters with the authorized endpoint on. */
+  readonly sync: ClusterSync;
   stop(): Promise<void>;
 }
 
 export interface StartProxyDeps {
   readonly logger: Logger;
+  /** The registry /metrics serves (a worker's cluster-wide one); default a new Registry. */
+  readonly registry?: Registry;
+  /** Decorates the opened store (a worker relays its changes to the other workers). */
+  readonly wrapStore?: (store: Store) => Store;
 }
 
 export async function runProxy(options: LoadConfigOptions<ProxyConfigFlags>): Promise<void> {
   const config = loadProxyConfig(options);
   const logger = createLogger({ level: config.log.level, name: 'proxy' });
+  if (config.workers > 1) {
+    await runProxyWorkers(config, { logger, startProxy });
+    return;
+  }
   const proxy = await startProxy(config, { logger });
   installSignalHandlers(() => proxy.stop(), logger);
 }
@@ -75,9 +92,10 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
     config.secretKey !== undefined
       ? parseSecretKey(config.secretKey)
       : loadOrCreateKeyFile(config.secretKeyFile ?? join(config.dataDir, 'secret.key'));
-  const store = await openStore(config.store, createSecretBox(secretKey), {
+  const opened = await openStore(config.store, createSecretBox(secretKey), {
     onError: (error) => logger.warn({ err: error }, 'store background error'),
   });
+  const store = deps.wrapStore?.(opened) ?? opened;
   const cleanups: (() => void | Promise<void>)[] = [() => store.close()];
   try {
     await bootstrapAdmin({
@@ -88,7 +106,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
     });
 
     const tls = await servingTls(config);
-    const registry = new Registry();
+    const registry = deps.registry ?? new Registry();
     // Read at scrape time; `forwarder` and `tokenCache` are created below.
     const metrics = createProxyMetrics(registry, {
       authCache: () => tokenCache.stats(),
@@ -99,12 +117,31 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
     });
     cleanups.push(() => directory.close());
 
+    const providers = createProviders(config.providers, { store, logger });
+    // Tokens issued through a provider that is no longer enabled stop working now.
+    await revokeDisabledProviders({ store, providers, logger });
+    // Provider groups are re-read in the background; users gone or disabled there lose their tokens.
+    const groupRefresher = createGroupRefresher({
+      store,
+      providers,
+      logger,
+      maxAgeSeconds: config.groupRefresh.maxAgeSeconds,
+      intervalSeconds: config.groupRefresh.intervalSeconds,
+    });
+    groupRefresher.start();
+    cleanups.push(() => groupRefresher.stop());
+    // `oidcBearer`: that issuer's ID tokens are accepted next to kubegate tokens.
+    const idTokens =
+      config.oidcBearer === undefined ? [] : [oidcBearerAuthenticator({ source: oidcBearerSource(providers, config.oidcBearer.provider), store })];
     const tokenCache = cachedAuthenticator(
       withAuthenticatedGroup(
-        kubegateTokenAuthenticator({
-          store,
-          onTouchError: (error) => logger.debug({ err: error }, 'recording token use failed'),
-        }),
+        unionAuthenticator([
+          kubegateTokenAuthenticator({
+            store,
+            onTouchError: (error) => logger.debug({ err: error }, 'recording token use failed'),
+          }),
+          ...idTokens,
+        ]),
       ),
       {
         successTtlMs: config.authCache.successTtlSeconds * 1000,
@@ -118,6 +155,16 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
     const clusterStatus = createClusterStatus({ directory, upstreams, logger });
     clusterStatus.start();
     cleanups.push(() => clusterStatus.stop());
+    const sync = createClusterSync({
+      store,
+      upstreams,
+      logger,
+      namespace: config.sync.namespace,
+      roleNames: config.sync.roleNames,
+      resyncIntervalMs: config.sync.resyncIntervalSeconds * 1000,
+    });
+    sync.start();
+    cleanups.push(() => sync.stop());
 
     const audit = createAuditSink(config.audit);
     cleanups.push(() => audit.flush());
@@ -177,7 +224,6 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
     });
     cleanups.push(unsubscribe);
 
-    const providers = createProviders(config.providers, { store });
     const app = createProxyApp({
       store,
       directory,
@@ -189,6 +235,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       logger,
       metrics,
       clusterStatus,
+      syncStatus: (clusterId) => sync.status(clusterId),
       now: () => new Date(),
     });
     const health = createHealthHandler({ ready: () => store.ping(), registry });
@@ -223,6 +270,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       caPem: tls.caPem,
       store,
       registry,
+      sync,
       stop() {
         stopping ??= (async () => {
           health.markShuttingDown();

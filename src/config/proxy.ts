@@ -85,6 +85,16 @@ export interface ProxyConfig {
   readonly audit: { readonly enabled: boolean; readonly file: string | undefined };
   readonly log: { readonly level: LogLevel };
   readonly providers: readonly ProviderConfig[];
+  /** Background re-reading of provider groups (LDAP, GitHub, OIDC). */
+  readonly groupRefresh: { readonly maxAgeSeconds: number; readonly intervalSeconds: number };
+  /** Sync to clusters with the authorized endpoint on (tokens, user attributes, role bindings). */
+  readonly sync: {
+    /** Namespace of the Rancher-compatible objects in each cluster. */
+    readonly namespace: string;
+    readonly resyncIntervalSeconds: number;
+    /** ClusterRole bound for each membership role. */
+    readonly roleNames: { readonly owner: string; readonly member: string; readonly viewer: string };
+  };
   /** Accept ID tokens of this OIDC provider as bearer tokens on the cluster path. */
   readonly oidcBearer: { readonly provider: string } | undefined;
 }
@@ -115,6 +125,11 @@ const providerSchema = z.strictObject({
   enabled: z.boolean().default(true),
   settings: z.record(z.string(), z.unknown()).default({}),
 });
+
+/** A namespace or ClusterRole name: a DNS label or subdomain, as Kubernetes requires. */
+const kubernetesName = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9.:-]{0,251}[a-z0-9])?$/, { error: 'must be a Kubernetes object name (lower case, digits, "-", ".", ":")' });
 
 const postgresUrl = z.string().refine(isPostgresUrl, { error: 'must be a postgres:// or postgresql:// URL' });
 
@@ -173,6 +188,22 @@ const proxySchema = z.strictObject({
   log: z.strictObject({ level: logLevel }).prefault({}),
   providers: z.array(providerSchema).prefault([{ name: 'local', type: 'local' }]),
   oidcBearer: z.strictObject({ provider: providerName }).optional(),
+  groupRefresh: z
+    .strictObject({ maxAge: durationSeconds('1h'), interval: durationSeconds('5m') })
+    .prefault({}),
+  sync: z
+    .strictObject({
+      namespace: kubernetesName.default('cattle-system'),
+      resyncInterval: durationSeconds('5m'),
+      roleNames: z
+        .strictObject({
+          owner: kubernetesName.default('cluster-admin'),
+          member: kubernetesName.default('edit'),
+          viewer: kubernetesName.default('view'),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
 });
 
 const PROXY_OVERRIDES: readonly OverrideSpec[] = [
@@ -263,6 +294,12 @@ function toProxyConfig(input: ProxyInput): ProxyConfig {
     log: { level: input.log.level },
     providers: input.providers.map((provider) => ({ ...provider, settings: structuredClone(provider.settings) })),
     oidcBearer: input.oidcBearer === undefined ? undefined : { provider: input.oidcBearer.provider },
+    groupRefresh: { maxAgeSeconds: input.groupRefresh.maxAge, intervalSeconds: input.groupRefresh.interval },
+    sync: {
+      namespace: input.sync.namespace,
+      resyncIntervalSeconds: input.sync.resyncInterval,
+      roleNames: { ...input.sync.roleNames },
+    },
   };
 }
 

@@ -29,6 +29,8 @@ export interface WebhookConfigFlags {
   readonly listen?: string | undefined;
   readonly kubeconfig?: string | undefined;
   readonly namespace?: string | undefined;
+  readonly tlsCert?: string | undefined;
+  readonly tlsKey?: string | undefined;
   readonly logLevel?: string | undefined;
 }
 
@@ -48,6 +50,8 @@ const WEBHOOK_OVERRIDES: readonly OverrideSpec[] = [
   { path: ['listen'], env: 'KUBEGATE_WEBHOOK_LISTEN', flag: 'listen' },
   { path: ['kubeconfig'], env: 'KUBEGATE_KUBECONFIG', flag: 'kubeconfig' },
   { path: ['namespace'], env: 'KUBEGATE_NAMESPACE', flag: 'namespace' },
+  { path: ['tls', 'certFile'], env: 'KUBEGATE_WEBHOOK_TLS_CERT', flag: 'tlsCert' },
+  { path: ['tls', 'keyFile'], env: 'KUBEGATE_WEBHOOK_TLS_KEY', flag: 'tlsKey' },
   { path: ['log', 'level'], env: 'KUBEGATE_LOG_LEVEL', flag: 'logLevel' },
 ];
 

@@ -153,7 +153,7 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
         agent: endpoint.agent,
         ...(signal === undefined ? {} : { signal }),
       });
-      request.once('error', (error) => reject(new KubeApiError({ code: 0, reason: undefined }, `${method} failed`, error)));
+      request.on('error', (error) => reject(new KubeApiError({ code: 0, reason: undefined }, `${method} failed`, error)));
       request.once('response', resolve);
       request.end(payload);
     });
@@ -256,10 +256,13 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
             fail(error, true);
           }
         });
-        response.once('error', (error) => {
+        // readline re-emits its input's errors: both must be handled.
+        const onError = (error: unknown): void => {
           if (watchOptions.signal?.aborted) resolve();
           else fail(error);
-        });
+        };
+        response.on('error', onError);
+        lines.on('error', onError);
         response.once('aborted', () => {
           if (watchOptions.signal?.aborted) resolve();
           else fail(new Error('the watch connection was cut'));

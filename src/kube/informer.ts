@@ -27,6 +27,8 @@ export interface InformerOptions {
   readonly initialBackoffMs?: number;
   /** Longest retry delay. Default 30 000. */
   readonly maxBackoffMs?: number;
+  /** Reduces each object before it is held (drop what must not be kept, e.g. Secret data). */
+  readonly transform?: (object: KubeObject) => KubeObject;
   /** Called for every change of the cache, after it is applied. */
   readonly onChange?: (type: InformerEventType, object: KubeObject, previous: KubeObject | undefined) => void;
   /** Called when a watch is restarted after a failure or expiry (not after a normal timeout). */
@@ -53,6 +55,7 @@ export function createInformer<T extends KubeObject>(client: KubeClient, options
   const initialBackoffMs = options.initialBackoffMs ?? 200;
   const maxBackoffMs = options.maxBackoffMs ?? 30_000;
   const objects = new Map<string, T>();
+  const transform = (object: T): T => (options.transform === undefined ? object : (options.transform(object) as T));
   let resourceVersion: string | undefined;
   let hasSynced = false;
   let started = false;
@@ -78,7 +81,8 @@ export function createInformer<T extends KubeObject>(client: KubeClient, options
   async function relist(): Promise<void> {
     const list = await client.list<T>(options.path, options.labelSelector === undefined ? {} : { labelSelector: options.labelSelector });
     const seen = new Set<string>();
-    for (const item of list.items) {
+    for (const listed of list.items) {
+      const item = transform(listed);
       seen.add(item.metadata.name);
       const previous = objects.get(item.metadata.name);
       if (previous?.metadata.resourceVersion !== item.metadata.resourceVersion || previous === undefined) apply('added', item);
@@ -110,7 +114,7 @@ export function createInformer<T extends KubeObject>(client: KubeClient, options
           throw new WatchExpired(status.code ?? 0);
         }
         const object = event.object as T;
-        if (event.type !== 'BOOKMARK') apply(event.type === 'DELETED' ? 'deleted' : 'added', object);
+        if (event.type !== 'BOOKMARK') apply(event.type === 'DELETED' ? 'deleted' : 'added', transform(object));
         if (object.metadata?.resourceVersion !== undefined) resourceVersion = object.metadata.resourceVersion;
       },
     );

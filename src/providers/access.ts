@@ -40,6 +40,7 @@ export type AccessDecision = { readonly allowed: true } | { readonly allowed: fa
 
 export const UNRESTRICTED_ACCESS: AccessPolicy = Object.freeze({ mode: 'unrestricted', allowedPrincipals: Object.freeze([]) });
 
+const ALLOWED: AccessDecision = Object.freeze({ allowed: true });
 const MAX_PRINCIPALS = 10_000;
 const MAX_PRINCIPAL_LENGTH = 2048;
 
@@ -82,18 +83,18 @@ export function createAccessPolicy(
     if (principal.startsWith('group:')) {
       const group = principal.slice('group:'.length);
       if (!group.startsWith(groupPrefix) || group.length === groupPrefix.length) {
-        throw new KubegateError('CONFIG_INVALID', `${field} must name a group of this provider: group:${groupPrefix}<group>`, { field });
+        throw new KubegateError('CONFIG_INVALID', `${field}: must name a group of this provider: group:${groupPrefix}<group>`, { field });
       }
       return groupPrincipal(`${groupPrefix}${normaliseGroup(group.slice(groupPrefix.length))}`);
     }
     throw new KubegateError(
       'CONFIG_INVALID',
-      `${field} must be user:<id>, group:<provider>:<group>, <type>_user://<id> or <type>_group://<id>`,
+      `${field}: must be user:<id>, group:<provider>:<group>, <type>_user://<id> or <type>_group://<id>`,
       { field },
     );
   });
   if (settings.accessMode === 'required' && principals.length === 0) {
-    throw new KubegateError('CONFIG_INVALID', 'settings.allowedPrincipals must name at least one principal when accessMode is required', {
+    throw new KubegateError('CONFIG_INVALID', 'settings.allowedPrincipals: must name at least one principal when accessMode is required', {
       field: 'settings.allowedPrincipals',
     });
   }
@@ -141,5 +142,3 @@ export async function decideAccess(
   const memberships = await store.listMembershipsOf({ users: userId === undefined ? [] : [userId], groups: identity.groups });
   return checkAccess(policy, identity, { isMemberOfAnyCluster: memberships.length > 0 });
 }
-
-const ALLOWED: AccessDecision = Object.freeze({ allowed: true });

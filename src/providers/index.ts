@@ -9,14 +9,20 @@
  */
 import type { ProviderConfig } from '../config/proxy.js';
 import { KubegateError, isKubegateError } from '../errors.js';
+import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
+import { createLdapProvider } from './ldap/provider.js';
 import { createLocalProvider } from './local.js';
+import { createOidcProvider } from './oidc/oidc.js';
 import type { LocalProvider, PasswordProvider, ProviderRegistry } from './provider.js';
+import type { WebLoginProvider } from './web-login.js';
 
 export type { LocalProvider, PasswordProvider, ProviderIdentity, ProviderLoginResult, ProviderRegistry } from './provider.js';
 
 export interface ProviderDeps {
   readonly store: Store;
+  /** For providers that report directory trouble (LDAP failover, ambiguous entries). */
+  readonly logger?: Logger | undefined;
 }
 
 const DEFAULT_LOCAL: ProviderConfig = Object.freeze({ name: 'local', type: 'local', enabled: true, settings: Object.freeze({}) });
@@ -24,6 +30,7 @@ const DEFAULT_LOCAL: ProviderConfig = Object.freeze({ name: 'local', type: 'loca
 /** Throws CONFIG_INVALID naming the field (`providers[1].type`) when a provider cannot be built. */
 export function createProviders(configs: readonly ProviderConfig[], deps: ProviderDeps): ProviderRegistry {
   const enabled = new Map<string, PasswordProvider>();
+  const enabledWeb = new Map<string, WebLoginProvider>();
   const names = new Set<string>();
   let local: LocalProvider | undefined;
 
@@ -36,7 +43,8 @@ export function createProviders(configs: readonly ProviderConfig[], deps: Provid
       throw new KubegateError('CONFIG_INVALID', `${at}.name: the name local is reserved for the local provider`, { field: `${at}.name` });
     }
     names.add(config.name);
-    let provider: PasswordProvider;
+    let provider: PasswordProvider | undefined;
+    let webProvider: WebLoginProvider | undefined;
     try {
       switch (config.type) {
         case 'local':
@@ -46,13 +54,21 @@ export function createProviders(configs: readonly ProviderConfig[], deps: Provid
           local = createLocalProvider(config, deps);
           provider = local;
           break;
+        case 'ldap':
+        case 'activedirectory':
+          provider = createLdapProvider(config, deps);
+          break;
+        case 'oidc':
+          webProvider = createOidcProvider(config);
+          break;
         default:
-          throw new KubegateError('CONFIG_INVALID', `${at}.type is not a known provider type (known: local)`, { field: `${at}.type` });
+          throw new KubegateError('CONFIG_INVALID', `${at}.type is not a known provider type (known: local, ldap, activedirectory, oidc)`, { field: `${at}.type` });
       }
     } catch (error) {
       throw withFieldPrefix(error, at);
     }
-    if (config.enabled) enabled.set(config.name, provider);
+    if (config.enabled && provider !== undefined) enabled.set(config.name, provider);
+    if (config.enabled && webProvider !== undefined) enabledWeb.set(config.name, webProvider);
   });
 
   if (local === undefined) {
@@ -61,10 +77,13 @@ export function createProviders(configs: readonly ProviderConfig[], deps: Provid
   }
 
   const list = Object.freeze([...enabled.values()]);
+  const webList = Object.freeze([...enabledWeb.values()]);
   const localProvider = local;
   return Object.freeze({
     get: (name: string) => enabled.get(name),
     list: () => list,
+    webLogin: (name: string) => enabledWeb.get(name),
+    listWebLogin: () => webList,
     local: localProvider,
   });
 }

@@ -9,10 +9,19 @@
  *   produce a `system:` group or one that looks like another provider's.
  * - `unauthenticated`: wrong username or password, or no such user. Callers cannot tell
  *   these apart, and neither can a stopwatch: providers do the same work either way.
+ * - `disabled`: the password is right, but the directory marks the account disabled (AD's
+ *   `userAccountControl` bit): the login answers 403 USER_DISABLED. Only ever reported after
+ *   the password was proven, so it tells a guesser nothing.
  * - `error`: the provider could not decide (directory down, corrupt stored hash). Never
  *   reported as a wrong password, and never counted as a failed login.
+ *
+ * Providers backed by a directory also answer `refreshIdentity` (the background group
+ * refresh, src/providers/group-refresh.ts) and may restrict who logs in (`access`,
+ * src/providers/access.ts).
  */
 import type { KubegateError } from '../errors.js';
+import type { AccessPolicy } from './access.js';
+import type { WebLoginProvider } from './web-login.js';
 
 export interface ProviderIdentity {
   /** The stable ID at the provider (local: the user ID; LDAP: the DN; …). */
@@ -32,6 +41,17 @@ export interface ProviderIdentity {
 export type ProviderLoginResult =
   | { readonly outcome: 'authenticated'; readonly identity: ProviderIdentity }
   | { readonly outcome: 'unauthenticated' }
+  | { readonly outcome: 'disabled' }
+  | { readonly outcome: 'error'; readonly error: KubegateError };
+
+/**
+ * The current state of a known person at the provider: `found` (with `enabled` false for an
+ * account the directory disables), `gone` (deleted, moved out of the search base, no longer
+ * matching the filters), or `error` (could not decide: keep what is known, ask again later).
+ */
+export type ProviderRefreshResult =
+  | { readonly outcome: 'found'; readonly identity: ProviderIdentity; readonly enabled: boolean }
+  | { readonly outcome: 'gone' }
   | { readonly outcome: 'error'; readonly error: KubegateError };
 
 export interface PasswordProvider {
@@ -40,6 +60,10 @@ export interface PasswordProvider {
   /** `local`, `ldap`, `activedirectory`, … */
   readonly type: string;
   authenticatePassword(username: string, password: string): Promise<ProviderLoginResult>;
+  /** Who may log in besides having a correct password; absent means unrestricted. */
+  readonly access?: AccessPolicy;
+  /** Looks a person up again by `providerUserId` (no password); absent when the provider cannot. */
+  refreshIdentity?(providerUserId: string): Promise<ProviderRefreshResult>;
 }
 
 /** The local provider also owns the password policy for the passwords kubegate stores. */
@@ -61,4 +85,8 @@ export interface ProviderRegistry {
   list(): readonly PasswordProvider[];
   /** The local provider, always present (enabled for logins or not): the password policy. */
   readonly local: LocalProvider;
+  /** The enabled browser/device-login provider (OIDC, GitHub) of that name; absent: none. */
+  webLogin?(name: string): WebLoginProvider | undefined;
+  /** Every enabled browser/device-login provider, in configuration order; absent: none. */
+  listWebLogin?(): readonly WebLoginProvider[];
 }

@@ -16,6 +16,8 @@
  *   GET    /v1/cacerts                          proxy CA PEM (text/plain)          public
  *   GET    /v1/providers                        providers that take logins         public
  *   POST   /v1/login                            {provider,username,password,ttl?}  public
+ *   GET    /v1/login/:provider[/callback] · POST …/exchange · …/device[/token]   public
+ *                                              (OIDC, GitHub: see api/web-login.ts)
  *   GET    /v1/me · POST /v1/me/password        caller; own local password
  *   POST|GET /v1/users · GET|PATCH|DELETE /v1/users/:id                        admin
  *   POST|GET /v1/tokens (?userId= admin) · DELETE /v1/tokens/:name
@@ -36,6 +38,7 @@ import { loginRoutes } from './api/login.js';
 import { memberRoutes } from './api/members.js';
 import { tokenRoutes } from './api/tokens.js';
 import { userRoutes } from './api/users.js';
+import { webLoginRoutes } from './api/web-login.js';
 import { jsonBody } from './api/validation.js';
 
 export type { ProxyApiConfig, ProxyApiContext } from './api/context.js';
@@ -64,6 +67,7 @@ export function createProxyApp(ctx: ProxyApiContext): Express {
     })
     .all(methodNotAllowed('GET'));
   v1.use(loginRoutes(ctx, limiter));
+  v1.use(webLoginRoutes(ctx));
   v1.use(userRoutes(ctx, limiter));
   v1.use(tokenRoutes(ctx));
   v1.use(clusterRoutes(ctx));

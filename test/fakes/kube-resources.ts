@@ -156,11 +156,18 @@ export class FakeResourceStore {
 
   /** Ends every open watch (a dropped connection, from the client's side: a clean end). */
   endWatches(): void {
-    for (const watch of this.watches) watch.response.end();
+    for (const watch of this.watches) {
+      this.watches.delete(watch);
+      watch.response.end();
+    }
+    this.changed();
   }
 
   destroyWatches(): void {
-    for (const watch of this.watches) watch.response.destroy();
+    for (const watch of this.watches) {
+      this.watches.delete(watch);
+      watch.response.destroy();
+    }
   }
 
   handle(request: ResourceRequest, target: { kind: FakeResourceKind; namespace: string | undefined; name: string | undefined }): ResourceAnswer {
@@ -266,7 +273,13 @@ export class FakeResourceStore {
     this.watches.add(watch);
     this.changed();
     const timeoutSeconds = Number(query.get('timeoutSeconds') ?? '0');
-    const timer = timeoutSeconds > 0 ? setTimeout(() => response.end(), timeoutSeconds * 1000) : undefined;
+    const timer =
+      timeoutSeconds > 0
+        ? setTimeout(() => {
+            this.watches.delete(watch);
+            response.end();
+          }, timeoutSeconds * 1000)
+        : undefined;
     response.on('close', () => {
       if (timer !== undefined) clearTimeout(timer);
       this.watches.delete(watch);

@@ -18,6 +18,7 @@ import type { Response } from 'express';
 import { KubegateError, isKubegateError } from '../../errors.js';
 import type { Cluster, ClusterPatch, ClusterRole } from '../../store/store.js';
 import type { ClusterStatus } from '../cluster-status.js';
+import type { ClusterSyncStatus } from '../../sync/sync.js';
 import { authenticate, callerOf, requireAdmin } from './authenticate.js';
 import { visibleCluster } from './cluster-access.js';
 import {
@@ -46,6 +47,19 @@ export function clusterView(cluster: Cluster, role: ClusterRole | null): Record<
     },
     createdAt: cluster.createdAt.toISOString(),
     updatedAt: cluster.updatedAt.toISOString(),
+  };
+}
+
+/** The sync of the authorized endpoint's objects, as `GET /v1/clusters/:id` shows it. */
+function syncView(status: ClusterSyncStatus | undefined): Record<string, unknown> {
+  if (status === undefined) return { ok: false, lastAttemptAt: null, error: 'not synced yet' };
+  return {
+    ok: status.ok,
+    lastAttemptAt: status.lastAttemptAt.toISOString(),
+    lastSuccessAt: status.lastSuccessAt?.toISOString() ?? null,
+    consecutiveFailures: status.consecutiveFailures,
+    ...(status.error === undefined ? {} : { error: status.error }),
+    ...(status.objects === undefined ? {} : { objects: status.objects }),
   };
 }
 
@@ -117,7 +131,12 @@ export function clusterRoutes(ctx: ProxyApiContext): Router {
     .route('/clusters/:id')
     .get(auth, (request, response) => {
       const { cluster, role } = visibleCluster(ctx, callerOf(response), request.params['id'] ?? '');
-      response.json({ ...clusterView(cluster, role), status: statusView(ctx.clusterStatus.get(cluster.id)) });
+      const sync = cluster.ace.enabled ? ctx.syncStatus?.(cluster.id) : undefined;
+      response.json({
+        ...clusterView(cluster, role),
+        status: statusView(ctx.clusterStatus.get(cluster.id)),
+        ...(cluster.ace.enabled ? { sync: syncView(sync) } : {}),
+      });
     })
     .patch(auth, requireAdmin, async (request, response) => {
       const { cluster } = visibleCluster(ctx, callerOf(response), request.params['id'] ?? '');

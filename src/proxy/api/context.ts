@@ -3,6 +3,7 @@
  * build it with a real store and real authenticators; nothing is reached through module
  * state.
  */
+import type { ClusterSyncStatus } from '../../sync/sync.js';
 import type { CachedAuthenticator } from '../../auth/cached.js';
 import type { ProxyConfig } from '../../config/proxy.js';
 import type { Logger } from '../../log.js';
@@ -37,5 +38,7 @@ export interface ProxyApiContext {
   readonly logger: Logger;
   readonly metrics?: ProxyMetrics | undefined;
   readonly clusterStatus: Pick<ClusterStatusMonitor, 'get' | 'probe'>;
+  /** State of the sync to the cluster (authorized endpoint), or undefined when it has none. */
+  readonly syncStatus?: (clusterId: string) => ClusterSyncStatus | undefined;
   readonly now: () => Date;
 }

@@ -1,5 +1,5 @@
 /**
- * `GET /v1/clusters/:id/kubeconfig[?ttl=30d]`: a kubeconfig for one cluster, for its
+ * `GET /v1/clusters/:id/kubeconfig[?ttl=30d][&auth=exec]`: a kubeconfig for one cluster, for its
  * members and admins.
  *
  * Each call issues a fresh `kubeconfig` token limited to that cluster (so a leaked file
@@ -8,12 +8,16 @@
  * (`<public URL>/k8s/clusters/<id>`, the proxy's CA when it has its own), and when the authorized cluster
  * endpoint is on, `<id>-fqdn` (its CA) and `<id>-<node>` per control-plane node (the
  * cluster's CA), which the in-cluster webhook answers for with the same token.
+ * `?context=ace` makes the first authorized-endpoint context current (400 when the cluster
+ * has none). All contexts share the one cluster-scoped token; the proxy's sync copies its
+ * hash to the cluster, where the webhook verifies it.
  * The answer carries a secret: `Cache-Control: no-store`, and it is never logged.
  */
 import { Router } from 'express';
 import * as z from 'zod';
 import { formatHost } from '../../config/listen.js';
-import type { KubeconfigCluster } from '../../kube/kubeconfig.js';
+import { KubegateError } from '../../errors.js';
+import type { KubeconfigCluster, KubeconfigUser } from '../../kube/kubeconfig.js';
 import { renderKubeconfig } from '../../kube/kubeconfig.js';
 import type { Cluster } from '../../store/store.js';
 import { authenticate, callerOf } from './authenticate.js';
@@ -23,7 +27,13 @@ import { methodNotAllowed } from './error-response.js';
 import { expiryFor, issueToken } from './issue-token.js';
 import { parseQuery, ttlSeconds } from './validation.js';
 
-const kubeconfigQuery = z.strictObject({ ttl: z.string().min(1).max(64).optional() });
+const kubeconfigQuery = z.strictObject({
+  ttl: z.string().min(1).max(64).optional(),
+  /** `ace`: make the first authorized-endpoint context current instead of the proxy's. */
+  context: z.enum(['ace', 'proxy']).optional(),
+  /** `exec`: a user entry that runs `kubegate token` (no static token is issued). */
+  auth: z.enum(['token', 'exec']).optional(),
+});
 
 /** The API server port of control-plane nodes, as Rancher's authorized endpoint uses. */
 const NODE_API_PORT = 6443;
@@ -38,6 +48,21 @@ function kubeconfigClusters(cluster: Cluster, publicUrl: string, proxyCaPem: str
   return entries;
 }
 
+/**
+ * `?auth=exec`: kubectl runs `kubegate token --server <proxy> --cluster <id> --provider <p>`
+ * (src/cmd/token.ts), which logs in as needed and caches short-lived cluster tokens; the
+ * proxy's CA (public) travels in KUBEGATE_CA_DATA. No secret is in the file.
+ */
+function execPluginUser(name: string, publicUrl: string, clusterId: string, provider: string, caPem: string | null): KubeconfigUser {
+  return {
+    kind: 'exec',
+    name,
+    command: 'kubegate',
+    args: ['token', '--server', publicUrl, '--cluster', clusterId, '--provider', provider],
+    env: caPem === null ? [] : [{ name: 'KUBEGATE_CA_DATA', value: Buffer.from(caPem).toString('base64') }],
+  };
+}
+
 export function kubeconfigRoutes(ctx: ProxyApiContext): Router {
   const router = Router();
   const { tokens } = ctx.config;
@@ -50,20 +75,35 @@ export function kubeconfigRoutes(ctx: ProxyApiContext): Router {
       const query = parseQuery(kubeconfigQuery, request.query);
       const ttl = query.ttl === undefined ? tokens.kubeconfigTtlSeconds : ttlSeconds(query.ttl, 'ttl');
       expiryFor(ctx, ttl, tokens.kubeconfigMaxTtlSeconds);
-      const issued = await issueToken(ctx, {
-        userId: caller.user.id,
-        provider: caller.provider,
-        kind: 'kubeconfig',
-        clusterId: cluster.id,
-        description: `kubeconfig for ${cluster.id}`,
-        ttlSeconds: ttl,
-        maxTtlSeconds: tokens.kubeconfigMaxTtlSeconds,
-      });
-      const yaml = renderKubeconfig({
-        clusters: kubeconfigClusters(cluster, ctx.publicUrl(), ctx.caPem),
-        user: { kind: 'token', name: `kubegate-${caller.user.username}`, token: issued.token },
-        currentContext: cluster.id,
-      });
+      const clusters = kubeconfigClusters(cluster, ctx.publicUrl(), ctx.caPem);
+      let currentContext = cluster.id;
+      if (query.context === 'ace') {
+        const ace = clusters[1];
+        if (ace === undefined) {
+          throw new KubegateError('BAD_REQUEST', 'context: the cluster has no authorized endpoint (ace.enabled with an fqdn or nodes)', { field: 'context' });
+        }
+        currentContext = ace.name;
+      }
+      const userName = `kubegate-${caller.user.username}`;
+      const user: KubeconfigUser =
+        query.auth === 'exec'
+          ? execPluginUser(userName, ctx.publicUrl(), cluster.id, caller.provider, ctx.caPem)
+          : {
+              kind: 'token',
+              name: userName,
+              token: (
+                await issueToken(ctx, {
+                  userId: caller.user.id,
+                  provider: caller.provider,
+                  kind: 'kubeconfig',
+                  clusterId: cluster.id,
+                  description: `kubeconfig for ${cluster.id}`,
+                  ttlSeconds: ttl,
+                  maxTtlSeconds: tokens.kubeconfigMaxTtlSeconds,
+                })
+              ).token,
+            };
+      const yaml = renderKubeconfig({ clusters, user, currentContext });
       response
         .status(200)
         .type('application/yaml')

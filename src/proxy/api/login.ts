@@ -19,12 +19,14 @@ import type { Request } from 'express';
 import * as z from 'zod';
 import { newUserId } from '../../auth/user.js';
 import { KubegateError, isKubegateError, toKubegateError } from '../../errors.js';
+import { decideAccess } from '../../providers/access.js';
 import type { PasswordProvider, ProviderIdentity, ProviderLoginResult } from '../../providers/provider.js';
 import type { User } from '../../store/store.js';
 import type { LoginAttempt, LoginRateLimiter } from '../login-rate-limit.js';
 import type { ProxyApiContext } from './context.js';
 import { methodNotAllowed } from './error-response.js';
 import { expiryFor, issueToken } from './issue-token.js';
+import type { IssuedToken } from './issue-token.js';
 import { parseBody, text, ttlInput, ttlSeconds } from './validation.js';
 
 const loginBody = z.strictObject({
@@ -47,7 +49,8 @@ export function loginRoutes(ctx: ProxyApiContext, limiter: LoginRateLimiter): Ro
   router
     .route('/providers')
     .get((_request, response) => {
-      response.json({ items: ctx.providers.list().map((provider) => ({ name: provider.name, type: provider.type })) });
+      const all = [...ctx.providers.list(), ...(ctx.providers.listWebLogin?.() ?? [])];
+      response.json({ items: all.map((provider) => ({ name: provider.name, type: provider.type })) });
     })
     .all(methodNotAllowed('GET'));
 
@@ -80,28 +83,23 @@ export function loginRoutes(ctx: ProxyApiContext, limiter: LoginRateLimiter): Ro
         count(provider.name, 'error');
         throw result.error;
       }
-
-      limiter.recordSuccess(attempt);
-      const user = await userFor(ctx, provider, result.identity);
-      await storeGroups(ctx, user.id, provider.name, result.identity.groups);
-      if (!user.enabled) {
+      if (result.outcome === 'disabled') {
+        // The password was right, but the account is disabled at the provider.
         count(provider.name, 'failure');
+        ctx.logger.info({ provider: provider.name, address: attempt.address }, 'login refused: account disabled at the provider');
         throw new KubegateError('USER_DISABLED');
       }
-      const issued = await issueToken(ctx, {
-        userId: user.id,
-        provider: provider.name,
-        kind: 'login',
-        description: 'login',
-        ttlSeconds: ttl,
-        maxTtlSeconds: maxTtl,
-      });
+
+      limiter.recordSuccess(attempt);
+      let completed: CompletedLogin;
+      try {
+        completed = await completeLogin(ctx, provider, result.identity, { ttlSeconds: ttl, maxTtlSeconds: maxTtl });
+      } catch (error) {
+        if (isKubegateError(error, 'USER_DISABLED') || isKubegateError(error, 'FORBIDDEN')) count(provider.name, 'failure');
+        throw error;
+      }
       count(provider.name, 'success');
-      response.status(201).json({
-        token: issued.token,
-        expiresAt: issued.stored.expiresAt?.toISOString() ?? null,
-        user: { id: user.id, username: user.username, groups: [...result.identity.groups] },
-      });
+      response.status(201).json(loginAnswer(completed));
     })
     .all(methodNotAllowed('POST'));
 
@@ -121,8 +119,57 @@ async function askProvider(provider: PasswordProvider, username: string, passwor
   }
 }
 
+export interface CompletedLogin {
+  readonly user: User;
+  readonly issued: IssuedToken;
+  readonly groups: readonly string[];
+}
+
+/** The provider facts a login needs: its name, and who it lets in. */
+export type LoginProvider = Pick<PasswordProvider, 'name' | 'access'>;
+
+/**
+ * Everything after a provider vouched for `identity`, shared by password logins and the
+ * browser/device logins (web-login.ts): the provider's access policy (FORBIDDEN) → the
+ * kubegate user, created and linked on first login → its provider groups stored →
+ * USER_DISABLED for a disabled user → a `login` token of `ttlSeconds`.
+ */
+export async function completeLogin(
+  ctx: ProxyApiContext,
+  provider: LoginProvider,
+  identity: ProviderIdentity,
+  lifetime: { readonly ttlSeconds: number; readonly maxTtlSeconds: number },
+): Promise<CompletedLogin> {
+  if (provider.access !== undefined && provider.access.mode !== 'unrestricted') {
+    const known = identity.userId ?? (await ctx.store.findIdentity(provider.name, identity.providerUserId))?.userId;
+    const decision = await decideAccess(ctx.store, provider.access, identity, known);
+    if (!decision.allowed) throw decision.error;
+  }
+  const user = await userFor(ctx, provider, identity);
+  await storeGroups(ctx, user.id, provider.name, identity.groups);
+  if (!user.enabled) throw new KubegateError('USER_DISABLED');
+  const issued = await issueToken(ctx, {
+    userId: user.id,
+    provider: provider.name,
+    kind: 'login',
+    description: 'login',
+    ttlSeconds: lifetime.ttlSeconds,
+    maxTtlSeconds: lifetime.maxTtlSeconds,
+  });
+  return { user, issued, groups: identity.groups };
+}
+
+/** The answer to a successful login (the token is in it once, and nowhere else). */
+export function loginAnswer(completed: CompletedLogin): Record<string, unknown> {
+  return {
+    token: completed.issued.token,
+    expiresAt: completed.issued.stored.expiresAt?.toISOString() ?? null,
+    user: { id: completed.user.id, username: completed.user.username, groups: [...completed.groups] },
+  };
+}
+
 /** The kubegate user an authenticated identity belongs to, created and linked on first login. */
-async function userFor(ctx: ProxyApiContext, provider: PasswordProvider, identity: ProviderIdentity): Promise<User> {
+async function userFor(ctx: ProxyApiContext, provider: LoginProvider, identity: ProviderIdentity): Promise<User> {
   const { store } = ctx;
   if (identity.userId !== undefined) {
     const user = await store.getUser(identity.userId);

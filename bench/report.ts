@@ -1,0 +1,262 @@
+/**
+ * The results: one JSON document (machine-readable, every figure), a plain-text table a
+ * person can read at a glance (absolute figures, then ratios to direct and to bare
+ * http-proxy-3), and the tracked targets with met / missed. Targets are never asserted:
+ * a miss is reported, not failed.
+ */
+import type { ExecRow, FirstRequestRow, IdleRow, LargeRow, RevocationRow, SmallRow, WatchRow } from './scenarios.js';
+
+export interface Machine {
+  readonly date: string;
+  readonly cpus: number;
+  readonly cpuModel: string;
+  readonly memoryGiB: number;
+  readonly node: string;
+  readonly nginx: string;
+  readonly wrk: string;
+  readonly kernel: string;
+}
+
+export interface WebhookResult {
+  readonly status: 'measured' | 'pending';
+  readonly reason?: string;
+  readonly rows?: readonly Record<string, unknown>[];
+}
+
+export interface BenchResults {
+  readonly mode: 'quick' | 'full';
+  readonly machine: Machine;
+  readonly settings: Record<string, unknown>;
+  readonly targets: readonly string[];
+  readonly small: readonly SmallRow[];
+  readonly large: readonly LargeRow[];
+  readonly watches: readonly WatchRow[];
+  readonly idle: readonly IdleRow[];
+  readonly exec: readonly ExecRow[];
+  readonly firstRequest: readonly FirstRequestRow[];
+  readonly revocation: readonly RevocationRow[];
+  readonly webhook: WebhookResult;
+  readonly targetsCheck: readonly TargetCheck[];
+  readonly durationSeconds: number;
+}
+
+export interface TargetCheck {
+  readonly target: string;
+  readonly goal: string;
+  readonly measured: string;
+  readonly met: boolean | null;
+}
+
+const MB = 1024 * 1024;
+
+function fixed(value: number | null | undefined, digits = 2): string {
+  return value === null || value === undefined || !Number.isFinite(value) ? '–' : value.toFixed(digits);
+}
+
+function kilo(value: number): string {
+  return value >= 10_000 ? `${(value / 1000).toFixed(1)}k` : value.toFixed(0);
+}
+
+function ratio(value: number, base: number | undefined): string {
+  return base === undefined || base === 0 ? '–' : `${(value / base).toFixed(2)}×`;
+}
+
+function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ');
+  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+export function checkTargets(results: Omit<BenchResults, 'targetsCheck'>): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const small = (target: string, c: number): SmallRow | undefined => results.small.find((row) => row.target === target && row.connections === c);
+  const bestBare = Math.max(small('node-http', 16)?.requestsPerSecond ?? 0, small('http-proxy-3', 16)?.requestsPerSecond ?? 0);
+  const nginx16 = small('nginx', 16)?.requestsPerSecond ?? 0;
+  const kg16 = small('kubegate', 16);
+  if (kg16 !== undefined) {
+    checks.push({ target: 'kubegate', goal: 'small GET c=16 ≥ 1.0× best bare Node forwarder', measured: ratio(kg16.requestsPerSecond, bestBare), met: kg16.requestsPerSecond >= bestBare });
+    checks.push({ target: 'kubegate', goal: 'small GET c=16 ≥ 0.5× nginx', measured: ratio(kg16.requestsPerSecond, nginx16), met: kg16.requestsPerSecond >= 0.5 * nginx16 });
+  }
+  const kg1 = small('kubegate', 1);
+  const direct1 = small('direct', 1);
+  if (kg1 !== undefined && direct1 !== undefined) {
+    const added = kg1.p50Ms - direct1.p50Ms;
+    checks.push({ target: 'kubegate', goal: 'p50 added at c=1 ≤ 0.15 ms', measured: `${fixed(added, 3)} ms`, met: added <= 0.15 });
+  }
+  for (const row of results.small.filter((r) => r.target.startsWith('kubegate-w') && r.connections === 16)) {
+    checks.push({ target: row.target, goal: 'small GET c=16 ≥ 0.8× nginx', measured: ratio(row.requestsPerSecond, nginx16), met: row.requestsPerSecond >= 0.8 * nginx16 });
+  }
+  for (const row of results.large.filter((r) => r.target.startsWith('kubegate'))) {
+    const mb = Math.round(row.bytes / MB);
+    checks.push({ target: row.target, goal: `${mb} MB list ≥ 1.3 GB/s`, measured: `${fixed(row.bytesPerSecond / 1e9)} GB/s`, met: row.bytesPerSecond >= 1.3e9 });
+    if (row.peakRssBytes !== null) {
+      checks.push({ target: row.target, goal: `${mb} MB list: proxy peak RSS ≤ 150 MB`, measured: `${fixed(row.peakRssBytes / MB, 0)} MB`, met: row.peakRssBytes <= 150 * MB });
+    }
+  }
+  for (const row of results.idle.filter((r) => r.target.startsWith('kubegate'))) {
+    checks.push({ target: row.target, goal: '≤ 8 KB per idle keep-alive connection', measured: `${fixed((row.perConnectionBytes ?? 0) / 1024, 1)} KB`, met: (row.perConnectionBytes ?? Infinity) <= 8 * 1024 });
+  }
+  for (const row of results.watches.filter((r) => r.target.startsWith('kubegate'))) {
+    checks.push({ target: row.target, goal: `${row.watches} watches: ≤ 20 KB per held watch`, measured: `${fixed((row.perWatchBytes ?? 0) / 1024, 1)} KB`, met: (row.perWatchBytes ?? Infinity) <= 20 * 1024 });
+    checks.push({ target: row.target, goal: `${row.watches} watches held`, measured: `${row.opened} opened, ${row.failed} failed`, met: row.failed === 0 && row.opened === row.watches });
+    checks.push({ target: row.target, goal: `${row.watches} dropped watches closed upstream within 1 s`, measured: `${row.upstreamOpenAfter1s} still open`, met: row.upstreamOpenAfter1s === 0 });
+  }
+  for (const row of results.revocation) {
+    checks.push({ target: row.target, goal: 'revocation ≤ 1 s (every connection)', measured: `${fixed(row.allMaxMs, 1)} ms max, ${row.unrevokedLanes} lanes unrevoked`, met: row.unrevokedLanes === 0 && row.allMaxMs <= 1000 });
+  }
+  const webhookRow = results.webhook.rows?.find((row) => row.case === 'cached' && row.connections === 16);
+  checks.push(
+    webhookRow === undefined
+      ? { target: 'webhook', goal: '≥ 20,000 cached TokenReviews/s at c=16', measured: results.webhook.reason ?? 'pending', met: null }
+      : {
+          target: 'webhook',
+          goal: '≥ 20,000 cached TokenReviews/s at c=16',
+          measured: `${kilo(Number(webhookRow.reviewsPerSecond))}/s`,
+          met: Number(webhookRow.reviewsPerSecond) >= 20_000,
+        },
+  );
+  return checks;
+}
+
+export function formatResults(results: BenchResults): string {
+  const out: string[] = [];
+  const m = results.machine;
+  out.push(`kubegate benchmarks (${results.mode}) — ${m.date}`);
+  out.push(`machine: ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, ${m.kernel}; node ${m.node}; ${m.nginx}; ${m.wrk}`);
+  out.push('generator, proxy and upstream share these CPUs: wrk -t1; "proxy cpu" and "wrk cpu" are cores busy during the run.');
+  out.push('');
+
+  const direct = (c: number): SmallRow | undefined => results.small.find((r) => r.target === 'direct' && r.connections === c);
+  const bare = (c: number): SmallRow | undefined => results.small.find((r) => r.target === 'http-proxy-3' && r.connections === c);
+  out.push('## small GET (2 KB pod list, keep-alive, TLS both sides)');
+  out.push(
+    table(
+      ['target', 'c', 'req/s', 'p50 ms', 'p99 ms', '+p99 vs direct', '× direct', '× http-proxy-3', 'proxy cpu', 'wrk cpu', 'errors'],
+      results.small.map((row) => [
+        row.target,
+        String(row.connections),
+        kilo(row.requestsPerSecond),
+        fixed(row.p50Ms, 3),
+        fixed(row.p99Ms, 3),
+        fixed(row.p99Ms - (direct(row.connections)?.p99Ms ?? 0), 3),
+        ratio(row.requestsPerSecond, direct(row.connections)?.requestsPerSecond),
+        ratio(row.requestsPerSecond, bare(row.connections)?.requestsPerSecond),
+        fixed(row.proxyCores),
+        fixed(row.generatorCores),
+        String(row.errors),
+      ]),
+    ),
+  );
+  out.push('');
+
+  const largeBase = (target: string, bytes: number): number | undefined => results.large.find((r) => r.target === target && r.bytes === bytes)?.bytesPerSecond;
+  out.push('## large list (c=4)');
+  out.push(
+    table(
+      ['target', 'size', 'GB/s', '× direct', '× http-proxy-3', 'proxy peak RSS MB', 'RSS growth MB', 'errors'],
+      results.large.map((row) => [
+        row.target,
+        `${Math.round(row.bytes / MB)} MB`,
+        fixed(row.bytesPerSecond / 1e9),
+        ratio(row.bytesPerSecond, largeBase('direct', row.bytes)),
+        ratio(row.bytesPerSecond, largeBase('http-proxy-3', row.bytes)),
+        row.peakRssBytes === null ? '–' : fixed(row.peakRssBytes / MB, 0),
+        row.peakRssGrowthBytes === null ? '–' : fixed(row.peakRssGrowthBytes / MB, 0),
+        String(row.errors),
+      ]),
+    ),
+  );
+  out.push('');
+
+  const watchBase = (target: string, watches: number): WatchRow | undefined => results.watches.find((r) => r.target === target && r.watches === watches);
+  out.push('## held watches (idle, then events fanned out while open, then every client dropped)');
+  out.push(
+    table(
+      ['target', 'watches', 'opened', 'open s', 'RSS MB', 'KB/watch', '× http-proxy-3', 'event p50 ms', 'event p99 ms', 'events', 'upstream open 1 s after drop'],
+      results.watches.map((row) => {
+        const base = watchBase('http-proxy-3', row.watches)?.perWatchBytes ?? undefined;
+        return [
+          row.target,
+          String(row.watches),
+          `${row.opened}${row.failed > 0 ? ` (${row.failed} failed)` : ''}`,
+          fixed(row.openMs / 1000, 1),
+          row.rssHeldBytes === null ? '–' : fixed(row.rssHeldBytes / MB, 0),
+          row.perWatchBytes === null ? '–' : fixed(row.perWatchBytes / 1024, 1),
+          row.perWatchBytes === null ? '–' : ratio(row.perWatchBytes, base),
+          fixed(row.eventP50Ms),
+          fixed(row.eventP99Ms),
+          `${row.eventsReceived}/${row.eventsExpected}`,
+          String(row.upstreamOpenAfter1s),
+        ];
+      }),
+    ),
+  );
+  out.push('');
+  out.push('## idle keep-alive connections (one small GET each, then held)');
+  out.push(
+    table(
+      ['target', 'connections', 'opened', 'KB/connection'],
+      results.idle.map((row) => [row.target, String(row.connections), String(row.opened), row.perConnectionBytes === null ? '–' : fixed(row.perConnectionBytes / 1024, 1)]),
+    ),
+  );
+  out.push('');
+
+  const execBase = (target: string, protocol: string): ExecRow | undefined => results.exec.find((r) => r.target === target && r.protocol === protocol);
+  out.push('## exec upgrade (time to first byte of a session; 16-byte echo round trip)');
+  out.push(
+    table(
+      ['target', 'protocol', 'sessions', 'TTFB p50 ms', 'TTFB p99 ms', '+p50 vs direct', 'echo p50 ms', 'echo p99 ms', '+echo p50 vs direct', 'failed'],
+      results.exec.map((row) => [
+        row.target,
+        row.protocol,
+        String(row.sessions),
+        fixed(row.firstByteP50Ms, 3),
+        fixed(row.firstByteP99Ms, 3),
+        fixed(row.firstByteP50Ms - (execBase('direct', row.protocol)?.firstByteP50Ms ?? 0), 3),
+        fixed(row.echoP50Ms, 3),
+        fixed(row.echoP99Ms, 3),
+        fixed(row.echoP50Ms - (execBase('direct', row.protocol)?.echoP50Ms ?? 0), 3),
+        String(row.failed),
+      ]),
+    ),
+  );
+  out.push('');
+  out.push('## first request of a token never seen (store lookup + hash verify) vs cached, sequential, one connection');
+  out.push(
+    table(
+      ['target', 'tokens', 'uncached p50 ms', 'uncached p99 ms', 'cached p50 ms', 'cached p99 ms', 'failures'],
+      results.firstRequest.map((row) => [row.target, String(row.tokens), fixed(row.uncachedP50Ms, 3), fixed(row.uncachedP99Ms, 3), fixed(row.cachedP50Ms, 3), fixed(row.cachedP99Ms, 3), String(row.failures)]),
+    ),
+  );
+  out.push('');
+  out.push('## revocation (DELETE /v1/tokens/:name while 4 connections keep requesting with the token)');
+  out.push(
+    table(
+      ['target', 'rounds', 'first 401 p50 ms', 'first 401 max ms', 'all 401 p50 ms', 'all 401 max ms', '200 after DELETE answered', 'lanes never 401'],
+      results.revocation.map((row) => [
+        row.target,
+        String(row.rounds),
+        fixed(row.firstP50Ms, 1),
+        fixed(row.firstMaxMs, 1),
+        fixed(row.allP50Ms, 1),
+        fixed(row.allMaxMs, 1),
+        String(row.servedAfterDelete),
+        String(row.unrevokedLanes),
+      ]),
+    ),
+  );
+  out.push('');
+  out.push('## webhook (TokenReviews)');
+  if (results.webhook.status === 'pending') out.push(`pending: ${results.webhook.reason ?? ''}`);
+  else {
+    const rows = results.webhook.rows ?? [];
+    const keys = Object.keys(rows[0] ?? {});
+    out.push(table(keys, rows.map((row) => keys.map((key) => (typeof row[key] === 'number' ? fixed(row[key] as number, 3) : String(row[key]))))));
+  }
+  out.push('');
+  out.push('## targets (tracked, not asserted)');
+  out.push(table(['target', 'goal', 'measured', 'met'], results.targetsCheck.map((c) => [c.target, c.goal, c.measured, c.met === null ? 'pending' : c.met ? 'yes' : 'NO'])));
+  out.push('');
+  out.push(`total ${fixed(results.durationSeconds, 0)} s`);
+  return out.join('\n');
+}

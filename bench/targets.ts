@@ -1,0 +1,253 @@
+/**
+ * What a benchmark run starts on loopback: the TLS material (one CA, one serving
+ * certificate for 127.0.0.1/localhost that every server uses), the fast upstream, and each
+ * path in front of it — direct, nginx, the two bare Node forwarders, kubegate in one
+ * process and with N workers. Every target is reached at `<base>/k8s/clusters/bench/…`;
+ * the upstream ignores that prefix, so the peers forward paths unchanged.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import { join } from 'node:path';
+import { createCertificateAuthority, issueServingCertificate } from '../src/pki/certificates.js';
+import { createApiClient } from '../test/support/api-client.js';
+import type { ApiClient } from '../test/support/api-client.js';
+import { freePort, startChild } from './processes.js';
+import type { Child } from './processes.js';
+
+export const CLUSTER_PATH = '/k8s/clusters/bench';
+const REPO = new URL('..', import.meta.url).pathname;
+const NODE_ARGS = ['--import', 'tsx'];
+
+export interface Tls {
+  readonly caFile: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly caPem: string;
+}
+
+export type TargetKind = 'direct' | 'nginx' | 'bare' | 'kubegate';
+
+export interface Target {
+  readonly name: string;
+  readonly kind: TargetKind;
+  /** `https://127.0.0.1:PORT` */
+  readonly origin: string;
+  /** Headers every request through this target carries (kubegate: the bearer token). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The proxy's process (tree) for memory and CPU; undefined for direct. */
+  readonly pid: number | undefined;
+  readonly kubegate?: KubegateHandle;
+  stop(): Promise<void>;
+}
+
+export interface KubegateHandle {
+  readonly api: ApiClient;
+  readonly adminToken: string;
+  readonly userToken: string;
+  readonly workers: number;
+  readonly auditFile: string;
+}
+
+export async function createTls(dir: string): Promise<Tls> {
+  const ca = await createCertificateAuthority({ commonName: 'kubegate bench CA', validityDays: 2 });
+  const serving = await issueServingCertificate(ca, { commonName: 'bench', sans: ['127.0.0.1', 'localhost'], validityDays: 2 });
+  const tls = { caFile: join(dir, 'ca.crt'), certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), caPem: ca.certPem };
+  writeFileSync(tls.caFile, ca.certPem);
+  writeFileSync(tls.certFile, serving.certPem);
+  writeFileSync(tls.keyFile, serving.keyPem, { mode: 0o600 });
+  return tls;
+}
+
+export interface Upstream {
+  readonly child: Child;
+  readonly origin: string;
+  stats(): Promise<{ openWatches: number; openUpgrades: number; watchRequests: number }>;
+  emit(): Promise<number>;
+}
+
+export async function startUpstream(tls: Tls): Promise<Upstream> {
+  const port = await freePort();
+  const { child } = await startChild('upstream', process.execPath, [...NODE_ARGS, join(REPO, 'bench/upstream.ts'), tls.certFile, tls.keyFile, String(port)], { cwd: REPO });
+  const origin = `https://127.0.0.1:${port}`;
+  const agent = new https.Agent({ ca: tls.caPem, keepAlive: true });
+  return {
+    child,
+    origin,
+    stats: async () => JSON.parse(await fetchText(`${origin}/bench/stats`, agent)),
+    emit: async () => (JSON.parse(await fetchText(`${origin}/bench/emit`, agent, 'POST')) as { delivered: number }).delivered,
+  };
+}
+
+export function fetchText(url: string, agent: https.Agent, method = 'GET', headers: Record<string, string> = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, { agent, method, headers, timeout: 10_000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`${method} ${url}: ${res.statusCode} ${text.slice(0, 200)}`))));
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: timeout`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export function directTarget(upstream: Upstream): Target {
+  return { name: 'direct', kind: 'direct', origin: upstream.origin, headers: {}, pid: undefined, stop: async () => undefined };
+}
+
+export async function startBareForwarder(kind: 'node-http' | 'http-proxy-3', upstream: Upstream, tls: Tls): Promise<Target> {
+  const port = await freePort();
+  const { child } = await startChild(kind, process.execPath, [...NODE_ARGS, join(REPO, 'bench/forwarder.ts'), kind, String(port), upstream.origin, tls.caFile, tls.certFile, tls.keyFile], {
+    cwd: REPO,
+  });
+  return { name: kind, kind: 'bare', origin: `https://127.0.0.1:${port}`, headers: {}, pid: child.pid, stop: () => child.stop() };
+}
+
+export async function startNginx(upstream: Upstream, tls: Tls, dir: string): Promise<Target> {
+  const port = await freePort();
+  const prefix = join(dir, 'nginx');
+  mkdirSync(join(prefix, 'temp'), { recursive: true });
+  const upstreamPort = new URL(upstream.origin).port;
+  const config = `
+${process.getuid?.() === 0 ? 'user root root;' : ''}
+worker_processes auto;
+worker_rlimit_nofile 20000;
+daemon off;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+events { worker_connections 20000; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/temp/body;
+  proxy_temp_path ${prefix}/temp/proxy;
+  fastcgi_temp_path ${prefix}/temp/fastcgi;
+  uwsgi_temp_path ${prefix}/temp/uwsgi;
+  scgi_temp_path ${prefix}/temp/scgi;
+  upstream kube { server 127.0.0.1:${upstreamPort}; keepalive 64; }
+  map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
+  server {
+    listen 127.0.0.1:${port} ssl;
+    ssl_certificate ${tls.certFile};
+    ssl_certificate_key ${tls.keyFile};
+    keepalive_requests 1000000;
+    keepalive_timeout 300s;
+    location / {
+      proxy_pass https://kube;
+      proxy_http_version 1.1;
+      proxy_set_header Host $host;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_ssl_trusted_certificate ${tls.caFile};
+      proxy_ssl_verify on;
+      proxy_ssl_name localhost;
+      proxy_ssl_server_name on;
+      proxy_ssl_session_reuse on;
+      proxy_buffering off;
+      proxy_buffer_size 64k;
+      proxy_buffers 4 64k;
+      proxy_busy_buffers_size 128k;
+      proxy_read_timeout 3600s;
+      proxy_send_timeout 3600s;
+    }
+  }
+}
+`;
+  const file = join(prefix, 'nginx.conf');
+  writeFileSync(file, config);
+  const { child } = await startChild('nginx', '/usr/sbin/nginx', ['-p', prefix, '-c', file], { ready: 'at-once' });
+  const origin = `https://127.0.0.1:${port}`;
+  await waitForHttps(`${origin}${CLUSTER_PATH}/api/v1/namespaces/default/pods`, tls.caPem, child);
+  return { name: 'nginx', kind: 'nginx', origin, headers: {}, pid: child.pid, stop: () => child.stop() };
+}
+
+/** Polls until the URL answers 200 (bounded: 30 s). */
+export async function waitForHttps(url: string, caPem: string, child: Child, headers: Record<string, string> = {}): Promise<void> {
+  const agent = new https.Agent({ ca: caPem, keepAlive: false });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await fetchText(url, agent, 'GET', headers);
+      return;
+    } catch (error) {
+      if (Date.now() > deadline || child.process.exitCode !== null) {
+        throw new Error(`${child.name} does not answer ${url}: ${String(error)} ${child.stderrTail()}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+const ADMIN_PASSWORD = 'bench-Admin-pass-1';
+const USER_PASSWORD = 'bench-User-pass-1';
+
+/** kubegate proxy as a real process (`kubegate proxy --config …`), set up through its REST API. */
+export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, workers: number): Promise<Target> {
+  const port = await freePort();
+  const home = join(dir, `kubegate-${workers}`);
+  mkdirSync(home, { recursive: true });
+  const auditFile = join(home, 'audit.log');
+  const configFile = join(home, 'kubegate.yaml');
+  writeFileSync(
+    configFile,
+    [
+      `listen: 127.0.0.1:${port}`,
+      `dataDir: ${join(home, 'data')}`,
+      'tls:',
+      `  certFile: ${tls.certFile}`,
+      `  keyFile: ${tls.keyFile}`,
+      '  sans: ["127.0.0.1", "localhost"]',
+      'audit:',
+      '  enabled: true',
+      `  file: ${auditFile}`,
+      'log:',
+      '  level: info',
+      `workers: ${workers}`,
+      '',
+    ].join('\n'),
+  );
+  const readyMessage = workers > 1 ? '"msg":"kubegate proxy workers are serving"' : '"msg":"kubegate proxy is serving"';
+  const { child } = await startChild(`kubegate-${workers}`, process.execPath, [...NODE_ARGS, join(REPO, 'src/cmd/main.ts'), 'proxy', '--config', configFile], {
+    cwd: REPO,
+    env: { ...process.env, KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD },
+    ready: (line) => line.includes(readyMessage),
+  });
+  const origin = `https://127.0.0.1:${port}`;
+  try {
+    const api = createApiClient(origin, tls.caPem);
+    const adminToken = await api.login('admin', ADMIN_PASSWORD);
+    const cluster = await api.request('POST', '/v1/clusters', {
+      token: adminToken,
+      body: { id: 'bench', server: upstream.origin, caData: Buffer.from(tls.caPem).toString('base64'), token: 'bench-upstream-credential' },
+    });
+    if (cluster.status !== 201) throw new Error(`creating the cluster answered ${cluster.status}: ${cluster.text}`);
+    const user = await api.request('POST', '/v1/users', { token: adminToken, body: { username: 'bench', password: USER_PASSWORD } });
+    if (user.status !== 201) throw new Error(`creating the user answered ${user.status}: ${user.text}`);
+    const member = await api.request('POST', '/v1/clusters/bench/members', {
+      token: adminToken,
+      body: { kind: 'User', name: user.json.id, role: 'member' },
+    });
+    if (member.status !== 201) throw new Error(`adding the member answered ${member.status}: ${member.text}`);
+    const userToken = await api.login('bench', USER_PASSWORD);
+    const headers = { authorization: `Bearer ${userToken}` };
+    await waitForHttps(`${origin}${CLUSTER_PATH}/api/v1/namespaces/default/pods`, tls.caPem, child, headers);
+    return {
+      name: workers > 1 ? `kubegate-w${workers}` : 'kubegate',
+      kind: 'kubegate',
+      origin,
+      headers,
+      pid: child.pid,
+      kubegate: { api, adminToken, userToken, workers, auditFile },
+      stop: () => child.stop(),
+    };
+  } catch (error) {
+    await child.stop();
+    throw error;
+  }
+}
+
+/** A new API token of the benchmark user (POST /v1/tokens). */
+export async function createUserToken(handle: KubegateHandle): Promise<{ name: string; token: string }> {
+  const response = await handle.api.request('POST', '/v1/tokens', { token: handle.userToken, body: { description: 'bench' } });
+  if (response.status !== 201) throw new Error(`POST /v1/tokens answered ${response.status}: ${response.text}`);
+  return { name: response.json.name as string, token: response.json.token as string };
+}

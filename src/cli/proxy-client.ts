@@ -1,0 +1,91 @@
+/**
+ * The CLI's HTTPS client for the proxy's REST API: JSON in, JSON out, the proxy's CA when
+ * one is given (else the system roots), never `rejectUnauthorized: false`. Errors of the
+ * API come back as KubegateErrors with the proxy's code and message; an unreachable proxy is
+ * PROVIDER_UNAVAILABLE.
+ */
+import https from 'node:https';
+import { isIP } from 'node:net';
+import { KubegateError, errorCatalog } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
+
+export interface ProxyResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: unknown;
+}
+
+export interface ProxyClient {
+  /** The proxy's base URL, without a trailing slash. */
+  readonly server: string;
+  /** Sends one request; resolves whatever the status. */
+  send(method: string, path: string, options?: { token?: string; body?: unknown }): Promise<ProxyResponse>;
+  /** Like send, but a non-2xx answer throws its KubegateError. */
+  call(method: string, path: string, options?: { token?: string; body?: unknown }): Promise<ProxyResponse>;
+}
+
+const TIMEOUT_MS = 30_000;
+
+export function createProxyClient(server: string, caPem: string | undefined): ProxyClient {
+  const base = new URL(server);
+  if (base.protocol !== 'https:') throw new KubegateError('BAD_REQUEST', '--server must be an https:// URL', { field: 'server' });
+  const agent = new https.Agent({ keepAlive: false, ...(caPem === undefined ? {} : { ca: caPem }) });
+  const prefix = base.pathname.replace(/\/+$/, '');
+
+  function send(method: string, path: string, options: { token?: string; body?: unknown } = {}): Promise<ProxyResponse> {
+    const body = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
+    return new Promise((resolve, reject) => {
+      const request = https.request(
+        {
+          agent,
+          hostname: base.hostname.replace(/^\[|\]$/g, ''),
+          port: base.port === '' ? 443 : Number(base.port),
+          ...(isIP(base.hostname) === 0 ? { servername: base.hostname } : {}),
+          method,
+          path: `${prefix}${path}`,
+          timeout: TIMEOUT_MS,
+          headers: {
+            accept: 'application/json',
+            ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }),
+            ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(body.length) }),
+          },
+        },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () => {
+            let parsed: unknown;
+            try {
+              parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+            } catch {
+              parsed = undefined;
+            }
+            resolve({ status: response.statusCode ?? 0, headers: response.headers, body: parsed });
+          });
+          response.on('error', reject);
+        },
+      );
+      request.on('timeout', () => request.destroy(new Error('the proxy did not answer in time')));
+      request.on('error', (error) => reject(new KubegateError('PROVIDER_UNAVAILABLE', `the proxy at ${base.origin} could not be reached`, { cause: error })));
+      request.end(body);
+    });
+  }
+
+  return {
+    server: `${base.origin}${prefix}`,
+    send,
+    async call(method, path, options) {
+      const response = await send(method, path, options);
+      if (response.status >= 200 && response.status < 300) return response;
+      throw apiError(response);
+    },
+  };
+}
+
+/** The API's `{"error":{code,message}}` as a KubegateError (INTERNAL when it is not one). */
+export function apiError(response: ProxyResponse): KubegateError {
+  const error = (response.body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  const code = typeof error?.code === 'string' && error.code in errorCatalog ? (error.code as ErrorCode) : 'INTERNAL';
+  const message = typeof error?.message === 'string' ? error.message.slice(0, 500) : `the proxy answered HTTP ${response.status}`;
+  return new KubegateError(code, message);
+}

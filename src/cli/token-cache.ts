@@ -1,0 +1,79 @@
+/**
+ * The client-side token cache of `kubegate login` / `kubegate token`.
+ *
+ * Where: `$XDG_CACHE_HOME/kubegate`, else `~/.kube/cache/kubegate`. The directory is 0700
+ * and every file 0600 (written to a temp file, then renamed, so a reader never sees half a
+ * token and a crash never leaves a world-readable one). One file per proxy + provider (the
+ * login token) and per proxy + provider + cluster (the cluster-scoped token the exec plugin
+ * hands kubectl); file names are a hash of those, so no URL ends up in a path.
+ *
+ * A cached token is used only while it has more than `refreshBeforeMs` left; then it is
+ * replaced before it expires. An unreadable or malformed file counts as "nothing cached".
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+export interface CachedToken {
+  readonly token: string;
+  /** ISO time the token expires, or null when it never does. */
+  readonly expiresAt: string | null;
+}
+
+export interface TokenCacheKey {
+  /** The proxy's base URL. */
+  readonly server: string;
+  readonly provider: string;
+  /** Absent for the login token. */
+  readonly cluster?: string;
+}
+
+/** `$XDG_CACHE_HOME/kubegate` or `~/.kube/cache/kubegate`. */
+export function tokenCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  const xdg = env['XDG_CACHE_HOME'];
+  if (xdg !== undefined && xdg.startsWith('/')) return join(xdg, 'kubegate');
+  return join(env['HOME'] ?? homedir(), '.kube', 'cache', 'kubegate');
+}
+
+export interface TokenCache {
+  /** The cached token if it still has more than `refreshBeforeMs` to live. */
+  read(key: TokenCacheKey, refreshBeforeMs: number): Promise<CachedToken | undefined>;
+  write(key: TokenCacheKey, token: CachedToken): Promise<void>;
+  remove(key: TokenCacheKey): Promise<void>;
+}
+
+export function createTokenCache(dir: string, now: () => number = Date.now): TokenCache {
+  function fileOf(key: TokenCacheKey): string {
+    const digest = createHash('sha256').update(JSON.stringify([key.server, key.provider, key.cluster ?? null])).digest('hex').slice(0, 32);
+    return join(dir, `${key.cluster === undefined ? 'login' : 'cluster'}-${digest}.json`);
+  }
+
+  return {
+    async read(key, refreshBeforeMs) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(await readFile(fileOf(key), 'utf8'));
+      } catch {
+        return undefined;
+      }
+      const { token, expiresAt } = (parsed ?? {}) as { token?: unknown; expiresAt?: unknown };
+      if (typeof token !== 'string' || token.length === 0) return undefined;
+      if (expiresAt === null) return { token, expiresAt: null };
+      if (typeof expiresAt !== 'string' || Number.isNaN(Date.parse(expiresAt))) return undefined;
+      if (Date.parse(expiresAt) - now() <= refreshBeforeMs) return undefined;
+      return { token, expiresAt };
+    },
+    async write(key, token) {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await chmod(dir, 0o700);
+      const file = fileOf(key);
+      const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+      await writeFile(temp, JSON.stringify({ token: token.token, expiresAt: token.expiresAt }), { mode: 0o600, flag: 'wx' });
+      await rename(temp, file);
+    },
+    async remove(key) {
+      await rm(fileOf(key), { force: true });
+    },
+  };
+}

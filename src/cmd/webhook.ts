@@ -1,0 +1,135 @@
+/**
+ * `kubegate webhook`: the in-cluster TokenReview webhook (drop-in for Rancher's
+ * kube-api-auth), wired in one place.
+ *
+ * config → logger → API server endpoint (kubeconfig, or in-cluster) → source (informers on
+ * ClusterAuthTokens, ClusterUserAttributes, Secrets of the namespace) → verifier → cache
+ * (HMAC keys; entries of a token dropped when its objects change, a user's when its
+ * attribute changes) → handler → server (plain HTTP on loopback by default, HTTPS with
+ * --tls-cert/--tls-key). The server listens at once; `/readyz` turns ready, and reviews are
+ * decided, only after every resource was listed (before that a review answers an uncached
+ * error, so the API server asks again).
+ */
+import { readFileSync } from 'node:fs';
+import { Registry } from 'prom-client';
+import { cachedAuthenticator } from '../auth/cached.js';
+import { loadWebhookConfig } from '../config/webhook.js';
+import type { WebhookConfig, WebhookConfigFlags } from '../config/webhook.js';
+import type { LoadConfigOptions } from '../config/source.js';
+import { KubegateError } from '../errors.js';
+import { createKubeClient } from '../kube/client.js';
+import type { KubeEndpoint } from '../kube/client.js';
+import { loadKubeEndpoint } from '../kube/endpoint.js';
+import { createLogger } from '../log.js';
+import type { Logger } from '../log.js';
+import { createWebhookMetrics } from '../metrics.js';
+import { installSignalHandlers, startServer } from '../server.js';
+import { createWebhookHandler } from '../webhook/app.js';
+import { createKubernetesSource } from '../webhook/sources/kubernetes.js';
+import type { KubernetesSource } from '../webhook/sources/kubernetes.js';
+import { createWebhookVerifier } from '../webhook/verify.js';
+
+export interface RunningWebhook {
+  /** `http(s)://host:port` the webhook is bound to. */
+  readonly url: string;
+  readonly registry: Registry;
+  readonly source: KubernetesSource;
+  stop(): Promise<void>;
+}
+
+export interface StartWebhookDeps {
+  readonly logger: Logger;
+  /** The API server to read from; default: from config.kubeconfig (or in-cluster). */
+  readonly endpoint?: KubeEndpoint;
+  /** Informer tuning, for tests. */
+  readonly informer?: { readonly minWatchTimeoutSeconds?: number; readonly initialBackoffMs?: number };
+}
+
+export async function runWebhook(options: LoadConfigOptions<WebhookConfigFlags>): Promise<void> {
+  const config = loadWebhookConfig(options);
+  const logger = createLogger({ level: config.log.level, name: 'webhook' });
+  const webhook = await startWebhook(config, { logger });
+  installSignalHandlers(() => webhook.stop(), logger);
+}
+
+export async function startWebhook(config: WebhookConfig, deps: StartWebhookDeps): Promise<RunningWebhook> {
+  const { logger } = deps;
+  logger.info({ listen: config.listen, namespace: config.namespace, kubeconfig: config.kubeconfig ?? 'in-cluster', tls: config.tls.certFile !== undefined }, 'starting kubegate webhook');
+  const tls = readTls(config);
+  const endpoint = deps.endpoint ?? (await loadKubeEndpoint(config.kubeconfig));
+  const client = createKubeClient(endpoint);
+  const registry = new Registry();
+  const metrics = createWebhookMetrics(registry);
+
+  // The cache is created before the source so that the source's change callbacks can reach it.
+  let source: KubernetesSource | undefined;
+  const cache = cachedAuthenticator(
+    createWebhookVerifier({
+      source: {
+        get ready() {
+          return source?.ready ?? false;
+        },
+        clusterAuthToken: (name) => source?.clusterAuthToken(name),
+        clusterUserAttribute: (name) => source?.clusterUserAttribute(name),
+        secretHash: (name) => source?.secretHash(name),
+      },
+    }),
+    {
+      successTtlMs: config.cache.successTtlSeconds * 1000,
+      failureTtlMs: config.cache.failureTtlSeconds * 1000,
+      maxEntries: config.cache.maxEntries,
+    },
+  );
+  source = createKubernetesSource({
+    client,
+    namespace: config.namespace,
+    logger,
+    metrics,
+    onTokenChanged: (name) => cache.invalidateToken(name),
+    onUserChanged: (userName, tokenNames) => {
+      cache.invalidateUser(userName);
+      // Rejections are cached by token name: drop those of the user's tokens too.
+      for (const name of tokenNames) cache.invalidateToken(name);
+    },
+    ...(deps.informer ?? {}),
+  });
+  source.start();
+  void source.synced().then(() => logger.info(source?.counts() ?? {}, 'webhook objects listed; ready'));
+
+  const handler = createWebhookHandler({ authenticator: cache, source, metrics, registry, logger });
+  let server;
+  try {
+    server = await startServer({ listen: config.listen, tls, logger, handler });
+  } catch (error) {
+    source.stop();
+    throw error;
+  }
+  logger.info({ url: server.url }, 'kubegate webhook is serving');
+
+  let stopping: Promise<void> | undefined;
+  const running = source;
+  return {
+    url: server.url,
+    registry,
+    source: running,
+    stop() {
+      stopping ??= (async () => {
+        handler.markShuttingDown();
+        await server.close();
+        running.stop();
+        endpoint.agent.destroy();
+      })();
+      return stopping;
+    },
+  };
+}
+
+function readTls(config: WebhookConfig): { cert: string; key: string } | undefined {
+  const { certFile, keyFile } = config.tls;
+  if (certFile === undefined || keyFile === undefined) return undefined;
+  try {
+    return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') };
+  } catch (cause) {
+    throw new KubegateError('CONFIG_INVALID', 'tls: cannot read the certificate or key file', { field: 'tls.certFile', cause });
+  }
+}

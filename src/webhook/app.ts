@@ -1,0 +1,161 @@
+/**
+ * The webhook's HTTP surface (no listen; cmd/webhook.ts serves it):
+ *
+ * - `POST /v1/authenticate`: a TokenReview (v1 or v1beta1), answered in the request's version
+ *   from the cached verifier. Bodies over `maxBodyBytes` are 413, bodies that are not JSON
+ *   or not a TokenReview 400, both as Kubernetes Status JSON with a message naming the
+ *   problem (never the token); other methods 405. A decided review is always HTTP 200 —
+ *   see token-review.ts for how "rejected" (cached by kube-apiserver) and "could not
+ *   decide" (not cached, `status.error`) differ, and verify.ts for which failure is which.
+ * - `GET /healthcheck`: 200 `ok`, as kube-api-auth (its DaemonSet probes use it).
+ * - `GET /healthz`, `/readyz` (ready once every resource was listed), `/metrics`.
+ *
+ * Per review: metrics (result, latency, verification cache hit/miss), a debug log line with
+ * the outcome and the token NAME only, and, on success, a background `lastUsedAt` stamp.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
+import type { CachedAuthenticator } from '../auth/cached.js';
+import { KubegateError, toKubegateError } from '../errors.js';
+import { writeStatus } from '../kube/status.js';
+import type { Logger } from '../log.js';
+import type { WebhookMetrics } from '../metrics.js';
+import { createHealthHandler } from '../server.js';
+import { tryParseToken } from '../tokens/format.js';
+import { parseTokenReview, tokenReviewReply } from './token-review.js';
+
+export const AUTHENTICATE_PATH = '/v1/authenticate';
+const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
+
+export interface WebhookAppDeps {
+  readonly authenticator: CachedAuthenticator;
+  /** Readiness, and where successful uses are recorded. */
+  readonly source: { readonly ready: boolean; recordUse(name: string, at: Date): void };
+  readonly metrics: WebhookMetrics;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  /** Largest TokenReview body accepted. Default 65 536. */
+  readonly maxBodyBytes?: number;
+  readonly now?: () => Date;
+}
+
+export interface WebhookHandler {
+  (request: IncomingMessage, response: ServerResponse): void;
+  /** `/readyz` answers 503 from now on. */
+  markShuttingDown(): void;
+}
+
+export function createWebhookHandler(deps: WebhookAppDeps): WebhookHandler {
+  const { authenticator, source, metrics, logger } = deps;
+  const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const now = deps.now ?? (() => new Date());
+  const health = createHealthHandler({
+    registry: deps.registry,
+    ready: async () => {
+      if (!source.ready) throw new KubegateError('NOT_READY', 'the webhook has not listed its objects yet');
+    },
+  });
+  let seenHits = 0;
+  let seenMisses = 0;
+
+  function countCache(): void {
+    const stats = authenticator.stats();
+    if (stats.hits > seenHits) metrics.cache.inc({ result: 'hit' }, stats.hits - seenHits);
+    if (stats.misses > seenMisses) metrics.cache.inc({ result: 'miss' }, stats.misses - seenMisses);
+    seenHits = stats.hits;
+    seenMisses = stats.misses;
+  }
+
+  async function review(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const started = process.hrtime.bigint();
+    const body = await readJsonBody(request, maxBodyBytes);
+    const parsed = parseTokenReview(body);
+    const result = await authenticator.authenticateToken(parsed.token, parsed.audiences.length === 0 ? undefined : { audiences: parsed.audiences });
+    countCache();
+    const tokenName = tryParseToken(parsed.token)?.name;
+    if (result.outcome === 'authenticated') source.recordUse(result.token.name, now());
+    metrics.reviews.inc({ result: result.outcome === 'error' ? 'error' : result.outcome });
+    const reply = JSON.stringify(tokenReviewReply(parsed, result));
+    response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(reply), 'cache-control': 'no-store' });
+    response.end(reply);
+    metrics.reviewDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    if (result.outcome === 'authenticated') logger.debug({ tokenName, outcome: result.outcome }, 'token review');
+    else if (result.outcome === 'unauthenticated') logger.debug({ tokenName, outcome: result.outcome, code: result.code }, 'token review');
+    else logger.info({ tokenName, outcome: result.outcome, code: result.error.code, reason: result.error.message }, 'token review undecided');
+  }
+
+  const handle = (request: IncomingMessage, response: ServerResponse): void => {
+    const url = request.url ?? '/';
+    const queryAt = url.indexOf('?');
+    const path = queryAt === -1 ? url : url.slice(0, queryAt);
+    if (path === AUTHENTICATE_PATH) {
+      if (request.method !== 'POST') {
+        response.setHeader('allow', 'POST');
+        writeStatus(response, new KubegateError('METHOD_NOT_ALLOWED', 'POST a TokenReview to /v1/authenticate'));
+        request.resume();
+        return;
+      }
+      review(request, response).catch((error: unknown) => {
+        const failure = toKubegateError(error);
+        if (failure.code === 'INTERNAL') logger.error({ err: error }, 'token review failed');
+        if (failure.code === 'BAD_REQUEST' || failure.code === 'PAYLOAD_TOO_LARGE' || failure.code === 'UNSUPPORTED_MEDIA_TYPE') {
+          metrics.reviews.inc({ result: 'error' });
+        }
+        if (response.headersSent) response.destroy();
+        else writeStatus(response, failure);
+      });
+      return;
+    }
+    if (path === '/healthcheck') {
+      if (request.method !== 'GET' && request.method !== 'HEAD') {
+        response.setHeader('allow', 'GET, HEAD');
+        writeStatus(response, new KubegateError('METHOD_NOT_ALLOWED'));
+        return;
+      }
+      response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': 3, 'cache-control': 'no-store' });
+      response.end(request.method === 'HEAD' ? undefined : 'ok\n');
+      return;
+    }
+    if (health(request, response)) return;
+    writeStatus(response, new KubegateError('NOT_FOUND', 'the webhook serves POST /v1/authenticate'));
+  };
+  return Object.assign(handle, { markShuttingDown: () => health.markShuttingDown() });
+}
+
+/** Reads and parses a JSON body of at most `maxBytes`; BAD_REQUEST / PAYLOAD_TOO_LARGE / UNSUPPORTED_MEDIA_TYPE otherwise. */
+async function readJsonBody(request: IncomingMessage, maxBytes: number): Promise<unknown> {
+  const contentType = request.headers['content-type'];
+  if (contentType !== undefined && !/^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i.test(contentType)) {
+    request.resume();
+    throw new KubegateError('UNSUPPORTED_MEDIA_TYPE', 'the TokenReview must be sent as application/json');
+  }
+  const declared = Number(request.headers['content-length'] ?? Number.NaN);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    request.resume();
+    throw new KubegateError('PAYLOAD_TOO_LARGE', `the TokenReview body is larger than ${maxBytes} bytes`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        // Stop keeping the body but let it drain, so that the 413 answer can be read.
+        request.off('data', onData);
+        request.resume();
+        reject(new KubegateError('PAYLOAD_TOO_LARGE', `the TokenReview body is larger than ${maxBytes} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    request.on('data', onData);
+    request.once('end', resolve);
+    request.once('error', reject);
+  });
+  if (size === 0) throw new KubegateError('BAD_REQUEST', 'the body is empty; POST a TokenReview', { field: 'body' });
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    throw new KubegateError('BAD_REQUEST', 'the body is not valid JSON', { field: 'body' });
+  }
+}

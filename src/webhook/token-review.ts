@@ -1,0 +1,101 @@
+/**
+ * TokenReview (`authentication.k8s.io/v1` and `v1beta1`) as the webhook reads and answers it.
+ *
+ * The request is untrusted input: it is checked field by field and every problem is a
+ * KubegateError BAD_REQUEST whose message names the field (never its value: it may be a
+ * token). The answer always carries the request's own apiVersion — kube-apiserver fails a
+ * reply of another version with "unknown conversion".
+ *
+ * Three answers, by the authenticator's outcome (see app.ts for why):
+ * - authenticated → `authenticated: true` with username, groups, and uid/extra when set;
+ * - unauthenticated → `authenticated: false`, no error: kube-apiserver caches it for
+ *   `--authentication-token-webhook-cache-ttl`;
+ * - error (undecided) → `authenticated: false` WITH `status.error`: kube-apiserver's webhook
+ *   authenticator turns a non-empty error into a Go error, and its cache never keeps errors,
+ *   so the next request asks again — without the retries and delay a 5xx would cause.
+ */
+import { KubegateError } from '../errors.js';
+import type { AuthResult } from '../auth/authenticator.js';
+
+export const TOKEN_REVIEW_VERSIONS = ['authentication.k8s.io/v1', 'authentication.k8s.io/v1beta1'] as const;
+export type TokenReviewVersion = (typeof TOKEN_REVIEW_VERSIONS)[number];
+
+export interface TokenReviewRequest {
+  readonly apiVersion: TokenReviewVersion;
+  readonly token: string;
+  /** `spec.audiences`, empty when the request is not audience-bound. */
+  readonly audiences: readonly string[];
+}
+
+export interface TokenReviewUser {
+  readonly username: string;
+  readonly uid?: string;
+  readonly groups: readonly string[];
+  readonly extra?: Readonly<Record<string, readonly string[]>>;
+}
+
+export interface TokenReviewReply {
+  readonly apiVersion: TokenReviewVersion;
+  readonly kind: 'TokenReview';
+  readonly metadata: { readonly creationTimestamp: null };
+  readonly spec: Record<string, never>;
+  readonly status: {
+    readonly authenticated: boolean;
+    readonly user?: TokenReviewUser;
+    readonly audiences?: readonly string[];
+    readonly error?: string;
+  };
+}
+
+const MAX_AUDIENCES = 32;
+
+function bad(message: string, field: string): KubegateError {
+  return new KubegateError('BAD_REQUEST', message, { field });
+}
+
+/** Parses a TokenReview request body (already JSON-decoded). */
+export function parseTokenReview(body: unknown): TokenReviewRequest {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw bad('the body must be a TokenReview JSON object', 'body');
+  const review = body as { apiVersion?: unknown; kind?: unknown; spec?: unknown };
+  if (review.kind !== 'TokenReview') throw bad('kind must be "TokenReview"', 'kind');
+  if (typeof review.apiVersion !== 'string' || !(TOKEN_REVIEW_VERSIONS as readonly string[]).includes(review.apiVersion)) {
+    throw bad('apiVersion must be authentication.k8s.io/v1 or authentication.k8s.io/v1beta1', 'apiVersion');
+  }
+  const spec = review.spec;
+  if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) throw bad('spec must be an object', 'spec');
+  const { token, audiences } = spec as { token?: unknown; audiences?: unknown };
+  if (typeof token !== 'string' || token.length === 0) throw bad('spec.token is missing or empty', 'spec.token');
+  let audienceList: string[] = [];
+  if (audiences !== undefined && audiences !== null) {
+    if (!Array.isArray(audiences) || audiences.length > MAX_AUDIENCES || !audiences.every((audience) => typeof audience === 'string')) {
+      throw bad(`spec.audiences must be a list of at most ${MAX_AUDIENCES} strings`, 'spec.audiences');
+    }
+    audienceList = audiences as string[];
+  }
+  return { apiVersion: review.apiVersion as TokenReviewVersion, token, audiences: audienceList };
+}
+
+/** The reply for an authenticator outcome, in the request's version. */
+export function tokenReviewReply(request: TokenReviewRequest, result: AuthResult): TokenReviewReply {
+  const base = { apiVersion: request.apiVersion, kind: 'TokenReview' as const, metadata: { creationTimestamp: null }, spec: {} };
+  if (result.outcome === 'authenticated') {
+    const { user } = result;
+    const extra = Object.keys(user.extra).length === 0 ? undefined : user.extra;
+    return {
+      ...base,
+      status: {
+        authenticated: true,
+        user: {
+          username: user.name,
+          ...(user.uid === '' ? {} : { uid: user.uid }),
+          groups: user.groups,
+          ...(extra === undefined ? {} : { extra }),
+        },
+        // The webhook accepts any audience it was asked about: tokens are not audience-bound.
+        ...(request.audiences.length === 0 ? {} : { audiences: request.audiences }),
+      },
+    };
+  }
+  if (result.outcome === 'unauthenticated') return { ...base, status: { authenticated: false } };
+  return { ...base, status: { authenticated: false, error: `${result.error.code}: ${result.error.message}` } };
+}

@@ -1,0 +1,110 @@
+/**
+ * The webhook's token authenticator: Rancher kube-api-auth's lookup, answered from the
+ * objects a source holds in memory (no I/O per review).
+ *
+ * `[ext/]name:secret` → ClusterAuthToken `name` → its Secret's `data.hash` (else the
+ * deprecated `hash` field) → constant-time hash check → `enabled`, `expiresAt` →
+ * ClusterUserAttribute `userName` → `enabled` → UserInfo.
+ *
+ * Outcome per failure kind — `unauthenticated` is cached (here and by kube-apiserver, as
+ * `authenticated:false`), `error` is not (`authenticated:false` plus `status.error`):
+ *
+ * | failure                                   | outcome         | why |
+ * |-------------------------------------------|-----------------|-----|
+ * | not `name:secret`                         | unauthenticated | can never become valid |
+ * | objects not listed yet (just started)     | error NOT_READY | we cannot know yet |
+ * | no ClusterAuthToken of that name          | error           | the proxy's sync may deliver it a moment later; a cached "no" would lock a fresh kubeconfig out for the API server's whole cache TTL. A miss costs one map lookup. |
+ * | no hash (Secret not there yet)            | error           | same: Rancher and the sync write the Secret separately |
+ * | stored hash malformed / unsupported       | error           | corrupt data is not the client's fault |
+ * | wrong secret                              | unauthenticated | a name's hash never changes |
+ * | token disabled, expired, unparsable expiry| unauthenticated | |
+ * | no ClusterUserAttribute for the user      | error           | may be synced a moment later |
+ * | user disabled                             | unauthenticated | |
+ *
+ * Identity: username = `userName`; groups = the attribute's groups for the token's provider
+ * (kubegate's `kubegate.io/groups-by-provider` annotation, when the token carries
+ * `kubegate.io/provider`), else the attribute's `groups`. Objects kubegate synced also give
+ * uid = userName and extra (login name, provider, token name), so that the identity equals
+ * the proxy's impersonated one; Rancher's objects give no uid and no extra, as kube-api-auth.
+ * `system:` groups are dropped: the API server adds `system:authenticated` itself, and no
+ * synced object may grant another system group.
+ */
+import { authenticated, unauthenticated, undecided } from '../auth/authenticator.js';
+import type { AuthResult, TokenAuthenticator } from '../auth/authenticator.js';
+import { EXTRA_TOKEN_NAME, makeUserInfo } from '../auth/user.js';
+import { KubegateError, isKubegateError } from '../errors.js';
+import type { ClusterAuthToken, ClusterUserAttribute } from '../kube/rancher.js';
+import { ANNOTATION_PROVIDER, groupsByProvider } from '../kube/rancher.js';
+import { tryParseToken } from '../tokens/format.js';
+import { verifySecret } from '../tokens/hash.js';
+
+/** What the verifier reads; kept in memory by sources/kubernetes.ts. */
+export interface WebhookSource {
+  /** Whether every resource has been listed once (before that, "not found" means nothing). */
+  readonly ready: boolean;
+  clusterAuthToken(name: string): ClusterAuthToken | undefined;
+  clusterUserAttribute(userName: string): ClusterUserAttribute | undefined;
+  /** The hash from the Secret named like the token, decoded; undefined when none. */
+  secretHash(name: string): string | undefined;
+}
+
+export interface WebhookVerifierOptions {
+  readonly source: WebhookSource;
+  /** Wall clock; Date.now by default. */
+  readonly now?: () => number;
+}
+
+export function createWebhookVerifier(options: WebhookVerifierOptions): TokenAuthenticator {
+  const { source } = options;
+  const now = options.now ?? Date.now;
+
+  async function authenticateToken(raw: string): Promise<AuthResult> {
+    const parsed = tryParseToken(raw);
+    if (parsed === undefined) return unauthenticated('TOKEN_MALFORMED');
+    if (!source.ready) return undecided(new KubegateError('NOT_READY', 'the webhook has not loaded its tokens yet'));
+    const token = source.clusterAuthToken(parsed.name);
+    if (token === undefined) return undecided(new KubegateError('TOKEN_INVALID', 'the token is not known in this cluster (yet)'));
+    const hash = source.secretHash(parsed.name) ?? (typeof token.hash === 'string' && token.hash !== '' ? token.hash : undefined);
+    if (hash === undefined) return undecided(new KubegateError('TOKEN_INVALID', 'the token has no hash in this cluster (yet)'));
+    let matches: boolean;
+    try {
+      matches = await verifySecret(parsed.secret, hash);
+    } catch (error) {
+      return undecided(isKubegateError(error) ? error : new KubegateError('INTERNAL', undefined, { cause: error }));
+    }
+    if (!matches) return unauthenticated('TOKEN_INVALID');
+    if (token.enabled !== true) return unauthenticated('TOKEN_DISABLED');
+    const expiresAt = parseExpiry(token.expiresAt);
+    if (expiresAt !== null && !(now() < expiresAt.getTime())) return unauthenticated('TOKEN_EXPIRED');
+    if (typeof token.userName !== 'string' || token.userName === '') return unauthenticated('TOKEN_INVALID');
+    const attribute = source.clusterUserAttribute(token.userName);
+    if (attribute === undefined) return undecided(new KubegateError('TOKEN_INVALID', "the token's user is not known in this cluster (yet)"));
+    if (attribute.enabled !== true) return unauthenticated('USER_DISABLED');
+    try {
+      return authenticated(identityOf(parsed.name, token, attribute), { name: parsed.name, expiresAt, clusterId: null });
+    } catch (error) {
+      return undecided(isKubegateError(error) ? error : new KubegateError('INTERNAL', undefined, { cause: error }));
+    }
+  }
+
+  return { authenticateToken };
+}
+
+/** RFC 3339 expiry; null = never (absent or empty); an invalid Date when unparsable (= expired). */
+function parseExpiry(value: unknown): Date | null {
+  if (value === undefined || value === null || value === '') return null;
+  return new Date(typeof value === 'string' ? value : Number.NaN);
+}
+
+function identityOf(tokenName: string, token: ClusterAuthToken, attribute: ClusterUserAttribute) {
+  const provider = token.metadata.annotations?.[ANNOTATION_PROVIDER];
+  const byProvider = provider === undefined ? undefined : groupsByProvider(attribute)?.[provider];
+  const groups = (byProvider ?? attribute.groups ?? []).filter((group) => typeof group === 'string' && group !== '' && !group.toLowerCase().startsWith('system:'));
+  if (provider === undefined) return makeUserInfo({ name: token.userName, uid: '', groups });
+  const extra: Record<string, readonly string[]> = {};
+  for (const [key, values] of Object.entries(attribute.extraByProvider?.[provider] ?? {})) {
+    if (Array.isArray(values)) extra[key] = values.filter((value) => typeof value === 'string');
+  }
+  extra[EXTRA_TOKEN_NAME] = [tokenName];
+  return makeUserInfo({ name: token.userName, uid: token.userName, groups, extra });
+}

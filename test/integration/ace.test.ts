@@ -1,0 +1,209 @@
+/**
+ * The authorized cluster endpoint end to end: the real proxy (startProxy) syncs tokens, user
+ * attributes and role bindings into a strict fake cluster; the real webhook (startWebhook)
+ * watches them there; the fake API server asks the webhook about tokens it does not know,
+ * as kube-apiserver does with a webhook config file; real kubectl uses both contexts of a
+ * downloaded kubeconfig.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { parse } from 'yaml';
+import { startProxy } from '../../src/cmd/proxy.js';
+import type { RunningProxy } from '../../src/cmd/proxy.js';
+import { startWebhook } from '../../src/cmd/webhook.js';
+import type { RunningWebhook } from '../../src/cmd/webhook.js';
+import { loadProxyConfig } from '../../src/config/proxy.js';
+import { loadWebhookConfig } from '../../src/config/webhook.js';
+import { createLogger } from '../../src/log.js';
+import { startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
+import type { EffectiveUser, FakeKubeApiServer } from '../fakes/kube-apiserver.js';
+import { CATTLE_NAMESPACE } from '../fakes/rancher-objects.js';
+import { createApiClient } from '../support/api-client.js';
+import type { ApiClient } from '../support/api-client.js';
+import { runKubectl, writeKubeconfig } from '../support/kubectl.js';
+import type { WrittenKubeconfig } from '../support/kubectl.js';
+
+const ADMIN_PASSWORD = 'bootstrap-Pa55word-ace';
+const CLUSTER_TOKEN = 'proxy-sa-token-ace-0123456789';
+const WEBHOOK_CACHE_TTL_MS = 500;
+
+async function eventually(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return Date.now() - started;
+}
+
+function identityOf(user: EffectiveUser | undefined): unknown {
+  assert.ok(user, 'the request was authenticated');
+  return { username: user.username, uid: user.uid, groups: [...user.groups].sort(), extra: user.extra };
+}
+
+describe('authorized cluster endpoint: proxy sync + webhook + kubectl', () => {
+  let dir: string;
+  let fake: FakeKubeApiServer;
+  let webhookKubeconfig: WrittenKubeconfig;
+  let webhook: RunningWebhook;
+  let proxy: RunningProxy;
+  let api: ApiClient;
+  let adminToken: string;
+  let aliceId: string;
+  let aliceKubeconfig: string;
+  let aliceToken: string;
+  let proxyStopped = false;
+
+  async function newUser(username: string, role: 'member' | 'viewer'): Promise<{ id: string; session: string }> {
+    const password = `${username}-Secret-pass-42`;
+    const created = await api.request('POST', '/v1/users', { token: adminToken, body: { username, password } });
+    assert.equal(created.status, 201, created.text);
+    const member = await api.request('POST', '/v1/clusters/edge/members', { token: adminToken, body: { kind: 'User', name: created.json.id, role } });
+    assert.equal(member.status, 201, member.text);
+    return { id: created.json.id, session: await api.login(username, password) };
+  }
+
+  async function kubeconfigFor(session: string, query = '?context=ace'): Promise<{ path: string; token: string; document: { 'current-context': string; contexts: Array<{ name: string }> } }> {
+    const answer = await api.request('GET', `/v1/clusters/edge/kubeconfig${query}`, { token: session });
+    assert.equal(answer.status, 200, answer.text);
+    const document = parse(answer.text);
+    const path = join(dir, `kubeconfig-${Math.random().toString(36).slice(2)}`);
+    await writeFile(path, answer.text, { mode: 0o600 });
+    return { path, token: document.users[0].user.token as string, document };
+  }
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kubegate-ace-'));
+    fake = await startFakeKubeApiServer({ token: CLUSTER_TOKEN, namespaces: ['default', 'kube-system', CATTLE_NAMESPACE] });
+    webhookKubeconfig = await writeKubeconfig({ server: fake.url, caPem: fake.caPem, token: CLUSTER_TOKEN });
+    webhook = await startWebhook(loadWebhookConfig({ env: {}, flags: { listen: '127.0.0.1:0', kubeconfig: webhookKubeconfig.path } }), {
+      logger: createLogger({ level: 'silent', name: 'webhook' }),
+      informer: { initialBackoffMs: 20 },
+    });
+    await webhook.source.synced();
+    fake.useWebhookAuthenticator({ url: `${webhook.url}/v1/authenticate`, version: 'v1', cacheTtlMs: WEBHOOK_CACHE_TTL_MS });
+
+    const configFile = join(dir, 'kubegate.yaml');
+    await writeFile(configFile, ['listen: 127.0.0.1:0', `dataDir: ${join(dir, 'data')}`, 'tls:', '  sans: ["127.0.0.1", "localhost"]', 'audit:', '  enabled: false'].join('\n'));
+    const config = loadProxyConfig({ file: configFile, env: { KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD } });
+    proxy = await startProxy(config, { logger: createLogger({ level: 'silent', name: 'proxy' }) });
+    api = createApiClient(proxy.url, proxy.caPem!);
+    adminToken = await api.login('admin', ADMIN_PASSWORD);
+    const cluster = await api.request('POST', '/v1/clusters', {
+      token: adminToken,
+      body: {
+        id: 'edge',
+        server: fake.url,
+        caData: Buffer.from(fake.caPem).toString('base64'),
+        token: CLUSTER_TOKEN,
+        ace: { enabled: true, fqdn: `localhost:${fake.port}`, caData: Buffer.from(fake.caPem).toString('base64') },
+      },
+    });
+    assert.equal(cluster.status, 201, cluster.text);
+
+    const alice = await newUser('alice', 'member');
+    aliceId = alice.id;
+    const kubeconfig = await kubeconfigFor(alice.session);
+    aliceKubeconfig = kubeconfig.path;
+    aliceToken = kubeconfig.token;
+    assert.equal(kubeconfig.document['current-context'], 'edge-fqdn');
+    assert.deepEqual(kubeconfig.document.contexts.map((context) => context.name), ['edge', 'edge-fqdn']);
+  });
+
+  after(async () => {
+    if (!proxyStopped) await proxy?.stop();
+    await webhook?.stop();
+    await fake?.close();
+    await webhookKubeconfig?.remove();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('a new user’s kubeconfig works through the -fqdn context and the proxy context as the same identity', async () => {
+    await eventually(() => fake.resources.get('clusterauthtokens', CATTLE_NAMESPACE, aliceToken.split(':')[0]!) !== undefined, 3000, 'token synced');
+    const before = fake.requests.length;
+    const direct = await runKubectl({ binary: 'system', kubeconfig: aliceKubeconfig, args: ['get', 'pods', '-o', 'name'] });
+    assert.equal(direct.code, 0, direct.stderr);
+    const viaProxy = await runKubectl({ binary: 'system', kubeconfig: aliceKubeconfig, args: ['--context', 'edge', 'get', 'pods', '-o', 'name'] });
+    assert.equal(viaProxy.code, 0, viaProxy.stderr);
+    const lists = fake.requests.slice(before).filter((request) => request.path === '/api/v1/namespaces/default/pods' && request.status === 200);
+    const byWebhook = lists.find((request) => request.user?.authenticatedBy === 'webhook');
+    const byProxy = lists.find((request) => request.user?.impersonated === true);
+    assert.ok(byWebhook && byProxy, 'one list came through each path');
+    assert.deepEqual(identityOf(byWebhook.user), identityOf(byProxy.user));
+    assert.equal(byWebhook.user?.username, aliceId);
+  });
+
+  test('membership becomes a ClusterRoleBinding in the cluster, and the user attribute carries the provider groups', async () => {
+    await eventually(
+      () => fake.objects('clusterrolebindings').some((binding) => JSON.stringify(binding['subjects']).includes(aliceId) && (binding['roleRef'] as { name: string }).name === 'edit'),
+      3000,
+      'binding synced',
+    );
+    assert.equal(proxy.sync.status('edge')?.ok, true);
+    const view = await api.request('GET', '/v1/clusters/edge', { token: adminToken });
+    assert.equal(view.status, 200, view.text);
+    assert.equal(view.json.sync.ok, true, 'operators see the sync state of the cluster in the API');
+    assert.equal(view.json.sync.consecutiveFailures, 0);
+  });
+
+  test('a group change reaches the cluster by itself, and both paths see the new group', async () => {
+    await proxy.store.putUserGroups({ userId: aliceId, provider: 'local', groups: ['local:ops'], refreshedAt: new Date() });
+    await eventually(() => JSON.stringify(fake.resources.get('clusteruserattributes', CATTLE_NAMESPACE, aliceId)?.['groups']) === '["local:ops"]', 3000, 'groups synced');
+    await new Promise((resolve) => setTimeout(resolve, WEBHOOK_CACHE_TTL_MS + 50));
+    const before = fake.requests.length;
+    for (const args of [['get', 'pods'], ['--context', 'edge', 'get', 'pods']]) {
+      const result = await runKubectl({ binary: 'system', kubeconfig: aliceKubeconfig, args });
+      assert.equal(result.code, 0, result.stderr);
+    }
+    const lists = fake.requests.slice(before).filter((request) => request.path === '/api/v1/namespaces/default/pods' && request.status === 200);
+    assert.equal(lists.length, 2);
+    for (const request of lists) assert.deepEqual([...(request.user?.groups ?? [])].sort(), ['local:ops', 'system:authenticated']);
+  });
+
+  test('a revoked token disappears from the cluster within 2 s of the DELETE, and the webhook then refuses it', async () => {
+    const session = await api.login('alice', 'alice-Secret-pass-42');
+    const second = await kubeconfigFor(session);
+    const name = second.token.split(':')[0]!;
+    await eventually(() => fake.resources.get('clusterauthtokens', CATTLE_NAMESPACE, name) !== undefined, 3000, 'second token synced');
+    const ok = await runKubectl({ binary: 'system', kubeconfig: second.path, args: ['get', 'pods', '-o', 'name'] });
+    assert.equal(ok.code, 0, ok.stderr);
+    const revoked = await api.request('DELETE', `/v1/tokens/${name}`, { token: session });
+    assert.ok(revoked.status === 200 || revoked.status === 204, revoked.text);
+    const tookMs = await eventually(
+      () => fake.resources.get('clusterauthtokens', CATTLE_NAMESPACE, name) === undefined && fake.resources.get('secrets', CATTLE_NAMESPACE, name) === undefined,
+      2000,
+      'revoked token removed',
+    );
+    assert.ok(tookMs < 2000);
+    await new Promise((resolve) => setTimeout(resolve, WEBHOOK_CACHE_TTL_MS + 50));
+    const refused = await runKubectl({ binary: 'system', kubeconfig: second.path, args: ['get', 'pods', '-o', 'name'] });
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /Unauthorized|provide credentials/);
+  });
+
+  test('disabling a user removes their tokens and attribute from the cluster by itself', async () => {
+    const bob = await newUser('bob', 'viewer');
+    const kubeconfig = await kubeconfigFor(bob.session);
+    const name = kubeconfig.token.split(':')[0]!;
+    await eventually(() => fake.resources.get('clusterauthtokens', CATTLE_NAMESPACE, name) !== undefined, 3000, 'bob synced');
+    const disabled = await api.request('PATCH', `/v1/users/${bob.id}`, { token: adminToken, body: { enabled: false } });
+    assert.equal(disabled.status, 200, disabled.text);
+    await eventually(
+      () => fake.resources.get('clusterauthtokens', CATTLE_NAMESPACE, name) === undefined && fake.resources.get('clusteruserattributes', CATTLE_NAMESPACE, bob.id) === undefined,
+      2000,
+      'disabled user removed',
+    );
+  });
+
+  test('the -fqdn context keeps working with the central proxy stopped', async () => {
+    await proxy.stop();
+    proxyStopped = true;
+    fake.webhook?.clearCache();
+    const result = await runKubectl({ binary: 'system', kubeconfig: aliceKubeconfig, args: ['get', 'pods', '-o', 'name'] });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /pod\/web-0/);
+  });
+});

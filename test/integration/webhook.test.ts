@@ -1,0 +1,233 @@
+/**
+ * `kubegate webhook` against the strict fake kube-apiserver: Rancher-shaped objects are
+ * listed and watched for real (kubeconfig loading, resourceVersion, 410 Gone), TokenReviews
+ * are answered over HTTP in the request's version, and real kubectl reaches the fake API
+ * server with a token only the webhook can vouch for.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
+import { loadWebhookConfig } from '../../src/config/webhook.js';
+import { startWebhook } from '../../src/cmd/webhook.js';
+import type { RunningWebhook } from '../../src/cmd/webhook.js';
+import { createLogger } from '../../src/log.js';
+import { startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
+import type { FakeKubeApiServer } from '../fakes/kube-apiserver.js';
+import { CATTLE_NAMESPACE, rancherClusterAuthToken, rancherClusterUserAttribute, rancherHash, rancherTokenSecret } from '../fakes/rancher-objects.js';
+import { buildKubeconfig, runKubectl, writeKubeconfig } from '../support/kubectl.js';
+import type { WrittenKubeconfig } from '../support/kubectl.js';
+
+const proxyToken = 'webhook-sa-token-0123456789';
+
+interface Answer {
+  readonly status: number;
+  readonly body: string;
+  readonly json: { apiVersion?: string; kind?: string; status?: { authenticated?: boolean; error?: string; user?: { username: string; uid?: string; groups: string[]; extra?: Record<string, string[]> } }; message?: string };
+}
+
+function post(url: string, path: string, body: string | Buffer, headers: Record<string, string> = { 'content-type': 'application/json' }, method = 'POST'): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(`${url}${path}`, { method, headers, agent: false }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => {
+        let json: Answer['json'] = {};
+        try {
+          json = JSON.parse(text) as Answer['json'];
+        } catch {
+          json = {};
+        }
+        resolve({ status: response.statusCode ?? 0, body: text, json });
+      });
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+function review(url: string, token: string, version: 'v1' | 'v1beta1' = 'v1'): Promise<Answer> {
+  return post(url, '/v1/authenticate', JSON.stringify({ apiVersion: `authentication.k8s.io/${version}`, kind: 'TokenReview', spec: { token } }));
+}
+
+async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('kubegate webhook against a Kubernetes API server', () => {
+  let fake: FakeKubeApiServer;
+  let kubeconfig: WrittenKubeconfig;
+  let webhook: RunningWebhook;
+
+  before(async () => {
+    fake = await startFakeKubeApiServer({ token: proxyToken, namespaces: ['default', 'kube-system', CATTLE_NAMESPACE] });
+    // Objects that exist before the webhook starts arrive through the first list.
+    fake.resources.put('clusterauthtokens', rancherClusterAuthToken({ name: 'kubeconfig-u-early', userName: 'u-early' }));
+    fake.resources.put('secrets', rancherTokenSecret('kubeconfig-u-early', await rancherHash(3, 'early-secret')));
+    fake.resources.put('clusteruserattributes', rancherClusterUserAttribute({ userName: 'u-early', groups: ['github_org://42'] }));
+    fake.resources.put('secrets', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'unrelated-tls', namespace: CATTLE_NAMESPACE }, data: { 'tls.key': 'c2VjcmV0' } });
+    kubeconfig = await writeKubeconfig({ server: fake.url, caPem: fake.caPem, token: proxyToken });
+    const config = loadWebhookConfig({ env: {}, flags: { listen: '127.0.0.1:0', kubeconfig: kubeconfig.path } });
+    webhook = await startWebhook(config, { logger: createLogger({ level: 'silent', name: 'webhook' }), informer: { initialBackoffMs: 20 } });
+    await webhook.source.synced();
+  });
+
+  after(async () => {
+    await webhook.stop();
+    await fake.close();
+    await kubeconfig.remove();
+  });
+
+  it('accepts a Rancher token listed at start and answers in the version it was asked in, because kube-apiserver fails a reply of another version', async () => {
+    for (const version of ['v1', 'v1beta1'] as const) {
+      const answer = await review(webhook.url, 'kubeconfig-u-early:early-secret', version);
+      assert.equal(answer.status, 200);
+      assert.equal(answer.json.apiVersion, `authentication.k8s.io/${version}`);
+      assert.equal(answer.json.kind, 'TokenReview');
+      assert.deepEqual(answer.json.status?.user, { username: 'u-early', groups: ['github_org://42'] });
+      assert.equal(answer.json.status?.authenticated, true);
+    }
+  });
+
+  it('keeps no data of unrelated Secrets, because the namespace holds keys this process must not hold', () => {
+    assert.equal(webhook.source.secretHash('unrelated-tls'), undefined);
+  });
+
+  it('answers a token synced after a first failed attempt, because an unknown name is an uncached error, not a cached rejection', async () => {
+    const first = await review(webhook.url, 't-late:late-secret');
+    assert.equal(first.json.status?.authenticated, false);
+    assert.match(first.json.status?.error ?? '', /not known in this cluster/);
+    fake.resources.put('clusteruserattributes', rancherClusterUserAttribute({ userName: 'u-late', groups: [] }));
+    fake.resources.put('secrets', rancherTokenSecret('t-late', await rancherHash(2, 'late-secret')));
+    fake.resources.put('clusterauthtokens', rancherClusterAuthToken({ name: 't-late', userName: 'u-late' }));
+    await eventually(async () => (await review(webhook.url, 't-late:late-secret')).json.status?.authenticated === true);
+  });
+
+  it('rejects a wrong secret without an error, so that kube-apiserver caches the rejection', async () => {
+    const answer = await review(webhook.url, 'kubeconfig-u-early:wrong');
+    assert.deepEqual(answer.json.status, { authenticated: false });
+  });
+
+  it('stops accepting a token as soon as its object is deleted, because the watch invalidates the verification cache', async () => {
+    fake.resources.put('clusteruserattributes', rancherClusterUserAttribute({ userName: 'u-gone' }));
+    fake.resources.put('secrets', rancherTokenSecret('t-gone', await rancherHash(3, 's')));
+    fake.resources.put('clusterauthtokens', rancherClusterAuthToken({ name: 't-gone', userName: 'u-gone' }));
+    await eventually(async () => (await review(webhook.url, 't-gone:s')).json.status?.authenticated === true);
+    fake.resources.remove('clusterauthtokens', CATTLE_NAMESPACE, 't-gone');
+    await eventually(async () => (await review(webhook.url, 't-gone:s')).json.status?.authenticated === false, 1000);
+  });
+
+  it('rejects a disabled user at once after the attribute changes, because a change of the attribute drops its cached answers', async () => {
+    fake.resources.put('clusteruserattributes', rancherClusterUserAttribute({ userName: 'u-dis' }));
+    fake.resources.put('secrets', rancherTokenSecret('t-dis', await rancherHash(3, 's')));
+    fake.resources.put('clusterauthtokens', rancherClusterAuthToken({ name: 't-dis', userName: 'u-dis' }));
+    await eventually(async () => (await review(webhook.url, 't-dis:s')).json.status?.authenticated === true);
+    fake.resources.put('clusteruserattributes', rancherClusterUserAttribute({ userName: 'u-dis', enabled: false }));
+    await eventually(async () => (await review(webhook.url, 't-dis:s')).json.status?.authenticated === false, 1000);
+  });
+
+  it('lists again after 410 Gone and sees what changed meanwhile, because a compacted watch history cannot be resumed', async () => {
+    const restartsBefore = await metricSum(webhook, 'kubegate_webhook_watch_restarts_total');
+    fake.resources.compact();
+    fake.resources.put('clusteruserattributes', rancherClusterUserAttribute({ userName: 'u-after' }));
+    fake.resources.put('secrets', rancherTokenSecret('t-after', await rancherHash(3, 's')));
+    fake.resources.put('clusterauthtokens', rancherClusterAuthToken({ name: 't-after', userName: 'u-after' }));
+    await eventually(async () => (await review(webhook.url, 't-after:s')).json.status?.authenticated === true);
+    await eventually(async () => (await metricSum(webhook, 'kubegate_webhook_watch_restarts_total')) > restartsBefore);
+  });
+
+  it('also recovers when the API server answers the watch itself with HTTP 410', async () => {
+    fake.resources.expiredWatchAsHttp410 = true;
+    try {
+      fake.resources.compact();
+      fake.resources.put('clusteruserattributes', rancherClusterUserAttribute({ userName: 'u-410' }));
+      fake.resources.put('secrets', rancherTokenSecret('t-410', await rancherHash(3, 's')));
+      fake.resources.put('clusterauthtokens', rancherClusterAuthToken({ name: 't-410', userName: 'u-410' }));
+      await eventually(async () => (await review(webhook.url, 't-410:s')).json.status?.authenticated === true);
+    } finally {
+      fake.resources.expiredWatchAsHttp410 = false;
+    }
+  });
+
+  it('stamps lastUsedAt after a successful review, in the background', async () => {
+    await review(webhook.url, 'kubeconfig-u-early:early-secret');
+    await eventually(() => typeof fake.resources.get('clusterauthtokens', CATTLE_NAMESPACE, 'kubeconfig-u-early')?.['lastUsedAt'] === 'string');
+  });
+
+  it('moves a deprecated hash field into the Secret and clears the field, as kube-api-auth does', async () => {
+    fake.resources.put('clusteruserattributes', rancherClusterUserAttribute({ userName: 'u-old' }));
+    fake.resources.put('clusterauthtokens', rancherClusterAuthToken({ name: 't-old', userName: 'u-old', deprecatedHash: await rancherHash(1, 'old-secret') }));
+    await eventually(async () => (await review(webhook.url, 't-old:old-secret')).json.status?.authenticated === true);
+    await eventually(() => fake.resources.get('clusterauthtokens', CATTLE_NAMESPACE, 't-old')?.['hash'] === undefined);
+    const secret = fake.resources.get('secrets', CATTLE_NAMESPACE, 't-old');
+    assert.match(Buffer.from(String((secret?.['data'] as { hash?: string } | undefined)?.hash), 'base64').toString(), /^\$1:/);
+    assert.equal((await review(webhook.url, 't-old:old-secret')).json.status?.authenticated, true);
+  });
+
+  it('answers 400 with a clear message for malformed JSON, a wrong kind and a missing token, and keeps serving', async () => {
+    const cases: Array<[string, RegExp]> = [
+      ['{not json', /not valid JSON/],
+      [JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'SubjectAccessReview', spec: { token: 'a:b' } }), /kind must be "TokenReview"/],
+      [JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: {} }), /spec.token is missing/],
+      [JSON.stringify({ apiVersion: 'authentication.k8s.io/v2', kind: 'TokenReview', spec: { token: 'a:b' } }), /apiVersion must be/],
+    ];
+    for (const [body, message] of cases) {
+      const answer = await post(webhook.url, '/v1/authenticate', body);
+      assert.equal(answer.status, 400, body);
+      assert.match(answer.json.message ?? '', message);
+    }
+    const tooLarge = await post(webhook.url, '/v1/authenticate', Buffer.alloc(70 * 1024, 0x20));
+    assert.equal(tooLarge.status, 413);
+    assert.equal((await post(webhook.url, '/v1/authenticate', '', {}, 'GET')).status, 405);
+    assert.equal((await review(webhook.url, 'kubeconfig-u-early:early-secret')).json.status?.authenticated, true);
+  });
+
+  it('serves /healthcheck as kube-api-auth does, and /readyz, /healthz and /metrics', async () => {
+    assert.equal((await post(webhook.url, '/healthcheck', '', {}, 'GET')).status, 200);
+    assert.equal((await post(webhook.url, '/readyz', '', {}, 'GET')).status, 200);
+    assert.equal((await post(webhook.url, '/healthz', '', {}, 'GET')).status, 200);
+    const metrics = (await post(webhook.url, '/metrics', '', {}, 'GET')).body;
+    assert.match(metrics, /kubegate_webhook_reviews_total\{result="authenticated"\} [1-9]/);
+    assert.match(metrics, /kubegate_webhook_cache_total\{result="hit"\} [1-9]/);
+    assert.match(metrics, /kubegate_webhook_objects\{resource="clusterauthtokens"\} [1-9]/);
+  });
+
+  it('lets real kubectl in through the fake API server, which asks this webhook about the token', async () => {
+    fake.useWebhookAuthenticator({ url: `${webhook.url}/v1/authenticate`, version: 'v1', cacheTtlMs: 2000 });
+    try {
+      const result = await runKubectl({
+        binary: 'system',
+        kubeconfig: buildKubeconfig({ server: fake.url, caPem: fake.caPem, token: 'kubeconfig-u-early:early-secret' }),
+        args: ['get', 'pods', '-o', 'name'],
+      });
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /pod\/web-0/);
+      const served = fake.requests.filter((request) => request.path === '/api/v1/namespaces/default/pods');
+      assert.ok(served.length > 0);
+      assert.deepEqual(served.at(-1)?.user?.groups, ['github_org://42', 'system:authenticated']);
+      assert.equal(served.at(-1)?.user?.username, 'u-early');
+      const denied = await runKubectl({
+        binary: 'system',
+        kubeconfig: buildKubeconfig({ server: fake.url, caPem: fake.caPem, token: 'kubeconfig-u-early:wrong' }),
+        args: ['get', 'pods', '-o', 'name'],
+      });
+      assert.notEqual(denied.code, 0);
+      assert.match(denied.stderr, /Unauthorized|provide credentials/);
+    } finally {
+      fake.useWebhookAuthenticator(undefined);
+    }
+  });
+});
+
+/** The sum of every series of a metric (all label values). */
+async function metricSum(webhook: RunningWebhook, metric: string): Promise<number> {
+  const text = await webhook.registry.metrics();
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(`${metric}{`) || line.startsWith(`${metric} `))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+}
