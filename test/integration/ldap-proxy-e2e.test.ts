@@ -1,0 +1,176 @@
+/**
+ * LDAP through the whole proxy, as an operator sets it up: real slapd as the `corp`
+ * provider, a cluster whose membership is granted to an LDAP group, real kubectl with a
+ * downloaded kubeconfig — and access that follows the directory: a user removed from the
+ * group loses the cluster, a user deleted from the directory loses every token, by
+ * themselves (background group refresh), with no admin action in kubegate.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import pino from 'pino';
+import { parse } from 'yaml';
+import { startProxy } from '../../src/cmd/proxy.js';
+import type { RunningProxy } from '../../src/cmd/proxy.js';
+import { loadProxyConfig } from '../../src/config/proxy.js';
+import { createLogger } from '../../src/log.js';
+import { startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
+import type { FakeKubeApiServer } from '../fakes/kube-apiserver.js';
+import { createApiClient } from '../support/api-client.js';
+import type { ApiClient } from '../support/api-client.js';
+import { runKubectl } from '../support/kubectl.js';
+import { replaceAttribute, SEED, startSlapd } from '../support/slapd.js';
+import type { TestSlapd } from '../support/slapd.js';
+
+const ADMIN_PASSWORD = 'bootstrap-Pa55word-ldap';
+const CLUSTER_TOKEN = 'proxy-sa-token-ldap-e2e-0123456789';
+const OPS_GROUP = `corp:${SEED.groups.ops}`;
+
+async function eventually(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('an LDAP user reaches a cluster through the proxy, and access follows the directory', () => {
+  let dir: string;
+  let slapd: TestSlapd;
+  let fake: FakeKubeApiServer;
+  let proxy: RunningProxy;
+  let api: ApiClient;
+  let adminToken: string;
+  let aliceToken: string;
+  let kubeconfigPath: string;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kubegate-ldap-e2e-'));
+    slapd = await startSlapd();
+    fake = await startFakeKubeApiServer({ token: CLUSTER_TOKEN });
+    const configFile = join(dir, 'kubegate.yaml');
+    await writeFile(
+      configFile,
+      JSON.stringify({
+        listen: '127.0.0.1:0',
+        dataDir: join(dir, 'data'),
+        tls: { sans: ['127.0.0.1'] },
+        audit: { enabled: false },
+        groupRefresh: { maxAge: '1s', interval: '1s' },
+        providers: [
+          { name: 'local', type: 'local' },
+          {
+            name: 'corp',
+            type: 'ldap',
+            settings: {
+              servers: [slapd.url],
+              tls: 'none',
+              connectionTimeoutSeconds: 2,
+              serviceAccountDn: SEED.service.dn,
+              serviceAccountPassword: SEED.service.password,
+              userSearchBase: SEED.peopleDn,
+              groupSearchBase: SEED.groupsDn,
+            },
+          },
+        ],
+      }),
+    );
+    const config = loadProxyConfig({ file: configFile, env: { KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD } });
+    const logger = createLogger({ level: 'warn', name: 'proxy', destination: pino.destination({ dest: join(dir, 'proxy.log'), sync: true }) });
+    proxy = await startProxy(config, { logger });
+    api = createApiClient(proxy.url, proxy.caPem!);
+    adminToken = await api.login('admin', ADMIN_PASSWORD);
+    const cluster = await api.request('POST', '/v1/clusters', {
+      token: adminToken,
+      body: { id: 'prod', server: fake.url, caData: Buffer.from(fake.caPem).toString('base64'), token: CLUSTER_TOKEN },
+    });
+    assert.equal(cluster.status, 201, cluster.text);
+    const member = await api.request('POST', '/v1/clusters/prod/members', {
+      token: adminToken,
+      body: { kind: 'Group', name: OPS_GROUP, role: 'member' },
+    });
+    assert.equal(member.status, 201, member.text);
+  });
+
+  after(async () => {
+    await proxy?.stop();
+    await fake?.close();
+    await slapd?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('an LDAP login answers a token and the provider-prefixed DN groups of the user', async () => {
+    const login = await api.request('POST', '/v1/login', { body: { provider: 'corp', username: 'alice', password: SEED.users.alice.password } });
+    assert.equal(login.status, 201, login.text);
+    aliceToken = login.json.token;
+    assert.ok(login.json.user.groups.includes(OPS_GROUP), `groups: ${JSON.stringify(login.json.user.groups)}`);
+    assert.ok(login.json.user.groups.every((group: string) => group.startsWith('corp:') || group === 'system:authenticated'));
+  });
+
+  test('the same directory user is found again on the next login, so the user ID is stable', async () => {
+    const again = await api.request('POST', '/v1/login', { body: { provider: 'corp', username: 'alice', password: SEED.users.alice.password } });
+    const first = await api.request('GET', '/v1/me', { token: aliceToken });
+    const second = await api.request('GET', '/v1/me', { token: again.json.token });
+    assert.equal(first.json.id, second.json.id);
+  });
+
+  test('wrong passwords, LDAP filter injection and empty passwords are plain login failures', async () => {
+    for (const [username, password] of [
+      ['alice', 'not-her-password'],
+      ['*', SEED.users.alice.password],
+      ['alice)(uid=*', SEED.users.alice.password],
+      ['*)(|(uid=*', 'x'],
+    ] as const) {
+      const answer = await api.request('POST', '/v1/login', { body: { provider: 'corp', username, password } });
+      assert.equal(answer.status, 401, `${username}: ${answer.text}`);
+      assert.equal(answer.json.error.code, 'LOGIN_FAILED');
+    }
+    const empty = await api.request('POST', '/v1/login', { body: { provider: 'corp', username: 'alice', password: '' } });
+    assert.ok(empty.status === 400 || empty.status === 401, empty.text);
+  });
+
+  test('kubectl reaches the cluster as the LDAP user, and the cluster sees the LDAP groups', async () => {
+    const kubeconfig = await api.request('GET', '/v1/clusters/prod/kubeconfig', { token: aliceToken });
+    assert.equal(kubeconfig.status, 200, kubeconfig.text);
+    kubeconfigPath = join(dir, 'alice.kubeconfig');
+    await writeFile(kubeconfigPath, kubeconfig.text, { mode: 0o600 });
+    assert.equal(parse(kubeconfig.text)['current-context'], 'prod');
+    const before = fake.requests.length;
+    const result = await runKubectl({ binary: 'system', kubeconfig: kubeconfigPath, args: ['get', 'pods'] });
+    assert.equal(result.code, 0, result.stderr);
+    const list = fake.requests.slice(before).find((r) => r.path === '/api/v1/namespaces/default/pods');
+    assert.ok(list?.user?.groups.includes(OPS_GROUP), `groups upstream: ${JSON.stringify(list?.user?.groups)}`);
+    assert.ok(list?.user?.groups.includes('system:authenticated'));
+    assert.deepEqual(list?.user?.extra['kubegate.io/provider'], ['corp']);
+  });
+
+  test('removed from the LDAP group, the user loses the cluster by itself once the groups are refreshed', async () => {
+    // groupOfNames must keep a member: the group now holds bob only.
+    await slapd.asAdmin((client) => replaceAttribute(client, SEED.groups.ops, 'member', [SEED.users.bob.dn]));
+    await eventually(
+      async () => {
+        const result = await runKubectl({ binary: 'system', kubeconfig: kubeconfigPath, args: ['get', 'pods'] });
+        return result.code !== 0 && /forbidden/i.test(result.stderr);
+      },
+      15_000,
+      'kubectl to be forbidden after the group change',
+    );
+  });
+
+  test('deleted from the directory, the user loses every token by itself', async () => {
+    await slapd.asAdmin((client) => client.del(SEED.users.alice.dn));
+    await eventually(async () => (await api.request('GET', '/v1/me', { token: aliceToken })).status === 401, 15_000, 'the session token to be revoked');
+    const result = await runKubectl({ binary: 'system', kubeconfig: kubeconfigPath, args: ['get', 'pods'] });
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /Unauthorized|must be logged in/);
+  });
+
+  test('with the directory down, a login is 503 PROVIDER_UNAVAILABLE, never a wrong password', async () => {
+    await slapd.stop();
+    const answer = await api.request('POST', '/v1/login', { body: { provider: 'corp', username: 'bob', password: SEED.users.bob.password } });
+    assert.equal(answer.status, 503, answer.text);
+    assert.equal(answer.json.error.code, 'PROVIDER_UNAVAILABLE');
+  });
+});
