@@ -17,6 +17,8 @@ import { startProxy } from '../../src/cmd/proxy.js';
 import type { RunningProxy } from '../../src/cmd/proxy.js';
 import { loadProxyConfig } from '../../src/config/proxy.js';
 import { createLogger } from '../../src/log.js';
+import { loginToProxy } from '../../src/cli/login.js';
+import { createProxyClient } from '../../src/cli/proxy-client.js';
 import type { AuthResult, TokenAuthenticator } from '../../src/auth/authenticator.js';
 import { createProviders } from '../../src/providers/index.js';
 import type { OidcProvider } from '../../src/providers/oidc/oidc.js';
@@ -416,6 +418,53 @@ describe('OIDC ID tokens on the proxy path of the real proxy (oidcBearer)', () =
     const result = await runKubectl({ binary: 'system', kubeconfig: { server: `${proxy.url}/k8s/clusters/dev`, caPem: proxy.caPem ?? '', token: idToken }, args: ['get', 'pods'] });
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /web-0/);
+  });
+
+  it('logs the CLI in through the browser with a loopback redirect, and the token is the linked user', async () => {
+    issuer.nextAccount = 'sub-erin';
+    const login = await loginToProxy({
+      client: createProxyClient(proxy.url, proxy.caPem ?? ''),
+      provider: PROVIDER,
+      env: {},
+      prompter: undefined,
+      say: () => undefined,
+      // The "browser": the proxy's start page, the issuer's pages, the proxy's callback, then the loopback.
+      openBrowser: async (url) => {
+        const start = await api.request('GET', pathOf(url));
+        assert.equal(start.status, 302, start.text);
+        const callback = await new TestBrowser().followUntil(String(start.headers['location']), EXTERNAL);
+        const toCli = await api.request('GET', pathOf(callback));
+        assert.equal(toCli.status, 302, toCli.text);
+        const loopback = new URL(String(toCli.headers['location']));
+        assert.equal(loopback.hostname, '127.0.0.1');
+        await (await fetch(loopback)).text();
+      },
+    });
+    assert.equal(login.provider, PROVIDER);
+    const me = await api.request('GET', '/v1/me', { token: login.token.token });
+    assert.equal(me.json.id, erinId);
+  });
+
+  it('logs the CLI in with the device flow (--device)', async () => {
+    issuer.nextAccount = 'sub-erin';
+    let approval: Promise<unknown> | undefined;
+    const login = await loginToProxy({
+      client: createProxyClient(proxy.url, proxy.caPem ?? ''),
+      provider: PROVIDER,
+      device: true,
+      env: {},
+      prompter: undefined,
+      say: (line) => {
+        const complete = /\(or open (\S+)\)/.exec(line)?.[1];
+        if (complete !== undefined) approval = new TestBrowser().approveDevice(complete);
+      },
+      openBrowser: () => assert.fail('the device flow opens no browser'),
+      sleep: async () => {
+        await approval;
+      },
+    });
+    const me = await api.request('GET', '/v1/me', { token: login.token.token });
+    assert.equal(me.json.id, erinId);
   });
 
   it('answers 401 for an expired ID token on the proxy path', async () => {

@@ -1,0 +1,145 @@
+/**
+ * The kubeconfig exec credential plugin end to end: the real proxy (startProxy), a kubeconfig
+ * from `GET /v1/clusters/:id/kubeconfig?auth=exec`, real kubectl running `kubegate token`
+ * (this repository's CLI, through a `kubegate` wrapper on PATH) against the strict fake API
+ * server, with the password from KUBEGATE_USERNAME/KUBEGATE_PASSWORD and the token cache in
+ * a temporary XDG_CACHE_HOME.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { parse } from 'yaml';
+import { startProxy } from '../../src/cmd/proxy.js';
+import type { RunningProxy } from '../../src/cmd/proxy.js';
+import { loadProxyConfig } from '../../src/config/proxy.js';
+import { createLogger } from '../../src/log.js';
+import { startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
+import type { FakeKubeApiServer } from '../fakes/kube-apiserver.js';
+import { createApiClient } from '../support/api-client.js';
+import type { ApiClient } from '../support/api-client.js';
+import { runKubectl } from '../support/kubectl.js';
+
+const run = promisify(execFile);
+const repositoryRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const ADMIN_PASSWORD = 'bootstrap-Pa55word-exec';
+const ALICE_PASSWORD = 'alice-Secret-pass-exec';
+const CLUSTER_TOKEN = 'proxy-sa-token-exec-0123456789';
+
+describe('kubectl with the kubegate exec credential plugin', () => {
+  let dir: string;
+  let bin: string;
+  let cacheHome: string;
+  let fake: FakeKubeApiServer;
+  let proxy: RunningProxy;
+  let api: ApiClient;
+  let aliceId: string;
+  let kubeconfigPath: string;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kubegate-exec-'));
+    bin = join(dir, 'bin');
+    cacheHome = join(dir, 'cache');
+    await mkdir(bin);
+    const tsx = fileURLToPath(import.meta.resolve('tsx'));
+    await writeFile(join(bin, 'kubegate'), `#!/bin/sh\nexec "${process.execPath}" --import "${tsx}" "${join(repositoryRoot, 'src', 'cmd', 'main.ts')}" "$@"\n`);
+    await chmod(join(bin, 'kubegate'), 0o755);
+
+    fake = await startFakeKubeApiServer({ token: CLUSTER_TOKEN });
+    const configFile = join(dir, 'kubegate.yaml');
+    await writeFile(configFile, JSON.stringify({ listen: '127.0.0.1:0', dataDir: join(dir, 'data'), tls: { sans: ['127.0.0.1'] }, audit: { enabled: false } }));
+    const config = loadProxyConfig({ file: configFile, env: { KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD } });
+    proxy = await startProxy(config, { logger: createLogger({ level: 'silent', name: 'proxy' }) });
+    api = createApiClient(proxy.url, proxy.caPem ?? '');
+    const admin = await api.login('admin', ADMIN_PASSWORD);
+    const cluster = await api.request('POST', '/v1/clusters', {
+      token: admin,
+      body: { id: 'dev', server: fake.url, caData: Buffer.from(fake.caPem).toString('base64'), token: CLUSTER_TOKEN },
+    });
+    assert.equal(cluster.status, 201, cluster.text);
+    const alice = await api.request('POST', '/v1/users', { token: admin, body: { username: 'alice', password: ALICE_PASSWORD } });
+    assert.equal(alice.status, 201, alice.text);
+    aliceId = alice.json.id;
+    const member = await api.request('POST', '/v1/clusters/dev/members', { token: admin, body: { kind: 'User', name: aliceId, role: 'member' } });
+    assert.equal(member.status, 201, member.text);
+
+    const aliceToken = await api.login('alice', ALICE_PASSWORD);
+    const kubeconfig = await api.request('GET', '/v1/clusters/dev/kubeconfig?auth=exec', { token: aliceToken });
+    assert.equal(kubeconfig.status, 200, kubeconfig.text);
+    kubeconfigPath = join(dir, 'kubeconfig');
+    await writeFile(kubeconfigPath, kubeconfig.text, { mode: 0o600 });
+  });
+
+  after(async () => {
+    await proxy?.stop();
+    await fake?.close();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+
+  function pluginEnv(password = ALICE_PASSWORD): Record<string, string> {
+    return { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`, XDG_CACHE_HOME: cacheHome, KUBEGATE_USERNAME: 'alice', KUBEGATE_PASSWORD: password };
+  }
+
+  it('answers a kubeconfig whose user runs `kubegate token` for this proxy, cluster and provider, with no secret in it', async () => {
+    const aliceToken = await api.login('alice', ALICE_PASSWORD);
+    const response = await api.request('GET', '/v1/clusters/dev/kubeconfig?auth=exec', { token: aliceToken });
+    const parsed = parse(response.text);
+    const exec = parsed.users[0].user.exec;
+    assert.equal(parsed.users[0].user.token, undefined);
+    assert.equal(exec.apiVersion, 'client.authentication.k8s.io/v1');
+    assert.equal(exec.command, 'kubegate');
+    assert.deepEqual(exec.args, ['token', '--server', proxy.publicUrl, '--cluster', 'dev', '--provider', 'local']);
+    assert.deepEqual(exec.env, [{ name: 'KUBEGATE_CA_DATA', value: Buffer.from(proxy.caPem ?? '').toString('base64') }]);
+    const tokens = await api.request('GET', '/v1/tokens', { token: aliceToken });
+    assert.ok(!tokens.json.items.some((token: { kind: string }) => token.kind === 'kubeconfig'), 'no kubeconfig token was issued');
+  });
+
+  it('lets real kubectl list pods as alice through the plugin, and caches the tokens in 0600 files', async () => {
+    const before = fake.requests.length;
+    const result = await runKubectl({ binary: 'system', kubeconfig: kubeconfigPath, args: ['get', 'pods'], env: pluginEnv(), timeoutMs: 30_000 });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /web-0/);
+    const list = fake.requests.slice(before).find((r) => r.path === '/api/v1/namespaces/default/pods');
+    assert.equal(list?.user?.username, aliceId);
+
+    const cacheDir = join(cacheHome, 'kubegate');
+    assert.equal((await stat(cacheDir)).mode & 0o777, 0o700);
+    const files = await readdir(cacheDir);
+    assert.equal(files.length, 2, 'a login token and a cluster token');
+    for (const file of files) assert.equal((await stat(join(cacheDir, file))).mode & 0o777, 0o600, file);
+  });
+
+  it('uses the cached token on the next run, without logging in again (a wrong password would fail)', async () => {
+    const result = await runKubectl({ binary: 'system', kubeconfig: kubeconfigPath, args: ['get', 'pods'], env: pluginEnv('not-the-password'), timeoutMs: 30_000 });
+    assert.equal(result.code, 0, result.stderr);
+  });
+
+  it('prints an ExecCredential with an expirationTimestamp before the token expires, and a cluster-scoped token', async () => {
+    const { stdout } = await run(join(bin, 'kubegate'), ['token', '--server', proxy.publicUrl, '--cluster', 'dev', '--provider', 'local'], {
+      env: { ...pluginEnv(), KUBEGATE_CA_DATA: Buffer.from(proxy.caPem ?? '').toString('base64') },
+    });
+    const credential = JSON.parse(stdout);
+    assert.equal(credential.apiVersion, 'client.authentication.k8s.io/v1');
+    assert.equal(credential.kind, 'ExecCredential');
+    assert.match(credential.status.expirationTimestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    const aliceToken = await api.login('alice', ALICE_PASSWORD);
+    const tokens = await api.request('GET', '/v1/tokens', { token: aliceToken });
+    const name = String(credential.status.token).split(':')[0];
+    const stored = tokens.json.items.find((token: { name: string }) => token.name === name);
+    assert.equal(stored?.cluster, 'dev');
+    assert.ok(Date.parse(credential.status.expirationTimestamp) < Date.parse(stored.expiresAt), 'kubectl asks again before the token expires');
+  });
+
+  it('fails with a clear message instead of hanging when there is neither a terminal nor KUBEGATE_PASSWORD', async () => {
+    const env = { PATH: pluginEnv().PATH, XDG_CACHE_HOME: join(dir, 'empty-cache'), KUBEGATE_CA_DATA: Buffer.from(proxy.caPem ?? '').toString('base64') };
+    await assert.rejects(run(join(bin, 'kubegate'), ['token', '--server', proxy.publicUrl, '--cluster', 'dev', '--provider', 'local'], { env }), (error: { stderr: string; code: number }) => {
+      assert.equal(error.code, 1);
+      assert.match(error.stderr, /KUBEGATE_PASSWORD/);
+      return true;
+    });
+  });
+});
