@@ -8,7 +8,7 @@
  *   so rotated credentials are used at once; the TLS settings become one keep-alive agent.
  *   The package takes over a second to import, so it is imported only here, on demand.
  * - the proxy's upstream pool (the sync): the same agent, CA and impersonate-only
- *   credentials as the forwarding path.
+ *   credentials as the forwarding path, impersonating the sync's own user.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -16,9 +16,18 @@ import { KubegateError } from '../errors.js';
 import type { Upstream } from '../proxy/upstreams.js';
 import type { KubeEndpoint } from './client.js';
 
-export function endpointFromUpstream(upstream: Upstream): KubeEndpoint {
+export interface UpstreamEndpointOptions {
+  /**
+   * Act as this Kubernetes user (`Impersonate-User`). The sync writes as a user that exists
+   * only through impersonation, so the proxy's own identity keeps no rights but impersonate.
+   */
+  readonly impersonateUser?: string;
+}
+
+export function endpointFromUpstream(upstream: Upstream, options: UpstreamEndpointOptions = {}): KubeEndpoint {
   const headers: Record<string, string> = {};
   for (let i = 0; i + 1 < upstream.authHeaders.length; i += 2) headers[upstream.authHeaders[i]!] = upstream.authHeaders[i + 1]!;
+  if (options.impersonateUser !== undefined) headers['Impersonate-User'] = options.impersonateUser;
   Object.freeze(headers);
   return {
     request: upstream.request,

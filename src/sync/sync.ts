@@ -28,6 +28,14 @@ import type { DesiredState, RoleNames } from './desired.js';
 import { reconcileCluster } from './reconcile.js';
 import type { ReconcileCounts } from './reconcile.js';
 
+/**
+ * The Kubernetes user the sync writes as, through impersonation. deploy/proxy/downstream-rbac.yaml
+ * grants the sync's writes to this user, never to the proxy's own identity: a forwarded
+ * request that somehow lost its impersonation headers still runs with no rights at all.
+ * kubegate user names are always `u-…`, so no kubegate user can be this one.
+ */
+export const SYNC_USER = 'kubegate:sync';
+
 export interface ClusterSyncOptions {
   readonly store: Store;
   readonly upstreams: Pick<UpstreamPool, 'get'>;
@@ -133,7 +141,7 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
     const attemptAt = now();
     try {
       const desired = await computeDesired(cluster);
-      const client = createKubeClient(endpointFromUpstream(upstreams.get(cluster)));
+      const client = createKubeClient(endpointFromUpstream(upstreams.get(cluster), { impersonateUser: SYNC_USER }));
       const changes = await reconcileCluster(client, namespace, desired);
       state.failures = 0;
       state.populated = cluster.ace.enabled;

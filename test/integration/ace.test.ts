@@ -5,6 +5,7 @@
  * as kube-apiserver does with a webhook config file; real kubectl uses both contexts of a
  * downloaded kubeconfig.
  */
+import { SYNC_USER } from '../../src/sync/sync.js';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -143,6 +144,18 @@ describe('authorized cluster endpoint: proxy sync + webhook + kubectl', () => {
       'binding synced',
     );
     assert.equal(proxy.sync.status('edge')?.ok, true);
+    // Every write but the webhook's own `lastUsedAt` stamps (made with the webhook's credentials).
+    const writes = fake.requests.filter(
+      (request) =>
+        request.method !== 'GET' &&
+        /clusterrolebindings|clusterauthtokens|clusteruserattributes|secrets/.test(request.path) &&
+        !request.body.toString('utf8').includes('lastUsedAt'),
+    );
+    assert.ok(writes.length > 0);
+    for (const write of writes) {
+      assert.equal(write.user?.username, SYNC_USER, `the sync writes as its impersonated user, never as the proxy identity itself: ${write.method} ${write.url}`);
+      assert.equal(write.user?.impersonated, true);
+    }
     const view = await api.request('GET', '/v1/clusters/edge', { token: adminToken });
     assert.equal(view.status, 200, view.text);
     assert.equal(view.json.sync.ok, true, 'operators see the sync state of the cluster in the API');

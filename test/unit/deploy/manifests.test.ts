@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { loadProxyConfig } from '../../../src/config/proxy.js';
+import { SYNC_USER } from '../../../src/sync/sync.js';
 
 const deployDir = join(import.meta.dirname, '..', '..', '..', 'deploy');
 
@@ -55,13 +56,26 @@ test('the example proxy configuration passes kubegate validation, because operat
   }
 });
 
-test('the proxy identity in downstream clusters may only impersonate cluster-wide, so a lost header leaves a powerless request', () => {
+test('the proxy identity in downstream clusters may only impersonate, so a request that lost its headers has no power', () => {
   const docs = documentsOf(join(deployDir, 'proxy', 'downstream-rbac.yaml'));
-  const clusterRoles = docs.filter((doc) => doc.kind === 'ClusterRole');
-  assert.ok(clusterRoles.length > 0);
-  for (const role of clusterRoles) {
-    for (const rule of role.rules as { verbs: string[] }[]) {
-      assert.deepEqual(rule.verbs, ['impersonate'], `${role.metadata.name} grants more than impersonate`);
-    }
+  const rulesOf = new Map(docs.filter((doc) => doc.kind === 'ClusterRole' || doc.kind === 'Role').map((doc) => [`${doc.kind}/${doc.metadata.name}`, doc.rules as { verbs: string[] }[]]));
+  const bindings = docs.filter((doc) => doc.kind === 'ClusterRoleBinding' || doc.kind === 'RoleBinding');
+  const toServiceAccount = bindings.filter((binding) => (binding.subjects as { kind: string; name: string }[]).some((s) => s.kind === 'ServiceAccount' && s.name === 'kubegate-proxy'));
+  assert.ok(toServiceAccount.length > 0);
+  for (const binding of toServiceAccount) {
+    const rules = rulesOf.get(`${binding.roleRef.kind}/${binding.roleRef.name}`);
+    assert.ok(rules, `${binding.metadata.name} binds a role the file does not define`);
+    for (const rule of rules) assert.deepEqual(rule.verbs, ['impersonate'], `${binding.metadata.name} gives the proxy identity more than impersonate`);
+  }
+});
+
+test('the sync writes are granted to the impersonated sync user the code uses, not to the proxy identity', () => {
+  const docs = documentsOf(join(deployDir, 'proxy', 'downstream-rbac.yaml'));
+  const writers = docs.filter(
+    (doc) => (doc.kind === 'ClusterRoleBinding' || doc.kind === 'RoleBinding') && !String(doc.roleRef.name).includes('impersonat'),
+  );
+  assert.ok(writers.length >= 2, 'bindings for the namespaced objects and the role bindings');
+  for (const binding of writers) {
+    assert.deepEqual(binding.subjects, [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: SYNC_USER }], binding.metadata.name);
   }
 });
