@@ -251,7 +251,8 @@ export function formatResults(results: BenchResults): string {
   else {
     const rows = results.webhook.rows ?? [];
     const keys = Object.keys(rows[0] ?? {});
-    out.push(table(keys, rows.map((row) => keys.map((key) => (typeof row[key] === 'number' ? fixed(row[key] as number, 3) : String(row[key]))))));
+    const cell = (value: unknown): string => (typeof value === 'number' ? (Number.isInteger(value) ? String(value) : fixed(value, 3)) : value === null ? '–' : String(value));
+    out.push(table(keys, rows.map((row) => keys.map((key) => cell(row[key])))));
   }
   out.push('');
   out.push('## targets (tracked, not asserted)');

@@ -1,12 +1,13 @@
 /**
- * `npm run bench [-- --quick] [-- --workers N] [-- --out DIR] [-- --only a,b]`: kubegate
+ * `npm run bench [-- --quick] [--workers N] [--out DIR] [--only a,b] [--cpu-prof]`: kubegate
  * side by side with the direct path and peer proxies, everything on loopback and started
  * inside the run (see BENCHMARKS.md for what each scenario measures and the last results).
  *
  * --quick runs every scenario briefly (smaller counts and sizes, well under two minutes):
  * CI runs it (test/integration/bench-smoke.test.ts) so the harness never rots; its figures
  * are not meant to be compared. Prints a table and writes `bench-<mode>.json` and
- * `bench-<mode>.txt` to the output directory (default bench/results/).
+ * `bench-<mode>.txt` to the output directory (default bench/results/). --cpu-prof runs the
+ * kubegate processes under node's --cpu-prof and leaves their profiles in DIR/profiles.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,13 +37,13 @@ function settingsFor(quick: boolean, workDir: string): BenchSettings {
         concurrencies: [1, 16, 64],
         largeSizes: [2 * MB, 10 * MB],
         largeSeconds: 1,
-        watchCounts: [100, 300],
-        idleConnections: 300,
+        watchCounts: [50, 200],
+        idleConnections: 200,
         events: 2,
         eventIntervalMs: 200,
-        execSessions: 10,
+        execSessions: 5,
         execEchoes: 5,
-        firstRequestTokens: 10,
+        firstRequestTokens: 5,
         revocationRounds: 2,
         webhookSeconds: 1,
       }
@@ -93,6 +94,7 @@ async function main(): Promise<void> {
       workers: { type: 'string' },
       out: { type: 'string' },
       only: { type: 'string' },
+      'cpu-prof': { type: 'boolean', default: false },
     },
   });
   const quick = values.quick ?? false;
@@ -123,8 +125,10 @@ async function main(): Promise<void> {
     targets.push(await startNginx(upstream, tls, workDir));
     targets.push(await startBareForwarder('http-proxy-3', upstream, tls));
     targets.push(await startBareForwarder('node-http', upstream, tls));
-    targets.push(await startKubegate(upstream, tls, workDir, 1));
-    if (workers > 1) targets.push(await startKubegate(upstream, tls, workDir, workers));
+    const profileDir = values['cpu-prof'] === true ? join(outDir, 'profiles') : undefined;
+    if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
+    targets.push(await startKubegate(upstream, tls, workDir, 1, profileDir));
+    if (workers > 1) targets.push(await startKubegate(upstream, tls, workDir, workers, profileDir));
     const kubegates = targets.filter((target) => target.kind === 'kubegate');
     log(`targets: ${targets.map((target) => target.name).join(', ')}`);
 

@@ -71,7 +71,7 @@ export async function smallGet(targets: readonly Target[], settings: BenchSettin
     for (const connections of settings.concurrencies) {
       for (const target of targets) {
         const url = `${target.origin}${SMALL_PATH}`;
-        if (round === 0) await runWrk({ url, connections, durationSeconds: 1, headers: target.headers, workDir: settings.workDir });
+        if (round === 0 && !settings.quick) await runWrk({ url, connections, durationSeconds: 1, headers: target.headers, workDir: settings.workDir });
         const cpuBefore = target.pid === undefined ? 0 : cpuSeconds(target.pid);
         const result = await runWrk({ url, connections, durationSeconds: settings.smallSeconds, headers: target.headers, workDir: settings.workDir });
         const proxyCores = target.pid === undefined ? null : (cpuSeconds(target.pid) - cpuBefore) / result.durationSeconds;
@@ -115,7 +115,7 @@ export async function largeList(targets: readonly Target[], settings: BenchSetti
     for (const target of targets) {
       const url = `${target.origin}${CLUSTER_PATH}/api/v1/pods?size=${bytes}`;
       // Warm-up: the upstream builds the list once; the proxy's buffers reach their steady size.
-      await runWrk({ url, connections: 1, durationSeconds: 1, headers: target.headers, workDir: settings.workDir, timeoutSeconds: 30 });
+      if (!settings.quick) await runWrk({ url, connections: 1, durationSeconds: 1, headers: target.headers, workDir: settings.workDir, timeoutSeconds: 30 });
       const sampler = target.pid === undefined ? undefined : sampleRss(target.pid);
       const result = await runWrk({ url, connections: 4, durationSeconds: settings.largeSeconds, headers: target.headers, workDir: settings.workDir, timeoutSeconds: 30 });
       const memory = sampler?.stop();
@@ -185,7 +185,7 @@ async function holdConnections(target: Target, upstream: Upstream, tls: Tls, set
     events: settings.events,
     eventIntervalMs: settings.eventIntervalMs,
     eventTimeoutMs: 10_000,
-    openTimeoutMs: 30_000,
+    openTimeoutMs: 15_000,
   };
   const { child } = await startChild(`watch-client-${target.name}`, process.execPath, ['--import', 'tsx', join(REPO, 'bench/watch-client.ts'), JSON.stringify(options)], {
     cwd: REPO,
@@ -214,7 +214,7 @@ async function holdConnections(target: Target, upstream: Upstream, tls: Tls, set
     });
   };
   try {
-    const opened = await next('opened', 300_000);
+    const opened = await next('opened', 240_000);
     return {
       opened,
       command(command, phase, timeoutMs) {

@@ -181,7 +181,8 @@ const ADMIN_PASSWORD = 'bench-Admin-pass-1';
 const USER_PASSWORD = 'bench-User-pass-1';
 
 /** kubegate proxy as a real process (`kubegate proxy --config …`), set up through its REST API. */
-export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, workers: number): Promise<Target> {
+/** `cpuProfileDir`: run kubegate under --cpu-prof (one .cpuprofile per process, written at stop). */
+export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, workers: number, cpuProfileDir?: string): Promise<Target> {
   const port = await freePort();
   const home = join(dir, `kubegate-${workers}`);
   mkdirSync(home, { recursive: true });
@@ -206,7 +207,8 @@ export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, w
     ].join('\n'),
   );
   const readyMessage = workers > 1 ? '"msg":"kubegate proxy workers are serving"' : '"msg":"kubegate proxy is serving"';
-  const { child } = await startChild(`kubegate-${workers}`, process.execPath, [...NODE_ARGS, join(REPO, 'src/cmd/main.ts'), 'proxy', '--config', configFile], {
+  const profile = cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir];
+  const { child } = await startChild(`kubegate-${workers}`, process.execPath, [...profile, ...NODE_ARGS, join(REPO, 'src/cmd/main.ts'), 'proxy', '--config', configFile], {
     cwd: REPO,
     env: { ...process.env, KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD },
     ready: (line) => line.includes(readyMessage),

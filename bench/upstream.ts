@@ -4,7 +4,7 @@
  *
  * - `GET …/pods` — a small pod list (about 2 KB), prebuilt once.
  * - `GET …/pods?size=BYTES` — a pod list of about BYTES, built once per size and cached.
- * - `GET …?watch=1` — a watch: headers at once, then one JSON event per line whenever
+ * - `GET …?watch=1` — a watch: headers and an ADDED event at once, then one JSON event per line whenever
  *   `POST /bench/emit` fans an event out; each event carries the monotonic clock reading
  *   (`process.hrtime`, shared by every process on the machine) of its emission, so a client
  *   can compute delivery latency.
@@ -53,6 +53,7 @@ function podList(targetBytes: number): Buffer {
 }
 
 const smallList = podList(2000);
+const initialEvent = Buffer.from(`${JSON.stringify({ type: 'ADDED', object: { kind: 'Pod', apiVersion: 'v1', ...pod(0) } })}\n`);
 
 function stripPrefix(url: string): string {
   if (!url.startsWith('/k8s/clusters/')) return url;
@@ -90,7 +91,9 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
   if (watch === '1' || watch === 'true') {
     watchRequests++;
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
-    res.flushHeaders();
+    // Like kube-apiserver, the watch starts with the current state (one ADDED event here);
+    // a proxy that holds headers back until the first body byte (http-proxy-3) needs it.
+    res.write(initialEvent);
     watches.add(res);
     res.once('close', () => watches.delete(res));
     return;

@@ -40,6 +40,7 @@ import { createClusterSync } from '../sync/sync.js';
 import type { ClusterSync } from '../sync/sync.js';
 import { createGroupRefresher, revokeDisabledProviders } from '../providers/group-refresh.js';
 import { createProviders } from '../providers/index.js';
+import { deriveLoginStateKey } from '../providers/web-login.js';
 import { oidcBearerSource } from '../providers/oidc/oidc.js';
 import { createSecretBox, loadOrCreateKeyFile, parseSecretKey } from '../store/secret-box.js';
 import { openStore } from '../store/open.js';
@@ -236,6 +237,8 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       metrics,
       clusterStatus,
       syncStatus: (clusterId) => sync.status(clusterId),
+      // Every worker and replica derives the same key: a login may finish on any of them.
+      loginStateKey: deriveLoginStateKey(secretKey),
       now: () => new Date(),
     });
     const health = createHealthHandler({ ready: () => store.ping(), registry });

@@ -165,19 +165,23 @@ export function createGroupRefresher(options: GroupRefresherOptions): GroupRefre
 
 export interface RevokeDisabledProvidersOptions {
   readonly store: Store;
-  readonly providers: Pick<ProviderRegistry, 'get'>;
+  /** Both lookups: password providers (`get`) and browser-login providers (`webLogin`). */
+  readonly providers: Pick<ProviderRegistry, 'get' | 'webLogin'>;
   readonly logger: Logger;
   readonly onUserChanged?: (userId: string) => void;
 }
 
 /**
  * Deletes every token issued through a provider that is not enabled now (disabled in the
- * configuration, or no longer configured). Returns the names of the deleted tokens.
+ * configuration, or no longer configured). A provider is enabled when the registry knows it
+ * under either lookup: OIDC and GitHub log people in through the browser, not by password.
+ * Returns the names of the deleted tokens.
  */
 export async function revokeDisabledProviders(options: RevokeDisabledProvidersOptions): Promise<string[]> {
   const { store, providers, logger, onUserChanged } = options;
   const tokens = await store.listTokens();
-  const orphaned = [...new Set(tokens.map((token) => token.provider))].filter((name) => providers.get(name) === undefined);
+  const enabled = (name: string): boolean => providers.get(name) !== undefined || providers.webLogin?.(name) !== undefined;
+  const orphaned = [...new Set(tokens.map((token) => token.provider))].filter((name) => !enabled(name));
   const deleted: string[] = [];
   for (const provider of orphaned) {
     const names = await store.deleteTokens({ provider });

@@ -11,6 +11,7 @@ import type { ProviderConfig } from '../config/proxy.js';
 import { KubegateError, isKubegateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
+import { createGithubProvider } from './github/github.js';
 import { createLdapProvider } from './ldap/provider.js';
 import { createLocalProvider } from './local.js';
 import { createOidcProvider } from './oidc/oidc.js';
@@ -61,8 +62,11 @@ export function createProviders(configs: readonly ProviderConfig[], deps: Provid
         case 'oidc':
           webProvider = createOidcProvider(config);
           break;
+        case 'github':
+          webProvider = createGithubProvider(config, deps);
+          break;
         default:
-          throw new KubegateError('CONFIG_INVALID', `${at}.type is not a known provider type (known: local, ldap, activedirectory, oidc)`, { field: `${at}.type` });
+          throw new KubegateError('CONFIG_INVALID', `${at}.type is not a known provider type (known: local, ldap, activedirectory, oidc, github)`, { field: `${at}.type` });
       }
     } catch (error) {
       throw withFieldPrefix(error, at);

@@ -80,7 +80,7 @@ describe('OIDC browser login through the proxy (code + PKCE)', () => {
     assert.equal(location.searchParams.get('redirect_uri'), CALLBACK);
     assert.equal(location.searchParams.get('code_challenge_method'), 'S256');
     assert.match(location.searchParams.get('code_challenge') ?? '', /^[A-Za-z0-9_-]{43}$/);
-    assert.match(location.searchParams.get('state') ?? '', /^[A-Za-z0-9_-]{43}$/);
+    assert.match(location.searchParams.get('state') ?? '', /^[A-Za-z0-9_-]{64,}$/);
     assert.match(location.searchParams.get('nonce') ?? '', /^[A-Za-z0-9_-]{43}$/);
     assert.equal(location.searchParams.get('code_verifier'), null, 'the verifier never leaves the proxy');
   });
@@ -110,7 +110,7 @@ describe('OIDC browser login through the proxy (code + PKCE)', () => {
     assert.equal(errorOf(replay.body).code, 'LOGIN_STATE_INVALID');
   });
 
-  it('refuses a tampered state with 400 LOGIN_STATE_INVALID, because the state is a key into server-side storage', async () => {
+  it('refuses a tampered state with 400 LOGIN_STATE_INVALID, because the state is sealed and authenticated', async () => {
     const callback = await throughProvider('sub-erin');
     callback.searchParams.set('state', `${callback.searchParams.get('state')}x`);
     const response = await request(h.app).get(pathOf(callback)).expect(400);
@@ -192,7 +192,8 @@ describe('OIDC browser login through the proxy (code + PKCE)', () => {
       assert.equal(new URL(started.body.verification_uri).origin, issuer.issuer);
       assert.equal(typeof started.body.interval, 'number');
       const handle = started.body.device_code as string;
-      assert.match(handle, /^[A-Za-z0-9_-]{43}$/, 'the client gets an opaque handle, not the provider device code');
+      assert.match(handle, /^[A-Za-z0-9_-]{64,}$/, 'the client gets an opaque handle');
+      assert.ok(!Buffer.from(handle, 'base64url').toString('latin1').includes(started.body.user_code), 'sealed, not readable');
 
       const pending = await request(h.app).post(`/v1/login/${PROVIDER}/device/token`).send({ device_code: handle }).expect(400);
       assert.equal(errorOf(pending.body).code, 'LOGIN_PENDING');

@@ -40,5 +40,11 @@ export interface ProxyApiContext {
   readonly clusterStatus: Pick<ClusterStatusMonitor, 'get' | 'probe'>;
   /** State of the sync to the cluster (authorized endpoint), or undefined when it has none. */
   readonly syncStatus?: (clusterId: string) => ClusterSyncStatus | undefined;
+  /**
+   * The key pending browser/device logins are sealed with (deriveLoginStateKey of the shared
+   * secret key, src/providers/web-login.ts): the same in every worker and replica, so a
+   * callback may land on any of them. Absent: a random key of this app instance (one process).
+   */
+  readonly loginStateKey?: Buffer | undefined;
   readonly now: () => Date;
 }

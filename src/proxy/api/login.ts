@@ -140,6 +140,20 @@ export async function completeLogin(
   identity: ProviderIdentity,
   lifetime: { readonly ttlSeconds: number; readonly maxTtlSeconds: number },
 ): Promise<CompletedLogin> {
+  const admitted = await admitLogin(ctx, provider, identity);
+  return issueLoginToken(ctx, provider.name, admitted, lifetime);
+}
+
+export interface AdmittedLogin {
+  readonly user: User;
+  readonly groups: readonly string[];
+}
+
+/**
+ * completeLogin without the token: access policy → user → groups stored → USER_DISABLED.
+ * The CLI loopback flow (web-login.ts) admits on the callback and issues at `/exchange`.
+ */
+export async function admitLogin(ctx: ProxyApiContext, provider: LoginProvider, identity: ProviderIdentity): Promise<AdmittedLogin> {
   if (provider.access !== undefined && provider.access.mode !== 'unrestricted') {
     const known = identity.userId ?? (await ctx.store.findIdentity(provider.name, identity.providerUserId))?.userId;
     const decision = await decideAccess(ctx.store, provider.access, identity, known);
@@ -148,15 +162,25 @@ export async function completeLogin(
   const user = await userFor(ctx, provider, identity);
   await storeGroups(ctx, user.id, provider.name, identity.groups);
   if (!user.enabled) throw new KubegateError('USER_DISABLED');
+  return { user, groups: identity.groups };
+}
+
+/** A `login` token of `ttlSeconds` for an admitted user. */
+export async function issueLoginToken(
+  ctx: ProxyApiContext,
+  providerName: string,
+  admitted: AdmittedLogin,
+  lifetime: { readonly ttlSeconds: number; readonly maxTtlSeconds: number },
+): Promise<CompletedLogin> {
   const issued = await issueToken(ctx, {
-    userId: user.id,
-    provider: provider.name,
+    userId: admitted.user.id,
+    provider: providerName,
     kind: 'login',
     description: 'login',
     ttlSeconds: lifetime.ttlSeconds,
     maxTtlSeconds: lifetime.maxTtlSeconds,
   });
-  return { user, issued, groups: identity.groups };
+  return { user: admitted.user, issued, groups: admitted.groups };
 }
 
 /** The answer to a successful login (the token is in it once, and nowhere else). */

@@ -1,37 +1,112 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { createPendingLoginStore } from '../../../src/providers/web-login.js';
+import * as z from 'zod';
+import {
+  createExpiringMap,
+  createLoginStateSealer,
+  createUsedLoginStates,
+  deriveLoginStateKey,
+} from '../../../src/providers/web-login.js';
 
-describe('pending login store', () => {
-  it('hands a value out once, because a replayed callback must find nothing', () => {
-    const store = createPendingLoginStore<string>({ maxEntries: 10, ttlMs: 1000 });
-    const key = store.put('login');
-    assert.match(key, /^[A-Za-z0-9_-]{43}$/);
-    assert.equal(store.take(key), 'login');
-    assert.equal(store.take(key), undefined);
+const payload = z.strictObject({ n: z.string(), t: z.number() });
+
+function sealerAt(key: Buffer, clock: { ms: number }) {
+  return createLoginStateSealer({ key, now: () => clock.ms });
+}
+
+describe('sealed login state', () => {
+  const secretKey = randomBytes(32);
+
+  it('opens in another sealer built from the same secret key, because any worker or replica may receive the callback', () => {
+    const clock = { ms: 1_000_000 };
+    const sealed = sealerAt(deriveLoginStateKey(secretKey), clock).seal('state', 'github', { n: 'nonce', t: 60 }, 10_000);
+    assert.match(sealed, /^[A-Za-z0-9_-]+$/);
+    const opened = sealerAt(deriveLoginStateKey(Buffer.from(secretKey)), clock).open('state', 'github', sealed, payload);
+    assert.deepEqual(opened?.payload, { n: 'nonce', t: 60 });
+    assert.equal(opened?.expiresAtMs, 1_010_000);
+    assert.match(opened?.id ?? '', /^[A-Za-z0-9_-]{16}$/);
   });
 
-  it('forgets a value after its lifetime, because an abandoned login must not be completable later', () => {
+  it('keeps the payload secret, because the state carries the PKCE verifier', () => {
+    const sealed = sealerAt(deriveLoginStateKey(secretKey), { ms: 0 }).seal('state', 'github', { n: 'very-secret-verifier', t: 1 }, 1000);
+    assert.ok(!Buffer.from(sealed, 'base64url').toString('latin1').includes('very-secret-verifier'));
+  });
+
+  it('refuses a value sealed under another secret key, because only replicas sharing the key may complete logins', () => {
+    const clock = { ms: 0 };
+    const sealed = sealerAt(deriveLoginStateKey(secretKey), clock).seal('state', 'github', { n: 'x', t: 1 }, 1000);
+    assert.equal(sealerAt(deriveLoginStateKey(randomBytes(32)), clock).open('state', 'github', sealed, payload), undefined);
+  });
+
+  it('refuses every single-character change and any appended character, because the value is authenticated and canonically encoded', () => {
+    const clock = { ms: 0 };
+    const sealer = sealerAt(deriveLoginStateKey(secretKey), clock);
+    const sealed = sealer.seal('state', 'github', { n: 'x', t: 1 }, 1000);
+    for (let i = 0; i < sealed.length; i += 1) {
+      const replacement = sealed[i] === 'A' ? 'B' : 'A';
+      const tampered = `${sealed.slice(0, i)}${replacement}${sealed.slice(i + 1)}`;
+      assert.equal(sealer.open('state', 'github', tampered, payload), undefined, `position ${i}`);
+    }
+    for (const suffix of ['x', 'A', '=', 'AA']) assert.equal(sealer.open('state', 'github', `${sealed}${suffix}`, payload), undefined, suffix);
+    assert.equal(sealer.open('state', 'github', sealed.slice(0, -1), payload), undefined);
+  });
+
+  it('refuses an expired value, because an abandoned login must not be completable later', () => {
+    const clock = { ms: 5000 };
+    const sealer = sealerAt(deriveLoginStateKey(secretKey), clock);
+    const sealed = sealer.seal('exchange', 'github', { n: 'x', t: 1 }, 1000);
+    clock.ms = 5999;
+    assert.notEqual(sealer.open('exchange', 'github', sealed, payload), undefined);
+    clock.ms = 6000;
+    assert.equal(sealer.open('exchange', 'github', sealed, payload), undefined);
+  });
+
+  it('refuses a value for another provider or another purpose, because they are authenticated data', () => {
+    const sealer = sealerAt(deriveLoginStateKey(secretKey), { ms: 0 });
+    const sealed = sealer.seal('state', 'github', { n: 'x', t: 1 }, 1000);
+    assert.equal(sealer.open('state', 'corp-oidc', sealed, payload), undefined);
+    assert.equal(sealer.open('exchange', 'github', sealed, payload), undefined);
+    assert.equal(sealer.open('device', 'github', sealed, payload), undefined);
+  });
+
+  it('answers nothing for garbage, never an exception, because the value comes from the network', () => {
+    const sealer = sealerAt(deriveLoginStateKey(secretKey), { ms: 0 });
+    for (const input of [undefined, 42, ['a'], '', 'made-up', '!!!', 'A'.repeat(7000), Buffer.alloc(40).toString('base64url')]) {
+      assert.equal(sealer.open('state', 'github', input, payload), undefined);
+    }
+  });
+
+  it('refuses a payload of the wrong shape even with a good seal, because each purpose has its own schema', () => {
+    const sealer = sealerAt(deriveLoginStateKey(secretKey), { ms: 0 });
+    const sealed = sealer.seal('state', 'github', { other: true }, 1000);
+    assert.equal(sealer.open('state', 'github', sealed, payload), undefined);
+  });
+
+  it('derives a key that is not the secret key itself, because the at-rest key must not encrypt values clients hold', () => {
+    const derived = deriveLoginStateKey(secretKey);
+    assert.equal(derived.length, 32);
+    assert.notDeepEqual(derived, secretKey);
+    assert.deepEqual(deriveLoginStateKey(secretKey), derived);
+  });
+});
+
+describe('used login states (per process)', () => {
+  it('accepts an ID once until it expires, because a replay on the same process must fail', () => {
     let now = 0;
-    const store = createPendingLoginStore<string>({ maxEntries: 10, ttlMs: 1000, now: () => now });
-    const key = store.put('login');
-    now = 999;
-    assert.equal(store.peek(key), 'login');
+    const used = createUsedLoginStates({ maxEntries: 10, now: () => now });
+    assert.equal(used.markUsed('a', 1000), true);
+    assert.equal(used.markUsed('a', 1000), false);
+    assert.equal(used.isUsed('a'), true);
     now = 1000;
-    assert.equal(store.take(key), undefined);
+    assert.equal(used.isUsed('a'), false, 'the sealed value itself has expired by then');
   });
 
-  it('drops the oldest entries beyond its bound, because anyone can start logins and memory must stay flat', () => {
-    const store = createPendingLoginStore<number>({ maxEntries: 3, ttlMs: 1000 });
-    const keys = [1, 2, 3, 4].map((value) => store.put(value));
-    assert.equal(store.size, 3);
-    assert.equal(store.take(keys[0]!), undefined);
-    assert.equal(store.take(keys[3]!), 4);
-  });
-
-  it('lets a value carry its own key (a login request carries its state)', () => {
-    const store = createPendingLoginStore<{ state: string }>({ maxEntries: 1, ttlMs: 1000 });
-    const key = store.putWithKey((state) => ({ state }));
-    assert.equal(store.take(key)?.state, key);
+  it('drops the oldest entries beyond its bound, because anyone can present states and memory must stay flat', () => {
+    const map = createExpiringMap<number>({ maxEntries: 3, now: () => 0 });
+    for (const [index, key] of ['a', 'b', 'c', 'd'].entries()) map.set(key, index, 1000);
+    assert.equal(map.size, 3);
+    assert.equal(map.get('a'), undefined);
+    assert.equal(map.get('d'), 3);
   });
 });

@@ -1,0 +1,74 @@
+/**
+ * `npm run bench -- --quick` end to end, so that the harness never rots: every scenario runs
+ * against every target and the JSON carries every section. No timing is asserted — figures
+ * on a shared CI machine say nothing; BENCHMARKS.md records a full run.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+const REPO = new URL('../..', import.meta.url).pathname;
+const TARGETS = ['direct', 'nginx', 'http-proxy-3', 'node-http', 'kubegate', 'kubegate-w2'];
+
+describe('npm run bench -- --quick', () => {
+  let dir: string;
+  let exitCode: number | null;
+  let output = '';
+  // The harness's own JSON: many shapes, read field by field below.
+  let results: any;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kubegate-bench-smoke-'));
+    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'bench/run.ts'), '--quick', '--workers', '2', '--out', dir], { cwd: REPO });
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (output += text));
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (output += text));
+    const timer = setTimeout(() => child.kill('SIGTERM'), 280_000);
+    exitCode = await new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    clearTimeout(timer);
+    if (exitCode === 0) results = JSON.parse(await readFile(join(dir, 'bench-quick.json'), 'utf8'));
+  });
+
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('the harness exits 0 and prints the table, because CI must notice a scenario that broke', async () => {
+    assert.equal(exitCode, 0, output.slice(-4000));
+    assert.match(output, /## small GET/);
+    assert.match(output, /## targets \(tracked, not asserted\)/);
+    assert.match(await readFile(join(dir, 'bench-quick.txt'), 'utf8'), /## revocation/);
+  });
+
+  test('the JSON has every section, with a row for every target where the scenario applies to it', () => {
+    assert.deepEqual(results.targets, TARGETS);
+    assert.equal(results.mode, 'quick');
+    for (const key of ['date', 'cpus', 'node', 'nginx', 'wrk']) assert.ok(results.machine[key], `machine.${key}`);
+    for (const target of TARGETS) {
+      for (const connections of [1, 16, 64]) {
+        const row = results.small.find((r: any) => r.target === target && r.connections === connections);
+        assert.ok(row?.requestsPerSecond > 0, `small ${target} c=${connections}`);
+        assert.equal(row.errors, 0, `small ${target} c=${connections} answered errors`);
+      }
+      assert.equal(results.large.filter((r: any) => r.target === target && r.bytesPerSecond > 0).length, 2, `large ${target}`);
+      assert.equal(results.watches.filter((r: any) => r.target === target).length, 2, `watches ${target}`);
+      assert.equal(results.exec.filter((r: any) => r.target === target).length, 2, `exec ${target}`);
+    }
+    assert.equal(results.idle.length, TARGETS.length - 1, 'idle connections for every proxy (not direct)');
+    assert.deepEqual(results.firstRequest.map((r: any) => r.target), ['kubegate', 'kubegate-w2']);
+    assert.deepEqual(results.revocation.map((r: any) => r.target), ['kubegate', 'kubegate-w2']);
+    assert.ok(['measured', 'pending'].includes(results.webhook.status));
+    assert.ok(results.targetsCheck.length > 0);
+  });
+
+  test('kubegate holds every watch, delivers every event and closes every dropped watch upstream, because a leak is a bug even in a smoke run', () => {
+    for (const row of results.watches.filter((r: any) => r.target.startsWith('kubegate'))) {
+      assert.equal(row.opened, row.watches, `${row.target} opened`);
+      assert.equal(row.eventsReceived, row.eventsExpected, `${row.target} events`);
+      assert.equal(row.upstreamOpenAfter1s, 0, `${row.target} upstream watches left open`);
+    }
+    for (const row of results.revocation) assert.equal(row.unrevokedLanes, 0, `${row.target} kept serving a revoked token`);
+  });
+});

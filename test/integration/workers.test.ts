@@ -1,0 +1,132 @@
+/**
+ * `kubegate proxy --workers 2` as a real process tree: the primary prepares the data dir
+ * once, two workers share the socket, a revocation made through one worker is in force in
+ * both at once (the SQLite change relay), /metrics sums both workers, and SIGTERM to the
+ * primary stops everything gracefully.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, test } from 'node:test';
+import { createApiClient } from '../support/api-client.js';
+import type { ApiClient } from '../support/api-client.js';
+
+const ADMIN_PASSWORD = 'workers-Admin-pass-1';
+const ALICE_PASSWORD = 'workers-Alice-pass-1';
+const REPO = new URL('../..', import.meta.url).pathname;
+const CONNECTIONS = 8;
+
+/** One request on a new TLS connection (so that the primary hands it to the next worker). */
+function clusterRequest(origin: string, caPem: string, token: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(`${origin}/k8s/clusters/dev/api/v1/pods`, { ca: caPem, agent: false, headers: { authorization: `Bearer ${token}` } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function metricValue(text: string, line: string): number {
+  const found = text.split('\n').find((entry) => entry.startsWith(`${line} `));
+  return found === undefined ? 0 : Number(found.slice(line.length + 1));
+}
+
+describe('kubegate proxy --workers 2', () => {
+  let dir: string;
+  let proxy: ChildProcessWithoutNullStreams;
+  let exited: Promise<number | null>;
+  let origin: string;
+  let caPem: string;
+  let api: ApiClient;
+  let workerPids: number[];
+  const output: string[] = [];
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kubegate-workers-'));
+    proxy = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(REPO, 'src/cmd/main.ts'), 'proxy', '--workers', '2', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data'), '--log-level', 'info'],
+      { cwd: REPO, env: { ...process.env, KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD, KUBEGATE_WORKERS: undefined } },
+    );
+    exited = new Promise((resolve) => proxy.once('exit', (code) => resolve(code)));
+    proxy.stderr.setEncoding('utf8').on('data', (text: string) => output.push(text));
+    const serving = await new Promise<{ address: string; workers: number[] }>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the workers did not start: ${output.join('')}`)), 60_000);
+      proxy.once('exit', (code) => reject(new Error(`the proxy exited (${code}): ${output.join('')}`)));
+      createInterface({ input: proxy.stdout }).on('line', (line) => {
+        output.push(line);
+        if (line.includes('"msg":"kubegate proxy workers are serving"')) {
+          clearTimeout(timer);
+          resolve(JSON.parse(line));
+        }
+      });
+    });
+    workerPids = serving.workers;
+    origin = `https://${serving.address}`;
+    caPem = await readFile(join(dir, 'data', 'tls', 'ca.crt'), 'utf8');
+    api = createApiClient(origin, caPem);
+  });
+
+  after(async () => {
+    if (proxy.exitCode === null && proxy.signalCode === null) {
+      proxy.kill('SIGKILL');
+      for (const pid of workerPids ?? []) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('the primary forks two workers and bootstraps the admin exactly once, because the one-time setup must not race', () => {
+    assert.equal(workerPids.length, 2);
+    assert.ok(!workerPids.includes(proxy.pid ?? -1), 'the primary itself serves no request');
+    const bootstrapped = output.join('\n').split('\n').filter((line) => line.includes('bootstrap admin created'));
+    assert.equal(bootstrapped.length, 1, output.join(''));
+  });
+
+  test('revoking a token through one worker makes requests on every worker fail at once, because the store change is relayed before DELETE answers', async () => {
+    const adminToken = await api.login('admin', ADMIN_PASSWORD);
+    const alice = await api.request('POST', '/v1/users', { token: adminToken, body: { username: 'alice', password: ALICE_PASSWORD } });
+    assert.equal(alice.status, 201, alice.text);
+    const created = await api.request('POST', '/v1/tokens', { token: await api.login('alice', ALICE_PASSWORD), body: { description: 'workers test' } });
+    assert.equal(created.status, 201, created.text);
+    const token = created.json.token as string;
+
+    const metricsBefore = (await api.request('GET', '/metrics')).text;
+    // Authenticated but not a member of the (unknown) cluster: 403 from whichever worker answers.
+    for (let i = 0; i < CONNECTIONS; i++) assert.equal(await clusterRequest(origin, caPem, token), 403);
+    const metricsAfter = (await api.request('GET', '/metrics')).text;
+    const misses = metricValue(metricsAfter, 'kubegate_auth_cache_total{result="miss"}') - metricValue(metricsBefore, 'kubegate_auth_cache_total{result="miss"}');
+    const forbidden =
+      metricValue(metricsAfter, 'kubegate_proxy_requests_total{cluster="dev",code="403",method="GET"}') -
+      metricValue(metricsBefore, 'kubegate_proxy_requests_total{cluster="dev",code="403",method="GET"}');
+    assert.equal(forbidden, CONNECTIONS, 'the scraped /metrics sums the requests of both workers');
+    assert.equal(misses, 2, 'each worker looked the token up once and cached it: both workers served the token');
+
+    const revoked = await api.request('DELETE', `/v1/tokens/${created.json.name as string}`, { token: adminToken });
+    assert.equal(revoked.status, 204, revoked.text);
+    const statuses: number[] = [];
+    for (let i = 0; i < CONNECTIONS; i++) statuses.push(await clusterRequest(origin, caPem, token));
+    assert.deepEqual(statuses, Array(CONNECTIONS).fill(401));
+  });
+
+  test('SIGTERM to the primary stops both workers gracefully and the primary exits 0', async () => {
+    proxy.kill('SIGTERM');
+    const code = await Promise.race([exited, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 20_000))]);
+    assert.equal(code, 0, output.join(''));
+    for (const pid of workerPids) assert.throws(() => process.kill(pid, 0), /ESRCH/, `worker ${pid} is gone`);
+    const stopped = output.join('\n').split('\n').filter((line) => line.includes('"msg":"stopped"'));
+    assert.equal(stopped.length, 2, 'each worker ran its graceful stop');
+  });
+});
