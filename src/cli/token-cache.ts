@@ -19,6 +19,8 @@ export interface CachedToken {
   readonly token: string;
   /** ISO time the token expires, or null when it never does. */
   readonly expiresAt: string | null;
+  /** ISO time the proxy last confirmed the token, when it was checked. */
+  readonly checkedAt?: string;
 }
 
 export interface TokenCacheKey {
@@ -57,19 +59,21 @@ export function createTokenCache(dir: string, now: () => number = Date.now): Tok
       } catch {
         return undefined;
       }
-      const { token, expiresAt } = (parsed ?? {}) as { token?: unknown; expiresAt?: unknown };
+      const { token, expiresAt, checkedAt } = (parsed ?? {}) as { token?: unknown; expiresAt?: unknown; checkedAt?: unknown };
       if (typeof token !== 'string' || token.length === 0) return undefined;
-      if (expiresAt === null) return { token, expiresAt: null };
+      const checked = typeof checkedAt === 'string' && !Number.isNaN(Date.parse(checkedAt)) ? { checkedAt } : {};
+      if (expiresAt === null) return { token, expiresAt: null, ...checked };
       if (typeof expiresAt !== 'string' || Number.isNaN(Date.parse(expiresAt))) return undefined;
       if (Date.parse(expiresAt) - now() <= refreshBeforeMs) return undefined;
-      return { token, expiresAt };
+      return { token, expiresAt, ...checked };
     },
     async write(key, token) {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       await chmod(dir, 0o700);
       const file = fileOf(key);
       const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-      await writeFile(temp, JSON.stringify({ token: token.token, expiresAt: token.expiresAt }), { mode: 0o600, flag: 'wx' });
+      const record = { token: token.token, expiresAt: token.expiresAt, ...(token.checkedAt === undefined ? {} : { checkedAt: token.checkedAt }) };
+      await writeFile(temp, JSON.stringify(record), { mode: 0o600, flag: 'wx' });
       await rename(temp, file);
     },
     async remove(key) {

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -132,6 +132,21 @@ describe('kubectl with the kubegate exec credential plugin', () => {
     const stored = tokens.json.items.find((token: { name: string }) => token.name === name);
     assert.equal(stored?.cluster, 'dev');
     assert.ok(Date.parse(credential.status.expirationTimestamp) < Date.parse(stored.expiresAt), 'kubectl asks again before the token expires');
+  });
+
+  it('replaces a cached cluster token that was revoked, once its last confirmation is a minute old, because kubectl would otherwise get 401 until it expires', async () => {
+    const cacheDir = join(cacheHome, 'kubegate');
+    const clusterFile = (await readdir(cacheDir)).find((file) => file.startsWith('cluster-'));
+    assert.ok(clusterFile);
+    const cached = JSON.parse(await readFile(join(cacheDir, clusterFile), 'utf8'));
+    const aliceToken = await api.login('alice', ALICE_PASSWORD);
+    const revoked = await api.request('DELETE', `/v1/tokens/${String(cached.token).split(':')[0]}`, { token: aliceToken });
+    assert.equal(revoked.status, 204, revoked.text);
+    await writeFile(join(cacheDir, clusterFile), JSON.stringify({ ...cached, checkedAt: new Date(Date.now() - 120_000).toISOString() }), { mode: 0o600 });
+    const result = await runKubectl({ binary: 'system', kubeconfig: kubeconfigPath, args: ['get', 'pods'], env: pluginEnv(), timeoutMs: 30_000 });
+    assert.equal(result.code, 0, result.stderr);
+    const replaced = JSON.parse(await readFile(join(cacheDir, clusterFile), 'utf8'));
+    assert.notEqual(replaced.token, cached.token, 'a new cluster token was minted');
   });
 
   it('fails with a clear message instead of hanging when there is neither a terminal nor KUBEGATE_PASSWORD', async () => {

@@ -12,7 +12,8 @@
  *   token.
  * - A cluster-scoped token (a kubeconfig token, or an API token limited to one cluster)
  *   is refused here (403): otherwise it could mint an unscoped token for itself, and the
- *   scope would mean nothing.
+ *   scope would mean nothing. The one exception is `GET /v1/me` (`allowClusterScoped`),
+ *   which only reads who the token is: the exec plugin uses it to check a cached token.
  * - Admin means the global role `admin` in the store, never a particular username.
  */
 import type { RequestHandler, Response } from 'express';
@@ -43,8 +44,13 @@ function unauthenticated(response: Response, message: string): KubegateError {
   return new KubegateError('UNAUTHENTICATED', message);
 }
 
+export interface AuthenticateOptions {
+  /** Accept cluster-scoped tokens too; only for routes that read the caller's own identity. */
+  readonly allowClusterScoped?: boolean;
+}
+
 /** Authenticates the request; later handlers read the caller with callerOf. */
-export function authenticate(ctx: ProxyApiContext): RequestHandler {
+export function authenticate(ctx: ProxyApiContext, options: AuthenticateOptions = {}): RequestHandler {
   return async (request, response, next) => {
     let credential: string | undefined;
     try {
@@ -58,7 +64,7 @@ export function authenticate(ctx: ProxyApiContext): RequestHandler {
     if (result.outcome === 'unauthenticated') throw unauthenticated(response, 'the token is not valid');
     const user = await ctx.store.getUser(result.user.name);
     if (user === undefined || !user.enabled) throw unauthenticated(response, 'the token is not valid');
-    if (result.token.clusterId !== null) {
+    if (result.token.clusterId !== null && options.allowClusterScoped !== true) {
       throw new KubegateError('FORBIDDEN', 'a cluster-scoped token cannot be used for the REST API');
     }
     const caller: Caller = Object.freeze({

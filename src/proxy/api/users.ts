@@ -83,7 +83,7 @@ export function userRoutes(ctx: ProxyApiContext, limiter: LoginRateLimiter): Rou
 
   router
     .route('/me')
-    .get(auth, (_request, response) => {
+    .get(authenticate(ctx, { allowClusterScoped: true }), (_request, response) => {
       const caller = callerOf(response);
       response.json({
         id: caller.user.id,
@@ -93,6 +93,7 @@ export function userRoutes(ctx: ProxyApiContext, limiter: LoginRateLimiter): Rou
         groups: [...caller.identity.groups],
         provider: caller.provider,
         tokenName: caller.token.name,
+        cluster: caller.token.clusterId,
       });
     })
     .all(methodNotAllowed('GET'));

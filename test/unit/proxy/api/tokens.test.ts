@@ -110,7 +110,16 @@ describe('API tokens', () => {
     const scoped = await h.addToken(alice.user.id, { clusterId: 'prod', kind: 'kubeconfig' });
     const response = await request(h.app).post('/v1/tokens').set(bearer(scoped)).send({}).expect(403);
     assert.equal(errorOf(response.body).code, 'FORBIDDEN');
-    const me = await request(h.app).get('/v1/me').set(bearer(scoped)).expect(403);
-    assert.equal(me.headers['www-authenticate'], undefined, 'the token is good; asking for another would not help');
+    assert.equal(response.headers['www-authenticate'], undefined, 'the token is good; asking for another would not help');
+    await request(h.app).get('/v1/tokens').set(bearer(scoped)).expect(403);
+    await request(h.app).get('/v1/clusters').set(bearer(scoped)).expect(403);
+  });
+
+  it('lets a cluster-scoped token read only who it is, so the exec plugin can check a cached token', async () => {
+    const scoped = await h.addToken(alice.user.id, { clusterId: 'prod', kind: 'kubeconfig' });
+    const me = await request(h.app).get('/v1/me').set(bearer(scoped)).expect(200);
+    assert.equal(me.body.id, alice.user.id);
+    assert.equal(me.body.cluster, 'prod');
+    await request(h.app).post('/v1/me/password').set(bearer(scoped)).send({ currentPassword: 'x', newPassword: 'y' }).expect(403);
   });
 });

@@ -24,6 +24,7 @@ describe('GET /v1/me', () => {
       groups: ['system:authenticated'],
       provider: 'local',
       tokenName: alice.token.split(':')[0],
+      cluster: null,
     });
   });
 });
