@@ -7,10 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
@@ -22,10 +21,10 @@ import { startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import type { FakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import { createApiClient } from '../support/api-client.js';
 import type { ApiClient } from '../support/api-client.js';
+import { installKubegateCli } from '../support/kubegate-cli.js';
 import { runKubectl } from '../support/kubectl.js';
 
 const run = promisify(execFile);
-const repositoryRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ADMIN_PASSWORD = 'bootstrap-Pa55word-exec';
 const ALICE_PASSWORD = 'alice-Secret-pass-exec';
 const CLUSTER_TOKEN = 'proxy-sa-token-exec-0123456789';
@@ -42,12 +41,8 @@ describe('kubectl with the kubegate exec credential plugin', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'kubegate-exec-'));
-    bin = join(dir, 'bin');
+    bin = await installKubegateCli(join(dir, 'bin'));
     cacheHome = join(dir, 'cache');
-    await mkdir(bin);
-    const tsx = fileURLToPath(import.meta.resolve('tsx'));
-    await writeFile(join(bin, 'kubegate'), `#!/bin/sh\nexec "${process.execPath}" --import "${tsx}" "${join(repositoryRoot, 'src', 'cmd', 'main.ts')}" "$@"\n`);
-    await chmod(join(bin, 'kubegate'), 0o755);
 
     fake = await startFakeKubeApiServer({ token: CLUSTER_TOKEN });
     const configFile = join(dir, 'kubegate.yaml');

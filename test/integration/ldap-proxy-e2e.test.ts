@@ -20,6 +20,7 @@ import { startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import type { FakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import { createApiClient } from '../support/api-client.js';
 import type { ApiClient } from '../support/api-client.js';
+import { installKubegateCli } from '../support/kubegate-cli.js';
 import { runKubectl } from '../support/kubectl.js';
 import { replaceAttribute, SEED, startSlapd } from '../support/slapd.js';
 import type { TestSlapd } from '../support/slapd.js';
@@ -144,6 +145,31 @@ describe('an LDAP user reaches a cluster through the proxy, and access follows t
     assert.ok(list?.user?.groups.includes(OPS_GROUP), `groups upstream: ${JSON.stringify(list?.user?.groups)}`);
     assert.ok(list?.user?.groups.includes('system:authenticated'));
     assert.deepEqual(list?.user?.extra['kubegate.io/provider'], ['corp']);
+  });
+
+  test('kubectl logs in through the LDAP provider by itself with the exec plugin kubeconfig', async () => {
+    const kubeconfig = await api.request('GET', '/v1/clusters/prod/kubeconfig?auth=exec', { token: aliceToken });
+    assert.equal(kubeconfig.status, 200, kubeconfig.text);
+    assert.deepEqual(parse(kubeconfig.text).users[0].user.exec.args.slice(-2), ['--provider', 'corp']);
+    const execKubeconfig = join(dir, 'alice-exec.kubeconfig');
+    await writeFile(execKubeconfig, kubeconfig.text, { mode: 0o600 });
+    const bin = await installKubegateCli(join(dir, 'bin'));
+    const before = fake.requests.length;
+    const result = await runKubectl({
+      binary: 'system',
+      kubeconfig: execKubeconfig,
+      args: ['get', 'pods'],
+      env: {
+        PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+        XDG_CACHE_HOME: join(dir, 'cache'),
+        KUBEGATE_USERNAME: 'alice',
+        KUBEGATE_PASSWORD: SEED.users.alice.password,
+      },
+      timeoutMs: 30_000,
+    });
+    assert.equal(result.code, 0, result.stderr);
+    const list = fake.requests.slice(before).find((r) => r.path === '/api/v1/namespaces/default/pods');
+    assert.ok(list?.user?.groups.includes(OPS_GROUP));
   });
 
   test('removed from the LDAP group, the user loses the cluster by itself once the groups are refreshed', async () => {
