@@ -64,6 +64,12 @@ export interface PasswordProvider {
   readonly access?: AccessPolicy;
   /** Looks a person up again by `providerUserId` (no password); absent when the provider cannot. */
   refreshIdentity?(providerUserId: string): Promise<ProviderRefreshResult>;
+  /**
+   * The canonical spelling of one of this provider's group names (without the provider
+   * prefix), so that a membership written by hand matches the groups logins produce; absent
+   * when names are already canonical. LDAP: `CN=Ops, OU=Groups,…` → `cn=ops,ou=groups,…`.
+   */
+  canonicalGroupName?(group: string): string;
 }
 
 /** The local provider also owns the password policy for the passwords kubegate stores. */

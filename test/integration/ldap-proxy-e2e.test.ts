@@ -90,9 +90,11 @@ describe('an LDAP user reaches a cluster through the proxy, and access follows t
     assert.equal(cluster.status, 201, cluster.text);
     const member = await api.request('POST', '/v1/clusters/prod/members', {
       token: adminToken,
-      body: { kind: 'Group', name: OPS_GROUP, role: 'member' },
+      // Written as an admin might copy it from a directory browser: upper case, spaces.
+      body: { kind: 'Group', name: 'corp:CN=ops, OU=groups, DC=example, DC=org', role: 'member' },
     });
     assert.equal(member.status, 201, member.text);
+    assert.equal(member.json.name, OPS_GROUP, 'the group is stored as logins spell it, so it matches');
   });
 
   after(async () => {
@@ -183,6 +185,14 @@ describe('an LDAP user reaches a cluster through the proxy, and access follows t
       15_000,
       'kubectl to be forbidden after the group change',
     );
+  });
+
+  test('a group membership can be removed by any spelling of its DN', async () => {
+    const added = await api.request('POST', '/v1/clusters/prod/members', { token: adminToken, body: { kind: 'Group', name: `corp:${SEED.groups.devs}`, role: 'viewer' } });
+    assert.equal(added.status, 201, added.text);
+    const spelled = encodeURIComponent('corp:CN=devs, OU=groups, DC=example, DC=org');
+    const removed = await api.request('DELETE', `/v1/clusters/prod/members/Group/${spelled}`, { token: adminToken });
+    assert.equal(removed.status, 204, removed.text);
   });
 
   test('deleted from the directory, the user loses every token by itself', async () => {

@@ -140,7 +140,7 @@ export function createLdapProvider(config: ProviderConfig, deps: LdapProviderDep
     return names;
   }
 
-  return Object.freeze({ name, type, access: settings.access, authenticatePassword, refreshIdentity });
+  return Object.freeze({ name, type, access: settings.access, authenticatePassword, refreshIdentity, canonicalGroupName: normaliseDn });
 }
 
 function isAcceptableLogin(username: string): boolean {

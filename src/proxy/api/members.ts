@@ -59,7 +59,8 @@ export function memberRoutes(ctx: ProxyApiContext): Router {
           throw error;
         }
       }
-      const membership = await store.putMembership({ clusterId: visible.cluster.id, subjectKind: body.kind, subjectName: body.name, role: body.role });
+      const subjectName = body.kind === 'Group' ? canonicalGroup(ctx, body.name) : body.name;
+      const membership = await store.putMembership({ clusterId: visible.cluster.id, subjectKind: body.kind, subjectName, role: body.role });
       await directory.refresh();
       response.status(201).json(memberView(membership));
     })
@@ -80,11 +81,24 @@ export function memberRoutes(ctx: ProxyApiContext): Router {
       if (!kind.success) throw notFound;
       const name = request.params['name'] ?? '';
       if (hasControlCharacters(name)) throw notFound;
-      if (!(await store.deleteMembership(visible.cluster.id, kind.data, name))) throw notFound;
+      const subjectName = kind.data === 'Group' ? canonicalGroup(ctx, name) : name;
+      if (!(await store.deleteMembership(visible.cluster.id, kind.data, subjectName))) throw notFound;
       await directory.refresh();
       response.status(204).end();
     })
     .all(methodNotAllowed('DELETE'));
 
   return router;
+}
+
+/**
+ * `corp:CN=Ops, OU=Groups,DC=corp` → `corp:cn=ops,ou=groups,dc=corp` when `corp` is a provider
+ * that spells its group names one canonical way (LDAP DNs); any other name is kept as given.
+ */
+function canonicalGroup(ctx: ProxyApiContext, name: string): string {
+  const colon = name.indexOf(':');
+  if (colon <= 0) return name;
+  const provider = ctx.providers.get(name.slice(0, colon));
+  const canonical = provider?.canonicalGroupName?.(name.slice(colon + 1));
+  return canonical === undefined ? name : `${name.slice(0, colon + 1)}${canonical}`;
 }
