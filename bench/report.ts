@@ -172,7 +172,7 @@ export function formatResults(results: BenchResults): string {
   out.push('## held watches (idle, then events fanned out while open, then every client dropped)');
   out.push(
     table(
-      ['target', 'watches', 'opened', 'open s', 'RSS MB', 'KB/watch', '× http-proxy-3', 'event p50 ms', 'event p99 ms', 'events', 'upstream open 1 s after drop'],
+      ['target', 'watches', 'opened', 'open s', 'RSS MB', 'KB/watch', '× http-proxy-3', 'event p50 ms', 'event p99 ms', 'events', 'upstream open 1 s after drop', 'all closed after s'],
       results.watches.map((row) => {
         const base = watchBase('http-proxy-3', row.watches)?.perWatchBytes ?? undefined;
         return [
@@ -187,6 +187,7 @@ export function formatResults(results: BenchResults): string {
           fixed(row.eventP99Ms),
           `${row.eventsReceived}/${row.eventsExpected}`,
           String(row.upstreamOpenAfter1s),
+          row.upstreamDrainMs === null ? 'never (15 s)' : fixed(row.upstreamDrainMs / 1000, 1),
         ];
       }),
     ),

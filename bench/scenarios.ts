@@ -151,6 +151,8 @@ export interface WatchRow {
   readonly eventP99Ms: number;
   /** Upstream watch requests still open 1 s after every client dropped its watch. */
   readonly upstreamOpenAfter1s: number;
+  /** From the drop to the last upstream watch closed (polled every 100 ms, up to 15 s); null when some never closed. */
+  readonly upstreamDrainMs: number | null;
 }
 
 export interface IdleRow {
@@ -243,13 +245,16 @@ export async function heldWatches(targets: readonly Target[], upstream: Upstream
       const rssBefore = target.pid === undefined ? null : rssBytes(target.pid);
       const held = await holdConnections(target, upstream, tls, settings, 'watch', count);
       try {
-        await sleep(1000);
+        await sleep(settings.quick ? 300 : 1000);
         const rssHeld = target.pid === undefined ? null : rssBytes(target.pid);
         const opened = Number(held.opened.opened);
         const events = await held.command('emit', 'events', 60_000);
         await held.command('drop', 'dropped', 10_000);
+        const droppedAt = Date.now();
         await sleep(1000);
         const upstreamOpenAfter1s = (await upstream.stats()).openWatches;
+        const left = await waitForUpstreamWatches(upstream, 0, 14_000);
+        const upstreamDrainMs = left === 0 ? Date.now() - droppedAt : null;
         watches.push({
           target: target.name,
           watches: count,
@@ -264,6 +269,7 @@ export async function heldWatches(targets: readonly Target[], upstream: Upstream
           eventP50Ms: Number(events.p50Ms),
           eventP99Ms: Number(events.p99Ms),
           upstreamOpenAfter1s,
+          upstreamDrainMs,
         });
       } finally {
         await held.stop();
@@ -276,7 +282,7 @@ export async function heldWatches(targets: readonly Target[], upstream: Upstream
     const rssBefore = rssBytes(target.pid);
     const held = await holdConnections(target, upstream, tls, settings, 'idle', settings.idleConnections);
     try {
-      await sleep(1000);
+      await sleep(settings.quick ? 300 : 1000);
       const opened = Number(held.opened.opened);
       idle.push({ target: target.name, connections: settings.idleConnections, opened, perConnectionBytes: perItem(rssBefore, rssBytes(target.pid), opened) });
       await held.command('drop', 'dropped', 10_000);

@@ -234,10 +234,17 @@ async function runWorker(config: ProxyConfig, deps: RunWorkersDeps, timings: Wor
       wrapStore: (store) => relayChanges(store, channel, { onError: (error) => logger.warn({ err: error }, 'relaying a store change failed') }),
     },
   );
-  installSignalHandlers(async () => {
-    await proxy.stop();
-    channel.close();
-  }, logger);
+  // Ctrl-C reaches the whole process group; the primary turns it into one SIGTERM per
+  // worker, so a worker ignores SIGINT itself (a second signal would skip the graceful stop).
+  process.on('SIGINT', () => undefined);
+  installSignalHandlers(
+    async () => {
+      await proxy.stop();
+      channel.close();
+    },
+    logger,
+    { signals: ['SIGTERM'] },
+  );
 }
 
 interface WorkerChannel extends ChangeChannel {
