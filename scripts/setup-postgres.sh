@@ -6,6 +6,7 @@
 #   `kubegate-test` that the tests run the server as.
 # Idempotent; silent when there is nothing to do.
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 
 test_user=kubegate-test
 
@@ -17,31 +18,14 @@ find_initdb() {
 }
 
 if [ -z "$(find_initdb || true)" ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "setup-postgres: PostgreSQL server binaries (initdb) not found; install the 'postgresql' package" >&2
-    exit 1
+  if [ "$(id -u)" -eq 0 ]; then
+    # Do not create the packaged cluster: the tests start their own servers.
+    mkdir -p /etc/postgresql-common
+    if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+      echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf
+    fi
   fi
-  # Neither create nor start the packaged cluster: the tests start their own servers.
-  mkdir -p /etc/postgresql-common
-  if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
-    echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf
-  fi
-  policy=/usr/sbin/policy-rc.d
-  created_policy=no
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' > "$policy"
-    chmod 755 "$policy"
-    created_policy=yes
-  fi
-  trap '[ "$created_policy" = yes ] && rm -f "$policy"' EXIT
-  log=$(mktemp)
-  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; } >"$log" 2>&1; then
-    cat "$log" >&2
-    rm -f "$log"
-    echo "setup-postgres: installing PostgreSQL failed" >&2
-    exit 1
-  fi
-  rm -f "$log"
+  bash "$here/install-packages.sh" setup-postgres postgresql
   if [ -z "$(find_initdb || true)" ]; then
     echo "setup-postgres: PostgreSQL was installed but initdb is still not found" >&2
     exit 1
