@@ -1,24 +1,30 @@
 /**
- * Webhook scenarios: TokenReviews/s and latency with a warm cache (wrk, one token, c=16),
- * with every token distinct (each review a cold `$3` SHA3-512 verify: the cache cannot
- * help), and with distinct `$1` scrypt tokens (Rancher's oldest, deliberately slow hash).
- * Distinct-token runs cannot use wrk (each token must be reviewed once), so a node:http
- * driver in this process sends each token once over `connections` keep-alive sockets.
+ * Webhook scenarios: TokenReviews/s and latency of `kubegate webhook` (the real command, in
+ * its own process, reading its objects from the fake kube-apiserver in another process) with
+ * a warm cache (one token), with every token distinct (each review a cold `$3` SHA3-512
+ * verify the cache cannot help; wrk's Lua makes each request's token), and with distinct `$1`
+ * scrypt tokens (Rancher's oldest, deliberately slow hash; few, so a node:http driver in this
+ * process sends each once). A bare node:http TokenReview answerer (bench/review-reference.ts)
+ * gives the reference row, the floor of any Node webhook on this machine.
  */
 import http from 'node:http';
 import { join } from 'node:path';
 import type { WebhookResult } from './report.js';
-import { startChild } from './processes.js';
+import { freePort, startChild } from './processes.js';
+import type { Child } from './processes.js';
 import { percentile } from './scenarios.js';
 import type { BenchSettings } from './scenarios.js';
 import type { Tls } from './targets.js';
 import { runWrk } from './wrk.js';
+import type { WrkResult } from './wrk.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
+const NODE_ARGS = ['--import', 'tsx'];
 const CONNECTIONS = 16;
+const API_VERSION = 'authentication.k8s.io/v1';
 
 function reviewBody(token: string): string {
-  return JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } });
+  return JSON.stringify({ apiVersion: API_VERSION, kind: 'TokenReview', spec: { token } });
 }
 
 /** Reviews each token once over `connections` keep-alive sockets; every one must be authenticated. */
@@ -64,36 +70,76 @@ async function reviewEach(url: string, tokens: readonly string[], connections: n
 }
 
 export async function webhookScenario(_tls: Tls, settings: BenchSettings, log: (message: string) => void): Promise<WebhookResult> {
-  const sha3Tokens = settings.quick ? 500 : 20_000;
+  // Enough distinct tokens that wrk never runs out within the run (it reports if it does).
+  const sha3Tokens = settings.quick ? 5_000 : 30_000;
   const scryptTokens = settings.quick ? 8 : 64;
-  let started;
+  const children: Child[] = [];
   try {
-    started = await startChild('webhook', process.execPath, ['--import', 'tsx', join(REPO, 'bench/webhook-server.ts'), JSON.stringify({ sha3Tokens, scryptTokens })], {
+    const reference = await startChild('review-reference', process.execPath, [...NODE_ARGS, join(REPO, 'bench/review-reference.ts'), String(await freePort())], { cwd: REPO });
+    children.push(reference.child);
+    const apiServer = await startChild('webhook-apiserver', process.execPath, [...NODE_ARGS, join(REPO, 'bench/webhook-apiserver.ts'), JSON.stringify({ sha3Tokens, scryptTokens, dir: settings.workDir })], {
       cwd: REPO,
       readyTimeoutMs: 300_000,
     });
-  } catch (error) {
-    log(`webhook could not be started: ${String(error).slice(0, 300)}`);
-    return { status: 'pending', reason: `kubegate webhook could not be started here: ${String(error).split('\n')[0]}` };
-  }
-  const { child, readyLine } = started;
-  try {
-    const url = (JSON.parse(readyLine) as { url: string }).url;
-    const rows: Record<string, unknown>[] = [];
+    children.push(apiServer.child);
+    const { kubeconfig } = JSON.parse(apiServer.readyLine) as { kubeconfig: string };
+    const port = await freePort();
+    const webhook = await startChild('webhook', process.execPath, [...NODE_ARGS, join(REPO, 'src/cmd/main.ts'), 'webhook', '--listen', `127.0.0.1:${port}`, '--kubeconfig', kubeconfig], {
+      cwd: REPO,
+      ready: (line) => line.includes('"msg":"webhook objects listed; ready"'),
+      readyTimeoutMs: 300_000,
+    });
+    children.push(webhook.child);
+    const url = `http://127.0.0.1:${port}`;
+    const referenceUrl = (JSON.parse(reference.readyLine) as { url: string }).url;
+
     const body = reviewBody('t-sha3-0:secret-0');
     const headers = { 'content-type': 'application/json' };
+    const wrkReview = (target: string, connections: number, requestScript?: string): Promise<WrkResult> =>
+      runWrk({ url: `${target}/v1/authenticate`, connections, durationSeconds: settings.webhookSeconds, method: 'POST', headers, body, workDir: settings.workDir, ...(requestScript === undefined ? {} : { requestScript }) });
     await runWrk({ url: `${url}/v1/authenticate`, connections: CONNECTIONS, durationSeconds: 1, method: 'POST', headers, body, workDir: settings.workDir });
+    await runWrk({ url: `${referenceUrl}/v1/authenticate`, connections: CONNECTIONS, durationSeconds: 1, method: 'POST', headers, body, workDir: settings.workDir });
+
+    const rows: Record<string, unknown>[] = [];
+    const row = (name: string, hash: string, connections: number, result: Omit<WrkResult, 'bytesPerSecond' | 'durationSeconds' | 'maxMs' | 'non2xx'>, reference: number | undefined): Record<string, unknown> => ({
+      case: name,
+      hash,
+      connections,
+      reviews: result.requests,
+      reviewsPerSecond: result.requestsPerSecond,
+      xReference: reference === undefined ? null : result.requestsPerSecond / reference,
+      p50Ms: result.p50Ms,
+      p99Ms: result.p99Ms,
+      failures: result.errors,
+      generatorCores: result.generatorCores,
+    });
+    const referenceRates = new Map<number, number>();
     for (const connections of [1, CONNECTIONS]) {
-      const warm = await runWrk({ url: `${url}/v1/authenticate`, connections, durationSeconds: settings.webhookSeconds, method: 'POST', headers, body, workDir: settings.workDir });
-      rows.push({ case: 'cached', hash: '$3', connections, reviews: warm.requests, reviewsPerSecond: warm.requestsPerSecond, p50Ms: warm.p50Ms, p99Ms: warm.p99Ms, failures: warm.errors, generatorCores: warm.generatorCores });
+      const floor = await wrkReview(referenceUrl, connections);
+      referenceRates.set(connections, floor.requestsPerSecond);
+      rows.push(row('reference (bare node:http answer)', '–', connections, floor, undefined));
+      const warm = await wrkReview(url, connections);
+      rows.push(row('cached', '$3', connections, warm, floor.requestsPerSecond));
     }
-    // Token 0 was reviewed above: the distinct run starts at 1.
-    const distinct = Array.from({ length: sha3Tokens - 1 }, (_, i) => `t-sha3-${i + 1}:secret-${i + 1}`);
-    rows.push({ case: 'every token distinct', hash: '$3', connections: CONNECTIONS, ...(await reviewEach(url, distinct, CONNECTIONS)), generatorCores: null });
+    // Token 0 was reviewed above: the distinct run starts at 1 and must stay under sha3Tokens.
+    const distinctScript = [
+      'local i = 0',
+      'request = function()',
+      '  i = i + 1',
+      `  local body = '{"apiVersion":"${API_VERSION}","kind":"TokenReview","spec":{"token":"t-sha3-' .. i .. ':secret-' .. i .. '"}}'`,
+      '  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)',
+      'end',
+    ].join('\n');
+    const distinct = await wrkReview(url, CONNECTIONS, distinctScript);
+    if (distinct.requests >= sha3Tokens) log(`webhook: ${distinct.requests} distinct reviews asked of ${sha3Tokens - 1} tokens; the rest were unknown tokens`);
+    rows.push(row('every token distinct', '$3', CONNECTIONS, distinct, referenceRates.get(CONNECTIONS)));
     const scrypt = Array.from({ length: scryptTokens }, (_, i) => `t-scrypt-${i}:secret-${i}`);
-    rows.push({ case: 'every token distinct', hash: '$1 scrypt', connections: CONNECTIONS, ...(await reviewEach(url, scrypt, CONNECTIONS)), generatorCores: null });
+    rows.push({ case: 'every token distinct', hash: '$1 scrypt', connections: CONNECTIONS, xReference: null, ...(await reviewEach(url, scrypt, CONNECTIONS)), generatorCores: null });
     return { status: 'measured', rows };
+  } catch (error) {
+    log(`webhook scenario failed: ${String(error).slice(0, 300)}`);
+    return { status: 'pending', reason: `the webhook scenario could not run here: ${String(error).split('\n')[0]}` };
   } finally {
-    await child.stop();
+    for (const child of children.reverse()) await child.stop();
   }
 }

@@ -16,6 +16,8 @@ export interface WrkOptions {
   readonly method?: string;
   readonly headers?: Readonly<Record<string, string>>;
   readonly body?: string;
+  /** Lua defining `request = function() … end`, for a different request each time (wrk then calls Lua per request). */
+  readonly requestScript?: string;
   /** Where the Lua script is written. */
   readonly workDir: string;
   readonly timeoutSeconds?: number;
@@ -48,6 +50,7 @@ export async function runWrk(options: WrkOptions): Promise<WrkResult> {
   const lines = [`wrk.method = ${luaString(options.method ?? 'GET')}`];
   for (const [name, value] of Object.entries(options.headers ?? {})) lines.push(`wrk.headers[${luaString(name)}] = ${luaString(value)}`);
   if (options.body !== undefined) lines.push(`wrk.body = ${luaString(options.body)}`);
+  if (options.requestScript !== undefined) lines.push(options.requestScript);
   lines.push(
     'done = function(summary, latency, requests)',
     '  local e = summary.errors',

@@ -168,7 +168,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
     cleanups.push(() => sync.stop());
 
     const audit = createAuditSink(config.audit);
-    cleanups.push(() => audit.flush());
+    cleanups.push(() => audit.close());
     const longRunning = createLongRunningRegistry();
 
     // The public URL is known only once the port is bound when listen uses port 0.

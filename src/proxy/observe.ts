@@ -4,8 +4,11 @@
  * Audit lines are JSON, one per request, written to standard output or a file through
  * pino's asynchronous destination. They are built only from AuditRecord fields (user ID, groups, token name, cluster,
  * method, path without query, status, timing, bytes), so no header, query string, token
- * secret or body can reach them. The file destination is asynchronous (buffered), so an
- * audit write never blocks the forwarding path; `flush()` drains it at shutdown.
+ * secret or body can reach them. The destination is asynchronous and buffered (lines leave
+ * in writes of AUDIT_BUFFER_BYTES), so an audit line never blocks the forwarding path nor
+ * costs a write of its own; a buffer that has not filled is written within
+ * AUDIT_FLUSH_INTERVAL_MS, so a quiet proxy's trail is still current. `close()` drains it
+ * at shutdown.
  */
 import pino from 'pino';
 import type { ProxyMetrics } from '../metrics.js';
@@ -13,8 +16,13 @@ import type { AuditRecord, ForwardMetrics } from './forward.js';
 
 export interface AuditSink {
   readonly write: (record: AuditRecord) => void;
-  flush(): void;
+  /** Writes out what is buffered, synchronously, and stops the flush timer. */
+  close(): void;
 }
+
+// sonic-boom requires less than its largest single write (16 KiB).
+const AUDIT_BUFFER_BYTES = 8 * 1024;
+const AUDIT_FLUSH_INTERVAL_MS = 1000;
 
 export interface AuditSinkOptions {
   readonly enabled: boolean;
@@ -25,11 +33,24 @@ export interface AuditSinkOptions {
 }
 
 export function createAuditSink(options: AuditSinkOptions): AuditSink {
-  if (!options.enabled) return { write: () => undefined, flush: () => undefined };
+  if (!options.enabled) return { write: () => undefined, close: () => undefined };
   const destination =
-    options.destination ?? pino.destination({ dest: options.file ?? 1, sync: false, mkdir: true, minLength: 4096 });
+    options.destination ?? pino.destination({ dest: options.file ?? 1, sync: false, mkdir: true, minLength: AUDIT_BUFFER_BYTES });
+  const flushable = destination as { fd?: number; flush?: () => void; flushSync?: () => void };
+  let buffered = false;
+  const timer = setInterval(() => {
+    // fd -1: the file is still being opened; what is buffered goes out at a later tick.
+    if (!buffered || flushable.fd === -1) return;
+    buffered = false;
+    try {
+      flushable.flush?.();
+    } catch {
+      // the destination is closed: nothing more can be written
+    }
+  }, AUDIT_FLUSH_INTERVAL_MS).unref();
   return {
     write(record) {
+      buffered = true;
       const line = JSON.stringify({
         type: 'audit',
         time: new Date(record.time).toISOString(),
@@ -50,8 +71,8 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
       });
       destination.write(`${line}\n`);
     },
-    flush() {
-      const flushable = destination as { flushSync?: () => void };
+    close() {
+      clearInterval(timer);
       try {
         flushable.flushSync?.();
       } catch {

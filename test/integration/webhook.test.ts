@@ -11,6 +11,10 @@ import { loadWebhookConfig } from '../../src/config/webhook.js';
 import { startWebhook } from '../../src/cmd/webhook.js';
 import type { RunningWebhook } from '../../src/cmd/webhook.js';
 import { createLogger } from '../../src/log.js';
+import { createKubeClient } from '../../src/kube/client.js';
+import type { KubeClient } from '../../src/kube/client.js';
+import { loadKubeEndpoint } from '../../src/kube/endpoint.js';
+import { createKubernetesSource } from '../../src/webhook/sources/kubernetes.js';
 import { startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import type { FakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import { CATTLE_NAMESPACE, rancherClusterAuthToken, rancherClusterUserAttribute, rancherHash, rancherTokenSecret } from '../fakes/rancher-objects.js';
@@ -156,6 +160,47 @@ describe('kubegate webhook against a Kubernetes API server', () => {
   it('stamps lastUsedAt after a successful review, in the background', async () => {
     await review(webhook.url, 'kubeconfig-u-early:early-secret');
     await eventually(() => typeof fake.resources.get('clusterauthtokens', CATTLE_NAMESPACE, 'kubeconfig-u-early')?.['lastUsedAt'] === 'string');
+  });
+
+  it('stamps a burst of first uses with at most 4 patches in flight, each token once per minute, and none after stop', async () => {
+    const names = Array.from({ length: 30 }, (_, i) => `t-burst-${i}`);
+    for (const name of names) fake.resources.put('clusterauthtokens', rancherClusterAuthToken({ name, userName: 'u-early' }));
+    const real = createKubeClient(await loadKubeEndpoint(kubeconfig.path));
+    let inFlight = 0;
+    let most = 0;
+    const client: KubeClient = {
+      ...real,
+      mergePatch: async (path, patch) => {
+        inFlight++;
+        most = Math.max(most, inFlight);
+        try {
+          return await real.mergePatch(path, patch);
+        } finally {
+          inFlight--;
+        }
+      },
+    };
+    const source = createKubernetesSource({ client, namespace: CATTLE_NAMESPACE, logger: createLogger({ level: 'silent', name: 'source' }) });
+    source.start();
+    try {
+      await source.synced();
+      const at = new Date();
+      for (const name of names) source.recordUse(name, at);
+      for (const name of names) source.recordUse(name, new Date(at.getTime() + 30_000));
+      const stamped = (): number => names.filter((name) => typeof fake.resources.get('clusterauthtokens', CATTLE_NAMESPACE, name)?.['lastUsedAt'] === 'string').length;
+      await eventually(() => stamped() === names.length);
+      assert.equal(most, 4);
+      const patches = fake.requests.filter((request) => request.method === 'PATCH' && names.some((name) => request.path.endsWith(`/clusterauthtokens/${name}`)));
+      assert.equal(patches.length, names.length, 'a second use within the minute is not stamped again');
+      source.recordUse('t-burst-0', new Date(at.getTime() + 61_000));
+      await eventually(() => fake.requests.filter((request) => request.method === 'PATCH' && request.path.endsWith('/clusterauthtokens/t-burst-0')).length === 2);
+      source.stop();
+      source.recordUse('t-burst-1', new Date(at.getTime() + 200_000));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(fake.requests.filter((request) => request.method === 'PATCH' && request.path.endsWith('/clusterauthtokens/t-burst-1')).length, 1);
+    } finally {
+      source.stop();
+    }
   });
 
   it('moves a deprecated hash field into the Secret and clears the field, as kube-api-auth does', async () => {

@@ -10,7 +10,12 @@
  *   verification reads changed — not for `lastUsedAt`, which this process itself stamps
  *   every second on busy tokens and which must not flush the verification cache.
  * - Side effects are best effort and never on a review's critical path: `recordUse` stamps
- *   `lastUsedAt` at most once per `touchIntervalMs` per token, in the background; a token
+ *   `lastUsedAt` at most once per `touchIntervalMs` (a minute, as the proxy does) per token.
+ *   Stamps wait in a queue (latest use per token, at most MAX_PENDING_STAMPS tokens; past
+ *   that a use is not recorded and the next one tries again) drained by at most
+ *   MAX_STAMPS_IN_FLIGHT concurrent merge patches after the review was answered, so a burst
+ *   of first uses (a morning's logins, a benchmark) neither slows reviews nor floods the API
+ *   server and etcd with writes. A token
  *   still carrying the deprecated `hash` field gets it moved into its Secret (created or
  *   patched) and the field cleared, as Rancher's kube-api-auth does.
  */
@@ -33,7 +38,7 @@ export interface KubernetesSourceOptions {
   readonly onTokenChanged?: (name: string) => void;
   /** A user attribute changed or went away; `tokenNames` are the user's tokens held now. */
   readonly onUserChanged?: (userName: string, tokenNames: readonly string[]) => void;
-  /** Least time between two `lastUsedAt` stamps of one token. Default 1000; 0 = never stamp. */
+  /** Least time between two `lastUsedAt` stamps of one token. Default 60000; 0 = never stamp. */
   readonly touchIntervalMs?: number;
   /** Informer tuning, for tests. */
   readonly minWatchTimeoutSeconds?: number;
@@ -53,10 +58,19 @@ export interface KubernetesSource extends WebhookSource {
 
 type StoredSecret = KubeObject & { readonly hash: string | undefined };
 
+const DEFAULT_TOUCH_INTERVAL_MS = 60_000;
+const MAX_STAMPS_IN_FLIGHT = 4;
+const MAX_PENDING_STAMPS = 10_000;
+
 export function createKubernetesSource(options: KubernetesSourceOptions): KubernetesSource {
   const { client, namespace, logger, metrics } = options;
-  const touchIntervalMs = options.touchIntervalMs ?? 1000;
+  const touchIntervalMs = options.touchIntervalMs ?? DEFAULT_TOUCH_INTERVAL_MS;
   const lastTouched = new Map<string, number>();
+  /** Stamps not sent yet: token name → time of use. */
+  const pendingStamps = new Map<string, Date>();
+  let stampsInFlight = 0;
+  let drainScheduled = false;
+  let stopped = false;
   const migrating = new Set<string>();
   const tuning = {
     ...(options.minWatchTimeoutSeconds === undefined ? {} : { minWatchTimeoutSeconds: options.minWatchTimeoutSeconds }),
@@ -132,17 +146,36 @@ export function createKubernetesSource(options: KubernetesSourceOptions): Kubern
   }
 
   function recordUse(name: string, at: Date): void {
-    if (touchIntervalMs <= 0) return;
+    if (touchIntervalMs <= 0 || stopped) return;
     const previous = lastTouched.get(name);
     if (previous !== undefined && at.getTime() - previous < touchIntervalMs) return;
     if (tokens.get(name) === undefined) return;
+    if (pendingStamps.size >= MAX_PENDING_STAMPS && !pendingStamps.has(name)) return;
     lastTouched.set(name, at.getTime());
     if (lastTouched.size > 100_000) lastTouched.clear();
-    setImmediate(() => {
+    pendingStamps.set(name, at);
+    if (!drainScheduled) {
+      drainScheduled = true;
+      setImmediate(drainStamps);
+    }
+  }
+
+  function drainStamps(): void {
+    drainScheduled = false;
+    while (!stopped && stampsInFlight < MAX_STAMPS_IN_FLIGHT) {
+      const next = pendingStamps.entries().next();
+      if (next.done === true) return;
+      const [name, at] = next.value;
+      pendingStamps.delete(name);
+      stampsInFlight++;
       client
         .mergePatch(clusterAuthTokensPath(namespace, name), { lastUsedAt: at.toISOString().replace(/\.\d{3}Z$/, 'Z') })
-        .catch((error: unknown) => logger.debug({ err: error, tokenName: name }, 'stamping lastUsedAt failed'));
-    });
+        .catch((error: unknown) => logger.debug({ err: error, tokenName: name }, 'stamping lastUsedAt failed'))
+        .finally(() => {
+          stampsInFlight--;
+          drainStamps();
+        });
+    }
   }
 
   const informers = [tokens, attributes, secrets] as const;
@@ -154,9 +187,12 @@ export function createKubernetesSource(options: KubernetesSourceOptions): Kubern
     clusterUserAttribute: (userName) => attributes.get(userName),
     secretHash: (name) => secrets.get(name)?.hash,
     start() {
+      stopped = false;
       for (const informer of informers) informer.start();
     },
     stop() {
+      stopped = true;
+      pendingStamps.clear();
       for (const informer of informers) informer.stop();
     },
     async synced() {

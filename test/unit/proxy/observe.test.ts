@@ -1,0 +1,71 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createAuditSink } from '../../../src/proxy/observe.js';
+import type { AuditRecord } from '../../../src/proxy/forward.js';
+
+function record(path: string): AuditRecord {
+  return {
+    time: Date.UTC(2026, 10, 24, 12, 0, 0),
+    user: 'u-alice',
+    groups: ['dev'],
+    tokenName: 't-abc',
+    cluster: 'edge',
+    role: 'member',
+    method: 'GET',
+    path,
+    status: 200,
+    code: null,
+    durationMs: 1.5,
+    bytesIn: 100,
+    bytesOut: 2000,
+    upgrade: false,
+    longRunning: false,
+  };
+}
+
+async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+describe('audit sink', () => {
+  it('writes a lone line to the file within a few seconds, though far less than a buffer was written', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kubegate-audit-'));
+    const file = join(dir, 'audit.log');
+    const sink = createAuditSink({ enabled: true, file });
+    try {
+      sink.write(record('/api/v1/namespaces/default/pods'));
+      await eventually(async () => (await readFile(file, 'utf8').catch(() => '')).includes('/api/v1/namespaces/default/pods'), 5000);
+      const line = JSON.parse((await readFile(file, 'utf8')).trim()) as Record<string, unknown>;
+      assert.equal(line['type'], 'audit');
+      assert.equal(line['time'], '2026-11-24T12:00:00.000Z');
+      assert.equal(line['user'], 'u-alice');
+      assert.equal(line['status'], 200);
+    } finally {
+      sink.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('writes everything still buffered when closed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kubegate-audit-'));
+    const file = join(dir, 'audit.log');
+    const sink = createAuditSink({ enabled: true, file });
+    try {
+      // Let the file open, then buffer lines the timer has not written yet.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      for (let i = 0; i < 5; i++) sink.write(record(`/api/v1/namespaces/ns-${i}/pods`));
+      sink.close();
+      const lines = (await readFile(file, 'utf8')).trim().split('\n');
+      assert.equal(lines.length, 5);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
