@@ -59,7 +59,12 @@ describe('npm run bench -- --quick', () => {
     assert.equal(results.idle.length, TARGETS.length - 1, 'idle connections for every proxy (not direct)');
     assert.deepEqual(results.firstRequest.map((r: any) => r.target), ['kubegate', 'kubegate-w2']);
     assert.deepEqual(results.revocation.map((r: any) => r.target), ['kubegate', 'kubegate-w2']);
-    assert.ok(['measured', 'pending'].includes(results.webhook.status));
+    assert.equal(results.webhook.status, 'measured', results.webhook.reason);
+    for (const [name, hash, connections] of [['reference (bare node:http answer)', '–', 16], ['cached', '$3', 1], ['cached', '$3', 16], ['every token distinct', '$3', 16], ['every token distinct', '$1 scrypt', 16]]) {
+      const row = results.webhook.rows.find((r: any) => r.case === name && r.hash === hash && r.connections === connections);
+      assert.ok(row?.reviewsPerSecond > 0, `webhook ${name} ${hash} c=${connections}`);
+      assert.equal(row.failures, 0, `webhook ${name} ${hash} c=${connections} failed reviews`);
+    }
     assert.ok(results.targetsCheck.length > 0);
   });
 

@@ -8,16 +8,16 @@
  *   other secrets (TLS keys, registry credentials) that this process must not keep.
  * - Changes are announced (`onTokenChanged`, `onUserChanged`) only when a field the
  *   verification reads changed — not for `lastUsedAt`, which this process itself stamps
- *   every second on busy tokens and which must not flush the verification cache.
+ *   once a minute on busy tokens and which must not flush the verification cache.
  * - Side effects are best effort and never on a review's critical path: `recordUse` stamps
  *   `lastUsedAt` at most once per `touchIntervalMs` (a minute, as the proxy does) per token.
  *   Stamps wait in a queue (latest use per token, at most MAX_PENDING_STAMPS tokens; past
  *   that a use is not recorded and the next one tries again) drained by at most
  *   MAX_STAMPS_IN_FLIGHT concurrent merge patches after the review was answered, so a burst
  *   of first uses (a morning's logins, a benchmark) neither slows reviews nor floods the API
- *   server and etcd with writes. A token
- *   still carrying the deprecated `hash` field gets it moved into its Secret (created or
- *   patched) and the field cleared, as Rancher's kube-api-auth does.
+ *   server and etcd with writes. A token still carrying the deprecated `hash` field gets it
+ *   moved into its Secret (created or patched) and the field cleared, as Rancher's
+ *   kube-api-auth does.
  */
 import type { Logger } from '../../log.js';
 import type { WebhookMetrics } from '../../metrics.js';
