@@ -115,7 +115,13 @@ export function createProxyMetrics(registry: Registry, sources: ProxyMetricsSour
   return metrics;
 }
 
-export function createWebhookMetrics(registry: Registry): WebhookMetrics {
+/** As ProxyMetricsSources, for the webhook. */
+export interface WebhookMetricsSources {
+  /** Cumulative verification cache lookups since start. */
+  readonly cache?: () => { readonly hits: number; readonly misses: number };
+}
+
+export function createWebhookMetrics(registry: Registry, sources: WebhookMetricsSources = {}): WebhookMetrics {
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
   const metrics: WebhookMetrics = {
@@ -136,6 +142,13 @@ export function createWebhookMetrics(registry: Registry): WebhookMetrics {
       help: 'Token verification cache lookups, by result (hit or miss).',
       labelNames: ['result'] as const,
       registers,
+      collect() {
+        const stats = sources.cache?.();
+        if (stats === undefined) return;
+        this.reset();
+        this.inc({ result: 'hit' }, stats.hits);
+        this.inc({ result: 'miss' }, stats.misses);
+      },
     }),
     watchRestarts: new Counter({
       name: 'kubegate_webhook_watch_restarts_total',

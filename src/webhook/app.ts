@@ -14,6 +14,7 @@
  * the outcome and the token NAME only, and, on success, a background `lastUsedAt` stamp.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import type { Registry } from 'prom-client';
 import type { CachedAuthenticator } from '../auth/cached.js';
 import { KubegateError, toKubegateError } from '../errors.js';
@@ -22,7 +23,7 @@ import type { Logger } from '../log.js';
 import type { WebhookMetrics } from '../metrics.js';
 import { createHealthHandler } from '../server.js';
 import { tryParseToken } from '../tokens/format.js';
-import { parseTokenReview, tokenReviewReply } from './token-review.js';
+import { parseTokenReview, tokenReviewReplyJson } from './token-review.js';
 
 export const AUTHENTICATE_PATH = '/v1/authenticate';
 const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
@@ -55,33 +56,23 @@ export function createWebhookHandler(deps: WebhookAppDeps): WebhookHandler {
       if (!source.ready) throw new KubegateError('NOT_READY', 'the webhook has not listed its objects yet');
     },
   });
-  let seenHits = 0;
-  let seenMisses = 0;
-
-  function countCache(): void {
-    const stats = authenticator.stats();
-    if (stats.hits > seenHits) metrics.cache.inc({ result: 'hit' }, stats.hits - seenHits);
-    if (stats.misses > seenMisses) metrics.cache.inc({ result: 'miss' }, stats.misses - seenMisses);
-    seenHits = stats.hits;
-    seenMisses = stats.misses;
-  }
-
   async function review(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const started = process.hrtime.bigint();
+    const started = performance.now();
     const body = await readJsonBody(request, maxBodyBytes);
     const parsed = parseTokenReview(body);
     const result = await authenticator.authenticateToken(parsed.token, parsed.audiences.length === 0 ? undefined : { audiences: parsed.audiences });
-    countCache();
-    const tokenName = tryParseToken(parsed.token)?.name;
     if (result.outcome === 'authenticated') source.recordUse(result.token.name, now());
-    metrics.reviews.inc({ result: result.outcome === 'error' ? 'error' : result.outcome });
-    const reply = JSON.stringify(tokenReviewReply(parsed, result));
+    metrics.reviews.inc({ result: result.outcome });
+    const reply = tokenReviewReplyJson(parsed, result);
     response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(reply), 'cache-control': 'no-store' });
     response.end(reply);
-    metrics.reviewDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    if (result.outcome === 'authenticated') logger.debug({ tokenName, outcome: result.outcome }, 'token review');
-    else if (result.outcome === 'unauthenticated') logger.debug({ tokenName, outcome: result.outcome, code: result.code }, 'token review');
-    else logger.info({ tokenName, outcome: result.outcome, code: result.error.code, reason: result.error.message }, 'token review undecided');
+    metrics.reviewDuration.observe((performance.now() - started) / 1000);
+    if (result.outcome === 'error') {
+      logger.info({ tokenName: tryParseToken(parsed.token)?.name, outcome: result.outcome, code: result.error.code, reason: result.error.message }, 'token review undecided');
+    } else if (logger.isLevelEnabled('debug')) {
+      const code = result.outcome === 'unauthenticated' ? result.code : undefined;
+      logger.debug({ tokenName: tryParseToken(parsed.token)?.name, outcome: result.outcome, ...(code === undefined ? {} : { code }) }, 'token review');
+    }
   }
 
   const handle = (request: IncomingMessage, response: ServerResponse): void => {

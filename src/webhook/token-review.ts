@@ -99,3 +99,26 @@ export function tokenReviewReply(request: TokenReviewRequest, result: AuthResult
   if (result.outcome === 'unauthenticated') return { ...base, status: { authenticated: false } };
   return { ...base, status: { authenticated: false, error: `${result.error.code}: ${result.error.message}` } };
 }
+
+/** Replies already serialized, by answer object and version: a cached answer is the same object every time. */
+const serializedReplies = new WeakMap<AuthResult, Map<TokenReviewVersion, string>>();
+
+/**
+ * `JSON.stringify(tokenReviewReply(request, result))`, serialized once per cached answer and
+ * version. Audience-bound requests (their audiences are echoed) and errors are serialized each
+ * time.
+ */
+export function tokenReviewReplyJson(request: TokenReviewRequest, result: AuthResult): string {
+  if (request.audiences.length > 0 || result.outcome === 'error') return JSON.stringify(tokenReviewReply(request, result));
+  let byVersion = serializedReplies.get(result);
+  if (byVersion === undefined) {
+    byVersion = new Map();
+    serializedReplies.set(result, byVersion);
+  }
+  let reply = byVersion.get(request.apiVersion);
+  if (reply === undefined) {
+    reply = JSON.stringify(tokenReviewReply(request, result));
+    byVersion.set(request.apiVersion, reply);
+  }
+  return reply;
+}

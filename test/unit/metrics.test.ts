@@ -67,6 +67,17 @@ describe('createWebhookMetrics', () => {
     assert.match(text, /^process_resident_memory_bytes /m);
   });
 
+  it('reads the verification cache counts when scraped, so that a review does no metrics work for them', async () => {
+    const registry = new Registry();
+    let stats = { hits: 0, misses: 0 };
+    createWebhookMetrics(registry, { cache: () => stats });
+    assert.match(await registry.metrics(), /kubegate_webhook_cache_total\{result="hit"\} 0/);
+    stats = { hits: 41, misses: 3 };
+    const text = await registry.metrics();
+    assert.ok(text.includes('kubegate_webhook_cache_total{result="hit"} 41'), text);
+    assert.ok(text.includes('kubegate_webhook_cache_total{result="miss"} 3'), text);
+  });
+
   it('refuses a second registration into the same registry, because duplicate series would be ambiguous', () => {
     const registry = new Registry();
     createWebhookMetrics(registry);
