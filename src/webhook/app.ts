@@ -10,13 +10,15 @@
  * - `GET /healthcheck`: 200 `ok`, as kube-api-auth (its DaemonSet probes use it).
  * - `GET /healthz`, `/readyz` (ready once every resource was listed), `/metrics`.
  *
- * Per review: metrics (result, latency, verification cache hit/miss), a debug log line with
- * the outcome and the token NAME only, and, on success, a background `lastUsedAt` stamp.
+ * Per review: metrics (result, latency; cache hits and misses are read when `/metrics` is
+ * scraped), a debug log line with the outcome and the token NAME only (built only when debug
+ * is on), and, on success, a background `lastUsedAt` stamp. A cached answer's reply is
+ * serialized once (token-review.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Registry } from 'prom-client';
-import type { CachedAuthenticator } from '../auth/cached.js';
+import type { TokenAuthenticator } from '../auth/authenticator.js';
 import { KubegateError, toKubegateError } from '../errors.js';
 import { writeStatus } from '../kube/status.js';
 import type { Logger } from '../log.js';
@@ -29,7 +31,7 @@ export const AUTHENTICATE_PATH = '/v1/authenticate';
 const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
 
 export interface WebhookAppDeps {
-  readonly authenticator: CachedAuthenticator;
+  readonly authenticator: TokenAuthenticator;
   /** Readiness, and where successful uses are recorded. */
   readonly source: { readonly ready: boolean; recordUse(name: string, at: Date): void };
   readonly metrics: WebhookMetrics;
