@@ -29,7 +29,7 @@ import type { Logger } from '../log.js';
 import { createProxyMetrics } from '../metrics.js';
 import { loadOrCreateServingMaterial } from '../pki/serving-material.js';
 import { createProxyApp } from '../proxy/app.js';
-import { bootstrapAdmin } from '../proxy/bootstrap.js';
+import { BOOTSTRAP_PASSWORD_FILE, bootstrapAdmin } from '../proxy/bootstrap.js';
 import { isClusterPath } from '../proxy/cluster-path.js';
 import { createClusterStatus } from '../proxy/cluster-status.js';
 import { createClusterDirectory } from '../proxy/directory.js';
@@ -103,6 +103,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       store,
       username: config.bootstrap.username,
       password: config.bootstrap.password,
+      passwordFile: join(config.dataDir, BOOTSTRAP_PASSWORD_FILE),
       logger,
     });
 

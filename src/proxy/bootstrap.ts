@@ -3,29 +3,36 @@
  * global role `admin`, so that a fresh installation can be used at all.
  *
  * Design note: when no password is configured, a random one (24 characters, 144 bits) is
- * generated and written ONCE to the log at warn level, in a line of its own that starts with
- * `bootstrap admin password:`. This is the single sanctioned exception to "never log a
- * password": the secret exists nowhere else, and the operator is told to change it. The
- * configured password, when there is one, is never logged. Two replicas starting at once on
- * one PostgreSQL database may both see an empty store; the username is unique, so exactly
- * one creates the user and the other answers false.
+ * generated and written to `passwordFile` (`<dataDir>/bootstrap-password`, mode 0600), never
+ * to the log: logs are shipped and kept where a password must not be. The log says where the
+ * file is. The file is written under a temporary name first and renamed once the user exists,
+ * so that a failed or lost attempt never leaves a password that does not work. The configured
+ * password, when there is one, is never written anywhere. Two replicas starting at once on one
+ * PostgreSQL database may both see an empty store; the username is unique, so exactly one
+ * creates the user and the other answers false.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { hashPassword } from '../auth/password.js';
 import { newUserId } from '../auth/user.js';
-import { isKubegateError } from '../errors.js';
+import { KubegateError, isKubegateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 
 export interface BootstrapAdminOptions {
   readonly store: Store;
   readonly username: string;
-  /** The configured password; undefined → a random one, logged once. */
+  /** The configured password; undefined → a random one, written to `passwordFile`. */
   readonly password?: string | undefined;
+  /** Where a generated password is written (mode 0600), e.g. `<dataDir>/bootstrap-password`. */
+  readonly passwordFile: string;
   readonly logger: Logger;
 }
 
 const GENERATED_PASSWORD_BYTES = 18;
+/** The name of the generated password's file in the data dir. */
+export const BOOTSTRAP_PASSWORD_FILE = 'bootstrap-password';
 
 /** Creates the bootstrap admin on an empty store; answers whether it did. */
 export async function bootstrapAdmin(options: BootstrapAdminOptions): Promise<boolean> {
@@ -34,6 +41,7 @@ export async function bootstrapAdmin(options: BootstrapAdminOptions): Promise<bo
   if ((await store.countUsers()) > 0) return false;
   const generated = options.password === undefined;
   const password = options.password ?? randomBytes(GENERATED_PASSWORD_BYTES).toString('base64url');
+  const pendingFile = generated ? await writePending(options.passwordFile, password) : undefined;
   try {
     await store.createUser({
       id: newUserId(),
@@ -44,14 +52,31 @@ export async function bootstrapAdmin(options: BootstrapAdminOptions): Promise<bo
       passwordHash: await hashPassword(password),
     });
   } catch (error) {
+    if (pendingFile !== undefined) await rm(pendingFile, { force: true });
     // Another replica created it between our count and our insert.
     if (isKubegateError(error, 'STORE_CONSTRAINT')) return false;
     throw error;
   }
-  if (generated) {
-    logger.warn(`bootstrap admin password: ${password} (user "${username}"; log in and change it with POST /v1/me/password)`);
+  if (pendingFile !== undefined) {
+    await rename(pendingFile, options.passwordFile);
+    logger.warn(
+      { username, passwordFile: options.passwordFile },
+      'bootstrap admin created with a generated password: read it from passwordFile, log in, change it with POST /v1/me/password, then delete the file',
+    );
   } else {
     logger.info({ username }, 'bootstrap admin created with the configured password');
   }
   return true;
+}
+
+/** Writes the password beside `file` under a temporary name, readable by the owner only. */
+async function writePending(file: string, password: string): Promise<string> {
+  const pending = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    await writeFile(pending, `${password}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (cause) {
+    throw new KubegateError('CONFIG_INVALID', `cannot write the bootstrap password file ${file}`, { field: 'dataDir', cause });
+  }
+  return pending;
 }
