@@ -6,7 +6,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
+import { connect, createServer as createNetServer } from 'node:net';
+import type { AddressInfo, Server, Socket } from 'node:net';
 import { loadWebhookConfig } from '../../src/config/webhook.js';
 import { startWebhook } from '../../src/cmd/webhook.js';
 import type { RunningWebhook } from '../../src/cmd/webhook.js';
@@ -265,6 +268,90 @@ describe('kubegate webhook against a Kubernetes API server', () => {
     } finally {
       fake.useWebhookAuthenticator(undefined);
     }
+  });
+});
+
+/**
+ * A TCP relay in front of the API server that can be taken down (listener closed, every
+ * relayed connection cut, so new connections are refused) and brought back on the same port.
+ * TLS passes through untouched.
+ */
+class Relay {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+
+  constructor(private readonly targetPort: number) {}
+
+  async up(): Promise<void> {
+    const server = createNetServer((client) => {
+      const upstream = connect(this.targetPort, '127.0.0.1');
+      for (const socket of [client, upstream]) {
+        this.sockets.add(socket);
+        socket.on('error', () => undefined);
+        socket.once('close', () => this.sockets.delete(socket));
+      }
+      client.pipe(upstream).pipe(client);
+      client.once('close', () => upstream.destroy());
+      upstream.once('close', () => client.destroy());
+    });
+    server.listen(this.port, '127.0.0.1');
+    await once(server, 'listening');
+    this.port = (server.address() as AddressInfo).port;
+    this.server = server;
+  }
+
+  async down(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const socket of this.sockets) socket.destroy();
+    if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+describe('kubegate webhook while its API server is unreachable', () => {
+  let fake: FakeKubeApiServer;
+  let relay: Relay;
+  let kubeconfig: WrittenKubeconfig;
+  let webhook: RunningWebhook;
+
+  before(async () => {
+    fake = await startFakeKubeApiServer({ token: proxyToken, namespaces: ['default', 'kube-system', CATTLE_NAMESPACE] });
+    fake.resources.put('clusteruserattributes', rancherClusterUserAttribute({ userName: 'u-down' }));
+    fake.resources.put('clusterauthtokens', rancherClusterAuthToken({ name: 't-known', userName: 'u-down' }));
+    fake.resources.put('secrets', rancherTokenSecret('t-known', await rancherHash(3, 'known-secret')));
+    relay = new Relay(Number(new URL(fake.url).port));
+    await relay.up();
+    kubeconfig = await writeKubeconfig({ server: `https://127.0.0.1:${relay.port}`, caPem: fake.caPem, token: proxyToken });
+    const config = loadWebhookConfig({ env: {}, flags: { listen: '127.0.0.1:0', kubeconfig: kubeconfig.path } });
+    webhook = await startWebhook(config, { logger: createLogger({ level: 'silent', name: 'webhook' }), informer: { initialBackoffMs: 20 } });
+    await webhook.source.synced();
+  });
+
+  after(async () => {
+    await webhook.stop();
+    await relay.down();
+    await fake.close();
+    await kubeconfig.remove();
+  });
+
+  it('keeps answering from memory while connections are refused, and catches up once the API server is back', async () => {
+    const restartsBefore = await metricSum(webhook, 'kubegate_webhook_watch_restarts_total');
+    await relay.down();
+    // Down: watches are cut and reconnecting is refused; known tokens are still verified.
+    await eventually(async () => (await metricSum(webhook, 'kubegate_webhook_watch_restarts_total')) > restartsBefore);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const meanwhile = await review(webhook.url, 't-known:known-secret');
+    assert.equal(meanwhile.json.status?.authenticated, true, 'the objects in memory still decide');
+    assert.equal((await review(webhook.url, 't-known:wrong')).json.status?.authenticated, false);
+    // A token created while the webhook cannot see it is an uncached error, not a rejection.
+    fake.resources.put('clusterauthtokens', rancherClusterAuthToken({ name: 't-new', userName: 'u-down' }));
+    fake.resources.put('secrets', rancherTokenSecret('t-new', await rancherHash(3, 'new-secret')));
+    const unseen = await review(webhook.url, 't-new:new-secret');
+    assert.equal(unseen.json.status?.authenticated, false);
+    assert.ok(unseen.json.status?.error, 'not yet known: an error kube-apiserver does not cache');
+    await relay.up();
+    await eventually(async () => (await review(webhook.url, 't-new:new-secret')).json.status?.authenticated === true, 10_000);
   });
 });
 
