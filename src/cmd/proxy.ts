@@ -29,7 +29,7 @@ import type { Logger } from '../log.js';
 import { createProxyMetrics } from '../metrics.js';
 import { loadOrCreateServingMaterial } from '../pki/serving-material.js';
 import { createProxyApp } from '../proxy/app.js';
-import { BOOTSTRAP_PASSWORD_FILE, bootstrapAdmin } from '../proxy/bootstrap.js';
+import { bootstrapConfiguredAdmin } from '../proxy/bootstrap.js';
 import { isClusterPath } from '../proxy/cluster-path.js';
 import { createClusterStatus } from '../proxy/cluster-status.js';
 import { createClusterDirectory } from '../proxy/directory.js';
@@ -99,13 +99,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
   const store = deps.wrapStore?.(opened) ?? opened;
   const cleanups: (() => void | Promise<void>)[] = [() => store.close()];
   try {
-    await bootstrapAdmin({
-      store,
-      username: config.bootstrap.username,
-      password: config.bootstrap.password,
-      passwordFile: join(config.dataDir, BOOTSTRAP_PASSWORD_FILE),
-      logger,
-    });
+    await bootstrapConfiguredAdmin(store, config, logger);
 
     const tls = await servingTls(config);
     const registry = deps.registry ?? new Registry();

@@ -28,7 +28,7 @@ import type { ProxyConfig } from '../config/proxy.js';
 import { KubegateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { loadOrCreateServingMaterial } from '../pki/serving-material.js';
-import { BOOTSTRAP_PASSWORD_FILE, bootstrapAdmin } from '../proxy/bootstrap.js';
+import { bootstrapConfiguredAdmin } from '../proxy/bootstrap.js';
 import { installSignalHandlers } from '../server.js';
 import { openStore } from '../store/open.js';
 import { relayChanges } from '../store/relay.js';
@@ -80,13 +80,7 @@ export async function prepareProxyData(config: ProxyConfig, logger: Logger): Pro
       : loadOrCreateKeyFile(config.secretKeyFile ?? join(config.dataDir, 'secret.key'));
   const store = await openStore(config.store, createSecretBox(secretKey));
   try {
-    await bootstrapAdmin({
-      store,
-      username: config.bootstrap.username,
-      password: config.bootstrap.password,
-      passwordFile: join(config.dataDir, BOOTSTRAP_PASSWORD_FILE),
-      logger,
-    });
+    await bootstrapConfiguredAdmin(store, config, logger);
   } finally {
     await store.close();
   }

@@ -13,10 +13,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { hashPassword } from '../auth/password.js';
 import { newUserId } from '../auth/user.js';
 import { KubegateError, isKubegateError } from '../errors.js';
+import type { ProxyConfig } from '../config/proxy.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 
@@ -32,7 +33,18 @@ export interface BootstrapAdminOptions {
 
 const GENERATED_PASSWORD_BYTES = 18;
 /** The name of the generated password's file in the data dir. */
-export const BOOTSTRAP_PASSWORD_FILE = 'bootstrap-password';
+const BOOTSTRAP_PASSWORD_FILE = 'bootstrap-password';
+
+/** bootstrapAdmin with the proxy's settings: `bootstrap.*`, a generated password in the data dir. */
+export function bootstrapConfiguredAdmin(store: Store, config: Pick<ProxyConfig, 'bootstrap' | 'dataDir'>, logger: Logger): Promise<boolean> {
+  return bootstrapAdmin({
+    store,
+    username: config.bootstrap.username,
+    password: config.bootstrap.password,
+    passwordFile: join(config.dataDir, BOOTSTRAP_PASSWORD_FILE),
+    logger,
+  });
+}
 
 /** Creates the bootstrap admin on an empty store; answers whether it did. */
 export async function bootstrapAdmin(options: BootstrapAdminOptions): Promise<boolean> {

@@ -65,6 +65,15 @@ async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 3
   }
 }
 
+/** `kubegate webhook` reading the API server at `server`, once it has listed everything. */
+async function startSyncedWebhook(server: string, caPem: string): Promise<{ kubeconfig: WrittenKubeconfig; webhook: RunningWebhook }> {
+  const kubeconfig = await writeKubeconfig({ server, caPem, token: proxyToken });
+  const config = loadWebhookConfig({ env: {}, flags: { listen: '127.0.0.1:0', kubeconfig: kubeconfig.path } });
+  const webhook = await startWebhook(config, { logger: createLogger({ level: 'silent', name: 'webhook' }), informer: { initialBackoffMs: 20 } });
+  await webhook.source.synced();
+  return { kubeconfig, webhook };
+}
+
 describe('kubegate webhook against a Kubernetes API server', () => {
   let fake: FakeKubeApiServer;
   let kubeconfig: WrittenKubeconfig;
@@ -77,10 +86,7 @@ describe('kubegate webhook against a Kubernetes API server', () => {
     fake.resources.put('secrets', rancherTokenSecret('kubeconfig-u-early', await rancherHash(3, 'early-secret')));
     fake.resources.put('clusteruserattributes', rancherClusterUserAttribute({ userName: 'u-early', groups: ['github_org://42'] }));
     fake.resources.put('secrets', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'unrelated-tls', namespace: CATTLE_NAMESPACE }, data: { 'tls.key': 'c2VjcmV0' } });
-    kubeconfig = await writeKubeconfig({ server: fake.url, caPem: fake.caPem, token: proxyToken });
-    const config = loadWebhookConfig({ env: {}, flags: { listen: '127.0.0.1:0', kubeconfig: kubeconfig.path } });
-    webhook = await startWebhook(config, { logger: createLogger({ level: 'silent', name: 'webhook' }), informer: { initialBackoffMs: 20 } });
-    await webhook.source.synced();
+    ({ kubeconfig, webhook } = await startSyncedWebhook(fake.url, fake.caPem));
   });
 
   after(async () => {
@@ -322,10 +328,7 @@ describe('kubegate webhook while its API server is unreachable', () => {
     fake.resources.put('secrets', rancherTokenSecret('t-known', await rancherHash(3, 'known-secret')));
     relay = new Relay(Number(new URL(fake.url).port));
     await relay.up();
-    kubeconfig = await writeKubeconfig({ server: `https://127.0.0.1:${relay.port}`, caPem: fake.caPem, token: proxyToken });
-    const config = loadWebhookConfig({ env: {}, flags: { listen: '127.0.0.1:0', kubeconfig: kubeconfig.path } });
-    webhook = await startWebhook(config, { logger: createLogger({ level: 'silent', name: 'webhook' }), informer: { initialBackoffMs: 20 } });
-    await webhook.source.synced();
+    ({ kubeconfig, webhook } = await startSyncedWebhook(`https://127.0.0.1:${relay.port}`, fake.caPem));
   });
 
   after(async () => {
