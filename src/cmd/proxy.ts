@@ -31,11 +31,11 @@ import { loadOrCreateServingMaterial } from '../pki/serving-material.js';
 import { createProxyApp } from '../proxy/app.js';
 import { bootstrapConfiguredAdmin } from '../proxy/bootstrap.js';
 import { isClusterPath } from '../proxy/cluster-path.js';
-import { createClusterStatus } from '../proxy/cluster-status.js';
-import { createClusterDirectory } from '../proxy/directory.js';
+import { createClusterStatus } from '../clusters/status.js';
+import { createClusterRegistry } from '../clusters/registry.js';
 import { createForwarder } from '../proxy/forward.js';
-import { createAuditSink, forwardMetrics } from '../proxy/observe.js';
-import { createUpstreamPool } from '../proxy/upstreams.js';
+import { createAuditSink, forwardMetrics } from '../proxy/audit-trail.js';
+import { createUpstreamPool } from '../clusters/upstreams.js';
 import { createClusterSync } from '../sync/sync.js';
 import type { ClusterSync } from '../sync/sync.js';
 import { createGroupRefresher, revokeDisabledProviders } from '../providers/group-refresh.js';
@@ -108,7 +108,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       authCache: () => tokenCache.stats(),
       activeStreams: () => forwarder.openStreamCounts(),
     });
-    const directory = await createClusterDirectory(store, {
+    const directory = await createClusterRegistry(store, {
       onReloadError: (error) => logger.warn({ err: error }, 'cluster directory reload failed; keeping the previous state'),
     });
     cleanups.push(() => directory.close());

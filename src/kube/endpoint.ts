@@ -1,44 +1,16 @@
 /**
- * KubeEndpoints (kube/client.ts) from the two places kubegate gets API server credentials:
- *
- * - a kubeconfig file, or the in-cluster service account when no file is given (the
- *   webhook): loaded by @kubernetes/client-node's KubeConfig, which knows every credential
- *   form (token, token file, client certificate, exec plugin) and re-reads a projected
- *   service account token when it rotates. Its request options are asked for per request,
- *   so rotated credentials are used at once; the TLS settings become one keep-alive agent.
- *   The package takes over a second to import, so it is imported only here, on demand.
- * - the proxy's upstream pool (the sync): the same agent, CA and impersonate-only
- *   credentials as the forwarding path, impersonating the sync's own user.
+ * A KubeEndpoint (kube/client.ts) from a kubeconfig file, or the in-cluster service account
+ * when no file is given (the webhook, the agent): loaded by @kubernetes/client-node's
+ * KubeConfig, which knows every credential form (token, token file, client certificate, exec
+ * plugin) and re-reads a projected service account token when it rotates. Its request
+ * options are asked for per request, so rotated credentials are used at once; the TLS
+ * settings become one keep-alive agent. The package takes over a second to import, so it is
+ * imported only here, on demand.
  */
 import http from 'node:http';
 import https from 'node:https';
 import { KubegateError } from '../errors.js';
-import type { Upstream } from '../proxy/upstreams.js';
 import type { KubeEndpoint } from './client.js';
-
-export interface UpstreamEndpointOptions {
-  /**
-   * Act as this Kubernetes user (`Impersonate-User`). The sync writes as a user that exists
-   * only through impersonation, so the proxy's own identity keeps no rights but impersonate.
-   */
-  readonly impersonateUser?: string;
-}
-
-export function endpointFromUpstream(upstream: Upstream, options: UpstreamEndpointOptions = {}): KubeEndpoint {
-  const headers: Record<string, string> = {};
-  for (let i = 0; i + 1 < upstream.authHeaders.length; i += 2) headers[upstream.authHeaders[i]!] = upstream.authHeaders[i + 1]!;
-  if (options.impersonateUser !== undefined) headers['Impersonate-User'] = options.impersonateUser;
-  Object.freeze(headers);
-  return {
-    request: upstream.request,
-    agent: upstream.agent,
-    hostname: upstream.hostname,
-    port: upstream.port,
-    hostHeader: upstream.hostHeader,
-    pathPrefix: upstream.pathPrefix,
-    headers: () => headers,
-  };
-}
 
 interface HttpsOptionsOut {
   ca?: unknown;

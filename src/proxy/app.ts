@@ -38,7 +38,7 @@ import { loginRoutes } from './api/login.js';
 import { memberRoutes } from './api/members.js';
 import { tokenRoutes } from './api/tokens.js';
 import { userRoutes } from './api/users.js';
-import { webLoginRoutes } from './api/web-login.js';
+import { webLoginRoutes } from './api/browser-login.js';
 import { jsonBody } from './api/validation.js';
 
 export type { ProxyApiConfig, ProxyApiContext } from './api/context.js';

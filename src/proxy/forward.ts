@@ -51,7 +51,7 @@ import type { Cluster, ClusterRole } from '../store/store.js';
 import { parseClusterPath, type ClusterPath } from './cluster-path.js';
 import { impersonationHeaders } from './impersonate.js';
 import { filterResponseHeaders, sanitizeRequest } from './sanitize.js';
-import type { Upstream, UpstreamPool } from './upstreams.js';
+import type { Upstream, UpstreamPool } from '../clusters/upstreams.js';
 
 export interface AuditRecord {
   /** Start of the request, epoch milliseconds. */

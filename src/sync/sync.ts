@@ -19,8 +19,8 @@
  */
 import type { Logger } from '../log.js';
 import { createKubeClient } from '../kube/client.js';
-import { endpointFromUpstream } from '../kube/endpoint.js';
-import type { UpstreamPool } from '../proxy/upstreams.js';
+import { endpointFromUpstream } from '../clusters/endpoint.js';
+import type { UpstreamPool } from '../clusters/upstreams.js';
 import type { Cluster, Store, StoreChange, User } from '../store/store.js';
 import { toKubegateError } from '../errors.js';
 import { DEFAULT_ROLE_NAMES, desiredState, groupsKey } from './desired.js';

@@ -18,7 +18,7 @@ import { makeUserInfo, type UserInfo } from '../../src/auth/user.js';
 import { KubegateError } from '../../src/errors.js';
 import { createCertificateAuthority, issueClientCertificate, issueServingCertificate } from '../../src/pki/certificates.js';
 import type { LongRunningTracker } from '../../src/proxy/forward.js';
-import { createUpstreamPool, type UpstreamPool } from '../../src/proxy/upstreams.js';
+import { createUpstreamPool, type UpstreamPool } from '../../src/clusters/upstreams.js';
 import type { Cluster, ClusterCredentials } from '../../src/store/store.js';
 import { startFakeKubeApiServer, type FakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import {

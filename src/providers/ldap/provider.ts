@@ -37,7 +37,7 @@ import { MAX_PASSWORD_BYTES } from '../../auth/password.js';
 import type { PasswordProvider, ProviderIdentity, ProviderLoginResult, ProviderRefreshResult } from '../provider.js';
 import { openLdapSession, valuesOf } from './connection.js';
 import type { LdapEntry, LdapSession } from './connection.js';
-import { accountStateOf, findUserByLogin, lookUpGroupDns, readUserByDn } from './directory.js';
+import { accountStateOf, findUserByLogin, lookUpGroupDns, readUserByDn } from './queries.js';
 import { isDnWithin, normaliseDn } from './dn.js';
 import { parseLdapSettings } from './settings.js';
 import type { LdapProviderType } from './settings.js';

@@ -17,7 +17,7 @@ import { Router } from 'express';
 import type { Response } from 'express';
 import { KubegateError, isKubegateError } from '../../errors.js';
 import type { Cluster, ClusterPatch, ClusterRole } from '../../store/store.js';
-import type { ClusterStatus } from '../cluster-status.js';
+import type { ClusterStatus } from '../../clusters/status.js';
 import type { ClusterSyncStatus } from '../../sync/sync.js';
 import { authenticate, callerOf, requireAdmin } from './authenticate.js';
 import { visibleCluster } from './cluster-access.js';

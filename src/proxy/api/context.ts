@@ -10,8 +10,8 @@ import type { Logger } from '../../log.js';
 import type { ProxyMetrics } from '../../metrics.js';
 import type { ProviderRegistry } from '../../providers/provider.js';
 import type { Store } from '../../store/store.js';
-import type { ClusterStatusMonitor } from '../cluster-status.js';
-import type { ClusterDirectory } from '../directory.js';
+import type { ClusterStatusMonitor } from '../../clusters/status.js';
+import type { ClusterRegistry } from '../../clusters/registry.js';
 
 /** The parts of the proxy configuration the REST API reads (a whole ProxyConfig fits). */
 export type ProxyApiConfig = Pick<ProxyConfig, 'tokens' | 'loginRateLimit'>;
@@ -19,7 +19,7 @@ export type ProxyApiConfig = Pick<ProxyConfig, 'tokens' | 'loginRateLimit'>;
 export interface ProxyApiContext {
   readonly store: Store;
   /** Clusters and memberships; routes that change them await `refresh()` before answering. */
-  readonly directory: ClusterDirectory;
+  readonly directory: ClusterRegistry;
   /** The cached token authenticator; revocation calls `invalidateToken` / `invalidateUser`. */
   readonly authenticator: CachedAuthenticator;
   readonly providers: ProviderRegistry;

@@ -26,12 +26,12 @@ import { createProviders } from '../../../../src/providers/index.js';
 import type { ProviderRegistry } from '../../../../src/providers/provider.js';
 import { createProxyApp } from '../../../../src/proxy/app.js';
 import type { ProxyApiContext } from '../../../../src/proxy/app.js';
-import { createClusterStatus } from '../../../../src/proxy/cluster-status.js';
-import type { ClusterStatusMonitor } from '../../../../src/proxy/cluster-status.js';
-import { createClusterDirectory } from '../../../../src/proxy/directory.js';
-import type { ClusterDirectory } from '../../../../src/proxy/directory.js';
-import { createUpstreamPool } from '../../../../src/proxy/upstreams.js';
-import type { UpstreamPool } from '../../../../src/proxy/upstreams.js';
+import { createClusterStatus } from '../../../../src/clusters/status.js';
+import type { ClusterStatusMonitor } from '../../../../src/clusters/status.js';
+import { createClusterRegistry } from '../../../../src/clusters/registry.js';
+import type { ClusterRegistry } from '../../../../src/clusters/registry.js';
+import { createUpstreamPool } from '../../../../src/clusters/upstreams.js';
+import type { UpstreamPool } from '../../../../src/clusters/upstreams.js';
 import { createSecretBox } from '../../../../src/store/secret-box.js';
 import { openSqliteStore } from '../../../../src/store/sqlite.js';
 import type { GlobalRole, Store, TokenKind, User } from '../../../../src/store/store.js';
@@ -71,7 +71,7 @@ export interface Harness {
   readonly app: Express;
   readonly ctx: ProxyApiContext;
   readonly store: Store;
-  readonly directory: ClusterDirectory;
+  readonly directory: ClusterRegistry;
   readonly clusterStatus: ClusterStatusMonitor;
   readonly metrics: ProxyMetrics;
   readonly registry: Registry;
@@ -93,7 +93,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const logs: string[] = [];
   const logger = createLogger({ level: 'debug', name: 'test', destination: { write: (line: string) => void logs.push(line) } });
   let store: Store | undefined;
-  let directory: ClusterDirectory | undefined;
+  let directory: ClusterRegistry | undefined;
   let upstreams: UpstreamPool | undefined;
   let clusterStatus: ClusterStatusMonitor | undefined;
   async function close(): Promise<void> {
@@ -106,7 +106,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   try {
     store = await openSqliteStore({ path: join(dir, 'kubegate.db'), secretBox: createSecretBox(randomBytes(32)) });
     const openStore = store;
-    directory = await createClusterDirectory(store, { reloadIntervalMs: 0 });
+    directory = await createClusterRegistry(store, { reloadIntervalMs: 0 });
     upstreams = createUpstreamPool({ connectTimeoutMs: 2000 });
     clusterStatus = createClusterStatus({ directory, upstreams, timeoutMs: 2000, logger, now: clock.now });
     const authenticator = cachedAuthenticator(

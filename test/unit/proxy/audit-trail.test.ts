@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createAuditSink } from '../../../src/proxy/observe.js';
+import { createAuditSink } from '../../../src/proxy/audit-trail.js';
 import type { AuditRecord } from '../../../src/proxy/forward.js';
 
 function record(path: string): AuditRecord {

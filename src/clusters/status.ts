@@ -13,7 +13,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from '../log.js';
 import type { Cluster } from '../store/store.js';
-import type { ClusterDirectory } from './directory.js';
+import type { ClusterRegistry } from './registry.js';
 import type { UpstreamPool } from './upstreams.js';
 
 export interface ClusterStatus {
@@ -26,7 +26,7 @@ export interface ClusterStatus {
 }
 
 export interface ClusterStatusMonitorOptions {
-  readonly directory: Pick<ClusterDirectory, 'listClusters' | 'getCluster'>;
+  readonly directory: Pick<ClusterRegistry, 'listClusters' | 'getCluster'>;
   readonly upstreams: Pick<UpstreamPool, 'get'>;
   /** Time between rounds. Default 30. */
   readonly intervalSeconds?: number;

@@ -24,14 +24,14 @@ interface ClusterEntry {
   readonly groups: ReadonlyMap<string, ClusterRole>;
 }
 
-export interface ClusterDirectoryOptions {
+export interface ClusterRegistryOptions {
   /** Safety-net reload interval; 0 disables the timer (tests). */
   readonly reloadIntervalMs?: number;
   /** Called when a reload fails; the directory keeps its previous state. */
   readonly onReloadError?: (error: unknown) => void;
 }
 
-export interface ClusterDirectory {
+export interface ClusterRegistry {
   getCluster(id: string): Cluster | undefined;
   listClusters(): Cluster[];
   /** The caller's strongest role in the cluster, or null when not a member. */
@@ -41,7 +41,7 @@ export interface ClusterDirectory {
   close(): void;
 }
 
-export async function createClusterDirectory(store: Store, options: ClusterDirectoryOptions = {}): Promise<ClusterDirectory> {
+export async function createClusterRegistry(store: Store, options: ClusterRegistryOptions = {}): Promise<ClusterRegistry> {
   let entries = new Map<string, ClusterEntry>();
   let running: Promise<void> | null = null;
   let again = false;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { LdapEntry } from '../../../../src/providers/ldap/connection.js';
-import { accountStateOf } from '../../../../src/providers/ldap/directory.js';
+import { accountStateOf } from '../../../../src/providers/ldap/queries.js';
 
 const ad = { userEnabledAttribute: 'userAccountControl', userDisabledBitMask: 2n };
 const entry = (values?: string[]): LdapEntry => ({

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { isKubegateError } from '../../../src/errors.js';
 import { createCertificateAuthority, issueClientCertificate } from '../../../src/pki/certificates.js';
-import { createUpstreamPool } from '../../../src/proxy/upstreams.js';
+import { createUpstreamPool } from '../../../src/clusters/upstreams.js';
 import type { Cluster } from '../../../src/store/store.js';
 
 function cluster(overrides: Partial<Cluster> = {}): Cluster {
