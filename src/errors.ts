@@ -63,6 +63,13 @@ export const errorCatalog = {
   UPSTREAM_REDIRECT_REFUSED: { status: 502, message: "the cluster's API server answered an upgrade with a redirect, which the proxy does not follow" },
   KUBE_API_FAILED: { status: 502, message: 'a request to the Kubernetes API failed' },
 
+  // --- cluster agents and tunnels ------------------------------------------------------
+  CLUSTER_DISCONNECTED: { status: 503, message: "the cluster's agent is not connected to the proxy; check the kubegate agent in that cluster" },
+  AGENT_CREDENTIAL_INVALID: { status: 401, message: 'the agent credential is unknown, revoked, expired or not valid for this cluster' },
+  REGISTRATION_TOKEN_INVALID: { status: 401, message: 'the registration token is unknown, expired or already used' },
+  TUNNEL_PROTOCOL_ERROR: { status: 400, message: 'the tunnel request or message is malformed' },
+  CLUSTER_MODE_MISMATCH: { status: 409, message: 'the operation does not apply to a cluster of this mode' },
+
   // --- configuration --------------------------------------------------------------------
   CONFIG_INVALID: { status: 500, message: 'the configuration is invalid' },
   CONFIG_UNREADABLE: { status: 500, message: 'the configuration file cannot be read' },
