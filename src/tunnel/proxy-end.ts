@@ -124,7 +124,7 @@ function start(socket: Duplex & { bytesRead?: number; bytesWritten?: number }, o
       if (!session.closed) fail(error);
     });
     helloStream.on('response', (headers) => {
-      if (headers[HTTP2_HEADER_STATUS] !== 200) fail(new KubegateError('TUNNEL_PROTOCOL_ERROR', 'the agent refused the hello stream'));
+      if (Number(headers[HTTP2_HEADER_STATUS]) !== 200) fail(new KubegateError('TUNNEL_PROTOCOL_ERROR', 'the agent refused the hello stream'));
     });
     helloStream.once('end', () => {
       if (!session.closed) fail(new KubegateError('TUNNEL_PROTOCOL_ERROR', 'the agent ended its hello stream'));
@@ -198,7 +198,7 @@ function tunnelSession(
         streams--;
       });
       stream.once('response', (headers) => {
-        if (headers[HTTP2_HEADER_STATUS] !== 200) {
+        if (Number(headers[HTTP2_HEADER_STATUS]) !== 200) {
           stream.destroy(new KubegateError('UPSTREAM_UNREACHABLE', "the cluster's agent could not reach its API server"));
         }
       });

@@ -42,7 +42,7 @@ async function startProxyEnd(): Promise<{ port: number; sessions: AsyncIterableI
   const server = https.createServer({ cert: pki.certPem, key: pki.keyPem });
   const pending: Promise<TunnelSession>[] = [];
   const waiters: ((value: IteratorResult<Promise<TunnelSession>>) => void)[] = [];
-  server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
+  server.on('upgrade', (_req, socket: Duplex, head: Buffer) => {
     const session = openTunnelSession(socket, head, { helloTimeoutMs: 3000 });
     session.catch(() => undefined);
     const waiter = waiters.shift();
@@ -98,12 +98,6 @@ async function connectPair(
   const next = await proxy.sessions.next();
   const session = await next.value;
   return { agent, session };
-}
-
-async function readAll(stream: Duplex): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }
 
 describe('tunnel', () => {
