@@ -167,3 +167,110 @@ export function createWebhookMetrics(registry: Registry, sources: WebhookMetrics
   for (const result of ['hit', 'miss']) metrics.cache.inc({ result }, 0);
   return metrics;
 }
+
+export interface TunnelMetrics {
+  /** Tunnels opened by agents, by cluster (each reconnect counts). */
+  readonly connects: Counter<'cluster'>;
+  /** Agent tunnel requests refused, `reason`: see TUNNEL_REFUSAL_REASONS. */
+  readonly refused: Counter<'reason'>;
+}
+
+/** Why the proxy refused an agent's tunnel or registration: a bounded label set. */
+export const TUNNEL_REFUSAL_REASONS = ['malformed', 'credential', 'wrong_cluster', 'not_agent_cluster', 'unavailable', 'handshake'] as const;
+export type TunnelRefusalReason = (typeof TUNNEL_REFUSAL_REASONS)[number];
+
+export interface TunnelMetricsSources {
+  readonly stats?: () => {
+    readonly tunnels: ReadonlyMap<string, number>;
+    readonly streams: number;
+    readonly bytesIn: number;
+    readonly bytesOut: number;
+  };
+}
+
+/** The proxy's tunnel metrics (registered next to createProxyMetrics' in the same registry). */
+export function createTunnelMetrics(registry: Registry, sources: TunnelMetricsSources = {}): TunnelMetrics {
+  const registers = [registry];
+  new Gauge({
+    name: 'kubegate_tunnels',
+    help: 'Agent tunnels connected to this process, by cluster.',
+    labelNames: ['cluster'] as const,
+    registers,
+    collect() {
+      const stats = sources.stats?.();
+      if (stats === undefined) return;
+      this.reset();
+      for (const [cluster, count] of stats.tunnels) this.set({ cluster }, count);
+    },
+  });
+  new Gauge({
+    name: 'kubegate_tunnel_streams',
+    help: 'Streams open through agent tunnels (connections to cluster API servers).',
+    registers,
+    collect() {
+      const stats = sources.stats?.();
+      if (stats !== undefined) this.set(stats.streams);
+    },
+  });
+  new Counter({
+    name: 'kubegate_tunnel_bytes_total',
+    help: 'Bytes through agent tunnels, by direction (in: from agents, out: to agents).',
+    labelNames: ['direction'] as const,
+    registers,
+    collect() {
+      const stats = sources.stats?.();
+      if (stats === undefined) return;
+      this.reset();
+      this.inc({ direction: 'in' }, stats.bytesIn);
+      this.inc({ direction: 'out' }, stats.bytesOut);
+    },
+  });
+  const metrics: TunnelMetrics = {
+    connects: new Counter({
+      name: 'kubegate_tunnel_connects_total',
+      help: 'Tunnels opened by cluster agents, by cluster (reconnects included).',
+      labelNames: ['cluster'] as const,
+      registers,
+    }),
+    refused: new Counter({
+      name: 'kubegate_tunnel_refused_total',
+      help: 'Agent tunnel and registration requests refused, by reason.',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+  };
+  for (const reason of TUNNEL_REFUSAL_REASONS) metrics.refused.inc({ reason }, 0);
+  return metrics;
+}
+
+export interface AgentMetricsSources {
+  readonly connected?: () => boolean;
+}
+
+export interface AgentMetrics {
+  /** Tunnels the agent opened (reconnects included). */
+  readonly connects: Counter;
+  /** Attempts that failed (proxy unreachable or refusing). */
+  readonly connectFailures: Counter;
+}
+
+export function createAgentMetrics(registry: Registry, sources: AgentMetricsSources = {}): AgentMetrics {
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  new Gauge({
+    name: 'kubegate_agent_connected',
+    help: '1 while the agent holds a tunnel to the proxy.',
+    registers,
+    collect() {
+      this.set(sources.connected?.() === true ? 1 : 0);
+    },
+  });
+  return {
+    connects: new Counter({ name: 'kubegate_agent_connects_total', help: 'Tunnels the agent opened to the proxy.', registers }),
+    connectFailures: new Counter({
+      name: 'kubegate_agent_connect_failures_total',
+      help: 'Attempts to open a tunnel that failed (proxy unreachable or refusing).',
+      registers,
+    }),
+  };
+}

@@ -19,6 +19,15 @@
  *
  * `http://` servers send the proxy's credentials in clear text; they are refused unless the
  * pool is created with `allowPlainHttp` (tests, or a cluster reached through a local tunnel).
+ *
+ * Agent-mode clusters (`mode: 'agent'`) have no server or credentials in the store: their
+ * upstream connects through the tunnel hub (tunnels.ts). Its agents open each connection as a
+ * tunnel stream and run TLS to the API server inside it, verified against the CA and server
+ * name the agent reported, so only the API server can read what the proxy sends. The
+ * `Authorization` header is the agent's service account token, read per request from the
+ * hub, so a rotated token changes no upstream and cuts no stream; only a changed CA, server
+ * name or host builds a new upstream. With no tunnel anywhere, `get` throws
+ * CLUSTER_DISCONNECTED.
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import http from 'node:http';
@@ -27,6 +36,8 @@ import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { KubegateError } from '../errors.js';
 import type { Cluster } from '../store/store.js';
+import type { AgentHello } from '../tunnel/wire.js';
+import type { TunnelHub } from './tunnels.js';
 
 export interface Upstream {
   readonly clusterId: string;
@@ -56,6 +67,8 @@ export interface UpstreamPoolOptions {
   readonly freeSocketTimeoutMs?: number;
   /** Idle keep-alive connections kept per cluster. Default 64. */
   readonly maxFreeSockets?: number;
+  /** Where agent-mode clusters are reached; without it they are CLUSTER_DISCONNECTED. */
+  readonly tunnels?: Pick<TunnelHub, 'credentials' | 'dial'>;
 }
 
 export interface UpstreamPool {
@@ -70,6 +83,8 @@ export interface UpstreamPool {
 interface PoolEntry {
   readonly digest: string;
   readonly upstream: Upstream;
+  /** For agent-mode clusters: the hello the upstream was built from. */
+  readonly hello?: AgentHello;
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
@@ -80,6 +95,7 @@ const TCP_KEEPALIVE_MS = 30_000;
 const INVALID_TOKEN_CHARACTER = /[\u0000-\u0020\u007f-\uffff]/;
 
 export function createUpstreamPool(options: UpstreamPoolOptions = {}): UpstreamPool {
+  const tunnels = options.tunnels;
   const settings = {
     allowPlainHttp: options.allowPlainHttp ?? false,
     connectTimeoutMs: positive(options.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS, 'connectTimeoutMs'),
@@ -90,6 +106,7 @@ export function createUpstreamPool(options: UpstreamPoolOptions = {}): UpstreamP
   let byObject = new WeakMap<Cluster, Upstream>();
 
   function get(cluster: Cluster): Upstream {
+    if (isAgentCluster(cluster)) return getTunnelled(cluster);
     const known = byObject.get(cluster);
     if (known !== undefined && byId.get(cluster.id)?.upstream === known) return known;
     const digest = digestOf(cluster);
@@ -102,6 +119,22 @@ export function createUpstreamPool(options: UpstreamPoolOptions = {}): UpstreamP
     if (entry !== undefined) destroyUpstream(entry.upstream);
     byId.set(cluster.id, { digest, upstream });
     byObject.set(cluster, upstream);
+    return upstream;
+  }
+
+  function getTunnelled(cluster: Cluster): Upstream {
+    const hello = tunnels?.credentials(cluster.id);
+    if (tunnels === undefined || hello === undefined) throw new KubegateError('CLUSTER_DISCONNECTED');
+    const entry = byId.get(cluster.id);
+    if (entry !== undefined && entry.hello === hello) return entry.upstream;
+    const digest = tunnelDigestOf(hello);
+    if (entry !== undefined && entry.digest === digest) {
+      byId.set(cluster.id, { digest, upstream: entry.upstream, hello });
+      return entry.upstream;
+    }
+    const upstream = buildTunnelUpstream(cluster.id, hello, tunnels, settings);
+    if (entry !== undefined) destroyUpstream(entry.upstream);
+    byId.set(cluster.id, { digest, upstream, hello });
     return upstream;
   }
 
@@ -136,6 +169,94 @@ function digestOf(cluster: Cluster): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('base64');
 }
 
+function tunnelDigestOf(hello: AgentHello): string {
+  const { host, servername, caPem } = hello.apiServer;
+  return createHash('sha256').update(JSON.stringify(['agent', host, servername, caPem])).digest('base64');
+}
+
+/** Until the store knows cluster modes, a cluster without credentials is an agent cluster. */
+function isAgentCluster(cluster: Cluster): boolean {
+  return (cluster as { readonly mode?: string }).mode === 'agent';
+}
+
+function buildTunnelUpstream(clusterId: string, hello: AgentHello, tunnels: Pick<TunnelHub, 'credentials' | 'dial'>, settings: Required<Omit<UpstreamPoolOptions, 'tunnels'>>): Upstream {
+  const { servername, caPem, host } = hello.apiServer;
+  let secureContext: tls.SecureContext;
+  try {
+    assertCertificates(caPem);
+    secureContext = tls.createSecureContext({ ca: caPem });
+  } catch (cause) {
+    throw new KubegateError('UPSTREAM_UNREACHABLE', "the CA the cluster's agent reported cannot be loaded", { cause });
+  }
+  const connect = {
+    dial: () => tunnels.dial(clusterId),
+    tls: { secureContext, servername: servername === '' ? undefined : servername, rejectUnauthorized: true },
+    connectTimeoutMs: settings.connectTimeoutMs,
+  };
+  const common: https.AgentOptions = {
+    keepAliveMsecs: TCP_KEEPALIVE_MS,
+    maxFreeSockets: settings.maxFreeSockets,
+    timeout: settings.freeSocketTimeoutMs,
+    scheduling: 'lifo',
+  };
+  let token = '';
+  let authHeaders: readonly string[] = [];
+  return Object.freeze({
+    clusterId,
+    request: https.request,
+    agent: new TunnelAgent({ ...common, keepAlive: true }, connect),
+    upgradeAgent: new TunnelAgent({ ...common, keepAlive: false }, connect),
+    // Never dialled: the agents above open tunnel streams. It names the pool entry only.
+    hostname: `${clusterId}.tunnel.kubegate.invalid`,
+    port: 443,
+    hostHeader: host,
+    pathPrefix: '',
+    get authHeaders(): readonly string[] {
+      const current = tunnels.credentials(clusterId)?.token ?? '';
+      if (current !== token) {
+        token = current;
+        authHeaders = current === '' ? [] : Object.freeze(['Authorization', `Bearer ${current}`]);
+      }
+      return authHeaders;
+    },
+  });
+}
+
+interface TunnelConnect {
+  readonly dial: () => Duplex | Promise<Duplex>;
+  readonly tls: tls.ConnectionOptions;
+  readonly connectTimeoutMs: number;
+}
+
+/** An https.Agent whose connections are TLS over tunnel streams. */
+class TunnelAgent extends https.Agent {
+  readonly #connect: TunnelConnect;
+  constructor(options: https.AgentOptions, connect: TunnelConnect) {
+    super(options);
+    this.#connect = connect;
+  }
+  override createConnection(_options: https.RequestOptions, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+    const secure = (raw: Duplex): tls.TLSSocket => {
+      const socket = tls.connect({ ...this.#connect.tls, socket: raw });
+      armConnectTimeout(socket, this.#connect.connectTimeoutMs, 'secureConnect');
+      return socket;
+    };
+    let raw: Duplex | Promise<Duplex>;
+    try {
+      raw = this.#connect.dial();
+    } catch (error) {
+      callback?.(error as Error, undefined as never);
+      return undefined;
+    }
+    if (!(raw instanceof Promise)) return secure(raw);
+    raw.then(
+      (stream) => callback?.(null, secure(stream)),
+      (error: unknown) => callback?.(error as Error, undefined as never),
+    );
+    return undefined;
+  }
+}
+
 function destroyUpstream(upstream: Upstream): void {
   upstream.agent.destroy();
   upstream.upgradeAgent.destroy();
@@ -145,7 +266,7 @@ function invalid(message: string, cause?: unknown): KubegateError {
   return new KubegateError('CONFIG_INVALID', message, { field: 'cluster.server', cause });
 }
 
-function buildUpstream(cluster: Cluster, settings: Required<UpstreamPoolOptions>): Upstream {
+function buildUpstream(cluster: Cluster, settings: Required<Omit<UpstreamPoolOptions, 'tunnels'>>): Upstream {
   let url: URL;
   try {
     url = new URL(cluster.server);

@@ -5,6 +5,7 @@
  */
 import { Command, Option } from 'commander';
 import { isKubegateError } from '../errors.js';
+import { runAgent } from './agent.js';
 import { runProxy } from './proxy.js';
 import { runLogin } from './login.js';
 import { runToken } from './token.js';
@@ -15,7 +16,7 @@ import { DEFAULT_WEBHOOK_URL, runWebhookConfig } from './webhook-config.js';
 const program = new Command();
 program
   .name('kubegate')
-  .description('One identity for many Kubernetes clusters: authentication proxy and TokenReview webhook.')
+  .description('One identity for many Kubernetes clusters: authentication proxy, TokenReview webhook and cluster agent.')
   .showHelpAfterError();
 
 program
@@ -46,6 +47,28 @@ program
   .action(async (flags: Record<string, string | undefined>) => {
     const { config, ...settings } = flags;
     await runWebhook({ file: config, env: process.env, flags: settings });
+  });
+
+program
+  .command('agent')
+  .description('Run the cluster agent: dial out to the proxy and hold a tunnel, so the proxy reaches this cluster without an inbound route.')
+  .option('--config <file>', 'YAML configuration file')
+  .option('--proxy-url <url>', 'https URL of the kubegate proxy (KUBEGATE_PROXY_URL)')
+  .option('--proxy-ca-file <file>', "PEM CA of the proxy's certificate (default: the system roots)")
+  .option('--cluster <id>', 'the cluster ID this agent serves (KUBEGATE_CLUSTER_ID)')
+  .option('--agent-id <id>', 'this agent instance (default: POD_NAME, else the host name)')
+  .option('--credential-secret <name>', 'Secret holding the registration token and credential (default kubegate-agent)')
+  .option('--namespace <name>', "that Secret's namespace (default: POD_NAMESPACE, else kubegate-system)")
+  .option('--credential-dir <dir>', 'keep the registration token and credential as files here instead of a Secret')
+  .option('--api-server <url>', "this cluster's API server (default: from KUBERNETES_SERVICE_HOST/PORT)")
+  .option('--api-ca-file <file>', "PEM CA of the API server (default: the service account's ca.crt)")
+  .option('--api-token-file <file>', "service account token file (default: the service account's token)")
+  .option('--api-server-name <name>', "TLS name to verify on the API server's certificate (default kubernetes.default.svc in a pod)")
+  .option('--health-listen <host:port>', 'plain HTTP for /healthz, /readyz and /metrics (default 0.0.0.0:8081)')
+  .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
+  .action(async (flags: Record<string, string | undefined>) => {
+    const { config, ...settings } = flags;
+    await runAgent({ file: config, env: process.env, flags: settings });
   });
 
 program
