@@ -241,15 +241,21 @@ export function startAgent(options: AgentOptions): RunningAgent {
   };
 }
 
-/** A KubegateError from the proxy's `{error:{code,message}}` or Status answer. */
+/** A KubegateError from the proxy's answer: a REST `{error:{code,message}}` or a Kubernetes Status. */
 function refusal(answer: { status: number; body: string }, what: string): KubegateError {
   let code: ErrorCode = 'CLUSTER_DISCONNECTED';
   let message = `${what}: HTTP ${answer.status}`;
   try {
-    const parsed = JSON.parse(answer.body) as { error?: { code?: unknown; message?: unknown } };
-    const reported = parsed.error?.code;
+    const parsed = JSON.parse(answer.body) as {
+      error?: { code?: unknown; message?: unknown };
+      kind?: unknown;
+      message?: unknown;
+      details?: { causes?: { reason?: unknown }[] };
+    };
+    const reported = parsed.error?.code ?? parsed.details?.causes?.[0]?.reason;
+    const text = parsed.error?.message ?? (parsed.kind === 'Status' ? parsed.message : undefined);
     if (typeof reported === 'string' && reported in errorCatalog) code = reported as ErrorCode;
-    if (typeof parsed.error?.message === 'string') message = `${what}: ${parsed.error.message.slice(0, 300)}`;
+    if (typeof text === 'string') message = `${what}: ${text.slice(0, 300)}`;
   } catch {
     // not JSON: the status says enough
   }

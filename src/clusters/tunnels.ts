@@ -16,7 +16,7 @@
  * read per request (the upstream's `authHeaders` is a getter), so a rotated token needs no
  * new upstream and cuts no stream.
  *
- * Revocation: `disconnect(clusterId, agentSecretName?)` ends tunnels at once, e.g. when the
+ * Revocation: `disconnect({clusterId?, agentSecretName?})` ends tunnels at once, e.g. when the
  * agent credential they were opened with is revoked or the cluster is deleted.
  */
 import type { Duplex } from 'node:stream';
@@ -50,8 +50,8 @@ export interface TunnelHub {
   isLocal(clusterId: string): boolean;
   /** The agents connected to this process for the cluster. */
   agents(clusterId: string): AgentConnection[];
-  /** Ends the cluster's tunnels (those opened with `agentSecretName` only, when given). */
-  disconnect(clusterId: string, agentSecretName?: string): number;
+  /** Ends the tunnels that match: of one cluster, or opened with one agent credential, or both. */
+  disconnect(match: { readonly clusterId?: string; readonly agentSecretName?: string }): number;
   /** Called with the cluster ID whenever a tunnel comes, goes, or says a new hello. */
   subscribe(listener: (clusterId: string) => void): () => void;
   /** Tunnels, open streams and bytes moved, for /metrics. */
@@ -149,12 +149,15 @@ export function createTunnelHub(options: TunnelHubOptions = {}): TunnelHub {
         connectedAt: session.connectedAt,
       }));
     },
-    disconnect(clusterId, agentSecretName) {
+    disconnect(match) {
       let ended = 0;
-      for (const entry of byCluster.get(clusterId) ?? []) {
-        if (agentSecretName !== undefined && entry.agentSecretName !== agentSecretName) continue;
-        entry.session.close();
-        ended++;
+      for (const [clusterId, entries] of byCluster) {
+        if (match.clusterId !== undefined && clusterId !== match.clusterId) continue;
+        for (const entry of entries) {
+          if (match.agentSecretName !== undefined && entry.agentSecretName !== match.agentSecretName) continue;
+          entry.session.close();
+          ended++;
+        }
       }
       return ended;
     },

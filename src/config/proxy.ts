@@ -97,6 +97,19 @@ export interface ProxyConfig {
   };
   /** Accept ID tokens of this OIDC provider as bearer tokens on the cluster path. */
   readonly oidcBearer: { readonly provider: string } | undefined;
+  /** Agent-mode clusters: what import manifests contain, and how replicas reach each other's tunnels. */
+  readonly agents: {
+    /** Container image of `kubegate agent` in import manifests. */
+    readonly image: string;
+    readonly replicas: number;
+    /** Lifetime of a registration token (the import command). */
+    readonly registrationTtlSeconds: number;
+    /**
+     * `https://host:port` at which other proxy replicas reach this one for tunnels it holds;
+     * undefined → derived from the bound address (one replica, or tests).
+     */
+    readonly peerUrl: string | undefined;
+  };
 }
 
 /**
@@ -191,6 +204,17 @@ const proxySchema = z.strictObject({
   groupRefresh: z
     .strictObject({ maxAge: durationSeconds('1h'), interval: durationSeconds('5m') })
     .prefault({}),
+  agents: z
+    .strictObject({
+      image: z.string().min(1).max(512).regex(/^[^\s]+$/, { error: 'must be a container image reference' }).default('kubegate:latest'),
+      replicas: wholeNumber(1, 10).default(2),
+      registrationTtl: durationSeconds('1h'),
+      peerUrl: z
+        .string()
+        .refine((text) => URL.canParse(text) && new URL(text).protocol === 'https:' && new URL(text).pathname === '/', { error: 'must be https://host:port' })
+        .optional(),
+    })
+    .prefault({}),
   sync: z
     .strictObject({
       namespace: kubernetesName.default('cattle-system'),
@@ -213,6 +237,7 @@ const PROXY_OVERRIDES: readonly OverrideSpec[] = [
   { path: ['secretKey'], env: 'KUBEGATE_SECRET_KEY' },
   { path: ['bootstrap', 'password'], env: 'KUBEGATE_BOOTSTRAP_PASSWORD' },
   { path: ['externalUrl'], env: 'KUBEGATE_EXTERNAL_URL', flag: 'externalUrl' },
+  { path: ['agents', 'peerUrl'], env: 'KUBEGATE_PEER_URL' },
   { path: ['log', 'level'], env: 'KUBEGATE_LOG_LEVEL', flag: 'logLevel' },
   { path: ['workers'], env: 'KUBEGATE_WORKERS', flag: 'workers', toValue: numberFromText },
 ];
@@ -299,6 +324,12 @@ function toProxyConfig(input: ProxyInput): ProxyConfig {
       namespace: input.sync.namespace,
       resyncIntervalSeconds: input.sync.resyncInterval,
       roleNames: { ...input.sync.roleNames },
+    },
+    agents: {
+      image: input.agents.image,
+      replicas: input.agents.replicas,
+      registrationTtlSeconds: input.agents.registrationTtl,
+      peerUrl: input.agents.peerUrl?.replace(/\/+$/, ''),
     },
   };
 }

@@ -20,9 +20,13 @@ export interface GeneratedToken {
   readonly token: string;
 }
 
-export function generateToken(): GeneratedToken {
+/** Prefixes of other secrets of the same shape: agent registration tokens and agent credentials. */
+export const REGISTRATION_NAME_PREFIX = 'r-';
+export const AGENT_CREDENTIAL_NAME_PREFIX = 'a-';
+
+export function generateToken(prefix: string = TOKEN_NAME_PREFIX): GeneratedToken {
   const bytes = randomBytes(NAME_RANDOM_LENGTH + SECRET_LENGTH);
-  let name = TOKEN_NAME_PREFIX;
+  let name = prefix;
   let secret = '';
   for (let i = 0; i < bytes.length; i++) {
     const character = BASE32[bytes[i] & 31];

@@ -14,6 +14,8 @@
  * - Exactly one kind of credential: `token`, or `clientCert` with `clientKey`.
  * - `insecureSkipTLSVerify` together with `caData` is refused, as kubectl refuses it: one of
  *   the two is a mistake.
+ * - `mode: "agent"` registers a cluster whose agent dials in: it takes no server, CA or
+ *   credentials at all (createAgentClusterBody), so none can be stored by mistake.
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
@@ -95,6 +97,7 @@ const credentialFields = {
 export const createClusterBody = z
   .strictObject({
     id: clusterId,
+    mode: z.literal('direct').optional(),
     displayName: text(256).optional(),
     server,
     caData: certificates.optional(),
@@ -108,6 +111,14 @@ export const createClusterBody = z
       context.addIssue({ code: 'custom', path: ['insecureSkipTLSVerify'], message: TLS_CHOICE_PROBLEM });
     }
   });
+
+/** An agent-mode cluster: its agent reports the API server; the proxy stores no credentials. */
+export const createAgentClusterBody = z.strictObject({
+  id: clusterId,
+  mode: z.literal('agent'),
+  displayName: text(256).optional(),
+  ace: aceInput.optional(),
+});
 
 export const patchClusterBody = z
   .strictObject({

@@ -16,15 +16,17 @@
 import { Router } from 'express';
 import type { Response } from 'express';
 import { KubegateError, isKubegateError } from '../../errors.js';
-import type { Cluster, ClusterPatch, ClusterRole } from '../../store/store.js';
+import type { Cluster, ClusterPatch, ClusterRole, TunnelRecord } from '../../store/store.js';
 import type { ClusterStatus } from '../../clusters/status.js';
 import type { ClusterSyncStatus } from '../../sync/sync.js';
 import { authenticate, callerOf, requireAdmin } from './authenticate.js';
 import { visibleCluster } from './cluster-access.js';
+import { issueImport } from './agents.js';
 import {
   TLS_CHOICE_PROBLEM,
   aceOf,
   contradictsTlsChoice,
+  createAgentClusterBody,
   createClusterBody,
   credentialsOf,
   patchClusterBody,
@@ -37,6 +39,7 @@ export function clusterView(cluster: Cluster, role: ClusterRole | null): Record<
   return {
     id: cluster.id,
     displayName: cluster.displayName,
+    mode: cluster.mode,
     server: cluster.server,
     role,
     insecureSkipTLSVerify: cluster.insecureSkipTlsVerify,
@@ -60,6 +63,23 @@ function syncView(status: ClusterSyncStatus | undefined): Record<string, unknown
     consecutiveFailures: status.consecutiveFailures,
     ...(status.error === undefined ? {} : { error: status.error }),
     ...(status.objects === undefined ? {} : { objects: status.objects }),
+  };
+}
+
+/**
+ * The agents of an agent-mode cluster as every replica sees them (tunnel records in the
+ * store): `connected` while at least one agent holds a tunnel to any replica.
+ */
+function agentsView(tunnels: readonly TunnelRecord[]): Record<string, unknown> {
+  return {
+    state: tunnels.length > 0 ? 'connected' : 'disconnected',
+    agents: tunnels.map((tunnel) => ({
+      agentId: tunnel.agentId,
+      agentVersion: tunnel.agentVersion,
+      kubernetesVersion: tunnel.kubernetesVersion,
+      connectedSince: tunnel.connectedAt.toISOString(),
+      replica: tunnel.replicaId,
+    })),
   };
 }
 
@@ -93,27 +113,50 @@ export function clusterRoutes(ctx: ProxyApiContext): Router {
     .route('/clusters')
     .post(auth, requireAdmin, async (request, response) => {
       const caller = callerOf(response);
-      const body = parseBody(createClusterBody, request.body);
+      const agentMode = (request.body as { mode?: unknown } | undefined)?.mode === 'agent';
       const conflict = new KubegateError('CONFLICT', 'a cluster with this id exists', { field: 'id' });
-      if ((await store.getCluster(body.id)) !== undefined) throw conflict;
+      let id: string;
       try {
-        await store.createCluster({
-          id: body.id,
-          displayName: body.displayName ?? body.id,
-          server: body.server,
-          caPem: body.caData ?? null,
-          credentials: credentialsOf(body)!,
-          insecureSkipTlsVerify: body.insecureSkipTLSVerify ?? false,
-          ...(body.ace === undefined ? {} : { ace: aceOf(body.ace) }),
-        });
+        if (agentMode) {
+          const body = parseBody(createAgentClusterBody, request.body);
+          id = body.id;
+          if ((await store.getCluster(id)) !== undefined) throw conflict;
+          await store.createCluster({
+            id,
+            displayName: body.displayName ?? id,
+            server: '',
+            mode: 'agent',
+            credentials: null,
+            ...(body.ace === undefined ? {} : { ace: aceOf(body.ace) }),
+          });
+        } else {
+          const body = parseBody(createClusterBody, request.body);
+          id = body.id;
+          if ((await store.getCluster(id)) !== undefined) throw conflict;
+          await store.createCluster({
+            id,
+            displayName: body.displayName ?? id,
+            server: body.server,
+            caPem: body.caData ?? null,
+            credentials: credentialsOf(body)!,
+            insecureSkipTlsVerify: body.insecureSkipTLSVerify ?? false,
+            ...(body.ace === undefined ? {} : { ace: aceOf(body.ace) }),
+          });
+        }
       } catch (error) {
         if (isKubegateError(error, 'STORE_CONSTRAINT')) throw conflict;
         throw error;
       }
-      await store.putMembership({ clusterId: body.id, subjectKind: 'User', subjectName: caller.user.id, role: 'owner' });
+      await store.putMembership({ clusterId: id, subjectKind: 'User', subjectName: caller.user.id, role: 'owner' });
       await directory.refresh();
-      probeSoon(body.id);
-      sendCluster(response, body.id, 201);
+      const { cluster, role } = visibleCluster(ctx, caller, id);
+      if (cluster.mode === 'agent') {
+        // The import comes with the answer: the admin's next step is to apply it.
+        response.status(201).json({ ...clusterView(cluster, role), import: await issueImport(ctx, cluster) });
+        return;
+      }
+      probeSoon(id);
+      sendCluster(response, id, 201);
     })
     .get(auth, (_request, response) => {
       const caller = callerOf(response);
@@ -129,18 +172,24 @@ export function clusterRoutes(ctx: ProxyApiContext): Router {
 
   router
     .route('/clusters/:id')
-    .get(auth, (request, response) => {
+    .get(auth, async (request, response) => {
       const { cluster, role } = visibleCluster(ctx, callerOf(response), request.params['id'] ?? '');
       const sync = cluster.ace.enabled ? ctx.syncStatus?.(cluster.id) : undefined;
+      const tunnels = cluster.mode === 'agent' ? await store.listTunnels({ clusterId: cluster.id }) : undefined;
       response.json({
         ...clusterView(cluster, role),
         status: statusView(ctx.clusterStatus.get(cluster.id)),
+        ...(tunnels === undefined ? {} : { agent: agentsView(tunnels) }),
         ...(cluster.ace.enabled ? { sync: syncView(sync) } : {}),
       });
     })
     .patch(auth, requireAdmin, async (request, response) => {
       const { cluster } = visibleCluster(ctx, callerOf(response), request.params['id'] ?? '');
       const body = parseBody(patchClusterBody, request.body);
+      if (cluster.mode === 'agent') {
+        const direct = (['server', 'caData', 'token', 'clientCert', 'clientKey', 'insecureSkipTLSVerify'] as const).find((field) => body[field] !== undefined);
+        if (direct !== undefined) throw new KubegateError('CLUSTER_MODE_MISMATCH', `${direct}: an agent-mode cluster's API server is reported by its agent`, { field: direct });
+      }
       const caPem = body.caData === undefined ? cluster.caPem : body.caData;
       const insecure = body.insecureSkipTLSVerify ?? cluster.insecureSkipTlsVerify;
       if (contradictsTlsChoice(caPem, insecure)) {

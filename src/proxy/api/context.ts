@@ -14,7 +14,7 @@ import type { ClusterStatusMonitor } from '../../clusters/status.js';
 import type { ClusterRegistry } from '../../clusters/registry.js';
 
 /** The parts of the proxy configuration the REST API reads (a whole ProxyConfig fits). */
-export type ProxyApiConfig = Pick<ProxyConfig, 'tokens' | 'loginRateLimit'>;
+export type ProxyApiConfig = Pick<ProxyConfig, 'tokens' | 'loginRateLimit' | 'agents' | 'sync'>;
 
 export interface ProxyApiContext {
   readonly store: Store;

@@ -130,6 +130,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
           apiMaxTtlSeconds: 90 * 86_400,
         },
         loginRateLimit: options.loginRateLimit ?? { maxFailures: 5, windowSeconds: 300 },
+        agents: { image: 'kubegate:test', replicas: 2, registrationTtlSeconds: 3600, peerUrl: undefined },
+        sync: { namespace: 'cattle-system', resyncIntervalSeconds: 300, roleNames: { owner: 'cluster-admin', member: 'edit', viewer: 'view' } },
       },
       publicUrl: () => PUBLIC_URL,
       caPem,
