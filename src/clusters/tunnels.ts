@@ -46,6 +46,8 @@ export interface TunnelHub {
   credentials(clusterId: string): AgentHello | undefined;
   /** A byte stream to the cluster's API server: at once through a local tunnel, or through a peer. */
   dial(clusterId: string): Duplex | Promise<Duplex>;
+  /** A stream through one of this process's own tunnels only; throws CLUSTER_DISCONNECTED. */
+  dialLocal(clusterId: string): Duplex;
   /** Whether this process holds a live tunnel of the cluster. */
   isLocal(clusterId: string): boolean;
   /** The agents connected to this process for the cluster. */
@@ -126,11 +128,13 @@ export function createTunnelHub(options: TunnelHubOptions = {}): TunnelHub {
   }
 
   function dial(clusterId: string): Duplex | Promise<Duplex> {
+    if (options.remote !== undefined && live(clusterId).length === 0) return options.remote.dial(clusterId);
+    return dialLocal(clusterId);
+  }
+
+  function dialLocal(clusterId: string): Duplex {
     const entries = live(clusterId);
-    if (entries.length === 0) {
-      if (options.remote !== undefined) return options.remote.dial(clusterId);
-      throw new KubegateError('CLUSTER_DISCONNECTED');
-    }
+    if (entries.length === 0) throw new KubegateError('CLUSTER_DISCONNECTED');
     const next = (cursor.get(clusterId) ?? 0) % entries.length;
     cursor.set(clusterId, next + 1);
     return (entries[next] as Entry).session.dial();
@@ -140,6 +144,7 @@ export function createTunnelHub(options: TunnelHubOptions = {}): TunnelHub {
     attach,
     credentials,
     dial,
+    dialLocal,
     isLocal: (clusterId) => live(clusterId).length > 0,
     agents(clusterId) {
       return live(clusterId).map(({ session }) => ({

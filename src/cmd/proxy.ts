@@ -11,7 +11,9 @@
  * the token cache and end the open streams of a revoked token or a disabled user, so that
  * revocation is immediate on every path.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { cachedAuthenticator } from '../auth/cached.js';
@@ -26,7 +28,11 @@ import type { LoadConfigOptions } from '../config/source.js';
 import { formatHost } from '../config/listen.js';
 import { createLogger } from '../log.js';
 import type { Logger } from '../log.js';
-import { createProxyMetrics } from '../metrics.js';
+import { createProxyMetrics, createTunnelMetrics } from '../metrics.js';
+import { createPeerLinks, derivePeerKey, type PeerLinks } from '../clusters/peers.js';
+import { startTunnelPresence } from '../clusters/tunnel-presence.js';
+import { createTunnelHub } from '../clusters/tunnels.js';
+import { createTunnelEndpoint } from '../proxy/tunnel-endpoint.js';
 import { loadOrCreateServingMaterial } from '../pki/serving-material.js';
 import { createProxyApp } from '../proxy/app.js';
 import { bootstrapConfiguredAdmin } from '../proxy/bootstrap.js';
@@ -146,11 +152,29 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       },
     );
 
-    const upstreams = createUpstreamPool({ connectTimeoutMs: config.upstream.connectTimeoutSeconds * 1000 });
+    // Agent-mode clusters: tunnels held here, and those other replicas hold (peer links).
+    const replicaId = `${hostname().slice(0, 60)}-${randomBytes(4).toString('hex')}`;
+    let peers: PeerLinks | undefined;
+    const hub = createTunnelHub({
+      remote: {
+        credentials: (clusterId) => peers?.credentials(clusterId),
+        dial: (clusterId) => (peers === undefined ? Promise.reject(new KubegateError('CLUSTER_DISCONNECTED')) : peers.dial(clusterId)),
+      },
+      onError: (message, details) => logger.warn(details, message),
+    });
+    cleanups.push(() => hub.close());
+    const tunnelMetrics = createTunnelMetrics(registry, { stats: () => hub.stats() });
+    peers = createPeerLinks({ store, hub, replicaId, key: derivePeerKey(secretKey), caPem: tls.caPem ?? undefined, logger });
+    cleanups.push(() => peers?.close());
+
+    const upstreams = createUpstreamPool({ connectTimeoutMs: config.upstream.connectTimeoutSeconds * 1000, tunnels: hub });
     cleanups.push(() => upstreams.close());
     const clusterStatus = createClusterStatus({ directory, upstreams, logger });
     clusterStatus.start();
     cleanups.push(() => clusterStatus.stop());
+    // A tunnel coming or going changes what the cluster's status says: probe it now.
+    cleanups.push(hub.subscribe((clusterId) => void clusterStatus.probe(clusterId).catch(() => undefined)));
+    const tunnelEndpoint = createTunnelEndpoint({ store, getCluster: directory.getCluster, hub, logger, metrics: tunnelMetrics });
     const sync = createClusterSync({
       store,
       upstreams,
@@ -208,7 +232,19 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
           );
           break;
         case 'cluster':
-          if (!directory.getCluster(change.key)) upstreams.evict(change.key);
+          if (!directory.getCluster(change.key)) {
+            upstreams.evict(change.key);
+            hub.disconnect({ clusterId: change.key });
+          }
+          break;
+        case 'agent':
+          // A revoked agent credential's tunnels end now, on every replica.
+          void store.getAgentSecret(change.key).then(
+            (secret) => {
+              if (!secret) hub.disconnect({ agentSecretName: change.key });
+            },
+            () => undefined,
+          );
           break;
         case 'resync':
           // Changes may have been missed: nothing cached may be trusted any more.
@@ -246,13 +282,22 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       handler(req, res) {
         const url = req.url ?? '/';
         if (isClusterPath(url)) forwarder.handleRequest(req, res);
+        else if (peers?.matches(url) === true) peers.handleRequest(req, res);
         else if (!health(req, res)) app(req, res);
       },
       onUpgrade(req, socket, head) {
-        if (isClusterPath(req.url ?? '/')) forwarder.handleUpgrade(req, socket, head);
+        const url = req.url ?? '/';
+        if (isClusterPath(url)) forwarder.handleUpgrade(req, socket, head);
+        else if (tunnelEndpoint.matches(url)) tunnelEndpoint.handleUpgrade(req, socket, head);
+        else if (peers?.matches(url) === true) peers.handleUpgrade(req, socket, head);
         else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       },
     });
+    // Other replicas reach this one at the configured peer URL, or (one replica, tests) at the bound address.
+    const boundPort = server.address().port;
+    const peerUrl = config.agents.peerUrl ?? `https://${formatHost(config.tls.sans[0] ?? 'localhost')}:${boundPort}`;
+    const presence = startTunnelPresence({ store, hub, replicaId, peerUrl: () => peerUrl, logger });
+    cleanups.push(() => presence.stop());
     if (publicUrl === '') {
       const { port } = server.address();
       publicUrl = `https://${formatHost(config.tls.sans[0] ?? 'localhost')}:${port}`;

@@ -24,12 +24,15 @@
  *   POST|GET /v1/clusters · GET /v1/clusters/:id · PATCH|DELETE (admin)
  *   POST|GET /v1/clusters/:id/members · DELETE /v1/clusters/:id/members/:kind/:name
  *   GET    /v1/clusters/:id/kubeconfig[?ttl=30d]               (application/yaml)
+ *   GET    /v1/clusters/:id/import · GET|DELETE /v1/clusters/:id/agent-credentials[/:name] admin
+ *   GET    /v1/import/<registration token>.yaml · POST /v1/agent/register    (see api/agents.ts)
  * Every route but the public ones needs `Authorization: Bearer <global token>`.
  */
 import express from 'express';
 import type { Express } from 'express';
 import { KubegateError } from '../errors.js';
 import { createLoginRateLimiter } from './login-rate-limit.js';
+import { agentRoutes } from './api/agents.js';
 import { clusterRoutes } from './api/clusters.js';
 import type { ProxyApiContext } from './api/context.js';
 import { apiErrorHandler, methodNotAllowed, notFound } from './api/error-response.js';
@@ -73,6 +76,7 @@ export function createProxyApp(ctx: ProxyApiContext): Express {
   v1.use(clusterRoutes(ctx));
   v1.use(memberRoutes(ctx));
   v1.use(kubeconfigRoutes(ctx));
+  v1.use(agentRoutes(ctx));
   app.use('/v1', v1);
 
   app.use(notFound);
