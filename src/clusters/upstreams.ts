@@ -26,7 +26,7 @@ import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { KubegateError } from '../errors.js';
-import type { Cluster } from '../store/store.js';
+import type { Cluster, ClusterCredentials } from '../store/store.js';
 
 export interface Upstream {
   readonly clusterId: string;
@@ -90,15 +90,19 @@ export function createUpstreamPool(options: UpstreamPoolOptions = {}): UpstreamP
   let byObject = new WeakMap<Cluster, Upstream>();
 
   function get(cluster: Cluster): Upstream {
+    const { credentials } = cluster;
+    if (credentials === null) {
+      throw new KubegateError('CONFIG_INVALID', 'the cluster is reached through its agent, which is not connected', { field: 'cluster.mode' });
+    }
     const known = byObject.get(cluster);
     if (known !== undefined && byId.get(cluster.id)?.upstream === known) return known;
-    const digest = digestOf(cluster);
+    const digest = digestOf(cluster, credentials);
     const entry = byId.get(cluster.id);
     if (entry !== undefined && entry.digest === digest) {
       byObject.set(cluster, entry.upstream);
       return entry.upstream;
     }
-    const upstream = buildUpstream(cluster, settings);
+    const upstream = buildUpstream(cluster, credentials, settings);
     if (entry !== undefined) destroyUpstream(entry.upstream);
     byId.set(cluster.id, { digest, upstream });
     byObject.set(cluster, upstream);
@@ -127,8 +131,7 @@ function positive(value: number | undefined, fallback: number, name: string): nu
   return value;
 }
 
-function digestOf(cluster: Cluster): string {
-  const credentials = cluster.credentials;
+function digestOf(cluster: Cluster, credentials: ClusterCredentials): string {
   const parts =
     credentials.kind === 'token'
       ? [cluster.server, cluster.caPem ?? '', String(cluster.insecureSkipTlsVerify), 'token', credentials.token]
@@ -145,7 +148,7 @@ function invalid(message: string, cause?: unknown): KubegateError {
   return new KubegateError('CONFIG_INVALID', message, { field: 'cluster.server', cause });
 }
 
-function buildUpstream(cluster: Cluster, settings: Required<UpstreamPoolOptions>): Upstream {
+function buildUpstream(cluster: Cluster, credentials: ClusterCredentials, settings: Required<UpstreamPoolOptions>): Upstream {
   let url: URL;
   try {
     url = new URL(cluster.server);
@@ -159,8 +162,8 @@ function buildUpstream(cluster: Cluster, settings: Required<UpstreamPoolOptions>
   }
 
   const authHeaders: string[] = [];
-  if (cluster.credentials.kind === 'token') {
-    const token = cluster.credentials.token;
+  if (credentials.kind === 'token') {
+    const token = credentials.token;
     if (token.length === 0 || INVALID_TOKEN_CHARACTER.test(token)) {
       throw new KubegateError('CONFIG_INVALID', "the cluster's bearer token is empty or contains invalid characters", { field: 'cluster.credentials' });
     }
@@ -181,7 +184,7 @@ function buildUpstream(cluster: Cluster, settings: Required<UpstreamPoolOptions>
       if (cluster.caPem !== null) assertCertificates(cluster.caPem);
       secureContext = tls.createSecureContext({
         ...(cluster.caPem === null ? {} : { ca: cluster.caPem }),
-        ...(cluster.credentials.kind === 'clientCertificate' ? { cert: cluster.credentials.certPem, key: cluster.credentials.keyPem } : {}),
+        ...(credentials.kind === 'clientCertificate' ? { cert: credentials.certPem, key: credentials.keyPem } : {}),
       });
     } catch (cause) {
       throw new KubegateError('CONFIG_INVALID', "the cluster's CA bundle or client certificate cannot be loaded", { field: 'cluster.caPem', cause });

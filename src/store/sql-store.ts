@@ -25,17 +25,22 @@
 import { KubegateError } from '../errors.js';
 import type { ChangeListeners } from './changes.js';
 import {
+  AGENT_SECRET_COLUMNS,
   CLUSTER_COLUMNS,
   IDENTITY_COLUMNS,
   MEMBERSHIP_COLUMNS,
   PROVIDER_CONFIG_COLUMNS,
   TOKEN_COLUMNS,
+  TUNNEL_COLUMNS,
   USER_COLUMNS,
   USER_GROUPS_COLUMNS,
   aceJson,
+  agentSecretFromRow,
   change,
+  checkAgentSecretFilter,
   checkDate,
   checkIdentity,
+  checkNewAgentSecret,
   checkNewCluster,
   checkNewMembership,
   checkNewProviderConfig,
@@ -44,6 +49,8 @@ import {
   checkString,
   checkSubjects,
   checkTokenFilter,
+  checkTunnel,
+  checkTunnelFilter,
   checkUserGroups,
   clusterFromRow,
   distinctChanges,
@@ -55,23 +62,30 @@ import {
   sealCredentials,
   sealSettings,
   tokenFromRow,
+  tunnelChanged,
+  tunnelFromRow,
   userFromRow,
   userGroupsFromRow,
+  type AgentSecretRow,
   type ClusterRow,
   type IdentityRow,
   type MembershipRow,
   type ProviderConfigRow,
   type TokenRow,
+  type TunnelRow,
   type UserGroupsRow,
   type UserRow,
 } from './records.js';
 import type { SecretBox } from './secret-box.js';
 import type {
+  AgentSecret,
+  AgentSecretFilter,
   ChangeListener,
   Cluster,
   ClusterPatch,
   Identity,
   Membership,
+  NewAgentSecret,
   NewCluster,
   NewMembership,
   NewProviderConfig,
@@ -83,6 +97,8 @@ import type {
   SubjectKind,
   Token,
   TokenFilter,
+  TunnelFilter,
+  TunnelRecord,
   User,
   UserGroups,
   UserPatch,
@@ -298,16 +314,7 @@ class SqlStore implements Store {
   }
 
   async touchToken(name: string, at: Date): Promise<void> {
-    checkString(name, 'name');
-    const time = checkDate(at, 'at');
-    try {
-      await this.#write(async (tx) => {
-        await tx.all('UPDATE tokens SET last_used_at = ? WHERE name = ? AND (last_used_at IS NULL OR last_used_at < ?)', [time, name, time]);
-        return { result: undefined, changes: [] };
-      });
-    } catch (error) {
-      this.#onError(error);
-    }
+    await this.#touch('tokens', checkString(name, 'name'), checkDate(at, 'at'));
   }
 
   async #deleteTokensWhere(where: string, params: readonly SqlParam[]): Promise<string[]> {
@@ -326,9 +333,9 @@ class SqlStore implements Store {
     return this.#write(async (tx) => {
       const row = await one<ClusterRow>(
         tx,
-        `INSERT INTO clusters (id, display_name, server, ca_pem, credentials_sealed, insecure_skip_tls_verify, ace, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${CLUSTER_COLUMNS}`,
-        [values.id, values.displayName, values.server, values.caPem, credentials, values.insecureSkipTlsVerify, aceJson(values.ace), now, now],
+        `INSERT INTO clusters (id, display_name, server, mode, ca_pem, credentials_sealed, insecure_skip_tls_verify, ace, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${CLUSTER_COLUMNS}`,
+        [values.id, values.displayName, values.server, values.mode, values.caPem, credentials, values.insecureSkipTlsVerify, aceJson(values.ace), now, now],
       );
       return { result: clusterFromRow(row!, this.#secretBox), changes: [change('cluster', values.id)] };
     });
@@ -351,11 +358,12 @@ class SqlStore implements Store {
       const values = patchCluster(clusterFromRow(current, this.#secretBox), patch);
       const row = await one<ClusterRow>(
         tx,
-        `UPDATE clusters SET display_name = ?, server = ?, ca_pem = ?, credentials_sealed = ?, insecure_skip_tls_verify = ?, ace = ?, updated_at = ?
+        `UPDATE clusters SET display_name = ?, server = ?, mode = ?, ca_pem = ?, credentials_sealed = ?, insecure_skip_tls_verify = ?, ace = ?, updated_at = ?
          WHERE id = ? RETURNING ${CLUSTER_COLUMNS}`,
         [
           values.displayName,
           values.server,
+          values.mode,
           values.caPem,
           sealCredentials(this.#secretBox, values.credentials),
           values.insecureSkipTlsVerify,
@@ -374,10 +382,14 @@ class SqlStore implements Store {
       if ((await one(tx, `SELECT id FROM clusters WHERE id = ?${this.#db.lockRow}`, [id])) === undefined) return { result: false, changes: [] };
       const tokens = await tx.all<{ name: string }>('DELETE FROM tokens WHERE cluster_id = ? RETURNING name', [id]);
       const memberships = await tx.all('DELETE FROM memberships WHERE cluster_id = ? RETURNING cluster_id', [id]);
+      const secrets = await tx.all<{ name: string }>('DELETE FROM agent_secrets WHERE cluster_id = ? RETURNING name', [id]);
+      const tunnels = await tx.all('DELETE FROM tunnels WHERE cluster_id = ? RETURNING agent_id', [id]);
       await tx.all('DELETE FROM clusters WHERE id = ? RETURNING id', [id]);
       const changes: StoreChange[] = [change('cluster', id)];
       if (memberships.length > 0) changes.push(change('membership', id));
+      if (tunnels.length > 0) changes.push(change('tunnel', id));
       for (const token of tokens) changes.push(change('token', token.name));
+      for (const secret of secrets) changes.push(change('agent', secret.name));
       return { result: true, changes };
     });
   }
@@ -485,6 +497,105 @@ class SqlStore implements Store {
     return row && userGroupsFromRow(row);
   }
 
+  // --- agent secrets -----------------------------------------------------------------------
+
+  async createAgentSecret(secret: NewAgentSecret): Promise<AgentSecret> {
+    const values = checkNewAgentSecret(secret);
+    return this.#write(async (tx) => ({ result: await insertAgentSecret(tx, values), changes: [change('agent', values.name)] }));
+  }
+
+  async getAgentSecret(name: string): Promise<AgentSecret | undefined> {
+    const row = await this.#one<AgentSecretRow>(`SELECT ${AGENT_SECRET_COLUMNS} FROM agent_secrets WHERE name = ?`, [checkString(name, 'name')]);
+    return row && agentSecretFromRow(row);
+  }
+
+  async listAgentSecrets(filter: AgentSecretFilter): Promise<AgentSecret[]> {
+    const where = whereEqual(checkAgentSecretFilter(filter), { clusterId: 'cluster_id', kind: 'kind' });
+    const rows = await this.#all<AgentSecretRow>(`SELECT ${AGENT_SECRET_COLUMNS} FROM agent_secrets ${where.sql} ORDER BY created_at, name`, where.params);
+    return rows.map(agentSecretFromRow);
+  }
+
+  async deleteAgentSecret(name: string): Promise<boolean> {
+    checkString(name, 'name');
+    return this.#write(async (tx) => {
+      const deleted = (await tx.all('DELETE FROM agent_secrets WHERE name = ? RETURNING name', [name])).length > 0;
+      return { result: deleted, changes: deleted ? [change('agent', name)] : [] };
+    });
+  }
+
+  async exchangeRegistration(registrationName: string, credential: NewAgentSecret): Promise<AgentSecret | undefined> {
+    checkString(registrationName, 'registrationName');
+    const values = checkNewAgentSecret(credential);
+    if (values.kind !== 'agent') throw new TypeError('exchangeRegistration creates a credential of kind agent');
+    const now = new Date();
+    return this.#write(async (tx) => {
+      // The DELETE decides who wins: of two concurrent exchanges, only one deletes the row.
+      const registration = await one<{ cluster_id: string }>(
+        tx,
+        `DELETE FROM agent_secrets WHERE name = ? AND kind = 'registration' AND (expires_at IS NULL OR expires_at > ?) RETURNING cluster_id`,
+        [registrationName, now],
+      );
+      if (registration === undefined) return { result: undefined, changes: [] };
+      if (registration.cluster_id !== values.clusterId) throw new TypeError('the credential must be for the cluster of the registration secret');
+      const created = await insertAgentSecret(tx, values);
+      return { result: created, changes: [change('agent', registrationName), change('agent', values.name)] };
+    });
+  }
+
+  async touchAgentSecret(name: string, at: Date): Promise<void> {
+    await this.#touch('agent_secrets', checkString(name, 'name'), checkDate(at, 'at'));
+  }
+
+  // --- tunnels -----------------------------------------------------------------------------
+
+  async putTunnel(tunnel: TunnelRecord): Promise<TunnelRecord> {
+    const values = checkTunnel(tunnel);
+    return this.#write(async (tx) => {
+      const current = await one<TunnelRow>(
+        tx,
+        `SELECT ${TUNNEL_COLUMNS} FROM tunnels WHERE cluster_id = ? AND agent_id = ? AND replica_id = ?${this.#db.lockRow}`,
+        [values.clusterId, values.agentId, values.replicaId],
+      );
+      const row = await one<TunnelRow>(
+        tx,
+        `INSERT INTO tunnels (cluster_id, agent_id, replica_id, peer_url, agent_version, kubernetes_version, connected_at, heartbeat_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (cluster_id, agent_id, replica_id) DO UPDATE SET peer_url = excluded.peer_url, agent_version = excluded.agent_version,
+           kubernetes_version = excluded.kubernetes_version, connected_at = excluded.connected_at, heartbeat_at = excluded.heartbeat_at
+         RETURNING ${TUNNEL_COLUMNS}`,
+        [values.clusterId, values.agentId, values.replicaId, values.peerUrl, values.agentVersion, values.kubernetesVersion, values.connectedAt, values.heartbeatAt],
+      );
+      const put = tunnelFromRow(row!);
+      // A heartbeat alone tells no cache anything new: it must not flood NOTIFY every few seconds.
+      const announce = current === undefined || tunnelChanged(tunnelFromRow(current), put);
+      return { result: put, changes: announce ? [change('tunnel', values.clusterId)] : [] };
+    });
+  }
+
+  async deleteTunnel(clusterId: string, agentId: string, replicaId: string): Promise<boolean> {
+    const params = [checkString(clusterId, 'clusterId'), checkString(agentId, 'agentId'), checkString(replicaId, 'replicaId')];
+    return this.#write(async (tx) => {
+      const deleted = (await tx.all('DELETE FROM tunnels WHERE cluster_id = ? AND agent_id = ? AND replica_id = ? RETURNING cluster_id', params)).length > 0;
+      return { result: deleted, changes: deleted ? [change('tunnel', clusterId)] : [] };
+    });
+  }
+
+  async listTunnels(filter: TunnelFilter = {}): Promise<TunnelRecord[]> {
+    const where = whereEqual(checkTunnelFilter(filter), { clusterId: 'cluster_id', replicaId: 'replica_id' });
+    const rows = await this.#all<TunnelRow>(`SELECT ${TUNNEL_COLUMNS} FROM tunnels ${where.sql} ORDER BY cluster_id, agent_id, replica_id`, where.params);
+    return rows.map(tunnelFromRow);
+  }
+
+  async deleteStaleTunnels(before: Date): Promise<TunnelRecord[]> {
+    const time = checkDate(before, 'before');
+    return this.#write(async (tx) => {
+      const tunnels = (await tx.all<TunnelRow>(`DELETE FROM tunnels WHERE heartbeat_at < ? RETURNING ${TUNNEL_COLUMNS}`, [time]))
+        .map(tunnelFromRow)
+        .sort(byTunnelKey);
+      return { result: tunnels, changes: tunnels.map((tunnel) => change('tunnel', tunnel.clusterId)) };
+    });
+  }
+
   // --- lifecycle ---------------------------------------------------------------------------
 
   async ping(): Promise<void> {
@@ -504,6 +615,18 @@ class SqlStore implements Store {
   }
 
   // --- plumbing ----------------------------------------------------------------------------
+
+  /** Records use of a token or agent secret: best effort, never moves lastUsedAt backwards, announces nothing. */
+  async #touch(table: 'tokens' | 'agent_secrets', name: string, at: Date): Promise<void> {
+    try {
+      await this.#write(async (tx) => {
+        await tx.all(`UPDATE ${table} SET last_used_at = ? WHERE name = ? AND (last_used_at IS NULL OR last_used_at < ?)`, [at, name, at]);
+        return { result: undefined, changes: [] };
+      });
+    } catch (error) {
+      this.#onError(error);
+    }
+  }
 
   /** One statement outside a transaction. */
   async #all<R>(sql: string, params: readonly SqlParam[]): Promise<R[]> {
@@ -535,18 +658,34 @@ async function one<R = Record<string, unknown>>(runner: SqlRunner, sql: string, 
   return (await runner.all<R>(sql, params))[0];
 }
 
+async function insertAgentSecret(tx: SqlRunner, values: Required<NewAgentSecret>): Promise<AgentSecret> {
+  const row = await one<AgentSecretRow>(
+    tx,
+    `INSERT INTO agent_secrets (name, kind, cluster_id, secret_hash, description, created_at, expires_at, last_used_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, NULL) RETURNING ${AGENT_SECRET_COLUMNS}`,
+    [values.name, values.kind, values.clusterId, values.secretHash, values.description, new Date(), values.expiresAt],
+  );
+  return agentSecretFromRow(row!);
+}
+
 function tokenWhere(filter: TokenFilter): { sql: string; params: SqlParam[] } {
+  return whereEqual(filter, { userId: 'user_id', clusterId: 'cluster_id', provider: 'provider' });
+}
+
+/** `WHERE column = ? AND …` for the defined fields of a checked filter; '' when none is. */
+function whereEqual<F extends object>(filter: F, columns: { readonly [K in keyof F]-?: string }): { sql: string; params: SqlParam[] } {
   const clauses: string[] = [];
   const params: SqlParam[] = [];
-  for (const [field, column] of [
-    ['userId', 'user_id'],
-    ['clusterId', 'cluster_id'],
-    ['provider', 'provider'],
-  ] as const) {
+  for (const field of Object.keys(columns) as (keyof F)[]) {
     const value = filter[field];
     if (value === undefined) continue;
-    params.push(value);
-    clauses.push(`${column} = ?`);
+    params.push(value as SqlParam);
+    clauses.push(`${columns[field]} = ?`);
   }
   return { sql: clauses.length === 0 ? '' : `WHERE ${clauses.join(' AND ')}`, params };
+}
+
+function byTunnelKey(a: TunnelRecord, b: TunnelRecord): number {
+  const key = (tunnel: TunnelRecord): string => `${tunnel.clusterId}\u0000${tunnel.agentId}\u0000${tunnel.replicaId}`;
+  return key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
 }

@@ -66,7 +66,6 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Stor
     await unlessBusy(() => {
       writer.pragma('journal_mode = WAL');
       writer.pragma('synchronous = NORMAL');
-      writer.pragma('foreign_keys = ON');
       migrate(writer);
     }, busyTimeoutMs);
     reader = connect(options.path);
@@ -92,7 +91,17 @@ function connect(path: string): Database.Database {
   }
 }
 
+/** Applies missing migrations with foreign keys off (a table rebuild must not cascade), checking them before commit. */
 function migrate(db: Database.Database): void {
+  db.pragma('foreign_keys = OFF');
+  try {
+    applyMigrations(db);
+  } finally {
+    db.pragma('foreign_keys = ON');
+  }
+}
+
+function applyMigrations(db: Database.Database): void {
   db.transaction(() => {
     db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
       version    INTEGER NOT NULL PRIMARY KEY,
@@ -106,6 +115,7 @@ function migrate(db: Database.Database): void {
       db.exec(migration.sql);
       record.run(migration.version, migration.name, Date.now());
     }
+    if ((db.pragma('foreign_key_check') as unknown[]).length > 0) throw new KubegateError('INTERNAL', 'a migration left rows that break a foreign key');
   }).immediate();
 }
 
