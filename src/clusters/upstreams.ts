@@ -35,7 +35,7 @@ import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { KubegateError } from '../errors.js';
-import type { Cluster } from '../store/store.js';
+import type { Cluster, ClusterCredentials } from '../store/store.js';
 import type { AgentHello } from '../tunnel/wire.js';
 import type { TunnelHub } from './tunnels.js';
 
@@ -106,16 +106,18 @@ export function createUpstreamPool(options: UpstreamPoolOptions = {}): UpstreamP
   let byObject = new WeakMap<Cluster, Upstream>();
 
   function get(cluster: Cluster): Upstream {
-    if (isAgentCluster(cluster)) return getTunnelled(cluster);
+    if (cluster.mode === 'agent') return getTunnelled(cluster);
+    const { credentials } = cluster;
+    if (credentials === null) throw new KubegateError('CONFIG_INVALID', 'the cluster has no credentials', { field: 'cluster.credentials' });
     const known = byObject.get(cluster);
     if (known !== undefined && byId.get(cluster.id)?.upstream === known) return known;
-    const digest = digestOf(cluster);
+    const digest = digestOf(cluster, credentials);
     const entry = byId.get(cluster.id);
     if (entry !== undefined && entry.digest === digest) {
       byObject.set(cluster, entry.upstream);
       return entry.upstream;
     }
-    const upstream = buildUpstream(cluster, settings);
+    const upstream = buildUpstream(cluster, credentials, settings);
     if (entry !== undefined) destroyUpstream(entry.upstream);
     byId.set(cluster.id, { digest, upstream });
     byObject.set(cluster, upstream);
@@ -160,8 +162,7 @@ function positive(value: number | undefined, fallback: number, name: string): nu
   return value;
 }
 
-function digestOf(cluster: Cluster): string {
-  const credentials = cluster.credentials;
+function digestOf(cluster: Cluster, credentials: ClusterCredentials): string {
   const parts =
     credentials.kind === 'token'
       ? [cluster.server, cluster.caPem ?? '', String(cluster.insecureSkipTlsVerify), 'token', credentials.token]
@@ -172,11 +173,6 @@ function digestOf(cluster: Cluster): string {
 function tunnelDigestOf(hello: AgentHello): string {
   const { host, servername, caPem } = hello.apiServer;
   return createHash('sha256').update(JSON.stringify(['agent', host, servername, caPem])).digest('base64');
-}
-
-/** Until the store knows cluster modes, a cluster without credentials is an agent cluster. */
-function isAgentCluster(cluster: Cluster): boolean {
-  return (cluster as { readonly mode?: string }).mode === 'agent';
 }
 
 function buildTunnelUpstream(clusterId: string, hello: AgentHello, tunnels: Pick<TunnelHub, 'credentials' | 'dial'>, settings: Required<Omit<UpstreamPoolOptions, 'tunnels'>>): Upstream {
@@ -266,7 +262,7 @@ function invalid(message: string, cause?: unknown): KubegateError {
   return new KubegateError('CONFIG_INVALID', message, { field: 'cluster.server', cause });
 }
 
-function buildUpstream(cluster: Cluster, settings: Required<Omit<UpstreamPoolOptions, 'tunnels'>>): Upstream {
+function buildUpstream(cluster: Cluster, credentials: ClusterCredentials, settings: Required<Omit<UpstreamPoolOptions, 'tunnels'>>): Upstream {
   let url: URL;
   try {
     url = new URL(cluster.server);
@@ -280,8 +276,8 @@ function buildUpstream(cluster: Cluster, settings: Required<Omit<UpstreamPoolOpt
   }
 
   const authHeaders: string[] = [];
-  if (cluster.credentials.kind === 'token') {
-    const token = cluster.credentials.token;
+  if (credentials.kind === 'token') {
+    const token = credentials.token;
     if (token.length === 0 || INVALID_TOKEN_CHARACTER.test(token)) {
       throw new KubegateError('CONFIG_INVALID', "the cluster's bearer token is empty or contains invalid characters", { field: 'cluster.credentials' });
     }
@@ -302,7 +298,7 @@ function buildUpstream(cluster: Cluster, settings: Required<Omit<UpstreamPoolOpt
       if (cluster.caPem !== null) assertCertificates(cluster.caPem);
       secureContext = tls.createSecureContext({
         ...(cluster.caPem === null ? {} : { ca: cluster.caPem }),
-        ...(cluster.credentials.kind === 'clientCertificate' ? { cert: cluster.credentials.certPem, key: cluster.credentials.keyPem } : {}),
+        ...(credentials.kind === 'clientCertificate' ? { cert: credentials.certPem, key: credentials.keyPem } : {}),
       });
     } catch (cause) {
       throw new KubegateError('CONFIG_INVALID', "the cluster's CA bundle or client certificate cannot be loaded", { field: 'cluster.caPem', cause });

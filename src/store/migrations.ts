@@ -8,10 +8,25 @@
  * that also records it in `schema_migrations`; never edit one that has shipped — append a
  * new version instead.
  *
- * Secrets live only in the `*_sealed` columns, as SecretBox envelopes. Tokens keep only
- * their hash. Deleting a user or a cluster cascades through foreign keys; the stores also
- * delete dependent rows explicitly first, to learn which ones to announce as changed
- * (memberships of a User subject have no foreign key: a subject may be a user ID or a group).
+ * Secrets live only in the `*_sealed` columns, as SecretBox envelopes. Tokens and agent
+ * secrets keep only their hash. Deleting a user or a cluster cascades through foreign keys;
+ * the store also deletes dependent rows explicitly first, to learn which ones to announce
+ * as changed (memberships of a User subject have no foreign key: a subject may be a user
+ * ID or a group).
+ *
+ * Tables (version that made them):
+ * - users, identities (provider → user links), tokens (hashes), clusters, memberships,
+ *   provider_configs, user_groups (1).
+ * - clusters.mode (2): `direct` clusters have `credentials_sealed`; `agent` clusters have
+ *   none (NULL; a CHECK keeps the two in step) and may have server ''.
+ * - agent_secrets (2): an agent's one-time `registration` secret and its long-lived `agent`
+ *   credential, hash only, per cluster (cascade).
+ * - tunnels (2): which proxy replica holds an agent's tunnel, with the peer URL other
+ *   replicas reach it at and the last heartbeat; key (cluster_id, agent_id, replica_id).
+ *
+ * SQLite cannot drop a NOT NULL, so version 2 rebuilds `clusters` there (new table, copy,
+ * drop, rename): the SQLite runner applies migrations with foreign keys off and checks
+ * them (`PRAGMA foreign_key_check`) before it commits, as SQLite's documentation prescribes.
  */
 
 export interface Migration {
@@ -102,6 +117,55 @@ CREATE TABLE user_groups (
 ) STRICT;
 `,
   },
+  {
+    version: 2,
+    name: 'cluster agents',
+    sql: `
+CREATE TABLE clusters_new (
+  id                       TEXT    NOT NULL PRIMARY KEY,
+  display_name             TEXT    NOT NULL,
+  server                   TEXT    NOT NULL,
+  ca_pem                   TEXT,
+  credentials_sealed       TEXT,
+  insecure_skip_tls_verify INTEGER NOT NULL CHECK (insecure_skip_tls_verify IN (0, 1)),
+  ace                      TEXT    NOT NULL CHECK (json_valid(ace)),
+  created_at               INTEGER NOT NULL,
+  updated_at               INTEGER NOT NULL,
+  mode                     TEXT    NOT NULL CHECK (mode IN ('direct', 'agent')),
+  CONSTRAINT clusters_credentials_by_mode CHECK ((mode = 'direct') = (credentials_sealed IS NOT NULL))
+) STRICT;
+INSERT INTO clusters_new (id, display_name, server, ca_pem, credentials_sealed, insecure_skip_tls_verify, ace, created_at, updated_at, mode)
+  SELECT id, display_name, server, ca_pem, credentials_sealed, insecure_skip_tls_verify, ace, created_at, updated_at, 'direct' FROM clusters;
+DROP TABLE clusters;
+ALTER TABLE clusters_new RENAME TO clusters;
+
+CREATE TABLE agent_secrets (
+  name         TEXT    NOT NULL PRIMARY KEY,
+  kind         TEXT    NOT NULL CHECK (kind IN ('registration', 'agent')),
+  cluster_id   TEXT    NOT NULL REFERENCES clusters (id) ON DELETE CASCADE,
+  secret_hash  TEXT    NOT NULL,
+  description  TEXT    NOT NULL,
+  created_at   INTEGER NOT NULL,
+  expires_at   INTEGER,
+  last_used_at INTEGER
+) STRICT;
+CREATE INDEX agent_secrets_cluster_id ON agent_secrets (cluster_id);
+
+CREATE TABLE tunnels (
+  cluster_id         TEXT    NOT NULL REFERENCES clusters (id) ON DELETE CASCADE,
+  agent_id           TEXT    NOT NULL,
+  replica_id         TEXT    NOT NULL,
+  peer_url           TEXT    NOT NULL,
+  agent_version      TEXT    NOT NULL,
+  kubernetes_version TEXT    NOT NULL,
+  connected_at       INTEGER NOT NULL,
+  heartbeat_at       INTEGER NOT NULL,
+  PRIMARY KEY (cluster_id, agent_id, replica_id)
+) STRICT;
+CREATE INDEX tunnels_replica_id ON tunnels (replica_id);
+CREATE INDEX tunnels_heartbeat_at ON tunnels (heartbeat_at);
+`,
+  },
 ];
 
 export const postgresMigrations: readonly Migration[] = [
@@ -184,6 +248,42 @@ CREATE TABLE user_groups (
   refreshed_at TIMESTAMPTZ NOT NULL,
   PRIMARY KEY (user_id, provider)
 );
+`,
+  },
+  {
+    version: 2,
+    name: 'cluster agents',
+    sql: `
+ALTER TABLE clusters ALTER COLUMN credentials_sealed DROP NOT NULL;
+ALTER TABLE clusters ADD COLUMN mode TEXT NOT NULL DEFAULT 'direct' CHECK (mode IN ('direct', 'agent'));
+ALTER TABLE clusters ALTER COLUMN mode DROP DEFAULT;
+ALTER TABLE clusters ADD CONSTRAINT clusters_credentials_by_mode CHECK ((mode = 'direct') = (credentials_sealed IS NOT NULL));
+
+CREATE TABLE agent_secrets (
+  name         TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+  kind         TEXT        NOT NULL CHECK (kind IN ('registration', 'agent')),
+  cluster_id   TEXT COLLATE "C" NOT NULL REFERENCES clusters (id) ON DELETE CASCADE,
+  secret_hash  TEXT        NOT NULL,
+  description  TEXT        NOT NULL,
+  created_at   TIMESTAMPTZ NOT NULL,
+  expires_at   TIMESTAMPTZ,
+  last_used_at TIMESTAMPTZ
+);
+CREATE INDEX agent_secrets_cluster_id ON agent_secrets (cluster_id);
+
+CREATE TABLE tunnels (
+  cluster_id         TEXT COLLATE "C" NOT NULL REFERENCES clusters (id) ON DELETE CASCADE,
+  agent_id           TEXT COLLATE "C" NOT NULL,
+  replica_id         TEXT COLLATE "C" NOT NULL,
+  peer_url           TEXT        NOT NULL,
+  agent_version      TEXT        NOT NULL,
+  kubernetes_version TEXT        NOT NULL,
+  connected_at       TIMESTAMPTZ NOT NULL,
+  heartbeat_at       TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (cluster_id, agent_id, replica_id)
+);
+CREATE INDEX tunnels_replica_id ON tunnels (replica_id);
+CREATE INDEX tunnels_heartbeat_at ON tunnels (heartbeat_at);
 `,
   },
 ];

@@ -18,14 +18,19 @@ import type { SecretBox } from './secret-box.js';
 import type {
   AceNode,
   AceSettings,
+  AgentSecret,
+  AgentSecretFilter,
+  AgentSecretKind,
   ChangeKind,
   Cluster,
   ClusterCredentials,
+  ClusterMode,
   ClusterPatch,
   ClusterRole,
   GlobalRole,
   Identity,
   Membership,
+  NewAgentSecret,
   NewCluster,
   NewMembership,
   NewProviderConfig,
@@ -37,6 +42,8 @@ import type {
   Token,
   TokenFilter,
   TokenKind,
+  TunnelFilter,
+  TunnelRecord,
   User,
   UserGroups,
   UserPatch,
@@ -49,6 +56,8 @@ const GLOBAL_ROLES: readonly GlobalRole[] = ['admin', 'user'];
 const TOKEN_KINDS: readonly TokenKind[] = ['login', 'api', 'kubeconfig'];
 const SUBJECT_KINDS: readonly SubjectKind[] = ['User', 'Group'];
 const CLUSTER_ROLES: readonly ClusterRole[] = ['owner', 'member', 'viewer'];
+const CLUSTER_MODES: readonly ClusterMode[] = ['direct', 'agent'];
+const AGENT_SECRET_KINDS: readonly AgentSecretKind[] = ['registration', 'agent'];
 
 // --- rows ----------------------------------------------------------------------------------
 
@@ -95,8 +104,9 @@ export interface ClusterRow {
   id: string;
   display_name: string;
   server: string;
+  mode: string;
   ca_pem: string | null;
-  credentials_sealed: string;
+  credentials_sealed: string | null;
   insecure_skip_tls_verify: Flag;
   ace: JsonColumn;
   created_at: Timestamp;
@@ -119,6 +129,28 @@ export interface ProviderConfigRow {
   updated_at: Timestamp;
 }
 
+export interface AgentSecretRow {
+  name: string;
+  kind: string;
+  cluster_id: string;
+  secret_hash: string;
+  description: string;
+  created_at: Timestamp;
+  expires_at: Timestamp | null;
+  last_used_at: Timestamp | null;
+}
+
+export interface TunnelRow {
+  cluster_id: string;
+  agent_id: string;
+  replica_id: string;
+  peer_url: string;
+  agent_version: string;
+  kubernetes_version: string;
+  connected_at: Timestamp;
+  heartbeat_at: Timestamp;
+}
+
 export interface UserGroupsRow {
   user_id: string;
   provider: string;
@@ -130,10 +162,12 @@ export interface UserGroupsRow {
 export const USER_COLUMNS = 'id, username, display_name, global_role, enabled, password_hash, created_at, updated_at';
 export const IDENTITY_COLUMNS = 'provider, provider_user_id, user_id, login_name, created_at';
 export const TOKEN_COLUMNS = 'name, token_hash, user_id, kind, provider, cluster_id, description, expires_at, last_used_at, created_at';
-export const CLUSTER_COLUMNS = 'id, display_name, server, ca_pem, credentials_sealed, insecure_skip_tls_verify, ace, created_at, updated_at';
+export const CLUSTER_COLUMNS = 'id, display_name, server, mode, ca_pem, credentials_sealed, insecure_skip_tls_verify, ace, created_at, updated_at';
 export const MEMBERSHIP_COLUMNS = 'cluster_id, subject_kind, subject_name, role, created_at';
 export const PROVIDER_CONFIG_COLUMNS = 'name, type, enabled, settings_sealed, updated_at';
 export const USER_GROUPS_COLUMNS = 'user_id, provider, group_names, refreshed_at';
+export const AGENT_SECRET_COLUMNS = 'name, kind, cluster_id, secret_hash, description, created_at, expires_at, last_used_at';
+export const TUNNEL_COLUMNS = 'cluster_id, agent_id, replica_id, peer_url, agent_version, kubernetes_version, connected_at, heartbeat_at';
 
 export function userFromRow(row: UserRow): User {
   return {
@@ -178,8 +212,9 @@ export function clusterFromRow(row: ClusterRow, secretBox: SecretBox): Cluster {
     id: row.id,
     displayName: row.display_name,
     server: row.server,
+    mode: row.mode as ClusterMode,
     caPem: row.ca_pem,
-    credentials: copyCredentials(JSON.parse(secretBox.open(row.credentials_sealed)) as ClusterCredentials),
+    credentials: row.credentials_sealed === null ? null : copyCredentials(JSON.parse(secretBox.open(row.credentials_sealed)) as ClusterCredentials),
     insecureSkipTlsVerify: Boolean(row.insecure_skip_tls_verify),
     ace: copyAce(parseJson(row.ace) as AceSettings),
     createdAt: toDate(row.created_at),
@@ -213,6 +248,32 @@ export function userGroupsFromRow(row: UserGroupsRow): UserGroups {
     provider: row.provider,
     groups: [...(parseJson(row.group_names) as string[])],
     refreshedAt: toDate(row.refreshed_at),
+  };
+}
+
+export function agentSecretFromRow(row: AgentSecretRow): AgentSecret {
+  return {
+    name: row.name,
+    kind: row.kind as AgentSecretKind,
+    clusterId: row.cluster_id,
+    secretHash: row.secret_hash,
+    description: row.description,
+    createdAt: toDate(row.created_at),
+    expiresAt: row.expires_at === null ? null : toDate(row.expires_at),
+    lastUsedAt: row.last_used_at === null ? null : toDate(row.last_used_at),
+  };
+}
+
+export function tunnelFromRow(row: TunnelRow): TunnelRecord {
+  return {
+    clusterId: row.cluster_id,
+    agentId: row.agent_id,
+    replicaId: row.replica_id,
+    peerUrl: row.peer_url,
+    agentVersion: row.agent_version,
+    kubernetesVersion: row.kubernetes_version,
+    connectedAt: toDate(row.connected_at),
+    heartbeatAt: toDate(row.heartbeat_at),
   };
 }
 
@@ -304,8 +365,9 @@ export interface ClusterValues {
   readonly id: string;
   readonly displayName: string;
   readonly server: string;
+  readonly mode: ClusterMode;
   readonly caPem: string | null;
-  readonly credentials: ClusterCredentials;
+  readonly credentials: ClusterCredentials | null;
   readonly insecureSkipTlsVerify: boolean;
   readonly ace: AceSettings;
 }
@@ -313,12 +375,22 @@ export interface ClusterValues {
 export function checkNewCluster(cluster: NewCluster): ClusterValues {
   requireObject(cluster, 'cluster');
   const id = checkKey(cluster.id, 'id');
+  const mode = cluster.mode === undefined ? 'direct' : checkOneOf(cluster.mode, CLUSTER_MODES, 'mode');
+  const credentials = cluster.credentials ?? null;
+  if (mode === 'direct' && credentials === null) {
+    throw new KubegateError('BAD_REQUEST', 'a direct cluster needs credentials', { field: 'credentials' });
+  }
+  if (mode === 'agent' && credentials !== null) {
+    throw new KubegateError('BAD_REQUEST', 'an agent cluster keeps no credentials: its agent connects to the proxy', { field: 'credentials' });
+  }
   return {
     id,
     displayName: cluster.displayName === undefined ? id : checkText(cluster.displayName, 'displayName'),
-    server: checkName(cluster.server, 'server'),
+    // An agent reports its API server; until then an agent cluster has none.
+    server: mode === 'agent' && cluster.server === '' ? '' : checkName(cluster.server, 'server'),
+    mode,
     caPem: cluster.caPem === undefined || cluster.caPem === null ? null : checkText(cluster.caPem, 'caPem'),
-    credentials: checkCredentials(cluster.credentials),
+    credentials: credentials === null ? null : checkCredentials(credentials),
     insecureSkipTlsVerify: cluster.insecureSkipTlsVerify === undefined ? false : checkBoolean(cluster.insecureSkipTlsVerify, 'insecureSkipTlsVerify'),
     ace: cluster.ace === undefined ? { enabled: false, fqdn: null, caPem: null, nodes: [] } : checkAce(cluster.ace),
   };
@@ -330,9 +402,9 @@ export function patchCluster(current: Cluster, patch: ClusterPatch): ClusterValu
   return checkNewCluster({ ...current, ...definedEntries(patch), id: current.id });
 }
 
-/** The credentials as sealed JSON; only known fields are kept. */
-export function sealCredentials(secretBox: SecretBox, credentials: ClusterCredentials): string {
-  return secretBox.seal(JSON.stringify(copyCredentials(credentials)));
+/** The credentials as sealed JSON (only known fields are kept), or null for none. */
+export function sealCredentials(secretBox: SecretBox, credentials: ClusterCredentials | null): string | null {
+  return credentials === null ? null : secretBox.seal(JSON.stringify(copyCredentials(credentials)));
 }
 
 export function aceJson(ace: AceSettings): string {
@@ -387,6 +459,60 @@ export function checkUserGroups(groups: UserGroups): UserGroups {
     groups: groups.groups.map((group) => checkText(group, 'groups')),
     refreshedAt: checkDate(groups.refreshedAt, 'refreshedAt'),
   };
+}
+
+export function checkNewAgentSecret(secret: NewAgentSecret): Required<NewAgentSecret> {
+  requireObject(secret, 'secret');
+  return {
+    name: checkKey(secret.name, 'name'),
+    kind: checkOneOf(secret.kind, AGENT_SECRET_KINDS, 'kind'),
+    clusterId: checkKey(secret.clusterId, 'clusterId'),
+    secretHash: checkName(secret.secretHash, 'secretHash'),
+    description: secret.description === undefined ? '' : checkText(secret.description, 'description'),
+    expiresAt: secret.expiresAt === undefined || secret.expiresAt === null ? null : checkDate(secret.expiresAt, 'expiresAt'),
+  };
+}
+
+/** A filter with only its defined fields. */
+export function checkAgentSecretFilter(filter: AgentSecretFilter): AgentSecretFilter {
+  requireObject(filter, 'filter');
+  return {
+    ...(filter.clusterId === undefined ? {} : { clusterId: checkString(filter.clusterId, 'clusterId') }),
+    ...(filter.kind === undefined ? {} : { kind: checkOneOf(filter.kind, AGENT_SECRET_KINDS, 'kind') }),
+  };
+}
+
+export function checkTunnel(tunnel: TunnelRecord): TunnelRecord {
+  requireObject(tunnel, 'tunnel');
+  return {
+    clusterId: checkKey(tunnel.clusterId, 'clusterId'),
+    agentId: checkKey(tunnel.agentId, 'agentId'),
+    replicaId: checkKey(tunnel.replicaId, 'replicaId'),
+    peerUrl: checkName(tunnel.peerUrl, 'peerUrl'),
+    agentVersion: checkText(tunnel.agentVersion, 'agentVersion'),
+    kubernetesVersion: checkText(tunnel.kubernetesVersion, 'kubernetesVersion'),
+    connectedAt: checkDate(tunnel.connectedAt, 'connectedAt'),
+    heartbeatAt: checkDate(tunnel.heartbeatAt, 'heartbeatAt'),
+  };
+}
+
+/** A filter with only its defined fields. */
+export function checkTunnelFilter(filter: TunnelFilter): TunnelFilter {
+  requireObject(filter, 'filter');
+  return {
+    ...(filter.clusterId === undefined ? {} : { clusterId: checkString(filter.clusterId, 'clusterId') }),
+    ...(filter.replicaId === undefined ? {} : { replicaId: checkString(filter.replicaId, 'replicaId') }),
+  };
+}
+
+/** Whether `next` differs from `current` in more than its heartbeat. */
+export function tunnelChanged(current: TunnelRecord, next: TunnelRecord): boolean {
+  return (
+    current.peerUrl !== next.peerUrl ||
+    current.agentVersion !== next.agentVersion ||
+    current.kubernetesVersion !== next.kubernetesVersion ||
+    current.connectedAt.getTime() !== next.connectedAt.getTime()
+  );
 }
 
 export function checkDate(value: unknown, field: string): Date {

@@ -5,7 +5,7 @@
  *
  * Rules every implementation keeps:
  * - Every method is atomic: a failed call leaves nothing half-written.
- * - Token secrets never reach the store, only their hashes (`tokenHash`).
+ * - Token and agent secrets never reach the store, only their hashes (`tokenHash`, `secretHash`).
  * - Cluster credentials and provider configs are encrypted at rest with the SecretBox the
  *   store is given; callers see plaintext.
  * - Objects returned are fresh copies; mutating one changes nothing stored.
@@ -95,6 +95,13 @@ export interface TokenFilter {
   readonly provider?: string;
 }
 
+/**
+ * `direct`: the proxy dials the cluster's API server with the registered credentials.
+ * `agent`: an agent in the cluster dials out to the proxy and holds a tunnel; the proxy
+ * keeps no credentials for it.
+ */
+export type ClusterMode = 'direct' | 'agent';
+
 export type ClusterCredentials =
   | { readonly kind: 'token'; readonly token: string }
   | { readonly kind: 'clientCertificate'; readonly certPem: string; readonly keyPem: string };
@@ -117,12 +124,13 @@ export interface Cluster {
   /** DNS-label ID chosen by the admin, used in `/k8s/clusters/<id>`. */
   readonly id: string;
   readonly displayName: string;
-  /** API server URL, `https://host[:port][/path]`. */
+  /** API server URL, `https://host[:port][/path]`; may be '' for an agent-mode cluster (its agent reports it). */
   readonly server: string;
+  readonly mode: ClusterMode;
   /** PEM CA bundle to verify the API server, or null to use the system roots. */
   readonly caPem: string | null;
-  /** Decrypted credentials of the proxy's impersonate-only identity in that cluster. */
-  readonly credentials: ClusterCredentials;
+  /** Decrypted credentials of the proxy's impersonate-only identity in that cluster; null for an agent-mode cluster. */
+  readonly credentials: ClusterCredentials | null;
   readonly insecureSkipTlsVerify: boolean;
   readonly ace: AceSettings;
   readonly createdAt: Date;
@@ -133,8 +141,11 @@ export interface NewCluster {
   readonly id: string;
   readonly displayName?: string;
   readonly server: string;
+  /** Default `direct`. */
+  readonly mode?: ClusterMode;
   readonly caPem?: string | null;
-  readonly credentials: ClusterCredentials;
+  /** Required for a `direct` cluster, absent or null for an `agent` one (BAD_REQUEST otherwise). */
+  readonly credentials?: ClusterCredentials | null;
   readonly insecureSkipTlsVerify?: boolean;
   readonly ace?: AceSettings;
 }
@@ -184,14 +195,70 @@ export interface UserGroups {
   readonly refreshedAt: Date;
 }
 
+export type AgentSecretKind = 'registration' | 'agent';
+
+/**
+ * A secret an agent presents: a one-time `registration` secret (put in the agent's
+ * install manifest) that is exchanged for the agent's own long-lived `agent` credential.
+ */
+export interface AgentSecret {
+  /** Public part, unique (`r-…` or `a-…`, chosen by the caller). */
+  readonly name: string;
+  readonly kind: AgentSecretKind;
+  readonly clusterId: string;
+  /** Versioned hash of the secret (`$3:…`); the secret itself is never stored. */
+  readonly secretHash: string;
+  readonly description: string;
+  readonly createdAt: Date;
+  readonly expiresAt: Date | null;
+  readonly lastUsedAt: Date | null;
+}
+
+export interface NewAgentSecret {
+  readonly name: string;
+  readonly kind: AgentSecretKind;
+  readonly clusterId: string;
+  readonly secretHash: string;
+  readonly description?: string;
+  readonly expiresAt?: Date | null;
+}
+
+export interface AgentSecretFilter {
+  readonly clusterId?: string;
+  readonly kind?: AgentSecretKind;
+}
+
+/** An agent's tunnel held by one proxy replica: for routing across replicas and for the cluster status. */
+export interface TunnelRecord {
+  readonly clusterId: string;
+  /** The agent's instance ID (its pod name). */
+  readonly agentId: string;
+  /** The proxy replica holding the tunnel. */
+  readonly replicaId: string;
+  /** Where other replicas reach that replica. */
+  readonly peerUrl: string;
+  readonly agentVersion: string;
+  readonly kubernetesVersion: string;
+  readonly connectedAt: Date;
+  readonly heartbeatAt: Date;
+}
+
+export interface TunnelFilter {
+  readonly clusterId?: string;
+  readonly replicaId?: string;
+}
+
 /**
  * `resync` carries no key: changes may have been missed (a replica's PostgreSQL notification
  * connection was down and has come back), so every cache built from the store must be
  * dropped or reloaded.
  */
-export type ChangeKind = 'user' | 'identity' | 'token' | 'cluster' | 'membership' | 'provider' | 'groups' | 'resync';
+export type ChangeKind = 'user' | 'identity' | 'token' | 'cluster' | 'membership' | 'provider' | 'groups' | 'agent' | 'tunnel' | 'resync';
 
-/** What changed; `key` is the object's ID (user ID, token name, cluster ID, provider name). */
+/**
+ * What changed; `key` is the object's ID (user ID, token name, cluster ID, provider name,
+ * agent secret name; the cluster ID for a tunnel).
+ */
 export interface StoreChange {
   readonly kind: ChangeKind;
   readonly key: string;
@@ -235,7 +302,7 @@ export interface Store {
   getCluster(id: string): Promise<Cluster | undefined>;
   listClusters(): Promise<Cluster[]>;
   updateCluster(id: string, patch: ClusterPatch): Promise<Cluster | undefined>;
-  /** Deletes the cluster with its memberships and the tokens scoped to it. */
+  /** Deletes the cluster with its memberships, the tokens scoped to it, its agent secrets and tunnels. */
   deleteCluster(id: string): Promise<boolean>;
 
   // memberships
@@ -255,6 +322,32 @@ export interface Store {
   // group cache
   putUserGroups(groups: Omit<UserGroups, never>): Promise<void>;
   getUserGroups(userId: string, provider: string): Promise<UserGroups | undefined>;
+
+  // agent secrets (announced as `agent`, key = secret name)
+  createAgentSecret(secret: NewAgentSecret): Promise<AgentSecret>;
+  getAgentSecret(name: string): Promise<AgentSecret | undefined>;
+  listAgentSecrets(filter: AgentSecretFilter): Promise<AgentSecret[]>;
+  deleteAgentSecret(name: string): Promise<boolean>;
+  /**
+   * Atomically deletes the registration secret `registrationName` (kind `registration`) and
+   * creates `credential` (kind `agent`, same cluster: a TypeError otherwise); undefined when
+   * the registration secret no longer exists (used once, revoked, or pruned) or has expired
+   * — so a registration token can be exchanged exactly once even under concurrency.
+   */
+  exchangeRegistration(registrationName: string, credential: NewAgentSecret): Promise<AgentSecret | undefined>;
+  /** Records use; best effort, and does not announce a change. */
+  touchAgentSecret(name: string, at: Date): Promise<void>;
+
+  // tunnels (announced as `tunnel`, key = cluster ID)
+  /**
+   * Creates or replaces the tunnel (clusterId, agentId, replicaId). A put that only moves
+   * `heartbeatAt` of an existing tunnel announces nothing: heartbeats come every few seconds.
+   */
+  putTunnel(tunnel: Omit<TunnelRecord, never>): Promise<TunnelRecord>;
+  deleteTunnel(clusterId: string, agentId: string, replicaId: string): Promise<boolean>;
+  listTunnels(filter?: TunnelFilter): Promise<TunnelRecord[]>;
+  /** Deletes tunnels whose heartbeat is older than `before` (a replica that died); returns them. */
+  deleteStaleTunnels(before: Date): Promise<TunnelRecord[]>;
 
   // lifecycle
   /** Resolves when the database answers; rejects with STORE_UNAVAILABLE otherwise. */

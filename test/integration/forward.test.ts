@@ -69,6 +69,7 @@ function cluster(id: string, server: string, overrides: Partial<Cluster> = {}): 
     id,
     displayName: id,
     server,
+    mode: 'direct',
     caPem: null,
     credentials: { kind: 'token', token: `proxy-token-${id}` },
     insecureSkipTlsVerify: false,

@@ -19,7 +19,7 @@ import { CHANGE_LISTENER_APPLICATION_NAME } from '../../src/store/postgres-chang
 import { openPostgresStore } from '../../src/store/postgres.js';
 import { createSecretBox, type SecretBox } from '../../src/store/secret-box.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import type { NewCluster, NewToken, NewUser, Store, StoreChange } from '../../src/store/store.js';
+import type { NewAgentSecret, NewCluster, NewToken, NewUser, Store, StoreChange, TunnelRecord } from '../../src/store/store.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 
 // --- harnesses -------------------------------------------------------------------------------
@@ -416,6 +416,7 @@ export function describeStoreContract(name: string, openHarness: () => StoreHarn
           id: 'edge',
           displayName: 'Edge cluster',
           server: 'https://10.0.0.1:6443/k8s',
+          mode: 'direct',
           caPem: '-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n',
           credentials: { kind: 'clientCertificate', certPem: '-----BEGIN CERTIFICATE-----\nC\n-----END CERTIFICATE-----\n', keyPem: CLIENT_KEY_PEM },
           insecureSkipTlsVerify: true,
@@ -852,6 +853,234 @@ export function describeStoreContract(name: string, openHarness: () => StoreHarn
       });
     });
 
+    describe('agent-mode clusters', () => {
+      it('stores an agent cluster without credentials and with no server yet, because its agent connects out and reports the server', async () => {
+        const created = await store.createCluster({ id: 'edge', server: '', mode: 'agent' });
+        assert.equal(created.mode, 'agent');
+        assert.equal(created.credentials, null);
+        assert.equal(created.server, '');
+        assert.deepEqual(await store.getCluster('edge'), created);
+        const direct = await store.createCluster(newCluster('prod'));
+        assert.equal(direct.mode, 'direct');
+        assert.deepEqual(await store.listClusters(), [created, direct]);
+        const [row] = await db.query(`SELECT credentials_sealed FROM clusters WHERE id = 'edge'`);
+        assert.equal(row!.credentials_sealed, null);
+      });
+
+      it('refuses a direct cluster without credentials and an agent cluster with some with BAD_REQUEST, and an unknown mode with a TypeError, writing nothing', async () => {
+        await rejectsWithCode(store.createCluster({ id: 'prod', server: 'https://prod.example.org' }), 'BAD_REQUEST');
+        await rejectsWithCode(store.createCluster({ id: 'prod', server: 'https://prod.example.org', credentials: null }), 'BAD_REQUEST');
+        await rejectsWithCode(store.createCluster(newCluster('edge', { mode: 'agent' })), 'BAD_REQUEST');
+        await rejectsWithCode(store.createCluster({ id: 'prod', server: '', credentials: { kind: 'token', token: 't' } }), 'BAD_REQUEST');
+        await assert.rejects(store.createCluster({ id: 'edge', server: '', mode: 'tunnel' as 'agent' }), TypeError);
+        assert.deepEqual(await store.listClusters(), []);
+      });
+
+      it('switches a cluster between direct and agent mode only together with its credentials', async () => {
+        await store.createCluster(newCluster('prod'));
+        await rejectsWithCode(store.updateCluster('prod', { mode: 'agent' }), 'BAD_REQUEST');
+        const agent = await store.updateCluster('prod', { mode: 'agent', credentials: null });
+        assert.equal(agent?.mode, 'agent');
+        assert.equal(agent?.credentials, null);
+        await rejectsWithCode(store.updateCluster('prod', { mode: 'direct' }), 'BAD_REQUEST');
+        const direct = await store.updateCluster('prod', { mode: 'direct', credentials: { kind: 'token', token: CLUSTER_TOKEN } });
+        assert.deepEqual(direct?.credentials, { kind: 'token', token: CLUSTER_TOKEN });
+        assert.deepEqual(await store.getCluster('prod'), direct);
+      });
+    });
+
+    describe('agent secrets', () => {
+      const registration = (name: string, extra: Partial<NewAgentSecret> = {}): NewAgentSecret => ({
+        name,
+        kind: 'registration',
+        clusterId: 'edge',
+        secretHash: TOKEN_HASH,
+        ...extra,
+      });
+      const credential = (name: string, extra: Partial<NewAgentSecret> = {}): NewAgentSecret => ({ ...registration(name), kind: 'agent', ...extra });
+
+      beforeEach(async () => {
+        await store.createCluster({ id: 'edge', server: '', mode: 'agent' });
+        await store.createCluster(newCluster('prod'));
+      });
+
+      it('creates agent secrets with defaults, reads them by name and lists them by cluster and kind', async () => {
+        const created = await store.createAgentSecret(registration('r-1'));
+        assert.deepEqual(
+          { ...created, createdAt: undefined },
+          { name: 'r-1', kind: 'registration', clusterId: 'edge', secretHash: TOKEN_HASH, description: '', createdAt: undefined, expiresAt: null, lastUsedAt: null },
+        );
+        assert.ok(created.createdAt instanceof Date);
+        assert.deepEqual(await store.getAgentSecret('r-1'), created);
+        assert.equal(await store.getAgentSecret('r-missing'), undefined);
+        const expiresAt = new Date(Date.now() + 3_600_000);
+        await store.createAgentSecret(credential('a-1', { description: 'edge agent', expiresAt }));
+        await store.createAgentSecret(credential('a-2', { clusterId: 'prod' }));
+        const names = async (filter: Parameters<Store['listAgentSecrets']>[0]): Promise<string[]> =>
+          (await store.listAgentSecrets(filter)).map((secret) => secret.name).sort();
+        assert.deepEqual(await names({}), ['a-1', 'a-2', 'r-1']);
+        assert.deepEqual(await names({ clusterId: 'edge' }), ['a-1', 'r-1']);
+        assert.deepEqual(await names({ kind: 'agent' }), ['a-1', 'a-2']);
+        assert.deepEqual(await names({ clusterId: 'edge', kind: 'registration' }), ['r-1']);
+        assert.deepEqual((await store.getAgentSecret('a-1'))?.expiresAt, expiresAt);
+        assert.equal((await store.getAgentSecret('a-1'))?.description, 'edge agent');
+      });
+
+      it('refuses a duplicate name or an unknown cluster with STORE_CONSTRAINT, bad content with BAD_REQUEST and caller bugs with a TypeError', async () => {
+        await store.createAgentSecret(registration('r-1'));
+        await rejectsWithCode(store.createAgentSecret(credential('r-1')), 'STORE_CONSTRAINT');
+        await rejectsWithCode(store.createAgentSecret(registration('r-2', { clusterId: 'nowhere' })), 'STORE_CONSTRAINT');
+        await rejectsWithCode(store.createAgentSecret(registration('r-\u0000')), 'BAD_REQUEST');
+        await rejectsWithCode(store.createAgentSecret(registration('')), 'BAD_REQUEST');
+        await assert.rejects(store.createAgentSecret(registration('r-3', { kind: 'password' as 'agent' })), TypeError);
+        await assert.rejects(store.listAgentSecrets({ kind: 'password' as 'agent' }), TypeError);
+        assert.deepEqual((await store.listAgentSecrets({})).map((secret) => secret.name), ['r-1']);
+        assert.equal((await store.getAgentSecret('r-1'))?.kind, 'registration');
+      });
+
+      it('deletes an agent secret and reports whether it existed', async () => {
+        await store.createAgentSecret(credential('a-1'));
+        assert.equal(await store.deleteAgentSecret('a-1'), true);
+        assert.equal(await store.deleteAgentSecret('a-1'), false);
+        assert.equal(await store.getAgentSecret('a-1'), undefined);
+      });
+
+      it('exchanges a registration secret for an agent credential exactly once, even when several exchanges race, because a leaked manifest must not enrol two agents', async () => {
+        await store.createAgentSecret(registration('r-1', { expiresAt: new Date(Date.now() + 60_000) }));
+        const outcomes = await Promise.all(['a-1', 'a-2', 'a-3', 'a-4'].map((name) => store.exchangeRegistration('r-1', credential(name))));
+        const winners = outcomes.filter((outcome) => outcome !== undefined);
+        assert.equal(winners.length, 1);
+        assert.equal(winners[0]!.kind, 'agent');
+        assert.equal(winners[0]!.clusterId, 'edge');
+        assert.equal(await store.getAgentSecret('r-1'), undefined);
+        assert.deepEqual(await store.listAgentSecrets({ clusterId: 'edge' }), winners);
+        assert.equal(await store.exchangeRegistration('r-1', credential('a-5')), undefined);
+        assert.equal(await store.getAgentSecret('a-5'), undefined);
+      });
+
+      it('does not exchange an expired registration secret, an agent credential or a secret of another cluster, and leaves them in place', async () => {
+        await store.createAgentSecret(registration('r-old', { expiresAt: new Date(Date.now() - 1000) }));
+        await store.createAgentSecret(credential('a-1'));
+        await store.createAgentSecret(registration('r-1'));
+        assert.equal(await store.exchangeRegistration('r-old', credential('a-2')), undefined);
+        assert.equal(await store.exchangeRegistration('a-1', credential('a-3')), undefined);
+        await assert.rejects(store.exchangeRegistration('r-1', credential('a-4', { clusterId: 'prod' })), TypeError);
+        await assert.rejects(store.exchangeRegistration('r-1', registration('r-2')), TypeError);
+        assert.deepEqual((await store.listAgentSecrets({})).map((secret) => secret.name).sort(), ['a-1', 'r-1', 'r-old']);
+      });
+
+      it('records agent secret use without moving lastUsedAt backwards and without announcing it', async () => {
+        await store.createAgentSecret(credential('a-1'));
+        const heard: StoreChange[] = [];
+        store.subscribe((change) => heard.push(change));
+        const later = new Date('2030-01-01T00:00:10.000Z');
+        await store.touchAgentSecret('a-1', later);
+        await store.touchAgentSecret('a-1', new Date('2030-01-01T00:00:05.000Z'));
+        await store.touchAgentSecret('a-missing', later);
+        assert.deepEqual((await store.getAgentSecret('a-1'))?.lastUsedAt, later);
+        assert.deepEqual(heard, []);
+      });
+    });
+
+    describe('tunnels', () => {
+      const tunnel = (agentId: string, extra: Partial<TunnelRecord> = {}): TunnelRecord => ({
+        clusterId: 'edge',
+        agentId,
+        replicaId: 'replica-a',
+        peerUrl: 'https://10.1.0.1:8443',
+        agentVersion: '0.1.0',
+        kubernetesVersion: 'v1.30.2',
+        connectedAt: new Date('2030-01-01T00:00:00.000Z'),
+        heartbeatAt: new Date('2030-01-01T00:00:00.000Z'),
+        ...extra,
+      });
+
+      beforeEach(async () => {
+        await store.createCluster({ id: 'edge', server: '', mode: 'agent' });
+        await store.createCluster({ id: 'edge-2', server: '', mode: 'agent' });
+      });
+
+      it('creates, replaces, lists and deletes tunnels by (cluster, agent, replica)', async () => {
+        const first = await store.putTunnel(tunnel('agent-0'));
+        assert.deepEqual(first, tunnel('agent-0'));
+        await store.putTunnel(tunnel('agent-0', { replicaId: 'replica-b', peerUrl: 'https://10.1.0.2:8443' }));
+        await store.putTunnel(tunnel('agent-1', { clusterId: 'edge-2' }));
+        const moved = await store.putTunnel(tunnel('agent-0', { agentVersion: '0.2.0', heartbeatAt: new Date('2030-01-01T00:01:00.000Z') }));
+        assert.equal(moved.agentVersion, '0.2.0');
+        const keys = async (filter?: Parameters<Store['listTunnels']>[0]): Promise<string[]> =>
+          (await store.listTunnels(filter)).map((t) => `${t.clusterId}/${t.agentId}/${t.replicaId}`);
+        assert.deepEqual(await keys(), ['edge/agent-0/replica-a', 'edge/agent-0/replica-b', 'edge-2/agent-1/replica-a']);
+        assert.deepEqual(await keys({ clusterId: 'edge' }), ['edge/agent-0/replica-a', 'edge/agent-0/replica-b']);
+        assert.deepEqual(await keys({ replicaId: 'replica-a' }), ['edge/agent-0/replica-a', 'edge-2/agent-1/replica-a']);
+        assert.deepEqual(await keys({ clusterId: 'edge', replicaId: 'replica-b' }), ['edge/agent-0/replica-b']);
+        assert.deepEqual((await store.listTunnels({ clusterId: 'edge', replicaId: 'replica-a' }))[0], moved);
+        assert.equal(await store.deleteTunnel('edge', 'agent-0', 'replica-b'), true);
+        assert.equal(await store.deleteTunnel('edge', 'agent-0', 'replica-b'), false);
+        assert.deepEqual(await keys({ clusterId: 'edge' }), ['edge/agent-0/replica-a']);
+      });
+
+      it('deletes the tunnels whose heartbeat is older than a time and returns them, because a replica that died leaves its tunnels behind', async () => {
+        const minute = (n: number): Date => new Date(Date.UTC(2030, 0, 1, 0, n));
+        await store.putTunnel(tunnel('agent-0', { heartbeatAt: minute(1) }));
+        await store.putTunnel(tunnel('agent-1', { heartbeatAt: minute(5) }));
+        await store.putTunnel(tunnel('agent-2', { clusterId: 'edge-2', heartbeatAt: minute(2) }));
+        const stale = await store.deleteStaleTunnels(minute(5));
+        assert.deepEqual(
+          stale.map((t) => `${t.clusterId}/${t.agentId}`),
+          ['edge/agent-0', 'edge-2/agent-2'],
+        );
+        assert.deepEqual(stale[0], tunnel('agent-0', { heartbeatAt: minute(1) }));
+        assert.deepEqual((await store.listTunnels()).map((t) => t.agentId), ['agent-1']);
+        assert.deepEqual(await store.deleteStaleTunnels(minute(5)), []);
+      });
+
+      it('refuses a tunnel of an unknown cluster with STORE_CONSTRAINT and bad input with BAD_REQUEST or a TypeError', async () => {
+        await rejectsWithCode(store.putTunnel(tunnel('agent-0', { clusterId: 'nowhere' })), 'STORE_CONSTRAINT');
+        await rejectsWithCode(store.putTunnel(tunnel('')), 'BAD_REQUEST');
+        await rejectsWithCode(store.putTunnel(tunnel('agent-0', { peerUrl: '' })), 'BAD_REQUEST');
+        await assert.rejects(store.putTunnel(tunnel('agent-0', { heartbeatAt: 'now' as unknown as Date })), TypeError);
+        await assert.rejects(store.deleteStaleTunnels(new Date(Number.NaN)), TypeError);
+        assert.deepEqual(await store.listTunnels(), []);
+      });
+
+      it('announces a new or changed tunnel but not a heartbeat, because heartbeats every few seconds must not flood replicas', async () => {
+        const heard: StoreChange[] = [];
+        store.subscribe((change) => heard.push(change));
+        const expect = async (write: () => Promise<unknown>, expected: string[]): Promise<void> => {
+          heard.length = 0;
+          await write();
+          assert.deepEqual(sortedChanges(heard), expected);
+        };
+        await expect(() => store.putTunnel(tunnel('agent-0')), ['tunnel:edge']);
+        await expect(() => store.putTunnel(tunnel('agent-0', { heartbeatAt: new Date('2030-01-01T00:00:05.000Z') })), []);
+        await expect(() => store.putTunnel(tunnel('agent-0', { heartbeatAt: new Date('2030-01-01T00:00:10.000Z') })), []);
+        await expect(() => store.putTunnel(tunnel('agent-0', { kubernetesVersion: 'v1.31.0' })), ['tunnel:edge']);
+        await expect(() => store.putTunnel(tunnel('agent-0', { kubernetesVersion: 'v1.31.0', peerUrl: 'https://10.1.0.9:8443' })), ['tunnel:edge']);
+        await expect(() => store.putTunnel(tunnel('agent-0', { kubernetesVersion: 'v1.31.0', peerUrl: 'https://10.1.0.9:8443', connectedAt: new Date() })), ['tunnel:edge']);
+        await expect(() => store.deleteTunnel('edge', 'agent-0', 'replica-a'), ['tunnel:edge']);
+        await expect(() => store.deleteTunnel('edge', 'agent-0', 'replica-a'), []);
+        await store.putTunnel(tunnel('agent-1', { heartbeatAt: new Date(0) }));
+        await store.putTunnel(tunnel('agent-2', { clusterId: 'edge-2', heartbeatAt: new Date(0) }));
+        await expect(() => store.deleteStaleTunnels(new Date(1)), ['tunnel:edge', 'tunnel:edge-2']);
+        await expect(() => store.deleteStaleTunnels(new Date(1)), []);
+      });
+
+      it('deleting a cluster removes its agent secrets and tunnels and announces them, and nothing of other clusters', async () => {
+        await store.createAgentSecret({ name: 'r-1', kind: 'registration', clusterId: 'edge', secretHash: TOKEN_HASH });
+        await store.createAgentSecret({ name: 'a-1', kind: 'agent', clusterId: 'edge', secretHash: TOKEN_HASH });
+        await store.createAgentSecret({ name: 'a-2', kind: 'agent', clusterId: 'edge-2', secretHash: TOKEN_HASH });
+        await store.putTunnel(tunnel('agent-0'));
+        await store.putTunnel(tunnel('agent-1', { replicaId: 'replica-b' }));
+        await store.putTunnel(tunnel('agent-2', { clusterId: 'edge-2' }));
+        const heard: StoreChange[] = [];
+        store.subscribe((change) => heard.push(change));
+        assert.equal(await store.deleteCluster('edge'), true);
+        assert.deepEqual(sortedChanges(heard), ['agent:a-1', 'agent:r-1', 'cluster:edge', 'tunnel:edge']);
+        assert.deepEqual((await store.listAgentSecrets({})).map((secret) => secret.name), ['a-2']);
+        assert.deepEqual((await store.listTunnels()).map((t) => t.agentId), ['agent-2']);
+      });
+    });
+
     describe('hostile strings', () => {
       it('round-trips quotes, SQL, unicode and very long values exactly, because all of them are parameters, never SQL', async () => {
         const nasty = `'; DROP TABLE users; -- "quoted" \\ back\\slash %_ wildcards \u202Eright-to-left\u202C 😀 𝔘𝔫𝔦 日本語 \n\t\r`;
@@ -1013,6 +1242,23 @@ describe('postgres store across replicas', () => {
     assert.deepEqual(sortedChanges(heardByB), ['token:t-1', 'user:u-alice']);
   });
 
+  it('lets replica B hear agent secret and tunnel changes of replica A, because routing and agent logins are cached per replica', async () => {
+    const url = await server!.createDatabase();
+    const key = randomBytes(32);
+    const a = await openReplica(url, key);
+    const b = await openReplica(url, key);
+    const heardByB: StoreChange[] = [];
+    b.subscribe((change) => heardByB.push(change));
+    await a.createCluster({ id: 'edge', server: '', mode: 'agent' });
+    await waitFor(() => heardByB.length === 1, 'replica B to hear the setup');
+    heardByB.length = 0;
+    await a.createAgentSecret({ name: 'r-1', kind: 'registration', clusterId: 'edge', secretHash: TOKEN_HASH });
+    const at = new Date();
+    await a.putTunnel({ clusterId: 'edge', agentId: 'agent-0', replicaId: 'a', peerUrl: 'https://a', agentVersion: '1', kubernetesVersion: 'v1.30.0', connectedAt: at, heartbeatAt: at });
+    await waitFor(() => heardByB.length === 2, 'replica B to hear both changes');
+    assert.deepEqual(sortedChanges(heardByB), ['agent:r-1', 'tunnel:edge']);
+  });
+
   it('does not let replicas hear a change that was rolled back', async () => {
     const url = await server!.createDatabase();
     const key = randomBytes(32);
@@ -1118,6 +1364,79 @@ describe('postgres store across replicas', () => {
       );
     } finally {
       await doomed.stop();
+    }
+  });
+});
+
+// --- upgrading a database made by schema version 1 -------------------------------------------
+
+describe('upgrading a version 1 database', () => {
+  const key = randomBytes(32);
+  /** Rows of schema version 1: a cluster with a token, a membership and sealed credentials. */
+  const v1Rows = (now: number | string): string => {
+    const sealed = createSecretBox(key).seal(JSON.stringify({ kind: 'token', token: CLUSTER_TOKEN }));
+    const sqlite = typeof now === 'number';
+    const at = sqlite ? String(now) : `'${now}'`;
+    const flag = (value: boolean): string => (sqlite ? String(Number(value)) : String(value));
+    return `
+      INSERT INTO users (id, username, display_name, global_role, enabled, password_hash, created_at, updated_at)
+        VALUES ('u-alice', 'alice', 'alice', 'user', ${flag(true)}, NULL, ${at}, ${at});
+      INSERT INTO clusters (id, display_name, server, ca_pem, credentials_sealed, insecure_skip_tls_verify, ace, created_at, updated_at)
+        VALUES ('prod', 'prod', 'https://prod.example.org', NULL, '${sealed}', ${flag(false)}, '{"enabled":false,"fqdn":null,"caPem":null,"nodes":[]}', ${at}, ${at});
+      INSERT INTO tokens (name, token_hash, user_id, kind, provider, cluster_id, description, expires_at, last_used_at, created_at)
+        VALUES ('t-1', '${TOKEN_HASH}', 'u-alice', 'kubeconfig', 'local', 'prod', '', NULL, NULL, ${at});
+      INSERT INTO memberships (cluster_id, subject_kind, subject_name, role, created_at) VALUES ('prod', 'User', 'u-alice', 'owner', ${at});`;
+  };
+
+  const expectUpgraded = async (store: Store): Promise<void> => {
+    const cluster = await store.getCluster('prod');
+    assert.equal(cluster?.mode, 'direct');
+    assert.deepEqual(cluster?.credentials, { kind: 'token', token: CLUSTER_TOKEN });
+    assert.deepEqual((await store.listTokens({ clusterId: 'prod' })).map((token) => token.name), ['t-1']);
+    assert.equal((await store.listMemberships('prod')).length, 1);
+    // The rebuilt table is still the parent of its dependents: deleting the cluster cascades.
+    await store.createAgentSecret({ name: 'a-1', kind: 'agent', clusterId: 'prod', secretHash: TOKEN_HASH });
+    assert.equal(await store.deleteCluster('prod'), true);
+    assert.deepEqual(await store.listTokens(), []);
+    assert.deepEqual(await store.listAgentSecrets({}), []);
+    await rejectsWithCode(store.createToken(newToken('t-2', 'u-alice', { clusterId: 'prod' })), 'STORE_CONSTRAINT');
+  };
+
+  it('sqlite: keeps clusters and everything that refers to them, and keeps foreign keys working', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kubegate-upgrade-'));
+    try {
+      const path = join(dir, 'kubegate.db');
+      const raw = new Database(path);
+      raw.exec(`CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT`);
+      raw.exec(sqliteMigrations[0]!.sql);
+      raw.exec(`INSERT INTO schema_migrations VALUES (1, 'initial schema', 0)`);
+      raw.exec(v1Rows(Date.now()));
+      raw.close();
+      const store = await openSqliteStore({ path, secretBox: createSecretBox(key) });
+      try {
+        await expectUpgraded(store);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('postgres: keeps clusters and everything that refers to them', async () => {
+    const url = await server!.createDatabase();
+    await rawPostgresQuery(
+      url,
+      `CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL);
+       ${postgresMigrations[0]!.sql}
+       INSERT INTO schema_migrations VALUES (1, 'initial schema', now());
+       ${v1Rows(new Date().toISOString())}`,
+    );
+    const store = await openPostgresStore({ connectionString: url, secretBox: createSecretBox(key) });
+    try {
+      await expectUpgraded(store);
+    } finally {
+      await store.close();
     }
   });
 });

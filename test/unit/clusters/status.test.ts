@@ -18,6 +18,7 @@ function cluster(id: string, server: string, fields: Partial<Cluster> = {}): Clu
     id,
     displayName: id,
     server,
+    mode: 'direct',
     caPem: null,
     credentials: { kind: 'token', token: TOKEN },
     insecureSkipTlsVerify: false,

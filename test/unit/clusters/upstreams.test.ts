@@ -14,6 +14,7 @@ function cluster(overrides: Partial<Cluster> = {}): Cluster {
     id: 'a',
     displayName: 'A',
     server: 'https://10.0.0.1:6443',
+    mode: 'direct',
     caPem: null,
     credentials: { kind: 'token', token: 'proxy-token' },
     insecureSkipTlsVerify: false,
