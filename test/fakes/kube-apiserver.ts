@@ -245,6 +245,11 @@ export class FakeKubeApiServer {
     return this.sockets.size;
   }
 
+  /** TLS connections accepted since start. */
+  connectionCount(): number {
+    return this.nextSocketId - 1;
+  }
+
   /** The current pods, optionally of one namespace. */
   pods(namespace?: string): FakePod[] {
     return [...this.podsByKey.values()].filter((pod) => namespace === undefined || pod.metadata.namespace === namespace);

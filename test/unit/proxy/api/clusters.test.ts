@@ -42,6 +42,7 @@ describe('clusters', () => {
     assert.deepEqual(response.body, {
       id: 'prod',
       displayName: 'Production',
+      mode: 'direct',
       server: fake.url,
       role: 'owner',
       insecureSkipTLSVerify: false,
