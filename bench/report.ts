@@ -83,6 +83,18 @@ export function checkTargets(results: Omit<BenchResults, 'targetsCheck'>): Targe
     const added = kg1.p50Ms - direct1.p50Ms;
     checks.push({ target: 'kubegate', goal: 'p50 added at c=1 ≤ 0.15 ms', measured: `${fixed(added, 3)} ms`, met: added <= 0.15 });
   }
+  for (const connections of [1, 16, 64]) {
+    const viaAgent = small('kubegate-agent', connections);
+    const direct = small('kubegate', connections);
+    if (viaAgent !== undefined && direct !== undefined) {
+      checks.push({
+        target: 'kubegate-agent',
+        goal: `small GET c=${connections} through the agent tunnel ≥ 0.7× kubegate dialling directly`,
+        measured: ratio(viaAgent.requestsPerSecond, direct.requestsPerSecond),
+        met: viaAgent.requestsPerSecond >= 0.7 * direct.requestsPerSecond,
+      });
+    }
+  }
   for (const row of results.small.filter((r) => r.target.startsWith('kubegate-w') && r.connections === 16)) {
     checks.push({ target: row.target, goal: 'small GET c=16 ≥ 0.8× nginx', measured: ratio(row.requestsPerSecond, nginx16), met: row.requestsPerSecond >= 0.8 * nginx16 });
   }

@@ -129,6 +129,7 @@ async function main(): Promise<void> {
     if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
     targets.push(await startKubegate(upstream, tls, workDir, 1, profileDir));
     if (workers > 1) targets.push(await startKubegate(upstream, tls, workDir, workers, profileDir));
+    targets.push(await startKubegate(upstream, tls, workDir, 1, profileDir, 'agent'));
     const kubegates = targets.filter((target) => target.kind === 'kubegate');
     log(`targets: ${targets.map((target) => target.name).join(', ')}`);
 

@@ -180,11 +180,15 @@ export async function waitForHttps(url: string, caPem: string, child: Child, hea
 const ADMIN_PASSWORD = 'bench-Admin-pass-1';
 const USER_PASSWORD = 'bench-User-pass-1';
 
-/** kubegate proxy as a real process (`kubegate proxy --config …`), set up through its REST API. */
-/** `cpuProfileDir`: run kubegate under --cpu-prof (one .cpuprofile per process, written at stop). */
-export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, workers: number, cpuProfileDir?: string): Promise<Target> {
+/**
+ * kubegate proxy as a real process (`kubegate proxy --config …`), set up through its REST API.
+ * `cpuProfileDir`: run kubegate under --cpu-prof (one .cpuprofile per process, written at stop).
+ * `via: 'agent'`: the cluster is agent-mode, and a real `kubegate agent` process holds the
+ * tunnel through which every request reaches the upstream (the `kubegate-agent` row).
+ */
+export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, workers: number, cpuProfileDir?: string, via: 'direct' | 'agent' = 'direct'): Promise<Target> {
   const port = await freePort();
-  const home = join(dir, `kubegate-${workers}`);
+  const home = join(dir, via === 'agent' ? 'kubegate-agent' : `kubegate-${workers}`);
   mkdirSync(home, { recursive: true });
   const auditFile = join(home, 'audit.log');
   const configFile = join(home, 'kubegate.yaml');
@@ -208,20 +212,25 @@ export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, w
   );
   const readyMessage = workers > 1 ? '"msg":"kubegate proxy workers are serving"' : '"msg":"kubegate proxy is serving"';
   const profile = cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir];
-  const { child } = await startChild(`kubegate-${workers}`, process.execPath, [...profile, ...NODE_ARGS, join(REPO, 'src/cmd/main.ts'), 'proxy', '--config', configFile], {
+  const { child } = await startChild(via === 'agent' ? 'kubegate-agent-proxy' : `kubegate-${workers}`, process.execPath, [...profile, ...NODE_ARGS, join(REPO, 'src/cmd/main.ts'), 'proxy', '--config', configFile], {
     cwd: REPO,
     env: { ...process.env, KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD },
     ready: (line) => line.includes(readyMessage),
   });
   const origin = `https://127.0.0.1:${port}`;
+  let agent: Child | undefined;
   try {
     const api = createApiClient(origin, tls.caPem);
     const adminToken = await api.login('admin', ADMIN_PASSWORD);
     const cluster = await api.request('POST', '/v1/clusters', {
       token: adminToken,
-      body: { id: 'bench', server: upstream.origin, caData: Buffer.from(tls.caPem).toString('base64'), token: 'bench-upstream-credential' },
+      body:
+        via === 'agent'
+          ? { id: 'bench', mode: 'agent' }
+          : { id: 'bench', server: upstream.origin, caData: Buffer.from(tls.caPem).toString('base64'), token: 'bench-upstream-credential' },
     });
     if (cluster.status !== 201) throw new Error(`creating the cluster answered ${cluster.status}: ${cluster.text}`);
+    if (via === 'agent') agent = await startAgent(origin, upstream, tls, home, cluster.json.import.url as string);
     const user = await api.request('POST', '/v1/users', { token: adminToken, body: { username: 'bench', password: USER_PASSWORD } });
     if (user.status !== 201) throw new Error(`creating the user answered ${user.status}: ${user.text}`);
     const member = await api.request('POST', '/v1/clusters/bench/members', {
@@ -233,18 +242,62 @@ export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, w
     const headers = { authorization: `Bearer ${userToken}` };
     await waitForHttps(`${origin}${CLUSTER_PATH}/api/v1/namespaces/default/pods`, tls.caPem, child, headers);
     return {
-      name: workers > 1 ? `kubegate-w${workers}` : 'kubegate',
+      name: via === 'agent' ? 'kubegate-agent' : workers > 1 ? `kubegate-w${workers}` : 'kubegate',
       kind: 'kubegate',
       origin,
       headers,
       pid: child.pid,
       kubegate: { api, adminToken, userToken, workers, auditFile },
-      stop: () => child.stop(),
+      stop: async () => {
+        await agent?.stop();
+        await child.stop();
+      },
     };
   } catch (error) {
+    await agent?.stop();
     await child.stop();
     throw error;
   }
+}
+
+/** `kubegate agent` for the bench cluster: registers with the import's token and dials the proxy. */
+async function startAgent(proxyOrigin: string, upstream: Upstream, tls: Tls, home: string, importUrl: string): Promise<Child> {
+  const credentialDir = join(home, 'agent');
+  mkdirSync(credentialDir, { recursive: true, mode: 0o700 });
+  const registration = new URL(importUrl).pathname.replace(/^\/v1\/import\//, '').replace(/\.yaml$/, '');
+  writeFileSync(join(credentialDir, 'registration-token'), registration, { mode: 0o600 });
+  writeFileSync(join(home, 'api-token'), 'bench-upstream-credential', { mode: 0o600 });
+  const { child } = await startChild(
+    'kubegate-agent',
+    process.execPath,
+    [
+      ...NODE_ARGS,
+      join(REPO, 'src/cmd/main.ts'),
+      'agent',
+      '--proxy-url',
+      proxyOrigin,
+      '--proxy-ca-file',
+      tls.caFile,
+      '--cluster',
+      'bench',
+      '--agent-id',
+      'bench-agent',
+      '--credential-dir',
+      credentialDir,
+      '--api-server',
+      upstream.origin,
+      '--api-ca-file',
+      tls.caFile,
+      '--api-token-file',
+      join(home, 'api-token'),
+      '--api-server-name',
+      'localhost',
+      '--health-listen',
+      '127.0.0.1:0',
+    ],
+    { cwd: REPO, ready: (line) => line.includes('"msg":"tunnel to the proxy is up"') },
+  );
+  return child;
 }
 
 /** A new API token of the benchmark user (POST /v1/tokens). */

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 const REPO = new URL('../..', import.meta.url).pathname;
-const TARGETS = ['direct', 'nginx', 'http-proxy-3', 'node-http', 'kubegate', 'kubegate-w2'];
+const TARGETS = ['direct', 'nginx', 'http-proxy-3', 'node-http', 'kubegate', 'kubegate-w2', 'kubegate-agent'];
 
 describe('npm run bench -- --quick', () => {
   let dir: string;
