@@ -113,7 +113,7 @@ describe('an agent-mode cluster with real agents and real kubectl', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'kubegate-agent-e2e-'));
-    fake = await startFakeKubeApiServer({ token: AGENT_SA_TOKEN, namespaces: ['default', 'kube-system', 'kubegate-system'] });
+    fake = await startFakeKubeApiServer({ token: AGENT_SA_TOKEN, namespaces: ['default', 'kube-system', 'kubegate-system', 'cattle-system'] });
     relay = await startRelay(fake.port);
     const configFile = join(dir, 'kubegate.yaml');
     await writeFile(configFile, ['listen: 127.0.0.1:0', `dataDir: ${join(dir, 'data')}`, 'tls:', '  sans: ["127.0.0.1", "localhost"]', 'audit:', '  enabled: false', 'agents:', '  image: registry.example/kubegate:test'].join('\n'));
@@ -253,6 +253,20 @@ describe('an agent-mode cluster with real agents and real kubectl', () => {
     assert.equal(revoked.status, 204);
     const result = await watch.exited();
     assert.equal(result.timedOut, false, 'the watch ended because of the revocation');
+  });
+
+  test('the authorized-endpoint sync writes through the tunnel too, as the impersonated sync user', async () => {
+    const patched = await api.request('PATCH', '/v1/clusters/edge', {
+      token: adminToken,
+      body: { ace: { enabled: true, fqdn: `localhost:${relay.port}`, caData: Buffer.from(fake.caPem).toString('base64') } },
+    });
+    assert.equal(patched.status, 200, patched.text);
+    await eventually(() => fake.objects('clusteruserattributes', 'cattle-system').some((object) => object.metadata.name === aliceId), 15_000, "alice's user attribute synced");
+    const write = fake.requests.find((request) => request.method !== 'GET' && request.path.startsWith('/apis/cluster.cattle.io/'));
+    assert.ok(write);
+    assert.equal(write.user?.username, 'kubegate:sync');
+    assert.equal(write.user?.impersonated, true);
+    assert.equal(fake.connectionCount() - directConnections, relay.accepted, 'the sync, too, reached the API server only through an agent');
   });
 
   test('one agent killed: requests keep working through the other; both killed: 503; one restarted: works again', async () => {
