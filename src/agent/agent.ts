@@ -9,6 +9,10 @@
  * from the proxy is logged with its error code and retried like any failure: an admin may
  * re-issue a credential into the Secret, and the agent picks it up at its next attempt.
  * The backoff starts again from the beginning once a tunnel has been up for a while.
+ *
+ * Rotation: when the proxy refuses the stored credential (an admin revoked it) and the
+ * store also holds a registration token (the admin re-applied a fresh import), the agent
+ * registers again with that token and replaces its credential.
  */
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
@@ -62,6 +66,7 @@ export function startAgent(options: AgentOptions): RunningAgent {
   const proxyAgent = new https.Agent({ keepAlive: false, ...(options.proxyCaPem === undefined ? {} : { ca: options.proxyCaPem }) });
 
   let stopped = false;
+  let refusedCredential: string | undefined;
   let tunnel: AgentTunnel | undefined;
   let kubernetesVersion = '';
   let wake: (() => void) | undefined;
@@ -90,7 +95,9 @@ export function startAgent(options: AgentOptions): RunningAgent {
 
   async function obtainCredential(): Promise<string> {
     const state = await options.credentials.read();
-    if (state.credential !== undefined) return state.credential;
+    // A credential the proxy refused (revoked) gives way to a registration token put in
+    // after it: re-importing the cluster and revoking the old credential rotates it.
+    if (state.credential !== undefined && !(state.credential === refusedCredential && state.registrationToken !== undefined)) return state.credential;
     if (state.registrationToken === undefined) {
       throw new KubegateError('AGENT_CREDENTIAL_INVALID', `no agent credential and no registration token in ${options.credentials.description}; re-import the cluster`);
     }
@@ -181,7 +188,13 @@ export function startAgent(options: AgentOptions): RunningAgent {
   async function connectOnce(): Promise<number> {
     const credential = await obtainCredential();
     await learnVersion();
-    const socket = await dialProxy(credential);
+    let socket: TLSSocket;
+    try {
+      socket = await dialProxy(credential);
+    } catch (error) {
+      if (isKubegateError(error, 'AGENT_CREDENTIAL_INVALID')) refusedCredential = credential;
+      throw error;
+    }
     const started = Date.now();
     const current = serveTunnel(socket, {
       dialApiServer: () => options.apiServer.dial(),

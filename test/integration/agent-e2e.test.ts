@@ -289,7 +289,7 @@ describe('an agent-mode cluster with real agents and real kubectl', () => {
     assert.equal(result.code, 0, result.stderr);
   });
 
-  test('revoking the agent credential ends its tunnel, and the agent is refused when it dials again', async () => {
+  test('revoking the agent credential ends its tunnel and the agent is refused; a fresh registration token rotates it', async () => {
     const credentials = await api.request('GET', '/v1/clusters/edge/agent-credentials', { token: adminToken });
     assert.equal(credentials.status, 200, credentials.text);
     const credential = credentials.json.items.find((item: Record<string, unknown>) => item['kind'] === 'agent');
@@ -303,15 +303,34 @@ describe('an agent-mode cluster with real agents and real kubectl', () => {
     const refusal = await live.waitForLog(/cannot open the tunnel/);
     assert.equal(refusal['code'], 'AGENT_CREDENTIAL_INVALID');
     await eventually(async () => (await clusterView())['agent'].state === 'disconnected', 10_000, 'disconnected after revocation');
+
+    // Rotation: a fresh import's registration token in the Secret, and the agent registers again by itself.
+    const fresh = await api.request('GET', '/v1/clusters/edge/import', { token: adminToken });
+    assert.equal(fresh.status, 200, fresh.text);
+    const registration = new URL(fresh.json.url).pathname.replace(/^\/v1\/import\//, '').replace(/\.yaml$/, '');
+    await patchInFake(fake, '/api/v1/namespaces/kubegate-system/secrets/kubegate-agent', { data: { 'registration-token': Buffer.from(registration).toString('base64') } });
+    await live.waitForLog(/registered with the proxy/);
+    await eventually(async () => (await clusterView())['agent'].state === 'connected', 20_000, 'connected with the new credential');
+    const result = await runKubectl({ binary: 'system', kubeconfig: aliceKubeconfig, args: ['get', 'pods'] });
+    assert.equal(result.code, 0, result.stderr);
   });
 });
 
 /** Creates an object in the fake API server as `kubectl apply` would (the agent's own token). */
 async function createInFake(fake: FakeKubeApiServer, path: string, object: unknown): Promise<void> {
+  assert.equal(await sendToFake(fake, 'POST', path, 'application/json', object), 201);
+}
+
+/** A JSON merge patch, as `kubectl patch --type merge` sends. */
+async function patchInFake(fake: FakeKubeApiServer, path: string, patch: unknown): Promise<void> {
+  assert.equal(await sendToFake(fake, 'PATCH', path, 'application/merge-patch+json', patch), 200);
+}
+
+async function sendToFake(fake: FakeKubeApiServer, method: string, path: string, contentType: string, object: unknown): Promise<number> {
   const body = JSON.stringify(object);
-  const status = await new Promise<number>((resolve, reject) => {
+  return new Promise<number>((resolve, reject) => {
     const req = https.request(
-      { host: '127.0.0.1', port: fake.port, path, method: 'POST', ca: fake.caPem, servername: 'localhost', headers: { authorization: `Bearer ${AGENT_SA_TOKEN}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      { host: '127.0.0.1', port: fake.port, path, method, ca: fake.caPem, servername: 'localhost', headers: { authorization: `Bearer ${AGENT_SA_TOKEN}`, 'content-type': contentType, 'content-length': Buffer.byteLength(body) } },
       (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
@@ -320,5 +339,4 @@ async function createInFake(fake: FakeKubeApiServer, path: string, object: unkno
     req.on('error', reject);
     req.end(body);
   });
-  assert.equal(status, 201);
 }
