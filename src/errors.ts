@@ -80,6 +80,8 @@ export const errorCatalog = {
   STORE_CONSTRAINT: { status: 409, message: 'the change conflicts with existing data' },
   SECRET_KEY_INVALID: { status: 500, message: 'the secret encryption key is invalid' },
   SECRET_DECRYPT_FAILED: { status: 500, message: 'a stored secret cannot be decrypted' },
+  SECRET_KEY_MISSING: { status: 500, message: 'the secret key file is missing while the store holds secrets sealed with it' },
+  DATA_DIR_LOCKED: { status: 500, message: 'the data directory is in use by another kubegate proxy' },
 } as const satisfies Record<string, { readonly status: number; readonly message: string }>;
 
 export type ErrorCode = keyof typeof errorCatalog;

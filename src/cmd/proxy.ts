@@ -48,9 +48,9 @@ import { createGroupRefresher, revokeDisabledProviders } from '../providers/grou
 import { createProviders } from '../providers/index.js';
 import { deriveLoginStateKey } from '../providers/web-login.js';
 import { oidcBearerSource } from '../providers/oidc/oidc.js';
-import { createSecretBox, loadOrCreateKeyFile, parseSecretKey } from '../store/secret-box.js';
-import { openStore } from '../store/open.js';
+import { openStoreWithKey } from '../store/open.js';
 import type { Store } from '../store/store.js';
+import { lockProxyDataDir, secretKeySource } from './proxy-data.js';
 import { runProxyWorkers } from './workers.js';
 import { createHealthHandler, createLongRunningRegistry, installSignalHandlers, startServer } from '../server.js';
 
@@ -74,6 +74,8 @@ export interface StartProxyDeps {
   readonly registry?: Registry;
   /** Decorates the opened store (a worker relays its changes to the other workers). */
   readonly wrapStore?: (store: Store) => Store;
+  /** The primary of `--workers N` holds the data dir lock for its workers (see lockProxyDataDir). */
+  readonly dataDirLockedByPrimary?: boolean;
 }
 
 export async function runProxy(options: LoadConfigOptions<ProxyConfigFlags>): Promise<void> {
@@ -94,16 +96,20 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
   }
   logger.info({ config: configForLog(config) }, 'starting kubegate proxy');
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const dataDirLock = deps.dataDirLockedByPrimary === true ? undefined : lockProxyDataDir(config);
 
-  const secretKey =
-    config.secretKey !== undefined
-      ? parseSecretKey(config.secretKey)
-      : loadOrCreateKeyFile(config.secretKeyFile ?? join(config.dataDir, 'secret.key'));
-  const opened = await openStore(config.store, createSecretBox(secretKey), {
-    onError: (error) => logger.warn({ err: error }, 'store background error'),
-  });
-  const store = deps.wrapStore?.(opened) ?? opened;
-  const cleanups: (() => void | Promise<void>)[] = [() => store.close()];
+  let opened: Awaited<ReturnType<typeof openStoreWithKey>>;
+  try {
+    opened = await openStoreWithKey(config.store, secretKeySource(config), {
+      onError: (error) => logger.warn({ err: error }, 'store background error'),
+    });
+  } catch (error) {
+    dataDirLock?.release();
+    throw error;
+  }
+  const { secretKey } = opened;
+  const store = deps.wrapStore?.(opened.store) ?? opened.store;
+  const cleanups: (() => void | Promise<void>)[] = [() => dataDirLock?.release(), () => store.close()];
   try {
     await bootstrapConfiguredAdmin(store, config, logger);
 

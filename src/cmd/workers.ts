@@ -30,10 +30,10 @@ import type { Logger } from '../log.js';
 import { loadOrCreateServingMaterial } from '../pki/serving-material.js';
 import { bootstrapConfiguredAdmin } from '../proxy/bootstrap.js';
 import { installSignalHandlers } from '../server.js';
-import { openStore } from '../store/open.js';
+import { openStoreWithKey } from '../store/open.js';
 import { relayChanges } from '../store/relay.js';
 import type { ChangeChannel } from '../store/relay.js';
-import { createSecretBox, loadOrCreateKeyFile, parseSecretKey } from '../store/secret-box.js';
+import { lockProxyDataDir, secretKeySource } from './proxy-data.js';
 import type { StoreChange } from '../store/store.js';
 import type { RunningProxy, StartProxyDeps } from './proxy.js';
 
@@ -71,14 +71,9 @@ export async function runProxyWorkers(config: ProxyConfig, deps: RunWorkersDeps,
 
 // --- primary -------------------------------------------------------------------------------
 
-/** The steps that would race if every worker ran them at once. */
+/** The steps that would race if every worker ran them at once (the caller holds the data dir lock). */
 export async function prepareProxyData(config: ProxyConfig, logger: Logger): Promise<void> {
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const secretKey =
-    config.secretKey !== undefined
-      ? parseSecretKey(config.secretKey)
-      : loadOrCreateKeyFile(config.secretKeyFile ?? join(config.dataDir, 'secret.key'));
-  const store = await openStore(config.store, createSecretBox(secretKey));
+  const { store } = await openStoreWithKey(config.store, secretKeySource(config));
   try {
     await bootstrapConfiguredAdmin(store, config, logger);
   } finally {
@@ -99,7 +94,15 @@ interface PendingRelay {
 async function runPrimary(config: ProxyConfig, logger: Logger, timings: WorkerTimings): Promise<void> {
   const relayTimeoutMs = timings.relayTimeoutMs ?? DEFAULT_RELAY_TIMEOUT_MS;
   const stopTimeoutMs = timings.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
-  await prepareProxyData(config, logger);
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  // Held for the primary's lifetime, for every worker (they start with dataDirLockedByPrimary).
+  const dataDirLock = lockProxyDataDir(config);
+  try {
+    await prepareProxyData(config, logger);
+  } catch (error) {
+    dataDirLock?.release();
+    throw error;
+  }
 
   const aggregator = new AggregatorRegistry<PrometheusContentType>();
   const pending = new Map<number, PendingRelay>();
@@ -212,6 +215,7 @@ async function runPrimary(config: ProxyConfig, logger: Logger, timings: WorkerTi
     clearTimeout(timer);
     for (const entry of pending.values()) clearTimeout(entry.timer);
     pending.clear();
+    dataDirLock?.release();
   }
 
   installSignalHandlers(stopAll, logger);
@@ -231,6 +235,7 @@ async function runWorker(config: ProxyConfig, deps: RunWorkersDeps, timings: Wor
     {
       logger,
       registry,
+      dataDirLockedByPrimary: true,
       wrapStore: (store) => relayChanges(store, channel, { onError: (error) => logger.warn({ err: error }, 'relaying a store change failed') }),
     },
   );

@@ -21,6 +21,7 @@ import pg from 'pg';
 import { KubegateError } from '../errors.js';
 import { createChangeListeners } from './changes.js';
 import { postgresMigrations } from './migrations.js';
+import { describeStartupError } from './postgres-startup.js';
 import { CHANGE_CHANNEL, changePayload, listenForChanges, settledWithin, type ChangeFeed } from './postgres-changes.js';
 import type { SecretBox } from './secret-box.js';
 import { createSqlStore, type SqlDialect, type SqlParam, type SqlRunner, type Written } from './sql-store.js';
@@ -84,7 +85,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     return createSqlStore({ dialect, secretBox: options.secretBox, listeners, onError });
   } catch (error) {
     await pool.end().catch(() => {});
-    throw toStoreError(error);
+    throw describeStartupError(error, options.connectionString) ?? toStoreError(error);
   }
 }
 

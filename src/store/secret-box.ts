@@ -13,8 +13,8 @@
  * wrong key, tampered or truncated envelope — is SECRET_DECRYPT_FAILED, never a crash and
  * never a partial plaintext.
  *
- * The embedded default keeps its key in a 0600 file in the data directory
- * (`loadOrCreateKeyFile`); deployments with several replicas pass the same base64 key to
+ * The embedded default keeps its key in a 0600 file in the data directory (`readKeyFile`,
+ * `createKeyFile`; see store/open.ts for when a missing file may be created); deployments with several replicas pass the same base64 key to
  * each one through configuration (`parseSecretKey`).
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
@@ -109,29 +109,11 @@ export function parseSecretKey(base64: string): Buffer {
 }
 
 /**
- * Reads the base64 key kept in `path`, or, when the file does not exist, creates it (mode
- * 0600, parent directories 0700) with a fresh random key. Two processes racing to create it
- * end up with the same key: creation is exclusive and the loser reads the winner's file.
+ * Reads the base64 key kept in `path`; undefined when the file does not exist,
+ * SECRET_KEY_INVALID when it cannot be read or holds no 32-byte key (never replaced then).
  */
-export function loadOrCreateKeyFile(path: string): Buffer {
-  if (typeof path !== 'string' || path.length === 0) throw new TypeError('loadOrCreateKeyFile expects a file path');
-  const existing = readKeyFile(path);
-  if (existing !== undefined) return existing;
-  const key = randomBytes(SECRET_KEY_BYTES);
-  try {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    writeFileSync(path, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
-    return key;
-  } catch (error) {
-    if (isErrno(error, 'EEXIST')) {
-      const raced = readKeyFile(path);
-      if (raced !== undefined) return raced;
-    }
-    throw new KubegateError('SECRET_KEY_INVALID', `the secret key file ${path} cannot be created`, { cause: error });
-  }
-}
-
-function readKeyFile(path: string): Buffer | undefined {
+export function readKeyFile(path: string): Buffer | undefined {
+  if (typeof path !== 'string' || path.length === 0) throw new TypeError('readKeyFile expects a file path');
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -143,6 +125,27 @@ function readKeyFile(path: string): Buffer | undefined {
     return parseSecretKey(text);
   } catch (error) {
     throw new KubegateError('SECRET_KEY_INVALID', `the secret key file ${path} does not hold a base64 key of ${SECRET_KEY_BYTES} bytes`, { cause: error });
+  }
+}
+
+/**
+ * Writes `key` to a new file `path` (mode 0600, parent directories 0700) and returns the key
+ * the file holds: `key`, or — when another process created the file first — that one's.
+ * Creation is exclusive, so an existing key is never overwritten.
+ */
+export function createKeyFile(path: string, key: Buffer): Buffer {
+  if (typeof path !== 'string' || path.length === 0) throw new TypeError('createKeyFile expects a file path');
+  const own = copyKey(key);
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    writeFileSync(path, `${own.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+    return own;
+  } catch (error) {
+    if (isErrno(error, 'EEXIST')) {
+      const raced = readKeyFile(path);
+      if (raced !== undefined) return raced;
+    }
+    throw new KubegateError('SECRET_KEY_INVALID', `the secret key file ${path} cannot be created`, { cause: error });
   }
 }
 

@@ -598,6 +598,14 @@ class SqlStore implements Store {
 
   // --- lifecycle ---------------------------------------------------------------------------
 
+  async hasSealedSecrets(): Promise<boolean> {
+    const row = await this.#one<{ sealed: number | string }>(
+      `SELECT (SELECT count(*) FROM clusters WHERE credentials_sealed IS NOT NULL) + (SELECT count(*) FROM provider_configs) AS sealed`,
+      [],
+    );
+    return Number(row!.sealed) > 0;
+  }
+
   async ping(): Promise<void> {
     this.#assertOpen();
     await this.#db.ping();

@@ -350,6 +350,11 @@ export interface Store {
   deleteStaleTunnels(before: Date): Promise<TunnelRecord[]>;
 
   // lifecycle
+  /**
+   * Whether anything is stored sealed with the secret box (cluster credentials, provider
+   * settings): a missing key file must not be replaced by a new key then (it could open none of it).
+   */
+  hasSealedSecrets(): Promise<boolean>;
   /** Resolves when the database answers; rejects with STORE_UNAVAILABLE otherwise. */
   ping(): Promise<void>;
   /** Registers a change listener; returns the function that removes it. */

@@ -1081,6 +1081,21 @@ export function describeStoreContract(name: string, openHarness: () => StoreHarn
       });
     });
 
+    describe('sealed secrets', () => {
+      it('tells whether anything sealed is stored, because a lost key file may only be replaced when nothing would be lost', async () => {
+        assert.equal(await store.hasSealedSecrets(), false);
+        await store.createUser(newUser('alice'));
+        await store.createCluster({ id: 'edge', server: '', mode: 'agent' });
+        assert.equal(await store.hasSealedSecrets(), false);
+        await store.createCluster(newCluster('prod'));
+        assert.equal(await store.hasSealedSecrets(), true);
+        await store.deleteCluster('prod');
+        assert.equal(await store.hasSealedSecrets(), false);
+        await store.putProviderConfig({ name: 'corp', type: 'ldap', enabled: true, settings: {} });
+        assert.equal(await store.hasSealedSecrets(), true);
+      });
+    });
+
     describe('hostile strings', () => {
       it('round-trips quotes, SQL, unicode and very long values exactly, because all of them are parameters, never SQL', async () => {
         const nasty = `'; DROP TABLE users; -- "quoted" \\ back\\slash %_ wildcards \u202Eright-to-left\u202C 😀 𝔘𝔫𝔦 日本語 \n\t\r`;

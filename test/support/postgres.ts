@@ -10,7 +10,7 @@
  * process exits is stopped then too.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -23,18 +23,25 @@ export const POSTGRES_TEST_USER = 'kubegate-test';
 const SUPERUSER = 'kubegate';
 const DEFAULT_DATABASE = 'kubegate';
 
+export interface StartPostgresOptions {
+  /** Require this password (scram-sha-256) instead of trusting every local connection; urls carry it. */
+  readonly password?: string;
+}
+
 export interface TestPostgres {
   /** Connection string of the (empty) database `kubegate`. */
   readonly url: string;
   /** The directory holding the server's unix socket. */
   readonly socketDir: string;
+  /** The superuser every url connects as. */
+  readonly user: string;
   /** Creates another empty database and returns its connection string. */
   createDatabase(): Promise<string>;
   /** Stops the server at once (`-m immediate`) and removes its files. Idempotent. */
   stop(): Promise<void>;
 }
 
-export async function startPostgres(): Promise<TestPostgres> {
+export async function startPostgres(options: StartPostgresOptions = {}): Promise<TestPostgres> {
   const binDir = findPostgresBinDir();
   const runAs = process.getuid?.() === 0 ? lookUpTestUser() : undefined;
   const dir = mkdtempSync(join(tmpdir(), 'kubegate-pg-'));
@@ -68,7 +75,8 @@ export async function startPostgres(): Promise<TestPostgres> {
   };
   process.once('exit', stopNow);
 
-  const urlOf = (database: string): string => `postgresql:///${database}?host=${encodeURIComponent(dir)}&user=${SUPERUSER}`;
+  const password = options.password === undefined ? '' : `&password=${encodeURIComponent(options.password)}`;
+  const urlOf = (database: string): string => `postgresql:///${database}?host=${encodeURIComponent(dir)}&user=${SUPERUSER}${password}`;
   const createDatabase = async (name: string): Promise<string> => {
     const client = new pg.Client({ connectionString: urlOf('postgres') });
     await client.connect();
@@ -82,7 +90,14 @@ export async function startPostgres(): Promise<TestPostgres> {
   let databases = 0;
 
   try {
-    await run('initdb', ['-D', dataDir, '-U', SUPERUSER, '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions']);
+    let auth = ['--auth=trust'];
+    if (options.password !== undefined) {
+      const passwordFile = join(dir, 'password');
+      writeFileSync(passwordFile, `${options.password}\n`, { mode: 0o600 });
+      if (runAs !== undefined) chownSync(passwordFile, runAs.uid, runAs.gid);
+      auth = ['--auth=scram-sha-256', `--pwfile=${passwordFile}`];
+    }
+    await run('initdb', ['-D', dataDir, '-U', SUPERUSER, ...auth, '-E', 'UTF8', '--locale=C', '--no-sync', '--no-instructions']);
     const serverOptions = [
       `-k '${dir}'`,
       "-c listen_addresses=''",
@@ -104,6 +119,7 @@ export async function startPostgres(): Promise<TestPostgres> {
   return {
     url: urlOf(DEFAULT_DATABASE),
     socketDir: dir,
+    user: SUPERUSER,
     createDatabase: () => createDatabase(`test_${(databases += 1)}`),
     async stop(): Promise<void> {
       process.removeListener('exit', stopNow);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { isKubegateError, type ErrorCode } from '../../../src/errors.js';
-import { createSecretBox, loadOrCreateKeyFile, parseSecretKey } from '../../../src/store/secret-box.js';
+import { createKeyFile, createSecretBox, parseSecretKey, readKeyFile } from '../../../src/store/secret-box.js';
 
 function throwsCode(fn: () => unknown, code: ErrorCode): void {
   assert.throws(fn, (error: unknown) => {
@@ -115,7 +115,7 @@ describe('parseSecretKey', () => {
   });
 });
 
-describe('loadOrCreateKeyFile', () => {
+describe('readKeyFile and createKeyFile', () => {
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'kubegate-key-'));
@@ -124,32 +124,40 @@ describe('loadOrCreateKeyFile', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('creates a private file with a random key when missing and returns the same key afterwards', () => {
+  it('creates a private file with the key, reads the same key afterwards, and answers undefined for a missing file', () => {
     const path = join(dir, 'data', 'secret.key');
-    const created = loadOrCreateKeyFile(path);
-    assert.equal(created.length, 32);
+    assert.equal(readKeyFile(path), undefined);
+    const key = randomBytes(32);
+    assert.deepEqual(createKeyFile(path, key), key);
     assert.equal(statSync(path).mode & 0o777, 0o600);
     assert.equal(statSync(join(dir, 'data')).mode & 0o077, 0);
-    assert.deepEqual(parseSecretKey(readFileSync(path, 'utf8')), created);
-    assert.deepEqual(loadOrCreateKeyFile(path), created);
-    assert.notDeepEqual(loadOrCreateKeyFile(join(dir, 'other.key')), created);
+    assert.deepEqual(parseSecretKey(readFileSync(path, 'utf8')), key);
+    assert.deepEqual(readKeyFile(path), key);
+  });
+
+  it('never overwrites an existing key file: a second creator gets the key already there, because racing processes must agree on one key', () => {
+    const path = join(dir, 'secret.key');
+    const first = createKeyFile(path, randomBytes(32));
+    assert.deepEqual(createKeyFile(path, randomBytes(32)), first);
+    assert.deepEqual(readKeyFile(path), first);
   });
 
   it('reads a key an operator wrote into the file', () => {
     const key = randomBytes(32);
     const path = join(dir, 'secret.key');
     writeFileSync(path, `${key.toString('base64')}\n`, { mode: 0o600 });
-    assert.deepEqual(loadOrCreateKeyFile(path), key);
+    assert.deepEqual(readKeyFile(path), key);
   });
 
   it('refuses a file that does not hold a 32-byte base64 key with SECRET_KEY_INVALID, instead of replacing it', () => {
     const path = join(dir, 'secret.key');
     writeFileSync(path, 'not a key\n', { mode: 0o600 });
-    throwsCode(() => loadOrCreateKeyFile(path), 'SECRET_KEY_INVALID');
+    throwsCode(() => readKeyFile(path), 'SECRET_KEY_INVALID');
+    throwsCode(() => createKeyFile(path, randomBytes(32)), 'SECRET_KEY_INVALID');
     assert.equal(readFileSync(path, 'utf8'), 'not a key\n');
   });
 
   it('refuses a path it cannot read with SECRET_KEY_INVALID', () => {
-    throwsCode(() => loadOrCreateKeyFile(dir), 'SECRET_KEY_INVALID');
+    throwsCode(() => readKeyFile(dir), 'SECRET_KEY_INVALID');
   });
 });
