@@ -35,7 +35,7 @@ export interface CachedAuthenticatorOptions {
   /** Most entries kept; the least recently used go first. */
   readonly maxEntries: number;
   /** The wall clock in milliseconds since the epoch; Date.now by default. For tests. */
-  readonly now?: () => number;
+  readonly now?: (() => number) | undefined;
 }
 
 export interface CachedAuthenticatorStats {

@@ -1,6 +1,6 @@
 /**
- * Authenticates tokens that kubegate issued, against the store: the miss path behind the
- * proxy's token cache.
+ * Authenticates tokens that kubegate issued, against the lookups it is given (the store, in
+ * the proxy): the miss path behind the proxy's token cache.
  *
  * parse `[ext/]name:secret` → token row by name → hash check (constant time) → expiry →
  * user enabled → the user's cached provider groups → UserInfo
@@ -13,26 +13,26 @@
  * in the background; the answer never waits for that write.
  */
 import { KubegateError, isKubegateError, toKubegateError } from '../errors.js';
-import type { Store } from '../store/store.js';
 import { tryParseToken } from '../tokens/format.js';
 import { verifySecret } from '../tokens/hash.js';
 import { isExpired } from '../tokens/expiry.js';
 import { authenticated, unauthenticated, undecided } from './authenticator.js';
 import type { AuthResult, TokenAuthenticator } from './authenticator.js';
+import type { TokenLookups } from './lookups.js';
 import { EXTRA_LOGIN_NAME, EXTRA_PROVIDER, EXTRA_TOKEN_NAME, makeUserInfo } from './user.js';
 
 export interface KubegateTokenAuthenticatorOptions {
-  readonly store: Store;
+  readonly lookups: TokenLookups;
   /** Wall clock; `() => new Date()` by default. */
-  readonly now?: () => Date;
+  readonly now?: (() => Date) | undefined;
   /** Least time between two `lastUsedAt` writes for one token; default 60 s, 0 = never write. */
-  readonly touchIntervalMs?: number;
+  readonly touchIntervalMs?: number | undefined;
   /** Told when a background `lastUsedAt` write fails. */
-  readonly onTouchError?: (error: unknown) => void;
+  readonly onTouchError?: ((error: unknown) => void) | undefined;
 }
 
 export function kubegateTokenAuthenticator(options: KubegateTokenAuthenticatorOptions): TokenAuthenticator {
-  const { store } = options;
+  const { lookups } = options;
   const now = options.now ?? (() => new Date());
   const touchIntervalMs = options.touchIntervalMs ?? 60_000;
   const lastTouched = new Map<string, number>();
@@ -43,22 +43,22 @@ export function kubegateTokenAuthenticator(options: KubegateTokenAuthenticatorOp
     if (previous !== undefined && at.getTime() - previous < touchIntervalMs) return;
     lastTouched.set(name, at.getTime());
     if (lastTouched.size > 100_000) lastTouched.clear();
-    store.touchToken(name, at).catch((error: unknown) => options.onTouchError?.(error));
+    lookups.touchToken(name, at).catch((error: unknown) => options.onTouchError?.(error));
   }
 
   async function authenticateToken(raw: string): Promise<AuthResult> {
     const parsed = tryParseToken(raw);
     if (!parsed) return unauthenticated('TOKEN_MALFORMED');
     try {
-      const token = await store.getToken(parsed.name);
+      const token = await lookups.getToken(parsed.name);
       if (!token) return unauthenticated('TOKEN_INVALID');
       if (!(await verifySecret(parsed.secret, token.tokenHash))) return unauthenticated('TOKEN_INVALID');
       const at = now();
       if (isExpired(token.expiresAt, at)) return unauthenticated('TOKEN_EXPIRED');
-      const user = await store.getUser(token.userId);
+      const user = await lookups.getUser(token.userId);
       if (!user) return unauthenticated('TOKEN_INVALID');
       if (!user.enabled) return unauthenticated('USER_DISABLED');
-      const groups = await store.getUserGroups(user.id, token.provider);
+      const groups = await lookups.getUserGroups(user.id, token.provider);
       touch(token.name, at);
       return authenticated(
         makeUserInfo({

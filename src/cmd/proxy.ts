@@ -1,8 +1,9 @@
 /**
  * `kubegate proxy`: the whole process, wired in one place.
  *
- * config → logger → data dir → secret box → store → bootstrap admin → TLS material →
- * cluster directory → token chain cache(group(kubegate tokens)) → forwarder → REST app →
+ * config → logger → proxy data (data dir and its lock, secret key, store, bootstrap admin,
+ * TLS material: proxy-data.ts) → cluster directory → providers → token chain
+ * cache(group(union(kubegate tokens, OIDC bearer))) → tunnels → forwarder → REST app →
  * server. Requests are dispatched by path before express sees them:
  *   /k8s/clusters/…           → forwarder (the hot path: no express, no I/O on a cache hit)
  *   /healthz /readyz /metrics → health handler
@@ -12,15 +13,9 @@
  * revocation is immediate on every path.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import { Registry } from 'prom-client';
-import { cachedAuthenticator } from '../auth/cached.js';
-import { withAuthenticatedGroup } from '../auth/groups.js';
-import { kubegateTokenAuthenticator } from '../auth/kubegate-tokens.js';
-import { oidcBearerAuthenticator } from '../auth/oidc-bearer.js';
-import { unionAuthenticator } from '../auth/union.js';
+import { createTokenChain } from '../auth/token-chain.js';
 import { KubegateError } from '../errors.js';
 import { configForLog, loadProxyConfig } from '../config/proxy.js';
 import type { ProxyConfig, ProxyConfigFlags } from '../config/proxy.js';
@@ -33,9 +28,7 @@ import { createPeerLinks, derivePeerKey, type PeerLinks } from '../clusters/peer
 import { startTunnelPresence } from '../clusters/tunnel-presence.js';
 import { createTunnelHub } from '../clusters/tunnels.js';
 import { createTunnelEndpoint } from '../proxy/tunnel-endpoint.js';
-import { loadOrCreateServingMaterial } from '../pki/serving-material.js';
 import { createProxyApp } from '../proxy/app.js';
-import { bootstrapConfiguredAdmin } from '../proxy/bootstrap.js';
 import { isClusterPath } from '../proxy/cluster-path.js';
 import { createClusterStatus } from '../clusters/status.js';
 import { createClusterRegistry } from '../clusters/registry.js';
@@ -47,10 +40,10 @@ import type { ClusterSync } from '../sync/sync.js';
 import { createGroupRefresher, revokeDisabledProviders } from '../providers/group-refresh.js';
 import { createProviders } from '../providers/index.js';
 import { deriveLoginStateKey } from '../providers/web-login.js';
+import { oidcBearerAuthenticator } from '../providers/oidc/bearer.js';
 import { oidcBearerSource } from '../providers/oidc/oidc.js';
-import { openStoreWithKey } from '../store/open.js';
 import type { Store } from '../store/store.js';
-import { lockProxyDataDir, secretKeySource } from './proxy-data.js';
+import { openProxyData } from './proxy-data.js';
 import { runProxyWorkers } from './workers.js';
 import { createHealthHandler, createLongRunningRegistry, installSignalHandlers, startServer } from '../server.js';
 
@@ -92,28 +85,15 @@ export async function runProxy(options: LoadConfigOptions<ProxyConfigFlags>): Pr
 export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Promise<RunningProxy> {
   const { logger } = deps;
   if (config.workers > 1) {
-    throw new KubegateError('CONFIG_INVALID', 'workers: more than one worker process is not supported yet', { field: 'workers' });
+    throw new TypeError('startProxy runs one process: runProxy forks the workers of `workers: N`, each of which runs startProxy');
   }
   logger.info({ config: configForLog(config) }, 'starting kubegate proxy');
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const dataDirLock = deps.dataDirLockedByPrimary === true ? undefined : lockProxyDataDir(config);
-
-  let opened: Awaited<ReturnType<typeof openStoreWithKey>>;
-  try {
-    opened = await openStoreWithKey(config.store, secretKeySource(config), {
-      onError: (error) => logger.warn({ err: error }, 'store background error'),
-    });
-  } catch (error) {
-    dataDirLock?.release();
-    throw error;
-  }
-  const { secretKey } = opened;
-  const store = deps.wrapStore?.(opened.store) ?? opened.store;
+  const { secretKey, store, tls, dataDirLock } = await openProxyData(config, logger, {
+    wrapStore: deps.wrapStore,
+    dataDirLockedByPrimary: deps.dataDirLockedByPrimary,
+  });
   const cleanups: (() => void | Promise<void>)[] = [() => dataDirLock?.release(), () => store.close()];
   try {
-    await bootstrapConfiguredAdmin(store, config, logger);
-
-    const tls = await servingTls(config);
     const registry = deps.registry ?? new Registry();
     // Read at scrape time; `forwarder` and `tokenCache` are created below.
     const metrics = createProxyMetrics(registry, {
@@ -139,24 +119,15 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
     groupRefresher.start();
     cleanups.push(() => groupRefresher.stop());
     // `oidcBearer`: that issuer's ID tokens are accepted next to kubegate tokens.
-    const idTokens =
-      config.oidcBearer === undefined ? [] : [oidcBearerAuthenticator({ source: oidcBearerSource(providers, config.oidcBearer.provider), store })];
-    const tokenCache = cachedAuthenticator(
-      withAuthenticatedGroup(
-        unionAuthenticator([
-          kubegateTokenAuthenticator({
-            store,
-            onTouchError: (error) => logger.debug({ err: error }, 'recording token use failed'),
-          }),
-          ...idTokens,
-        ]),
-      ),
-      {
-        successTtlMs: config.authCache.successTtlSeconds * 1000,
-        failureTtlMs: config.authCache.failureTtlSeconds * 1000,
-        maxEntries: config.authCache.maxEntries,
-      },
-    );
+    const tokenCache = createTokenChain({
+      lookups: store,
+      otherTokens:
+        config.oidcBearer === undefined ? [] : [oidcBearerAuthenticator({ source: oidcBearerSource(providers, config.oidcBearer.provider), lookups: store })],
+      successTtlMs: config.authCache.successTtlSeconds * 1000,
+      failureTtlMs: config.authCache.failureTtlSeconds * 1000,
+      maxEntries: config.authCache.maxEntries,
+      onTouchError: (error) => logger.debug({ err: error }, 'recording token use failed'),
+    });
 
     // Agent-mode clusters: tunnels held here, and those other replicas hold (peer links).
     const replicaId = `${hostname().slice(0, 60)}-${randomBytes(4).toString('hex')}`;
@@ -333,25 +304,6 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
     await runCleanups(cleanups, logger);
     throw error;
   }
-}
-
-interface ServingTls {
-  readonly certPem: string;
-  readonly keyPem: string;
-  readonly caPem: string | null;
-}
-
-async function servingTls(config: ProxyConfig): Promise<ServingTls> {
-  const { certFile, keyFile } = config.tls;
-  if (certFile !== undefined && keyFile !== undefined) {
-    try {
-      return { certPem: readFileSync(certFile, 'utf8'), keyPem: readFileSync(keyFile, 'utf8'), caPem: null };
-    } catch (error) {
-      throw new KubegateError('CONFIG_INVALID', `tls: cannot read the certificate or key file`, { field: 'tls.certFile', cause: error });
-    }
-  }
-  const material = await loadOrCreateServingMaterial(join(config.dataDir, 'tls'), { sans: config.tls.sans });
-  return { certPem: material.certPem, keyPem: material.keyPem, caPem: material.caCertPem };
 }
 
 async function runCleanups(cleanups: readonly (() => void | Promise<void>)[], logger: Logger): Promise<void> {

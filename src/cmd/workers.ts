@@ -1,10 +1,11 @@
 /**
  * `kubegate proxy --workers N`: N worker processes (node:cluster) share the listening socket.
  *
- * Design note. The primary does every one-time step that must not race — data dir, secret
- * key file, store migrations, the bootstrap admin (whose generated password is logged once),
- * TLS material — and only then forks the workers, which run the ordinary proxy (startProxy)
- * and find everything in place. The primary serves no request itself; it
+ * Design note. The primary takes the data dir lock (held for every worker) and opens the
+ * proxy's data once (proxy-data.ts: data dir, secret key file, store migrations, the
+ * bootstrap admin, whose generated password is written to one file, TLS material), because
+ * those first-start steps must not race, and only then forks the workers, which run the
+ * ordinary proxy (startProxy) and find everything in place. The primary serves no request itself; it
  *   - relays store changes: SQLite announces a write only inside the process that made it,
  *     so each worker's store is decorated with relayChanges (src/store/relay.ts); the
  *     primary broadcasts a worker's changes to the others and answers once every live
@@ -21,19 +22,15 @@
 import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { AggregatorRegistry } from 'prom-client';
 import type { PrometheusContentType } from 'prom-client';
 import type { ProxyConfig } from '../config/proxy.js';
 import { KubegateError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { loadOrCreateServingMaterial } from '../pki/serving-material.js';
-import { bootstrapConfiguredAdmin } from '../proxy/bootstrap.js';
 import { installSignalHandlers } from '../server.js';
-import { openStoreWithKey } from '../store/open.js';
 import { relayChanges } from '../store/relay.js';
 import type { ChangeChannel } from '../store/relay.js';
-import { lockProxyDataDir, secretKeySource } from './proxy-data.js';
+import { lockProxyDataDir, openProxyData } from './proxy-data.js';
 import type { StoreChange } from '../store/store.js';
 import type { RunningProxy, StartProxyDeps } from './proxy.js';
 
@@ -71,19 +68,6 @@ export async function runProxyWorkers(config: ProxyConfig, deps: RunWorkersDeps,
 
 // --- primary -------------------------------------------------------------------------------
 
-/** The steps that would race if every worker ran them at once (the caller holds the data dir lock). */
-export async function prepareProxyData(config: ProxyConfig, logger: Logger): Promise<void> {
-  const { store } = await openStoreWithKey(config.store, secretKeySource(config));
-  try {
-    await bootstrapConfiguredAdmin(store, config, logger);
-  } finally {
-    await store.close();
-  }
-  if (config.tls.certFile === undefined || config.tls.keyFile === undefined) {
-    await loadOrCreateServingMaterial(join(config.dataDir, 'tls'), { sans: config.tls.sans });
-  }
-}
-
 interface PendingRelay {
   readonly origin: Worker;
   readonly originId: number;
@@ -98,7 +82,8 @@ async function runPrimary(config: ProxyConfig, logger: Logger, timings: WorkerTi
   // Held for the primary's lifetime, for every worker (they start with dataDirLockedByPrimary).
   const dataDirLock = lockProxyDataDir(config);
   try {
-    await prepareProxyData(config, logger);
+    // The first-start steps, once, before any worker exists to race on them.
+    await (await openProxyData(config, logger, { dataDirLockedByPrimary: true })).store.close();
   } catch (error) {
     dataDirLock?.release();
     throw error;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as client from 'openid-client';
 import request from 'supertest';
-import { oidcBearerAuthenticator } from '../../src/auth/oidc-bearer.js';
+import { oidcBearerAuthenticator } from '../../src/providers/oidc/bearer.js';
 import { startProxy } from '../../src/cmd/proxy.js';
 import type { RunningProxy } from '../../src/cmd/proxy.js';
 import { loadProxyConfig } from '../../src/config/proxy.js';
@@ -250,7 +250,7 @@ describe('OIDC ID tokens as bearer tokens', () => {
     const callback = await new TestBrowser().followUntil(start.headers['location'] as string, CALLBACK);
     erinId = (await request(h.app).get(pathOf(callback)).expect(200)).body.user.id;
     const provider = h.ctx.providers.webLogin?.(PROVIDER) as OidcProvider;
-    authenticator = oidcBearerAuthenticator({ source: provider.bearer, store: h.store, jwksCooldownMs: 0 });
+    authenticator = oidcBearerAuthenticator({ source: provider.bearer, lookups: h.store, jwksCooldownMs: 0 });
   });
   after(async () => {
     await h?.close();

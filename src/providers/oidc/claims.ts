@@ -1,7 +1,7 @@
 /**
  * OIDC claims → a kubegate provider identity, shared by the web/device login
  * (src/providers/oidc/oidc.ts) and the ID-token bearer authenticator
- * (src/auth/oidc-bearer.ts), so both paths see the same person the same way.
+ * (bearer.ts), so both paths see the same person the same way.
  *
  * - The stable ID is `sub` (never the name or e-mail, which people can change).
  * - The login name is the configured username claim, falling back to `sub`; a reserved

@@ -1,7 +1,7 @@
 /**
  * The OIDC identity provider (openid-client v6): browser logins with the authorization code
  * flow and PKCE, device logins (RFC 8628) for terminals, and the facts the ID-token bearer
- * authenticator (src/auth/oidc-bearer.ts) needs to accept this issuer's tokens.
+ * authenticator (bearer.ts) needs to accept this issuer's tokens.
  *
  * Design notes:
  * - Discovery is lazy and single-flight: the proxy starts even when the issuer is down, a

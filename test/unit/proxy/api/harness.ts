@@ -1,7 +1,8 @@
 /**
  * Builds the REST API the way the proxy does, for route tests: a real SQLite store in a temp
- * directory, the real token chain cache(group(kubegate tokens)) with a long success TTL (so
- * a test that passes after a revocation proves the cache was invalidated, not expired), the
+ * directory, the real token chain (createTokenChain, as the proxy builds it) with a long
+ * success TTL (so a test that passes after a revocation proves the cache was invalidated,
+ * not expired), the
  * real directory, providers and cluster status monitor, a steppable clock, and a logger
  * whose lines are kept for inspection. Users and tokens for setting up are written straight
  * into the store (hashing a password per user would make every test slow); logins go
@@ -13,10 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Express } from 'express';
 import { Registry } from 'prom-client';
-import { cachedAuthenticator } from '../../../../src/auth/cached.js';
-import { withAuthenticatedGroup } from '../../../../src/auth/groups.js';
-import { kubegateTokenAuthenticator } from '../../../../src/auth/kubegate-tokens.js';
 import { hashPassword } from '../../../../src/auth/password.js';
+import { createTokenChain } from '../../../../src/auth/token-chain.js';
 import { newUserId } from '../../../../src/auth/user.js';
 import { createLogger } from '../../../../src/log.js';
 import { createProxyMetrics } from '../../../../src/metrics.js';
@@ -109,10 +108,14 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     directory = await createClusterRegistry(store, { reloadIntervalMs: 0 });
     upstreams = createUpstreamPool({ connectTimeoutMs: 2000 });
     clusterStatus = createClusterStatus({ directory, upstreams, timeoutMs: 2000, logger, now: clock.now });
-    const authenticator = cachedAuthenticator(
-      withAuthenticatedGroup(kubegateTokenAuthenticator({ store, now: clock.now, touchIntervalMs: 0 })),
-      { successTtlMs: 3_600_000, failureTtlMs: 5_000, maxEntries: 1000, now: () => clock.ms },
-    );
+    const authenticator = createTokenChain({
+      lookups: store,
+      successTtlMs: 3_600_000,
+      failureTtlMs: 5_000,
+      maxEntries: 1000,
+      touchIntervalMs: 0,
+      now: clock.now,
+    });
     const registry = new Registry();
     const metrics = createProxyMetrics(registry);
     const caPem = options.withoutCa === true ? null : await (proxyCa ??= createCertificateAuthority({ commonName: 'kubegate test CA', validityDays: 1 }).then((ca) => ca.certPem));

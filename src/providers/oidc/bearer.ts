@@ -2,6 +2,10 @@
  * Accepts ID tokens of one OIDC issuer as bearer tokens (the proxy's `oidcBearer`), so that
  * `kubectl --token=<id_token>` or an oidc-login plugin works through the proxy.
  *
+ * It lives with the OIDC provider (discovery, claim rules) and plugs into the proxy's token
+ * chain as one more TokenAuthenticator (src/auth/token-chain.ts): providers depend on the
+ * authentication library, never the other way round.
+ *
  * Checks, in order, all before any store access: three base64url segments (else
  * TOKEN_MALFORMED, so the union tries the others) → header `alg` on the allow-list of
  * asymmetric algorithms (never `none`, never HS*: a shared-secret algorithm would let anyone
@@ -26,13 +30,13 @@ import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import type { JWTPayload } from 'jose';
-import { KubegateError, isKubegateError, toKubegateError } from '../errors.js';
-import { groupsFromClaims, subjectOf } from '../providers/oidc/claims.js';
-import type { OidcBearerSource } from '../providers/oidc/oidc.js';
-import type { Store } from '../store/store.js';
-import { authenticated, unauthenticated, undecided } from './authenticator.js';
-import type { AuthResult, TokenAuthenticator } from './authenticator.js';
-import { EXTRA_LOGIN_NAME, EXTRA_PROVIDER, EXTRA_TOKEN_NAME, makeUserInfo } from './user.js';
+import { authenticated, unauthenticated, undecided } from '../../auth/authenticator.js';
+import type { AuthResult, TokenAuthenticator } from '../../auth/authenticator.js';
+import type { IdentityLookups } from '../../auth/lookups.js';
+import { EXTRA_LOGIN_NAME, EXTRA_PROVIDER, EXTRA_TOKEN_NAME, makeUserInfo } from '../../auth/user.js';
+import { KubegateError, isKubegateError, toKubegateError } from '../../errors.js';
+import { groupsFromClaims, subjectOf } from './claims.js';
+import type { OidcBearerSource } from './oidc.js';
 
 /** Asymmetric JWS algorithms accepted; `none` and HS* never are. */
 export const ACCEPTED_ALGORITHMS: readonly string[] = Object.freeze([
@@ -45,7 +49,7 @@ const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 export interface OidcBearerAuthenticatorOptions {
   readonly source: OidcBearerSource;
-  readonly store: Pick<Store, 'findIdentity' | 'getUser' | 'getUserGroups'>;
+  readonly lookups: IdentityLookups;
   /** Leeway for `exp`/`iat`/`nbf`; default 5 s. */
   readonly clockToleranceSeconds?: number;
   /** How long a (provider, sub) → user link is remembered; default 60 s. */
@@ -57,7 +61,7 @@ export interface OidcBearerAuthenticatorOptions {
 }
 
 export function oidcBearerAuthenticator(options: OidcBearerAuthenticatorOptions): TokenAuthenticator {
-  const { source, store } = options;
+  const { source, lookups } = options;
   const now = options.now ?? (() => new Date());
   const clockTolerance = options.clockToleranceSeconds ?? 5;
   const links = new LRUCache<string, string>({ max: 10_000, ttl: options.linkCacheTtlMs ?? 60_000 });
@@ -77,7 +81,7 @@ export function oidcBearerAuthenticator(options: OidcBearerAuthenticatorOptions)
   async function userIdOf(sub: string): Promise<string | undefined> {
     const cached = links.get(sub);
     if (cached !== undefined) return cached;
-    const link = await store.findIdentity(source.name, sub);
+    const link = await lookups.findIdentity(source.name, sub);
     if (link !== undefined) links.set(sub, link.userId);
     return link?.userId;
   }
@@ -127,7 +131,7 @@ export function oidcBearerAuthenticator(options: OidcBearerAuthenticatorOptions)
     try {
       const userId = await userIdOf(sub);
       if (userId === undefined) return unauthenticated('IDENTITY_NOT_LINKED');
-      const user = await store.getUser(userId);
+      const user = await lookups.getUser(userId);
       if (user === undefined) {
         links.delete(sub);
         return unauthenticated('IDENTITY_NOT_LINKED');
@@ -135,7 +139,7 @@ export function oidcBearerAuthenticator(options: OidcBearerAuthenticatorOptions)
       if (!user.enabled) return unauthenticated('USER_DISABLED');
       const groups = source.groupsInIdToken
         ? groupsFromClaims(source.name, payload, source.groupsClaim)
-        : ((await store.getUserGroups(user.id, source.name))?.groups ?? []);
+        : ((await lookups.getUserGroups(user.id, source.name))?.groups ?? []);
       const name = tokenName(source.name, token);
       return authenticated(
         makeUserInfo({
