@@ -2,18 +2,10 @@
  * The forwarding hot path: `/k8s/clusters/<id>/…` from kubectl to that cluster's API server,
  * before express ever sees the request.
  *
- * Design note (fail closed). Every request goes through one admission, in this order:
- * path (cluster ID and a path that cannot escape it) → headers (client credentials and
- * hop-by-hop headers dropped; `Connection` naming a protected header refused) → for upgrades,
- * the `Origin` check (CVE-2019-13209) → bearer token → authenticate (401 / 503) → a
- * cluster-scoped token on another cluster (401) → client `Impersonate-*` (403, after
- * authentication so the audit names who tried) → membership (403) → cluster lookup (404).
- * Membership is checked before existence on purpose: a caller who is not a member gets the
- * same 403 whether or not the cluster exists, so cluster IDs do not leak; only callers whom
- * `authorize` accepts (members, and whoever the caller's policy lets see every cluster) can
- * see a 404. The upstream request then carries the sanitized client headers, the upstream's
- * `Host`, the proxy's own credentials and the `Impersonate-*` headers of the authenticated
- * user — identity headers are added last, after every strip, so nothing can remove them.
+ * Design note (fail closed). Every request, ordinary or upgrade, first goes through one
+ * admission (admission.ts: path → headers → origin → token → membership → cluster →
+ * identity headers), which touches no socket; a refusal becomes a Kubernetes Status and an
+ * audit record, and nothing reaches the cluster. What follows is only forwarding.
  *
  * Forwarding uses node:http directly rather than http-proxy: the outgoing header list is
  * built from `rawHeaders` (so every duplicate and spelling is handled), both bodies are
@@ -43,15 +35,14 @@ import { performance } from 'node:perf_hooks';
 import { STATUS_CODES, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { AuthResult, TokenAuthenticator, TokenFacts } from '../auth/authenticator.js';
+import type { RequestOptions } from 'node:http';
+import type { TokenFacts } from '../auth/authenticator.js';
 import type { UserInfo } from '../auth/user.js';
-import { isKubegateError, KubegateError, toKubegateError, type ErrorCode } from '../errors.js';
+import { isKubegateError, KubegateError, type ErrorCode } from '../errors.js';
 import { writeStatus, writeStatusToSocket } from '../kube/status.js';
-import type { Cluster, ClusterRole } from '../store/store.js';
-import { parseClusterPath, type ClusterPath } from './cluster-path.js';
-import { impersonationHeaders } from './impersonate.js';
-import { filterResponseHeaders, sanitizeRequest } from './sanitize.js';
-import type { Upstream, UpstreamPool } from '../clusters/upstreams.js';
+import type { ClusterRole } from '../store/store.js';
+import { admit, type Admission, type AdmissionDeps, type Admitted } from './admission.js';
+import { filterResponseHeaders } from './sanitize.js';
 
 export interface AuditRecord {
   /** Start of the request, epoch milliseconds. */
@@ -100,22 +91,10 @@ export interface LongRunningTracker {
   track(stream: ServerResponse | Duplex, end?: () => void): void;
 }
 
-export interface ForwarderDeps {
-  readonly authenticator: TokenAuthenticator;
-  /** Synchronous, from the in-memory cluster directory. */
-  readonly getCluster: (clusterId: string) => Cluster | undefined;
-  /** Synchronous, cached: the caller's role in the cluster, or null when not allowed in. */
-  readonly authorize: (user: UserInfo, clusterId: string) => ClusterRole | null;
-  readonly upstreams: UpstreamPool;
+/** Admission's lookups (admission.ts), and where the forwarder reports. */
+export interface ForwarderDeps extends AdmissionDeps {
   readonly audit: (record: AuditRecord) => void;
   readonly logger: ForwardLogger;
-  /**
-   * Origins (`https://kubegate.example.com[:port]`) from which browser upgrades are accepted.
-   * An upgrade carrying any other `Origin` is refused; requests without `Origin` (kubectl)
-   * are not affected. Read when an upgrade carries an `Origin` (it may be a getter, e.g. for
-   * a public URL known only after listen); entries that are not origins never match.
-   */
-  readonly allowedOrigins: readonly string[];
   readonly metrics?: ForwardMetrics;
   readonly longRunning?: LongRunningTracker;
 }
@@ -149,20 +128,11 @@ export interface Forwarder {
   openStreamCounts(): { watch: number; upgrade: number };
 }
 
-interface Admission {
-  readonly target: ClusterPath;
-  readonly user: UserInfo;
-  readonly token: TokenFacts;
-  readonly upstream: Upstream;
-  readonly headers: string[];
-}
-
 const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
 const MAX_TIMER_MS = 2_147_483_647;
 const TCP_KEEPALIVE_MS = 30_000;
 const LINGER_MS = 2000;
 const MAX_AUDIT_PATH = 1024;
-const BEARER_PREFIX = /^bearer +/i;
 const CLIENT_GONE = 499;
 
 /** Per-request state: what the audit record needs and what teardown must reach. */
@@ -216,77 +186,46 @@ const ANONYMOUS: UserInfo = Object.freeze({ name: '', uid: '', groups: Object.fr
 export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions = {}): Forwarder {
   const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   if (!Number.isFinite(idleTimeoutMs) || idleTimeoutMs <= 0) throw new TypeError('idleTimeoutMs must be a positive number');
-  let originsSource: readonly string[] | undefined;
-  let origins: ReadonlySet<string> = new Set();
   const open = new Set<Exchange>();
   const { logger } = deps;
 
-  // --- admission, shared by requests and upgrades ---------------------------------------
-
-  async function admit(ex: Exchange): Promise<Admission> {
-    const target = parseClusterPath(ex.req.url ?? '');
-    ex.clusterId = target.clusterId;
-    ex.path = target.path;
-    ex.longRunning = ex.upgrade || target.longRunning;
-    const clean = sanitizeRequest(ex.req.rawHeaders, ex.upgrade);
-    if (ex.upgrade && clean.origin !== undefined && !isAllowedOrigin(clean.origin)) {
-      throw new KubegateError('ORIGIN_REFUSED');
-    }
-    const tokenText = bearerToken(clean.authorization);
-    if (tokenText === undefined) throw new KubegateError('UNAUTHENTICATED');
-
-    let result: AuthResult;
-    try {
-      result = await deps.authenticator.authenticateToken(tokenText);
-    } catch (cause) {
-      throw new KubegateError('AUTH_UNDECIDED', undefined, { cause });
-    }
-    if (result.outcome === 'unauthenticated') {
-      ex.code = result.code;
-      throw new KubegateError('UNAUTHENTICATED');
-    }
-    if (result.outcome === 'error') throw new KubegateError('AUTH_UNDECIDED', undefined, { cause: result.error });
-    const { user, token } = result;
-    ex.user = user;
-    ex.authenticated = true;
-    ex.tokenName = token.name;
-    if (token.expiresAt !== null && token.expiresAt.getTime() <= Date.now()) {
-      ex.code = 'TOKEN_EXPIRED';
-      throw new KubegateError('UNAUTHENTICATED');
-    }
-    if (token.clusterId !== null && token.clusterId !== target.clusterId) throw new KubegateError('TOKEN_WRONG_CLUSTER');
-    if (clean.impersonation) throw new KubegateError('IMPERSONATION_REFUSED');
-
-    const role = deps.authorize(user, target.clusterId);
-    if (role === null) throw new KubegateError('FORBIDDEN');
-    ex.role = role;
-    const cluster = deps.getCluster(target.clusterId);
-    if (cluster === undefined) throw new KubegateError('NOT_FOUND');
-    const upstream = deps.upstreams.get(cluster);
-
-    const headers = clean.headers;
-    headers.push('Host', upstream.hostHeader);
-    pushAll(headers, upstream.authHeaders);
-    pushAll(headers, impersonationHeaders(user));
-    return { target, user, token, upstream, headers };
+  /** Admits the exchange's request; a refusal is recorded on it and answered with `refuse`. */
+  function admitExchange(ex: Exchange, refuse: (error: KubegateError) => void, forward: (admission: Admitted) => void): void {
+    admit({ method: ex.req.method ?? '', url: ex.req.url ?? '', rawHeaders: ex.req.rawHeaders, upgrade: ex.upgrade }, deps).then((admission) => {
+      learn(ex, admission);
+      if (admission.admitted) {
+        forward(admission);
+        return;
+      }
+      const { error } = admission;
+      if (error.status >= 500) logger.warn({ err: error.cause ?? error, cluster: ex.clusterId, code: error.code }, 'request refused by the proxy');
+      ex.code = admission.code;
+      ex.status = error.status;
+      refuse(error);
+    }).catch((err: unknown) => {
+      // Not a refusal: a bug while starting to forward. The exchange is cut, never left open.
+      logger.warn({ err, cluster: ex.clusterId }, 'forwarding failed');
+      ex.code ??= 'INTERNAL';
+      ex.abort();
+    });
   }
 
-  function isAllowedOrigin(origin: string): boolean {
-    const source = deps.allowedOrigins;
-    if (source !== originsSource) {
-      originsSource = source;
-      origins = new Set(source.map(normalizeOrigin).filter((entry) => entry !== ''));
-    }
-    return origins.has(origin.toLowerCase());
-  }
-
-  /** Records the refusal and returns the error to send (unknown errors become INTERNAL). */
-  function refusal(ex: Exchange, err: unknown): KubegateError {
-    const error = toKubegateError(err);
-    if (error.status >= 500) logger.warn({ err: error.cause ?? error, cluster: ex.clusterId, code: error.code }, 'request refused by the proxy');
-    ex.code ??= error.code;
-    ex.status = error.status;
-    return error;
+  /** The upstream request of an admitted exchange; upgrades use the agent that never reuses a socket. */
+  function upstreamRequest(ex: Exchange, admission: Admitted, timeoutMs: number | undefined): ClientRequest {
+    const { upstream, target } = admission;
+    const options: RequestOptions = {
+      host: upstream.hostname,
+      port: upstream.port,
+      agent: ex.upgrade ? upstream.upgradeAgent : upstream.agent,
+      method: ex.req.method,
+      path: upstream.pathPrefix + target.path + target.query,
+      headers: admission.headers,
+    };
+    if (timeoutMs !== undefined) options.timeout = timeoutMs;
+    const upstreamReq = upstream.request(options);
+    ex.upstreamReq = upstreamReq;
+    if (timeoutMs !== undefined) upstreamReq.on('timeout', destroyOnTimeout);
+    return upstreamReq;
   }
 
   function upstreamFailure(ex: Exchange, err: unknown): KubegateError {
@@ -365,31 +304,21 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
       if (res.headersSent) ex.status = res.statusCode;
       finish(ex);
     });
-    admit(ex).then(
+    admitExchange(
+      ex,
+      (error) => {
+        if (!res.destroyed) writeStatus(res, error);
+      },
       (admission) => {
         if (!res.destroyed) forwardRequest(ex, req, res, admission);
-      },
-      (err: unknown) => {
-        if (!res.destroyed) writeStatus(res, refusal(ex, err));
       },
     );
   }
 
-  function forwardRequest(ex: Exchange, req: IncomingMessage, res: ServerResponse, admission: Admission): void {
-    const { upstream, target } = admission;
-    const longRunning = target.longRunning;
+  function forwardRequest(ex: Exchange, req: IncomingMessage, res: ServerResponse, admission: Admitted): void {
+    const longRunning = admission.target.longRunning;
     if (longRunning) registerStream(ex, admission.token);
-    const upstreamReq = upstream.request({
-      host: upstream.hostname,
-      port: upstream.port,
-      agent: upstream.agent,
-      method: req.method,
-      path: upstream.pathPrefix + target.path + target.query,
-      headers: admission.headers,
-      ...(longRunning ? {} : { timeout: idleTimeoutMs }),
-    });
-    ex.upstreamReq = upstreamReq;
-    if (!longRunning) upstreamReq.on('timeout', destroyOnTimeout);
+    const upstreamReq = upstreamRequest(ex, admission, longRunning ? undefined : idleTimeoutMs);
 
     upstreamReq.on('response', (upstreamRes: IncomingMessage) => {
       if (res.destroyed || ex.ending) {
@@ -439,28 +368,18 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
       if (upstreamSocket !== undefined) closePeer(upstreamSocket);
       finish(ex);
     });
-    admit(ex).then(
+    admitExchange(
+      ex,
+      (error) => writeStatusToSocket(socket, error),
       (admission) => {
-        if (!socket.destroyed) forwardUpgrade(ex, req, socket, head, admission);
+        if (!socket.destroyed) forwardUpgrade(ex, socket, head, admission);
       },
-      (err: unknown) => writeStatusToSocket(socket, refusal(ex, err)),
     );
   }
 
-  function forwardUpgrade(ex: Exchange, req: IncomingMessage, socket: Duplex, head: Buffer, admission: Admission): void {
-    const { upstream, target } = admission;
+  function forwardUpgrade(ex: Exchange, socket: Duplex, head: Buffer, admission: Admitted): void {
     registerStream(ex, admission.token);
-    const upstreamReq = upstream.request({
-      host: upstream.hostname,
-      port: upstream.port,
-      agent: upstream.upgradeAgent,
-      method: req.method,
-      path: upstream.pathPrefix + target.path + target.query,
-      headers: admission.headers,
-      timeout: idleTimeoutMs,
-    });
-    ex.upstreamReq = upstreamReq;
-    upstreamReq.on('timeout', destroyOnTimeout);
+    const upstreamReq = upstreamRequest(ex, admission, idleTimeoutMs);
 
     upstreamReq.on('upgrade', (upstreamRes: IncomingMessage, upstreamSocket: Duplex, upstreamHead: Buffer) => {
       upstreamSocket.on('error', ignoreError);
@@ -532,26 +451,19 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
   return { handleRequest, handleUpgrade, closeStreams, openStreamCount: () => open.size, openStreamCounts };
 }
 
-function pushAll(target: string[], source: readonly string[]): void {
-  for (const item of source) target.push(item);
-}
-
-/** The token of an `Authorization: Bearer <token>` header (scheme in any case), if any. */
-function bearerToken(authorization: string | undefined): string | undefined {
-  if (authorization === undefined) return undefined;
-  const match = BEARER_PREFIX.exec(authorization);
-  if (match === null) return undefined;
-  const token = authorization.slice(match[0].length).trim();
-  return token.length > 0 ? token : undefined;
-}
-
-/** `https://Host:443/` → `https://host`; `''` for anything that is not an http(s) origin. */
-function normalizeOrigin(origin: string): string {
-  if (!URL.canParse(origin)) return '';
-  const url = new URL(origin);
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') return '';
-  if (url.pathname !== '/' || url.search !== '' || url.hash !== '' || url.username !== '') return '';
-  return url.origin.toLowerCase();
+/** Copies what admission learnt onto the exchange, for its audit record and `closeStreams`. */
+function learn(ex: Exchange, admission: Admission): void {
+  if (admission.target !== undefined) {
+    ex.clusterId = admission.target.clusterId;
+    ex.path = admission.target.path;
+  }
+  ex.longRunning = admission.longRunning;
+  if (admission.user !== undefined && admission.token !== undefined) {
+    ex.user = admission.user;
+    ex.authenticated = true;
+    ex.tokenName = admission.token.name;
+  }
+  ex.role = admission.role;
 }
 
 function ignoreError(): void {}

@@ -1,0 +1,182 @@
+/**
+ * Admission: whether a request to `/k8s/clusters/<id>/…` may go to that cluster, and with
+ * which headers. A function of the request head and the lookups it is given; it touches no
+ * socket, so every refusal is tested as a row of a table (test/unit/proxy/admission.test.ts).
+ *
+ * Design note (fail closed). One order, for requests and upgrades alike:
+ * path (cluster ID and a path that cannot escape it) → headers (client credentials and
+ * hop-by-hop headers dropped; `Connection` naming a protected header refused) → for upgrades,
+ * the `Origin` check (CVE-2019-13209) → bearer token → authenticate (401 / 503) → a
+ * cluster-scoped token on another cluster (401) → client `Impersonate-*` (403, after
+ * authentication so the audit names who tried) → membership (403) → cluster lookup (404).
+ * Membership is checked before existence on purpose: a caller who is not a member gets the
+ * same 403 whether or not the cluster exists, so cluster IDs do not leak; only callers whom
+ * `authorize` accepts (members, and whoever the caller's policy lets see every cluster) can
+ * see a 404. The upstream request then carries the sanitized client headers, the upstream's
+ * `Host`, the proxy's own credentials and the `Impersonate-*` headers of the authenticated
+ * user — identity headers are added last, after every strip, so nothing can remove them.
+ *
+ * A refusal says what to send (a KubegateError, which becomes a Kubernetes Status) and, for
+ * the audit record, what was learnt before it: the cluster and path, who the caller was,
+ * and the precise reason authentication failed (TOKEN_EXPIRED, TOKEN_INVALID…) where the
+ * client only ever sees a generic 401. Admission never throws.
+ */
+import type { AuthResult, TokenAuthenticator, TokenFacts } from '../auth/authenticator.js';
+import type { UserInfo } from '../auth/user.js';
+import type { Upstream, UpstreamPool } from '../clusters/upstreams.js';
+import { KubegateError, toKubegateError, type ErrorCode } from '../errors.js';
+import type { Cluster, ClusterRole } from '../store/store.js';
+import { parseClusterPath, type ClusterPath } from './cluster-path.js';
+import { impersonationHeaders } from './impersonate.js';
+import { sanitizeRequest } from './sanitize.js';
+
+/** What admission looks at: the request line and headers, nothing of the connection. */
+export interface RequestHead {
+  readonly method: string;
+  /** The request target, e.g. `/k8s/clusters/dev/api/v1/pods?watch=1`. */
+  readonly url: string;
+  /** Flat `[name, value, …]` as received, every duplicate and spelling kept. */
+  readonly rawHeaders: readonly string[];
+  /** An HTTP upgrade (exec, attach, port-forward over SPDY or WebSocket). */
+  readonly upgrade: boolean;
+}
+
+export interface AdmissionDeps {
+  readonly authenticator: TokenAuthenticator;
+  /** Synchronous, from the in-memory cluster directory. */
+  readonly getCluster: (clusterId: string) => Cluster | undefined;
+  /** Synchronous, cached: the caller's role in the cluster, or null when not allowed in. */
+  readonly authorize: (user: UserInfo, clusterId: string) => ClusterRole | null;
+  readonly upstreams: Pick<UpstreamPool, 'get'>;
+  /**
+   * Origins (`https://kubegate.example.com[:port]`) from which browser upgrades are accepted.
+   * An upgrade carrying any other `Origin` is refused; requests without `Origin` (kubectl)
+   * are not affected. Read when an upgrade carries an `Origin` (it may be a getter, e.g. for
+   * a public URL known only after listen); entries that are not origins never match.
+   */
+  readonly allowedOrigins: readonly string[];
+}
+
+/** What was learnt about a request before it was admitted or refused, for the audit record. */
+export interface AdmissionFacts {
+  /** The target, once the path parsed. */
+  readonly target: ClusterPath | undefined;
+  /** Watches, follows and every upgrade. */
+  readonly longRunning: boolean;
+  /** The authenticated caller, once authenticated. */
+  readonly user: UserInfo | undefined;
+  readonly token: TokenFacts | undefined;
+  readonly role: ClusterRole | null;
+}
+
+export interface Admitted extends AdmissionFacts {
+  readonly admitted: true;
+  readonly target: ClusterPath;
+  readonly user: UserInfo;
+  readonly token: TokenFacts;
+  readonly role: ClusterRole;
+  readonly upstream: Upstream;
+  /** The headers for the upstream request, flat `[name, value, …]`, identity last. */
+  readonly headers: string[];
+}
+
+export interface Refused extends AdmissionFacts {
+  readonly admitted: false;
+  /** What the client is sent (as a Status). */
+  readonly error: KubegateError;
+  /** Why, for the audit: more precise than `error.code` when authentication said no. */
+  readonly code: ErrorCode;
+}
+
+export type Admission = Admitted | Refused;
+
+const BEARER_PREFIX = /^bearer +/i;
+
+/** Decides whether `head` may go to its cluster. Never throws; `now` is for tests. */
+export async function admit(head: RequestHead, deps: AdmissionDeps, now: () => number = Date.now): Promise<Admission> {
+  let target: ClusterPath | undefined;
+  let longRunning = head.upgrade;
+  let user: UserInfo | undefined;
+  let token: TokenFacts | undefined;
+  let role: ClusterRole | null = null;
+  const refuse = (cause: unknown, code?: ErrorCode): Refused => {
+    const error = toKubegateError(cause);
+    return { admitted: false, error, code: code ?? error.code, target, longRunning, user, token, role };
+  };
+
+  try {
+    target = parseClusterPath(head.url);
+    longRunning ||= target.longRunning;
+    const clean = sanitizeRequest(head.rawHeaders, head.upgrade);
+    if (head.upgrade && clean.origin !== undefined && !isAllowedOrigin(deps.allowedOrigins, clean.origin)) {
+      return refuse(new KubegateError('ORIGIN_REFUSED'));
+    }
+    const tokenText = bearerToken(clean.authorization);
+    if (tokenText === undefined) return refuse(new KubegateError('UNAUTHENTICATED'));
+
+    let result: AuthResult;
+    try {
+      result = await deps.authenticator.authenticateToken(tokenText);
+    } catch (cause) {
+      return refuse(new KubegateError('AUTH_UNDECIDED', undefined, { cause }));
+    }
+    if (result.outcome === 'unauthenticated') return refuse(new KubegateError('UNAUTHENTICATED'), result.code);
+    if (result.outcome === 'error') return refuse(new KubegateError('AUTH_UNDECIDED', undefined, { cause: result.error }));
+    user = result.user;
+    token = result.token;
+    if (token.expiresAt !== null && token.expiresAt.getTime() <= now()) return refuse(new KubegateError('UNAUTHENTICATED'), 'TOKEN_EXPIRED');
+    if (token.clusterId !== null && token.clusterId !== target.clusterId) return refuse(new KubegateError('TOKEN_WRONG_CLUSTER'));
+    if (clean.impersonation) return refuse(new KubegateError('IMPERSONATION_REFUSED'));
+
+    const allowed = deps.authorize(user, target.clusterId);
+    if (allowed === null) return refuse(new KubegateError('FORBIDDEN'));
+    role = allowed;
+    const cluster = deps.getCluster(target.clusterId);
+    if (cluster === undefined) return refuse(new KubegateError('NOT_FOUND'));
+    const upstream = deps.upstreams.get(cluster);
+
+    const headers = clean.headers;
+    headers.push('Host', upstream.hostHeader);
+    pushAll(headers, upstream.authHeaders);
+    pushAll(headers, impersonationHeaders(user));
+    return { admitted: true, target, longRunning, user, token, role: allowed, upstream, headers };
+  } catch (cause) {
+    // A malformed path or header, an unusable cluster configuration, or a bug: its catalog
+    // error (an unknown error becomes INTERNAL).
+    return refuse(cause);
+  }
+}
+
+/** The normalised allow-list of each `allowedOrigins` array seen (arrays are not copied). */
+const normalisedOrigins = new WeakMap<readonly string[], ReadonlySet<string>>();
+
+function isAllowedOrigin(allowed: readonly string[], origin: string): boolean {
+  let origins = normalisedOrigins.get(allowed);
+  if (origins === undefined) {
+    origins = new Set(allowed.map(normalizeOrigin).filter((entry) => entry !== ''));
+    normalisedOrigins.set(allowed, origins);
+  }
+  return origins.has(origin.toLowerCase());
+}
+
+/** `https://Host:443/` → `https://host`; `''` for anything that is not an http(s) origin. */
+function normalizeOrigin(origin: string): string {
+  if (!URL.canParse(origin)) return '';
+  const url = new URL(origin);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return '';
+  if (url.pathname !== '/' || url.search !== '' || url.hash !== '' || url.username !== '') return '';
+  return url.origin.toLowerCase();
+}
+
+/** The token of an `Authorization: Bearer <token>` header (scheme in any case), if any. */
+function bearerToken(authorization: string | undefined): string | undefined {
+  if (authorization === undefined) return undefined;
+  const match = BEARER_PREFIX.exec(authorization);
+  if (match === null) return undefined;
+  const token = authorization.slice(match[0].length).trim();
+  return token.length > 0 ? token : undefined;
+}
+
+function pushAll(target: string[], source: readonly string[]): void {
+  for (const item of source) target.push(item);
+}
