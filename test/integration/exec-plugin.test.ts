@@ -7,29 +7,24 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { startProxy } from '../../src/cmd/proxy.js';
 import type { RunningProxy } from '../../src/cmd/proxy.js';
-import { loadProxyConfig } from '../../src/config/proxy.js';
-import { createLogger } from '../../src/log.js';
-import { startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import type { FakeKubeApiServer } from '../fakes/kube-apiserver.js';
-import { createApiClient } from '../support/api-client.js';
 import type { ApiClient } from '../support/api-client.js';
 import { installKubegateCli } from '../support/kubegate-cli.js';
 import { runKubectl } from '../support/kubectl.js';
+import { startProxyFixture } from '../support/proxy-fixture.js';
+import type { ProxyFixture } from '../support/proxy-fixture.js';
 
 const run = promisify(execFile);
-const ADMIN_PASSWORD = 'bootstrap-Pa55word-exec';
 const ALICE_PASSWORD = 'alice-Secret-pass-exec';
-const CLUSTER_TOKEN = 'proxy-sa-token-exec-0123456789';
 
 describe('kubectl with the kubegate exec credential plugin', () => {
+  let fixture: ProxyFixture;
   let dir: string;
   let bin: string;
   let cacheHome: string;
@@ -40,39 +35,17 @@ describe('kubectl with the kubegate exec credential plugin', () => {
   let kubeconfigPath: string;
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'kubegate-exec-'));
+    fixture = await startProxyFixture({ name: 'exec' });
+    ({ dir, fake, proxy, api } = fixture);
     bin = await installKubegateCli(join(dir, 'bin'));
     cacheHome = join(dir, 'cache');
-
-    fake = await startFakeKubeApiServer({ token: CLUSTER_TOKEN });
-    const configFile = join(dir, 'kubegate.yaml');
-    await writeFile(configFile, JSON.stringify({ listen: '127.0.0.1:0', dataDir: join(dir, 'data'), tls: { sans: ['127.0.0.1'] }, audit: { enabled: false } }));
-    const config = loadProxyConfig({ file: configFile, env: { KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD } });
-    proxy = await startProxy(config, { logger: createLogger({ level: 'silent', name: 'proxy' }) });
-    api = createApiClient(proxy.url, proxy.caPem ?? '');
-    const admin = await api.login('admin', ADMIN_PASSWORD);
-    const cluster = await api.request('POST', '/v1/clusters', {
-      token: admin,
-      body: { id: 'dev', server: fake.url, caData: Buffer.from(fake.caPem).toString('base64'), token: CLUSTER_TOKEN },
-    });
-    assert.equal(cluster.status, 201, cluster.text);
-    const alice = await api.request('POST', '/v1/users', { token: admin, body: { username: 'alice', password: ALICE_PASSWORD } });
-    assert.equal(alice.status, 201, alice.text);
-    aliceId = alice.json.id;
-    const member = await api.request('POST', '/v1/clusters/dev/members', { token: admin, body: { kind: 'User', name: aliceId, role: 'member' } });
-    assert.equal(member.status, 201, member.text);
-
-    const aliceToken = await api.login('alice', ALICE_PASSWORD);
-    const kubeconfig = await api.request('GET', '/v1/clusters/dev/kubeconfig?auth=exec', { token: aliceToken });
-    assert.equal(kubeconfig.status, 200, kubeconfig.text);
-    kubeconfigPath = join(dir, 'kubeconfig');
-    await writeFile(kubeconfigPath, kubeconfig.text, { mode: 0o600 });
+    const alice = await fixture.addUser('alice', { password: ALICE_PASSWORD });
+    aliceId = alice.id;
+    kubeconfigPath = (await fixture.kubeconfig(alice.token, '?auth=exec')).path;
   });
 
   after(async () => {
-    await proxy?.stop();
-    await fake?.close();
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    await fixture?.close();
   });
 
   function pluginEnv(password = ALICE_PASSWORD): Record<string, string> {

@@ -6,59 +6,40 @@
  * themselves (background group refresh), with no admin action in kubegate.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { parse } from 'yaml';
-import { startProxy } from '../../src/cmd/proxy.js';
-import type { RunningProxy } from '../../src/cmd/proxy.js';
-import { loadProxyConfig } from '../../src/config/proxy.js';
 import { createLogger } from '../../src/log.js';
-import { startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import type { FakeKubeApiServer } from '../fakes/kube-apiserver.js';
-import { createApiClient } from '../support/api-client.js';
 import type { ApiClient } from '../support/api-client.js';
+import { eventually } from '../support/eventually.js';
 import { installKubegateCli } from '../support/kubegate-cli.js';
 import { runKubectl } from '../support/kubectl.js';
+import { startProxyFixture } from '../support/proxy-fixture.js';
+import type { ProxyFixture } from '../support/proxy-fixture.js';
 import { replaceAttribute, SEED, startSlapd } from '../support/slapd.js';
 import type { TestSlapd } from '../support/slapd.js';
 
-const ADMIN_PASSWORD = 'bootstrap-Pa55word-ldap';
-const CLUSTER_TOKEN = 'proxy-sa-token-ldap-e2e-0123456789';
 const OPS_GROUP = `corp:${SEED.groups.ops}`;
 
-async function eventually(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 describe('an LDAP user reaches a cluster through the proxy, and access follows the directory', () => {
+  let fixture: ProxyFixture;
   let dir: string;
   let slapd: TestSlapd;
   let fake: FakeKubeApiServer;
-  let proxy: RunningProxy;
   let api: ApiClient;
   let adminToken: string;
   let aliceToken: string;
   let kubeconfigPath: string;
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'kubegate-ldap-e2e-'));
     slapd = await startSlapd();
-    fake = await startFakeKubeApiServer({ token: CLUSTER_TOKEN });
-    const configFile = join(dir, 'kubegate.yaml');
-    await writeFile(
-      configFile,
-      JSON.stringify({
-        listen: '127.0.0.1:0',
-        dataDir: join(dir, 'data'),
-        tls: { sans: ['127.0.0.1'] },
-        audit: { enabled: false },
+    fixture = await startProxyFixture({
+      name: 'ldap-e2e',
+      clusterId: 'prod',
+      config: () => ({
         groupRefresh: { maxAge: '1s', interval: '1s' },
         providers: [
           { name: 'local', type: 'local' },
@@ -77,17 +58,9 @@ describe('an LDAP user reaches a cluster through the proxy, and access follows t
           },
         ],
       }),
-    );
-    const config = loadProxyConfig({ file: configFile, env: { KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD } });
-    const logger = createLogger({ level: 'warn', name: 'proxy', destination: pino.destination({ dest: join(dir, 'proxy.log'), sync: true }) });
-    proxy = await startProxy(config, { logger });
-    api = createApiClient(proxy.url, proxy.caPem!);
-    adminToken = await api.login('admin', ADMIN_PASSWORD);
-    const cluster = await api.request('POST', '/v1/clusters', {
-      token: adminToken,
-      body: { id: 'prod', server: fake.url, caData: Buffer.from(fake.caPem).toString('base64'), token: CLUSTER_TOKEN },
+      logger: (fixtureDir) => createLogger({ level: 'warn', name: 'proxy', destination: pino.destination({ dest: join(fixtureDir, 'proxy.log'), sync: true }) }),
     });
-    assert.equal(cluster.status, 201, cluster.text);
+    ({ dir, fake, api, adminToken } = fixture);
     const member = await api.request('POST', '/v1/clusters/prod/members', {
       token: adminToken,
       // Written as an admin might copy it from a directory browser: upper case, spaces.
@@ -98,10 +71,8 @@ describe('an LDAP user reaches a cluster through the proxy, and access follows t
   });
 
   after(async () => {
-    await proxy?.stop();
-    await fake?.close();
+    await fixture?.close();
     await slapd?.stop();
-    await rm(dir, { recursive: true, force: true });
   });
 
   test('an LDAP login answers a token and the provider-prefixed DN groups of the user', async () => {

@@ -6,17 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as client from 'openid-client';
 import request from 'supertest';
 import { oidcBearerAuthenticator } from '../../src/providers/oidc/bearer.js';
-import { startProxy } from '../../src/cmd/proxy.js';
 import type { RunningProxy } from '../../src/cmd/proxy.js';
-import { loadProxyConfig } from '../../src/config/proxy.js';
-import { createLogger } from '../../src/log.js';
 import { loginToProxy } from '../../src/cli/login.js';
 import { createProxyClient } from '../../src/cli/proxy-client.js';
 import type { AuthResult, TokenAuthenticator } from '../../src/auth/authenticator.js';
@@ -24,11 +18,11 @@ import { createProviders } from '../../src/providers/index.js';
 import type { OidcProvider } from '../../src/providers/oidc/oidc.js';
 import { PUBLIC_URL, bearer, errorOf, startHarness } from '../unit/proxy/api/harness.js';
 import type { Harness } from '../unit/proxy/api/harness.js';
-import { startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import type { FakeKubeApiServer } from '../fakes/kube-apiserver.js';
-import { createApiClient } from '../support/api-client.js';
 import type { ApiClient } from '../support/api-client.js';
 import { runKubectl } from '../support/kubectl.js';
+import { startProxyFixture } from '../support/proxy-fixture.js';
+import type { ProxyFixture } from '../support/proxy-fixture.js';
 import { CLIENT_ID, CLIENT_SECRET, TestBrowser, startOidcIssuer } from '../support/oidc-issuer.js';
 import type { OidcIssuer } from '../support/oidc-issuer.js';
 
@@ -340,9 +334,7 @@ describe('OIDC ID tokens as bearer tokens', () => {
 
 describe('OIDC ID tokens on the proxy path of the real proxy (oidcBearer)', () => {
   const EXTERNAL = 'https://kubegate.test';
-  const CLUSTER_TOKEN = 'proxy-sa-token-oidc-0123456789';
-  const ADMIN_PASSWORD = 'bootstrap-Pa55word-oidc';
-  let dir: string;
+  let fixture: ProxyFixture;
   let issuer: OidcIssuer;
   let fake: FakeKubeApiServer;
   let proxy: RunningProxy;
@@ -351,34 +343,18 @@ describe('OIDC ID tokens on the proxy path of the real proxy (oidcBearer)', () =
   let idToken: string;
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'kubegate-oidc-e2e-'));
     issuer = await startOidcIssuer({ redirectUris: [`${EXTERNAL}/v1/login/${PROVIDER}/callback`] });
     issuer.accounts.set('sub-erin', { sub: 'sub-erin', preferred_username: 'erin', groups: ['dev'] });
-    fake = await startFakeKubeApiServer({ token: CLUSTER_TOKEN });
-    const configFile = join(dir, 'kubegate.yaml');
-    await writeFile(
-      configFile,
-      JSON.stringify({
-        listen: '127.0.0.1:0',
-        dataDir: join(dir, 'data'),
+    fixture = await startProxyFixture({
+      name: 'oidc-e2e',
+      config: () => ({
         externalUrl: EXTERNAL,
-        tls: { sans: ['127.0.0.1'] },
-        audit: { enabled: false },
         providers: [{ name: 'local', type: 'local' }, oidcConfig(issuer.issuer)],
         oidcBearer: { provider: PROVIDER },
       }),
-    );
-    const config = loadProxyConfig({ file: configFile, env: { KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD } });
-    proxy = await startProxy(config, { logger: createLogger({ level: 'silent', name: 'proxy' }) });
-    api = createApiClient(proxy.url, proxy.caPem ?? '');
-    const admin = await api.login('admin', ADMIN_PASSWORD);
-    const cluster = await api.request('POST', '/v1/clusters', {
-      token: admin,
-      body: { id: 'dev', server: fake.url, caData: Buffer.from(fake.caPem).toString('base64'), token: CLUSTER_TOKEN },
     });
-    assert.equal(cluster.status, 201, cluster.text);
-    const member = await api.request('POST', '/v1/clusters/dev/members', { token: admin, body: { kind: 'Group', name: `${PROVIDER}:dev`, role: 'member' } });
-    assert.equal(member.status, 201, member.text);
+    ({ fake, proxy, api } = fixture);
+    await fixture.grant('Group', `${PROVIDER}:dev`, 'member');
 
     // Erin logs in once through the proxy (the browser flow), which links her sub to a user.
     issuer.nextAccount = 'sub-erin';
@@ -398,10 +374,8 @@ describe('OIDC ID tokens on the proxy path of the real proxy (oidcBearer)', () =
   });
 
   after(async () => {
-    await proxy?.stop();
-    await fake?.close();
+    await fixture?.close();
     await issuer?.close();
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
   it('forwards a request carrying the ID token as the linked user with the provider groups, and never passes the ID token on', async () => {

@@ -5,30 +5,27 @@
  * server that records exactly what arrived.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import tls from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { parse } from 'yaml';
-import { startProxy } from '../../src/cmd/proxy.js';
 import type { RunningProxy } from '../../src/cmd/proxy.js';
-import { loadProxyConfig } from '../../src/config/proxy.js';
 import { createLogger } from '../../src/log.js';
-import { makePod, startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
+import { makePod } from '../fakes/kube-apiserver.js';
 import type { FakeKubeApiServer } from '../fakes/kube-apiserver.js';
-import { createApiClient } from '../support/api-client.js';
 import type { ApiClient } from '../support/api-client.js';
 import { runKubectl, spawnKubectl } from '../support/kubectl.js';
+import { FIXTURE_ADMIN_PASSWORD, FIXTURE_CLUSTER_TOKEN, startProxyFixture } from '../support/proxy-fixture.js';
+import type { ProxyFixture } from '../support/proxy-fixture.js';
 
-const ADMIN_PASSWORD = 'bootstrap-Pa55word-e2e';
 const ALICE_PASSWORD = 'alice-Secret-pass-42';
 const BOB_PASSWORD = 'bob-Secret-pass-4242';
-const CLUSTER_TOKEN = 'proxy-sa-token-0123456789abcdef';
+const CLUSTER_TOKEN = FIXTURE_CLUSTER_TOKEN;
 
 describe('kubegate proxy end to end with real kubectl', () => {
-  let dir: string;
+  let fixture: ProxyFixture;
   let fake: FakeKubeApiServer;
   let proxy: RunningProxy;
   let api: ApiClient;
@@ -36,73 +33,37 @@ describe('kubegate proxy end to end with real kubectl', () => {
   let aliceId: string;
   let aliceKubeconfigPath: string;
   let aliceKubeconfigToken: string;
-  const secrets: string[] = [ADMIN_PASSWORD, ALICE_PASSWORD, BOB_PASSWORD, CLUSTER_TOKEN];
+  const secrets: string[] = [FIXTURE_ADMIN_PASSWORD, ALICE_PASSWORD, BOB_PASSWORD, CLUSTER_TOKEN];
   let logFile: string;
   let auditFile: string;
-  let stopped = false;
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'kubegate-e2e-'));
-    logFile = join(dir, 'proxy.log');
-    auditFile = join(dir, 'audit.log');
-    fake = await startFakeKubeApiServer({ token: CLUSTER_TOKEN });
-    const configFile = join(dir, 'kubegate.yaml');
-    await writeFile(
-      configFile,
-      [
-        'listen: 127.0.0.1:0',
-        `dataDir: ${join(dir, 'data')}`,
-        'tls:',
-        '  sans: ["127.0.0.1", "localhost"]',
-        'audit:',
-        '  enabled: true',
-        `  file: ${auditFile}`,
-        'log:',
-        '  level: debug',
-      ].join('\n'),
-    );
-    const config = loadProxyConfig({ file: configFile, env: { KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD } });
-    const logger = createLogger({ level: 'debug', name: 'proxy', destination: pino.destination({ dest: logFile, sync: true }) });
-    proxy = await startProxy(config, { logger });
-    assert.ok(proxy.caPem, 'the proxy generated its own CA');
-    api = createApiClient(proxy.url, proxy.caPem);
-
-    adminToken = await api.login('admin', ADMIN_PASSWORD);
-    secrets.push(adminToken);
-    const cluster = await api.request('POST', '/v1/clusters', {
-      token: adminToken,
-      body: { id: 'dev', server: fake.url, caData: Buffer.from(fake.caPem).toString('base64'), token: CLUSTER_TOKEN },
+    fixture = await startProxyFixture({
+      name: 'e2e',
+      config: (dir) => ({ audit: { enabled: true, file: join(dir, 'audit.log') }, log: { level: 'debug' } }),
+      logger: (dir) => createLogger({ level: 'debug', name: 'proxy', destination: pino.destination({ dest: join(dir, 'proxy.log'), sync: true }) }),
     });
-    assert.equal(cluster.status, 201, cluster.text);
+    ({ fake, proxy, api, adminToken } = fixture);
+    logFile = join(fixture.dir, 'proxy.log');
+    auditFile = join(fixture.dir, 'audit.log');
+    secrets.push(adminToken);
+    const cluster = await api.request('GET', '/v1/clusters/dev', { token: adminToken });
+    assert.equal(cluster.status, 200, cluster.text);
     assert.ok(!cluster.text.includes(CLUSTER_TOKEN), 'cluster views never carry credentials');
 
-    const alice = await api.request('POST', '/v1/users', { token: adminToken, body: { username: 'alice', password: ALICE_PASSWORD } });
-    assert.equal(alice.status, 201, alice.text);
-    aliceId = alice.json.id;
-    const bob = await api.request('POST', '/v1/users', { token: adminToken, body: { username: 'bob', password: BOB_PASSWORD } });
-    assert.equal(bob.status, 201, bob.text);
-    const member = await api.request('POST', '/v1/clusters/dev/members', {
-      token: adminToken,
-      body: { kind: 'User', name: aliceId, role: 'member' },
-    });
-    assert.equal(member.status, 201, member.text);
+    const alice = await fixture.addUser('alice', { password: ALICE_PASSWORD });
+    aliceId = alice.id;
+    secrets.push(alice.token);
+    await fixture.addUser('bob', { password: BOB_PASSWORD, role: null });
 
-    const aliceToken = await api.login('alice', ALICE_PASSWORD);
-    secrets.push(aliceToken);
-    const kubeconfig = await api.request('GET', '/v1/clusters/dev/kubeconfig', { token: aliceToken });
-    assert.equal(kubeconfig.status, 200, kubeconfig.text);
-    assert.match(String(kubeconfig.headers['content-type']), /yaml/);
-    const parsed = parse(kubeconfig.text);
-    aliceKubeconfigToken = parsed.users[0].user.token;
+    const kubeconfig = await fixture.kubeconfig(alice.token);
+    aliceKubeconfigToken = kubeconfig.token!;
     secrets.push(aliceKubeconfigToken, kubeconfig.text);
-    aliceKubeconfigPath = join(dir, 'alice.kubeconfig');
-    await writeFile(aliceKubeconfigPath, kubeconfig.text, { mode: 0o600 });
+    aliceKubeconfigPath = kubeconfig.path;
   });
 
   after(async () => {
-    if (!stopped) await proxy?.stop();
-    await fake?.close();
-    await rm(dir, { recursive: true, force: true });
+    await fixture?.close();
   });
 
   test('the downloaded kubeconfig points at the proxy path of the cluster and trusts the proxy CA', async () => {
@@ -261,8 +222,7 @@ describe('kubegate proxy end to end with real kubectl', () => {
   });
 
   test('after a full run, no password, token, cluster credential or kubeconfig appears in the logs or the audit trail', async () => {
-    await proxy.stop();
-    stopped = true;
+    await fixture.stopProxy();
     const logs = await readFile(logFile, 'utf8');
     const audit = await readFile(auditFile, 'utf8');
     assert.ok(logs.length > 0 && audit.length > 0);

@@ -21,6 +21,7 @@ import { createSecretBox, type SecretBox } from '../../src/store/secret-box.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { NewAgentSecret, NewCluster, NewToken, NewUser, Store, StoreChange, TunnelRecord } from '../../src/store/store.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
+import { eventually } from '../support/eventually.js';
 
 // --- harnesses -------------------------------------------------------------------------------
 
@@ -137,14 +138,6 @@ async function rejectsWithCode(promise: Promise<unknown>, code: ErrorCode): Prom
 
 function sortedChanges(changes: readonly StoreChange[]): string[] {
   return changes.map((change) => `${change.kind}:${change.key}`).sort();
-}
-
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 // --- the contract --------------------------------------------------------------------------
@@ -1240,19 +1233,19 @@ describe('postgres store across replicas', () => {
     b.subscribe((change) => heardByB.push(change));
     await a.createUser(newUser('alice'));
     await a.createToken(newToken('t-1', 'u-alice'));
-    await waitFor(() => heardByB.length === 2, 'replica B to hear the setup');
+    await eventually(() => heardByB.length === 2, 5000, 'replica B to hear the setup');
     heardByA.length = 0;
     heardByB.length = 0;
 
     await a.deleteToken('t-1');
     assert.deepEqual(sortedChanges(heardByA), ['token:t-1']);
-    await waitFor(() => heardByB.length > 0, 'replica B to hear the revocation');
+    await eventually(() => heardByB.length > 0, 5000, 'replica B to hear the revocation');
     assert.deepEqual(sortedChanges(heardByB), ['token:t-1']);
 
     // A hears B's change through the same connection that would carry the echo of its own,
     // after it: once A has heard B, any echo of A's revocation would have arrived already.
     await b.updateUser('u-alice', { enabled: false });
-    await waitFor(() => heardByA.length > 1, 'replica A to hear B');
+    await eventually(() => heardByA.length > 1, 5000, 'replica A to hear B');
     assert.deepEqual(sortedChanges(heardByA), ['token:t-1', 'user:u-alice']);
     assert.deepEqual(sortedChanges(heardByB), ['token:t-1', 'user:u-alice']);
   });
@@ -1282,7 +1275,7 @@ describe('postgres store across replicas', () => {
     const heardByB: StoreChange[] = [];
     b.subscribe((change) => heardByB.push(change));
     await a.createUser(newUser('alice'));
-    await waitFor(() => heardByB.length === 1, 'replica B to hear the setup');
+    await eventually(() => heardByB.length === 1, 5000, 'replica B to hear the setup');
     heardByB.length = 0;
     await rawPostgresQuery(
       url,
@@ -1291,7 +1284,7 @@ describe('postgres store across replicas', () => {
     );
     await assert.rejects(a.deleteUser('u-alice'));
     await a.createUser(newUser('bob'));
-    await waitFor(() => heardByB.length > 0, 'replica B to hear the next change');
+    await eventually(() => heardByB.length > 0, 5000, 'replica B to hear the next change');
     assert.deepEqual(sortedChanges(heardByB), ['user:u-bob']);
   });
 
@@ -1319,16 +1312,16 @@ describe('postgres store across replicas', () => {
     const heardAroundOutage: StoreChange[] = [];
     const stopHearing = b.subscribe((change) => heardAroundOutage.push(change));
     await rawPostgresQuery(url, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid IN (${before.join(', ')})`);
-    await waitFor(async () => (await listeners()).filter((pid) => !before.includes(pid)).length === 2, 'both listeners to reconnect');
+    await eventually(async () => (await listeners()).filter((pid) => !before.includes(pid)).length === 2, 5000, 'both listeners to reconnect');
     assert.ok(errorsOfB.some((error) => isKubegateError(error, 'STORE_UNAVAILABLE')));
     // Changes committed during the outage were never heard: B must tell its caches to resync.
-    await waitFor(() => heardAroundOutage.some((change) => change.kind === 'resync'), 'replica B to announce a resync');
+    await eventually(() => heardAroundOutage.some((change) => change.kind === 'resync'), 5000, 'replica B to announce a resync');
     stopHearing();
 
     const heardByB: StoreChange[] = [];
     b.subscribe((change) => heardByB.push(change));
     await a.updateUser('u-alice', { displayName: 'Alice' });
-    await waitFor(() => heardByB.length > 0, 'replica B to hear A after reconnecting');
+    await eventually(() => heardByB.length > 0, 5000, 'replica B to hear A after reconnecting');
     assert.deepEqual(sortedChanges(heardByB), ['user:u-alice']);
   });
 
@@ -1342,12 +1335,12 @@ describe('postgres store across replicas', () => {
     const a = await openReplica(url, key);
     process.kill(frozen, 'SIGSTOP');
     try {
-      await waitFor(async () => (await listenerPids(url)).filter((pid) => pid !== frozen).length === 2, 'replica B to open a new notification connection', 15_000);
+      await eventually(async () => (await listenerPids(url)).filter((pid) => pid !== frozen).length === 2, 15_000, 'replica B to open a new notification connection');
       assert.ok(errorsOfB.some((error) => isKubegateError(error, 'STORE_UNAVAILABLE')));
       const heardByB: StoreChange[] = [];
       b.subscribe((change) => heardByB.push(change));
       await a.createUser(newUser('alice'));
-      await waitFor(() => heardByB.length > 0, 'replica B to hear A on its new connection');
+      await eventually(() => heardByB.length > 0, 5000, 'replica B to hear A on its new connection');
       assert.deepEqual(sortedChanges(heardByB), ['user:u-alice']);
     } finally {
       process.kill(frozen, 'SIGCONT');

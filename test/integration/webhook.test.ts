@@ -23,6 +23,7 @@ import type { FakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import { CATTLE_NAMESPACE, rancherClusterAuthToken, rancherClusterUserAttribute, rancherHash, rancherTokenSecret } from '../fakes/rancher-objects.js';
 import { buildKubeconfig, runKubectl, writeKubeconfig } from '../support/kubectl.js';
 import type { WrittenKubeconfig } from '../support/kubectl.js';
+import { eventually } from '../support/eventually.js';
 
 const proxyToken = 'webhook-sa-token-0123456789';
 
@@ -55,14 +56,6 @@ function post(url: string, path: string, body: string | Buffer, headers: Record<
 
 function review(url: string, token: string, version: 'v1' | 'v1beta1' = 'v1'): Promise<Answer> {
   return post(url, '/v1/authenticate', JSON.stringify({ apiVersion: `authentication.k8s.io/${version}`, kind: 'TokenReview', spec: { token } }));
-}
-
-async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 /** `kubegate webhook` reading the API server at `server`, once it has listed everything. */

@@ -236,13 +236,3 @@ export async function readUntil(socket: net.Socket, predicate: (received: Buffer
     if (socket.destroyed) onClose();
   });
 }
-
-/** Resolves when `check()` holds, polling every 10 ms; rejects after `timeoutMs`. */
-export async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<number> {
-  const started = Date.now();
-  while (!check()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return Date.now() - started;
-}

@@ -9,6 +9,7 @@ import type { UpstreamPool } from '../../../src/clusters/upstreams.js';
 import type { Cluster } from '../../../src/store/store.js';
 import { startFakeKubeApiServer } from '../../fakes/kube-apiserver.js';
 import type { FakeKubeApiServer } from '../../fakes/kube-apiserver.js';
+import { eventually } from '../../support/eventually.js';
 
 const TOKEN = 'probe-token';
 const CHECKED_AT = new Date('2025-06-01T12:00:00Z');
@@ -32,14 +33,6 @@ function cluster(id: string, server: string, fields: Partial<Cluster> = {}): Clu
 /** Our own small directory: the two lookups the monitor uses, over a map a test edits. */
 function directoryOf(clusters: Map<string, Cluster>) {
   return { listClusters: () => [...clusters.values()], getCluster: (id: string) => clusters.get(id) };
-}
-
-async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 describe('createClusterStatus', () => {
@@ -128,10 +121,10 @@ describe('createClusterStatus', () => {
     const before = fake.requests.filter((request) => request.path === '/version').length;
     monitor.start();
     await fake.waitUntil(() => fake.requests.filter((request) => request.path === '/version').length >= before + 1);
-    await waitFor(() => openSilentSockets() > 0);
+    await eventually(() => openSilentSockets() > 0);
     monitor.stop();
     // The silent probe is cancelled (its connection closed), not left waiting for its 60 s timeout.
-    await waitFor(() => openSilentSockets() === 0);
+    await eventually(() => openSilentSockets() === 0);
     assert.equal(monitor.get('silent'), undefined);
     const afterStop = fake.requests.filter((request) => request.path === '/version').length;
     await new Promise((resolve) => setTimeout(resolve, 150));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { isKubegateError } from '../../../src/errors.js';
 import { createCertificateAuthority, issueClientCertificate } from '../../../src/pki/certificates.js';
@@ -69,10 +69,10 @@ describe('createUpstreamPool', () => {
     }
   });
 
-  it('rebuilds the upstream and closes the old connections when the server, CA, TLS flag or credentials change', async () => {
-    let closed = 0;
+  it('rebuilds the upstream and closes the old connections when the server, CA, TLS flag or credentials change', { timeout: 10_000 }, async () => {
+    const connections: Socket[] = [];
     const server = http.createServer((_req, res) => res.end('ok'));
-    server.on('connection', (socket) => socket.on('close', () => closed++));
+    server.on('connection', (socket: Socket) => connections.push(socket));
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     const { port } = server.address() as AddressInfo;
@@ -85,13 +85,17 @@ describe('createUpstreamPool', () => {
       const [res] = (await once(req, 'response')) as [http.IncomingMessage];
       res.resume();
       await once(res, 'end');
-      assert.equal(closed, 0, 'the keep-alive connection stays open');
+      assert.equal(connections.length, 1);
+      const kept = connections[0]!;
+      assert.equal(kept.destroyed, false, 'the keep-alive connection stays open');
+      const keptClosed = once(kept, 'close');
 
       const rotated = pool.get({ ...base, credentials: { kind: 'token', token: 'rotated' } });
       assert.notEqual(rotated, first);
       assert.deepEqual(rotated.authHeaders, ['Authorization', 'Bearer rotated']);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      assert.equal(closed, 1, 'the old agent was destroyed with its connection');
+      // The old agent was destroyed with its connection (else the test fails on its timeout).
+      await keptClosed;
+      assert.equal(connections.length, 1, 'no new connection was made');
       assert.equal(pool.get(base) === first, false, 'an old Cluster object never brings back a destroyed upstream');
       assert.notEqual(pool.get({ ...base, insecureSkipTlsVerify: true }), pool.get(base));
     } finally {

@@ -1,10 +1,13 @@
+import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pino from 'pino';
 import { createAuditSink } from '../../../src/proxy/audit-trail.js';
 import type { AuditRecord } from '../../../src/proxy/forward.js';
+import { eventually } from '../../support/eventually.js';
 
 function record(path: string): AuditRecord {
   return {
@@ -24,14 +27,6 @@ function record(path: string): AuditRecord {
     upgrade: false,
     longRunning: false,
   };
-}
-
-async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 describe('audit sink', () => {
@@ -56,10 +51,12 @@ describe('audit sink', () => {
   it('writes everything still buffered when closed', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'kubegate-audit-'));
     const file = join(dir, 'audit.log');
-    const sink = createAuditSink({ enabled: true, file });
+    // The sink's kind of destination (asynchronous, buffered), opened before lines arrive.
+    const destination = pino.destination({ dest: file, sync: false, minLength: 8 * 1024 });
+    await once(destination, 'ready');
+    const sink = createAuditSink({ enabled: true, file, destination });
     try {
-      // Let the file open, then buffer lines the timer has not written yet.
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Lines the flush timer has not written yet.
       for (let i = 0; i < 5; i++) sink.write(record(`/api/v1/namespaces/ns-${i}/pods`));
       sink.close();
       const lines = (await readFile(file, 'utf8')).trim().split('\n');

@@ -68,8 +68,13 @@ describe('relayChanges', () => {
     const unsubscribe = first.subscribe((change) => heard.push(change));
     try {
       await first.updateUser('u-aaaaaaaaaaaa', { displayName: 'Alice' });
-      await new Promise((resolve) => setTimeout(resolve, 20));
-      assert.deepEqual(heard, [{ kind: 'user', key: 'u-aaaaaaaaaaaa' }]);
+      // A marker from the other process travels the same (in-order) channel after anything
+      // the first write could have sent back: once it is heard, an echo would have been too.
+      await second.createUser({ id: 'u-mmmmmmmmmmmm', username: 'marker' });
+      assert.deepEqual(heard, [
+        { kind: 'user', key: 'u-aaaaaaaaaaaa' },
+        { kind: 'user', key: 'u-mmmmmmmmmmmm' },
+      ]);
     } finally {
       unsubscribe();
     }
