@@ -49,7 +49,7 @@ export interface ChangeFeedOptions {
   /** Default 10000. */
   readonly maxRetryDelayMs?: number;
   /** How often the connection is checked with `SELECT 1`; default 15000. */
-  readonly checkIntervalMs?: number;
+  readonly checkIntervalMs?: number | undefined;
 }
 
 export interface ChangeFeed {

@@ -29,7 +29,7 @@ export function generateToken(prefix: string = TOKEN_NAME_PREFIX): GeneratedToke
   let name = prefix;
   let secret = '';
   for (let i = 0; i < bytes.length; i++) {
-    const character = BASE32[bytes[i] & 31];
+    const character = BASE32[bytes[i]! & 31];
     if (i < NAME_RANDOM_LENGTH) name += character;
     else secret += character;
   }

@@ -7,8 +7,8 @@ import { unionAuthenticator } from '../../../src/auth/union.js';
 import { makeUserInfo } from '../../../src/auth/user.js';
 
 /** A member that answers a fixed result (or throws) and records its calls. */
-function member(answer: AuthResult | (() => never)): TokenAuthenticator & { calls: Array<{ token: string; options?: AuthenticateOptions }> } {
-  const calls: Array<{ token: string; options?: AuthenticateOptions }> = [];
+function member(answer: AuthResult | (() => never)): TokenAuthenticator & { calls: Array<{ token: string; options: AuthenticateOptions | undefined }> } {
+  const calls: Array<{ token: string; options: AuthenticateOptions | undefined }> = [];
   return {
     calls,
     async authenticateToken(token, options) {

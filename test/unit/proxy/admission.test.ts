@@ -38,6 +38,7 @@ function cluster(id: string, server: string): Cluster {
     id,
     displayName: id,
     server,
+    mode: 'direct',
     caPem: null,
     credentials: { kind: 'token', token: `proxy-token-${id}` },
     insecureSkipTlsVerify: false,
