@@ -23,7 +23,7 @@ import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';
 import { mkdirSync } from 'node:fs';
 import { AggregatorRegistry } from 'prom-client';
-import type { PrometheusContentType } from 'prom-client';
+import type { PrometheusContentType, Registry } from 'prom-client';
 import type { ProxyConfig } from '../config/proxy.js';
 import { KubegateError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -31,13 +31,18 @@ import { installSignalHandlers } from '../server.js';
 import { relayChanges } from '../store/relay.js';
 import type { ChangeChannel } from '../store/relay.js';
 import { lockProxyDataDir, openProxyData } from './proxy-data.js';
-import type { StoreChange } from '../store/store.js';
-import type { RunningProxy, StartProxyDeps } from './proxy.js';
+import type { Store, StoreChange } from '../store/store.js';
 
 export interface RunWorkersDeps {
   readonly logger: Logger;
-  /** startProxy of ./proxy.js (passed in, so that the two modules do not import each other). */
-  readonly startProxy: (config: ProxyConfig, deps: StartProxyDeps) => Promise<RunningProxy>;
+  /**
+   * startProxy of ./proxy.js, passed in (with the little of its types a worker needs) so
+   * that the two modules do not import each other.
+   */
+  readonly startProxy: (
+    config: ProxyConfig,
+    deps: { readonly logger: Logger; readonly registry: Registry; readonly dataDirLockedByPrimary: true; readonly wrapStore: (store: Store) => Store },
+  ) => Promise<{ stop(): Promise<void> }>;
 }
 
 export interface WorkerTimings {

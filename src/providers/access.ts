@@ -25,7 +25,7 @@
 import * as z from 'zod';
 import { KubegateError } from '../errors.js';
 import type { Store } from '../store/store.js';
-import type { ProviderIdentity } from './provider.js';
+import type { ProviderIdentity } from './identity.js';
 
 export const ACCESS_MODES = ['unrestricted', 'restricted', 'required'] as const;
 export type AccessMode = (typeof ACCESS_MODES)[number];

@@ -1,7 +1,8 @@
 /**
- * The identity provider contract for password logins (local users now; LDAP and Active
- * Directory later). A provider only answers "who is this?"; the login route turns the answer
- * into a kubegate user and a token.
+ * The identity provider contract for password logins (local users, LDAP, Active Directory;
+ * OIDC and GitHub log in at their own site: web-login.ts). A provider only answers "who is
+ * this?"; the login route turns the answer into a kubegate user and a token. The answers'
+ * types are in identity.ts, which every provider module can import without a cycle.
  *
  * Three outcomes, as for token authenticators (src/auth/authenticator.ts):
  * - `authenticated`: the credentials are good; `identity` describes the person at the
@@ -19,40 +20,11 @@
  * refresh, src/providers/group-refresh.ts) and may restrict who logs in (`access`,
  * src/providers/access.ts).
  */
-import type { KubegateError } from '../errors.js';
 import type { AccessPolicy } from './access.js';
+import type { ProviderLoginResult, ProviderRefreshResult } from './identity.js';
 import type { WebLoginProvider } from './web-login.js';
 
-export interface ProviderIdentity {
-  /** The stable ID at the provider (local: the user ID; LDAP: the DN; …). */
-  readonly providerUserId: string;
-  /** The name the person logs in with at the provider. */
-  readonly loginName: string;
-  readonly displayName: string;
-  /** Provider-prefixed groups, e.g. `ldap:cn=ops,ou=groups,dc=example,dc=org`. */
-  readonly groups: readonly string[];
-  /**
-   * Set only by providers whose accounts ARE kubegate users (the local provider): the login
-   * uses this user directly and links no identity.
-   */
-  readonly userId?: string;
-}
-
-export type ProviderLoginResult =
-  | { readonly outcome: 'authenticated'; readonly identity: ProviderIdentity }
-  | { readonly outcome: 'unauthenticated' }
-  | { readonly outcome: 'disabled' }
-  | { readonly outcome: 'error'; readonly error: KubegateError };
-
-/**
- * The current state of a known person at the provider: `found` (with `enabled` false for an
- * account the directory disables), `gone` (deleted, moved out of the search base, no longer
- * matching the filters), or `error` (could not decide: keep what is known, ask again later).
- */
-export type ProviderRefreshResult =
-  | { readonly outcome: 'found'; readonly identity: ProviderIdentity; readonly enabled: boolean }
-  | { readonly outcome: 'gone' }
-  | { readonly outcome: 'error'; readonly error: KubegateError };
+export type { ProviderIdentity, ProviderLoginResult, ProviderRefreshResult } from './identity.js';
 
 export interface PasswordProvider {
   /** The configured name, also the group prefix and the `provider` of issued tokens. */

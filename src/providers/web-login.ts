@@ -27,7 +27,7 @@ import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:cr
 import { calculatePKCECodeChallenge } from 'openid-client';
 import type * as z from 'zod';
 import type { AccessPolicy } from './access.js';
-import type { ProviderLoginResult } from './provider.js';
+import type { ProviderLoginResult } from './identity.js';
 
 /** What one browser login needs at the provider; `state` is the sealed pending login. */
 export interface WebLoginRequest {
