@@ -59,7 +59,6 @@ export function assertProviderName(value: string, what = 'name'): string {
   if (value.length > MAX_NAME_LENGTH) {
     throw new KubegateError('IDENTITY_NAME_INVALID', `${what} is longer than ${MAX_NAME_LENGTH} characters`);
   }
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(value)) {
     throw new KubegateError('IDENTITY_NAME_INVALID', `${what} contains control characters`);
   }

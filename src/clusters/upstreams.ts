@@ -91,7 +91,6 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 const DEFAULT_FREE_SOCKET_TIMEOUT_MS = 30_000;
 const DEFAULT_MAX_FREE_SOCKETS = 64;
 const TCP_KEEPALIVE_MS = 30_000;
-// eslint-disable-next-line no-control-regex
 const INVALID_TOKEN_CHARACTER = /[\u0000-\u0020\u007f-\uffff]/;
 
 export function createUpstreamPool(options: UpstreamPoolOptions = {}): UpstreamPool {

@@ -27,7 +27,6 @@ export const IMPERSONATE_EXTRA_PREFIX = 'Impersonate-Extra-';
 
 /** RFC 7230 `tchar`: the bytes allowed in a header name. */
 const TOKEN_CHAR = /^[!#$&'*+\-.^_`|~0-9a-z]$/;
-// eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
 const NON_ASCII = /[^\u0000-\u007f]/;
 

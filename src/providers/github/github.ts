@@ -132,7 +132,6 @@ export function identityFromGithub(provider: string, user: Readonly<Record<strin
     const orgLogin = isRecord(organization) ? organization['login'] : undefined;
     if (isNamePart(orgLogin) && isNamePart(slug)) add(`${orgLogin}/${slug}`);
   }
-  // eslint-disable-next-line no-control-regex
   const usableName = typeof name === 'string' && name.length > 0 && name.length <= MAX_DISPLAY_NAME_LENGTH && !/[\u0000-\u001f\u007f]/.test(name);
   return {
     providerUserId: String(id),

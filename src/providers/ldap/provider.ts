@@ -144,7 +144,6 @@ export function createLdapProvider(config: ProviderConfig, deps: LdapProviderDep
 }
 
 function isAcceptableLogin(username: string): boolean {
-  // eslint-disable-next-line no-control-regex
   return username.length > 0 && username.length <= MAX_LOGIN_NAME_LENGTH && !/[\u0000-\u001f\u007f]/.test(username) && username.trim() !== '';
 }
 

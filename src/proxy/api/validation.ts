@@ -40,7 +40,6 @@ export function jsonBody(): RequestHandler {
   };
 }
 
-// eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
 
 /** Whether `value` holds a control character (newline, NUL, …), which no name or text needs. */
