@@ -88,7 +88,7 @@ export function isSecretFieldName(name: string): boolean {
  * A copy of `value` with the values of secret-named fields replaced, at any depth of plain
  * objects and arrays; `value` itself when nothing is secret. Never mutates.
  */
-export function censorFields(value: unknown, depth = 0): unknown {
+function censorFields(value: unknown, depth = 0): unknown {
   if (typeof value !== 'object' || value === null || depth > MAX_DEPTH) return value;
   if (Array.isArray(value)) {
     let copy: unknown[] | undefined;

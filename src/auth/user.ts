@@ -119,8 +119,3 @@ export function withGroups(user: UserInfo, groups: Iterable<string>): UserInfo {
   }
   return changed ? makeUserInfo({ ...user, groups: merged }) : user;
 }
-
-/** A copy of `user` with extra `key` set to `values` (replacing what was there). */
-export function withExtra(user: UserInfo, key: string, values: Iterable<string>): UserInfo {
-  return makeUserInfo({ ...user, extra: { ...user.extra, [key]: values } });
-}

@@ -21,11 +21,11 @@ import { loginToProxy } from './login.js';
 import type { CliLoginOptions } from './login.js';
 import type { CachedToken, TokenCache } from './token-cache.js';
 
-export const EXEC_CREDENTIAL_API_VERSION = 'client.authentication.k8s.io/v1';
+const EXEC_CREDENTIAL_API_VERSION = 'client.authentication.k8s.io/v1';
 /** A cached token is replaced this long before it expires. */
 export const REFRESH_BEFORE_EXPIRY_MS = 5 * 60_000;
 /** A cached cluster token is confirmed with the proxy again after this long. */
-export const RECHECK_AFTER_MS = 60_000;
+const RECHECK_AFTER_MS = 60_000;
 /** Shortest cluster token worth minting. */
 const MIN_CLUSTER_TOKEN_SECONDS = 60;
 

@@ -8,15 +8,15 @@
  * - OIDC / GitHub in a browser: a one-shot HTTP listener on 127.0.0.1 and a random port, the
  *   browser sent to the proxy's `/v1/login/<provider>?cli_redirect=…&cli_challenge=…`, and
  *   the one-time code that comes back to the loopback exchanged together with a verifier
- *   only this process knows (see src/proxy/api/web-login.ts). No token travels in a URL.
+ *   only this process knows (see src/proxy/api/browser-login.ts). No token travels in a URL.
  * - OIDC with `--device`: the proxy's device flow; the user code and URL are printed, and
  *   the proxy is polled at the interval it asks for (`Retry-After`).
  * Everything for the user goes to stderr: stdout belongs to the ExecCredential.
  */
-import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { calculatePKCECodeChallenge, randomPKCECodeVerifier } from 'openid-client';
 import { KubegateError, isKubegateError } from '../errors.js';
 import { apiError } from './proxy-client.js';
 import type { ProxyClient } from './proxy-client.js';
@@ -92,8 +92,9 @@ async function passwordLogin(options: CliLoginOptions, provider: string): Promis
 }
 
 async function browserLogin(options: CliLoginOptions, provider: string): Promise<CachedToken> {
-  const verifier = randomBytes(32).toString('base64url');
-  const challenge = createHash('sha256').update(verifier).digest('base64url');
+  // PKCE (RFC 7636, S256), as the proxy does with the identity provider.
+  const verifier = randomPKCECodeVerifier();
+  const challenge = await calculatePKCECodeChallenge(verifier);
   let resolveCode!: (code: string) => void;
   let rejectCode!: (error: Error) => void;
   const codeArrived = new Promise<string>((resolve, reject) => {

@@ -39,7 +39,7 @@ import { createClusterSync } from '../sync/sync.js';
 import type { ClusterSync } from '../sync/sync.js';
 import { createGroupRefresher, revokeDisabledProviders } from '../providers/group-refresh.js';
 import { createProviders } from '../providers/index.js';
-import { deriveLoginStateKey } from '../providers/web-login.js';
+import { deriveLoginStateKey } from '../providers/login-state.js';
 import { oidcBearerAuthenticator } from '../providers/oidc/bearer.js';
 import { oidcBearerSource } from '../providers/oidc/oidc.js';
 import type { Store } from '../store/store.js';

@@ -27,7 +27,7 @@ import { KubegateError } from '../errors.js';
 import type { Store } from '../store/store.js';
 import type { ProviderIdentity } from './identity.js';
 
-export const ACCESS_MODES = ['unrestricted', 'restricted', 'required'] as const;
+const ACCESS_MODES = ['unrestricted', 'restricted', 'required'] as const;
 export type AccessMode = (typeof ACCESS_MODES)[number];
 
 export interface AccessPolicy {
@@ -101,12 +101,12 @@ export function createAccessPolicy(
   return Object.freeze({ mode: settings.accessMode, allowedPrincipals: Object.freeze([...new Set(principals)]) });
 }
 
-export function userPrincipal(providerUserId: string): string {
+function userPrincipal(providerUserId: string): string {
   return `user:${providerUserId}`;
 }
 
 /** `group` is the provider-prefixed group name. */
-export function groupPrincipal(group: string): string {
+function groupPrincipal(group: string): string {
   return `group:${group}`;
 }
 

@@ -28,8 +28,8 @@ import type { Store } from '../store/store.js';
 import { UNRESTRICTED_ACCESS, decideAccess } from './access.js';
 import type { PasswordProvider, ProviderRefreshResult, ProviderRegistry } from './provider.js';
 
-export const DEFAULT_GROUP_MAX_AGE_SECONDS = 3600;
-export const DEFAULT_GROUP_REFRESH_INTERVAL_SECONDS = 300;
+const DEFAULT_GROUP_MAX_AGE_SECONDS = 3600;
+const DEFAULT_GROUP_REFRESH_INTERVAL_SECONDS = 300;
 
 export interface GroupRefresherOptions {
   readonly store: Store;

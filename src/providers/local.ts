@@ -26,7 +26,7 @@ export interface LocalProviderDeps {
   readonly store: Store;
 }
 
-export const DEFAULT_MIN_PASSWORD_LENGTH = 12;
+const DEFAULT_MIN_PASSWORD_LENGTH = 12;
 const MIN_PASSWORD_LENGTH_FLOOR = 8;
 const KNOWN_SETTINGS = new Set(['minPasswordLength']);
 

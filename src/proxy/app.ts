@@ -17,7 +17,7 @@
  *   GET    /v1/providers                        providers that take logins         public
  *   POST   /v1/login                            {provider,username,password,ttl?}  public
  *   GET    /v1/login/:provider[/callback] · POST …/exchange · …/device[/token]   public
- *                                              (OIDC, GitHub: see api/web-login.ts)
+ *                                              (OIDC, GitHub: see api/browser-login.ts)
  *   GET    /v1/me · POST /v1/me/password        caller; own local password
  *   POST|GET /v1/users · GET|PATCH|DELETE /v1/users/:id                        admin
  *   POST|GET /v1/tokens (?userId= admin) · DELETE /v1/tokens/:name

@@ -13,7 +13,7 @@
  */
 import { KubegateError } from '../errors.js';
 
-export const CLUSTER_PATH_PREFIX = '/k8s/clusters/';
+const CLUSTER_PATH_PREFIX = '/k8s/clusters/';
 
 /** A Kubernetes-style DNS label (RFC 1123): lower-case alphanumerics and `-`, at most 63. */
 export const CLUSTER_ID_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;

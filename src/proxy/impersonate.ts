@@ -20,10 +20,10 @@
 import { KubegateError } from '../errors.js';
 import type { UserInfo } from '../auth/user.js';
 
-export const IMPERSONATE_USER = 'Impersonate-User';
-export const IMPERSONATE_UID = 'Impersonate-Uid';
-export const IMPERSONATE_GROUP = 'Impersonate-Group';
-export const IMPERSONATE_EXTRA_PREFIX = 'Impersonate-Extra-';
+const IMPERSONATE_USER = 'Impersonate-User';
+const IMPERSONATE_UID = 'Impersonate-Uid';
+const IMPERSONATE_GROUP = 'Impersonate-Group';
+const IMPERSONATE_EXTRA_PREFIX = 'Impersonate-Extra-';
 
 /** RFC 7230 `tchar`: the bytes allowed in a header name. */
 const TOKEN_CHAR = /^[!#$&'*+\-.^_`|~0-9a-z]$/;

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { formatToken } from './format.js';
 
-export const TOKEN_NAME_PREFIX = 't-';
+const TOKEN_NAME_PREFIX = 't-';
 const NAME_RANDOM_LENGTH = 12;
 const SECRET_LENGTH = 54;
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';

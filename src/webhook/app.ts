@@ -27,7 +27,7 @@ import { createHealthHandler } from '../server.js';
 import { tryParseToken } from '../tokens/format.js';
 import { parseTokenReview, tokenReviewReplyJson } from './token-review.js';
 
-export const AUTHENTICATE_PATH = '/v1/authenticate';
+const AUTHENTICATE_PATH = '/v1/authenticate';
 const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
 
 export interface WebhookAppDeps {

@@ -17,7 +17,7 @@
 import { KubegateError } from '../errors.js';
 import type { AuthResult } from '../auth/authenticator.js';
 
-export const TOKEN_REVIEW_VERSIONS = ['authentication.k8s.io/v1', 'authentication.k8s.io/v1beta1'] as const;
+const TOKEN_REVIEW_VERSIONS = ['authentication.k8s.io/v1', 'authentication.k8s.io/v1beta1'] as const;
 export type TokenReviewVersion = (typeof TOKEN_REVIEW_VERSIONS)[number];
 
 export interface TokenReviewRequest {

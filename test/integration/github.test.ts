@@ -21,7 +21,7 @@ import type { RunningProxy } from '../../src/cmd/proxy.js';
 import { loadProxyConfig } from '../../src/config/proxy.js';
 import { createLogger } from '../../src/log.js';
 import { createProviders } from '../../src/providers/index.js';
-import { deriveLoginStateKey } from '../../src/providers/web-login.js';
+import { deriveLoginStateKey } from '../../src/providers/login-state.js';
 import { createProxyApp } from '../../src/proxy/app.js';
 import { PUBLIC_URL, bearer, errorOf, startHarness } from '../unit/proxy/api/harness.js';
 import type { Harness } from '../unit/proxy/api/harness.js';

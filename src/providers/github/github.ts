@@ -1,6 +1,7 @@
 /**
  * The GitHub identity provider (github.com, or GitHub Enterprise Server by `hostname`):
- * browser logins with GitHub's OAuth web flow, through the proxy (src/proxy/api/web-login.ts).
+ * browser logins with GitHub's OAuth web flow, through the proxy
+ * (src/proxy/api/browser-login.ts).
  *
  * Flow: the browser goes to `<oauth base>/login/oauth/authorize` with the client ID, the
  * proxy's callback, the scopes `read:user read:org`, the sealed `state` and a PKCE S256
@@ -40,7 +41,7 @@ import { pkceChallenge } from '../web-login.js';
 import { createGithubClient, isRecord } from './api.js';
 import { githubEndpoints, githubSettingsSchema } from './settings.js';
 
-export const GITHUB_SCOPES = 'read:user read:org';
+const GITHUB_SCOPES = 'read:user read:org';
 const MAX_DISPLAY_NAME_LENGTH = 256;
 
 export interface GithubProviderDeps {

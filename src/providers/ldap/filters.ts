@@ -14,7 +14,7 @@ import type { Filter } from 'ldapts';
 import type { LdapSettings } from './settings.js';
 
 /** Active Directory's LDAP_MATCHING_RULE_IN_CHAIN: transitive membership in one search. */
-export const AD_IN_CHAIN_RULE = '1.2.840.113556.1.4.1941';
+const AD_IN_CHAIN_RULE = '1.2.840.113556.1.4.1941';
 
 type UserFilterSettings = Pick<LdapSettings, 'userObjectClass' | 'userLoginAttribute' | 'userSearchFilter'>;
 type GroupFilterSettings = Pick<LdapSettings, 'groupObjectClass' | 'groupMemberMappingAttribute' | 'groupSearchFilter'>;

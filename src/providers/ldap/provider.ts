@@ -52,7 +52,7 @@ export interface LdapProvider extends PasswordProvider {
 }
 
 /** Longest login name looked up (AD's sAMAccountName is at most 20; uids are short too). */
-export const MAX_LOGIN_NAME_LENGTH = 256;
+const MAX_LOGIN_NAME_LENGTH = 256;
 
 /** Creates the provider; throws CONFIG_INVALID naming `settings.<field>` for bad settings. */
 export function createLdapProvider(config: ProviderConfig, deps: LdapProviderDeps = {}): LdapProvider {

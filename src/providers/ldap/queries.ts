@@ -22,7 +22,7 @@ import { isNoSuchObject, valuesOf } from './connection.js';
 import type { LdapProviderType, LdapSettings } from './settings.js';
 
 export const MAX_GROUPS = 2000;
-export const MAX_NESTING_DEPTH = 16;
+const MAX_NESTING_DEPTH = 16;
 const QUERY_BATCH = 50;
 
 export type UserSearchResult =
@@ -33,7 +33,7 @@ export type UserSearchResult =
 export type AccountState = 'enabled' | 'disabled' | 'unreadable';
 
 /** The attributes a user search asks for. */
-export function userAttributes(settings: LdapSettings): string[] {
+function userAttributes(settings: LdapSettings): string[] {
   const wanted = [settings.userLoginAttribute, settings.userNameAttribute, settings.userMemberAttribute, settings.userEnabledAttribute];
   if (settings.groupMemberUserAttribute !== 'dn') wanted.push(settings.groupMemberUserAttribute);
   return [...new Set(wanted.filter((attribute): attribute is string => attribute !== undefined))];

@@ -39,7 +39,7 @@ import { groupsFromClaims, subjectOf } from './claims.js';
 import type { OidcBearerSource } from './oidc.js';
 
 /** Asymmetric JWS algorithms accepted; `none` and HS* never are. */
-export const ACCEPTED_ALGORITHMS: readonly string[] = Object.freeze([
+const ACCEPTED_ALGORITHMS: readonly string[] = Object.freeze([
   'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
 ]);
 

@@ -10,8 +10,8 @@
  * - The issuer must be https. `allowInsecureIssuerForTests: true` lets openid-client talk
  *   plain http (its `allowInsecureRequests`); it exists for the test suite's loopback
  *   oidc-provider and must never be set in production.
- * - `state`, `nonce` and the PKCE verifier are made and kept by the caller
- *   (src/providers/web-login.ts); here they are only checked: openid-client compares the
+ * - `state`, `nonce` and the PKCE verifier are made and kept by the caller (web-login.ts
+ *   makes them, login-state.ts seals them into `state`); here they are only checked: openid-client compares the
  *   callback's `state`, sends the verifier and checks the ID token's `nonce`, `iss`, `aud`,
  *   `exp` and `iat`.
  * - Errors: the user declining → LOGIN_DENIED; a refused code (replayed, expired, wrong
@@ -63,8 +63,6 @@ const oidcSettingsSchema = z
       context.addIssue({ code: 'custom', path: ['issuer'], message: 'must be an https:// URL' });
     }
   });
-
-export type OidcSettings = z.output<typeof oidcSettingsSchema>;
 
 /** What the bearer authenticator needs from the provider. */
 export interface OidcBearerSource extends ClaimNames {

@@ -11,7 +11,7 @@
  * Any process may finish a login another one started (`workers: N`, replicas behind a load
  * balancer): the pending login is sealed into what the client carries — the `state`, the
  * exchange code, the device handle — with the key every process derives from the shared
- * secret key (src/providers/web-login.ts), bound to the provider and the purpose, with its
+ * secret key (src/providers/login-state.ts), bound to the provider and the purpose, with its
  * expiry inside. Nothing is looked up in memory except the per-process used set (replays
  * on the same process) and device poll pacing.
  *
@@ -38,13 +38,14 @@
  * without asking the provider — paced per process; the provider paces across processes with
  * its own `slow_down`. Every LOGIN_PENDING carries `Retry-After` (seconds).
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { Router } from 'express';
 import type { Request, Response } from 'express';
 import * as z from 'zod';
 import { KubegateError, toKubegateError } from '../../errors.js';
 import type { ProviderIdentity, ProviderLoginResult } from '../../providers/provider.js';
-import { LOGIN_STATE_KEY_BYTES, MAX_SEALED_LENGTH, createExpiringMap, createLoginStateSealer, createUsedLoginStates, newWebLoginSecrets } from '../../providers/web-login.js';
+import { ExpiringCache, MAX_SEALED_LENGTH, createLoginStateSealer, createUsedLoginStates } from '../../providers/login-state.js';
+import { newWebLoginSecrets } from '../../providers/web-login.js';
 import type { WebLoginProvider, WebLoginRequest } from '../../providers/web-login.js';
 import type { ProxyApiContext } from './context.js';
 import { methodNotAllowed } from './error-response.js';
@@ -99,9 +100,11 @@ export function webLoginRoutes(ctx: ProxyApiContext): Router {
   const { tokens } = ctx.config;
   const maxTtl = Math.max(tokens.apiMaxTtlSeconds, tokens.loginTtlSeconds);
   const now = (): number => ctx.now().getTime();
-  const sealer = createLoginStateSealer({ key: ctx.loginStateKey ?? randomBytes(LOGIN_STATE_KEY_BYTES), now });
+  // No fallback to a key of this process: a login started here must be able to finish on
+  // any worker or replica, so a missing or malformed key stops the start (TypeError).
+  const sealer = createLoginStateSealer({ key: ctx.loginStateKey, now });
   const used = createUsedLoginStates({ maxEntries: MAX_TRACKED, now });
-  const devicePacing = createExpiringMap<DevicePacing>({ maxEntries: MAX_TRACKED, now });
+  const devicePacing = new ExpiringCache<DevicePacing>({ maxEntries: MAX_TRACKED, now });
 
   function count(provider: string, result: 'success' | 'failure' | 'error'): void {
     ctx.metrics?.logins.inc({ provider, result });

@@ -42,9 +42,9 @@ export interface ProxyApiContext {
   readonly syncStatus?: (clusterId: string) => ClusterSyncStatus | undefined;
   /**
    * The key pending browser/device logins are sealed with (deriveLoginStateKey of the shared
-   * secret key, src/providers/web-login.ts): the same in every worker and replica, so a
-   * callback may land on any of them. Absent: a random key of this app instance (one process).
+   * secret key, src/providers/login-state.ts): the same in every worker and replica, so a
+   * callback may land on any of them. Required: there is no per-process fallback.
    */
-  readonly loginStateKey?: Buffer | undefined;
+  readonly loginStateKey: Buffer;
   readonly now: () => Date;
 }

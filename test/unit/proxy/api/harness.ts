@@ -22,6 +22,7 @@ import { createProxyMetrics } from '../../../../src/metrics.js';
 import type { ProxyMetrics } from '../../../../src/metrics.js';
 import { createCertificateAuthority } from '../../../../src/pki/certificates.js';
 import { createProviders } from '../../../../src/providers/index.js';
+import { deriveLoginStateKey } from '../../../../src/providers/login-state.js';
 import type { ProviderRegistry } from '../../../../src/providers/provider.js';
 import { createProxyApp } from '../../../../src/proxy/app.js';
 import type { ProxyApiContext } from '../../../../src/proxy/app.js';
@@ -137,6 +138,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         sync: { namespace: 'cattle-system', resyncIntervalSeconds: 300, roleNames: { owner: 'cluster-admin', member: 'edit', viewer: 'view' } },
       },
       publicUrl: () => PUBLIC_URL,
+      loginStateKey: deriveLoginStateKey(randomBytes(32)),
       caPem,
       logger,
       metrics,

@@ -2,12 +2,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import * as z from 'zod';
-import {
-  createExpiringMap,
-  createLoginStateSealer,
-  createUsedLoginStates,
-  deriveLoginStateKey,
-} from '../../../src/providers/web-login.js';
+import { ExpiringCache, createLoginStateSealer, createUsedLoginStates, deriveLoginStateKey } from '../../../src/providers/login-state.js';
+import { createProxyApp } from '../../../src/proxy/app.js';
+import { startHarness } from '../proxy/api/harness.js';
 
 const payload = z.strictObject({ n: z.string(), t: z.number() });
 
@@ -93,20 +90,41 @@ describe('sealed login state', () => {
 
 describe('used login states (per process)', () => {
   it('accepts an ID once until it expires, because a replay on the same process must fail', () => {
-    let now = 0;
+    let now = 1_700_000_000_000;
     const used = createUsedLoginStates({ maxEntries: 10, now: () => now });
-    assert.equal(used.markUsed('a', 1000), true);
-    assert.equal(used.markUsed('a', 1000), false);
+    assert.equal(used.markUsed('a', now + 1000), true);
+    assert.equal(used.markUsed('a', now + 1000), false);
     assert.equal(used.isUsed('a'), true);
-    now = 1000;
+    now += 1001;
     assert.equal(used.isUsed('a'), false, 'the sealed value itself has expired by then');
+    assert.equal(used.markUsed('a', now + 1000), true);
   });
 
-  it('drops the oldest entries beyond its bound, because anyone can present states and memory must stay flat', () => {
-    const map = createExpiringMap<number>({ maxEntries: 3, now: () => 0 });
-    for (const [index, key] of ['a', 'b', 'c', 'd'].entries()) map.set(key, index, 1000);
-    assert.equal(map.size, 3);
-    assert.equal(map.get('a'), undefined);
-    assert.equal(map.get('d'), 3);
+  it('drops the least recently used entries beyond its bound, because anyone can present states and memory must stay flat', () => {
+    const now = 1_700_000_000_000;
+    const cache = new ExpiringCache<number>({ maxEntries: 3, now: () => now });
+    for (const [index, key] of ['a', 'b', 'c', 'd'].entries()) cache.set(key, index, now + 1000);
+    assert.equal(cache.size, 3);
+    assert.equal(cache.get('a'), undefined);
+    assert.equal(cache.get('d'), 3);
+  });
+
+  it('does not hold an entry whose expiry has passed, because a TTL of zero would keep it forever', () => {
+    const now = 1_700_000_000_000;
+    const cache = new ExpiringCache<number>({ maxEntries: 3, now: () => now });
+    cache.set('late', 1, now);
+    assert.equal(cache.get('late'), undefined);
+    assert.equal(cache.size, 0);
+  });
+});
+
+describe('the browser and device login routes', () => {
+  it('refuse to start without the shared login-state key, because a key of one process would break logins that finish on another worker or replica', async () => {
+    const h = await startHarness();
+    try {
+      assert.throws(() => createProxyApp({ ...h.ctx, loginStateKey: undefined as unknown as Buffer }), TypeError);
+    } finally {
+      await h.close();
+    }
   });
 });
