@@ -1,8 +1,8 @@
 /**
  * The import rules of src/ (npm run lint:imports, part of npm test). Rooms, lowest first:
  *
- *   0  tokens/ config/ crypto/ errors.ts log.ts
- *   1  auth/ store/ kube/ providers/ pki/ metrics.ts
+ *   0  tokens/ config/ crypto/ errors.ts log.ts version.ts
+ *   1  auth/ store/ kube/ providers/ pki/ tunnel/ metrics.ts
  *   2  clusters/ sync/
  *   3  proxy/ webhook/ agent/ cli/ server.ts
  *   4  cmd/
@@ -16,8 +16,8 @@
  */
 const KNOWN_EXCEPTION = { from: '^src/config/proxy[.]ts$', to: '^src/store/secret-box[.]ts$' };
 const rooms = [
-  '^src/(tokens|config|crypto)/|^src/(errors|log)[.]ts$',
-  '^src/(auth|store|kube|providers|pki)/|^src/metrics[.]ts$',
+  '^src/(tokens|config|crypto)/|^src/(errors|log|version)[.]ts$',
+  '^src/(auth|store|kube|providers|pki|tunnel)/|^src/metrics[.]ts$',
   '^src/(clusters|sync)/',
   '^src/(proxy|webhook|agent|cli)/|^src/server[.]ts$',
   '^src/cmd/',
