@@ -6,9 +6,9 @@
  * Design notes (why it works across processes, and why it fails closed):
  * - No shared memory: each pending login is SEALED into the value the client carries (the
  *   `state` parameter, the exchange code, the device handle) with AES-256-GCM under a key
- *   derived (HKDF-SHA256) from the secret key every replica and worker already shares
- *   (src/crypto/secret-key.ts). Whichever process the callback lands on can open it; nobody without the
- *   key can read it (the PKCE verifier and the provider's device code stay secret) or forge
+ *   derived (HKDF-SHA256) from the secret key every replica and worker already shares (the
+ *   secret box's key). Whichever process the callback lands on can open it; nobody without
+ *   the key can read it (the PKCE verifier and the provider's device code stay secret) or forge
  *   or alter it (any changed byte fails the GCM tag).
  * - Bound to its use: the purpose (`state` / `exchange` / `device`) and the provider name are
  *   the additional authenticated data, so a state of one provider is refused by another and
