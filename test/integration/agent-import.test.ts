@@ -15,15 +15,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { startProxy } from '../../src/cmd/proxy.js';
 import type { RunningProxy } from '../../src/cmd/proxy.js';
-import { loadProxyConfig } from '../../src/config/proxy.js';
-import { createLogger } from '../../src/log.js';
 import { startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import type { FakeKubeApiServer, FakeObject } from '../fakes/kube-apiserver.js';
 import { fakeResourceKinds } from '../fakes/kube-resources.js';
 import { spawnAgent, type AgentProcess } from '../support/agent-process.js';
-import { createApiClient, type ApiClient } from '../support/api-client.js';
+import { startProxyForAgents } from '../support/agent-proxy.js';
+import type { ApiClient } from '../support/api-client.js';
 import { eventually } from '../support/eventually.js';
 import { buildKubeconfig, kubectlPath, runKubectl } from '../support/kubectl.js';
 
@@ -110,12 +108,7 @@ describe('importing a cluster with the one-liner the API answers, real kubectl a
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'kubegate-agent-import-'));
     fake = await startFakeKubeApiServer({ token: CLUSTER_TOKEN, namespaces: PRE_EXISTING_NAMESPACES });
-    const configFile = join(dir, 'kubegate.yaml');
-    await writeFile(configFile, ['listen: 127.0.0.1:0', `dataDir: ${join(dir, 'data')}`, 'tls:', '  sans: ["127.0.0.1", "localhost"]', 'audit:', '  enabled: false', 'agents:', '  image: registry.example/kubegate:test'].join('\n'));
-    const config = loadProxyConfig({ file: configFile, env: { KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD } });
-    proxy = await startProxy(config, { logger: createLogger({ level: 'silent', name: 'proxy' }) });
-    assert.ok(proxy.caPem);
-    api = createApiClient(proxy.url, proxy.caPem);
+    ({ proxy, api } = await startProxyForAgents(dir, ADMIN_PASSWORD));
     adminToken = await api.login('admin', ADMIN_PASSWORD);
     const created = await api.request('POST', '/v1/clusters', { token: adminToken, body: { id: 'edge', mode: 'agent', ace: { enabled: true } } });
     assert.equal(created.status, 201, created.text);

@@ -24,7 +24,7 @@ interface RawResponse {
   readonly body: string;
 }
 
-function send(fake: FakeKubeApiServer, path: string, headers: OutgoingHttpHeaders = {}, options: { method?: string; cert?: string; key?: string } = {}): Promise<RawResponse> {
+function send(fake: FakeKubeApiServer, path: string, headers: OutgoingHttpHeaders = {}, options: { method?: string; cert?: string; key?: string; body?: string } = {}): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const request = httpsRequest(
       { host: '127.0.0.1', port: fake.port, path, method: options.method ?? 'GET', headers, ca: fake.caPem, agent: false, cert: options.cert, key: options.key },
@@ -36,7 +36,7 @@ function send(fake: FakeKubeApiServer, path: string, headers: OutgoingHttpHeader
       },
     );
     request.on('error', reject);
-    request.end();
+    request.end(options.body);
   });
 }
 
@@ -418,27 +418,9 @@ describe('the fake kube-apiserver is strict', () => {
 /** One JSON request to the fake, with the configured token. */
 async function call(fake: FakeKubeApiServer, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; json: Record<string, any> }> {
   const text = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const request = httpsRequest(
-      {
-        host: '127.0.0.1',
-        port: fake.port,
-        path,
-        method,
-        ca: fake.caPem,
-        agent: false,
-        headers: { Authorization: `Bearer ${token}`, ...(text === undefined ? {} : { 'Content-Type': contentType }) },
-      },
-      (res) => {
-        let answer = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (answer += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(answer) as Record<string, any> }));
-      },
-    );
-    request.on('error', reject);
-    request.end(text);
-  });
+  const headers = { Authorization: `Bearer ${token}`, ...(text === undefined ? {} : { 'Content-Type': contentType }) };
+  const response = await send(fake, path, headers, { method, ...(text === undefined ? {} : { body: text }) });
+  return { status: response.status, json: JSON.parse(response.body) as Record<string, any> };
 }
 
 const agentDeployment = (labels: Record<string, string> = { app: 'agent' }): Record<string, unknown> => ({
