@@ -11,6 +11,11 @@
  * nothing. The proxy's CA travels in a ConfigMap (it is public); the one-time registration
  * token in the Secret the agent later overwrites with its own credential. deploy/agent/ is
  * the same set of objects as a kustomization, and a test keeps the two in step.
+ *
+ * The objects are labelled `app.kubernetes.io/part-of: kubegate`, never
+ * `app.kubernetes.io/managed-by: kubegate`: that label marks what the sync owns, and the sync
+ * deletes every ClusterRoleBinding carrying it that no membership asks for — the agent's own
+ * impersonation binding among them, were it labelled so.
  */
 import { stringify } from 'yaml';
 
@@ -52,7 +57,7 @@ const IMPERSONATE_RULES = [
 
 /** The objects, in apply order. */
 export function importManifestObjects(options: ImportManifestOptions): KubeManifestObject[] {
-  const labels = { 'app.kubernetes.io/name': AGENT_NAME, 'app.kubernetes.io/managed-by': 'kubegate', 'kubegate.io/cluster': options.clusterId };
+  const labels = { 'app.kubernetes.io/name': AGENT_NAME, 'app.kubernetes.io/part-of': 'kubegate', 'kubegate.io/cluster': options.clusterId };
   const meta = (name: string, namespaced = true): Record<string, unknown> => ({ name, ...(namespaced ? { namespace: AGENT_NAMESPACE } : {}), labels });
   const objects: KubeManifestObject[] = [
     { apiVersion: 'v1', kind: 'Namespace', metadata: meta(AGENT_NAMESPACE, false) },

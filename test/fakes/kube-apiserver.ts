@@ -29,11 +29,10 @@ import { readBearerToken, resolveIdentity } from './kube-identity.js';
 import type { EffectiveUser, FakeUser } from './kube-identity.js';
 import { chooseWebsocketProtocol, WebsocketExecServer } from './kube-exec.js';
 import type { ExecRequest } from './kube-exec.js';
+import { apiGroupList, coreV1Resources, groupDiscovery } from './kube-discovery.js';
 import {
   acceptsJson,
-  apiGroupList,
   apiVersions,
-  coreV1Resources,
   failureStatus,
   makePod,
   namespaceObject,
@@ -46,6 +45,7 @@ import {
   withResourceVersion,
 } from './kube-objects.js';
 import type { FakePod, KubeStatus, KubeVersion } from './kube-objects.js';
+import { OPENAPI_V2_PROTOBUF, openApiV2Document, openApiV2Protobuf, wantsOpenApiProtobuf } from './kube-openapi.js';
 import { runSpdyExec } from './spdy-exec.js';
 import { FakeResourceStore } from './kube-resources.js';
 import type { FakeObject } from './kube-resources.js';
@@ -178,7 +178,6 @@ export class FakeKubeApiServer {
   private readonly tokenUser: FakeUser;
   private readonly sockets = new Map<Duplex, number>();
   private readonly podsByKey = new Map<string, FakePod>();
-  private readonly namespaces: Set<string>;
   private readonly events: StoredEvent[] = [];
   private readonly watches = new Set<Watch>();
   private readonly logFollowers = new Set<LogFollower>();
@@ -189,7 +188,7 @@ export class FakeKubeApiServer {
   private resourceVersion = 1000;
   private upgradeAnswer: FakeUpgradeAnswer | undefined;
   private webhookAuthenticator: FakeWebhookAuthenticator | undefined;
-  /** Secrets, ClusterRoleBindings and Rancher's ClusterAuthTokens/ClusterUserAttributes. */
+  /** Namespaces, Secrets, RBAC, Deployments… and Rancher's ClusterAuthTokens/ClusterUserAttributes (kube-resources.ts). */
   readonly resources: FakeResourceStore;
   private execSessions = 0;
   private closed = false;
@@ -202,13 +201,12 @@ export class FakeKubeApiServer {
     this.tokenUser = options.tokenUser ?? defaultTokenUser;
     const pods = options.pods ?? [makePod('web-0'), makePod('web-1')];
     for (const pod of pods) this.store(pod);
-    this.namespaces = new Set(options.namespaces ?? ['default', 'kube-system', ...pods.map((pod) => pod.metadata.namespace)]);
     this.resources = new FakeResourceStore(
       () => ++this.resourceVersion,
       () => this.resourceVersion,
-      (name) => this.namespaces.has(name),
       () => this.changed(),
     );
+    for (const name of new Set(options.namespaces ?? ['default', 'kube-system', ...pods.map((pod) => pod.metadata.namespace)])) this.addNamespace(name);
     if (options.webhook !== undefined) this.webhookAuthenticator = new FakeWebhookAuthenticator(options.webhook);
     server.on('secureConnection', (socket: TLSSocket) => this.trackSocket(socket));
     server.on('request', (request: IncomingMessage, response: ServerResponse) => this.onRequest(request, response));
@@ -282,9 +280,9 @@ export class FakeKubeApiServer {
     return this.webhookAuthenticator;
   }
 
-  /** Adds a namespace (creates into a missing one are 404). */
+  /** Adds an Active namespace unless it exists (creates into a missing one are 404). */
   addNamespace(name: string): void {
-    this.namespaces.add(name);
+    if (!this.resources.namespaceExists(name)) this.resources.put('namespaces', namespaceObject(name));
   }
 
   /** Stored objects of a resource (`secrets`, `clusterauthtokens`…), optionally of one namespace. */
@@ -420,36 +418,29 @@ export class FakeKubeApiServer {
     }
     record.user = identity.user;
     const accept = request.headers.accept;
+    const method = record.method;
+    const query = new URLSearchParams(record.rawQuery);
+    const path = record.path;
+    // Served before the Accept check: kubectl asks for the protobuf form only.
+    if (path === '/openapi/v2') {
+      return this.onlyGet(method, response, record, () =>
+        wantsOpenApiProtobuf(accept)
+          ? this.send(response, record, 200, OPENAPI_V2_PROTOBUF, openApiV2Protobuf(this.version.gitVersion))
+          : this.sendJson(response, record, 200, openApiV2Document(this.version.gitVersion)),
+      );
+    }
     if (!acceptsJson(accept)) {
       this.sendStatus(response, record, failureStatus(406, 'NotAcceptable', `only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf`));
       return;
     }
-    const method = record.method;
-    const query = new URLSearchParams(record.rawQuery);
-    const path = record.path;
 
     if (['/healthz', '/livez', '/readyz'].includes(path)) return this.onlyGet(method, response, record, () => this.send(response, record, 200, 'text/plain; charset=utf-8', 'ok'));
     if (path === '/version') return this.onlyGet(method, response, record, () => this.sendJson(response, record, 200, versionInfo(this.version)));
     if (path === '/api') return this.onlyGet(method, response, record, () => this.sendJson(response, record, 200, apiVersions(`127.0.0.1:${this.port}`)));
     if (path === '/apis') return this.onlyGet(method, response, record, () => this.sendJson(response, record, 200, apiGroupList()));
     if (path === '/api/v1') return this.onlyGet(method, response, record, () => this.sendJson(response, record, 200, coreV1Resources()));
-    if (path === '/api/v1/namespaces') {
-      return this.onlyGet(method, response, record, () =>
-        this.sendJson(response, record, 200, {
-          kind: 'NamespaceList',
-          apiVersion: 'v1',
-          metadata: { resourceVersion: String(this.resourceVersion) },
-          items: [...this.namespaces].map(namespaceObject),
-        }),
-      );
-    }
-    const namespaceMatch = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(path);
-    if (namespaceMatch !== null) {
-      const name = decodeURIComponent(namespaceMatch[1]!);
-      return this.onlyGet(method, response, record, () =>
-        this.namespaces.has(name) ? this.sendJson(response, record, 200, namespaceObject(name)) : this.sendStatus(response, record, objectNotFoundStatus('namespaces', name)),
-      );
-    }
+    const group = groupDiscovery(path);
+    if (group !== undefined) return this.onlyGet(method, response, record, () => this.sendJson(response, record, 200, group));
     if (path === '/api/v1/pods') return this.onlyGet(method, response, record, () => this.listOrWatchPods(request, response, record, query, undefined));
     const resource = this.resources.match(path);
     if (resource !== undefined) {
@@ -601,7 +592,7 @@ export class FakeKubeApiServer {
     });
   }
 
-  private send(response: ServerResponse, record: MutableRecord, status: number, contentType: string, body: string): void {
+  private send(response: ServerResponse, record: MutableRecord, status: number, contentType: string, body: string | Buffer): void {
     record.status = status;
     response.writeHead(status, {
       'Content-Type': contentType,

@@ -16,7 +16,7 @@ export interface KubeStatus {
   readonly status: 'Success' | 'Failure';
   readonly message?: string;
   readonly reason?: string;
-  readonly details?: { readonly name?: string; readonly kind?: string; readonly causes?: ReadonlyArray<{ reason: string; message: string }> };
+  readonly details?: { readonly name?: string; readonly kind?: string; readonly causes?: ReadonlyArray<{ reason: string; message: string; field?: string }> };
   readonly code: number;
 }
 
@@ -202,40 +202,7 @@ export function apiVersions(serverAddress: string): object {
   return { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress }] };
 }
 
-export function apiGroupList(): object {
-  return { kind: 'APIGroupList', apiVersion: 'v1', groups: [] };
-}
-
-export function coreV1Resources(): object {
-  return {
-    kind: 'APIResourceList',
-    groupVersion: 'v1',
-    resources: [
-      { name: 'namespaces', singularName: 'namespace', namespaced: false, kind: 'Namespace', verbs: ['create', 'delete', 'get', 'list', 'patch', 'update', 'watch'], shortNames: ['ns'] },
-      {
-        name: 'pods',
-        singularName: 'pod',
-        namespaced: true,
-        kind: 'Pod',
-        verbs: ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'],
-        shortNames: ['po'],
-        categories: ['all'],
-      },
-      { name: 'pods/attach', singularName: '', namespaced: true, kind: 'PodAttachOptions', verbs: ['create', 'get'] },
-      { name: 'pods/exec', singularName: '', namespaced: true, kind: 'PodExecOptions', verbs: ['create', 'get'] },
-      { name: 'pods/log', singularName: '', namespaced: true, kind: 'Pod', verbs: ['get'] },
-      { name: 'pods/portforward', singularName: '', namespaced: true, kind: 'PodPortForwardOptions', verbs: ['create', 'get'] },
-      { name: 'pods/status', singularName: '', namespaced: true, kind: 'Pod', verbs: ['get', 'patch', 'update'] },
-    ],
-  };
-}
-
-export function namespaceObject(name: string): object {
-  return {
-    kind: 'Namespace',
-    apiVersion: 'v1',
-    metadata: { name, uid: `ns-${name}`, resourceVersion: '1', creationTimestamp: '2025-01-01T00:00:00Z' },
-    spec: { finalizers: ['kubernetes'] },
-    status: { phase: 'Active' },
-  };
+/** An Active Namespace, as kube-apiserver stores one (the fake stamps uid and resourceVersion). */
+export function namespaceObject(name: string): { apiVersion: 'v1'; kind: 'Namespace'; metadata: { name: string }; spec: object; status: object } {
+  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name }, spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } };
 }

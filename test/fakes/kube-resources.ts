@@ -1,7 +1,8 @@
 /**
- * Generic stored objects for the fake kube-apiserver: Secrets, ClusterRoleBindings and the
- * Rancher custom resources (ClusterAuthToken, ClusterUserAttribute) that the webhook reads
- * and the proxy's sync writes.
+ * Generic stored objects for the fake kube-apiserver: Namespaces, ServiceAccounts,
+ * ConfigMaps, Secrets, Deployments, the RBAC kinds, and the Rancher custom resources
+ * (ClusterAuthToken, ClusterUserAttribute) that the webhook reads and the proxy's sync
+ * writes — everything an import manifest creates, and what `kubectl apply` does with it.
  *
  * Design note: strict where a client can get it wrong. Every write bumps the server-wide
  * resourceVersion and is kept as an event; a list answers the current resourceVersion; a
@@ -9,13 +10,25 @@
  * that version was compacted away — answers what kube-apiserver answers: HTTP 200 and one
  * ERROR event carrying a 410 `Expired` Status (or, when asked, a plain 410 answer). Creates
  * into a missing namespace are 404, duplicates 409 AlreadyExists, replaces with a stale
- * resourceVersion 409 Conflict; PATCH takes JSON merge patches only (415 otherwise).
- * Equality label selectors are honoured on list and watch.
+ * resourceVersion 409 Conflict. PATCH takes JSON merge patches, and strategic merge patches
+ * for the built-in kinds (kube-strategic-merge.ts; 415 for custom resources, as for CRDs).
+ * Fields the schema of a built-in kind does not know are dropped, or refused (400) with
+ * `fieldValidation=Strict`, which kubectl sends. Writes are checked as kube-apiserver checks
+ * them (kube-validation.ts): a body whose
+ * apiVersion/kind is not the URL's resource is 400, an invalid name, a RoleBinding whose
+ * roleRef changes, a Deployment whose selector does not match its template are 422. A
+ * Secret's `stringData` is folded into `data`; `?dryRun=All` answers without storing.
+ * Deleting a Namespace deletes what is in it at once (no Terminating phase). Equality label
+ * selectors are honoured on list and watch; a namespaced kind can be listed across
+ * namespaces.
  */
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { failureStatus, objectNotFoundStatus } from './kube-objects.js';
 import type { KubeStatus } from './kube-objects.js';
+import { decodeAgainstSchema, definitionOf, definitions } from './kube-schemas.js';
+import { PatchError, strategicMergePatch } from './kube-strategic-merge.js';
+import { normalizeObject, validateObject } from './kube-validation.js';
 
 export interface FakeResourceKind {
   /** `''` for the core group. */
@@ -24,13 +37,21 @@ export interface FakeResourceKind {
   readonly plural: string;
   readonly kind: string;
   readonly namespaced: boolean;
+  readonly shortNames?: readonly string[];
 }
 
 export const fakeResourceKinds: readonly FakeResourceKind[] = [
+  { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false, shortNames: ['ns'] },
+  { group: '', version: 'v1', plural: 'serviceaccounts', kind: 'ServiceAccount', namespaced: true, shortNames: ['sa'] },
+  { group: '', version: 'v1', plural: 'configmaps', kind: 'ConfigMap', namespaced: true, shortNames: ['cm'] },
   { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true },
+  { group: 'apps', version: 'v1', plural: 'deployments', kind: 'Deployment', namespaced: true, shortNames: ['deploy'] },
   { group: 'cluster.cattle.io', version: 'v3', plural: 'clusterauthtokens', kind: 'ClusterAuthToken', namespaced: true },
   { group: 'cluster.cattle.io', version: 'v3', plural: 'clusteruserattributes', kind: 'ClusterUserAttribute', namespaced: true },
+  { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'clusterroles', kind: 'ClusterRole', namespaced: false },
   { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'clusterrolebindings', kind: 'ClusterRoleBinding', namespaced: false },
+  { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'roles', kind: 'Role', namespaced: true },
+  { group: 'rbac.authorization.k8s.io', version: 'v1', plural: 'rolebindings', kind: 'RoleBinding', namespaced: true },
 ];
 
 export interface FakeObject {
@@ -79,6 +100,8 @@ export interface ResourceRequest {
 const groupPath = /^\/apis\/([^/]+)\/([^/]+)\/(?:namespaces\/([^/]+)\/)?([^/]+)(?:\/([^/]+))?$/;
 const corePath = /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?([^/]+)(?:\/([^/]+))?$/;
 
+export type ResourceTarget = { kind: FakeResourceKind; namespace: string | undefined; name: string | undefined };
+
 export class FakeResourceStore {
   private readonly objectsByKey = new Map<string, FakeObject>();
   private readonly events: StoredObjectEvent[] = [];
@@ -91,7 +114,6 @@ export class FakeResourceStore {
   constructor(
     private readonly nextResourceVersion: () => number,
     private readonly currentResourceVersion: () => number,
-    private readonly namespaceExists: (name: string) => boolean,
     private readonly changed: () => void,
   ) {}
 
@@ -99,23 +121,24 @@ export class FakeResourceStore {
     return this.watches.size;
   }
 
-  /** The resource kind and names a path addresses, or undefined when it is not one of ours. */
-  match(path: string): { kind: FakeResourceKind; namespace: string | undefined; name: string | undefined } | undefined {
+  namespaceExists(name: string): boolean {
+    return this.get('namespaces', undefined, name) !== undefined;
+  }
+
+  /**
+   * The resource kind and names a path addresses, or undefined when it is not one of ours.
+   * A namespaced kind without a namespace in the path is the list across all namespaces.
+   */
+  match(path: string): ResourceTarget | undefined {
     const group = groupPath.exec(path);
-    if (group !== null) {
-      const [, groupName, version, namespace, plural, name] = group;
-      const kind = fakeResourceKinds.find((candidate) => candidate.group === groupName && candidate.version === version && candidate.plural === plural);
-      if (kind === undefined || kind.namespaced !== (namespace !== undefined)) return undefined;
-      return { kind, namespace: decode(namespace), name: decode(name) };
-    }
-    const core = corePath.exec(path);
-    if (core !== null) {
-      const [, namespace, plural, name] = core;
-      const kind = fakeResourceKinds.find((candidate) => candidate.group === '' && candidate.plural === plural);
-      if (kind === undefined || namespace === undefined) return undefined;
-      return { kind, namespace: decode(namespace), name: decode(name) };
-    }
-    return undefined;
+    const core = group === null ? corePath.exec(path) : null;
+    if (group === null && core === null) return undefined;
+    const [groupName, version, namespace, plural, name] = group !== null ? group.slice(1) : ['', 'v1', ...core!.slice(1)];
+    const kind = fakeResourceKinds.find((candidate) => candidate.group === groupName && candidate.version === version && candidate.plural === plural);
+    if (kind === undefined) return undefined;
+    if (!kind.namespaced && namespace !== undefined) return undefined;
+    if (kind.namespaced && namespace === undefined && name !== undefined) return undefined;
+    return { kind, namespace: decode(namespace), name: decode(name) };
   }
 
   /** Objects of one resource, optionally of one namespace. */
@@ -170,9 +193,10 @@ export class FakeResourceStore {
     }
   }
 
-  handle(request: ResourceRequest, target: { kind: FakeResourceKind; namespace: string | undefined; name: string | undefined }): ResourceAnswer {
+  handle(request: ResourceRequest, target: ResourceTarget): ResourceAnswer {
     const { kind, namespace, name } = target;
     const { method } = request;
+    const allNamespaces = kind.namespaced && namespace === undefined;
     if (name === undefined) {
       if (method === 'GET') {
         const selector = parseLabelSelector(request.query.get('labelSelector'));
@@ -181,74 +205,110 @@ export class FakeResourceStore {
         const items = (namespace === undefined ? this.list(kind.plural) : this.list(kind.plural, namespace)).filter(selector);
         return { status: 200, body: { apiVersion: apiVersionOf(kind), kind: `${kind.kind}List`, metadata: { resourceVersion: String(this.currentResourceVersion()) }, items } };
       }
-      if (method === 'POST') return this.create(request, kind, namespace);
-      return statusAnswer(failureStatus(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
+      if (method === 'POST' && !allNamespaces) return this.create(request, kind, namespace);
+      return methodNotAllowed();
     }
     const existing = this.get(kind.plural, namespace, name);
+    const dryRun = isDryRun(request.query);
     switch (method) {
       case 'GET':
-        return existing === undefined ? statusAnswer(objectNotFoundStatus(kind.plural, name)) : { status: 200, body: existing };
+        return existing === undefined ? statusAnswer(objectNotFoundStatus(resourceName(kind), name)) : { status: 200, body: existing };
       case 'DELETE':
-        if (existing === undefined) return statusAnswer(objectNotFoundStatus(kind.plural, name));
-        return { status: 200, body: this.delete(kind.plural, existing) };
+        if (existing === undefined) return statusAnswer(objectNotFoundStatus(resourceName(kind), name));
+        return { status: 200, body: dryRun ? existing : this.delete(kind.plural, existing) };
       case 'PUT':
         return this.replace(request, kind, namespace, name, existing);
       case 'PATCH':
         return this.patch(request, kind, name, existing);
       default:
-        return statusAnswer(failureStatus(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
+        return methodNotAllowed();
     }
   }
 
   private create(request: ResourceRequest, kind: FakeResourceKind, namespace: string | undefined): ResourceAnswer {
     const input = parseObject(request.body);
     if (typeof input === 'string') return statusAnswer(failureStatus(400, 'BadRequest', input));
+    const typeMismatch = checkType(input, kind);
+    if (typeMismatch !== undefined) return statusAnswer(typeMismatch);
     const name = input.metadata?.name;
     if (typeof name !== 'string' || name === '') {
       return statusAnswer(failureStatus(422, 'Invalid', `${kind.kind} "" is invalid: metadata.name: Required value: name or generateName is required`));
     }
     if (namespace !== undefined && !this.namespaceExists(namespace)) return statusAnswer(objectNotFoundStatus('namespaces', namespace));
-    if (input.metadata?.namespace !== undefined && input.metadata.namespace !== namespace) {
+    const bodyNamespace = input.metadata?.namespace;
+    if (namespace !== undefined && bodyNamespace !== undefined && bodyNamespace !== '' && bodyNamespace !== namespace) {
       return statusAnswer(failureStatus(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request'));
     }
     if (this.get(kind.plural, namespace, name) !== undefined) {
-      return statusAnswer(failureStatus(409, 'AlreadyExists', `${kind.plural}.${kind.group} "${name}" already exists`, { name, kind: kind.plural }));
+      return statusAnswer(failureStatus(409, 'AlreadyExists', `${resourceName(kind)} "${name}" already exists`, { name, kind: kind.plural }));
     }
-    const object = { ...input, apiVersion: apiVersionOf(kind), kind: kind.kind, metadata: { ...input.metadata, name, ...(namespace === undefined ? {} : { namespace }) } } as FakeObject;
-    return { status: 201, body: this.store(kind, object, 'ADDED', undefined) };
+    // A cluster-scoped object's namespace is cleared, as kube-apiserver clears it.
+    const { namespace: _ignored, ...metadata } = input.metadata ?? {};
+    const object = { ...input, apiVersion: apiVersionOf(kind), kind: kind.kind, metadata: { ...metadata, name, ...(namespace === undefined ? {} : { namespace }) } } as FakeObject;
+    return this.write(request, kind, object, undefined, 201);
   }
 
   private replace(request: ResourceRequest, kind: FakeResourceKind, namespace: string | undefined, name: string, existing: FakeObject | undefined): ResourceAnswer {
     const input = parseObject(request.body);
     if (typeof input === 'string') return statusAnswer(failureStatus(400, 'BadRequest', input));
+    const typeMismatch = checkType(input, kind);
+    if (typeMismatch !== undefined) return statusAnswer(typeMismatch);
     if (input.metadata?.name !== name) return statusAnswer(failureStatus(400, 'BadRequest', 'the name of the object does not match the name on the URL'));
-    if (existing === undefined) return statusAnswer(objectNotFoundStatus(kind.plural, name));
+    if (existing === undefined) return statusAnswer(objectNotFoundStatus(resourceName(kind), name));
     const requested = input.metadata.resourceVersion;
     if (requested !== undefined && requested !== '' && requested !== existing.metadata.resourceVersion) {
       return statusAnswer(
-        failureStatus(409, 'Conflict', `Operation cannot be fulfilled on ${kind.plural}.${kind.group} "${name}": the object has been modified; please apply your changes to the latest version and try again`, { name, kind: kind.plural }),
+        failureStatus(409, 'Conflict', `Operation cannot be fulfilled on ${resourceName(kind)} "${name}": the object has been modified; please apply your changes to the latest version and try again`, { name, kind: kind.plural }),
       );
     }
     const object = { ...input, apiVersion: apiVersionOf(kind), kind: kind.kind, metadata: { ...input.metadata, ...(namespace === undefined ? {} : { namespace }) } } as FakeObject;
-    return { status: 200, body: this.store(kind, object, 'MODIFIED', existing) };
+    return this.write(request, kind, object, existing, 200);
   }
 
   private patch(request: ResourceRequest, kind: FakeResourceKind, name: string, existing: FakeObject | undefined): ResourceAnswer {
-    if ((request.contentType ?? '').split(';')[0]!.trim() !== 'application/merge-patch+json') {
-      return statusAnswer(failureStatus(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/merge-patch+json`));
+    const contentType = (request.contentType ?? '').split(';')[0]!.trim();
+    const schemaName = definitionOf(kind.group, kind.version, kind.kind);
+    const accepted = ['application/merge-patch+json', ...(schemaName === undefined ? [] : ['application/strategic-merge-patch+json'])];
+    if (!accepted.includes(contentType)) {
+      return statusAnswer(failureStatus(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`));
     }
-    if (existing === undefined) return statusAnswer(objectNotFoundStatus(kind.plural, name));
+    if (existing === undefined) return statusAnswer(objectNotFoundStatus(resourceName(kind), name));
     let patch: unknown;
     try {
       patch = JSON.parse(request.body.toString('utf8'));
     } catch {
       return statusAnswer(failureStatus(400, 'BadRequest', 'the request body is not valid JSON'));
     }
-    const merged = mergePatch(existing, patch) as FakeObject;
-    const object = { ...merged, metadata: { ...merged.metadata, name: existing.metadata.name, namespace: existing.metadata.namespace } } as FakeObject;
-    return { status: 200, body: this.store(kind, object, 'MODIFIED', existing) };
+    let merged: FakeObject;
+    try {
+      merged = (contentType === 'application/merge-patch+json' ? mergePatch(existing, patch) : strategicMergePatch(existing, patch, definitions[schemaName!])) as FakeObject;
+    } catch (error) {
+      if (error instanceof PatchError) return statusAnswer(failureStatus(error.code, error.code === 400 ? 'BadRequest' : 'Invalid', error.message));
+      throw error;
+    }
+    const patchedName = merged.metadata?.name;
+    if (patchedName !== undefined && patchedName !== name) {
+      return statusAnswer(failureStatus(400, 'BadRequest', `the name of the object (${String(patchedName)}) does not match the name on the URL (${name})`));
+    }
+    const object = { ...merged, apiVersion: apiVersionOf(kind), kind: kind.kind, metadata: { ...merged.metadata, name: existing.metadata.name, namespace: existing.metadata.namespace } } as FakeObject;
+    return this.write(request, kind, object, existing, 200);
   }
 
+  /** Normalizes and validates a create or update, then stores it (unless it is a dry run). */
+  private write(request: ResourceRequest, kind: FakeResourceKind, input: FakeObject, existing: FakeObject | undefined, status: number): ResourceAnswer {
+    const schemaName = definitionOf(kind.group, kind.version, kind.kind);
+    const decoded = schemaName === undefined ? { value: input, unknownFields: [] } : decodeAgainstSchema(input, definitions[schemaName]);
+    if (decoded.unknownFields.length > 0 && request.query.get('fieldValidation') === 'Strict') {
+      const fields = decoded.unknownFields.map((field) => `unknown field ${JSON.stringify(field)}`).join(', ');
+      return statusAnswer(failureStatus(400, 'BadRequest', `${kind.kind} in version "${kind.version}" cannot be handled as a ${kind.kind}: strict decoding error: ${fields}`));
+    }
+    const object = normalizeObject(kind.kind, decoded.value as FakeObject);
+    if (typeof object === 'string') return statusAnswer(failureStatus(400, 'BadRequest', object));
+    const invalid = validateObject(kind, object, existing);
+    if (invalid !== undefined) return statusAnswer(invalid);
+    if (isDryRun(request.query)) return { status, body: object };
+    return { status, body: this.store(kind, object, existing === undefined ? 'ADDED' : 'MODIFIED', existing) };
+  }
   private watch(request: ResourceRequest, kind: FakeResourceKind, namespace: string | undefined, selector: (object: FakeObject) => boolean): ResourceAnswer {
     const { response, query } = request;
     const from = query.get('resourceVersion');
@@ -314,6 +374,12 @@ export class FakeResourceStore {
   }
 
   private delete(plural: string, existing: FakeObject): FakeObject {
+    if (plural === 'namespaces') {
+      // What the namespace controller does once the Namespace is Terminating, at once.
+      for (const kind of fakeResourceKinds.filter((candidate) => candidate.namespaced)) {
+        for (const object of this.list(kind.plural, existing.metadata.name)) this.delete(kind.plural, object);
+      }
+    }
     const resourceVersion = this.nextResourceVersion();
     this.objectsByKey.delete(keyOf(plural, existing.metadata.namespace, existing.metadata.name));
     const gone: FakeObject = { ...existing, metadata: { ...existing.metadata, resourceVersion: String(resourceVersion) } };
@@ -330,6 +396,31 @@ export class FakeResourceStore {
 
 function statusAnswer(status: KubeStatus): ResourceAnswer {
   return { status: status.code, body: status };
+}
+
+function methodNotAllowed(): ResourceAnswer {
+  return statusAnswer(failureStatus(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
+}
+
+/** `secrets`, `deployments.apps`: how kube-apiserver names a resource in its messages. */
+export function resourceName(kind: FakeResourceKind): string {
+  return kind.group === '' ? kind.plural : `${kind.plural}.${kind.group}`;
+}
+
+function isDryRun(query: URLSearchParams): boolean {
+  return query.getAll('dryRun').includes('All');
+}
+
+/** A body of another kind or version than the URL's resource is refused, as the decoder refuses it. */
+function checkType(input: Partial<FakeObject>, kind: FakeResourceKind): KubeStatus | undefined {
+  const apiVersion = apiVersionOf(kind);
+  if (input.apiVersion !== undefined && input.apiVersion !== apiVersion) {
+    return failureStatus(400, 'BadRequest', `the API version in the data (${String(input.apiVersion)}) does not match the expected API version (${apiVersion})`);
+  }
+  if (input.kind !== undefined && input.kind !== kind.kind) {
+    return failureStatus(400, 'BadRequest', `${String(input.kind)} in version "${kind.version}" cannot be handled as a ${kind.kind}: the kind in the data does not match the resource`);
+  }
+  return undefined;
 }
 
 function kindOf(plural: string): FakeResourceKind {

@@ -17,14 +17,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseAllDocuments, parse } from 'yaml';
-import { startProxy } from '../../src/cmd/proxy.js';
 import type { RunningProxy } from '../../src/cmd/proxy.js';
-import { loadProxyConfig } from '../../src/config/proxy.js';
-import { createLogger } from '../../src/log.js';
 import { startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import type { FakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import { spawnAgent, type AgentProcess } from '../support/agent-process.js';
-import { createApiClient, type ApiClient } from '../support/api-client.js';
+import { startProxyForAgents } from '../support/agent-proxy.js';
+import type { ApiClient } from '../support/api-client.js';
 import { eventually } from '../support/eventually.js';
 import { runKubectl, spawnKubectl } from '../support/kubectl.js';
 
@@ -115,14 +113,9 @@ describe('an agent-mode cluster with real agents and real kubectl', () => {
     dir = await mkdtemp(join(tmpdir(), 'kubegate-agent-e2e-'));
     fake = await startFakeKubeApiServer({ token: AGENT_SA_TOKEN, namespaces: ['default', 'kube-system', 'kubegate-system', 'cattle-system'] });
     relay = await startRelay(fake.port);
-    const configFile = join(dir, 'kubegate.yaml');
-    await writeFile(configFile, ['listen: 127.0.0.1:0', `dataDir: ${join(dir, 'data')}`, 'tls:', '  sans: ["127.0.0.1", "localhost"]', 'audit:', '  enabled: false', 'agents:', '  image: registry.example/kubegate:test'].join('\n'));
-    const config = loadProxyConfig({ file: configFile, env: { KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD } });
-    proxy = await startProxy(config, { logger: createLogger({ level: 'silent', name: 'proxy' }) });
-    assert.ok(proxy.caPem);
-    api = createApiClient(proxy.url, proxy.caPem);
+    ({ proxy, api } = await startProxyForAgents(dir, ADMIN_PASSWORD));
     files = { proxyCa: join(dir, 'proxy-ca.pem'), apiCa: join(dir, 'api-ca.pem'), apiToken: join(dir, 'api-token') };
-    await writeFile(files.proxyCa, proxy.caPem);
+    await writeFile(files.proxyCa, proxy.caPem ?? '');
     await writeFile(files.apiCa, fake.caPem);
     await writeFile(files.apiToken, `${AGENT_SA_TOKEN}\n`);
 

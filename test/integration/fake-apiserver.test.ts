@@ -24,7 +24,7 @@ interface RawResponse {
   readonly body: string;
 }
 
-function send(fake: FakeKubeApiServer, path: string, headers: OutgoingHttpHeaders = {}, options: { method?: string; cert?: string; key?: string } = {}): Promise<RawResponse> {
+function send(fake: FakeKubeApiServer, path: string, headers: OutgoingHttpHeaders = {}, options: { method?: string; cert?: string; key?: string; body?: string } = {}): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const request = httpsRequest(
       { host: '127.0.0.1', port: fake.port, path, method: options.method ?? 'GET', headers, ca: fake.caPem, agent: false, cert: options.cert, key: options.key },
@@ -36,7 +36,7 @@ function send(fake: FakeKubeApiServer, path: string, headers: OutgoingHttpHeader
       },
     );
     request.on('error', reject);
-    request.end();
+    request.end(options.body);
   });
 }
 
@@ -414,3 +414,216 @@ describe('the fake kube-apiserver is strict', () => {
     assert.equal(closing.openSockets(), 0);
   });
 });
+
+/** One JSON request to the fake, with the configured token. */
+async function call(fake: FakeKubeApiServer, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ status: number; json: Record<string, any> }> {
+  const text = body === undefined ? undefined : JSON.stringify(body);
+  const headers = { Authorization: `Bearer ${token}`, ...(text === undefined ? {} : { 'Content-Type': contentType }) };
+  const response = await send(fake, path, headers, { method, ...(text === undefined ? {} : { body: text }) });
+  return { status: response.status, json: JSON.parse(response.body) as Record<string, any> };
+}
+
+const agentDeployment = (labels: Record<string, string> = { app: 'agent' }): Record<string, unknown> => ({
+  apiVersion: 'apps/v1',
+  kind: 'Deployment',
+  metadata: { name: 'agent' },
+  spec: {
+    replicas: 2,
+    selector: { matchLabels: { app: 'agent' } },
+    template: {
+      metadata: { labels },
+      spec: {
+        containers: [
+          { name: 'agent', image: 'registry.example/agent:1', env: [{ name: 'A', value: '1' }, { name: 'B', value: '2' }] },
+          { name: 'sidecar', image: 'registry.example/sidecar:1' },
+        ],
+      },
+    },
+  },
+});
+
+describe('the fake kube-apiserver stores what kubectl apply sends, as strictly as kube-apiserver', () => {
+  let fake: FakeKubeApiServer;
+  before(async () => {
+    fake = await startFakeKubeApiServer({ token });
+  });
+  after(() => fake.close());
+
+  it('serves discovery for every kind it stores, so kubectl can map them', async () => {
+    const groups = await call(fake, 'GET', '/apis');
+    assert.deepEqual(
+      groups.json['groups'].map((group: { name: string; preferredVersion: { groupVersion: string } }) => group.preferredVersion.groupVersion).sort(),
+      ['apps/v1', 'cluster.cattle.io/v3', 'rbac.authorization.k8s.io/v1'],
+    );
+    const rbac = await call(fake, 'GET', '/apis/rbac.authorization.k8s.io/v1');
+    assert.deepEqual(rbac.json['resources'].map((resource: { name: string }) => resource.name).sort(), ['clusterrolebindings', 'clusterroles', 'rolebindings', 'roles']);
+    const core = await call(fake, 'GET', '/api/v1');
+    for (const name of ['namespaces', 'serviceaccounts', 'configmaps', 'secrets', 'pods']) assert.ok(core.json['resources'].some((resource: { name: string }) => resource.name === name), name);
+    assert.equal((await call(fake, 'GET', '/apis/apps')).json['preferredVersion'].version, 'v1');
+    assert.equal((await call(fake, 'GET', '/apis/apps/v2')).status, 404);
+  });
+
+  it('creates a namespace, then objects in it; a create into a missing namespace is 404 and deleting the namespace removes its objects', async () => {
+    const missing = await call(fake, 'POST', '/api/v1/namespaces/later/configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } });
+    assert.equal(missing.status, 404);
+    assert.equal(missing.json['message'], 'namespaces "later" not found');
+    const namespace = await call(fake, 'POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'later' } });
+    assert.equal(namespace.status, 201);
+    assert.equal(namespace.json['status'].phase, 'Active');
+    assert.equal((await call(fake, 'POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'later' } })).status, 409);
+    assert.equal((await call(fake, 'POST', '/api/v1/namespaces/later/configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } })).status, 201);
+    assert.equal((await call(fake, 'DELETE', '/api/v1/namespaces/later')).status, 200);
+    assert.equal((await call(fake, 'GET', '/api/v1/namespaces/later/configmaps/c')).status, 404);
+    assert.equal(fake.objects('configmaps', 'later').length, 0);
+  });
+
+  it('refuses a body of another kind or version than the URL, and a name the kind does not allow', async () => {
+    const wrongKind = await call(fake, 'POST', '/api/v1/namespaces/default/configmaps', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'x' } });
+    assert.equal(wrongKind.status, 400);
+    assert.match(wrongKind.json['message'], /Secret in version "v1" cannot be handled as a ConfigMap/);
+    const wrongVersion = await call(fake, 'POST', '/apis/apps/v1/namespaces/default/deployments', { ...agentDeployment(), apiVersion: 'apps/v1beta1' });
+    assert.equal(wrongVersion.status, 400);
+    const badName = await call(fake, 'POST', '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'Not_A_Label' } });
+    assert.equal(badName.status, 422);
+    assert.match(badName.json['message'], /^Namespace "Not_A_Label" is invalid: metadata\.name: Invalid value/);
+    const rbacName = await call(fake, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterroles', { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'system:colons-are-fine' }, rules: [] });
+    assert.equal(rbacName.status, 201, 'RBAC names are path segments, not DNS names');
+  });
+
+  it('validates RBAC as kube-apiserver does: rules need verbs and groups, subjects need their API group, roleRef never changes', async () => {
+    const noVerbs = await call(fake, 'POST', '/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles', {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: 'r' },
+      rules: [{ resources: ['secrets'], verbs: [] }],
+    });
+    assert.equal(noVerbs.status, 422);
+    assert.match(noVerbs.json['message'], /rules\[0\]\.verbs: Required value/);
+    assert.match(noVerbs.json['message'], /rules\[0\]\.apiGroups: Required value/);
+    const binding = {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: 'b' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' },
+      subjects: [{ kind: 'User', name: 'kubegate:sync' }],
+    };
+    const noGroup = await call(fake, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', binding);
+    assert.equal(noGroup.status, 422);
+    assert.match(noGroup.json['message'], /subjects\[0\]\.apiGroup: Unsupported value/);
+    const serviceAccountWithoutNamespace = await call(fake, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', { ...binding, subjects: [{ kind: 'ServiceAccount', name: 'sa' }] });
+    assert.match(serviceAccountWithoutNamespace.json['message'], /subjects\[0\]\.namespace: Required value/);
+    const created = await call(fake, 'POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', { ...binding, subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: 'kubegate:sync' }] });
+    assert.equal(created.status, 201);
+    const changed = await call(fake, 'PATCH', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/b', { roleRef: { name: 'cluster-admin' } }, 'application/strategic-merge-patch+json');
+    assert.equal(changed.status, 422);
+    assert.match(changed.json['message'], /roleRef: Invalid value: .*cannot change roleRef/);
+  });
+
+  it('refuses a Deployment whose selector does not select its template, or whose selector changes', async () => {
+    const mismatch = await call(fake, 'POST', '/apis/apps/v1/namespaces/default/deployments', agentDeployment({ app: 'other' }));
+    assert.equal(mismatch.status, 422);
+    assert.match(mismatch.json['message'], /^Deployment\.apps "agent" is invalid: spec\.template\.metadata\.labels/);
+    assert.equal((await call(fake, 'POST', '/apis/apps/v1/namespaces/default/deployments', agentDeployment())).status, 201);
+    const moved = await call(fake, 'PATCH', '/apis/apps/v1/namespaces/default/deployments/agent', { spec: { selector: { matchLabels: { app: 'x' } }, template: { metadata: { labels: { app: 'x' } } } } }, 'application/merge-patch+json');
+    assert.equal(moved.status, 422);
+    assert.match(moved.json['message'], /spec\.selector: Invalid value: .*field is immutable/);
+  });
+
+  it('applies strategic merge patches with the merge keys of the kind, and refuses what kube-apiserver refuses', async () => {
+    await call(fake, 'POST', '/apis/apps/v1/namespaces/default/deployments', { ...agentDeployment(), metadata: { name: 'merged' } });
+    const path = '/apis/apps/v1/namespaces/default/deployments/merged';
+    const smp = 'application/strategic-merge-patch+json';
+    const patched = await call(
+      fake,
+      'PATCH',
+      path,
+      {
+        spec: {
+          replicas: 3,
+          template: {
+            spec: {
+              containers: [{ name: 'agent', '$setElementOrder/env': [{ name: 'C' }, { name: 'B' }], env: [{ name: 'B', value: 'two' }, { $patch: 'delete', name: 'A' }, { name: 'C', value: '3' }] }],
+            },
+          },
+        },
+      },
+      smp,
+    );
+    assert.equal(patched.status, 200, JSON.stringify(patched.json));
+    const containers = patched.json['spec'].template.spec.containers;
+    assert.deepEqual(containers.map((container: { name: string }) => container.name), ['agent', 'sidecar'], 'containers merge by name; the sidecar stays');
+    assert.equal(containers[0].image, 'registry.example/agent:1');
+    assert.deepEqual(containers[0].env, [{ name: 'C', value: '3' }, { name: 'B', value: 'two' }], 'env merges by name, in the order $setElementOrder gives');
+    assert.equal(patched.json['spec'].replicas, 3);
+    // A merge patch replaces lists whole; the same body as a JSON merge patch loses the sidecar.
+    const replaced = await call(fake, 'PATCH', path, { spec: { template: { spec: { containers: [{ name: 'agent', image: 'registry.example/agent:2' }] } } } }, 'application/merge-patch+json');
+    assert.deepEqual(replaced.json['spec'].template.spec.containers, [{ name: 'agent', image: 'registry.example/agent:2' }]);
+
+    const unknownDirective = await call(fake, 'PATCH', path, { spec: { $shuffle: true } }, smp);
+    assert.equal(unknownDirective.status, 400);
+    const noMergeKey = await call(fake, 'PATCH', path, { spec: { template: { spec: { containers: [{ image: 'x' }] } } } }, smp);
+    assert.equal(noMergeKey.status, 422);
+    assert.match(noMergeKey.json['message'], /does not contain declared merge key: name/);
+    const renamed = await call(fake, 'PATCH', path, { metadata: { name: 'other' } }, smp);
+    assert.equal(renamed.status, 400);
+    const crd = await call(fake, 'PATCH', '/apis/cluster.cattle.io/v3/namespaces/default/clusterauthtokens/x', {}, smp);
+    assert.equal(crd.status, 415, 'custom resources take no strategic merge patch');
+  });
+
+  it('folds a Secret\'s stringData into data, drops unknown fields, and refuses them with fieldValidation=Strict', async () => {
+    const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, stringData: { token: 'r-abc:def' }, data: { other: Buffer.from('x').toString('base64') }, bogus: 1 };
+    const strict = await call(fake, 'POST', '/api/v1/namespaces/default/secrets?fieldValidation=Strict', secret);
+    assert.equal(strict.status, 400);
+    assert.match(strict.json['message'], /strict decoding error: unknown field "bogus"/);
+    const created = await call(fake, 'POST', '/api/v1/namespaces/default/secrets', secret);
+    assert.equal(created.status, 201);
+    assert.deepEqual(created.json['data'], { other: 'eA==', token: Buffer.from('r-abc:def').toString('base64') });
+    assert.equal(created.json['stringData'], undefined);
+    assert.equal(created.json['bogus'], undefined);
+    assert.equal(created.json['type'], 'Opaque');
+    const badBase64 = await call(fake, 'POST', '/api/v1/namespaces/default/secrets', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 't' }, data: { a: 'not base64!' } });
+    assert.equal(badBase64.status, 400);
+    const dryRun = await call(fake, 'POST', '/api/v1/namespaces/default/secrets?dryRun=All', { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'dry' } });
+    assert.equal(dryRun.status, 201);
+    assert.equal((await call(fake, 'GET', '/api/v1/namespaces/default/secrets/dry')).status, 404, 'a dry run stores nothing');
+  });
+});
+
+for (const binary of ['system', '1.20'] as const) {
+  describe(`kubectl ${binary} apply against the fake kube-apiserver`, () => {
+    let fake: FakeKubeApiServer;
+    let kubeconfig: Record<string, unknown>;
+    const manifest = (replicas: number, field = 'replicas'): string =>
+      [
+        'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: applied',
+        'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: applied\ndata:\n  a: "1"',
+        `apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: agent\n  namespace: applied\nspec:\n  ${field}: ${replicas}\n  selector:\n    matchLabels: {app: agent}\n  template:\n    metadata:\n      labels: {app: agent}\n    spec:\n      containers:\n      - name: agent\n        image: registry.example/agent:1`,
+      ].join('\n---\n');
+
+    before(async () => {
+      fake = await startFakeKubeApiServer({ token });
+      kubeconfig = buildKubeconfig({ server: fake.url, caPem: fake.caPem, token });
+    });
+    after(() => fake.close());
+
+    it('creates a namespace and objects in it, then patches what changed on a second apply', async () => {
+      const created = await runKubectl({ binary, kubeconfig, args: ['apply', '-f', '-'], stdin: manifest(2) });
+      assert.equal(created.code, 0, created.stderr);
+      assert.match(created.stdout, /namespace\/applied created\nconfigmap\/settings created\ndeployment\.apps\/agent created/);
+      const patched = await runKubectl({ binary, kubeconfig, args: ['apply', '-f', '-'], stdin: manifest(3) });
+      assert.equal(patched.code, 0, patched.stderr);
+      assert.match(patched.stdout, /configmap\/settings unchanged\ndeployment\.apps\/agent configured/);
+      const patch = fake.requests.find((request) => request.method === 'PATCH');
+      assert.equal(patch?.headers['content-type'], 'application/strategic-merge-patch+json');
+      assert.equal((fake.objects('deployments', 'applied')[0]!['spec'] as { replicas: number }).replicas, 3);
+    });
+
+    it('fails on the client for a field the schema does not know, because kubectl validates against /openapi/v2', async () => {
+      const before = fake.requests.length;
+      const result = await runKubectl({ binary, kubeconfig, args: ['apply', '-f', '-'], stdin: manifest(4, 'replica') });
+      assert.notEqual(result.code, 0);
+      assert.match(result.stderr, /unknown field "replica"/);
+      assert.equal(fake.requests.slice(before).some((request) => request.method === 'PATCH' && request.path.includes('deployments')), false);
+    });
+  });
+}

@@ -1,0 +1,25 @@
+/**
+ * A real `kubegate proxy` (startProxy, in this process) set up for agent-mode tests: loopback
+ * on port 0, SQLite and a generated CA under `dir`, no audit, a fixed agent image, and an API
+ * client that trusts its CA.
+ */
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startProxy } from '../../src/cmd/proxy.js';
+import type { RunningProxy } from '../../src/cmd/proxy.js';
+import { loadProxyConfig } from '../../src/config/proxy.js';
+import { createLogger } from '../../src/log.js';
+import { createApiClient, type ApiClient } from './api-client.js';
+
+export const AGENT_TEST_IMAGE = 'registry.example/kubegate:test';
+
+export async function startProxyForAgents(dir: string, bootstrapPassword: string): Promise<{ proxy: RunningProxy; caPem: string; api: ApiClient }> {
+  const configFile = join(dir, 'kubegate.yaml');
+  await writeFile(configFile, ['listen: 127.0.0.1:0', `dataDir: ${join(dir, 'data')}`, 'tls:', '  sans: ["127.0.0.1", "localhost"]', 'audit:', '  enabled: false', 'agents:', `  image: ${AGENT_TEST_IMAGE}`].join('\n'));
+  const config = loadProxyConfig({ file: configFile, env: { KUBEGATE_BOOTSTRAP_PASSWORD: bootstrapPassword } });
+  const proxy = await startProxy(config, { logger: createLogger({ level: 'silent', name: 'proxy' }) });
+  const caPem = proxy.caPem;
+  assert.ok(caPem, 'the proxy generated its CA');
+  return { proxy, caPem, api: createApiClient(proxy.url, caPem) };
+}
