@@ -16,7 +16,7 @@
 import type { KubeObject, KubeObjectMeta } from './client.js';
 
 export const CATTLE_GROUP_VERSION = 'cluster.cattle.io/v3';
-const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 const MANAGED_BY_VALUE = 'kubegate';
 export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
 export const ANNOTATION_PROVIDER = 'kubegate.io/provider';

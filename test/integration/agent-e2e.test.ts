@@ -188,8 +188,8 @@ describe('an agent-mode cluster with real agents and real kubectl', () => {
     directConnections = fake.connectionCount() - beforeCreate;
     const first = agent('agent-0');
     const second = agent('agent-1');
-    await first.waitForLog(/tunnel to the proxy is up/);
-    await second.waitForLog(/tunnel to the proxy is up/);
+    await first.waitForLog(/tunnel to the proxy is up/, 60_000);
+    await second.waitForLog(/tunnel to the proxy is up/, 60_000);
     await eventually(async () => (await clusterView())['agent'].agents.length === 2, 10_000, 'two agents in the cluster view');
     const view = await clusterView();
     assert.equal(view['agent'].state, 'connected');
