@@ -6,8 +6,7 @@
  */
 import https from 'node:https';
 import { isIP } from 'node:net';
-import { KubegateError, errorCatalog } from '../errors.js';
-import type { ErrorCode } from '../errors.js';
+import { KubegateError, errorFromApiBody } from '../errors.js';
 
 export interface ProxyResponse {
   readonly status: number;
@@ -84,8 +83,5 @@ export function createProxyClient(server: string, caPem: string | undefined): Pr
 
 /** The API's `{"error":{code,message}}` as a KubegateError (INTERNAL when it is not one). */
 export function apiError(response: ProxyResponse): KubegateError {
-  const error = (response.body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-  const code = typeof error?.code === 'string' && error.code in errorCatalog ? (error.code as ErrorCode) : 'INTERNAL';
-  const message = typeof error?.message === 'string' ? error.message.slice(0, 500) : `the proxy answered HTTP ${response.status}`;
-  return new KubegateError(code, message);
+  return errorFromApiBody(response.status, response.body);
 }
