@@ -1,0 +1,70 @@
+/**
+ * The REST API's answers as the console reads them (README "REST API" is the contract;
+ * src/proxy/api/ builds them). Only the fields the pages show are listed.
+ */
+
+export interface Me {
+  readonly id: string;
+  readonly username: string;
+  readonly displayName: string;
+  readonly globalRole: 'admin' | 'user';
+  readonly groups: readonly string[];
+  readonly provider: string;
+  readonly tokenName: string;
+}
+
+export type ClusterRole = 'owner' | 'member' | 'viewer';
+
+export interface ClusterSummary {
+  readonly id: string;
+  readonly displayName: string;
+  readonly server: string;
+  readonly role: ClusterRole | null;
+  readonly ace: { readonly enabled: boolean; readonly fqdn: string | null; readonly nodes: readonly { name: string; address: string }[] };
+}
+
+export interface ClusterDetail extends ClusterSummary {
+  readonly status: { readonly reachable: boolean; readonly version?: string; readonly checkedAt: string | null; readonly error?: string };
+}
+
+export interface TokenSummary {
+  readonly name: string;
+  readonly kind: 'login' | 'api' | 'kubeconfig';
+  readonly description: string;
+  readonly provider: string;
+  readonly cluster: string | null;
+  readonly expiresAt: string | null;
+  readonly lastUsedAt: string | null;
+  readonly createdAt: string;
+}
+
+export interface NewToken {
+  readonly name: string;
+  readonly token: string;
+  readonly expiresAt: string | null;
+  readonly cluster: string | null;
+}
+
+export interface UserSummary {
+  readonly id: string;
+  readonly username: string;
+  readonly displayName: string;
+  readonly globalRole: 'admin' | 'user';
+  readonly enabled: boolean;
+  readonly local: boolean;
+  readonly createdAt: string;
+}
+
+export interface Member {
+  readonly kind: 'User' | 'Group';
+  readonly name: string;
+  readonly role: ClusterRole;
+  readonly createdAt: string;
+}
+
+export interface ProviderSummary {
+  readonly name: string;
+  readonly type: string;
+  /** `password`: a form posted to POST /v1/login; `browser`: a login at the provider's site. */
+  readonly login: 'password' | 'browser';
+}
