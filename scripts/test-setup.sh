@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs and the machine may lack: PostgreSQL binaries and an
-# unprivileged user to run them, OpenLDAP's slapd, and Debian's kubectl 1.20 (SPDY exec)
-# beside the system kubectl. Idempotent and quiet when everything is already there.
+# unprivileged user to run them, OpenLDAP's slapd, Debian's kubectl 1.20 (SPDY exec)
+# beside the system kubectl, and Debian's chromium for the web console's browser test.
+# Idempotent and quiet when everything is already there.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bash "$here/setup-postgres.sh"
 bash "$here/setup-kubectl.sh"
 bash "$here/setup-bench.sh"
+bash "$here/setup-chromium.sh"
 if [ -f "$here/setup-slapd.sh" ]; then bash "$here/setup-slapd.sh"; fi

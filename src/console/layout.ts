@@ -66,7 +66,6 @@ export function renderPage(frame: PageFrame, content: Html): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
 <title>${frame.title} · kubegate</title>
 <link rel="stylesheet" href="${STYLESHEET_PATH}">
 </head>

@@ -5,8 +5,10 @@
  * - Headers on every console answer: a Content-Security-Policy that allows nothing but the
  *   console's own stylesheet (`default-src 'none'; style-src 'self'`, no script at all, forms
  *   only to this origin, no framing, no `<base>`), `X-Frame-Options: DENY` for old browsers,
- *   `Referrer-Policy: no-referrer`, `Cache-Control: no-store` (pages carry per-user data and,
- *   once, a new token), `X-Content-Type-Options: nosniff`, `Cross-Origin-Opener-Policy`.
+ *   `Referrer-Policy: same-origin` (nothing to other sites; `no-referrer` would make browsers
+ *   send `Origin: null` on the console's own form posts), `Cache-Control: no-store` (pages
+ *   carry per-user data and, once, a new token), `X-Content-Type-Options: nosniff`,
+ *   `Cross-Origin-Opener-Policy`.
  * - Cookies use the `__Host-` prefix (the browser then insists on `Secure`, `Path=/` and no
  *   `Domain`, so a sibling host cannot plant or shadow them), `HttpOnly` (no script can read
  *   them) and `SameSite=Lax` (not sent on cross-site POSTs).
@@ -56,7 +58,7 @@ export function setSecurityHeaders(response: ServerResponse): void {
   response.setHeader('Content-Security-Policy', CONTENT_SECURITY_POLICY);
   response.setHeader('X-Frame-Options', 'DENY');
   response.setHeader('X-Content-Type-Options', 'nosniff');
-  response.setHeader('Referrer-Policy', 'no-referrer');
+  response.setHeader('Referrer-Policy', 'same-origin');
   response.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
   response.setHeader('Cache-Control', 'no-store');
 }

@@ -33,6 +33,7 @@ code, .mono { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-siz
 form.stack { display: grid; gap: 12px; max-width: 520px; }
 form.inline { display: flex; gap: 12px; flex-wrap: wrap; align-items: flex-end; }
 label { display: grid; gap: 4px; font-weight: 600; font-size: 14px; }
+.field { display: grid; gap: 4px; }
 label.check { display: flex; gap: 8px; align-items: center; font-weight: 400; }
 fieldset { border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; }
 legend { font-weight: 600; font-size: 14px; padding: 0 4px; }

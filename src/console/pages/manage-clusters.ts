@@ -61,10 +61,10 @@ ${
 <p class="muted">The proxy connects to the cluster's API server with these credentials; give it an identity that may only impersonate (deploy/proxy/downstream-rbac.yaml).</p>
 <form class="stack" method="post" action="${MANAGE_PATH}">
 ${csrfField(current.csrf)}
-<label for="id">Cluster ID<input id="id" name="id" type="text" required maxlength="63" pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?" aria-describedby="id-hint" value="${typed.id ?? ''}"><span class="hint" id="id-hint">lower-case letters, digits and "-"; it is part of the cluster's URL</span></label>
+<div class="field"><label for="id">Cluster ID<input id="id" name="id" type="text" required maxlength="63" pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?" aria-describedby="id-hint" value="${typed.id ?? ''}"></label><span class="hint" id="id-hint">lower-case letters, digits and "-"; it is part of the cluster's URL</span></div>
 <label for="displayName">Display name<input id="displayName" name="displayName" type="text" maxlength="256" value="${typed.displayName ?? ''}"></label>
 <label for="server">API server URL<input id="server" name="server" type="url" required placeholder="https://10.0.0.10:6443" value="${typed.server ?? ''}"></label>
-<label for="caPem">CA certificate (PEM)<textarea id="caPem" name="caPem" aria-describedby="ca-hint" placeholder="-----BEGIN CERTIFICATE-----">${typed.caPem ?? ''}</textarea><span class="hint" id="ca-hint">empty: the system's roots verify the API server</span></label>
+<div class="field"><label for="caPem">CA certificate (PEM)<textarea id="caPem" name="caPem" aria-describedby="ca-hint" placeholder="-----BEGIN CERTIFICATE-----">${typed.caPem ?? ''}</textarea></label><span class="hint" id="ca-hint">empty: the system's roots verify the API server</span></div>
 <label for="token">Service account token<input id="token" name="token" type="password" required autocomplete="off"></label>
 <div><button type="submit">Register cluster</button></div>
 </form></section>

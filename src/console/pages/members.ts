@@ -56,7 +56,7 @@ export function memberRoutes(ctx: ConsoleContext): Router {
 <form class="inline" method="post" action="${path}">
 ${csrfField(current.csrf)}
 <label for="kind">Kind<select id="kind" name="kind"><option value="User">User</option><option value="Group">Group</option></select></label>
-<label for="name">Name<input id="name" name="name" type="text" required maxlength="1024" aria-describedby="name-hint"><span class="hint" id="name-hint">a user: ${current.me.globalRole === 'admin' ? 'username or ' : ''}user ID (u-…); a group: as identities carry it, e.g. ldap:cn=ops,ou=groups,dc=example</span></label>
+<div class="field"><label for="name">Name<input id="name" name="name" type="text" required maxlength="1024" aria-describedby="name-hint"></label><span class="hint" id="name-hint">a user: ${current.me.globalRole === 'admin' ? 'username or ' : ''}user ID (u-…); a group: as identities carry it, e.g. ldap:cn=ops,ou=groups,dc=example</span></div>
 <label for="role">Role<select id="role" name="role"><option value="member">member (edit)</option><option value="viewer">viewer (view)</option><option value="owner">owner (cluster-admin, manages members)</option></select></label>
 <button type="submit">Add member</button>
 </form></section>

@@ -57,7 +57,7 @@ ${extra.created === undefined ? undefined : newTokenNotice(extra.created)}
 <form class="inline" method="post" action="${TOKENS_PATH}">
 ${csrfField(session.csrf)}
 <label for="description">Description<input id="description" name="description" type="text" maxlength="256"></label>
-<label for="ttl">Lifetime<input id="ttl" name="ttl" type="text" placeholder="30d" aria-describedby="ttl-hint"><span class="hint" id="ttl-hint">e.g. 12h, 30d; empty: the default</span></label>
+<div class="field"><label for="ttl">Lifetime<input id="ttl" name="ttl" type="text" placeholder="30d" aria-describedby="ttl-hint"></label><span class="hint" id="ttl-hint">e.g. 12h, 30d; empty: the default</span></div>
 <label for="cluster">Valid on<select id="cluster" name="cluster"><option value="">every cluster (and the REST API)</option>
 ${clusters.map((cluster) => html`<option value="${cluster.id}">${cluster.id} only</option>`)}</select></label>
 <button type="submit">Create token</button>
