@@ -90,7 +90,7 @@ describe('web console', () => {
       assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|script-src/, path);
       assert.equal(answer.headers['x-frame-options'], 'DENY', path);
       assert.equal(answer.headers['cache-control'], 'no-store', path);
-      assert.equal(answer.headers['referrer-policy'], 'no-referrer', path);
+      assert.equal(answer.headers['referrer-policy'], 'same-origin', path);
       assert.equal(answer.headers['x-content-type-options'], 'nosniff', path);
     }
     const login = await request(app).get('/console/login');
