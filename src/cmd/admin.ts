@@ -4,6 +4,7 @@
  *
  *   kubegate whoami                                   GET /v1/me
  *   kubegate cluster add|list|get|rm                  POST|GET /v1/clusters, GET|DELETE /v1/clusters/:id
+ *                                                     (add --agent: an agent-mode cluster and its import command)
  *   kubegate user add|list|disable|enable             POST|GET /v1/users, PATCH /v1/users/:id
  *   kubegate member add|list|rm <cluster>             /v1/clusters/:id/members
  *   kubegate token create|list|revoke                 POST|GET /v1/tokens, DELETE /v1/tokens/:name
@@ -148,15 +149,32 @@ export function addAdminCommands(program: Command, tokenCommand: Command, deps: 
 
   const cluster = program.command('cluster').description('Register, list, show and remove clusters (admins register and remove).');
   withOutput(withConnection(cluster.command('add <id>')))
-    .description('Register a directly reachable cluster from a kubeconfig context (POST /v1/clusters).')
-    .requiredOption('--kubeconfig <file>', "kubeconfig whose context gives the API server, its CA and the proxy's credentials")
+    .description('Register a cluster (POST /v1/clusters): directly reachable, from a kubeconfig context; or through an agent, printing its import command.')
+    .option('--kubeconfig <file>', "kubeconfig whose context gives the API server, its CA and the proxy's credentials")
     .option('--context <name>', 'context to use (default: the current context of the file)')
+    .option('--agent', 'an agent-mode cluster: print the command that installs its agent (holds a one-time registration token)')
     .option('--display-name <name>', 'name shown in lists (default: the id)')
     .action(
       run(async (session, flags, [id]) => {
-        const body = await clusterFromKubeconfig(flags['kubeconfig'] as string, flags['context'] as string | undefined);
+        const kubeconfig = flags['kubeconfig'] as string | undefined;
+        if ((kubeconfig === undefined) === (flags['agent'] !== true)) {
+          throw new KubegateError('BAD_REQUEST', 'give exactly one of --kubeconfig (a directly reachable cluster) and --agent', { field: 'kubeconfig' });
+        }
         const displayName = flags['displayName'] as string | undefined;
-        const created = (await session.call('POST', '/v1/clusters', { id, ...body, ...(displayName === undefined ? {} : { displayName }) })).body as Row;
+        const named = displayName === undefined ? {} : { displayName };
+        if (kubeconfig === undefined) {
+          const created = (await session.call('POST', '/v1/clusters', { id, mode: 'agent', ...named })).body as Row & { import: Row };
+          const fmt = format(flags);
+          if (fmt !== 'table') {
+            out(formatOutput(fmt, created, [], []));
+            return;
+          }
+          err(`Cluster ${id} registered. Install its agent with (valid until ${String(created.import['expiresAt'])}):\n`);
+          out(`${String(created.import['commandWithCa'] ?? created.import['command'])}\n`);
+          return;
+        }
+        const body = await clusterFromKubeconfig(kubeconfig, flags['context'] as string | undefined);
+        const created = (await session.call('POST', '/v1/clusters', { id, ...body, ...named })).body as Row;
         out(formatOutput(format(flags), created, [created], CLUSTER_COLUMNS));
       }),
     );

@@ -18,6 +18,8 @@ export type ClusterRole = 'owner' | 'member' | 'viewer';
 export interface ClusterSummary {
   readonly id: string;
   readonly displayName: string;
+  /** `direct`: the proxy dials the API server; `agent`: an agent in the cluster holds a tunnel. */
+  readonly mode?: 'direct' | 'agent';
   readonly server: string;
   readonly role: ClusterRole | null;
   readonly ace: { readonly enabled: boolean; readonly fqdn: string | null; readonly nodes: readonly { name: string; address: string }[] };
@@ -25,6 +27,18 @@ export interface ClusterSummary {
 
 export interface ClusterDetail extends ClusterSummary {
   readonly status: { readonly reachable: boolean; readonly version?: string; readonly checkedAt: string | null; readonly error?: string };
+  /** Agent-mode clusters: whether an agent holds a tunnel. */
+  readonly agent?: { readonly state: 'connected' | 'disconnected'; readonly agents: readonly { readonly agentId: string }[] };
+}
+
+/** POST /v1/clusters {mode: agent} and GET /v1/clusters/:id/import: how to install the agent. */
+export interface AgentImport {
+  readonly clusterId: string;
+  readonly expiresAt: string;
+  /** `kubectl apply -f <url>`; the URL holds the one-time registration token. */
+  readonly command: string;
+  /** The same, trusting the proxy's generated CA; null without one. */
+  readonly commandWithCa: string | null;
 }
 
 export interface TokenSummary {

@@ -129,17 +129,27 @@ describe('web console in Chromium', () => {
     await screenshot('03-users');
 
     await page.getByRole('link', { name: 'Clusters', exact: true }).click();
-    await page.getByLabel('Cluster ID').fill('dev');
-    await page.getByLabel('Display name').fill('Development');
-    await page.getByLabel('API server URL').fill(fake.url);
-    await page.getByLabel('CA certificate (PEM)').fill(fake.caPem);
-    await page.getByLabel('Service account token').fill(CLUSTER_TOKEN);
+    const direct = page.getByRole('region', { name: 'Register a directly reachable cluster' });
+    await direct.getByLabel('Cluster ID').fill('dev');
+    await direct.getByLabel('Display name').fill('Development');
+    await direct.getByLabel('API server URL').fill(fake.url);
+    await direct.getByLabel('CA certificate (PEM)').fill(fake.caPem);
+    await direct.getByLabel('Service account token').fill(CLUSTER_TOKEN);
     await page.getByRole('button', { name: 'Register cluster' }).click();
     await page.getByText('The cluster was registered').waitFor();
     assert.ok(!(await page.content()).includes(CLUSTER_TOKEN), 'the cluster token is never shown');
     await screenshot('04-manage-clusters');
 
-    await page.getByRole('link', { name: 'Members' }).click();
+    await page.getByRole('region', { name: 'Register a cluster through an agent' }).getByLabel('Cluster ID').fill('edge');
+    await page.getByRole('button', { name: 'Register and show the import command' }).click();
+    const importCommand = (await page.locator('#import-command-with-ca').textContent())!;
+    assert.match(importCommand, /^curl -fsS --cacert <\(echo [A-Za-z0-9+/=]+ \| base64 -d\) https:\/\/127\.0\.0\.1:\d+\/v1\/import\/r-[a-z2-7]+:[a-z2-7]+\.yaml \| kubectl apply -f -$/);
+    secrets.push(importCommand.slice(importCommand.lastIndexOf(':') + 1, importCommand.indexOf('.yaml')));
+    assert.ok(!page.url().includes('/v1/import/'), 'the registration token is not in our URL');
+    assert.ok(await page.getByRole('cell', { name: 'no agent connected' }).isVisible());
+    await screenshot('04b-agent-cluster-import');
+
+    await page.locator('tr', { hasText: 'Development' }).getByRole('link', { name: 'Members' }).click();
     await page.getByLabel('Name', { exact: true }).fill('alice');
     await page.getByLabel('Role').selectOption('member');
     await page.getByRole('button', { name: 'Add member' }).click();

@@ -103,9 +103,20 @@ describe('kubegate admin CLI against a real proxy', () => {
     const missing = await kubegate(admin(), ['cluster', 'add', 'eks', '--kubeconfig', join(dir, 'no-such-file')]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /--kubeconfig: the file cannot be read as a kubeconfig/);
-    const usage = await kubegate(admin(), ['cluster', 'add', 'eks']);
+    const neither = await kubegate(admin(), ['cluster', 'add', 'eks']);
+    assert.equal(neither.code, 2);
+    assert.match(neither.stderr, /give exactly one of --kubeconfig \(a directly reachable cluster\) and --agent/);
+    const usage = await kubegate(admin(), ['cluster', 'add']);
     assert.equal(usage.code, 2, 'a usage error');
-    assert.match(usage.stderr, /required option '--kubeconfig <file>' not specified/);
+    assert.match(usage.stderr, /missing required argument 'id'/);
+  });
+
+  test('cluster add --agent registers an agent-mode cluster and prints the command that installs its agent', async () => {
+    const added = await ok(admin(), ['cluster', 'add', 'edge', '--agent']);
+    assert.match(added.stdout, /^curl -fsS --cacert <\(echo [A-Za-z0-9+/=]+ \| base64 -d\) https:\/\/127\.0\.0\.1:\d+\/v1\/import\/r-[a-z2-7]+:[a-z2-7]+\.yaml \| kubectl apply -f -\n$/);
+    assert.match(added.stderr, /^Cluster edge registered\. Install its agent with/);
+    const listed = JSON.parse((await ok(admin(), ['cluster', 'get', 'edge', '-o', 'json'])).stdout);
+    assert.equal(listed.mode, 'agent');
   });
 
   test('user add takes the password from stdin, and member add names the user by username', async () => {

@@ -5,17 +5,19 @@
  *   GET  /console/admin/clusters               GET /v1/clusters, then GET /v1/clusters/:id each
  *   POST /console/admin/clusters               {id, displayName, server, caPem, token, _csrf} → POST /v1/clusters
  *   POST /console/admin/clusters/:id/delete    {_csrf} → DELETE /v1/clusters/:id
+ *   POST /console/admin/clusters/agent         {id, displayName, _csrf} → POST /v1/clusters {mode: agent}
+ *   POST /console/admin/clusters/:id/import    {_csrf} → GET /v1/clusters/:id/import (a fresh import command)
  *
  * The CA is pasted as PEM and base64-encoded here for the API's `caData`; the API checks
  * that it parses. The cluster token is a password field: it is sent to the API once and
  * never shown again (cluster views carry no credentials).
  *
- * Agent-mode clusters (the cluster dials out to the proxy and holds a tunnel) are not in
- * the REST API yet; their registration and import command belong in the section marked
- * below once it is.
+ * Agent-mode clusters: the answer carries the import command, whose URL holds a one-time
+ * registration token; it is shown once, on the page that answers the form (no redirect, no
+ * URL of ours carries it), like a new API token.
  */
 import { Router } from 'express';
-import type { ClusterDetail } from '../api-types.js';
+import type { AgentImport, ClusterDetail } from '../api-types.js';
 import type { ConsoleContext } from '../context.js';
 import { doneFlash, formField, paramOf, redirectAfterPost, sendPage, sessionOf, submitForm } from '../context.js';
 import type { ConsoleSession } from '../context.js';
@@ -29,6 +31,21 @@ import { clustersWithStatus, statusBadge } from './clusters.js';
 const MANAGE_PATH = `${CONSOLE_BASE}/admin/clusters`;
 const DONE = { registered: 'The cluster was registered; you are its owner.', deleted: 'The cluster was removed, with its memberships and the tokens scoped to it.' } as const;
 
+function stateCell(cluster: ClusterDetail): Html {
+  if (cluster.mode !== 'agent') return statusBadge(cluster.status);
+  return cluster.agent?.state === 'connected'
+    ? html`<span class="badge ok">agent connected</span>`
+    : html`<span class="badge warn">no agent connected</span>`;
+}
+
+function importNotice(created: AgentImport): Html {
+  return html`<section class="card" aria-labelledby="import"><h2 id="import">Install the agent in ${created.clusterId}</h2>
+<p>Run this against the cluster (kubectl pointing at it). It holds a one-time registration token, valid until ${created.expiresAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}: copy it now, it is not shown again.</p>
+${created.commandWithCa === null ? undefined : html`<p class="muted">Trusting the proxy's own CA:</p><code class="secret" id="import-command-with-ca">${created.commandWithCa}</code>`}
+<p class="muted">${created.commandWithCa === null ? 'Command:' : 'Where the proxy\'s certificate is publicly trusted:'}</p><code class="secret" id="import-command">${created.command}</code>
+</section>`;
+}
+
 interface TypedCluster {
   readonly id?: string;
   readonly displayName?: string;
@@ -37,9 +54,10 @@ interface TypedCluster {
 }
 
 function clusterRow(cluster: ClusterDetail, csrf: string): Html {
-  return html`<tr><td class="mono">${cluster.id}</td><td>${cluster.displayName}</td><td class="mono">${cluster.server}</td>
-<td>${statusBadge(cluster.status)}</td><td>${cluster.status.version ?? html`<span class="muted">unknown</span>`}</td>
+  return html`<tr><td class="mono">${cluster.id}</td><td>${cluster.displayName}</td><td class="mono">${cluster.mode === 'agent' ? html`<span class="muted">through its agent</span>` : cluster.server}</td>
+<td>${stateCell(cluster)}</td><td>${cluster.status.version ?? html`<span class="muted">unknown</span>`}</td>
 <td class="actions"><a href="${CONSOLE_BASE}/clusters/${cluster.id}/members">Members</a>
+${cluster.mode === 'agent' ? html`<form method="post" action="${MANAGE_PATH}/${cluster.id}/import">${csrfField(csrf)}<button class="secondary" type="submit" aria-label="New import command for ${cluster.id}">Import command</button></form>` : undefined}
 <form method="post" action="${MANAGE_PATH}/${cluster.id}/delete">${csrfField(csrf)}<button class="danger" type="submit" aria-label="Remove cluster ${cluster.id}">Remove</button></form></td></tr>`;
 }
 
@@ -47,9 +65,10 @@ export function manageClusterRoutes(ctx: ConsoleContext): Router {
   const router = Router();
   const session = requireSession(ctx);
 
-  async function page(current: ConsoleSession, typed: TypedCluster = {}): Promise<Html> {
+  async function page(current: ConsoleSession, typed: TypedCluster = {}, created?: AgentImport): Promise<Html> {
     const details = await clustersWithStatus(ctx, current.token);
     return html`<h1>Clusters</h1>
+${created === undefined ? undefined : importNotice(created)}
 <section class="card" aria-labelledby="cluster-list"><h2 id="cluster-list">Registered clusters</h2>
 ${
   details.length === 0
@@ -68,9 +87,14 @@ ${csrfField(current.csrf)}
 <label for="token">Service account token<input id="token" name="token" type="password" required autocomplete="off"></label>
 <div><button type="submit">Register cluster</button></div>
 </form></section>
-<section class="card" aria-labelledby="agent-mode"><h2 id="agent-mode">Agent-mode clusters</h2>
-<p class="muted">Clusters that are not reachable from the proxy will connect out to it through <code>kubegate agent</code>. Registering them and showing their import command is not available in this version yet.</p>
-</section>`;
+<section class="card" aria-labelledby="agent-mode"><h2 id="agent-mode">Register a cluster through an agent</h2>
+<p class="muted">For a cluster the proxy cannot reach: <code>kubegate agent</code> runs in it and connects out to the proxy. The next page shows the one command that installs it.</p>
+<form class="stack" method="post" action="${MANAGE_PATH}/agent">
+${csrfField(current.csrf)}
+<label for="agent-id">Cluster ID<input id="agent-id" name="id" type="text" required maxlength="63" pattern="[a-z0-9]([a-z0-9-]*[a-z0-9])?"></label>
+<label for="agent-displayName">Display name<input id="agent-displayName" name="displayName" type="text" maxlength="256"></label>
+<div><button type="submit">Register and show the import command</button></div>
+</form></section>`;
   }
 
   router.get('/admin/clusters', session, async (request, response) => {
@@ -102,6 +126,30 @@ ${csrfField(current.csrf)}
       },
       async (flash: Flash, status: number) => sendPage(response, { title: 'Clusters', current: 'manage-clusters', flash, status }, await page(current, typed)),
     );
+  });
+
+  router.post('/admin/clusters/agent', session, async (request, response) => {
+    const current = sessionOf(response);
+    const show = async (flash: Flash, status: number, created?: AgentImport): Promise<void> =>
+      sendPage(response, { title: 'Clusters', current: 'manage-clusters', flash, status }, await page(current, {}, created));
+    await submitForm(async () => {
+      const displayName = formField(request, 'displayName', { optional: true });
+      const answer = await ctx.api.call('POST', '/v1/clusters', {
+        token: current.token,
+        body: { id: formField(request, 'id'), mode: 'agent', ...(displayName === '' ? {} : { displayName }) },
+      });
+      await show({ kind: 'success', message: 'The cluster was registered; you are its owner. Install its agent now.' }, 201, (answer.json as { import: AgentImport }).import);
+    }, show);
+  });
+
+  router.post('/admin/clusters/:id/import', session, async (request, response) => {
+    const current = sessionOf(response);
+    const show = async (flash: Flash, status: number, created?: AgentImport): Promise<void> =>
+      sendPage(response, { title: 'Clusters', current: 'manage-clusters', flash, status }, await page(current, {}, created));
+    await submitForm(async () => {
+      const answer = await ctx.api.call('GET', `/v1/clusters/${encodeURIComponent(paramOf(request, 'id'))}/import`, { token: current.token });
+      await show({ kind: 'success', message: 'A new import command; earlier ones stay valid until they expire.' }, 200, answer.json as AgentImport);
+    }, show);
   });
 
   router.post('/admin/clusters/:id/delete', session, async (request, response) => {
