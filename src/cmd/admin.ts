@@ -88,33 +88,34 @@ async function newPassword(flags: Flags, deps: ConnectionDeps): Promise<string> 
   return deps.prompter.readSecret('Password for the new user: ');
 }
 
+/** A cluster's state as the table shows it: from the agent for agent-mode clusters, else from the probe. */
+function clusterState(row: Row): string | undefined {
+  const agent = row['agent'] as { state?: string } | undefined;
+  if (agent?.state !== undefined) return `agent ${agent.state}`;
+  const status = row['status'] as { reachable?: boolean; checkedAt?: string | null } | undefined;
+  if (status === undefined) return undefined;
+  if (status.checkedAt === null) return 'not checked';
+  return status.reachable === true ? 'reachable' : 'unreachable';
+}
+
 const CLUSTER_COLUMNS: readonly Column<Row>[] = [
   { header: 'ID', value: (row) => row['id'] },
   { header: 'SERVER', value: (row) => row['server'] },
   { header: 'ROLE', value: (row) => row['role'] },
-  { header: 'STATE', value: (row) => { const status = row['status'] as { reachable?: boolean; checkedAt?: string | null } | undefined; return status === undefined ? undefined : status.checkedAt === null ? 'not checked' : status.reachable === true ? 'reachable' : 'unreachable'; } },
+  { header: 'STATE', value: clusterState },
   { header: 'VERSION', value: (row) => (row['status'] as { version?: string } | undefined)?.version },
 ];
-const USER_COLUMNS: readonly Column<Row>[] = [
-  { header: 'ID', value: (row) => row['id'] },
-  { header: 'USERNAME', value: (row) => row['username'] },
-  { header: 'ROLE', value: (row) => row['globalRole'] },
-  { header: 'ENABLED', value: (row) => row['enabled'] },
-  { header: 'LOCAL', value: (row) => row['local'] },
-];
-const MEMBER_COLUMNS: readonly Column<Row>[] = [
-  { header: 'KIND', value: (row) => row['kind'] },
-  { header: 'NAME', value: (row) => row['name'] },
-  { header: 'ROLE', value: (row) => row['role'] },
-];
-const TOKEN_COLUMNS: readonly Column<Row>[] = [
-  { header: 'NAME', value: (row) => row['name'] },
-  { header: 'KIND', value: (row) => row['kind'] },
-  { header: 'CLUSTER', value: (row) => row['cluster'] },
-  { header: 'EXPIRES', value: (row) => row['expiresAt'] },
-  { header: 'LAST USED', value: (row) => row['lastUsedAt'] },
-  { header: 'DESCRIPTION', value: (row) => row['description'] },
-];
+
+/** Columns that show one field each: [header, field]. */
+function fieldColumns(pairs: readonly (readonly [string, string])[]): Column<Row>[] {
+  return pairs.map(([header, field]) => ({ header, value: (row: Row) => row[field] }));
+}
+
+const USER_COLUMNS = fieldColumns([['ID', 'id'], ['USERNAME', 'username'], ['ROLE', 'globalRole'], ['ENABLED', 'enabled'], ['LOCAL', 'local']]);
+const MEMBER_COLUMNS = fieldColumns([['KIND', 'kind'], ['NAME', 'name'], ['ROLE', 'role']]);
+const TOKEN_COLUMNS = fieldColumns([['NAME', 'name'], ['KIND', 'kind'], ['CLUSTER', 'cluster'], ['EXPIRES', 'expiresAt'], ['LAST USED', 'lastUsedAt'], ['DESCRIPTION', 'description']]);
+const WHOAMI_COLUMNS = fieldColumns([['USERNAME', 'username'], ['ID', 'id'], ['ROLE', 'globalRole'], ['PROVIDER', 'provider'], ['GROUPS', 'groups']]);
+const NEW_TOKEN_COLUMNS = fieldColumns([['NAME', 'name'], ['EXPIRES', 'expiresAt'], ['CLUSTER', 'cluster'], ['TOKEN', 'token']]);
 
 /** Registers the admin commands on `program`; `deps` is made per run (terminal, cache). */
 export function addAdminCommands(program: Command, tokenCommand: Command, deps: () => ConnectionDeps): void {
@@ -137,13 +138,7 @@ export function addAdminCommands(program: Command, tokenCommand: Command, deps: 
     .action(
       run(async (session, flags) => {
         const me = (await session.call('GET', '/v1/me')).body as Row;
-        out(formatOutput(format(flags), me, [me], [
-          { header: 'USERNAME', value: (row) => row['username'] },
-          { header: 'ID', value: (row) => row['id'] },
-          { header: 'ROLE', value: (row) => row['globalRole'] },
-          { header: 'PROVIDER', value: (row) => row['provider'] },
-          { header: 'GROUPS', value: (row) => row['groups'] },
-        ]));
+        out(formatOutput(format(flags), me, [me], WHOAMI_COLUMNS));
       }),
     );
 
@@ -215,7 +210,7 @@ export function addAdminCommands(program: Command, tokenCommand: Command, deps: 
         const password = await newPassword(flags, deps());
         const displayName = flags['displayName'] as string | undefined;
         const created = (await session.call('POST', '/v1/users', { username, password, globalRole: flags['admin'] === true ? 'admin' : 'user', ...(displayName === undefined ? {} : { displayName }) })).body as Row;
-        out(formatOutput(format(flags), created, [created], [{ header: 'ID', value: (row) => row['id'] }, { header: 'USERNAME', value: (row) => row['username'] }]));
+        out(formatOutput(format(flags), created, [created], fieldColumns([['ID', 'id'], ['USERNAME', 'username']])));
       }),
     );
   withOutput(withConnection(user.command('list').alias('ls')))
@@ -281,12 +276,7 @@ export function addAdminCommands(program: Command, tokenCommand: Command, deps: 
         const body: Record<string, unknown> = {};
         for (const key of ['ttl', 'cluster', 'description'] as const) if (typeof flags[key] === 'string') body[key] = flags[key];
         const created = (await session.call('POST', '/v1/tokens', body)).body as Row;
-        out(formatOutput(format(flags), created, [created], [
-          { header: 'NAME', value: (row) => row['name'] },
-          { header: 'EXPIRES', value: (row) => row['expiresAt'] },
-          { header: 'CLUSTER', value: (row) => row['cluster'] },
-          { header: 'TOKEN', value: (row) => row['token'] },
-        ]));
+        out(formatOutput(format(flags), created, [created], NEW_TOKEN_COLUMNS));
       }),
     );
   withOutput(withConnection(tokenCommand.command('list').alias('ls')))
