@@ -129,3 +129,16 @@ export function toKubegateError(value: unknown): KubegateError {
   if (value instanceof KubegateError) return value;
   return new KubegateError('INTERNAL', undefined, { cause: value });
 }
+
+/**
+ * The REST API's error body `{"error":{"code","message"[,"field"]}}` as a KubegateError, for
+ * its clients (the CLI, the web console). A body that is not one, or names a code this
+ * build does not know, is INTERNAL saying the HTTP status; messages are cut at 500
+ * characters.
+ */
+export function errorFromApiBody(status: number, body: unknown): KubegateError {
+  const error = (body as { error?: { code?: unknown; message?: unknown; field?: unknown } } | undefined)?.error;
+  const code = typeof error?.code === 'string' && Object.hasOwn(errorCatalog, error.code) ? (error.code as ErrorCode) : 'INTERNAL';
+  const message = typeof error?.message === 'string' ? error.message.slice(0, 500) : `the proxy answered HTTP ${status}`;
+  return new KubegateError(code, message, typeof error?.field === 'string' ? { field: error.field } : {});
+}

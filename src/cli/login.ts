@@ -50,20 +50,25 @@ export interface CliLogin {
   readonly token: CachedToken;
 }
 
-const PASSWORD_TYPES = new Set(['local', 'ldap', 'activedirectory']);
-
 export async function loginToProxy(options: CliLoginOptions): Promise<CliLogin> {
   const provider = await chooseProvider(options.client, options.provider);
   let token: CachedToken;
-  if (PASSWORD_TYPES.has(provider.type)) token = await passwordLogin(options, provider.name);
+  if (provider.login === 'password') token = await passwordLogin(options, provider.name);
   else if (options.device === true) token = await deviceLogin(options, provider.name);
   else token = await browserLogin(options, provider.name);
   return { provider: provider.name, token };
 }
 
-async function chooseProvider(client: ProxyClient, name: string | undefined): Promise<{ name: string; type: string }> {
+/** A provider as GET /v1/providers lists it; `login` is `password` or `browser`. */
+interface OfferedProvider {
+  readonly name: string;
+  readonly type: string;
+  readonly login: string;
+}
+
+async function chooseProvider(client: ProxyClient, name: string | undefined): Promise<OfferedProvider> {
   const response = await client.call('GET', '/v1/providers');
-  const items = ((response.body as { items?: unknown } | undefined)?.items ?? []) as { name: string; type: string }[];
+  const items = ((response.body as { items?: unknown } | undefined)?.items ?? []) as OfferedProvider[];
   if (name !== undefined) {
     const found = items.find((item) => item.name === name);
     if (found === undefined) throw new KubegateError('PROVIDER_UNKNOWN', `the proxy offers no provider of that name (it offers: ${items.map((item) => item.name).join(', ')})`);

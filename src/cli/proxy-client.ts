@@ -6,13 +6,15 @@
  */
 import https from 'node:https';
 import { isIP } from 'node:net';
-import { KubegateError, errorCatalog } from '../errors.js';
-import type { ErrorCode } from '../errors.js';
+import { KubegateError, errorFromApiBody } from '../errors.js';
 
 export interface ProxyResponse {
   readonly status: number;
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** The body parsed as JSON; undefined when it is not JSON. */
   readonly body: unknown;
+  /** The body as text (a kubeconfig is YAML). */
+  readonly text: string;
 }
 
 export interface ProxyClient {
@@ -45,7 +47,7 @@ export function createProxyClient(server: string, caPem: string | undefined): Pr
           path: `${prefix}${path}`,
           timeout: TIMEOUT_MS,
           headers: {
-            accept: 'application/json',
+            accept: 'application/json, application/yaml',
             ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }),
             ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(body.length) }),
           },
@@ -54,13 +56,14 @@ export function createProxyClient(server: string, caPem: string | undefined): Pr
           const chunks: Buffer[] = [];
           response.on('data', (chunk: Buffer) => chunks.push(chunk));
           response.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
             let parsed: unknown;
             try {
-              parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+              parsed = JSON.parse(text);
             } catch {
               parsed = undefined;
             }
-            resolve({ status: response.statusCode ?? 0, headers: response.headers, body: parsed });
+            resolve({ status: response.statusCode ?? 0, headers: response.headers, body: parsed, text });
           });
           response.on('error', reject);
         },
@@ -84,8 +87,5 @@ export function createProxyClient(server: string, caPem: string | undefined): Pr
 
 /** The API's `{"error":{code,message}}` as a KubegateError (INTERNAL when it is not one). */
 export function apiError(response: ProxyResponse): KubegateError {
-  const error = (response.body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-  const code = typeof error?.code === 'string' && error.code in errorCatalog ? (error.code as ErrorCode) : 'INTERNAL';
-  const message = typeof error?.message === 'string' ? error.message.slice(0, 500) : `the proxy answered HTTP ${response.status}`;
-  return new KubegateError(code, message);
+  return errorFromApiBody(response.status, response.body);
 }

@@ -9,6 +9,10 @@
  *
  * A cached token is used only while it has more than `refreshBeforeMs` left; then it is
  * replaced before it expires. An unreadable or malformed file counts as "nothing cached".
+ *
+ * Beside the tokens, `current.json` remembers the proxy `kubegate login` last logged in to
+ * (URL, provider, the proxy's CA when one was given; nothing secret), so the admin commands
+ * (`kubegate cluster …`) need no `--server` on every call.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -38,11 +42,21 @@ export function tokenCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(env['HOME'] ?? homedir(), '.kube', 'cache', 'kubegate');
 }
 
+/** The proxy `kubegate login` last logged in to. */
+export interface CurrentProxy {
+  readonly server: string;
+  readonly provider?: string | undefined;
+  /** PEM of the proxy's CA, when the login was given one. */
+  readonly caPem?: string | undefined;
+}
+
 export interface TokenCache {
   /** The cached token if it still has more than `refreshBeforeMs` to live. */
   read(key: TokenCacheKey, refreshBeforeMs: number): Promise<CachedToken | undefined>;
   write(key: TokenCacheKey, token: CachedToken): Promise<void>;
   remove(key: TokenCacheKey): Promise<void>;
+  readCurrent(): Promise<CurrentProxy | undefined>;
+  writeCurrent(current: CurrentProxy): Promise<void>;
 }
 
 export function createTokenCache(dir: string, now: () => number = Date.now): TokenCache {
@@ -53,12 +67,7 @@ export function createTokenCache(dir: string, now: () => number = Date.now): Tok
 
   return {
     async read(key, refreshBeforeMs) {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(await readFile(fileOf(key), 'utf8'));
-      } catch {
-        return undefined;
-      }
+      const parsed = await readJson(fileOf(key));
       const { token, expiresAt, checkedAt } = (parsed ?? {}) as { token?: unknown; expiresAt?: unknown; checkedAt?: unknown };
       if (typeof token !== 'string' || token.length === 0) return undefined;
       const checked = typeof checkedAt === 'string' && !Number.isNaN(Date.parse(checkedAt)) ? { checkedAt } : {};
@@ -68,16 +77,40 @@ export function createTokenCache(dir: string, now: () => number = Date.now): Tok
       return { token, expiresAt, ...checked };
     },
     async write(key, token) {
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      await chmod(dir, 0o700);
-      const file = fileOf(key);
-      const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
       const record = { token: token.token, expiresAt: token.expiresAt, ...(token.checkedAt === undefined ? {} : { checkedAt: token.checkedAt }) };
-      await writeFile(temp, JSON.stringify(record), { mode: 0o600, flag: 'wx' });
-      await rename(temp, file);
+      await writePrivateJson(fileOf(key), record);
     },
     async remove(key) {
       await rm(fileOf(key), { force: true });
     },
+    async readCurrent() {
+      const parsed = await readJson(join(dir, CURRENT_FILE));
+      const { server, provider, caPem } = (parsed ?? {}) as Record<string, unknown>;
+      if (typeof server !== 'string' || server === '') return undefined;
+      return { server, provider: typeof provider === 'string' ? provider : undefined, caPem: typeof caPem === 'string' ? caPem : undefined };
+    },
+    async writeCurrent(current) {
+      await writePrivateJson(join(dir, CURRENT_FILE), current);
+    },
   };
+
+  /** Writes `record` as a 0600 file in the 0700 directory: temp file, then rename. */
+  async function writePrivateJson(file: string, record: unknown): Promise<void> {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
+    const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+    await writeFile(temp, JSON.stringify(record), { mode: 0o600, flag: 'wx' });
+    await rename(temp, file);
+  }
+}
+
+const CURRENT_FILE = 'current.json';
+
+/** The file's JSON; undefined when it cannot be read or parsed (counts as nothing cached). */
+async function readJson(file: string): Promise<unknown> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
 }

@@ -1,15 +1,18 @@
 /**
- * `kubegate login --server <proxy> [--provider <name>] [--device]`: logs in (password prompt
- * or KUBEGATE_USERNAME/KUBEGATE_PASSWORD, browser, or device flow) and caches the login
- * token that `kubegate token` then uses. Options: see src/cmd/token.ts.
+ * `kubegate login [<proxy-url>] [--provider <name>] [--device]`: logs in (password prompt or
+ * KUBEGATE_USERNAME/KUBEGATE_PASSWORD, browser, or device flow), caches the login token that
+ * `kubegate token` and the admin commands then use, and remembers the proxy (URL, provider,
+ * CA) so those commands need no `--server`. Without a URL: `--server`, KUBEGATE_SERVER, or
+ * the proxy remembered last time.
  */
 import { loginToken } from '../cli/exec-credential.js';
-import { createTokenCache, tokenCacheDir } from '../cli/token-cache.js';
-import { cliLoginOptions } from './token.js';
-import type { ClientFlags } from './token.js';
+import { loginOptionsFor, resolveConnection } from '../cli/admin-session.js';
+import type { ConnectionDeps, ConnectionFlags } from '../cli/admin-session.js';
 
-export async function runLogin(flags: ClientFlags, env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  const cache = createTokenCache(tokenCacheDir(env));
-  const token = await loginToken({ ...cliLoginOptions(flags, env), cache }, true);
-  process.stderr.write(`Logged in to ${flags.server}${token.expiresAt === null ? '' : ` until ${token.expiresAt}`}.\n`);
+export async function runLogin(url: string | undefined, flags: ConnectionFlags, deps: ConnectionDeps): Promise<void> {
+  const connection = await resolveConnection({ ...flags, server: url ?? flags.server }, deps);
+  const options = loginOptionsFor(connection, flags, deps);
+  const token = await loginToken({ ...options, cache: deps.cache }, true);
+  await deps.cache.writeCurrent({ server: options.client.server, provider: connection.provider, caPem: connection.caPem });
+  process.stderr.write(`Logged in to ${options.client.server}${token.expiresAt === null ? '' : ` until ${token.expiresAt}`}.\n`);
 }

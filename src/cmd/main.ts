@@ -3,21 +3,28 @@
  * The `kubegate` command line: one binary, one subcommand per process or tool. Each
  * subcommand's wiring lives in its own file here; this file only parses arguments.
  */
-import { Command, Option } from 'commander';
-import { isKubegateError } from '../errors.js';
+import { Command, CommanderError, Option } from 'commander';
+import { KubegateError, isKubegateError } from '../errors.js';
+import type { ConnectionDeps, ConnectionFlags } from '../cli/admin-session.js';
+import { EXIT_CODES, exitCodeFor } from '../cli/exit-codes.js';
+import { openBrowser, terminalPrompter } from '../cli/terminal.js';
+import { createTokenCache, tokenCacheDir } from '../cli/token-cache.js';
+import { addAdminCommands, withConnection } from './admin.js';
 import { runAgent } from './agent.js';
+import { bashCompletion } from './completion.js';
 import { runProxy } from './proxy.js';
 import { runLogin } from './login.js';
 import { runToken } from './token.js';
-import type { ClientFlags } from './token.js';
 import { runWebhook } from './webhook.js';
 import { DEFAULT_WEBHOOK_URL, runWebhookConfig } from './webhook-config.js';
 
 const program = new Command();
 program
   .name('kubegate')
-  .description('One identity for many Kubernetes clusters: authentication proxy, TokenReview webhook and cluster agent.')
-  .showHelpAfterError();
+  .description('One identity for many Kubernetes clusters: authentication proxy, TokenReview webhook, cluster agent and admin CLI.')
+  .showHelpAfterError()
+  // Usage errors and --help end up in the catch below (exit 2 and 0), not in process.exit.
+  .exitOverride();
 
 program
   .command('proxy')
@@ -80,31 +87,52 @@ program
     runWebhookConfig(flags);
   });
 
-const clientOptions = (command: Command): Command =>
-  command
-    .requiredOption('--server <url>', 'https URL of the kubegate proxy')
-    .option('--provider <name>', 'identity provider to log in with (default: the only one the proxy offers)')
-    .option('--device', 'OIDC: log in with the device flow instead of a browser')
-    .option('--certificate-authority <file>', "PEM CA of the proxy (default: KUBEGATE_CA_DATA, else the system roots)");
+/** What the client commands need from this process: environment, token cache, terminal. */
+const clientDeps = (): ConnectionDeps => ({
+  env: process.env,
+  cache: createTokenCache(tokenCacheDir(process.env)),
+  prompter: terminalPrompter(),
+  openBrowser,
+  say: (line) => process.stderr.write(`${line}\n`),
+});
 
-clientOptions(program.command('login'))
-  .description('Log in to a kubegate proxy and cache the login token (password: KUBEGATE_USERNAME/KUBEGATE_PASSWORD or a prompt).')
-  .action(async (flags: ClientFlags) => {
-    await runLogin(flags);
+withConnection(program.command('login [proxy-url]'))
+  .description('Log in to a kubegate proxy, cache the login token and remember the proxy (password: KUBEGATE_USERNAME/KUBEGATE_PASSWORD or a prompt).')
+  .action(async (url: string | undefined, flags: ConnectionFlags) => {
+    await runLogin(url, flags, clientDeps());
   });
 
-clientOptions(program.command('token'))
-  .description('Print an ExecCredential for a cluster: the kubeconfig exec credential plugin.')
-  .requiredOption('--cluster <id>', 'the cluster the token is for')
-  .action(async (flags: ClientFlags & { cluster: string }) => {
-    await runToken(flags);
+// `kubegate token --server … --cluster …` is the exec credential plugin; `kubegate token
+// create|list|revoke` manage API tokens (src/cmd/admin.ts).
+const token = withConnection(program.command('token'))
+  .description('Print an ExecCredential for a cluster (the kubeconfig exec credential plugin), or manage API tokens: create, list, revoke.')
+  .option('--cluster <id>', 'the cluster the ExecCredential is for')
+  .action(async (flags: ConnectionFlags & { cluster?: string }) => {
+    await runToken(flags, clientDeps());
+  });
+
+addAdminCommands(program, token, clientDeps);
+
+program
+  .command('completion')
+  .description('Print a shell completion script: source <(kubegate completion bash)')
+  .argument('<shell>', 'bash')
+  .action((shell: string) => {
+    if (shell !== 'bash') throw new KubegateError('BAD_REQUEST', 'only bash completion is available', { field: 'shell' });
+    process.stdout.write(bashCompletion(program));
   });
 
 program.parseAsync(process.argv).catch((error: unknown) => {
+  if (error instanceof CommanderError) {
+    // Commander printed the usage problem (or the help) itself.
+    process.exitCode = error.exitCode === 0 ? 0 : EXIT_CODES.badInput;
+    return;
+  }
   if (isKubegateError(error)) {
     process.stderr.write(`kubegate: ${error.code}: ${error.message}\n`);
+    process.exitCode = exitCodeFor(error);
   } else {
     process.stderr.write(`kubegate: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = EXIT_CODES.failed;
   }
-  process.exitCode = 1;
 });

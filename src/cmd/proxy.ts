@@ -4,9 +4,11 @@
  * config → logger → proxy data (data dir and its lock, secret key, store, bootstrap admin,
  * TLS material: proxy-data.ts) → cluster directory → providers → token chain
  * cache(group(union(kubegate tokens, OIDC bearer))) → tunnels → forwarder → REST app →
- * server. Requests are dispatched by path before express sees them:
+ * web console (on the REST app) → server. Requests are dispatched by path before express
+ * sees them:
  *   /k8s/clusters/…           → forwarder (the hot path: no express, no I/O on a cache hit)
  *   /healthz /readyz /metrics → health handler
+ *   /, /console/…             → the web console (`console.enabled`), which calls the REST API in process
  *   everything else           → the express REST API
  * Store change announcements (local, or from other replicas through PostgreSQL) invalidate
  * the token cache and end the open streams of a revoked token or a disabled user, so that
@@ -28,6 +30,7 @@ import { createPeerLinks, derivePeerKey, type PeerLinks } from '../clusters/peer
 import { startTunnelPresence } from '../clusters/tunnel-presence.js';
 import { createTunnelHub } from '../clusters/tunnels.js';
 import { createTunnelEndpoint } from '../proxy/tunnel-endpoint.js';
+import { createConsoleApp, deriveConsoleKey, isConsolePath } from '../console/app.js';
 import { createProxyApp } from '../proxy/app.js';
 import { isClusterPath } from '../proxy/cluster-path.js';
 import { createClusterStatus } from '../clusters/status.js';
@@ -249,6 +252,9 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       loginStateKey: deriveLoginStateKey(secretKey),
       now: () => new Date(),
     });
+    const webConsole = config.console.enabled
+      ? createConsoleApp({ api: app, key: deriveConsoleKey(secretKey), sessionTtlSeconds: config.console.sessionTtlSeconds, logger })
+      : undefined;
     const health = createHealthHandler({ ready: () => store.ping(), registry });
 
     const server = await startServer({
@@ -258,9 +264,17 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       longRunning,
       handler(req, res) {
         const url = req.url ?? '/';
-        if (isClusterPath(url)) forwarder.handleRequest(req, res);
-        else if (peers?.matches(url) === true) peers.handleRequest(req, res);
-        else if (!health(req, res)) app(req, res);
+        if (isClusterPath(url)) {
+          forwarder.handleRequest(req, res);
+          return;
+        }
+        if (peers?.matches(url) === true) {
+          peers.handleRequest(req, res);
+          return;
+        }
+        if (health(req, res)) return;
+        if (webConsole !== undefined && isConsolePath(url)) webConsole(req, res);
+        else app(req, res);
       },
       onUpgrade(req, socket, head) {
         const url = req.url ?? '/';

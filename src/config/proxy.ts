@@ -110,6 +110,12 @@ export interface ProxyConfig {
      */
     readonly peerUrl: string | undefined;
   };
+  /** The web console under /console/ (src/console/). */
+  readonly console: {
+    readonly enabled: boolean;
+    /** Lifetime of a console session: its login token and its cookie. */
+    readonly sessionTtlSeconds: number;
+  };
 }
 
 /**
@@ -201,6 +207,7 @@ const proxySchema = z.strictObject({
   log: z.strictObject({ level: logLevel }).prefault({}),
   providers: z.array(providerSchema).prefault([{ name: 'local', type: 'local' }]),
   oidcBearer: z.strictObject({ provider: providerName }).optional(),
+  console: z.strictObject({ enabled: z.boolean().default(true), sessionTtl: durationSeconds('8h') }).prefault({}),
   groupRefresh: z
     .strictObject({ maxAge: durationSeconds('1h'), interval: durationSeconds('5m') })
     .prefault({}),
@@ -260,6 +267,9 @@ type ProxyInput = z.output<typeof proxySchema>;
 function crossCheck(input: Partial<ProxyInput>, invalid: ReadonlySet<string>): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const { tokens, store, providers, oidcBearer } = input;
+  if (tokens !== undefined && input.console !== undefined && input.console.sessionTtl > Math.max(tokens.loginTtl, tokens.apiMaxTtl)) {
+    issues.push({ path: ['console', 'sessionTtl'], problem: 'must not be longer than tokens.loginTtl or tokens.apiMaxTtl, the longest login the proxy issues' });
+  }
   if (tokens !== undefined && tokens.kubeconfigTtl > tokens.kubeconfigMaxTtl) {
     issues.push({ path: ['tokens', 'kubeconfigTtl'], problem: 'must not be longer than tokens.kubeconfigMaxTtl' });
   }
@@ -319,6 +329,7 @@ function toProxyConfig(input: ProxyInput): ProxyConfig {
     log: { level: input.log.level },
     providers: input.providers.map((provider) => ({ ...provider, settings: structuredClone(provider.settings) })),
     oidcBearer: input.oidcBearer === undefined ? undefined : { provider: input.oidcBearer.provider },
+    console: { enabled: input.console.enabled, sessionTtlSeconds: input.console.sessionTtl },
     groupRefresh: { maxAgeSeconds: input.groupRefresh.maxAge, intervalSeconds: input.groupRefresh.interval },
     sync: {
       namespace: input.sync.namespace,

@@ -1,6 +1,7 @@
 /**
  * The proxy's REST API as one express application, without listening: the process hands it
- * every request that is not `/k8s/clusters/…`, `/healthz`, `/readyz` or `/metrics`.
+ * every request that is not `/k8s/clusters/…`, `/healthz`, `/readyz`, `/metrics` or the web
+ * console's (`/console/…`, which calls this app in process: src/console/api-client.ts).
  *
  * Assembly, in order: response headers common to every answer (`Cache-Control: no-store` —
  * answers carry tokens and per-user data; `X-Content-Type-Options: nosniff`) → JSON body

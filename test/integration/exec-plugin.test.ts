@@ -120,7 +120,7 @@ describe('kubectl with the kubegate exec credential plugin', () => {
   it('fails with a clear message instead of hanging when there is neither a terminal nor KUBEGATE_PASSWORD', async () => {
     const env = { PATH: pluginEnv().PATH, XDG_CACHE_HOME: join(dir, 'empty-cache'), KUBEGATE_CA_DATA: Buffer.from(proxy.caPem ?? '').toString('base64') };
     await assert.rejects(run(join(bin, 'kubegate'), ['token', '--server', proxy.publicUrl, '--cluster', 'dev', '--provider', 'local'], { env }), (error: { stderr: string; code: number }) => {
-      assert.equal(error.code, 1);
+      assert.equal(error.code, 3, 'exit code 3: not authenticated (LOGIN_FAILED)');
       assert.match(error.stderr, /KUBEGATE_PASSWORD/);
       return true;
     });

@@ -10,6 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import * as client from 'openid-client';
 import request from 'supertest';
 import { oidcBearerAuthenticator } from '../../src/providers/oidc/bearer.js';
+import { createConsoleApp } from '../../src/console/app.js';
+import { createLogger } from '../../src/log.js';
 import type { RunningProxy } from '../../src/cmd/proxy.js';
 import { loginToProxy } from '../../src/cli/login.js';
 import { createProxyClient } from '../../src/cli/proxy-client.js';
@@ -136,9 +138,9 @@ describe('OIDC browser login through the proxy (code + PKCE)', () => {
     assert.equal(errorOf(password.body).code, 'PROVIDER_UNKNOWN');
   });
 
-  it('lists the OIDC provider among the providers that take logins', async () => {
+  it('lists the OIDC provider among the providers that take logins, as a browser login', async () => {
     const response = await request(h.app).get('/v1/providers').expect(200);
-    assert.ok(response.body.items.some((item: { name: string; type: string }) => item.name === PROVIDER && item.type === 'oidc'));
+    assert.ok(response.body.items.some((item: { name: string; type: string; login: string }) => item.name === PROVIDER && item.type === 'oidc' && item.login === 'browser'));
   });
 
   describe('the CLI loopback flow', () => {
@@ -176,6 +178,54 @@ describe('OIDC browser login through the proxy (code + PKCE)', () => {
       assert.equal(exchanged.body.user.username, 'erin');
       await request(h.app).get('/v1/me').set(bearer(exchanged.body.token)).expect(200);
       await request(h.app).post(`/v1/login/${PROVIDER}/exchange`).send({ code, code_verifier: verifier }).expect(400);
+    });
+  });
+
+  describe('the web console flow', () => {
+    const VERIFIER_COOKIE = '__Host-kubegate-login-verifier';
+    const consoleApp = (): ReturnType<typeof createConsoleApp> =>
+      createConsoleApp({ api: h.app, key: randomBytes(32), sessionTtlSeconds: 3600, logger: createLogger({ level: 'silent', name: 'console' }) });
+
+    /** Starts at the console's button; answers the console URL the callback sends the browser to, and the verifier cookie. */
+    async function consoleLogin(app: ReturnType<typeof createConsoleApp>, account: string): Promise<{ complete: string; cookie: string }> {
+      const page = await request(app).get('/console/login').expect(200);
+      assert.match(page.text, new RegExp(`href="/console/login/${PROVIDER}/start"`), 'a button per browser provider');
+      const start = await request(app).get(`/console/login/${PROVIDER}/start`).expect(303);
+      const setCookie = ([] as string[]).concat(start.headers['set-cookie'] ?? []).find((line) => line.startsWith(`${VERIFIER_COOKIE}=`))!;
+      assert.match(setCookie, /; Path=\/; Secure; HttpOnly; SameSite=Lax; Max-Age=600$/);
+      const toApi = start.headers['location'] as string;
+      assert.match(toApi, new RegExp(`^/v1/login/${PROVIDER}\\?console_challenge=[A-Za-z0-9_-]{43}&ttl=3600$`));
+      issuer.nextAccount = account;
+      const toIssuer = await request(h.app).get(toApi).expect(302);
+      const callback = await new TestBrowser().followUntil(toIssuer.headers['location'] as string, CALLBACK);
+      const toConsole = await request(h.app).get(pathOf(callback)).expect(302);
+      return { complete: toConsole.headers['location'] as string, cookie: setCookie.slice(0, setCookie.indexOf(';')) };
+    }
+
+    it('sends the browser back to the console with a one-time code, which only the browser holding the verifier cookie redeems', async () => {
+      const app = consoleApp();
+      const first = await consoleLogin(app, 'sub-erin');
+      assert.match(first.complete, new RegExp(`^/console/login/${PROVIDER}/complete\\?code=[A-Za-z0-9_-]+$`), 'a fixed console path with nothing but the code');
+      const stolen = await request(app).get(first.complete).expect(400);
+      assert.match(stolen.text, /login state is unknown, expired or already used/);
+      assert.equal(([] as string[]).concat(stolen.headers['set-cookie'] ?? []).some((line) => line.startsWith('__Host-kubegate-session=t-')), false);
+
+      const second = await consoleLogin(app, 'sub-erin');
+      const done = await request(app).get(second.complete).set('Cookie', second.cookie).expect(303);
+      assert.equal(done.headers['location'], '/console/');
+      const session = ([] as string[]).concat(done.headers['set-cookie'] ?? []).find((line) => line.startsWith('__Host-kubegate-session=t-'))!;
+      const token = session.slice(session.indexOf('=') + 1, session.indexOf(';'));
+      assert.equal((await request(h.app).get('/v1/me').set(bearer(token)).expect(200)).body.username, 'erin');
+      await request(app).get(second.complete).set('Cookie', second.cookie).expect(400);
+    });
+
+    it('refuses console_challenge together with cli_redirect', async () => {
+      const challenge = createHash('sha256').update(randomBytes(32).toString('base64url')).digest('base64url');
+      const response = await request(h.app)
+        .get(`/v1/login/${PROVIDER}`)
+        .query({ console_challenge: challenge, cli_redirect: 'http://127.0.0.1:41234/done', cli_challenge: challenge })
+        .expect(400);
+      assert.equal(errorOf(response.body).field, 'console_challenge');
     });
   });
 

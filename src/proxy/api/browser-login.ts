@@ -2,7 +2,7 @@
  * Logins that happen at the identity provider (OIDC, GitHub), through the proxy. None of
  * these routes needs authentication.
  *
- *   GET  /v1/login/:provider[?ttl=][&cli_redirect=&cli_challenge=]  302 to the provider
+ *   GET  /v1/login/:provider[?ttl=][&cli_redirect=&cli_challenge=|&console_challenge=]  302 to the provider
  *   GET  /v1/login/:provider/callback?code=&state=                   the provider sends the browser back
  *   POST /v1/login/:provider/exchange    {code, code_verifier}       CLI: the loopback code → token
  *   POST /v1/login/:provider/device      {ttl?}                      device flow: codes for the user
@@ -32,6 +32,12 @@
  * lifetime, expiry} — never a token, so no token appears in a URL or the browser history; the
  * CLI trades code + verifier for the token at `/exchange`. A code intercepted on the loopback
  * is useless without the verifier.
+ *
+ * Web console flow (src/console/): the same as the CLI's, with `console_challenge` alone: the
+ * console keeps the verifier in an HttpOnly cookie of the browser that started the login, and
+ * the callback answers 302 to the console's own path `/console/login/<provider>/complete?code=…`
+ * (relative, fixed here, never taken from the request), where the console redeems the code
+ * at `/exchange` with that verifier. A code that reaches another browser is useless there.
  *
  * Device flow: the provider's device code is sealed into the client's handle (the client
  * cannot read it). Polling faster than the provider's interval is answered LOGIN_PENDING
@@ -64,10 +70,12 @@ const MAX_DEVICE_LOGIN_MS = 30 * 60_000;
 const MAX_TRACKED = 10_000;
 const MAX_CLI_REDIRECT_LENGTH = 2048;
 
+const s256Challenge = z.string().regex(/^[A-Za-z0-9_-]{43}$/, { error: 'must be a base64url S256 challenge' });
 const startQuery = z.strictObject({
   ttl: z.string().min(1).max(64).optional(),
   cli_redirect: z.string().min(1).max(MAX_CLI_REDIRECT_LENGTH).optional(),
-  cli_challenge: z.string().regex(/^[A-Za-z0-9_-]{43}$/, { error: 'must be a base64url S256 challenge' }).optional(),
+  cli_challenge: s256Challenge.optional(),
+  console_challenge: s256Challenge.optional(),
 });
 const sealedInput = z.string().min(1).max(MAX_SEALED_LENGTH);
 const exchangeBody = z.strictObject({ code: sealedInput, code_verifier: z.string().min(43).max(128) });
@@ -76,13 +84,14 @@ const devicePollBody = z.strictObject({ device_code: sealedInput });
 
 // Sealed payloads use short keys: they travel in URLs.
 const lifetimeSeconds = z.number().int().positive();
-/** `state`: nonce, PKCE verifier, redirect URI, token lifetime, CLI loopback + challenge. */
+/** `state`: nonce, PKCE verifier, redirect URI, token lifetime, CLI loopback + challenge, console challenge. */
 const pendingWebLogin = z.strictObject({
   n: z.string(),
   v: z.string(),
   r: z.string(),
   t: lifetimeSeconds,
   c: z.strictObject({ r: z.string(), h: z.string() }).optional(),
+  w: z.strictObject({ h: z.string() }).optional(),
 });
 /** Exchange code: the admitted user, the CLI's S256 challenge, the token lifetime. */
 const pendingExchange = z.strictObject({ u: z.string(), h: z.string(), t: lifetimeSeconds });
@@ -172,10 +181,21 @@ export function webLoginRoutes(ctx: ProxyApiContext): Router {
       if ((query.cli_redirect === undefined) !== (query.cli_challenge === undefined)) {
         throw new KubegateError('BAD_REQUEST', 'cli_redirect and cli_challenge go together', { field: query.cli_redirect === undefined ? 'cli_redirect' : 'cli_challenge' });
       }
+      if (query.console_challenge !== undefined && query.cli_redirect !== undefined) {
+        throw new KubegateError('BAD_REQUEST', 'console_challenge and cli_redirect exclude each other', { field: 'console_challenge' });
+      }
       const cli = query.cli_redirect === undefined ? undefined : { r: loopbackRedirect(query.cli_redirect).href, h: query.cli_challenge ?? '' };
+      const webConsole = query.console_challenge === undefined ? undefined : { h: query.console_challenge };
       const secrets = newWebLoginSecrets();
       const redirectUri = `${ctx.publicUrl()}/v1/login/${encodeURIComponent(provider.name)}/callback`;
-      const pending: z.input<typeof pendingWebLogin> = { n: secrets.nonce, v: secrets.codeVerifier, r: redirectUri, t: ttl, ...(cli === undefined ? {} : { c: cli }) };
+      const pending: z.input<typeof pendingWebLogin> = {
+        n: secrets.nonce,
+        v: secrets.codeVerifier,
+        r: redirectUri,
+        t: ttl,
+        ...(cli === undefined ? {} : { c: cli }),
+        ...(webConsole === undefined ? {} : { w: webConsole }),
+      };
       const state = sealer.seal('state', provider.name, pending, WEB_LOGIN_TTL_MS);
       const url = await provider.authorizationUrl({ state, nonce: secrets.nonce, codeVerifier: secrets.codeVerifier, redirectUri });
       response.redirect(302, url.href);
@@ -195,15 +215,22 @@ export function webLoginRoutes(ctx: ProxyApiContext): Router {
       const callbackUrl = new URL(pending.r);
       callbackUrl.search = new URL(request.originalUrl, 'http://callback.invalid').search;
       const identity = identityOf(provider, await provider.completeWebLogin(loginRequest, callbackUrl));
-      if (pending.c === undefined) {
+      const challenge = pending.c?.h ?? pending.w?.h;
+      if (challenge === undefined) {
         await finish(provider, identity, pending.t, response, 200);
         return;
       }
-      const target = loopbackRedirect(pending.c.r);
       const admitted = await counted(provider, () => admitLogin(ctx, provider, identity));
-      const code = sealer.seal('exchange', provider.name, { u: admitted.user.id, h: pending.c.h, t: pending.t } satisfies z.input<typeof pendingExchange>, EXCHANGE_TTL_MS);
-      target.searchParams.set('code', code);
-      response.redirect(302, target.href);
+      const code = sealer.seal('exchange', provider.name, { u: admitted.user.id, h: challenge, t: pending.t } satisfies z.input<typeof pendingExchange>, EXCHANGE_TTL_MS);
+      let target: string;
+      if (pending.c === undefined) {
+        target = `/console/login/${encodeURIComponent(provider.name)}/complete?${new URLSearchParams({ code }).toString()}`;
+      } else {
+        const loopback = loopbackRedirect(pending.c.r);
+        loopback.searchParams.set('code', code);
+        target = loopback.href;
+      }
+      response.redirect(302, target);
     })
     .all(methodNotAllowed('GET'));
 

@@ -49,8 +49,10 @@ export function loginRoutes(ctx: ProxyApiContext, limiter: LoginRateLimiter): Ro
   router
     .route('/providers')
     .get((_request, response) => {
-      const all = [...ctx.providers.list(), ...(ctx.providers.listWebLogin?.() ?? [])];
-      response.json({ items: all.map((provider) => ({ name: provider.name, type: provider.type })) });
+      // `login` says how to log in: `password` at POST /v1/login, `browser` at GET /v1/login/<name>.
+      const password = ctx.providers.list().map((provider) => ({ name: provider.name, type: provider.type, login: 'password' }));
+      const browser = (ctx.providers.listWebLogin?.() ?? []).map((provider) => ({ name: provider.name, type: provider.type, login: 'browser' }));
+      response.json({ items: [...password, ...browser] });
     })
     .all(methodNotAllowed('GET'));
 

@@ -60,6 +60,7 @@ describe('loadProxyConfig', () => {
     assert.deepEqual(config.log, { level: 'info' });
     assert.deepEqual(config.providers, [{ name: 'local', type: 'local', enabled: true, settings: {} }]);
     assert.equal(config.oidcBearer, undefined);
+    assert.deepEqual(config.console, { enabled: true, sessionTtlSeconds: 8 * 3600 });
   });
 
   it('reads every section of a YAML file and resolves durations to seconds, so that no other part parses them', () => {
@@ -242,6 +243,8 @@ oidcBearer: { provider: sso }
       ['providers: { name: a }\n', 'providers', /^providers .*must be a list/],
       ['oidcBearer: { provider: local }\n', 'oidcBearer.provider', /^oidcBearer\.provider .*: must name an enabled provider of type oidc/],
       ['tls: 5\n', 'tls', /^tls .*must be a mapping/],
+      ['console: { sessionTtl: 100d }\n', 'console.sessionTtl', /^console\.sessionTtl .*: must not be longer than tokens\.loginTtl or tokens\.apiMaxTtl/],
+      ['console: { enabled: 1 }\n', 'console.enabled', /^console\.enabled .*must be a boolean/],
     ];
     for (const [yaml, field, pattern] of cases) {
       const file = writeConfig('case.yaml', yaml);

@@ -127,9 +127,9 @@ describe('REST API: shared behaviour', () => {
     await request(h.app).get('/v1/me').set(bearer(token)).expect(401);
   });
 
-  it('lists the providers that take logins', async () => {
+  it('lists the providers that take logins, with how each takes them', async () => {
     const response = await request(h.app).get('/v1/providers').expect(200);
-    assert.deepEqual(response.body, { items: [{ name: 'local', type: 'local' }] });
+    assert.deepEqual(response.body, { items: [{ name: 'local', type: 'local', login: 'password' }] });
   });
 });
 

@@ -1,0 +1,206 @@
+/**
+ * The admin CLI as an operator runs it: the real `kubegate` process (test/support/kubegate-cli.ts)
+ * against a real proxy over TLS (startProxy), the fake API server as the cluster, and real
+ * kubectl on the kubeconfig the CLI prints. Each person has their own HOME and token cache.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { after, before, describe, test } from 'node:test';
+import pino from 'pino';
+import { parse, stringify } from 'yaml';
+import { startProxy } from '../../src/cmd/proxy.js';
+import type { RunningProxy } from '../../src/cmd/proxy.js';
+import { loadProxyConfig } from '../../src/config/proxy.js';
+import { createLogger } from '../../src/log.js';
+import { startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
+import type { FakeKubeApiServer } from '../fakes/kube-apiserver.js';
+import { installKubegateCli, runKubegateCli } from '../support/kubegate-cli.js';
+import type { CliResult } from '../support/kubegate-cli.js';
+import { buildKubeconfig, runKubectl } from '../support/kubectl.js';
+
+const ADMIN_PASSWORD = 'bootstrap-Pa55word-cli';
+const ALICE_PASSWORD = 'alice-Cli-pass-424242';
+const CLUSTER_TOKEN = 'proxy-sa-token-cli-0123456789abcdef';
+
+describe('kubegate admin CLI against a real proxy', () => {
+  let dir: string;
+  let fake: FakeKubeApiServer;
+  let proxy: RunningProxy;
+  let bin: string;
+  let caFile: string;
+
+  /** The environment of one person: their own HOME and cache, their password for logins. */
+  function person(name: string, password: string): Record<string, string> {
+    return { HOME: join(dir, `home-${name}`), XDG_CACHE_HOME: join(dir, `cache-${name}`), KUBEGATE_USERNAME: name, KUBEGATE_PASSWORD: password };
+  }
+  const admin = (): Record<string, string> => person('admin', ADMIN_PASSWORD);
+  const alice = (): Record<string, string> => person('alice', ALICE_PASSWORD);
+
+  async function kubegate(env: Record<string, string>, args: readonly string[], stdin?: string): Promise<CliResult> {
+    return runKubegateCli(bin, args, { env, ...(stdin === undefined ? {} : { stdin }) });
+  }
+
+  async function ok(env: Record<string, string>, args: readonly string[], stdin?: string): Promise<CliResult> {
+    const result = await kubegate(env, args, stdin);
+    assert.equal(result.code, 0, `kubegate ${args.join(' ')}: ${result.stderr}`);
+    return result;
+  }
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kubegate-cli-'));
+    fake = await startFakeKubeApiServer({ token: CLUSTER_TOKEN });
+    const configFile = join(dir, 'kubegate.yaml');
+    await writeFile(configFile, ['listen: 127.0.0.1:0', `dataDir: ${join(dir, 'data')}`, 'tls:', '  sans: ["127.0.0.1"]', 'audit:', '  enabled: false'].join('\n'));
+    const config = loadProxyConfig({ file: configFile, env: { KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD } });
+    proxy = await startProxy(config, { logger: createLogger({ level: 'warn', name: 'proxy', destination: pino.destination({ dest: join(dir, 'proxy.log'), sync: true }) }) });
+    caFile = join(dir, 'kubegate-ca.pem');
+    await writeFile(caFile, proxy.caPem!);
+    bin = await installKubegateCli(join(dir, 'bin'));
+  });
+
+  after(async () => {
+    await proxy?.stop();
+    await fake?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('login remembers the proxy and its CA, so whoami needs no flags', async () => {
+    const login = await ok(admin(), ['login', proxy.url, '--certificate-authority', caFile]);
+    assert.match(login.stderr, /^Logged in to https:\/\/127\.0\.0\.1:\d+ until /);
+    const whoami = await ok(admin(), ['whoami', '-o', 'json']);
+    assert.equal(JSON.parse(whoami.stdout).username, 'admin');
+    assert.equal(JSON.parse(whoami.stdout).globalRole, 'admin');
+    const table = await ok(admin(), ['whoami']);
+    assert.match(table.stdout, /^USERNAME\s+ID\s+ROLE\s+PROVIDER\s+GROUPS\nadmin\s+u-[a-z2-7]{12}\s+admin\s+local\s+system:authenticated\n$/);
+  });
+
+  test('cluster add reads a kubeconfig context, so nobody base64-encodes a CA by hand', async () => {
+    const kubeconfig = join(dir, 'dev-admin.kubeconfig');
+    await writeFile(kubeconfig, stringify(buildKubeconfig({ server: fake.url, caPem: fake.caPem, token: CLUSTER_TOKEN })), { mode: 0o600 });
+    const added = await ok(admin(), ['cluster', 'add', 'dev', '--kubeconfig', kubeconfig, '--display-name', 'Development', '-o', 'yaml']);
+    const created = parse(added.stdout);
+    assert.equal(created.id, 'dev');
+    assert.equal(created.server, fake.url);
+    assert.ok(!added.stdout.includes(CLUSTER_TOKEN), 'the credentials are never printed');
+    const listed = await ok(admin(), ['cluster', 'list']);
+    assert.match(listed.stdout, /^ID\s+SERVER\s+ROLE\s+STATE\s+VERSION\n/);
+    assert.match(listed.stdout, new RegExp(`^dev\\s+${fake.url.replace(/\./g, '\\.')}\\s+owner\\s`, 'm'));
+    const got = JSON.parse((await ok(admin(), ['cluster', 'get', 'dev', '-o', 'json'])).stdout);
+    assert.equal(got.displayName, 'Development');
+  });
+
+  test('cluster add refuses a kubeconfig whose user needs an exec plugin, with exit code 2 and the field', async () => {
+    const kubeconfig = join(dir, 'exec.kubeconfig');
+    const config = buildKubeconfig({ server: fake.url, caPem: fake.caPem, user: { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: 'aws' } } });
+    await writeFile(kubeconfig, stringify(config));
+    const refused = await kubegate(admin(), ['cluster', 'add', 'eks', '--kubeconfig', kubeconfig]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /^kubegate: BAD_REQUEST: --kubeconfig: its user logs in through an exec plugin/);
+    const missing = await kubegate(admin(), ['cluster', 'add', 'eks', '--kubeconfig', join(dir, 'no-such-file')]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /--kubeconfig: the file cannot be read as a kubeconfig/);
+    const neither = await kubegate(admin(), ['cluster', 'add', 'eks']);
+    assert.equal(neither.code, 2);
+    assert.match(neither.stderr, /give exactly one of --kubeconfig \(a directly reachable cluster\) and --agent/);
+    const usage = await kubegate(admin(), ['cluster', 'add']);
+    assert.equal(usage.code, 2, 'a usage error');
+    assert.match(usage.stderr, /missing required argument 'id'/);
+  });
+
+  test('cluster add --agent registers an agent-mode cluster and prints the command that installs its agent', async () => {
+    const added = await ok(admin(), ['cluster', 'add', 'edge', '--agent']);
+    assert.match(added.stdout, /^curl -fsS --cacert <\(echo [A-Za-z0-9+/=]+ \| base64 -d\) https:\/\/127\.0\.0\.1:\d+\/v1\/import\/r-[a-z2-7]+:[a-z2-7]+\.yaml \| kubectl apply -f -\n$/);
+    assert.match(added.stderr, /^Cluster edge registered\. Install its agent with/);
+    const listed = JSON.parse((await ok(admin(), ['cluster', 'get', 'edge', '-o', 'json'])).stdout);
+    assert.equal(listed.mode, 'agent');
+  });
+
+  test('user add takes the password from stdin, and member add names the user by username', async () => {
+    const added = await ok(admin(), ['user', 'add', 'alice', '--password-stdin', '-o', 'json'], `${ALICE_PASSWORD}\n`);
+    const aliceId = JSON.parse(added.stdout).id as string;
+    assert.match(aliceId, /^u-[a-z2-7]{12}$/);
+    const users = JSON.parse((await ok(admin(), ['user', 'list', '-o', 'json'])).stdout);
+    assert.ok(users.items.some((user: { username: string }) => user.username === 'alice'));
+    await ok(admin(), ['member', 'add', 'dev', '--user', 'alice', '--role', 'member']);
+    const members = JSON.parse((await ok(admin(), ['member', 'list', 'dev', '-o', 'json'])).stdout);
+    assert.ok(members.items.some((m: { kind: string; name: string; role: string }) => m.kind === 'User' && m.name === aliceId && m.role === 'member'));
+    await ok(admin(), ['member', 'add', 'dev', '--group', 'local:ops/team-a', '--role', 'viewer']);
+    await ok(admin(), ['member', 'rm', 'dev', '--group', 'local:ops/team-a']);
+    const after = JSON.parse((await ok(admin(), ['member', 'list', 'dev', '-o', 'json'])).stdout);
+    assert.equal(after.items.some((m: { kind: string }) => m.kind === 'Group'), false, 'a group name with a slash is removed');
+  });
+
+  test('the member prints a kubeconfig that real kubectl uses against the cluster', async () => {
+    await ok(alice(), ['login', proxy.url, '--certificate-authority', caFile]);
+    const printed = await ok(alice(), ['kubeconfig', 'dev']);
+    const path = join(dir, 'alice.kubeconfig');
+    await writeFile(path, printed.stdout, { mode: 0o600 });
+    const pods = await runKubectl({ binary: 'system', kubeconfig: path, args: ['get', 'pods'] });
+    assert.equal(pods.code, 0, pods.stderr);
+    assert.match(pods.stdout, /web-0\s+1\/1\s+Running/);
+    const exec = parse((await ok(alice(), ['kubeconfig', 'dev', '--exec'])).stdout);
+    assert.equal(exec.users[0].user.exec.command, 'kubegate');
+  });
+
+  test('token create prints the secret once; list shows it without the secret; revoke ends it', async () => {
+    const created = JSON.parse((await ok(alice(), ['token', 'create', '--cluster', 'dev', '--ttl', '2h', '--description', 'ci', '-o', 'json'])).stdout);
+    assert.match(created.token, /^t-[a-z2-7]{12}:[a-z2-7]{54}$/);
+    assert.equal(created.cluster, 'dev');
+    const listed = await ok(alice(), ['token', 'list']);
+    assert.match(listed.stdout, new RegExp(`^${created.name}\\s+api\\s+dev\\s`, 'm'));
+    assert.ok(!listed.stdout.includes(created.token.split(':')[1]));
+    const kubeconfig = { server: `${proxy.publicUrl}/k8s/clusters/dev`, caPem: proxy.caPem!, token: created.token };
+    assert.equal((await runKubectl({ binary: 'system', kubeconfig, args: ['get', 'pods'] })).code, 0);
+    const revoked = await ok(alice(), ['token', 'revoke', created.name]);
+    assert.match(revoked.stderr, /revoked/);
+    const denied = await runKubectl({ binary: 'system', kubeconfig, args: ['get', 'pods'] });
+    assert.notEqual(denied.code, 0);
+  });
+
+  test('errors carry the catalog code and an exit code by kind: not found 5, forbidden 4, conflict 6', async () => {
+    const notFound = await kubegate(admin(), ['cluster', 'get', 'nope']);
+    assert.equal(notFound.code, 5);
+    assert.equal(notFound.stderr, 'kubegate: NOT_FOUND: no such cluster\n');
+    const forbidden = await kubegate(alice(), ['user', 'list']);
+    assert.equal(forbidden.code, 4);
+    assert.match(forbidden.stderr, /^kubegate: FORBIDDEN: /);
+    const conflict = await kubegate(admin(), ['user', 'add', 'alice'], undefined);
+    assert.equal(conflict.code, 2, 'no password given: bad input before anything is sent');
+    const again = await kubegate({ ...admin(), KUBEGATE_NEW_PASSWORD: ALICE_PASSWORD }, ['user', 'add', 'alice']);
+    assert.equal(again.code, 6);
+    assert.match(again.stderr, /^kubegate: CONFLICT: a user with this username exists/);
+  });
+
+  test('disabling a user ends their CLI session: the next call logs in again and is refused', async () => {
+    await ok(admin(), ['user', 'disable', 'alice']);
+    const refused = await kubegate(alice(), ['whoami']);
+    assert.equal(refused.code, 4);
+    assert.match(refused.stderr, /^kubegate: USER_DISABLED: /);
+    await ok(admin(), ['user', 'enable', 'alice']);
+    assert.equal(JSON.parse((await ok(alice(), ['whoami', '-o', 'json'])).stdout).username, 'alice');
+  });
+
+  test('--help works on every command, and the bash completion script knows the commands and flags', async () => {
+    for (const args of [['--help'], ['cluster', '--help'], ['member', 'add', '--help'], ['token', '--help']]) {
+      const help = await ok({}, args);
+      assert.match(help.stdout, /^Usage: kubegate/);
+    }
+    const script = (await ok({}, ['completion', 'bash'])).stdout;
+    assert.match(script, /complete -o default -F _kubegate_complete kubegate/);
+    const complete = async (line: string): Promise<string[]> => {
+      const words = line.split(' ');
+      const shell = spawn('bash', ['-c', `${script}\nCOMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _kubegate_complete; printf '%s\\n' "\${COMPREPLY[@]}"`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      shell.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+      await once(shell, 'close');
+      return out.trim().split('\n');
+    };
+    assert.deepEqual((await complete('kubegate clu')).sort(), ['cluster']);
+    assert.deepEqual((await complete('kubegate cluster ')).sort(), ['--help', 'add', 'delete', 'get', 'list', 'ls', 'rm'].sort());
+    assert.ok((await complete('kubegate member add dev --r')).includes('--role'));
+  });
+});
