@@ -5,6 +5,7 @@
  */
 import { Command, Option } from 'commander';
 import { isKubegateError } from '../errors.js';
+import { KUBEGATE_VERSION } from '../version.js';
 import { runAgent } from './agent.js';
 import { runProxy } from './proxy.js';
 import { runLogin } from './login.js';
@@ -17,6 +18,7 @@ const program = new Command();
 program
   .name('kubegate')
   .description('One identity for many Kubernetes clusters: authentication proxy, TokenReview webhook and cluster agent.')
+  .version(KUBEGATE_VERSION)
   .showHelpAfterError();
 
 program
