@@ -94,6 +94,8 @@ export interface ProxyConfig {
     readonly resyncIntervalSeconds: number;
     /** ClusterRole bound for each membership role. */
     readonly roleNames: { readonly owner: string; readonly member: string; readonly viewer: string };
+    /** Write to clusters another copy of this installation (restored/copied data) has written to since. */
+    readonly takeOver: boolean;
   };
   /** Accept ID tokens of this OIDC provider as bearer tokens on the cluster path. */
   readonly oidcBearer: { readonly provider: string } | undefined;
@@ -226,6 +228,7 @@ const proxySchema = z.strictObject({
           viewer: kubernetesName.default('view'),
         })
         .prefault({}),
+      takeOver: z.boolean().default(false),
     })
     .prefault({}),
 });
@@ -240,6 +243,7 @@ const PROXY_OVERRIDES: readonly OverrideSpec[] = [
   { path: ['agents', 'peerUrl'], env: 'KUBEGATE_PEER_URL' },
   { path: ['log', 'level'], env: 'KUBEGATE_LOG_LEVEL', flag: 'logLevel' },
   { path: ['workers'], env: 'KUBEGATE_WORKERS', flag: 'workers', toValue: numberFromText },
+  { path: ['sync', 'takeOver'], env: 'KUBEGATE_SYNC_TAKE_OVER', toValue: booleanFromText },
 ];
 
 /**
@@ -324,6 +328,7 @@ function toProxyConfig(input: ProxyInput): ProxyConfig {
       namespace: input.sync.namespace,
       resyncIntervalSeconds: input.sync.resyncInterval,
       roleNames: { ...input.sync.roleNames },
+      takeOver: input.sync.takeOver,
     },
     agents: {
       image: input.agents.image,
@@ -339,6 +344,12 @@ function deriveExternalUrl(listen: string, san: string): string | undefined {
   const port = parseListenAddress(listen)?.port ?? 0;
   if (port === 0) return undefined;
   return port === 443 ? `https://${formatHost(san)}` : `https://${formatHostPort(san, port)}`;
+}
+
+/** `true`/`false` from the environment; anything else is left for the schema to refuse. */
+function booleanFromText(text: string): boolean | string {
+  const normalized = text.trim().toLowerCase();
+  return normalized === 'true' ? true : normalized === 'false' ? false : text;
 }
 
 /** KUBEGATE_STORE_URL / --store-url: `postgres://…` selects postgres, `sqlite:PATH` sqlite. */
