@@ -69,7 +69,12 @@ export interface ProxyConfig {
   readonly secretKey: string | undefined;
   /** Where the key is kept when `secretKey` is not given (sqlite only). */
   readonly secretKeyFile: string | undefined;
-  readonly bootstrap: { readonly username: string; readonly password: string | undefined };
+  readonly bootstrap: {
+    readonly username: string;
+    readonly password: string | undefined;
+    /** Recovery: set the bootstrap user's password to `password` at start (see bootstrap.ts). */
+    readonly resetPassword: boolean;
+  };
   readonly tokens: {
     readonly loginTtlSeconds: number;
     readonly kubeconfigTtlSeconds: number;
@@ -177,6 +182,12 @@ const proxySchema = z.strictObject({
         .regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, { error: 'must be 1–64 letters, digits, ".", "_", "@" or "-"' })
         .default('admin'),
       password: z.string().min(8).max(1024).optional(),
+      resetPassword: z.boolean().default(false),
+    })
+    .superRefine((value, ctx) => {
+      if (value.resetPassword && value.password === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['resetPassword'], message: 'needs bootstrap.password (KUBEGATE_BOOTSTRAP_PASSWORD), the password to set' });
+      }
     })
     .prefault({}),
   tokens: z
@@ -239,6 +250,7 @@ const PROXY_OVERRIDES: readonly OverrideSpec[] = [
   { path: ['store'], env: 'KUBEGATE_STORE_URL', flag: 'storeUrl', toValue: storeFromUrl },
   { path: ['secretKey'], env: 'KUBEGATE_SECRET_KEY' },
   { path: ['bootstrap', 'password'], env: 'KUBEGATE_BOOTSTRAP_PASSWORD' },
+  { path: ['bootstrap', 'resetPassword'], env: 'KUBEGATE_BOOTSTRAP_RESET_PASSWORD', toValue: booleanFromText },
   { path: ['externalUrl'], env: 'KUBEGATE_EXTERNAL_URL', flag: 'externalUrl' },
   { path: ['agents', 'peerUrl'], env: 'KUBEGATE_PEER_URL' },
   { path: ['log', 'level'], env: 'KUBEGATE_LOG_LEVEL', flag: 'logLevel' },
@@ -303,7 +315,7 @@ function toProxyConfig(input: ProxyInput): ProxyConfig {
     store,
     secretKey: input.secretKey,
     secretKeyFile: input.secretKey === undefined ? join(input.dataDir, 'secret.key') : undefined,
-    bootstrap: { username: input.bootstrap.username, password: input.bootstrap.password },
+    bootstrap: { username: input.bootstrap.username, password: input.bootstrap.password, resetPassword: input.bootstrap.resetPassword },
     tokens: {
       loginTtlSeconds: input.tokens.loginTtl,
       kubeconfigTtlSeconds: input.tokens.kubeconfigTtl,
@@ -396,7 +408,7 @@ export function configForLog(config: ProxyConfig): Record<string, unknown> {
     ...config,
     store,
     secretKey: config.secretKey === undefined ? undefined : REDACTED,
-    bootstrap: { username: config.bootstrap.username, password: config.bootstrap.password === undefined ? undefined : REDACTED },
+    bootstrap: { username: config.bootstrap.username, password: config.bootstrap.password === undefined ? undefined : REDACTED, resetPassword: config.bootstrap.resetPassword },
     providers: config.providers.map(({ name, type, enabled }) => ({ name, type, enabled })),
   };
 }
