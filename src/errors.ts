@@ -69,6 +69,8 @@ export const errorCatalog = {
   REGISTRATION_TOKEN_INVALID: { status: 401, message: 'the registration token is unknown, expired or already used' },
   TUNNEL_PROTOCOL_ERROR: { status: 400, message: 'the tunnel request or message is malformed' },
   CLUSTER_MODE_MISMATCH: { status: 409, message: 'the operation does not apply to a cluster of this mode' },
+  CLUSTER_DELETING: { status: 409, message: 'the cluster is being deleted' },
+  SYNC_SUPERSEDED: { status: 409, message: 'another copy of this installation writes to the cluster' },
 
   // --- configuration --------------------------------------------------------------------
   CONFIG_INVALID: { status: 500, message: 'the configuration is invalid' },

@@ -140,6 +140,7 @@ function syncObjects(options: ImportManifestOptions, meta: (name: string, namesp
       rules: [
         { apiGroups: ['cluster.cattle.io'], resources: ['clusterauthtokens', 'clusteruserattributes'], verbs: ['get', 'list', 'create', 'patch', 'delete'] },
         { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'create', 'patch', 'delete'] },
+        { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'update', 'delete'] },
       ],
     },
     {

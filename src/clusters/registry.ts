@@ -12,6 +12,7 @@
  *
  * Authorization is membership: the user ID, or any of the user's groups, named as a member
  * of the cluster. When several match, the strongest role wins (owner > member > viewer).
+ * A cluster being deleted has no members any more: nobody may use it.
  */
 import type { UserInfo } from '../auth/user.js';
 import type { Cluster, ClusterRole, Membership, Store } from '../store/store.js';
@@ -96,7 +97,7 @@ export async function createClusterRegistry(store: Store, options: ClusterRegist
     listClusters: () => [...entries.values()].map((entry) => entry.cluster),
     roleOf(user, clusterId) {
       const entry = entries.get(clusterId);
-      if (!entry) return null;
+      if (!entry || entry.cluster.deletingSince !== null) return null;
       let best: ClusterRole | null = entry.users.get(user.name) ?? null;
       if (best === 'owner') return best;
       for (const group of user.groups) {

@@ -10,6 +10,7 @@ import { EXIT_CODES, exitCodeFor } from '../cli/exit-codes.js';
 import { openBrowser, terminalPrompter } from '../cli/terminal.js';
 import { createTokenCache, tokenCacheDir } from '../cli/token-cache.js';
 import { addAdminCommands, withConnection } from './admin.js';
+import { KUBEGATE_VERSION } from '../version.js';
 import { runAgent } from './agent.js';
 import { bashCompletion } from './completion.js';
 import { runProxy } from './proxy.js';
@@ -22,6 +23,7 @@ const program = new Command();
 program
   .name('kubegate')
   .description('One identity for many Kubernetes clusters: authentication proxy, TokenReview webhook, cluster agent and admin CLI.')
+  .version(KUBEGATE_VERSION)
   .showHelpAfterError()
   // Usage errors and --help end up in the catch below (exit 2 and 0), not in process.exit.
   .exitOverride();

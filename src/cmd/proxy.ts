@@ -162,6 +162,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       namespace: config.sync.namespace,
       roleNames: config.sync.roleNames,
       resyncIntervalMs: config.sync.resyncIntervalSeconds * 1000,
+      takeOver: config.sync.takeOver,
     });
     sync.start();
     cleanups.push(() => sync.stop());
@@ -248,6 +249,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       metrics,
       clusterStatus,
       syncStatus: (clusterId) => sync.status(clusterId),
+      removeCluster: (clusterId) => sync.syncNow(clusterId),
       // Every worker and replica derives the same key: a login may finish on any of them.
       loginStateKey: deriveLoginStateKey(secretKey),
       now: () => new Date(),

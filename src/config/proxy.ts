@@ -69,7 +69,12 @@ export interface ProxyConfig {
   readonly secretKey: string | undefined;
   /** Where the key is kept when `secretKey` is not given (sqlite only). */
   readonly secretKeyFile: string | undefined;
-  readonly bootstrap: { readonly username: string; readonly password: string | undefined };
+  readonly bootstrap: {
+    readonly username: string;
+    readonly password: string | undefined;
+    /** Recovery: set the bootstrap user's password to `password` at start (see bootstrap.ts). */
+    readonly resetPassword: boolean;
+  };
   readonly tokens: {
     readonly loginTtlSeconds: number;
     readonly kubeconfigTtlSeconds: number;
@@ -94,6 +99,8 @@ export interface ProxyConfig {
     readonly resyncIntervalSeconds: number;
     /** ClusterRole bound for each membership role. */
     readonly roleNames: { readonly owner: string; readonly member: string; readonly viewer: string };
+    /** Write to clusters another copy of this installation (restored/copied data) has written to since. */
+    readonly takeOver: boolean;
   };
   /** Accept ID tokens of this OIDC provider as bearer tokens on the cluster path. */
   readonly oidcBearer: { readonly provider: string } | undefined;
@@ -181,6 +188,12 @@ const proxySchema = z.strictObject({
         .regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, { error: 'must be 1–64 letters, digits, ".", "_", "@" or "-"' })
         .default('admin'),
       password: z.string().min(8).max(1024).optional(),
+      resetPassword: z.boolean().default(false),
+    })
+    .superRefine((value, ctx) => {
+      if (value.resetPassword && value.password === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['resetPassword'], message: 'needs bootstrap.password (KUBEGATE_BOOTSTRAP_PASSWORD), the password to set' });
+      }
     })
     .prefault({}),
   tokens: z
@@ -233,6 +246,7 @@ const proxySchema = z.strictObject({
           viewer: kubernetesName.default('view'),
         })
         .prefault({}),
+      takeOver: z.boolean().default(false),
     })
     .prefault({}),
 });
@@ -243,10 +257,12 @@ const PROXY_OVERRIDES: readonly OverrideSpec[] = [
   { path: ['store'], env: 'KUBEGATE_STORE_URL', flag: 'storeUrl', toValue: storeFromUrl },
   { path: ['secretKey'], env: 'KUBEGATE_SECRET_KEY' },
   { path: ['bootstrap', 'password'], env: 'KUBEGATE_BOOTSTRAP_PASSWORD' },
+  { path: ['bootstrap', 'resetPassword'], env: 'KUBEGATE_BOOTSTRAP_RESET_PASSWORD', toValue: booleanFromText },
   { path: ['externalUrl'], env: 'KUBEGATE_EXTERNAL_URL', flag: 'externalUrl' },
   { path: ['agents', 'peerUrl'], env: 'KUBEGATE_PEER_URL' },
   { path: ['log', 'level'], env: 'KUBEGATE_LOG_LEVEL', flag: 'logLevel' },
   { path: ['workers'], env: 'KUBEGATE_WORKERS', flag: 'workers', toValue: numberFromText },
+  { path: ['sync', 'takeOver'], env: 'KUBEGATE_SYNC_TAKE_OVER', toValue: booleanFromText },
 ];
 
 /**
@@ -309,7 +325,7 @@ function toProxyConfig(input: ProxyInput): ProxyConfig {
     store,
     secretKey: input.secretKey,
     secretKeyFile: input.secretKey === undefined ? join(input.dataDir, 'secret.key') : undefined,
-    bootstrap: { username: input.bootstrap.username, password: input.bootstrap.password },
+    bootstrap: { username: input.bootstrap.username, password: input.bootstrap.password, resetPassword: input.bootstrap.resetPassword },
     tokens: {
       loginTtlSeconds: input.tokens.loginTtl,
       kubeconfigTtlSeconds: input.tokens.kubeconfigTtl,
@@ -335,6 +351,7 @@ function toProxyConfig(input: ProxyInput): ProxyConfig {
       namespace: input.sync.namespace,
       resyncIntervalSeconds: input.sync.resyncInterval,
       roleNames: { ...input.sync.roleNames },
+      takeOver: input.sync.takeOver,
     },
     agents: {
       image: input.agents.image,
@@ -350,6 +367,12 @@ function deriveExternalUrl(listen: string, san: string): string | undefined {
   const port = parseListenAddress(listen)?.port ?? 0;
   if (port === 0) return undefined;
   return port === 443 ? `https://${formatHost(san)}` : `https://${formatHostPort(san, port)}`;
+}
+
+/** `true`/`false` from the environment; anything else is left for the schema to refuse. */
+function booleanFromText(text: string): boolean | string {
+  const normalized = text.trim().toLowerCase();
+  return normalized === 'true' ? true : normalized === 'false' ? false : text;
 }
 
 /** KUBEGATE_STORE_URL / --store-url: `postgres://…` selects postgres, `sqlite:PATH` sqlite. */
@@ -396,7 +419,7 @@ export function configForLog(config: ProxyConfig): Record<string, unknown> {
     ...config,
     store,
     secretKey: config.secretKey === undefined ? undefined : REDACTED,
-    bootstrap: { username: config.bootstrap.username, password: config.bootstrap.password === undefined ? undefined : REDACTED },
+    bootstrap: { username: config.bootstrap.username, password: config.bootstrap.password === undefined ? undefined : REDACTED, resetPassword: config.bootstrap.resetPassword },
     providers: config.providers.map(({ name, type, enabled }) => ({ name, type, enabled })),
   };
 }

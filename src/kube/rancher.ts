@@ -11,7 +11,10 @@
  *   because kubegate's groups depend on the provider a token was issued for, while Rancher
  *   keeps one group list per user. `groups` holds the list for the most recent token.
  * Objects kubegate manages carry the label `app.kubernetes.io/managed-by: kubegate`; the sync
- * never touches an object without it.
+ * never touches an object without it. They also name their owner: `kubegate.io/installation`
+ * (the installation ID, one per store) and `kubegate.io/cluster` (the kubegate cluster ID),
+ * so that several installations, or several cluster IDs of one installation, sharing one
+ * API server each prune only their own objects.
  */
 import type { KubeObject, KubeObjectMeta } from './client.js';
 
@@ -21,6 +24,8 @@ const MANAGED_BY_VALUE = 'kubegate';
 export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
 export const ANNOTATION_PROVIDER = 'kubegate.io/provider';
 export const ANNOTATION_GROUPS_BY_PROVIDER = 'kubegate.io/groups-by-provider';
+export const INSTALLATION_LABEL = 'kubegate.io/installation';
+export const CLUSTER_LABEL = 'kubegate.io/cluster';
 /** On role bindings: the membership subject and role they implement. */
 export const ANNOTATION_MEMBERSHIP = 'kubegate.io/membership';
 
@@ -75,18 +80,40 @@ export function clusterRoleBindingsPath(name?: string): string {
   return `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
 }
 
-/** Metadata of an object kubegate manages. */
-export function managedMeta(name: string, namespace: string | undefined, annotations?: Readonly<Record<string, string>>): KubeObjectMeta {
+/** Which kubegate wrote an object: the installation and its cluster ID. */
+export interface ObjectOwner {
+  readonly installationId: string;
+  readonly clusterId: string;
+}
+
+/** Metadata of an object kubegate manages for `owner`. */
+export function managedMeta(name: string, namespace: string | undefined, owner: ObjectOwner, annotations?: Readonly<Record<string, string>>): KubeObjectMeta {
   return {
     name,
     ...(namespace === undefined ? {} : { namespace }),
-    labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
+    labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [INSTALLATION_LABEL]: owner.installationId, [CLUSTER_LABEL]: owner.clusterId },
     ...(annotations === undefined || Object.keys(annotations).length === 0 ? {} : { annotations }),
   };
 }
 
 export function isManaged(object: KubeObject): boolean {
   return object.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
+}
+
+/**
+ * Whose a managed object is: `own`; `legacy` (written before objects named their owner:
+ * adopted by the first installation that syncs the cluster, as kubegate treated every
+ * managed object as its own then); or `foreign` (another installation or cluster ID).
+ */
+export function ownershipOf(object: KubeObject, owner: ObjectOwner): 'own' | 'legacy' | 'foreign' {
+  const labels = object.metadata.labels ?? {};
+  const installation = labels[INSTALLATION_LABEL];
+  if (installation === undefined) return 'legacy';
+  return installation === owner.installationId && labels[CLUSTER_LABEL] === owner.clusterId ? 'own' : 'foreign';
+}
+
+export function configMapsPath(namespace: string, name?: string): string {
+  return `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
 }
 
 /** The `data.hash` of a Secret, decoded; undefined when missing or not valid base64 text. */

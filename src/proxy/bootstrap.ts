@@ -10,6 +10,13 @@
  * password, when there is one, is never written anywhere. Two replicas starting at once on one
  * PostgreSQL database may both see an empty store; the username is unique, so exactly one
  * creates the user and the other answers false.
+ *
+ * Recovery (`bootstrap.resetPassword` with `bootstrap.password`): on a store that has users,
+ * the bootstrap user's password is set to the configured one at start, the user is enabled
+ * and made admin again (or re-created when it was deleted), and its tokens are revoked. It
+ * touches that one user only, needs the server's own configuration or environment (whoever
+ * has that already holds the store), happens at every start while the setting stays, and
+ * says so with a warning each time, so that it is not left on.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
@@ -36,7 +43,15 @@ const GENERATED_PASSWORD_BYTES = 18;
 const BOOTSTRAP_PASSWORD_FILE = 'bootstrap-password';
 
 /** bootstrapAdmin with the proxy's settings: `bootstrap.*`, a generated password in the data dir. */
-export function bootstrapConfiguredAdmin(store: Store, config: Pick<ProxyConfig, 'bootstrap' | 'dataDir'>, logger: Logger): Promise<boolean> {
+export async function bootstrapConfiguredAdmin(store: Store, config: Pick<ProxyConfig, 'bootstrap' | 'dataDir'>, logger: Logger): Promise<boolean> {
+  const { username, password, resetPassword } = config.bootstrap;
+  if (resetPassword) {
+    if (password === undefined) throw new KubegateError('CONFIG_INVALID', 'bootstrap.resetPassword needs bootstrap.password', { field: 'bootstrap.resetPassword' });
+    if ((await store.countUsers()) > 0) {
+      await resetBootstrapPassword({ store, username, password, logger });
+      return false;
+    }
+  }
   return bootstrapAdmin({
     store,
     username: config.bootstrap.username,
@@ -79,6 +94,30 @@ export async function bootstrapAdmin(options: BootstrapAdminOptions): Promise<bo
     logger.info({ username }, 'bootstrap admin created with the configured password');
   }
   return true;
+}
+
+export interface ResetBootstrapPasswordOptions {
+  readonly store: Store;
+  readonly username: string;
+  readonly password: string;
+  readonly logger: Logger;
+}
+
+/** Recovery: the bootstrap user gets `password`, is enabled and admin, and loses its tokens. */
+export async function resetBootstrapPassword(options: ResetBootstrapPasswordOptions): Promise<void> {
+  const { store, username, logger } = options;
+  const passwordHash = await hashPassword(options.password);
+  const user = await store.getUserByUsername(username);
+  if (user === undefined) {
+    await store.createUser({ id: newUserId(), username, displayName: username, globalRole: 'admin', enabled: true, passwordHash });
+  } else {
+    await store.updateUser(user.id, { passwordHash, enabled: true, globalRole: 'admin' });
+    await store.deleteTokens({ userId: user.id });
+  }
+  logger.warn(
+    { username },
+    'bootstrap.resetPassword: the bootstrap user has the configured password, is an enabled admin and its previous tokens are revoked; remove bootstrap.resetPassword (KUBEGATE_BOOTSTRAP_RESET_PASSWORD) now, or this happens at every start',
+  );
 }
 
 /** Writes the password beside `file` under a temporary name, readable by the owner only. */

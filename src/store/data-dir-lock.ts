@@ -15,8 +15,9 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { KubegateError } from '../errors.js';
+import { loadBetterSqlite3 } from './native-sqlite.js';
 
 export interface DataDirLock {
   /** Gives the lock up (also happens when the process ends, however it ends). */
@@ -27,15 +28,16 @@ export interface DataDirLock {
 export function lockDataDir(dataDir: string): DataDirLock {
   const lockFile = join(dataDir, 'proxy.lock');
   const pidFile = join(dataDir, 'proxy.pid');
+  const Sqlite = loadBetterSqlite3();
   let db: Database.Database | undefined;
   try {
-    db = new Database(lockFile, { timeout: 0 });
+    db = new Sqlite(lockFile, { timeout: 0 });
     db.pragma('locking_mode = EXCLUSIVE');
     db.exec('CREATE TABLE IF NOT EXISTS held (pid INTEGER NOT NULL)');
     db.exec(`DELETE FROM held; INSERT INTO held (pid) VALUES (${process.pid})`);
   } catch (error) {
     db?.close();
-    if (error instanceof Database.SqliteError && error.code.startsWith('SQLITE_BUSY')) {
+    if (error instanceof Sqlite.SqliteError && error.code.startsWith('SQLITE_BUSY')) {
       const holder = readHolder(pidFile);
       throw new KubegateError(
         'DATA_DIR_LOCKED',

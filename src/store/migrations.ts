@@ -24,6 +24,15 @@
  * - tunnels (2): which proxy replica holds an agent's tunnel, with the peer URL other
  *   replicas reach it at and the last heartbeat; key (cluster_id, agent_id, replica_id).
  *
+ * - clusters.deleting_since (3): set by `DELETE /v1/clusters/:id` while the sync removes
+ *   kubegate's objects from the cluster; the row goes once that succeeded.
+ * - clusters.sync_holds_objects (3): the sync may have objects in the cluster (set before
+ *   its first write there, cleared after a cleanup), so clusters without the authorized
+ *   endpoint are contacted only when there is something to remove.
+ * - settings (3): small installation-wide values, written once (the installation ID).
+ * - sync_epochs (3): the recent sync epochs, one added per proxy start, that the sync
+ *   compares with the ownership stamp it keeps in each cluster (sync/ownership.ts).
+ *
  * SQLite cannot drop a NOT NULL, so version 2 rebuilds `clusters` there (new table, copy,
  * drop, rename): the SQLite runner applies migrations with foreign keys off and checks
  * them (`PRAGMA foreign_key_check`) before it commits, as SQLite's documentation prescribes.
@@ -166,6 +175,25 @@ CREATE INDEX tunnels_replica_id ON tunnels (replica_id);
 CREATE INDEX tunnels_heartbeat_at ON tunnels (heartbeat_at);
 `,
   },
+  {
+    version: 3,
+    name: 'cluster deletion, installation settings, sync epochs',
+    sql: `
+ALTER TABLE clusters ADD COLUMN deleting_since INTEGER;
+ALTER TABLE clusters ADD COLUMN sync_holds_objects INTEGER NOT NULL DEFAULT 0 CHECK (sync_holds_objects IN (0, 1));
+
+CREATE TABLE settings (
+  key   TEXT NOT NULL PRIMARY KEY,
+  value TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE sync_epochs (
+  epoch      TEXT    NOT NULL PRIMARY KEY,
+  created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX sync_epochs_created_at ON sync_epochs (created_at);
+`,
+  },
 ];
 
 export const postgresMigrations: readonly Migration[] = [
@@ -284,6 +312,25 @@ CREATE TABLE tunnels (
 );
 CREATE INDEX tunnels_replica_id ON tunnels (replica_id);
 CREATE INDEX tunnels_heartbeat_at ON tunnels (heartbeat_at);
+`,
+  },
+  {
+    version: 3,
+    name: 'cluster deletion, installation settings, sync epochs',
+    sql: `
+ALTER TABLE clusters ADD COLUMN deleting_since TIMESTAMPTZ;
+ALTER TABLE clusters ADD COLUMN sync_holds_objects BOOLEAN NOT NULL DEFAULT false;
+
+CREATE TABLE settings (
+  key   TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+  value TEXT NOT NULL
+);
+
+CREATE TABLE sync_epochs (
+  epoch      TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+  created_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX sync_epochs_created_at ON sync_epochs (created_at);
 `,
   },
 ];

@@ -9,12 +9,16 @@
  * a candidate key first, and if it holds sealed values the start is refused
  * (SECRET_KEY_MISSING) and no file is written, so the operator can still restore the real
  * key. A key file another process created meanwhile wins (creation is exclusive).
+ *
+ * The SQLite store is loaded only when configured: better-sqlite3 is a native module (an
+ * optional dependency), so the CLI (`kubegate login`, `kubegate token`) and a proxy on
+ * PostgreSQL work on a machine where it could not be built.
  */
 import { randomBytes } from 'node:crypto';
 import { KubegateError } from '../errors.js';
+import { sqliteModuleMissing } from './native-sqlite.js';
 import { openPostgresStore } from './postgres.js';
 import { SECRET_KEY_BYTES, createKeyFile, createSecretBox, parseSecretKey, readKeyFile, type SecretBox } from './secret-box.js';
-import { openSqliteStore } from './sqlite.js';
 import type { Store } from './store.js';
 
 export type StoreConfig = { readonly type: 'sqlite'; readonly path: string } | { readonly type: 'postgres'; readonly url: string };
@@ -27,8 +31,10 @@ export interface OpenStoreOptions {
 /** Opens (and migrates) the configured store; STORE_UNAVAILABLE when it cannot be reached. */
 export async function openStore(config: StoreConfig, secretBox: SecretBox, options: OpenStoreOptions = {}): Promise<Store> {
   switch (config.type) {
-    case 'sqlite':
+    case 'sqlite': {
+      const { openSqliteStore } = await loadSqliteStore();
       return openSqliteStore({ path: config.path, secretBox, ...options });
+    }
     case 'postgres':
       return openPostgresStore({ connectionString: config.url, secretBox, ...options });
     default:
@@ -71,5 +77,13 @@ export async function openStoreWithKey(
   } catch (error) {
     await store.close();
     throw error;
+  }
+}
+
+async function loadSqliteStore(): Promise<typeof import('./sqlite.js')> {
+  try {
+    return await import('./sqlite.js');
+  } catch (error) {
+    throw sqliteModuleMissing(error);
   }
 }

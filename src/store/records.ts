@@ -111,6 +111,8 @@ export interface ClusterRow {
   ace: JsonColumn;
   created_at: Timestamp;
   updated_at: Timestamp;
+  deleting_since: Timestamp | null;
+  sync_holds_objects: Flag;
 }
 
 export interface MembershipRow {
@@ -162,7 +164,7 @@ export interface UserGroupsRow {
 export const USER_COLUMNS = 'id, username, display_name, global_role, enabled, password_hash, created_at, updated_at';
 export const IDENTITY_COLUMNS = 'provider, provider_user_id, user_id, login_name, created_at';
 export const TOKEN_COLUMNS = 'name, token_hash, user_id, kind, provider, cluster_id, description, expires_at, last_used_at, created_at';
-export const CLUSTER_COLUMNS = 'id, display_name, server, mode, ca_pem, credentials_sealed, insecure_skip_tls_verify, ace, created_at, updated_at';
+export const CLUSTER_COLUMNS = 'id, display_name, server, mode, ca_pem, credentials_sealed, insecure_skip_tls_verify, ace, created_at, updated_at, deleting_since, sync_holds_objects';
 export const MEMBERSHIP_COLUMNS = 'cluster_id, subject_kind, subject_name, role, created_at';
 export const PROVIDER_CONFIG_COLUMNS = 'name, type, enabled, settings_sealed, updated_at';
 export const USER_GROUPS_COLUMNS = 'user_id, provider, group_names, refreshed_at';
@@ -219,6 +221,8 @@ export function clusterFromRow(row: ClusterRow, secretBox: SecretBox): Cluster {
     ace: copyAce(parseJson(row.ace) as AceSettings),
     createdAt: toDate(row.created_at),
     updatedAt: toDate(row.updated_at),
+    deletingSince: row.deleting_since === null ? null : toDate(row.deleting_since),
+    syncHoldsObjects: Boolean(row.sync_holds_objects),
   };
 }
 

@@ -394,6 +394,55 @@ class SqlStore implements Store {
     });
   }
 
+  async markClusterDeleting(id: string, at: Date): Promise<Cluster | undefined> {
+    checkString(id, 'id');
+    return this.#write(async (tx) => {
+      const row = await one<ClusterRow>(
+        tx,
+        `UPDATE clusters SET deleting_since = COALESCE(deleting_since, ?) WHERE id = ? RETURNING ${CLUSTER_COLUMNS}`,
+        [at, id],
+      );
+      if (row === undefined) return { result: undefined, changes: [] };
+      return { result: clusterFromRow(row, this.#secretBox), changes: [change('cluster', id)] };
+    });
+  }
+
+  async setClusterSyncHoldsObjects(id: string, holds: boolean): Promise<boolean> {
+    checkString(id, 'id');
+    if (typeof holds !== 'boolean') throw new TypeError('holds must be a boolean');
+    return this.#write(async (tx) => {
+      const rows = await tx.all('UPDATE clusters SET sync_holds_objects = ? WHERE id = ? RETURNING id', [holds, id]);
+      return { result: rows.length > 0, changes: [] };
+    });
+  }
+
+  // --- installation settings -----------------------------------------------------------------
+
+  async ensureSetting(key: string, value: string): Promise<string> {
+    const params = [checkString(key, 'key'), checkString(value, 'value')];
+    return this.#write(async (tx) => {
+      await tx.all('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING RETURNING key', params);
+      const row = await one<{ value: string }>(tx, 'SELECT value FROM settings WHERE key = ?', [params[0]!]);
+      return { result: row!.value, changes: [] };
+    });
+  }
+
+  async addSyncEpoch(epoch: string, at: Date, keep: number): Promise<string[]> {
+    const value = checkString(epoch, 'epoch');
+    if (!Number.isInteger(keep) || keep < 1) throw new TypeError('keep must be a positive integer');
+    return this.#write(async (tx) => {
+      await tx.all('INSERT INTO sync_epochs (epoch, created_at) VALUES (?, ?) RETURNING epoch', [value, at]);
+      const kept = await tx.all<{ epoch: string }>('SELECT epoch FROM sync_epochs ORDER BY created_at DESC, epoch LIMIT ?', [keep]);
+      const names = kept.map((row) => row.epoch);
+      await tx.all(`DELETE FROM sync_epochs WHERE NOT (${this.#db.oneOf('epoch')}) RETURNING epoch`, [names]);
+      return { result: names, changes: [] };
+    });
+  }
+
+  async listSyncEpochs(): Promise<string[]> {
+    return (await this.#all<{ epoch: string }>('SELECT epoch FROM sync_epochs ORDER BY created_at DESC, epoch', [])).map((row) => row.epoch);
+  }
+
   // --- memberships -------------------------------------------------------------------------
 
   async putMembership(membership: NewMembership): Promise<Membership> {

@@ -135,6 +135,16 @@ export interface Cluster {
   readonly ace: AceSettings;
   readonly createdAt: Date;
   readonly updatedAt: Date;
+  /**
+   * Set while the cluster is being deleted: nobody may use it any more, and the sync is
+   * removing kubegate's objects from it; the cluster is deleted once that succeeded.
+   */
+  readonly deletingSince: Date | null;
+  /**
+   * The sync may have objects in the cluster: set before its first write there, cleared
+   * after it removed them (endpoint turned off, cluster deleted).
+   */
+  readonly syncHoldsObjects: boolean;
 }
 
 export interface NewCluster {
@@ -304,6 +314,21 @@ export interface Store {
   updateCluster(id: string, patch: ClusterPatch): Promise<Cluster | undefined>;
   /** Deletes the cluster with its memberships, the tokens scoped to it, its agent secrets and tunnels. */
   deleteCluster(id: string): Promise<boolean>;
+  /** Sets `deletingSince` (kept when already set); undefined for an unknown cluster. */
+  markClusterDeleting(id: string, at: Date): Promise<Cluster | undefined>;
+  /** Sets `syncHoldsObjects`; false for an unknown cluster. Not announced (only the sync reads it). */
+  setClusterSyncHoldsObjects(id: string, holds: boolean): Promise<boolean>;
+
+  // installation settings (not announced)
+  /** The value stored under `key`; stores `value` first when there is none. Atomic. */
+  ensureSetting(key: string, value: string): Promise<string>;
+  /**
+   * Records a new sync epoch (the proxy adds one per start) and keeps only the `keep`
+   * newest; answers the kept epochs, newest first.
+   */
+  addSyncEpoch(epoch: string, at: Date, keep: number): Promise<string[]>;
+  /** The kept sync epochs, newest first. */
+  listSyncEpochs(): Promise<string[]>;
 
   // memberships
   /** Creates or replaces the role of one subject in one cluster. */

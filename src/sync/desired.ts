@@ -14,12 +14,15 @@
  *   provider). The webhook adds the token name; the API server adds `system:authenticated`.
  * - Per membership: a ClusterRoleBinding of the subject to the role's ClusterRole
  *   (owner → cluster-admin, member → edit, viewer → view by default).
- * Everything carries `app.kubernetes.io/managed-by: kubegate`.
+ * Everything carries `app.kubernetes.io/managed-by: kubegate` and its owner's labels
+ * (installation ID, cluster ID); binding names include the owner, so two installations (or
+ * two cluster IDs on one API server) binding the same group never collide.
  */
 import { createHash } from 'node:crypto';
 import { EXTRA_LOGIN_NAME, EXTRA_PROVIDER } from '../auth/user.js';
 import type { ClusterAuthToken, ClusterRoleBinding, ClusterUserAttribute, KubeSecret } from '../kube/rancher.js';
 import { ANNOTATION_GROUPS_BY_PROVIDER, ANNOTATION_MEMBERSHIP, ANNOTATION_PROVIDER, CATTLE_GROUP_VERSION, managedMeta } from '../kube/rancher.js';
+import type { ObjectOwner } from '../kube/rancher.js';
 import type { ClusterRole, Membership, Token, User } from '../store/store.js';
 
 export type RoleNames = Readonly<Record<ClusterRole, string>>;
@@ -28,6 +31,8 @@ export const DEFAULT_ROLE_NAMES: RoleNames = Object.freeze({ owner: 'cluster-adm
 
 export interface DesiredInput {
   readonly namespace: string;
+  /** The installation and cluster ID the objects are labelled with. */
+  readonly owner: ObjectOwner;
   /** The cluster's tokens (any expiry; expired ones are left out here). */
   readonly tokens: readonly Token[];
   /** Users by ID (at least every token's user; missing = deleted). */
@@ -53,7 +58,7 @@ export function groupsKey(userId: string, provider: string): string {
 }
 
 export function desiredState(input: DesiredInput): DesiredState {
-  const { namespace } = input;
+  const { namespace, owner } = input;
   const tokens: ClusterAuthToken[] = [];
   const secrets: KubeSecret[] = [];
   const byUser = new Map<string, Token[]>();
@@ -67,7 +72,7 @@ export function desiredState(input: DesiredInput): DesiredState {
     tokens.push({
       apiVersion: CATTLE_GROUP_VERSION,
       kind: 'ClusterAuthToken',
-      metadata: managedMeta(token.name, namespace, { [ANNOTATION_PROVIDER]: token.provider }),
+      metadata: managedMeta(token.name, namespace, owner, { [ANNOTATION_PROVIDER]: token.provider }),
       userName: token.userId,
       enabled: true,
       ...(token.expiresAt === null ? {} : { expiresAt: rfc3339(token.expiresAt) }),
@@ -75,7 +80,7 @@ export function desiredState(input: DesiredInput): DesiredState {
     secrets.push({
       apiVersion: 'v1',
       kind: 'Secret',
-      metadata: managedMeta(token.name, namespace),
+      metadata: managedMeta(token.name, namespace, owner),
       type: 'Opaque',
       data: { hash: Buffer.from(token.tokenHash, 'utf8').toString('base64') },
     });
@@ -97,7 +102,7 @@ export function desiredState(input: DesiredInput): DesiredState {
     attributes.push({
       apiVersion: CATTLE_GROUP_VERSION,
       kind: 'ClusterUserAttribute',
-      metadata: managedMeta(userId, namespace, { [ANNOTATION_GROUPS_BY_PROVIDER]: JSON.stringify(groupsByProvider) }),
+      metadata: managedMeta(userId, namespace, owner, { [ANNOTATION_GROUPS_BY_PROVIDER]: JSON.stringify(groupsByProvider) }),
       groups: groupsByProvider[newest.provider] ?? [],
       enabled: true,
       extraByProvider,
@@ -109,7 +114,7 @@ export function desiredState(input: DesiredInput): DesiredState {
     .map((membership) => ({
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'ClusterRoleBinding',
-      metadata: managedMeta(bindingName(membership), undefined, {
+      metadata: managedMeta(bindingName(membership, owner), undefined, owner, {
         [ANNOTATION_MEMBERSHIP]: JSON.stringify({ kind: membership.subjectKind, name: membership.subjectName, role: membership.role }),
       }),
       roleRef: { apiGroup: 'rbac.authorization.k8s.io' as const, kind: 'ClusterRole' as const, name: input.roleNames[membership.role] },
@@ -120,9 +125,9 @@ export function desiredState(input: DesiredInput): DesiredState {
   return { tokens, secrets, attributes, bindings, nextExpiry };
 }
 
-/** `kubegate-user-<digest>` / `kubegate-group-<digest>`: one binding per subject (a subject has one role). */
-export function bindingName(membership: Pick<Membership, 'subjectKind' | 'subjectName'>): string {
-  const digest = createHash('sha256').update(membership.subjectName).digest('hex').slice(0, 20);
+/** `kubegate-user-<digest>` / `kubegate-group-<digest>`: one binding per subject and owner (a subject has one role). */
+export function bindingName(membership: Pick<Membership, 'subjectKind' | 'subjectName'>, owner: ObjectOwner): string {
+  const digest = createHash('sha256').update(`${owner.installationId}\0${owner.clusterId}\0${membership.subjectName}`).digest('hex').slice(0, 20);
   return `kubegate-${membership.subjectKind.toLowerCase()}-${digest}`;
 }
 

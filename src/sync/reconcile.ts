@@ -1,14 +1,19 @@
 /**
  * Makes one cluster hold exactly the desired objects (desired.ts), touching only objects
- * labelled `app.kubernetes.io/managed-by: kubegate` — Rancher's own objects, and anything
- * else in the namespace, are never changed.
+ * labelled `app.kubernetes.io/managed-by: kubegate` and owned by this installation and
+ * cluster ID — Rancher's own objects, another installation's or another cluster ID's
+ * (labels `kubegate.io/installation`, `kubegate.io/cluster`), and anything else in the
+ * namespace are never changed. Managed objects without owner labels (written before they
+ * existed) are adopted: labelled when wanted, deleted when not. A wanted name held by
+ * someone else's object is skipped and counted as a conflict.
  *
  * list managed objects → create the missing, merge-patch the differing (only the fields
  * kubegate owns: `lastUsedAt`, which the webhook stamps, is never drift), delete the
  * unwanted. Order keeps the webhook from ever seeing a token without its hash or user:
  * user attributes and Secrets are written before tokens, tokens are deleted before their
  * Secrets and attributes. A binding whose role changed is re-created (roleRef is immutable).
- * A 404 on a collection means the CRDs are not installed: KUBE_API_FAILED saying so.
+ * A 404 on a collection means the CRDs are not installed: KUBE_API_FAILED saying so — except
+ * when cleaning up (`missingIsEmpty`), where a missing kind holds nothing to remove.
  */
 import { KubegateError } from '../errors.js';
 import type { KubeClient, KubeObject } from '../kube/client.js';
@@ -21,15 +26,43 @@ import {
   MANAGED_SELECTOR,
   clusterAuthTokensPath,   clusterRoleBindingsPath,
   clusterUserAttributesPath,
+  INSTALLATION_LABEL,
+  CLUSTER_LABEL,
   isManaged,
+  ownershipOf,
   secretsPath,
 } from '../kube/rancher.js';
+import type { ObjectOwner } from '../kube/rancher.js';
 import type { DesiredState } from './desired.js';
 
 export interface ReconcileCounts {
   readonly created: number;
   readonly updated: number;
   readonly deleted: number;
+  /** Wanted objects not written because another installation or cluster ID holds the name. */
+  readonly conflicts: number;
+  /** Managed objects of other installations or cluster IDs seen (and left alone). */
+  readonly foreign: number;
+}
+
+export interface ReconcileOptions {
+  readonly owner: ObjectOwner;
+  /** A collection that does not exist (404: CRDs or namespace missing) holds nothing: for cleanups. */
+  readonly missingIsEmpty?: boolean;
+}
+
+interface Counts {
+  created: number;
+  updated: number;
+  deleted: number;
+  conflicts: number;
+  foreign: number;
+}
+
+/** The managed objects of one kind: ours (and adopted legacy ones) by name, and others' names. */
+interface Listed<T extends KubeObject> {
+  readonly ours: Map<string, T>;
+  readonly others: Set<string>;
 }
 
 interface Kind<T extends KubeObject> {
@@ -41,41 +74,38 @@ interface Kind<T extends KubeObject> {
   readonly immutableChanged?: (desired: T, actual: T) => boolean;
 }
 
-export async function reconcileCluster(client: KubeClient, namespace: string, desired: DesiredState): Promise<ReconcileCounts> {
-  const counts = { created: 0, updated: 0, deleted: 0 };
+export async function reconcileCluster(client: KubeClient, namespace: string, desired: DesiredState, options: ReconcileOptions): Promise<ReconcileCounts> {
+  const counts: Counts = { created: 0, updated: 0, deleted: 0, conflicts: 0, foreign: 0 };
+  const { owner } = options;
   const tokenKind: Kind<ClusterAuthToken> = {
     resource: 'clusterauthtokens',
     path: (name) => clusterAuthTokensPath(namespace, name),
-    owned: (o) => ({ userName: o.userName, enabled: o.enabled, expiresAt: o.expiresAt ?? null, metadata: { annotations: ownAnnotation(o, ANNOTATION_PROVIDER) } }),
+    owned: (o) => ({ userName: o.userName, enabled: o.enabled, expiresAt: o.expiresAt ?? null, metadata: { labels: ownerLabelsOf(o), annotations: ownAnnotation(o, ANNOTATION_PROVIDER) } }),
   };
   const secretKind: Kind<KubeSecret> = {
     resource: 'secrets',
     path: (name) => secretsPath(namespace, name),
-    owned: (o) => ({ data: { hash: o.data?.['hash'] ?? null } }),
+    owned: (o) => ({ data: { hash: o.data?.['hash'] ?? null }, metadata: { labels: ownerLabelsOf(o) } }),
   };
   const attributeKind: Kind<ClusterUserAttribute> = {
     resource: 'clusteruserattributes',
     path: (name) => clusterUserAttributesPath(namespace, name),
-    owned: (o) => ({ groups: o.groups ?? [], enabled: o.enabled, extraByProvider: o.extraByProvider ?? null, metadata: { annotations: ownAnnotation(o, ANNOTATION_GROUPS_BY_PROVIDER) } }),
+    owned: (o) => ({ groups: o.groups ?? [], enabled: o.enabled, extraByProvider: o.extraByProvider ?? null, metadata: { labels: ownerLabelsOf(o), annotations: ownAnnotation(o, ANNOTATION_GROUPS_BY_PROVIDER) } }),
   };
   const bindingKind: Kind<ClusterRoleBinding> = {
     resource: 'clusterrolebindings',
     path: (name) => clusterRoleBindingsPath(name),
-    owned: (o) => ({ subjects: o.subjects ?? [], metadata: { annotations: ownAnnotation(o, ANNOTATION_MEMBERSHIP) } }),
+    owned: (o) => ({ subjects: o.subjects ?? [], metadata: { labels: ownerLabelsOf(o), annotations: ownAnnotation(o, ANNOTATION_MEMBERSHIP) } }),
     immutableChanged: (d, a) => JSON.stringify(d.roleRef) !== JSON.stringify(a.roleRef),
   };
 
-  const [tokens, secrets, attributes, bindings] = await Promise.all([
-    listManaged(client, tokenKind),
-    listManaged(client, secretKind),
-    listManaged(client, attributeKind),
-    listManaged(client, bindingKind),
-  ]);
+  const list = <T extends KubeObject>(kind: Kind<T>): Promise<Listed<T>> => listManaged(client, kind, options, counts);
+  const [tokens, secrets, attributes, bindings] = await Promise.all([list(tokenKind), list(secretKind), list(attributeKind), list(bindingKind)]);
   // Writes first, in dependency order; then deletions in reverse order.
-  await upsertAll(client, attributeKind, desired.attributes, attributes, counts);
-  await upsertAll(client, secretKind, desired.secrets, secrets, counts);
-  await upsertAll(client, tokenKind, desired.tokens, tokens, counts);
-  await upsertAll(client, bindingKind, desired.bindings, bindings, counts);
+  await upsertAll(client, attributeKind, desired.attributes, attributes, counts, owner);
+  await upsertAll(client, secretKind, desired.secrets, secrets, counts, owner);
+  await upsertAll(client, tokenKind, desired.tokens, tokens, counts, owner);
+  await upsertAll(client, bindingKind, desired.bindings, bindings, counts, owner);
   await deleteUnwanted(client, tokenKind, desired.tokens, tokens, counts);
   await deleteUnwanted(client, secretKind, desired.secrets, secrets, counts);
   await deleteUnwanted(client, attributeKind, desired.attributes, attributes, counts);
@@ -83,16 +113,29 @@ export async function reconcileCluster(client: KubeClient, namespace: string, de
   return counts;
 }
 
-async function listManaged<T extends KubeObject>(client: KubeClient, kind: Kind<T>): Promise<Map<string, T>> {
+async function listManaged<T extends KubeObject>(client: KubeClient, kind: Kind<T>, options: ReconcileOptions, counts: Counts): Promise<Listed<T>> {
+  const ours = new Map<string, T>();
+  const others = new Set<string>();
   try {
     const list = await client.list<T>(kind.path(), { labelSelector: MANAGED_SELECTOR });
-    return new Map(list.items.filter(isManaged).map((item) => [item.metadata.name, item]));
+    for (const item of list.items.filter(isManaged)) {
+      if (ownershipOf(item, options.owner) === 'foreign') others.add(item.metadata.name);
+      else ours.set(item.metadata.name, item);
+    }
+    counts.foreign += others.size;
+    return { ours, others };
   } catch (error) {
     if (kubeStatusCode(error) === 404) {
+      if (options.missingIsEmpty === true) return { ours, others };
       throw new KubegateError('KUBE_API_FAILED', `${kind.resource} cannot be listed (404): apply deploy/crds/ and create the namespace`, { cause: error });
     }
     throw error;
   }
+}
+
+/** The owner labels: compared and patched (adopting a legacy object labels it); other labels stay. */
+function ownerLabelsOf(object: KubeObject): Record<string, string | null> {
+  return { [INSTALLATION_LABEL]: object.metadata.labels?.[INSTALLATION_LABEL] ?? null, [CLUSTER_LABEL]: object.metadata.labels?.[CLUSTER_LABEL] ?? null };
 }
 
 /** Only kubegate's own annotation is compared and patched; others' annotations stay. */
@@ -126,10 +169,14 @@ function mergePatchBetween(from: unknown, to: unknown): unknown {
   return JSON.stringify(from) === JSON.stringify(to) ? undefined : to;
 }
 
-async function upsertAll<T extends KubeObject>(client: KubeClient, kind: Kind<T>, desired: readonly T[], actual: Map<string, T>, counts: { created: number; updated: number }): Promise<void> {
+async function upsertAll<T extends KubeObject>(client: KubeClient, kind: Kind<T>, desired: readonly T[], listed: Listed<T>, counts: Counts, owner: ObjectOwner): Promise<void> {
   for (const object of desired) {
     const name = object.metadata.name;
-    const existing = actual.get(name);
+    if (listed.others.has(name)) {
+      counts.conflicts++;
+      continue;
+    }
+    const existing = listed.ours.get(name);
     if (existing === undefined) {
       try {
         await client.create(kind.path(), object);
@@ -140,6 +187,10 @@ async function upsertAll<T extends KubeObject>(client: KubeClient, kind: Kind<T>
         const current = await client.get<T>(kind.path(name));
         if (current === undefined || !isManaged(current)) {
           throw new KubegateError('KUBE_API_FAILED', `${kind.resource}: an object of the same name exists and is not managed by kubegate`, { cause: error });
+        }
+        if (ownershipOf(current, owner) === 'foreign') {
+          counts.conflicts++;
+          continue;
         }
         const patch = patchFor(kind, object, current);
         if (patch !== undefined) {
@@ -163,9 +214,9 @@ async function upsertAll<T extends KubeObject>(client: KubeClient, kind: Kind<T>
   }
 }
 
-async function deleteUnwanted<T extends KubeObject>(client: KubeClient, kind: Kind<T>, desired: readonly T[], actual: Map<string, T>, counts: { deleted: number }): Promise<void> {
+async function deleteUnwanted<T extends KubeObject>(client: KubeClient, kind: Kind<T>, desired: readonly T[], listed: Listed<T>, counts: Counts): Promise<void> {
   const wanted = new Set(desired.map((object) => object.metadata.name));
-  for (const name of actual.keys()) {
+  for (const name of listed.ours.keys()) {
     if (wanted.has(name)) continue;
     if (await client.delete(kind.path(name))) counts.deleted++;
   }

@@ -15,7 +15,18 @@
  *   one more. A failing cluster (unreachable, CRDs missing) is retried with exponential
  *   backoff (`initialBackoffMs` doubling to `maxBackoffMs`, with jitter) and its error kept
  *   in `status()`; it never blocks other clusters, and nothing here is on a request's path.
- * - A cluster whose endpoint is turned off has its kubegate-managed objects removed once.
+ * - Only clusters with the endpoint on are synced. The store remembers whether the sync may
+ *   have objects in a cluster (`syncHoldsObjects`, set before its first write there): a
+ *   cluster whose endpoint is turned off has them removed (retried until that succeeds), and
+ *   a cluster that never had the endpoint is never contacted at all — no loop, no retries.
+ * - A cluster being deleted (`deletingSince`) has its objects removed the same way, with
+ *   retries until it succeeds, and only then is it deleted from the store: until then its
+ *   tokens can still be revoked, and nobody can use it (clusters/registry.ts).
+ * - Ownership (ownership.ts): objects carry this installation's ID and the cluster ID, and
+ *   only ours are pruned; a copy of this installation that another copy has superseded in a
+ *   cluster writes nothing there (SYNC_SUPERSEDED) unless started with `takeOver`.
+ * - A failing cluster logs one warning per streak (its code and message, no stack), then
+ *   debug lines, and one line when it recovers.
  */
 import type { Logger } from '../log.js';
 import { createKubeClient } from '../kube/client.js';
@@ -25,8 +36,14 @@ import type { Cluster, Store, StoreChange, User } from '../store/store.js';
 import { toKubegateError } from '../errors.js';
 import { DEFAULT_ROLE_NAMES, desiredState, groupsKey } from './desired.js';
 import type { DesiredState, RoleNames } from './desired.js';
+import { randomBytes } from 'node:crypto';
+import type { ObjectOwner } from '../kube/rancher.js';
+import { EPOCHS_KEPT, claimCluster, releaseCluster } from './ownership.js';
 import { reconcileCluster } from './reconcile.js';
 import type { ReconcileCounts } from './reconcile.js';
+
+/** The store setting holding this installation's ID (generated once). */
+export const INSTALLATION_ID_SETTING = 'installation.id';
 
 /**
  * The Kubernetes user the sync writes as, through impersonation. deploy/proxy/downstream-rbac.yaml
@@ -50,6 +67,11 @@ export interface ClusterSyncOptions {
   readonly initialBackoffMs?: number;
   /** Longest retry delay. Default 60 000. */
   readonly maxBackoffMs?: number;
+  /**
+   * Take over clusters whose ownership stamp another copy of this installation wrote
+   * (`sync.takeOver`): once per cluster in this process. Default false.
+   */
+  readonly takeOver?: boolean;
   readonly now?: () => Date;
 }
 
@@ -63,13 +85,22 @@ export interface ClusterSyncStatus {
   /** Objects the cluster should hold after the last successful reconcile. */
   readonly objects?: { readonly tokens: number; readonly users: number; readonly bindings: number };
   readonly lastChanges?: ReconcileCounts;
+  /** kubegate objects there of other installations or cluster IDs (left alone), at the last success. */
+  readonly foreignObjects?: number;
+  /** Objects not written at the last success because another installation or cluster ID holds the name. */
+  readonly conflicts?: number;
 }
 
 export interface ClusterSync {
   start(): void;
   stop(): void;
-  /** Reconciles one cluster now; resolves when done (rejects with its error). */
+  /**
+   * Reconciles one cluster now (for a cluster being deleted: removes kubegate's objects from
+   * it, then deletes it from the store); resolves when done, rejects with its error.
+   */
   syncNow(clusterId: string): Promise<void>;
+  /** This installation's ID (generated and stored at the first call). */
+  installationId(): Promise<string>;
   /** The last outcome for a cluster, or undefined when never attempted. */
   status(clusterId: string): ClusterSyncStatus | undefined;
 }
@@ -84,9 +115,15 @@ interface ClusterState {
   /** Tokens and users synced last time, to route store changes. */
   tokenNames: Set<string>;
   userIds: Set<string>;
-  /** Whether kubegate objects may exist there (to clean up once when the endpoint is turned off). */
-  populated: boolean;
+  /** `takeOver` was used for this cluster (it applies once). */
+  claimed: boolean;
+  /** Foreign objects seen there were logged (once). */
+  foreignLogged: boolean;
+  /** The error last logged at warn level, so that a streak logs once. */
+  loggedError: string | undefined;
 }
+
+const NOTHING: DesiredState = { tokens: [], secrets: [], attributes: [], bindings: [], nextExpiry: null };
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -98,7 +135,9 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
   const initialBackoffMs = options.initialBackoffMs ?? 1000;
   const maxBackoffMs = options.maxBackoffMs ?? 60_000;
   const now = options.now ?? (() => new Date());
+  const takeOver = options.takeOver ?? false;
   const states = new Map<string, ClusterState>();
+  let identity: Promise<string> | undefined;
   let stopped = true;
   let unsubscribe: (() => void) | undefined;
   let resyncTimer: NodeJS.Timeout | undefined;
@@ -106,16 +145,38 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
   function stateOf(clusterId: string): ClusterState {
     let state = states.get(clusterId);
     if (state === undefined) {
-      state = { running: null, again: false, retryTimer: undefined, expiryTimer: undefined, failures: 0, status: undefined, tokenNames: new Set(), userIds: new Set(), populated: true };
+      state = {
+        running: null,
+        again: false,
+        retryTimer: undefined,
+        expiryTimer: undefined,
+        failures: 0,
+        status: undefined,
+        tokenNames: new Set(),
+        userIds: new Set(),
+        claimed: false,
+        foreignLogged: false,
+        loggedError: undefined,
+      };
       states.set(clusterId, state);
     }
     return state;
   }
 
-  async function computeDesired(cluster: Cluster): Promise<DesiredState> {
-    if (!cluster.ace.enabled) {
-      return { tokens: [], secrets: [], attributes: [], bindings: [], nextExpiry: null };
-    }
+  /** The installation ID, and (once per process) a new sync epoch: see ownership.ts. */
+  function installationId(): Promise<string> {
+    identity ??= (async () => {
+      const id = await store.ensureSetting(INSTALLATION_ID_SETTING, `i-${randomBytes(10).toString('hex')}`);
+      await store.addSyncEpoch(randomBytes(12).toString('hex'), now(), EPOCHS_KEPT);
+      return id;
+    })();
+    identity.catch(() => {
+      identity = undefined;
+    });
+    return identity;
+  }
+
+  async function computeDesired(cluster: Cluster, owner: ObjectOwner): Promise<DesiredState> {
     const [tokens, memberships] = await Promise.all([store.listTokens({ clusterId: cluster.id }), store.listMemberships(cluster.id)]);
     const users = new Map<string, User>();
     const groups = new Map<string, readonly string[]>();
@@ -128,7 +189,7 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
       const cached = await store.getUserGroups(userId, provider);
       if (cached !== undefined) groups.set(key, cached.groups);
     }
-    return desiredState({ namespace, tokens, users, groups, memberships, roleNames, now: now() });
+    return desiredState({ namespace, owner, tokens, users, groups, memberships, roleNames, now: now() });
   }
 
   async function reconcileOnce(clusterId: string, state: ClusterState): Promise<void> {
@@ -137,14 +198,34 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
       forget(clusterId);
       return;
     }
-    if (!cluster.ace.enabled && !state.populated) return;
+    const deleting = cluster.deletingSince !== null;
+    const wanted = cluster.ace.enabled && !deleting;
+    if (!wanted && !cluster.syncHoldsObjects) {
+      // Nothing of ours there: nothing to contact the cluster for.
+      if (deleting) await finishDeletion(clusterId, 0);
+      return;
+    }
     const attemptAt = now();
     try {
-      const desired = await computeDesired(cluster);
+      const owner: ObjectOwner = { installationId: await installationId(), clusterId };
       const client = createKubeClient(endpointFromUpstream(upstreams.get(cluster), { impersonateUser: SYNC_USER }));
-      const changes = await reconcileCluster(client, namespace, desired);
+      const epochs = await store.listSyncEpochs();
+      const useTakeOver = takeOver && !state.claimed;
+      if (wanted && !cluster.syncHoldsObjects) await store.setClusterSyncHoldsObjects(clusterId, true);
+      const claimed = await claimCluster(client, { namespace, owner, epochs, takeOver: useTakeOver, cleanup: !wanted });
+      state.claimed ||= useTakeOver;
+      if (claimed === 'taken-over') logger.warn({ cluster: clusterId }, 'cluster taken over from another copy of this installation (sync.takeOver)');
+      const desired = wanted ? await computeDesired(cluster, owner) : NOTHING;
+      const changes = await reconcileCluster(client, namespace, desired, { owner, missingIsEmpty: !wanted });
+      if (!wanted) {
+        await releaseCluster(client, namespace, owner);
+        await store.setClusterSyncHoldsObjects(clusterId, false);
+      }
+      if (deleting) {
+        await finishDeletion(clusterId, changes.deleted);
+        return;
+      }
       state.failures = 0;
-      state.populated = cluster.ace.enabled;
       state.tokenNames = new Set(desired.tokens.map((token) => token.metadata.name));
       state.userIds = new Set(desired.attributes.map((attribute) => attribute.metadata.name));
       state.status = {
@@ -154,24 +235,47 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
         consecutiveFailures: 0,
         objects: { tokens: desired.tokens.length, users: desired.attributes.length, bindings: desired.bindings.length },
         lastChanges: changes,
+        foreignObjects: changes.foreign,
+        conflicts: changes.conflicts,
       };
+      if (state.loggedError !== undefined) logger.info({ cluster: clusterId }, 'cluster sync recovered');
+      state.loggedError = undefined;
       if (changes.created + changes.updated + changes.deleted > 0) logger.info({ cluster: clusterId, ...changes }, 'cluster sync applied changes');
+      if ((changes.foreign > 0 || changes.conflicts > 0) && !state.foreignLogged) {
+        state.foreignLogged = true;
+        logger.warn(
+          { cluster: clusterId, foreign: changes.foreign, conflicts: changes.conflicts },
+          'the cluster holds kubegate objects of another installation or cluster ID; they are left alone (objects whose names they hold are not written)',
+        );
+      }
       armExpiryTimer(clusterId, state, desired.nextExpiry);
     } catch (error) {
       const failure = toKubegateError(error);
+      const reason = `${failure.code}: ${failure.message}`;
       state.failures++;
       state.status = {
         ok: false,
         lastAttemptAt: attemptAt,
         lastSuccessAt: state.status?.lastSuccessAt ?? null,
-        error: `${failure.code}: ${failure.message}`,
+        error: reason,
         consecutiveFailures: state.failures,
         ...(state.status?.objects === undefined ? {} : { objects: state.status.objects }),
       };
-      logger.warn({ cluster: clusterId, err: error, failures: state.failures }, 'cluster sync failed; will retry');
+      if (state.loggedError === reason) {
+        logger.debug({ cluster: clusterId, error: reason, failures: state.failures }, 'cluster sync failed again; will retry');
+      } else {
+        state.loggedError = reason;
+        logger.warn({ cluster: clusterId, error: reason, failures: state.failures }, 'cluster sync failed; will retry with backoff');
+      }
       armRetry(clusterId, state);
       throw failure;
     }
+  }
+
+  async function finishDeletion(clusterId: string, removed: number): Promise<void> {
+    await store.deleteCluster(clusterId);
+    forget(clusterId);
+    logger.info({ cluster: clusterId, removedObjects: removed }, 'cluster deleted');
   }
 
   function armRetry(clusterId: string, state: ClusterState): void {
@@ -237,7 +341,7 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
   async function scheduleAll(): Promise<void> {
     try {
       for (const cluster of await store.listClusters()) {
-        if (cluster.ace.enabled || states.get(cluster.id)?.populated === true) schedule(cluster.id);
+        if (cluster.ace.enabled || cluster.deletingSince !== null || cluster.syncHoldsObjects) schedule(cluster.id);
       }
     } catch (error) {
       logger.warn({ err: error }, 'cluster sync could not list clusters; will retry at the next resync');
@@ -253,7 +357,7 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
         else
           void store.getCluster(change.key).then(
             (cluster) => {
-              if (cluster?.ace.enabled === true) schedule(cluster.id);
+              if (cluster !== undefined && (cluster.ace.enabled || cluster.deletingSince !== null || cluster.syncHoldsObjects)) schedule(cluster.id);
             },
             () => undefined,
           );
@@ -290,6 +394,7 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
       if (!stopped) return;
       stopped = false;
       unsubscribe = store.subscribe(onChange);
+      installationId().catch((error: unknown) => logger.warn({ error: toKubegateError(error).message }, 'cluster sync could not read the installation ID; will retry'));
       void scheduleAll();
       resyncTimer = setInterval(() => void scheduleAll(), resyncIntervalMs);
       resyncTimer.unref();
@@ -308,6 +413,7 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
       }
     },
     syncNow: (clusterId) => run(clusterId),
+    installationId,
     status: (clusterId) => states.get(clusterId)?.status,
   };
 }

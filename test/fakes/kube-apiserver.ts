@@ -295,6 +295,12 @@ export class FakeKubeApiServer {
     this.upgradeAnswer = answer;
   }
 
+  /**
+   * While true, every request is answered 503 ServiceUnavailable (an API server whose storage
+   * is down), after it is recorded: for tests of clients that must retry.
+   */
+  unavailable = false;
+
   /** Resolves with the first recorded request (past or future) that matches. */
   async waitForRequest(predicate: (request: RecordedRequest) => boolean, timeoutMs = 5000): Promise<RecordedRequest> {
     await this.waitUntil(() => this.requests.some(predicate), timeoutMs);
@@ -411,6 +417,10 @@ export class FakeKubeApiServer {
   }
 
   private route(request: IncomingMessage, response: ServerResponse, record: MutableRecord, body: Buffer, webhookUser?: FakeUser): void {
+    if (this.unavailable) {
+      this.sendStatus(response, record, failureStatus(503, 'ServiceUnavailable', 'the server is currently unable to handle the request'));
+      return;
+    }
     const identity = resolveIdentity(request, { ...this.identityOptions(), webhookUser });
     if (!identity.ok) {
       this.send(response, record, identity.status, identity.contentType, identity.body);

@@ -76,6 +76,8 @@ function cluster(id: string, server: string, overrides: Partial<Cluster> = {}): 
     ace: { enabled: false, fqdn: null, caPem: null, nodes: [] },
     createdAt: new Date(0),
     updatedAt: new Date(0),
+    deletingSince: null,
+    syncHoldsObjects: false,
     ...overrides,
   };
 }

@@ -417,8 +417,10 @@ export function describeStoreContract(name: string, openHarness: () => StoreHarn
           ace: { enabled: true, fqdn: 'edge.example.org', caPem: null, nodes: [{ name: 'cp-1', address: '10.0.0.2' }, { name: 'cp-2', address: 'cp-2.local' }] },
         };
         const created = await store.createCluster(cluster);
-        const { createdAt, updatedAt, ...rest } = created;
+        const { createdAt, updatedAt, deletingSince, syncHoldsObjects, ...rest } = created;
         assert.deepEqual(rest, cluster);
+        assert.equal(deletingSince, null);
+        assert.equal(syncHoldsObjects, false);
         assert.deepEqual(createdAt, updatedAt);
         assert.deepEqual(await store.listClusters(), [created]);
       });
@@ -464,6 +466,54 @@ export function describeStoreContract(name: string, openHarness: () => StoreHarn
         assert.equal(await store.deleteCluster('dev'), true);
         assert.equal(await store.deleteCluster('dev'), false);
         assert.deepEqual((await store.listClusters()).map((cluster) => cluster.id), ['prod']);
+      });
+    });
+
+    describe('cluster deletion and installation settings', () => {
+      it('marks a cluster as deleting once, keeps the first time, announces it, and says undefined for an unknown cluster', async () => {
+        await store.createCluster(newCluster('prod'));
+        const changes: StoreChange[] = [];
+        store.subscribe((change) => changes.push(change));
+        const first = new Date('2030-01-02T03:04:05.000Z');
+        const marked = await store.markClusterDeleting('prod', first);
+        assert.deepEqual(marked?.deletingSince, first);
+        const again = await store.markClusterDeleting('prod', new Date('2031-01-01T00:00:00.000Z'));
+        assert.deepEqual(again?.deletingSince, first, 'the first deletion time is kept');
+        assert.deepEqual((await store.getCluster('prod'))?.deletingSince, first);
+        assert.deepEqual(changes.filter((change) => change.kind === 'cluster').map((change) => change.key), ['prod', 'prod']);
+        assert.equal(await store.markClusterDeleting('nowhere', first), undefined);
+      });
+
+      it('records whether the sync holds objects in a cluster, without announcing it (only the sync reads it)', async () => {
+        await store.createCluster(newCluster('prod'));
+        const changes: StoreChange[] = [];
+        store.subscribe((change) => changes.push(change));
+        assert.equal(await store.setClusterSyncHoldsObjects('prod', true), true);
+        assert.equal((await store.getCluster('prod'))?.syncHoldsObjects, true);
+        assert.equal(await store.setClusterSyncHoldsObjects('prod', false), true);
+        assert.equal((await store.getCluster('prod'))?.syncHoldsObjects, false);
+        assert.equal(await store.setClusterSyncHoldsObjects('nowhere', true), false);
+        await assert.rejects(store.setClusterSyncHoldsObjects('prod', 'yes' as never), TypeError);
+        assert.deepEqual(changes, []);
+      });
+
+      it('stores a setting once: later and concurrent ensureSetting calls answer the first value, across connections', async () => {
+        const other = await open();
+        const answers = await Promise.all([store.ensureSetting('installation.id', 'a'), other.ensureSetting('installation.id', 'b'), store.ensureSetting('installation.id', 'c')]);
+        assert.equal(new Set(answers).size, 1, 'everyone got the same value');
+        assert.ok(['a', 'b'].includes(answers[0]!));
+        assert.equal(await other.ensureSetting('installation.id', 'd'), answers[0]);
+        assert.equal(await store.ensureSetting('something.else', 'x'), 'x');
+      });
+
+      it('keeps the newest sync epochs, newest first, and drops older ones', async () => {
+        assert.deepEqual(await store.listSyncEpochs(), []);
+        const base = Date.parse('2030-01-01T00:00:00.000Z');
+        for (let i = 1; i <= 4; i++) await store.addSyncEpoch(`e${i}`, new Date(base + i * 1000), 3);
+        assert.deepEqual(await store.listSyncEpochs(), ['e4', 'e3', 'e2']);
+        assert.deepEqual(await store.addSyncEpoch('e5', new Date(base + 5000), 2), ['e5', 'e4']);
+        assert.deepEqual(await store.listSyncEpochs(), ['e5', 'e4']);
+        await assert.rejects(store.addSyncEpoch('e6', new Date(base + 6000), 0), TypeError);
       });
     });
 

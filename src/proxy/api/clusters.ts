@@ -8,8 +8,13 @@
  *   here and read only by the upstream pool.
  * - The admin who registers a cluster becomes its `owner`, so they can use it and delegate
  *   it at once.
- * - Deleting a cluster deletes its memberships and the tokens scoped to it (the store
- *   cascades); the cached answers for those tokens are dropped here.
+ * - Deleting a cluster first marks it `deleting` (nobody can use it from then on), then the
+ *   sync removes kubegate's objects from it (tokens, Secrets, user attributes, role
+ *   bindings), and only then is it deleted from the store with its memberships and tokens:
+ *   while any copy of a token may still work in the cluster, the token can be revoked. The
+ *   answer is 204 when that finished within DELETE_WAIT_MS, else 202 with the cluster in
+ *   state `deleting` (the sync retries until it succeeds; GET shows why it has not yet).
+ *   `?force=true` forgets the cluster at once, without cleaning it (a cluster that is gone).
  * - Every change awaits the directory's reload before answering, so the caller's next
  *   request (through the proxy too) sees it; a changed cluster is probed in the background.
  */
@@ -35,11 +40,16 @@ import type { ProxyApiContext } from './context.js';
 import { methodNotAllowed } from './error-response.js';
 import { parseBody } from './validation.js';
 
+/** How long DELETE waits for the cluster's cleanup before answering 202. */
+const DELETE_WAIT_MS = 5000;
+
 export function clusterView(cluster: Cluster, role: ClusterRole | null): Record<string, unknown> {
   return {
     id: cluster.id,
     displayName: cluster.displayName,
     mode: cluster.mode,
+    state: cluster.deletingSince === null ? 'active' : 'deleting',
+    ...(cluster.deletingSince === null ? {} : { deletingSince: cluster.deletingSince.toISOString() }),
     server: cluster.server,
     role,
     insecureSkipTLSVerify: cluster.insecureSkipTlsVerify,
@@ -63,7 +73,20 @@ function syncView(status: ClusterSyncStatus | undefined): Record<string, unknown
     consecutiveFailures: status.consecutiveFailures,
     ...(status.error === undefined ? {} : { error: status.error }),
     ...(status.objects === undefined ? {} : { objects: status.objects }),
+    ...(status.foreignObjects === undefined ? {} : { foreignObjects: status.foreignObjects }),
+    ...(status.conflicts === undefined ? {} : { conflicts: status.conflicts }),
   };
+}
+
+/** Whether `work` settled successfully within `ms` (a failure or a timeout is false; it keeps running). */
+function succeedsWithin(work: Promise<void>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    work.then(
+      () => resolve(true),
+      () => resolve(false),
+    ).finally(() => clearTimeout(timer));
+  });
 }
 
 /**
@@ -173,14 +196,15 @@ export function clusterRoutes(ctx: ProxyApiContext): Router {
   router
     .route('/clusters/:id')
     .get(auth, async (request, response) => {
-      const { cluster, role } = visibleCluster(ctx, callerOf(response), request.params['id'] ?? '');
-      const sync = cluster.ace.enabled ? ctx.syncStatus?.(cluster.id) : undefined;
+      const { cluster, role } = visibleCluster(ctx, callerOf(response), request.params['id'] ?? '', undefined, { deleting: 'allow' });
+      const synced = cluster.ace.enabled || cluster.deletingSince !== null;
+      const sync = synced ? ctx.syncStatus?.(cluster.id) : undefined;
       const tunnels = cluster.mode === 'agent' ? await store.listTunnels({ clusterId: cluster.id }) : undefined;
       response.json({
         ...clusterView(cluster, role),
         status: statusView(ctx.clusterStatus.get(cluster.id)),
         ...(tunnels === undefined ? {} : { agent: agentsView(tunnels) }),
-        ...(cluster.ace.enabled ? { sync: syncView(sync) } : {}),
+        ...(synced ? { sync: syncView(sync) } : {}),
       });
     })
     .patch(auth, requireAdmin, async (request, response) => {
@@ -210,9 +234,25 @@ export function clusterRoutes(ctx: ProxyApiContext): Router {
       sendCluster(response, cluster.id, 200);
     })
     .delete(auth, requireAdmin, async (request, response) => {
-      const { cluster } = visibleCluster(ctx, callerOf(response), request.params['id'] ?? '');
+      const caller = callerOf(response);
+      const { cluster } = visibleCluster(ctx, caller, request.params['id'] ?? '', undefined, { deleting: 'allow' });
+      const force = request.query['force'];
+      if (force !== undefined && force !== 'true' && force !== 'false') throw new KubegateError('BAD_REQUEST', 'force: must be true or false', { field: 'force' });
       const scoped = await store.listTokens({ clusterId: cluster.id });
-      await store.deleteCluster(cluster.id);
+      if (force === 'true' || ctx.removeCluster === undefined) {
+        await store.deleteCluster(cluster.id);
+      } else {
+        await store.markClusterDeleting(cluster.id, ctx.now());
+        await directory.refresh();
+        const removed = await succeedsWithin(ctx.removeCluster(cluster.id), DELETE_WAIT_MS);
+        await directory.refresh();
+        const deleting = directory.getCluster(cluster.id);
+        if (!removed && deleting !== undefined) {
+          const view = clusterView(deleting, directory.roleOf(caller.identity, cluster.id));
+          response.status(202).json({ ...view, sync: syncView(ctx.syncStatus?.(cluster.id)) });
+          return;
+        }
+      }
       for (const token of scoped) ctx.authenticator.invalidateToken(token.name);
       await directory.refresh();
       response.status(204).end();

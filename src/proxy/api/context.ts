@@ -41,6 +41,12 @@ export interface ProxyApiContext {
   /** State of the sync to the cluster (authorized endpoint), or undefined when it has none. */
   readonly syncStatus?: (clusterId: string) => ClusterSyncStatus | undefined;
   /**
+   * Removes kubegate's objects from a cluster marked as being deleted, then deletes it from
+   * the store (the sync's syncNow); rejects while that fails (the sync retries by itself).
+   * Absent (no sync): the cluster is deleted from the store at once.
+   */
+  readonly removeCluster?: (clusterId: string) => Promise<void>;
+  /**
    * The key pending browser/device logins are sealed with (deriveLoginStateKey of the shared
    * secret key, src/providers/login-state.ts): the same in every worker and replica, so a
    * callback may land on any of them. Required: there is no per-process fallback.

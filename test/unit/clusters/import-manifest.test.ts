@@ -121,12 +121,13 @@ describe('the import manifest', () => {
     assert.equal(SYNC_USER, SYNC_IMPERSONATED_USER, 'the sync impersonates the user the manifest grants');
   });
 
-  test('the sync user may manage role bindings, bind only the membership roles, and write the endpoint objects in the sync namespace', () => {
+  test('the sync user may manage role bindings, bind only the membership roles, and write the endpoint objects and its ownership stamp in the sync namespace', () => {
     assert.deepEqual(grantsOf(objects, (subject) => subject['kind'] === 'User' && subject['name'] === SYNC_USER), [
       ...['create', 'delete', 'get', 'list', 'patch'].map((verb) => `cluster rbac.authorization.k8s.io clusterrolebindings * ${verb}`),
       ...['cluster-admin', 'edit', 'view'].map((role) => `cluster rbac.authorization.k8s.io clusterroles ${role} bind`),
       ...['clusterauthtokens', 'clusteruserattributes'].flatMap((resource) => ['create', 'delete', 'get', 'list', 'patch'].map((verb) => `cattle-system cluster.cattle.io ${resource} * ${verb}`)),
       ...['create', 'delete', 'get', 'list', 'patch'].map((verb) => `cattle-system core secrets * ${verb}`),
+      ...['create', 'delete', 'get', 'update'].map((verb) => `cattle-system core configmaps * ${verb}`),
     ].sort());
   });
 

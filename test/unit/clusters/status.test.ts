@@ -26,6 +26,8 @@ function cluster(id: string, server: string, fields: Partial<Cluster> = {}): Clu
     ace: { enabled: false, fqdn: null, caPem: null, nodes: [] },
     createdAt: CHECKED_AT,
     updatedAt: CHECKED_AT,
+    deletingSince: null,
+    syncHoldsObjects: false,
     ...fields,
   };
 }

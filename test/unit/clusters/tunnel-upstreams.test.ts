@@ -22,6 +22,8 @@ function agentCluster(id = 'edge'): Cluster {
     ace: { enabled: false, fqdn: null, caPem: null, nodes: [] },
     createdAt: now,
     updatedAt: now,
+    deletingSince: null,
+    syncHoldsObjects: false,
   };
 }
 

@@ -21,6 +21,8 @@ function cluster(overrides: Partial<Cluster> = {}): Cluster {
     ace: { enabled: false, fqdn: null, caPem: null, nodes: [] },
     createdAt: new Date(0),
     updatedAt: new Date(0),
+    deletingSince: null,
+    syncHoldsObjects: false,
     ...overrides,
   };
 }

@@ -44,7 +44,7 @@ describe('loadProxyConfig', () => {
     assert.deepEqual(config.store, { type: 'sqlite', path: join(resolve('data'), 'kubegate.db') });
     assert.equal(config.secretKey, undefined);
     assert.equal(config.secretKeyFile, join(resolve('data'), 'secret.key'));
-    assert.deepEqual(config.bootstrap, { username: 'admin', password: undefined });
+    assert.deepEqual(config.bootstrap, { username: 'admin', password: undefined, resetPassword: false });
     assert.deepEqual(config.tokens, {
       loginTtlSeconds: 16 * 3600,
       kubeconfigTtlSeconds: 30 * 86_400,
@@ -111,7 +111,7 @@ oidcBearer: { provider: sso }
     assert.deepEqual(config.store, { type: 'postgres', url: 'postgres://kubegate:pw@db.example.com:5432/kubegate' });
     assert.equal(config.secretKey, SECRET_KEY);
     assert.equal(config.secretKeyFile, undefined);
-    assert.deepEqual(config.bootstrap, { username: 'root', password: 'correct-horse-battery' });
+    assert.deepEqual(config.bootstrap, { username: 'root', password: 'correct-horse-battery', resetPassword: false });
     assert.deepEqual(config.tokens, {
       loginTtlSeconds: 8 * 3600,
       kubeconfigTtlSeconds: 7 * 86_400,

@@ -45,6 +45,8 @@ function cluster(id: string, server: string): Cluster {
     ace: { enabled: false, fqdn: null, caPem: null, nodes: [] },
     createdAt: new Date(0),
     updatedAt: new Date(0),
+    deletingSince: null,
+    syncHoldsObjects: false,
   };
 }
 

@@ -43,6 +43,7 @@ describe('clusters', () => {
       id: 'prod',
       displayName: 'Production',
       mode: 'direct',
+      state: 'active',
       server: fake.url,
       role: 'owner',
       insecureSkipTLSVerify: false,

@@ -135,7 +135,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         },
         loginRateLimit: options.loginRateLimit ?? { maxFailures: 5, windowSeconds: 300 },
         agents: { image: 'kubegate:test', replicas: 2, registrationTtlSeconds: 3600, peerUrl: undefined },
-        sync: { namespace: 'cattle-system', resyncIntervalSeconds: 300, roleNames: { owner: 'cluster-admin', member: 'edit', viewer: 'view' } },
+        sync: { namespace: 'cattle-system', resyncIntervalSeconds: 300, roleNames: { owner: 'cluster-admin', member: 'edit', viewer: 'view' }, takeOver: false },
       },
       publicUrl: () => PUBLIC_URL,
       loginStateKey: deriveLoginStateKey(randomBytes(32)),

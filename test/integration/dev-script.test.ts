@@ -1,0 +1,50 @@
+/**
+ * `npm run dev` is the newcomer's walkthrough: it must start on a machine without a real
+ * cluster and print commands that work as printed. The test runs scripts/dev.ts as npm
+ * does (node with tsx), runs the printed commands with bash (real curl, real kubectl),
+ * and checks that kubectl lists the sample cluster's pods; then stops the script.
+ */
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const repositoryRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+test('npm run dev starts the proxy with a sample cluster and prints commands that end in a working kubectl get pods', async () => {
+  const script = spawn(process.execPath, ['--import', 'tsx', join(repositoryRoot, 'scripts', 'dev.ts')], {
+    cwd: repositoryRoot,
+    env: { ...process.env, KUBEGATE_DEV_LISTEN: '127.0.0.1:0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  let errors = '';
+  script.stderr.setEncoding('utf8').on('data', (chunk: string) => (errors += chunk));
+  try {
+    await new Promise<void>((done, fail) => {
+      script.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+        output += chunk;
+        if (output.includes('Ctrl-C to stop.')) done();
+      });
+      script.once('exit', (code) => fail(new Error(`scripts/dev.ts exited (${code}) before printing its commands: ${output}${errors}`)));
+    });
+    const commands = output.split('Try, in another shell:\n')[1]?.split('\n\n')[0] ?? '';
+    assert.match(commands, /kubectl --kubeconfig dev\.kubeconfig get pods$/);
+    const dataDir = /^cd (.+)$/m.exec(commands)?.[1];
+    assert.ok(dataDir && existsSync(dataDir));
+    const { stdout } = await promisify(execFile)('bash', ['-euo', 'pipefail', '-c', commands], { timeout: 60_000 });
+    assert.match(stdout, /^NAME\s+READY\s+STATUS/m);
+    assert.match(stdout, /^web-0\s/m);
+    assert.match(stdout, /^web-1\s/m);
+    script.kill('SIGTERM');
+    const [code] = await once(script, 'exit');
+    assert.equal(code, 0, errors);
+    assert.equal(existsSync(dataDir), false, 'the data dir (and the kubeconfig with a live token in it) is removed');
+  } finally {
+    if (script.exitCode === null) script.kill('SIGKILL');
+  }
+});
