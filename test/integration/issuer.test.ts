@@ -21,6 +21,7 @@ import { createLogger } from '../../src/log.js';
 import { startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import type { EffectiveUser, FakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import { jwtAuthenticatorFromConfiguration, jwtAuthenticatorFromFlags } from '../fakes/kube-jwt-authn.js';
+import { CATTLE_NAMESPACE } from '../fakes/rancher-objects.js';
 import { createApiClient } from '../support/api-client.js';
 import type { ApiClient } from '../support/api-client.js';
 import { installKubegateCli } from '../support/kubegate-cli.js';
@@ -85,7 +86,7 @@ describe('authorized cluster endpoint in the jwt mode: the API server trusts the
     dir = await mkdtemp(join(tmpdir(), 'kubegate-issuer-'));
     bin = await installKubegateCli(join(dir, 'bin'));
     cacheHome = join(dir, 'cache');
-    fake = await startFakeKubeApiServer({ token: CLUSTER_TOKEN });
+    fake = await startFakeKubeApiServer({ token: CLUSTER_TOKEN, namespaces: ['default', CATTLE_NAMESPACE] });
     const configFile = join(dir, 'kubegate.yaml');
     await writeFile(configFile, JSON.stringify({ listen: '127.0.0.1:0', dataDir: join(dir, 'data'), tls: { sans: ['127.0.0.1'] }, audit: { enabled: false } }));
     proxy = await startProxy(loadProxyConfig({ file: configFile, env: { KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD } }), { logger: createLogger({ level: 'silent', name: 'proxy' }) });
@@ -155,6 +156,19 @@ describe('authorized cluster endpoint in the jwt mode: the API server trusts the
       groups: ['local:dev', 'local:ops', 'system:authenticated'],
       extra: { 'kubegate.io/login-name': ['alice'], 'kubegate.io/provider': ['local'], 'kubegate.io/token-name': [login.token.split(':')[0]] },
     });
+  });
+
+  it('syncs the membership role bindings into a jwt-mode cluster but no tokens or user attributes, because nothing there verifies them', async () => {
+    const started = Date.now();
+    while (!fake.objects('clusterrolebindings').some((binding) => JSON.stringify(binding['subjects']).includes(aliceId))) {
+      assert.ok(Date.now() - started < 5000, 'the role binding is synced');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const status = await api.request('GET', '/v1/clusters/dev', { token: aliceSession });
+    assert.equal(status.json.ace.mode, 'jwt');
+    assert.equal(status.json.sync.ok, true, JSON.stringify(status.json.sync));
+    assert.deepEqual(fake.objects('clusterauthtokens'), []);
+    assert.deepEqual(fake.objects('clusteruserattributes'), []);
   });
 
   it('maps the same username and groups with the classic --oidc-* flags (which carry no uid or extras)', async () => {
