@@ -30,6 +30,7 @@ export const errorCatalog = {
   TOKEN_EXPIRED: { status: 401, message: 'the token has expired' },
   TOKEN_DISABLED: { status: 401, message: 'the token is disabled' },
   TOKEN_WRONG_CLUSTER: { status: 401, message: 'the token is not valid for this cluster' },
+  TOKEN_AUDIENCE_MISMATCH: { status: 401, message: 'the token is not valid for the requested audience' },
   HASH_MALFORMED: { status: 500, message: 'a stored token hash is malformed' },
   HASH_UNSUPPORTED: { status: 500, message: 'a stored token hash has an unsupported version' },
   DURATION_INVALID: { status: 400, message: 'the duration is invalid' },

@@ -15,6 +15,13 @@
  * instead of being handed to kubectl until it expires. When the proxy cannot be reached the
  * cached token is handed out as it is: the authorized cluster endpoint must keep working
  * while the proxy is down.
+ *
+ * `--jwt` (the `jwt` authorized-endpoint mode): the credential is a short-lived JWT for the
+ * cluster (`POST /v1/clusters/:id/jwt` with the login token), which the cluster's API server
+ * verifies itself. It is cached and replaced once less than a fifth of its life is left
+ * (at least 10 s before it expires), and kubectl is told to ask again at that moment. There
+ * is nothing to confirm (it expires within minutes); while the proxy cannot be reached a
+ * cached JWT is handed out until it expires.
  */
 import { KubegateError, isKubegateError } from '../errors.js';
 import { loginToProxy } from './login.js';
@@ -104,11 +111,58 @@ async function mint(options: ClusterCredentialOptions, login: CachedToken, now: 
   return { token, expiresAt: typeof expiresAt === 'string' ? expiresAt : null, checkedAt: new Date(now()).toISOString() };
 }
 
-/** The ExecCredential kubectl reads from the plugin's stdout. */
-export function execCredential(token: CachedToken): Record<string, unknown> {
+/** The cluster's JWT: cached while it has enough life left, else fetched with the login token. */
+export async function clusterJwt(options: ClusterCredentialOptions): Promise<CachedToken> {
+  const now = options.now ?? Date.now;
+  const key = { server: options.client.server, provider: options.provider ?? '', cluster: options.cluster, kind: 'jwt' as const };
+  const cached = await options.cache.read(key, 0);
+  if (cached !== undefined && now() < refreshAt(cached)) return cached;
+  let fresh: CachedToken;
+  try {
+    try {
+      fresh = await fetchJwt(options, await loginToken(options));
+    } catch (error) {
+      if (!isKubegateError(error, 'UNAUTHENTICATED')) throw error;
+      fresh = await fetchJwt(options, await loginToken(options, true));
+    }
+  } catch (error) {
+    // The proxy is down: the API server still accepts the cached JWT until it expires.
+    if (cached !== undefined && isKubegateError(error, 'PROVIDER_UNAVAILABLE')) return cached;
+    throw error;
+  }
+  await options.cache.write(key, fresh);
+  return fresh;
+}
+
+/** When a JWT is due for replacement: a fifth of its life (at least 10 s) before it expires. */
+export function refreshAt(token: CachedToken): number {
+  if (token.expiresAt === null) return Number.POSITIVE_INFINITY;
+  const expiresAt = Date.parse(token.expiresAt);
+  const issuedAt = token.issuedAt === undefined ? Number.NaN : Date.parse(token.issuedAt);
+  const lifetime = Number.isNaN(issuedAt) ? 0 : expiresAt - issuedAt;
+  return expiresAt - Math.max(lifetime / 5, 10_000);
+}
+
+async function fetchJwt(options: ClusterCredentialOptions, login: CachedToken): Promise<CachedToken> {
+  const response = await options.client.call('POST', `/v1/clusters/${encodeURIComponent(options.cluster)}/jwt`, { token: login.token });
+  const { token, expiresAt, issuedAt } = (response.body ?? {}) as { token?: unknown; expiresAt?: unknown; issuedAt?: unknown };
+  if (typeof token !== 'string' || typeof expiresAt !== 'string' || typeof issuedAt !== 'string') {
+    throw new KubegateError('INTERNAL', 'the proxy answered without a token and its lifetime');
+  }
+  return { token, expiresAt, issuedAt };
+}
+
+/**
+ * The ExecCredential kubectl reads from the plugin's stdout. kubectl runs the plugin again at
+ * `expirationTimestamp`: `refreshAtMs` (when the token is due for replacement), or, when that
+ * has passed already (a cached token handed out while the proxy is down), its expiry.
+ */
+export function execCredential(token: CachedToken, refreshAtMs?: number, now: () => number = Date.now): Record<string, unknown> {
   const status: Record<string, unknown> = { token: token.token };
   if (token.expiresAt !== null) {
-    status['expirationTimestamp'] = new Date(Date.parse(token.expiresAt) - REFRESH_BEFORE_EXPIRY_MS).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const expiresAt = Date.parse(token.expiresAt);
+    const askAgainAt = refreshAtMs ?? expiresAt - REFRESH_BEFORE_EXPIRY_MS;
+    status['expirationTimestamp'] = new Date(askAgainAt > now() ? askAgainAt : expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z');
   }
   return { apiVersion: EXEC_CREDENTIAL_API_VERSION, kind: 'ExecCredential', status };
 }

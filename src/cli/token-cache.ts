@@ -5,7 +5,8 @@
  * and every file 0600 (written to a temp file, then renamed, so a reader never sees half a
  * token and a crash never leaves a world-readable one). One file per proxy + provider (the
  * login token) and per proxy + provider + cluster (the cluster-scoped token the exec plugin
- * hands kubectl); file names are a hash of those, so no URL ends up in a path.
+ * hands kubectl, and, apart, the cluster's JWT in the `jwt` authorized-endpoint mode); file
+ * names are a hash of those, so no URL ends up in a path.
  *
  * A cached token is used only while it has more than `refreshBeforeMs` left; then it is
  * replaced before it expires. An unreadable or malformed file counts as "nothing cached".
@@ -25,6 +26,8 @@ export interface CachedToken {
   readonly expiresAt: string | null;
   /** ISO time the proxy last confirmed the token, when it was checked. */
   readonly checkedAt?: string;
+  /** ISO time the token was issued, when the proxy said (JWTs). */
+  readonly issuedAt?: string;
 }
 
 export interface TokenCacheKey {
@@ -33,6 +36,8 @@ export interface TokenCacheKey {
   readonly provider: string;
   /** Absent for the login token. */
   readonly cluster?: string;
+  /** `jwt`: the cluster's JWT rather than its cluster-scoped kubegate token. */
+  readonly kind?: 'jwt';
 }
 
 /** `$XDG_CACHE_HOME/kubegate` or `~/.kube/cache/kubegate`. */
@@ -61,23 +66,32 @@ export interface TokenCache {
 
 export function createTokenCache(dir: string, now: () => number = Date.now): TokenCache {
   function fileOf(key: TokenCacheKey): string {
-    const digest = createHash('sha256').update(JSON.stringify([key.server, key.provider, key.cluster ?? null])).digest('hex').slice(0, 32);
-    return join(dir, `${key.cluster === undefined ? 'login' : 'cluster'}-${digest}.json`);
+    const parts = [key.server, key.provider, key.cluster ?? null, ...(key.kind === undefined ? [] : [key.kind])];
+    const digest = createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 32);
+    return join(dir, `${key.kind ?? (key.cluster === undefined ? 'login' : 'cluster')}-${digest}.json`);
   }
 
   return {
     async read(key, refreshBeforeMs) {
       const parsed = await readJson(fileOf(key));
-      const { token, expiresAt, checkedAt } = (parsed ?? {}) as { token?: unknown; expiresAt?: unknown; checkedAt?: unknown };
+      const { token, expiresAt, checkedAt, issuedAt } = (parsed ?? {}) as { token?: unknown; expiresAt?: unknown; checkedAt?: unknown; issuedAt?: unknown };
       if (typeof token !== 'string' || token.length === 0) return undefined;
-      const checked = typeof checkedAt === 'string' && !Number.isNaN(Date.parse(checkedAt)) ? { checkedAt } : {};
+      const checked = {
+        ...(typeof checkedAt === 'string' && !Number.isNaN(Date.parse(checkedAt)) ? { checkedAt } : {}),
+        ...(typeof issuedAt === 'string' && !Number.isNaN(Date.parse(issuedAt)) ? { issuedAt } : {}),
+      };
       if (expiresAt === null) return { token, expiresAt: null, ...checked };
       if (typeof expiresAt !== 'string' || Number.isNaN(Date.parse(expiresAt))) return undefined;
       if (Date.parse(expiresAt) - now() <= refreshBeforeMs) return undefined;
       return { token, expiresAt, ...checked };
     },
     async write(key, token) {
-      const record = { token: token.token, expiresAt: token.expiresAt, ...(token.checkedAt === undefined ? {} : { checkedAt: token.checkedAt }) };
+      const record = {
+        token: token.token,
+        expiresAt: token.expiresAt,
+        ...(token.checkedAt === undefined ? {} : { checkedAt: token.checkedAt }),
+        ...(token.issuedAt === undefined ? {} : { issuedAt: token.issuedAt }),
+      };
       await writePrivateJson(fileOf(key), record);
     },
     async remove(key) {

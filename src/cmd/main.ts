@@ -109,7 +109,8 @@ withConnection(program.command('login [proxy-url]'))
 const token = withConnection(program.command('token'))
   .description('Print an ExecCredential for a cluster (the kubeconfig exec credential plugin), or manage API tokens: create, list, revoke.')
   .option('--cluster <id>', 'the cluster the ExecCredential is for')
-  .action(async (flags: ConnectionFlags & { cluster?: string }) => {
+  .option('--jwt', "a short-lived JWT the cluster's API server verifies itself (authorized endpoint in the jwt mode)")
+  .action(async (flags: ConnectionFlags & { cluster?: string; jwt?: boolean }) => {
     await runToken(flags, clientDeps());
   });
 

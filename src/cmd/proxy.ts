@@ -31,6 +31,7 @@ import { startTunnelPresence } from '../clusters/tunnel-presence.js';
 import { createTunnelHub } from '../clusters/tunnels.js';
 import { createTunnelEndpoint } from '../proxy/tunnel-endpoint.js';
 import { createConsoleApp, deriveConsoleKey, isConsolePath } from '../console/app.js';
+import { createTokenIssuer } from '../issuer/issuer.js';
 import { createProxyApp } from '../proxy/app.js';
 import { isClusterPath } from '../proxy/cluster-path.js';
 import { createClusterStatus } from '../clusters/status.js';
@@ -242,6 +243,12 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       directory,
       authenticator: tokenCache,
       providers,
+      issuer: createTokenIssuer({
+        store,
+        issuerUrl: () => publicUrl,
+        tokenTtlSeconds: config.issuer.tokenTtlSeconds,
+        keyRotationSeconds: config.issuer.keyRotationSeconds,
+      }),
       config,
       publicUrl: () => publicUrl,
       caPem: tls.caPem,

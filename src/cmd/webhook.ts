@@ -97,7 +97,7 @@ export async function startWebhook(config: WebhookConfig, deps: StartWebhookDeps
   source.start();
   void source.synced().then(() => logger.info(source?.counts() ?? {}, 'webhook objects listed; ready'));
 
-  const handler = createWebhookHandler({ authenticator: cache, source, metrics, registry, logger });
+  const handler = createWebhookHandler({ authenticator: cache, source, metrics, registry, logger, audiences: config.audiences });
   let server;
   try {
     server = await startServer({ listen: config.listen, tls, logger, handler });

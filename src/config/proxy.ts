@@ -123,6 +123,13 @@ export interface ProxyConfig {
     /** Lifetime of a console session: its login token and its cookie. */
     readonly sessionTtlSeconds: number;
   };
+  /** The JWT issuer for the `jwt` authorized-endpoint mode (src/issuer/). */
+  readonly issuer: {
+    /** Lifetime of an issued JWT: bounds how long revocation takes on that path. */
+    readonly tokenTtlSeconds: number;
+    /** How long one signing key signs before the next one takes over. */
+    readonly keyRotationSeconds: number;
+  };
 }
 
 /**
@@ -233,6 +240,12 @@ const proxySchema = z.strictObject({
         .string()
         .refine((text) => URL.canParse(text) && new URL(text).protocol === 'https:' && new URL(text).pathname === '/', { error: 'must be https://host:port' })
         .optional(),
+    })
+    .prefault({}),
+  issuer: z
+    .strictObject({
+      tokenTtl: durationSeconds('5m').refine((seconds) => seconds >= 60 && seconds <= 3600, { error: 'must be between 1m and 1h' }),
+      keyRotation: durationSeconds('7d').refine((seconds) => seconds >= 3600 && seconds <= 365 * 86_400, { error: 'must be between 1h and 365d' }),
     })
     .prefault({}),
   sync: z
@@ -353,6 +366,7 @@ function toProxyConfig(input: ProxyInput): ProxyConfig {
       roleNames: { ...input.sync.roleNames },
       takeOver: input.sync.takeOver,
     },
+    issuer: { tokenTtlSeconds: input.issuer.tokenTtl, keyRotationSeconds: input.issuer.keyRotation },
     agents: {
       image: input.agents.image,
       replicas: input.agents.replicas,

@@ -21,6 +21,11 @@ export interface WebhookConfig {
   /** Both undefined → plain HTTP, as kube-api-auth serves. */
   readonly tls: { readonly certFile: string | undefined; readonly keyFile: string | undefined };
   readonly cache: AuthCacheConfig;
+  /**
+   * Audiences kubegate tokens are valid for (TokenReview `spec.audiences`); empty: none of
+   * their own, so the API server's default audience applies (no `status.audiences` is sent).
+   */
+  readonly audiences: readonly string[];
   readonly log: { readonly level: LogLevel };
 }
 
@@ -43,6 +48,10 @@ const webhookSchema = z.strictObject({
     .default('cattle-system'),
   tls: z.strictObject(tlsFiles).superRefine(checkBothOrNeither).prefault({}),
   cache: authCacheSchema({ successTtl: '10s', failureTtl: '2s' }),
+  audiences: z
+    .array(z.string().min(1).max(512).regex(/^[^\s,]+$/, { error: 'must not contain spaces or commas' }))
+    .max(32)
+    .default([]),
   log: z.strictObject({ level: logLevel }).prefault({}),
 });
 
@@ -53,6 +62,7 @@ const WEBHOOK_OVERRIDES: readonly OverrideSpec[] = [
   { path: ['tls', 'certFile'], env: 'KUBEGATE_WEBHOOK_TLS_CERT', flag: 'tlsCert' },
   { path: ['tls', 'keyFile'], env: 'KUBEGATE_WEBHOOK_TLS_KEY', flag: 'tlsKey' },
   { path: ['log', 'level'], env: 'KUBEGATE_LOG_LEVEL', flag: 'logLevel' },
+  { path: ['audiences'], env: 'KUBEGATE_WEBHOOK_AUDIENCES', toValue: (text) => text.split(',').map((audience) => audience.trim()).filter((audience) => audience !== '') },
 ];
 
 /**
@@ -75,6 +85,7 @@ export function loadWebhookConfig(options: LoadConfigOptions<WebhookConfigFlags>
       failureTtlSeconds: input.cache.failureTtl,
       maxEntries: input.cache.maxEntries,
     },
+    audiences: [...new Set(input.audiences)],
     log: { level: input.log.level },
   });
 }

@@ -4,8 +4,9 @@
  * A kubeconfig for cluster `<id>` has one context per way to reach the cluster: `<id>`
  * through the proxy (`https://<proxy>/k8s/clusters/<id>` with the proxy's CA), and, when the
  * authorized cluster endpoint is on, `<id>-fqdn` or one `<id>-<node>` per control-plane
- * node. All contexts share one user entry: either a static token or an exec credential
- * plugin (`kubegate token …`) that fetches and caches one.
+ * node. Contexts share one user entry — a static token or an exec credential plugin
+ * (`kubegate token …`) that fetches and caches one — unless a cluster entry names another
+ * (the authorized endpoint in the `jwt` mode uses a plugin that fetches JWTs).
  */
 import { stringify } from 'yaml';
 
@@ -15,6 +16,8 @@ export interface KubeconfigCluster {
   readonly server: string;
   /** PEM CA bundle, or null to rely on the system roots. */
   readonly caPem: string | null;
+  /** The user entry of this cluster's context: one of `otherUsers`; default `user`. */
+  readonly user?: string;
 }
 
 export type KubeconfigUser =
@@ -30,6 +33,8 @@ export type KubeconfigUser =
 export interface KubeconfigOptions {
   readonly clusters: readonly KubeconfigCluster[];
   readonly user: KubeconfigUser;
+  /** More user entries, for clusters that name them. */
+  readonly otherUsers?: readonly KubeconfigUser[];
   /** Name of the context to make current; defaults to the first cluster's. */
   readonly currentContext?: string;
 }
@@ -42,6 +47,12 @@ export function buildKubeconfig(options: KubeconfigOptions): Record<string, unkn
   if (!options.clusters.some((cluster) => cluster.name === current)) {
     throw new TypeError(`current context ${JSON.stringify(current)} is not one of the clusters`);
   }
+  const users = [options.user, ...(options.otherUsers ?? [])];
+  for (const cluster of options.clusters) {
+    if (cluster.user !== undefined && !users.some((user) => user.name === cluster.user)) {
+      throw new TypeError(`cluster ${JSON.stringify(cluster.name)} names an unknown user ${JSON.stringify(cluster.user)}`);
+    }
+  }
   return {
     apiVersion: 'v1',
     kind: 'Config',
@@ -52,10 +63,10 @@ export function buildKubeconfig(options: KubeconfigOptions): Record<string, unkn
         ...(cluster.caPem === null ? {} : { 'certificate-authority-data': Buffer.from(cluster.caPem).toString('base64') }),
       },
     })),
-    users: [{ name: options.user.name, user: userEntry(options.user) }],
+    users: users.map((user) => ({ name: user.name, user: userEntry(user) })),
     contexts: options.clusters.map((cluster) => ({
       name: cluster.name,
-      context: { cluster: cluster.name, user: options.user.name },
+      context: { cluster: cluster.name, user: cluster.user ?? options.user.name },
     })),
     'current-context': current,
   };

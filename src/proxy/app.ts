@@ -27,6 +27,8 @@
  *   GET    /v1/clusters/:id/kubeconfig[?ttl=30d]               (application/yaml)
  *   GET    /v1/clusters/:id/import · GET|DELETE /v1/clusters/:id/agent-credentials[/:name] admin
  *   GET    /v1/import/<registration token>.yaml · POST /v1/agent/register    (see api/agents.ts)
+ *   GET    /.well-known/openid-configuration · GET /openid/v1/jwks             public
+ *   POST   /v1/clusters/:id/jwt · GET /v1/clusters/:id/authentication-config (see api/issuer.ts)
  * Every route but the public ones needs `Authorization: Bearer <global token>`.
  */
 import express from 'express';
@@ -37,6 +39,7 @@ import { agentRoutes } from './api/agents.js';
 import { clusterRoutes } from './api/clusters.js';
 import type { ProxyApiContext } from './api/context.js';
 import { apiErrorHandler, methodNotAllowed, notFound } from './api/error-response.js';
+import { issuerRoutes } from './api/issuer.js';
 import { kubeconfigRoutes } from './api/kubeconfig.js';
 import { loginRoutes } from './api/login.js';
 import { memberRoutes } from './api/members.js';
@@ -79,6 +82,7 @@ export function createProxyApp(ctx: ProxyApiContext): Express {
   v1.use(kubeconfigRoutes(ctx));
   v1.use(agentRoutes(ctx));
   app.use('/v1', v1);
+  app.use(issuerRoutes(ctx));
 
   app.use(notFound);
   app.use(apiErrorHandler(ctx.logger));

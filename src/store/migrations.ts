@@ -32,6 +32,9 @@
  * - settings (3): small installation-wide values, written once (the installation ID).
  * - sync_epochs (3): the recent sync epochs, one added per proxy start, that the sync
  *   compares with the ownership stamp it keeps in each cluster (sync/ownership.ts).
+ * - signing_keys (4): the token issuer's JWT signing keys, one per `generation` (UNIQUE, so
+ *   two replicas rotating at once create one key), the private JWK sealed, the public JWK
+ *   in clear (text in both dialects: it is served byte for byte).
  *
  * SQLite cannot drop a NOT NULL, so version 2 rebuilds `clusters` there (new table, copy,
  * drop, rename): the SQLite runner applies migrations with foreign keys off and checks
@@ -194,6 +197,21 @@ CREATE TABLE sync_epochs (
 CREATE INDEX sync_epochs_created_at ON sync_epochs (created_at);
 `,
   },
+  {
+    version: 4,
+    name: 'issuer signing keys',
+    sql: `
+CREATE TABLE signing_keys (
+  kid                TEXT    NOT NULL PRIMARY KEY,
+  generation         INTEGER NOT NULL,
+  algorithm          TEXT    NOT NULL,
+  public_jwk         TEXT    NOT NULL CHECK (json_valid(public_jwk)),
+  private_jwk_sealed TEXT    NOT NULL,
+  created_at         INTEGER NOT NULL,
+  CONSTRAINT signing_keys_generation_unique UNIQUE (generation)
+) STRICT;
+`,
+  },
 ];
 
 export const postgresMigrations: readonly Migration[] = [
@@ -331,6 +349,21 @@ CREATE TABLE sync_epochs (
   created_at TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX sync_epochs_created_at ON sync_epochs (created_at);
+`,
+  },
+  {
+    version: 4,
+    name: 'issuer signing keys',
+    sql: `
+CREATE TABLE signing_keys (
+  kid                TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+  generation         INTEGER     NOT NULL,
+  algorithm          TEXT        NOT NULL,
+  public_jwk         TEXT        NOT NULL,
+  private_jwk_sealed TEXT        NOT NULL,
+  created_at         TIMESTAMPTZ NOT NULL,
+  CONSTRAINT signing_keys_generation_unique UNIQUE (generation)
+);
 `,
   },
 ];

@@ -16,6 +16,7 @@
 import { KubegateError } from '../errors.js';
 import type { SecretBox } from './secret-box.js';
 import type {
+  AceMode,
   AceNode,
   AceSettings,
   AgentSecret,
@@ -37,6 +38,8 @@ import type {
   NewToken,
   NewUser,
   ProviderConfig,
+  NewSigningKey,
+  SigningKey,
   StoreChange,
   SubjectKind,
   Token,
@@ -58,6 +61,7 @@ const SUBJECT_KINDS: readonly SubjectKind[] = ['User', 'Group'];
 const CLUSTER_ROLES: readonly ClusterRole[] = ['owner', 'member', 'viewer'];
 const CLUSTER_MODES: readonly ClusterMode[] = ['direct', 'agent'];
 const AGENT_SECRET_KINDS: readonly AgentSecretKind[] = ['registration', 'agent'];
+const ACE_MODES: readonly AceMode[] = ['webhook', 'jwt'];
 
 // --- rows ----------------------------------------------------------------------------------
 
@@ -153,6 +157,15 @@ export interface TunnelRow {
   heartbeat_at: Timestamp;
 }
 
+export interface SigningKeyRow {
+  kid: string;
+  generation: number | string;
+  algorithm: string;
+  public_jwk: string;
+  private_jwk_sealed: string;
+  created_at: Timestamp;
+}
+
 export interface UserGroupsRow {
   user_id: string;
   provider: string;
@@ -169,6 +182,7 @@ export const MEMBERSHIP_COLUMNS = 'cluster_id, subject_kind, subject_name, role,
 export const PROVIDER_CONFIG_COLUMNS = 'name, type, enabled, settings_sealed, updated_at';
 export const USER_GROUPS_COLUMNS = 'user_id, provider, group_names, refreshed_at';
 export const AGENT_SECRET_COLUMNS = 'name, kind, cluster_id, secret_hash, description, created_at, expires_at, last_used_at';
+export const SIGNING_KEY_COLUMNS = 'kid, generation, algorithm, public_jwk, private_jwk_sealed, created_at';
 export const TUNNEL_COLUMNS = 'cluster_id, agent_id, replica_id, peer_url, agent_version, kubernetes_version, connected_at, heartbeat_at';
 
 export function userFromRow(row: UserRow): User {
@@ -278,6 +292,17 @@ export function tunnelFromRow(row: TunnelRow): TunnelRecord {
     kubernetesVersion: row.kubernetes_version,
     connectedAt: toDate(row.connected_at),
     heartbeatAt: toDate(row.heartbeat_at),
+  };
+}
+
+export function signingKeyFromRow(row: SigningKeyRow, secretBox: SecretBox): SigningKey {
+  return {
+    kid: row.kid,
+    generation: Number(row.generation),
+    algorithm: row.algorithm,
+    publicJwk: row.public_jwk,
+    privateJwk: secretBox.open(row.private_jwk_sealed),
+    createdAt: toDate(row.created_at),
   };
 }
 
@@ -486,6 +511,27 @@ export function checkAgentSecretFilter(filter: AgentSecretFilter): AgentSecretFi
   };
 }
 
+export function checkNewSigningKey(key: NewSigningKey): NewSigningKey {
+  requireObject(key, 'key');
+  if (!Number.isSafeInteger(key.generation) || key.generation < 1) throw new TypeError('generation must be a positive integer');
+  for (const field of ['publicJwk', 'privateJwk'] as const) {
+    try {
+      const parsed: unknown = JSON.parse(checkString(key[field], field));
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new TypeError();
+    } catch {
+      throw new TypeError(`${field} must be a JSON object`);
+    }
+  }
+  return {
+    kid: checkKey(key.kid, 'kid'),
+    generation: key.generation,
+    algorithm: checkKey(key.algorithm, 'algorithm'),
+    publicJwk: key.publicJwk,
+    privateJwk: key.privateJwk,
+    createdAt: checkDate(key.createdAt, 'createdAt'),
+  };
+}
+
 export function checkTunnel(tunnel: TunnelRecord): TunnelRecord {
   requireObject(tunnel, 'tunnel');
   return {
@@ -613,6 +659,7 @@ function checkAce(ace: unknown): AceSettings {
   if (!Array.isArray(value.nodes)) throw new TypeError('ace.nodes must be an array');
   return {
     enabled: checkBoolean(value.enabled, 'ace.enabled'),
+    ...(value.mode === undefined ? {} : { mode: checkOneOf(value.mode, ACE_MODES, 'ace.mode') }),
     fqdn: value.fqdn === null || value.fqdn === undefined ? null : checkText(value.fqdn, 'ace.fqdn'),
     caPem: value.caPem === null || value.caPem === undefined ? null : checkText(value.caPem, 'ace.caPem'),
     nodes: value.nodes.map((node: unknown): AceNode => {
@@ -632,6 +679,7 @@ function copyCredentials(credentials: ClusterCredentials): ClusterCredentials {
 function copyAce(ace: AceSettings): AceSettings {
   return {
     enabled: ace.enabled,
+    ...(ace.mode === undefined ? {} : { mode: ace.mode }),
     fqdn: ace.fqdn,
     caPem: ace.caPem,
     nodes: ace.nodes.map((node) => ({ name: node.name, address: node.address })),

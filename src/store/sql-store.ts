@@ -30,6 +30,7 @@ import {
   IDENTITY_COLUMNS,
   MEMBERSHIP_COLUMNS,
   PROVIDER_CONFIG_COLUMNS,
+  SIGNING_KEY_COLUMNS,
   TOKEN_COLUMNS,
   TUNNEL_COLUMNS,
   USER_COLUMNS,
@@ -44,6 +45,7 @@ import {
   checkNewCluster,
   checkNewMembership,
   checkNewProviderConfig,
+  checkNewSigningKey,
   checkNewToken,
   checkNewUser,
   checkString,
@@ -61,6 +63,7 @@ import {
   providerConfigFromRow,
   sealCredentials,
   sealSettings,
+  signingKeyFromRow,
   tokenFromRow,
   tunnelChanged,
   tunnelFromRow,
@@ -71,6 +74,7 @@ import {
   type IdentityRow,
   type MembershipRow,
   type ProviderConfigRow,
+  type SigningKeyRow,
   type TokenRow,
   type TunnelRow,
   type UserGroupsRow,
@@ -89,9 +93,11 @@ import type {
   NewCluster,
   NewMembership,
   NewProviderConfig,
+  NewSigningKey,
   NewToken,
   NewUser,
   ProviderConfig,
+  SigningKey,
   Store,
   StoreChange,
   SubjectKind,
@@ -643,6 +649,33 @@ class SqlStore implements Store {
         .sort(byTunnelKey);
       return { result: tunnels, changes: tunnels.map((tunnel) => change('tunnel', tunnel.clusterId)) };
     });
+  }
+
+  // --- issuer signing keys ------------------------------------------------------------------
+
+  async createSigningKey(key: NewSigningKey): Promise<SigningKey | undefined> {
+    const values = checkNewSigningKey(key);
+    const sealed = this.#secretBox.seal(values.privateJwk);
+    return this.#write(async (tx) => {
+      // The generation decides who wins: of two replicas rotating at once, one inserts.
+      const row = await one<SigningKeyRow>(
+        tx,
+        `INSERT INTO signing_keys (kid, generation, algorithm, public_jwk, private_jwk_sealed, created_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (generation) DO NOTHING RETURNING ${SIGNING_KEY_COLUMNS}`,
+        [values.kid, values.generation, values.algorithm, values.publicJwk, sealed, values.createdAt],
+      );
+      return { result: row === undefined ? undefined : signingKeyFromRow(row, this.#secretBox), changes: [] };
+    });
+  }
+
+  async listSigningKeys(): Promise<SigningKey[]> {
+    const rows = await this.#all<SigningKeyRow>(`SELECT ${SIGNING_KEY_COLUMNS} FROM signing_keys ORDER BY generation`, []);
+    return rows.map((row) => signingKeyFromRow(row, this.#secretBox));
+  }
+
+  async deleteSigningKey(kid: string): Promise<boolean> {
+    checkString(kid, 'kid');
+    return this.#write(async (tx) => ({ result: (await tx.all('DELETE FROM signing_keys WHERE kid = ? RETURNING kid', [kid])).length > 0, changes: [] }));
   }
 
   // --- lifecycle ---------------------------------------------------------------------------

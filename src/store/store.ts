@@ -112,12 +112,27 @@ export interface AceNode {
   readonly address: string;
 }
 
+/**
+ * How a cluster's API server authenticates kubegate users on its authorized endpoint:
+ * `webhook` — kubegate's TokenReview webhook, with the cluster-scoped tokens synced into the
+ * cluster; `jwt` — the API server verifies short-lived JWTs from the proxy's issuer itself
+ * (src/issuer/), nothing token-related is synced.
+ */
+export type AceMode = 'webhook' | 'jwt';
+
 export interface AceSettings {
   readonly enabled: boolean;
+  /** Absent: `webhook` (what every cluster registered before the JWT mode uses). */
+  readonly mode?: AceMode;
   readonly fqdn: string | null;
   /** PEM CA for the FQDN endpoint (base64 in the API, PEM here), or null. */
   readonly caPem: string | null;
   readonly nodes: readonly AceNode[];
+}
+
+/** The cluster's authorized-endpoint mode (`webhook` when not set). */
+export function aceModeOf(ace: AceSettings): AceMode {
+  return ace.mode ?? 'webhook';
 }
 
 export interface Cluster {
@@ -259,6 +274,27 @@ export interface TunnelFilter {
 }
 
 /**
+ * A key the token issuer signs JWTs with (src/issuer/). Keys form a sequence of
+ * generations; the private half is sealed at rest. Writes are not announced: readers reload
+ * the keys within a minute, and a new key is published well before it signs anything.
+ */
+export interface SigningKey {
+  /** Key ID (`kid`), the JWK thumbprint. */
+  readonly kid: string;
+  /** 1, 2, …: at most one key per generation. */
+  readonly generation: number;
+  /** JWS algorithm, e.g. `ES256`. */
+  readonly algorithm: string;
+  /** The public JWK as JSON text. */
+  readonly publicJwk: string;
+  /** The private JWK as JSON text (decrypted; sealed at rest). */
+  readonly privateJwk: string;
+  readonly createdAt: Date;
+}
+
+export type NewSigningKey = Omit<SigningKey, 'createdAt'> & { readonly createdAt: Date };
+
+/**
  * `resync` carries no key: changes may have been missed (a replica's PostgreSQL notification
  * connection was down and has come back), so every cache built from the store must be
  * dropped or reloaded.
@@ -373,6 +409,13 @@ export interface Store {
   listTunnels(filter?: TunnelFilter): Promise<TunnelRecord[]>;
   /** Deletes tunnels whose heartbeat is older than `before` (a replica that died); returns them. */
   deleteStaleTunnels(before: Date): Promise<TunnelRecord[]>;
+
+  // issuer signing keys (not announced, see SigningKey)
+  /** Creates the key; undefined when a key of that generation already exists (another replica rotated first). */
+  createSigningKey(key: NewSigningKey): Promise<SigningKey | undefined>;
+  /** Every key, oldest generation first. */
+  listSigningKeys(): Promise<SigningKey[]>;
+  deleteSigningKey(kid: string): Promise<boolean>;
 
   // lifecycle
   /**

@@ -32,6 +32,7 @@ import type { Logger } from '../log.js';
 import { createKubeClient } from '../kube/client.js';
 import { endpointFromUpstream } from '../clusters/endpoint.js';
 import type { UpstreamPool } from '../clusters/upstreams.js';
+import { aceModeOf } from '../store/store.js';
 import type { Cluster, Store, StoreChange, User } from '../store/store.js';
 import { toKubegateError } from '../errors.js';
 import { DEFAULT_ROLE_NAMES, desiredState, groupsKey } from './desired.js';
@@ -177,7 +178,11 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
   }
 
   async function computeDesired(cluster: Cluster, owner: ObjectOwner): Promise<DesiredState> {
-    const [tokens, memberships] = await Promise.all([store.listTokens({ clusterId: cluster.id }), store.listMemberships(cluster.id)]);
+    // In the `jwt` mode the API server verifies the proxy's JWTs itself: no token state is synced, only role bindings.
+    const [tokens, memberships] = await Promise.all([
+      aceModeOf(cluster.ace) === 'jwt' ? [] : store.listTokens({ clusterId: cluster.id }),
+      store.listMemberships(cluster.id),
+    ]);
     const users = new Map<string, User>();
     const groups = new Map<string, readonly string[]>();
     for (const userId of new Set(tokens.map((token) => token.userId))) {

@@ -10,6 +10,9 @@
  * - `GET /healthcheck`: 200 `ok`, as kube-api-auth (its DaemonSet probes use it).
  * - `GET /healthz`, `/readyz` (ready once every resource was listed), `/metrics`.
  *
+ * A token valid for none of the requested audiences (config `audiences`, token-review.ts) is
+ * answered `authenticated: false` and not stamped as used.
+ *
  * Per review: metrics (result, latency; cache hits and misses are read when `/metrics` is
  * scraped), a debug log line with the outcome and the token NAME only (built only when debug
  * is on), and, on success, a background `lastUsedAt` stamp. A cached answer's reply is
@@ -25,7 +28,7 @@ import type { Logger } from '../log.js';
 import type { WebhookMetrics } from '../metrics.js';
 import { createHealthHandler } from '../server.js';
 import { tryParseToken } from '../tokens/format.js';
-import { parseTokenReview, tokenReviewReplyJson } from './token-review.js';
+import { checkAudiences, parseTokenReview, tokenReviewReplyJson } from './token-review.js';
 
 const AUTHENTICATE_PATH = '/v1/authenticate';
 const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
@@ -37,6 +40,8 @@ export interface WebhookAppDeps {
   readonly metrics: WebhookMetrics;
   readonly registry: Registry;
   readonly logger: Logger;
+  /** Audiences kubegate tokens are valid for (config `audiences`); empty: the API server's default. */
+  readonly audiences?: readonly string[];
   /** Largest TokenReview body accepted. Default 65 536. */
   readonly maxBodyBytes?: number;
   readonly now?: () => Date;
@@ -51,6 +56,7 @@ export interface WebhookHandler {
 export function createWebhookHandler(deps: WebhookAppDeps): WebhookHandler {
   const { authenticator, source, metrics, logger } = deps;
   const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const audiences = deps.audiences ?? [];
   const now = deps.now ?? (() => new Date());
   const health = createHealthHandler({
     registry: deps.registry,
@@ -62,10 +68,11 @@ export function createWebhookHandler(deps: WebhookAppDeps): WebhookHandler {
     const started = performance.now();
     const body = await readJsonBody(request, maxBodyBytes);
     const parsed = parseTokenReview(body);
-    const result = await authenticator.authenticateToken(parsed.token, parsed.audiences.length === 0 ? undefined : { audiences: parsed.audiences });
+    const verified = await authenticator.authenticateToken(parsed.token, parsed.audiences.length === 0 ? undefined : { audiences: parsed.audiences });
+    const result = checkAudiences(parsed, verified, audiences);
     if (result.outcome === 'authenticated') source.recordUse(result.token.name, now());
     metrics.reviews.inc({ result: result.outcome });
-    const reply = tokenReviewReplyJson(parsed, result);
+    const reply = tokenReviewReplyJson(parsed, result, audiences);
     response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(reply), 'cache-control': 'no-store' });
     response.end(reply);
     metrics.reviewDuration.observe((performance.now() - started) / 1000);

@@ -13,8 +13,20 @@
  * - error (undecided) → `authenticated: false` WITH `status.error`: kube-apiserver's webhook
  *   authenticator turns a non-empty error into a Go error, and its cache never keeps errors,
  *   so the next request asks again — without the retries and delay a 5xx would cause.
+ *
+ * Audiences (`spec.audiences`, which kube-apiserver fills with its `--api-audiences` on
+ * every review, and a TokenReview API caller with the audience it is checking for): the
+ * audiences kubegate tokens are valid for are the webhook's `audiences` setting.
+ * - none configured: the reply names no audience, which tells kube-apiserver "valid for
+ *   your default audience" — it then intersects its own audiences with the requested ones,
+ *   so a review asking for an unrelated audience (`vault`) is refused by the API server;
+ * - configured: `status.audiences` is the intersection with the requested ones; an empty
+ *   intersection is `authenticated: false` (cached: the answer never changes for that
+ *   token and audience set), code TOKEN_AUDIENCE_MISMATCH in the webhook's log;
+ * - no audiences requested: nothing to check, none named.
  */
 import { KubegateError } from '../errors.js';
+import { unauthenticated } from '../auth/authenticator.js';
 import type { AuthResult } from '../auth/authenticator.js';
 
 const TOKEN_REVIEW_VERSIONS = ['authentication.k8s.io/v1', 'authentication.k8s.io/v1beta1'] as const;
@@ -75,10 +87,35 @@ export function parseTokenReview(body: unknown): TokenReviewRequest {
   return { apiVersion: review.apiVersion as TokenReviewVersion, token, audiences: audienceList };
 }
 
-/** The reply for an authenticator outcome, in the request's version. */
-export function tokenReviewReply(request: TokenReviewRequest, result: AuthResult): TokenReviewReply {
+/**
+ * The audiences a valid token is granted for this review: [] when none are named (nothing
+ * requested, or no audiences configured: the API server's default applies), the
+ * intersection of `requested` and `valid` otherwise, or null when that is empty (the token
+ * is not for this audience).
+ */
+export function grantedAudiences(requested: readonly string[], valid: readonly string[]): readonly string[] | null {
+  if (requested.length === 0 || valid.length === 0) return [];
+  const granted = requested.filter((audience, index) => valid.includes(audience) && requested.indexOf(audience) === index);
+  return granted.length === 0 ? null : granted;
+}
+
+const WRONG_AUDIENCE: AuthResult = Object.freeze(unauthenticated('TOKEN_AUDIENCE_MISMATCH'));
+
+/** `result`, unless it authenticates a token that is not valid for any requested audience. */
+export function checkAudiences(request: TokenReviewRequest, result: AuthResult, valid: readonly string[]): AuthResult {
+  if (result.outcome !== 'authenticated' || grantedAudiences(request.audiences, valid) !== null) return result;
+  return WRONG_AUDIENCE;
+}
+
+/**
+ * The reply for an authenticator outcome (already passed through checkAudiences), in the
+ * request's version; `valid` are the audiences tokens are valid for.
+ */
+export function tokenReviewReply(request: TokenReviewRequest, result: AuthResult, valid: readonly string[] = []): TokenReviewReply {
   const base = { apiVersion: request.apiVersion, kind: 'TokenReview' as const, metadata: { creationTimestamp: null }, spec: {} };
   if (result.outcome === 'authenticated') {
+    const audiences = grantedAudiences(request.audiences, valid);
+    if (audiences === null) return { ...base, status: { authenticated: false } };
     const { user } = result;
     const extra = Object.keys(user.extra).length === 0 ? undefined : user.extra;
     return {
@@ -91,8 +128,7 @@ export function tokenReviewReply(request: TokenReviewRequest, result: AuthResult
           groups: user.groups,
           ...(extra === undefined ? {} : { extra }),
         },
-        // The webhook accepts any audience it was asked about: tokens are not audience-bound.
-        ...(request.audiences.length === 0 ? {} : { audiences: request.audiences }),
+        ...(audiences.length === 0 ? {} : { audiences }),
       },
     };
   }
@@ -104,12 +140,12 @@ export function tokenReviewReply(request: TokenReviewRequest, result: AuthResult
 const serializedReplies = new WeakMap<AuthResult, Map<TokenReviewVersion, string>>();
 
 /**
- * `JSON.stringify(tokenReviewReply(request, result))`, serialized once per cached answer and
- * version. Audience-bound requests (their audiences are echoed) and errors are serialized each
- * time.
+ * `JSON.stringify(tokenReviewReply(request, result, valid))`, serialized once per cached
+ * answer and version. Audience-bound requests (their granted audiences are named) and errors
+ * are serialized each time.
  */
-export function tokenReviewReplyJson(request: TokenReviewRequest, result: AuthResult): string {
-  if (request.audiences.length > 0 || result.outcome === 'error') return JSON.stringify(tokenReviewReply(request, result));
+export function tokenReviewReplyJson(request: TokenReviewRequest, result: AuthResult, valid: readonly string[] = []): string {
+  if (request.audiences.length > 0 || result.outcome === 'error') return JSON.stringify(tokenReviewReply(request, result, valid));
   let byVersion = serializedReplies.get(result);
   if (byVersion === undefined) {
     byVersion = new Map();

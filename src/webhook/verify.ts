@@ -25,7 +25,11 @@
  * (kubegate's `kubegate.io/groups-by-provider` annotation, when the token carries
  * `kubegate.io/provider`), else the attribute's `groups`. Objects kubegate synced also give
  * uid = userName and extra (login name, provider, token name), so that the identity equals
- * the proxy's impersonated one; Rancher's objects give no uid and no extra, as kube-api-auth.
+ * the proxy's impersonated one. Rancher's objects give no uid; their extras are the login
+ * name and principal Rancher keeps per provider in `extraByProvider` (`username`,
+ * `principalid` — the keys Rancher's own proxy impersonates), when the attribute names
+ * exactly one provider (a Rancher token does not say which provider it came from, so with
+ * several none is guessed). kube-api-auth itself sends no extra.
  * `system:` groups are dropped: the API server adds `system:authenticated` itself, and no
  * synced object may grant another system group.
  */
@@ -100,11 +104,29 @@ function identityOf(tokenName: string, token: ClusterAuthToken, attribute: Clust
   const provider = token.metadata.annotations?.[ANNOTATION_PROVIDER];
   const byProvider = provider === undefined ? undefined : groupsByProvider(attribute)?.[provider];
   const groups = (byProvider ?? attribute.groups ?? []).filter((group) => typeof group === 'string' && group !== '' && !group.toLowerCase().startsWith('system:'));
-  if (provider === undefined) return makeUserInfo({ name: token.userName, uid: '', groups });
+  if (provider === undefined) return makeUserInfo({ name: token.userName, uid: '', groups, extra: rancherExtras(attribute) });
   const extra: Record<string, readonly string[]> = {};
   for (const [key, values] of Object.entries(attribute.extraByProvider?.[provider] ?? {})) {
     if (Array.isArray(values)) extra[key] = values.filter((value) => typeof value === 'string');
   }
   extra[EXTRA_TOKEN_NAME] = [tokenName];
   return makeUserInfo({ name: token.userName, uid: token.userName, groups, extra });
+}
+
+/** Rancher's extra keys for the login name and the principal ID. */
+export const RANCHER_EXTRA_KEYS = ['username', 'principalid'] as const;
+
+/** `username` and `principalid` of the attribute's one provider; none when it has several or none. */
+function rancherExtras(attribute: ClusterUserAttribute): Record<string, readonly string[]> {
+  const providers = Object.values(attribute.extraByProvider ?? {});
+  const only = providers.length === 1 ? providers[0] : undefined;
+  const extra: Record<string, readonly string[]> = {};
+  if (only === undefined || only === null || typeof only !== 'object') return extra;
+  for (const key of RANCHER_EXTRA_KEYS) {
+    const values = only[key];
+    if (!Array.isArray(values)) continue;
+    const strings = values.filter((value): value is string => typeof value === 'string' && value !== '');
+    if (strings.length > 0) extra[key] = strings;
+  }
+  return extra;
 }

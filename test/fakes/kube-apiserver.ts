@@ -49,6 +49,7 @@ import { OPENAPI_V2_PROTOBUF, openApiV2Document, openApiV2Protobuf, wantsOpenApi
 import { runSpdyExec } from './spdy-exec.js';
 import { FakeResourceStore } from './kube-resources.js';
 import type { FakeObject } from './kube-resources.js';
+import type { FakeJwtAuthenticator } from './kube-jwt-authn.js';
 import { FakeWebhookAuthenticator } from './kube-webhook-authn.js';
 import type { FakeWebhookAuthnConfig } from './kube-webhook-authn.js';
 
@@ -188,6 +189,7 @@ export class FakeKubeApiServer {
   private resourceVersion = 1000;
   private upgradeAnswer: FakeUpgradeAnswer | undefined;
   private webhookAuthenticator: FakeWebhookAuthenticator | undefined;
+  private jwtAuthenticator: FakeJwtAuthenticator | undefined;
   /** Namespaces, Secrets, RBAC, Deployments… and Rancher's ClusterAuthTokens/ClusterUserAttributes (kube-resources.ts). */
   readonly resources: FakeResourceStore;
   private execSessions = 0;
@@ -273,6 +275,11 @@ export class FakeKubeApiServer {
   useWebhookAuthenticator(config: FakeWebhookAuthnConfig | undefined): FakeWebhookAuthenticator | undefined {
     this.webhookAuthenticator = config === undefined ? undefined : new FakeWebhookAuthenticator(config);
     return this.webhookAuthenticator;
+  }
+
+  /** From now on, authenticate JWT bearer tokens with this authenticator first (undefined: stop). */
+  useJwtAuthenticator(authenticator: FakeJwtAuthenticator | undefined): void {
+    this.jwtAuthenticator = authenticator;
   }
 
   /** The webhook authenticator in use, with its recorded reviews. */
@@ -400,7 +407,10 @@ export class FakeKubeApiServer {
     const record = this.record(request, request.socket);
     response.on('close', () => this.changed());
     this.readBody(request, record)
-      .then(async (body) => this.route(request, response, record, body, await this.webhookUserOf(request)))
+      .then(async (body) => {
+        const jwtUser = await this.jwtUserOf(request);
+        this.route(request, response, record, body, jwtUser === undefined ? await this.webhookUserOf(request) : undefined, jwtUser);
+      })
       .catch(() => {
         if (!response.headersSent) this.sendStatus(response, record, failureStatus(500, 'InternalError', 'fake kube-apiserver failed'));
         else response.destroy();
@@ -416,12 +426,19 @@ export class FakeKubeApiServer {
     return webhook.authenticate(token);
   }
 
-  private route(request: IncomingMessage, response: ServerResponse, record: MutableRecord, body: Buffer, webhookUser?: FakeUser): void {
+  /** For a bearer token other than the configured one, what the JWT authenticator says (undefined: not a valid JWT). */
+  private async jwtUserOf(request: IncomingMessage): Promise<FakeUser | undefined> {
+    const token = readBearerToken(request);
+    if (this.jwtAuthenticator === undefined || token === undefined || token === this.options.token) return undefined;
+    return this.jwtAuthenticator.authenticate(token).catch(() => undefined);
+  }
+
+  private route(request: IncomingMessage, response: ServerResponse, record: MutableRecord, body: Buffer, webhookUser?: FakeUser, jwtUser?: FakeUser): void {
     if (this.unavailable) {
       this.sendStatus(response, record, failureStatus(503, 'ServiceUnavailable', 'the server is currently unable to handle the request'));
       return;
     }
-    const identity = resolveIdentity(request, { ...this.identityOptions(), webhookUser });
+    const identity = resolveIdentity(request, { ...this.identityOptions(), webhookUser, jwtUser });
     if (!identity.ok) {
       this.send(response, record, identity.status, identity.contentType, identity.body);
       return;

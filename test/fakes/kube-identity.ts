@@ -28,7 +28,7 @@ export interface EffectiveUser extends FakeUser {
   /** Whether the identity came from Impersonate-* headers. */
   readonly impersonated: boolean;
   /** How the caller itself authenticated (`webhook`: a token the webhook authenticator vouched for). */
-  readonly authenticatedBy: 'token' | 'client-certificate' | 'webhook';
+  readonly authenticatedBy: 'token' | 'client-certificate' | 'webhook' | 'jwt';
   /** The caller's own name (the proxy's identity when impersonating). */
   readonly requester: string;
 }
@@ -46,6 +46,8 @@ export interface IdentityOptions {
   readonly allowImpersonation: boolean;
   /** Who the webhook token authenticator said the request's other bearer token is. */
   readonly webhookUser?: FakeUser | undefined;
+  /** Who the JWT authenticator (`--authentication-config`, kube-jwt-authn.ts) said the bearer token is. */
+  readonly jwtUser?: FakeUser | undefined;
 }
 
 const bearerPrefix = /^bearer /i;
@@ -98,6 +100,7 @@ function authenticate(request: IncomingMessage, options: IdentityOptions): { use
   }
   const token = readBearerToken(request);
   if (token !== undefined && tokensEqual(token, options.token)) return { user: options.tokenUser, by: 'token' };
+  if (token !== undefined && options.jwtUser !== undefined) return { user: options.jwtUser, by: 'jwt' };
   if (token !== undefined && options.webhookUser !== undefined) return { user: options.webhookUser, by: 'webhook' };
   return undefined;
 }

@@ -19,7 +19,7 @@ import { CHANGE_LISTENER_APPLICATION_NAME } from '../../src/store/postgres-chang
 import { openPostgresStore } from '../../src/store/postgres.js';
 import { createSecretBox, type SecretBox } from '../../src/store/secret-box.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
-import type { NewAgentSecret, NewCluster, NewToken, NewUser, Store, StoreChange, TokenFilter, TunnelRecord, UserPatch } from '../../src/store/store.js';
+import type { NewAgentSecret, NewCluster, NewSigningKey, NewToken, NewUser, Store, StoreChange, TokenFilter, TunnelRecord, UserPatch } from '../../src/store/store.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 import { eventually } from '../support/eventually.js';
 
@@ -930,6 +930,60 @@ export function describeStoreContract(name: string, openHarness: () => StoreHarn
         const direct = await store.updateCluster('prod', { mode: 'direct', credentials: { kind: 'token', token: CLUSTER_TOKEN } });
         assert.deepEqual(direct?.credentials, { kind: 'token', token: CLUSTER_TOKEN });
         assert.deepEqual(await store.getCluster('prod'), direct);
+      });
+    });
+
+    describe('issuer signing keys', () => {
+      const PRIVATE_D = 'private-part-of-the-key-0123456789';
+      const signingKey = (kid: string, generation: number, extra: Partial<NewSigningKey> = {}): NewSigningKey => ({
+        kid,
+        generation,
+        algorithm: 'ES256',
+        publicJwk: JSON.stringify({ kty: 'EC', crv: 'P-256', x: `x-${kid}`, y: `y-${kid}` }),
+        privateJwk: JSON.stringify({ kty: 'EC', crv: 'P-256', x: `x-${kid}`, y: `y-${kid}`, d: PRIVATE_D }),
+        createdAt: new Date('2030-01-01T00:00:00.000Z'),
+        ...extra,
+      });
+
+      it('creates keys, lists them oldest generation first with the private JWK opened, and deletes them', async () => {
+        const second = await store.createSigningKey(signingKey('k-2', 2, { createdAt: new Date('2030-01-02T00:00:00.000Z') }));
+        const first = await store.createSigningKey(signingKey('k-1', 1));
+        assert.deepEqual(first, { ...signingKey('k-1', 1) });
+        assert.equal(JSON.parse(second!.privateJwk).d, PRIVATE_D);
+        assert.deepEqual(JSON.parse(second!.publicJwk), { kty: 'EC', crv: 'P-256', x: 'x-k-2', y: 'y-k-2' });
+        assert.deepEqual(await store.listSigningKeys(), [first, second]);
+        assert.equal(await store.deleteSigningKey('k-1'), true);
+        assert.equal(await store.deleteSigningKey('k-1'), false);
+        assert.deepEqual((await store.listSigningKeys()).map((key) => key.kid), ['k-2']);
+      });
+
+      it('keeps the private JWK sealed at rest, because it signs identities every cluster trusts', async () => {
+        await store.createSigningKey(signingKey('k-1', 1));
+        const rows = await db.query('SELECT private_jwk_sealed FROM signing_keys');
+        assert.equal(rows.length, 1);
+        assert.ok(!String(rows[0]!.private_jwk_sealed).includes(PRIVATE_D));
+        assert.match(String(rows[0]!.private_jwk_sealed), /^v1:/);
+      });
+
+      it('creates one key per generation when replicas rotate at the same moment, and tells the losers', async () => {
+        await store.createSigningKey(signingKey('k-1', 1));
+        const outcomes = await Promise.all(['k-a', 'k-b', 'k-c', 'k-d'].map((kid) => store.createSigningKey(signingKey(kid, 2))));
+        const winners = outcomes.filter((outcome) => outcome !== undefined);
+        assert.equal(winners.length, 1);
+        assert.deepEqual((await store.listSigningKeys()).map((key) => key.kid), ['k-1', winners[0]!.kid]);
+      });
+
+      it('announces no change, refuses a duplicate kid with STORE_CONSTRAINT and caller bugs with a TypeError', async () => {
+        const heard: StoreChange[] = [];
+        store.subscribe((change) => heard.push(change));
+        await store.createSigningKey(signingKey('k-1', 1));
+        await rejectsWithCode(store.createSigningKey(signingKey('k-1', 2)), 'STORE_CONSTRAINT');
+        await assert.rejects(store.createSigningKey(signingKey('k-3', 0)), TypeError);
+        await assert.rejects(store.createSigningKey(signingKey('k-4', 4, { privateJwk: 'not json' })), TypeError);
+        await rejectsWithCode(store.createSigningKey(signingKey('', 5)), 'BAD_REQUEST');
+        await store.deleteSigningKey('k-1');
+        assert.deepEqual(heard, []);
+        assert.deepEqual(await store.listSigningKeys(), []);
       });
     });
 

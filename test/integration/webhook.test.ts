@@ -30,7 +30,7 @@ const proxyToken = 'webhook-sa-token-0123456789';
 interface Answer {
   readonly status: number;
   readonly body: string;
-  readonly json: { apiVersion?: string; kind?: string; status?: { authenticated?: boolean; error?: string; user?: { username: string; uid?: string; groups: string[]; extra?: Record<string, string[]> } }; message?: string };
+  readonly json: { apiVersion?: string; kind?: string; status?: { authenticated?: boolean; error?: string; audiences?: string[]; user?: { username: string; uid?: string; groups: string[]; extra?: Record<string, string[]> } }; message?: string };
 }
 
 function post(url: string, path: string, body: string | Buffer, headers: Record<string, string> = { 'content-type': 'application/json' }, method = 'POST'): Promise<Answer> {
@@ -59,9 +59,9 @@ function review(url: string, token: string, version: 'v1' | 'v1beta1' = 'v1'): P
 }
 
 /** `kubegate webhook` reading the API server at `server`, once it has listed everything. */
-async function startSyncedWebhook(server: string, caPem: string): Promise<{ kubeconfig: WrittenKubeconfig; webhook: RunningWebhook }> {
+async function startSyncedWebhook(server: string, caPem: string, env: Record<string, string> = {}): Promise<{ kubeconfig: WrittenKubeconfig; webhook: RunningWebhook }> {
   const kubeconfig = await writeKubeconfig({ server, caPem, token: proxyToken });
-  const config = loadWebhookConfig({ env: {}, flags: { listen: '127.0.0.1:0', kubeconfig: kubeconfig.path } });
+  const config = loadWebhookConfig({ env, flags: { listen: '127.0.0.1:0', kubeconfig: kubeconfig.path } });
   const webhook = await startWebhook(config, { logger: createLogger({ level: 'silent', name: 'webhook' }), informer: { initialBackoffMs: 20 } });
   await webhook.source.synced();
   return { kubeconfig, webhook };
@@ -359,3 +359,51 @@ async function metricSum(webhook: RunningWebhook, metric: string): Promise<numbe
     .filter((line) => line.startsWith(`${metric}{`) || line.startsWith(`${metric} `))
     .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
 }
+
+describe('kubegate webhook with audiences (KUBEGATE_WEBHOOK_AUDIENCES)', () => {
+  let fake: FakeKubeApiServer;
+  let kubeconfig: WrittenKubeconfig;
+  let webhook: RunningWebhook;
+
+  before(async () => {
+    fake = await startFakeKubeApiServer({ token: proxyToken, namespaces: ['default', CATTLE_NAMESPACE] });
+    fake.resources.put('clusterauthtokens', rancherClusterAuthToken({ name: 'kubeconfig-u-aud', userName: 'u-aud' }));
+    fake.resources.put('secrets', rancherTokenSecret('kubeconfig-u-aud', await rancherHash(3, 'aud-secret')));
+    fake.resources.put('clusteruserattributes', rancherClusterUserAttribute({ userName: 'u-aud', groups: ['github_org://7'] }));
+    ({ kubeconfig, webhook } = await startSyncedWebhook(fake.url, fake.caPem, { KUBEGATE_WEBHOOK_AUDIENCES: 'https://kubernetes.default.svc, rke2' }));
+  });
+
+  after(async () => {
+    await webhook.stop();
+    await fake.close();
+    await kubeconfig.remove();
+  });
+
+  function audienceReview(version: 'v1' | 'v1beta1', audiences: string[]): Promise<Answer> {
+    return post(webhook.url, '/v1/authenticate', JSON.stringify({ apiVersion: `authentication.k8s.io/${version}`, kind: 'TokenReview', spec: { token: 'kubeconfig-u-aud:aud-secret', audiences } }));
+  }
+
+  it('answers status.audiences as the intersection of the requested and configured audiences, in v1 and v1beta1', async () => {
+    for (const version of ['v1', 'v1beta1'] as const) {
+      const answer = await audienceReview(version, ['vault', 'rke2']);
+      assert.equal(answer.status, 200);
+      assert.equal(answer.json.apiVersion, `authentication.k8s.io/${version}`);
+      assert.equal(answer.json.status?.authenticated, true);
+      assert.deepEqual(answer.json.status?.audiences, ['rke2']);
+    }
+  });
+
+  it('refuses a token for an audience it is not valid for, without an error, so that kube-apiserver caches the refusal', async () => {
+    for (const version of ['v1', 'v1beta1'] as const) {
+      const answer = await audienceReview(version, ['vault']);
+      assert.equal(answer.status, 200);
+      assert.deepEqual(answer.json.status, { authenticated: false });
+    }
+  });
+
+  it('still accepts reviews that name no audience (the API server default)', async () => {
+    const answer = await review(webhook.url, 'kubeconfig-u-aud:aud-secret');
+    assert.equal(answer.json.status?.authenticated, true);
+    assert.equal(answer.json.status?.audiences, undefined);
+  });
+});

@@ -80,6 +80,8 @@ const hostWithPort = z
 
 const aceInput = z.strictObject({
   enabled: z.boolean(),
+  /** `webhook` (default): synced tokens + kubegate webhook; `jwt`: the API server trusts the proxy's issuer. */
+  mode: z.enum(['webhook', 'jwt']).optional(),
   fqdn: hostWithPort.optional(),
   caData: certificates.optional(),
   nodes: z
@@ -180,6 +182,7 @@ export function credentialsOf(body: CredentialInput): ClusterCredentials | undef
 export function aceOf(ace: z.output<typeof aceInput>): AceSettings {
   return {
     enabled: ace.enabled,
+    ...(ace.mode === undefined ? {} : { mode: ace.mode }),
     fqdn: ace.fqdn ?? null,
     caPem: ace.caData ?? null,
     nodes: (ace.nodes ?? []).map((node) => ({ name: node.name, address: node.address })),

@@ -21,6 +21,7 @@
 import { Router } from 'express';
 import type { Response } from 'express';
 import { KubegateError, isKubegateError } from '../../errors.js';
+import { aceModeOf } from '../../store/store.js';
 import type { Cluster, ClusterPatch, ClusterRole, TunnelRecord } from '../../store/store.js';
 import type { ClusterStatus } from '../../clusters/status.js';
 import type { ClusterSyncStatus } from '../../sync/sync.js';
@@ -55,6 +56,7 @@ export function clusterView(cluster: Cluster, role: ClusterRole | null): Record<
     insecureSkipTLSVerify: cluster.insecureSkipTlsVerify,
     ace: {
       enabled: cluster.ace.enabled,
+      mode: aceModeOf(cluster.ace),
       fqdn: cluster.ace.fqdn,
       nodes: cluster.ace.nodes.map((node) => ({ name: node.name, address: node.address })),
     },

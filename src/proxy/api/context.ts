@@ -9,6 +9,7 @@ import type { ProxyConfig } from '../../config/proxy.js';
 import type { Logger } from '../../log.js';
 import type { ProxyMetrics } from '../../metrics.js';
 import type { ProviderRegistry } from '../../providers/provider.js';
+import type { TokenIssuer } from '../../issuer/issuer.js';
 import type { Store } from '../../store/store.js';
 import type { ClusterStatusMonitor } from '../../clusters/status.js';
 import type { ClusterRegistry } from '../../clusters/registry.js';
@@ -23,6 +24,8 @@ export interface ProxyApiContext {
   /** The cached token authenticator; revocation calls `invalidateToken` / `invalidateUser`. */
   readonly authenticator: CachedAuthenticator;
   readonly providers: ProviderRegistry;
+  /** The JWT issuer of the `jwt` authorized-endpoint mode (keys in the store). */
+  readonly issuer: TokenIssuer;
   readonly config: ProxyApiConfig;
   /**
    * The proxy's base URL as clients reach it (no trailing slash), for kubeconfigs. A

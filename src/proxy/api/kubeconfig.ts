@@ -9,8 +9,11 @@
  * endpoint is on, `<id>-fqdn` (its CA) and `<id>-<node>` per control-plane node (the
  * cluster's CA), which the in-cluster webhook answers for with the same token.
  * `?context=ace` makes the first authorized-endpoint context current (400 when the cluster
- * has none). All contexts share the one cluster-scoped token; the proxy's sync copies its
- * hash to the cluster, where the webhook verifies it.
+ * has none). In the `webhook` authorized-endpoint mode all contexts share the one
+ * cluster-scoped token; the proxy's sync copies its hash to the cluster, where the webhook
+ * verifies it. In the `jwt` mode the authorized-endpoint contexts use a user of their own,
+ * an exec plugin (`kubegate token … --jwt`) that fetches short-lived JWTs the cluster's API
+ * server verifies itself (src/issuer/); the proxy context's token (or plugin) is unchanged.
  * The answer carries a secret: `Cache-Control: no-store`, and it is never logged.
  */
 import { Router } from 'express';
@@ -19,6 +22,7 @@ import { formatHost } from '../../config/listen.js';
 import { KubegateError } from '../../errors.js';
 import type { KubeconfigCluster, KubeconfigUser } from '../../kube/kubeconfig.js';
 import { renderKubeconfig } from '../../kube/kubeconfig.js';
+import { aceModeOf } from '../../store/store.js';
 import type { Cluster } from '../../store/store.js';
 import { authenticate, callerOf } from './authenticate.js';
 import { visibleCluster } from './cluster-access.js';
@@ -38,12 +42,14 @@ const kubeconfigQuery = z.strictObject({
 /** The API server port of control-plane nodes, as Rancher's authorized endpoint uses. */
 const NODE_API_PORT = 6443;
 
-function kubeconfigClusters(cluster: Cluster, publicUrl: string, proxyCaPem: string | null): KubeconfigCluster[] {
+/** Cluster entries: the proxy's, then the authorized endpoints (with `aceUser` as their user when given). */
+function kubeconfigClusters(cluster: Cluster, publicUrl: string, proxyCaPem: string | null, aceUser: string | undefined): KubeconfigCluster[] {
   const entries: KubeconfigCluster[] = [{ name: cluster.id, server: `${publicUrl}/k8s/clusters/${cluster.id}`, caPem: proxyCaPem }];
   if (!cluster.ace.enabled) return entries;
-  if (cluster.ace.fqdn !== null) entries.push({ name: `${cluster.id}-fqdn`, server: `https://${cluster.ace.fqdn}`, caPem: cluster.ace.caPem });
+  const user = aceUser === undefined ? {} : { user: aceUser };
+  if (cluster.ace.fqdn !== null) entries.push({ name: `${cluster.id}-fqdn`, server: `https://${cluster.ace.fqdn}`, caPem: cluster.ace.caPem, ...user });
   for (const node of cluster.ace.nodes) {
-    entries.push({ name: `${cluster.id}-${node.name}`, server: `https://${formatHost(node.address)}:${NODE_API_PORT}`, caPem: cluster.caPem });
+    entries.push({ name: `${cluster.id}-${node.name}`, server: `https://${formatHost(node.address)}:${NODE_API_PORT}`, caPem: cluster.caPem, ...user });
   }
   return entries;
 }
@@ -53,12 +59,12 @@ function kubeconfigClusters(cluster: Cluster, publicUrl: string, proxyCaPem: str
  * (src/cmd/token.ts), which logs in as needed and caches short-lived cluster tokens; the
  * proxy's CA (public) travels in KUBEGATE_CA_DATA. No secret is in the file.
  */
-function execPluginUser(name: string, publicUrl: string, clusterId: string, provider: string, caPem: string | null): KubeconfigUser {
+function execPluginUser(name: string, publicUrl: string, clusterId: string, provider: string, caPem: string | null, jwt = false): KubeconfigUser {
   return {
     kind: 'exec',
     name,
     command: 'kubegate',
-    args: ['token', '--server', publicUrl, '--cluster', clusterId, '--provider', provider],
+    args: ['token', '--server', publicUrl, '--cluster', clusterId, '--provider', provider, ...(jwt ? ['--jwt'] : [])],
     env: caPem === null ? [] : [{ name: 'KUBEGATE_CA_DATA', value: Buffer.from(caPem).toString('base64') }],
   };
 }
@@ -75,7 +81,9 @@ export function kubeconfigRoutes(ctx: ProxyApiContext): Router {
       const query = parseQuery(kubeconfigQuery, request.query);
       const ttl = query.ttl === undefined ? tokens.kubeconfigTtlSeconds : ttlSeconds(query.ttl, 'ttl');
       expiryFor(ctx, ttl, tokens.kubeconfigMaxTtlSeconds);
-      const clusters = kubeconfigClusters(cluster, ctx.publicUrl(), ctx.caPem);
+      const userName = `kubegate-${caller.user.username}`;
+      const jwtUser = aceModeOf(cluster.ace) === 'jwt' ? execPluginUser(`${userName}-jwt`, ctx.publicUrl(), cluster.id, caller.provider, ctx.caPem, true) : undefined;
+      const clusters = kubeconfigClusters(cluster, ctx.publicUrl(), ctx.caPem, jwtUser?.name);
       let currentContext = cluster.id;
       if (query.context === 'ace') {
         const ace = clusters[1];
@@ -84,7 +92,6 @@ export function kubeconfigRoutes(ctx: ProxyApiContext): Router {
         }
         currentContext = ace.name;
       }
-      const userName = `kubegate-${caller.user.username}`;
       const user: KubeconfigUser =
         query.auth === 'exec'
           ? execPluginUser(userName, ctx.publicUrl(), cluster.id, caller.provider, ctx.caPem)
@@ -103,7 +110,7 @@ export function kubeconfigRoutes(ctx: ProxyApiContext): Router {
                 })
               ).token,
             };
-      const yaml = renderKubeconfig({ clusters, user, currentContext });
+      const yaml = renderKubeconfig({ clusters, user, currentContext, ...(jwtUser === undefined ? {} : { otherUsers: [jwtUser] }) });
       response
         .status(200)
         .type('application/yaml')

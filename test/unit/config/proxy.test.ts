@@ -208,6 +208,14 @@ oidcBearer: { provider: sso }
     }, TypeError);
   });
 
+  it('gives the JWT issuer a 5-minute token lifetime and weekly key rotation, and refuses lifetimes that would defeat revocation', () => {
+    assert.deepEqual(loadProxyConfig({ env: {} }).issuer, { tokenTtlSeconds: 300, keyRotationSeconds: 7 * 86_400 });
+    const file = writeConfig('issuer.yaml', 'issuer:\n  tokenTtl: 2h\n  keyRotation: 10m\n');
+    const error = configError(() => loadProxyConfig({ env: {}, file }));
+    assert.match(error.message, /issuer\.tokenTtl \(.*\): must be between 1m and 1h/);
+    assert.match(error.message, /issuer\.keyRotation \(.*\): must be between 1h and 365d/);
+  });
+
   it('rejects postgres without secretKey, because every replica must decrypt what another one stored', () => {
     const error = configError(() => loadProxyConfig({ env: { KUBEGATE_STORE_URL: 'postgres://db/kubegate' } }));
     assert.equal(error.field, 'secretKey');

@@ -37,9 +37,19 @@ describe('loadWebhookConfig', () => {
       namespace: 'cattle-system',
       tls: { certFile: undefined, keyFile: undefined },
       cache: { successTtlSeconds: 10, failureTtlSeconds: 2, maxEntries: 10_000 },
+      audiences: [],
       log: { level: 'info' },
     });
     assert.ok(Object.isFrozen(config.cache));
+  });
+
+  it('reads audiences from the file or from KUBEGATE_WEBHOOK_AUDIENCES (comma-separated), and refuses one with a space', () => {
+    const file = writeConfig('aud.yaml', 'audiences: [https://kubernetes.default.svc, rke2]\n');
+    assert.deepEqual(loadWebhookConfig({ env: {}, file }).audiences, ['https://kubernetes.default.svc', 'rke2']);
+    assert.deepEqual(loadWebhookConfig({ env: { KUBEGATE_WEBHOOK_AUDIENCES: ' a, b ,a,' }, file }).audiences, ['a', 'b']);
+    const bad = writeConfig('bad-aud.yaml', 'audiences: ["two words"]\n');
+    const error = invalid(() => loadWebhookConfig({ env: {}, file: bad }));
+    assert.match(error.message, /audiences\[0\] .*must not contain spaces or commas/);
   });
 
   it('layers file < environment < flags', () => {

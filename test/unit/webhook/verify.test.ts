@@ -138,6 +138,30 @@ describe('webhook verification (Rancher kube-api-auth compatible)', () => {
       extra: { 'kubegate.io/login-name': ['alice'], 'kubegate.io/provider': ['corp'], 'kubegate.io/token-name': ['t-abc'] },
     });
   });
+
+  it('gives Rancher’s objects the login name and principal of their one provider, the extras Rancher’s own proxy impersonates', async () => {
+    const source = await setup();
+    source.attributes.set(
+      'u-1',
+      attribute('u-1', { extraByProvider: { activedirectory: { principalid: ['activedirectory_user://CN=Alice,DC=corp'], username: ['alice'], other: ['x'] } } }),
+    );
+    const result = await verify(source, 'kubeconfig-u-1:se:cret');
+    assert.equal(result.outcome, 'authenticated');
+    if (result.outcome !== 'authenticated') return;
+    assert.deepEqual(result.user.extra, { username: ['alice'], principalid: ['activedirectory_user://CN=Alice,DC=corp'] });
+    assert.equal(result.user.uid, '');
+  });
+
+  it('guesses no extras when a Rancher attribute names several providers, because a Rancher token does not say which one it came from', async () => {
+    const source = await setup();
+    source.attributes.set(
+      'u-1',
+      attribute('u-1', { extraByProvider: { local: { principalid: ['local://u-1'], username: ['admin'] }, github: { principalid: ['github_user://7'], username: ['octo'] } } }),
+    );
+    const result = await verify(source, 'kubeconfig-u-1:se:cret');
+    assert.equal(result.outcome, 'authenticated');
+    if (result.outcome === 'authenticated') assert.deepEqual(result.user.extra, {});
+  });
 });
 
 describe('TokenReview parsing and replies', () => {

@@ -47,7 +47,7 @@ describe('clusters', () => {
       server: fake.url,
       role: 'owner',
       insecureSkipTLSVerify: false,
-      ace: { enabled: false, fqdn: null, nodes: [] },
+      ace: { enabled: false, mode: 'webhook', fqdn: null, nodes: [] },
       createdAt: response.body.createdAt,
       updatedAt: response.body.updatedAt,
     });
@@ -102,6 +102,7 @@ describe('clusters', () => {
       [{ ...good, caData: b64(fake.caPem), insecureSkipTLSVerify: true }, 'insecureSkipTLSVerify'],
       [{ ...good, ace: { enabled: true, fqdn: 'https://x' } }, 'ace.fqdn'],
       [{ ...good, ace: { enabled: true, nodes: [{ name: 'cp-1', address: 'a b' }] } }, 'ace.nodes[0].address'],
+      [{ ...good, ace: { enabled: true, mode: 'oidc' } }, 'ace.mode'],
       [{ ...good, credentials: { kind: 'token', token: 'x' } }, 'credentials'],
     ];
     for (const [body, field] of cases) {
@@ -155,10 +156,10 @@ describe('clusters', () => {
     const response = await request(h.app)
       .patch('/v1/clusters/prod')
       .set(bearer(h.admin.token))
-      .send({ displayName: 'Prod EU', ace: { enabled: true, fqdn: 'prod.example.com:6443', nodes: [{ name: 'cp-1', address: '10.0.0.5' }] } })
+      .send({ displayName: 'Prod EU', ace: { enabled: true, mode: 'jwt', fqdn: 'prod.example.com:6443', nodes: [{ name: 'cp-1', address: '10.0.0.5' }] } })
       .expect(200);
     assert.equal(response.body.displayName, 'Prod EU');
-    assert.deepEqual(response.body.ace, { enabled: true, fqdn: 'prod.example.com:6443', nodes: [{ name: 'cp-1', address: '10.0.0.5' }] });
+    assert.deepEqual(response.body.ace, { enabled: true, mode: 'jwt', fqdn: 'prod.example.com:6443', nodes: [{ name: 'cp-1', address: '10.0.0.5' }] });
     const stored = await h.store.getCluster('prod');
     assert.equal(stored?.caPem, fake.caPem);
     assert.deepEqual(stored?.credentials, { kind: 'token', token: PROXY_SA_TOKEN });

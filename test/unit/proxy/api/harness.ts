@@ -24,6 +24,7 @@ import { createCertificateAuthority } from '../../../../src/pki/certificates.js'
 import { createProviders } from '../../../../src/providers/index.js';
 import { deriveLoginStateKey } from '../../../../src/providers/login-state.js';
 import type { ProviderRegistry } from '../../../../src/providers/provider.js';
+import { createTokenIssuer } from '../../../../src/issuer/issuer.js';
 import { createProxyApp } from '../../../../src/proxy/app.js';
 import type { ProxyApiContext } from '../../../../src/proxy/app.js';
 import { createClusterStatus } from '../../../../src/clusters/status.js';
@@ -125,6 +126,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       directory,
       authenticator,
       providers: options.providers?.(store) ?? createProviders([], { store }),
+      issuer: createTokenIssuer({ store, issuerUrl: () => PUBLIC_URL, tokenTtlSeconds: 300, keyRotationSeconds: 7 * 86_400, now: clock.now }),
       config: {
         tokens: {
           loginTtlSeconds: 16 * 3600,
