@@ -361,6 +361,28 @@ describe('refusing attacks and bad requests before the cluster', () => {
     nothingReachedTheClusters();
   });
 
+  it('refuses every encoded spelling of a dot segment or separator behind a server path prefix, so a server that decodes twice never leaves it (issue #16)', async () => {
+    clusters.set('p', cluster('p', `${upstreamA.url}/tenant-a`));
+    const spellings = [
+      '..', '.', '%2e%2e', '%2E%2E', '%2e%2E', '.%2e', '%252e%252e', '%252E%252e', '%25%32%65%25%32%65', '%25%32%45%25%32%65',
+      '%2525%32%65%2525%32%65', '%25252e%25252e', '..;', '..%2f', '..%2F', '%2f', '%2F', '%5c', '%5C', '%255c', '%255C', '%252f',
+      '%25%32%66', '%25%35%63', '%c0%ae%c0%ae', 'x%00',
+    ];
+    for (const spelling of spellings) {
+      for (const path of [`/k8s/clusters/p/${spelling}/tenant-b/api/v1/secrets`, `/k8s/clusters/p/api/v1/namespaces/${spelling}/secrets`]) {
+        const response = await send(proxy.port, { path, headers: ['Authorization', ALICE] });
+        assert.equal(response.status, 400, path);
+        assert.deepEqual(statusOf(response), { code: 400, reason: 'BadRequest', cause: 'BAD_REQUEST' }, path);
+      }
+    }
+    nothingReachedTheClusters();
+    // Legitimate encodings still pass, byte for byte.
+    const legitimate = '/api/v1/namespaces/d/services/https%3Aweb%3A8443/proxy/user%40example.com/a%20b';
+    const response = await send(proxy.port, { path: `/k8s/clusters/p${legitimate}`, headers: ['Authorization', ALICE] });
+    assert.equal(response.status, 200);
+    assert.equal(upstreamA.requests[0]?.url, `/tenant-a${legitimate}`);
+  });
+
   it('refuses a cluster-scoped token on another cluster with 401 and accepts it on its own', async () => {
     const elsewhere = await send(proxy.port, { path: '/k8s/clusters/a/api', headers: ['Authorization', SCOPED_TO_B] });
     assert.equal(elsewhere.status, 401);
