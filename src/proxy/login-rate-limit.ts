@@ -2,10 +2,16 @@
  * Failed-login limits, per username and per client address, in memory.
  *
  * Design notes:
- * - Fixed windows that open at the first failure: after `maxFailures` failures within
+ * - Fixed windows that open at the first attempt: after `maxFailures` failures within
  *   `windowSeconds`, every attempt for that key is refused until the window closes, and
  *   Retry-After says when that is. The limit is checked BEFORE the password is verified, so
  *   a blocked attacker learns nothing from further guesses.
+ * - Check and count are one step (`reserve`): an attempt takes its place in both counters
+ *   before the password is verified, with no `await` in between, and gives the place back
+ *   only when it did not fail (success, provider outage). Checking first and counting after
+ *   the verification would let a burst of concurrent guesses all pass the check while the
+ *   first ones are still being verified (issue #16: 123 of 170 got through a limit of 5).
+ *   So at most `maxFailures` verifications per window are ever under way or done for a key.
  * - Two independent counters: the username one stops guessing one account from many
  *   addresses; the address one stops one address from trying many accounts (spraying).
  *   A success resets the username's counter (the owner got in) but never the address's:
@@ -42,19 +48,31 @@ export interface LoginAttempt {
   readonly address: string | undefined;
 }
 
-export type LoginRateDecision = { readonly allowed: true } | { readonly allowed: false; readonly retryAfterSeconds: number };
+/** A place taken in the counters by one attempt; settle it once the provider has answered. */
+export interface LoginReservation {
+  /** Wrong username or password: the place stays taken until the window closes. */
+  failed(): void;
+  /** The password was right: the username's counter is forgotten, the address's place is given back. */
+  succeeded(): void;
+  /** The attempt could not be decided (provider outage, bad request): the places are given back. */
+  abandoned(): void;
+}
+
+export type LoginRateDecision =
+  | { readonly allowed: true; readonly reservation: LoginReservation }
+  | { readonly allowed: false; readonly retryAfterSeconds: number };
 
 export interface LoginRateLimiter {
-  /** Whether another attempt may be made now. */
-  check(attempt: LoginAttempt): LoginRateDecision;
-  /** Counts a wrong username or password against both keys. */
-  recordFailure(attempt: LoginAttempt): void;
-  /** Forgets the username's failures (not the address's). */
-  recordSuccess(attempt: LoginAttempt): void;
+  /**
+   * Atomically: refuses when either counter is full, else takes a place in both. Call before
+   * verifying the password, and settle the reservation afterwards.
+   */
+  reserve(attempt: LoginAttempt): LoginRateDecision;
 }
 
 interface Window {
   startMs: number;
+  /** Failures plus attempts still being verified. */
   failures: number;
 }
 
@@ -88,25 +106,52 @@ export function createLoginRateLimiter(options: LoginRateLimiterOptions): LoginR
     return Math.max(1, Math.ceil((window.startMs + windowMs - at) / 1000));
   }
 
-  function count(map: LRUCache<string, Window>, key: string, at: number): void {
+  /** Takes a place in the key's window (a new window when there is none) and returns it. */
+  function take(map: LRUCache<string, Window>, key: string, at: number): Window {
     const window = current(map, key, at);
-    if (window === undefined) map.set(key, { startMs: at, failures: 1 });
-    else window.failures++;
+    if (window !== undefined) {
+      window.failures++;
+      return window;
+    }
+    const opened = { startMs: at, failures: 1 };
+    map.set(key, opened);
+    return opened;
+  }
+
+  /** Gives a place back, unless its window has closed or was forgotten meanwhile. */
+  function giveBack(map: LRUCache<string, Window>, key: string, window: Window): void {
+    if (map.peek(key) === window && window.failures > 0) window.failures--;
   }
 
   return {
-    check(attempt) {
+    reserve(attempt) {
       const at = now();
-      const seconds = Math.max(blockedFor(byUsername, usernameKey(attempt), at), blockedFor(byAddress, addressKey(attempt.address), at));
-      return seconds === 0 ? { allowed: true } : { allowed: false, retryAfterSeconds: seconds };
-    },
-    recordFailure(attempt) {
-      const at = now();
-      count(byUsername, usernameKey(attempt), at);
-      count(byAddress, addressKey(attempt.address), at);
-    },
-    recordSuccess(attempt) {
-      byUsername.delete(usernameKey(attempt));
+      const user = usernameKey(attempt);
+      const address = addressKey(attempt.address);
+      const seconds = Math.max(blockedFor(byUsername, user, at), blockedFor(byAddress, address, at));
+      if (seconds > 0) return { allowed: false, retryAfterSeconds: seconds };
+      const userWindow = take(byUsername, user, at);
+      const addressWindow = take(byAddress, address, at);
+      let settled = false;
+      const settle = (settle: () => void) => () => {
+        if (settled) return;
+        settled = true;
+        settle();
+      };
+      return {
+        allowed: true,
+        reservation: {
+          failed: settle(() => undefined),
+          succeeded: settle(() => {
+            if (byUsername.peek(user) === userWindow) byUsername.delete(user);
+            giveBack(byAddress, address, addressWindow);
+          }),
+          abandoned: settle(() => {
+            giveBack(byUsername, user, userWindow);
+            giveBack(byAddress, address, addressWindow);
+          }),
+        },
+      };
     },
   };
 }

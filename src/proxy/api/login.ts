@@ -3,7 +3,9 @@
  * `GET /v1/providers` (which providers take logins). Neither needs authentication.
  *
  * Login, in order: validate the body and the lifetime → pick the provider (unknown → 400)
- * → rate limit (429 before any password check) → the provider's answer:
+ * → rate limit (429 before any password check; the attempt takes its place in the counters
+ * before the password is verified, so a concurrent burst cannot outrun the limit) → the
+ * provider's answer:
  * - `unauthenticated` → counted as a failure for the username and the client address, 401;
  * - `error` → the provider's error (503 for an outage), not counted, not a 401;
  * - `authenticated` → the kubegate user: the local provider names it directly; any other
@@ -67,32 +69,36 @@ export function loginRoutes(ctx: ProxyApiContext, limiter: LoginRateLimiter): Ro
       if (provider === undefined) throw new KubegateError('PROVIDER_UNKNOWN', undefined, { field: 'provider' });
 
       const attempt: LoginAttempt = { provider: provider.name, username: body.username, address: clientAddress(request) };
-      const decision = limiter.check(attempt);
+      // Reserved before the password is verified, in the same step as the check (no await).
+      const decision = limiter.reserve(attempt);
       if (!decision.allowed) {
         count(provider.name, 'rate_limited');
         response.setHeader('Retry-After', String(decision.retryAfterSeconds));
         throw new KubegateError('LOGIN_RATE_LIMITED');
       }
+      const { reservation } = decision;
 
       const result = await askProvider(provider, body.username, body.password);
       if (result.outcome === 'unauthenticated') {
-        limiter.recordFailure(attempt);
+        reservation.failed();
         count(provider.name, 'failure');
         ctx.logger.info({ provider: provider.name, address: attempt.address }, 'login failed: wrong username or password');
         throw new KubegateError('LOGIN_FAILED');
       }
       if (result.outcome === 'error') {
+        reservation.abandoned();
         count(provider.name, 'error');
         throw result.error;
       }
       if (result.outcome === 'disabled') {
         // The password was right, but the account is disabled at the provider.
+        reservation.abandoned();
         count(provider.name, 'failure');
         ctx.logger.info({ provider: provider.name, address: attempt.address }, 'login refused: account disabled at the provider');
         throw new KubegateError('USER_DISABLED');
       }
 
-      limiter.recordSuccess(attempt);
+      reservation.succeeded();
       let completed: CompletedLogin;
       try {
         completed = await completeLogin(ctx, provider, result.identity, { ttlSeconds: ttl, maxTtlSeconds: maxTtl });

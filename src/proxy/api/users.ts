@@ -106,16 +106,23 @@ export function userRoutes(ctx: ProxyApiContext, limiter: LoginRateLimiter): Rou
       const stored = caller.user.passwordHash;
       if (stored === null) throw new KubegateError('FORBIDDEN', 'the user has no local password');
       const attempt = { provider: ctx.providers.local.name, username: caller.user.username, address: request.socket.remoteAddress };
-      const decision = limiter.check(attempt);
+      const decision = limiter.reserve(attempt);
       if (!decision.allowed) {
         response.setHeader('Retry-After', String(decision.retryAfterSeconds));
         throw new KubegateError('LOGIN_RATE_LIMITED');
       }
-      if (!(await verifyPassword(body.currentPassword, stored))) {
-        limiter.recordFailure(attempt);
+      let verified: boolean;
+      try {
+        verified = await verifyPassword(body.currentPassword, stored);
+      } catch (error) {
+        decision.reservation.abandoned();
+        throw error;
+      }
+      if (!verified) {
+        decision.reservation.failed();
         throw new KubegateError('FORBIDDEN', 'currentPassword is wrong', { field: 'currentPassword' });
       }
-      limiter.recordSuccess(attempt);
+      decision.reservation.succeeded();
       const passwordHash = await ctx.providers.local.hashNewPassword(body.newPassword, 'newPassword');
       await store.updateUser(caller.user.id, { passwordHash });
       response.status(204).end();

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import request from 'supertest';
 import { providerGroup } from '../../../../src/auth/user.js';
 import { createProviders } from '../../../../src/providers/index.js';
 import type { PasswordProvider, ProviderLoginResult, ProviderRegistry } from '../../../../src/providers/provider.js';
+import type { Store } from '../../../../src/store/store.js';
 import { PASSWORD, bearer, errorOf, startHarness } from './harness.js';
 import type { Harness } from './harness.js';
 
@@ -209,5 +213,86 @@ describe('POST /v1/login with a provider whose users are not local', () => {
   it('answers 401 for the provider saying unauthenticated', async () => {
     const response = await request(h.app).post('/v1/login').send({ provider: 'corp', username: 'erin', password: 'nope' }).expect(401);
     assert.equal(errorOf(response.body).code, 'LOGIN_FAILED');
+  });
+});
+
+/** POSTs JSON on a fresh connection of its own; resolves with the status code. */
+async function postJson(port: number, path: string, body: unknown, headers: Record<string, string> = {}): Promise<number> {
+  const text = JSON.stringify(body);
+  const req = http.request({ host: '127.0.0.1', port, path, method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers } });
+  req.end(text);
+  const [res] = (await once(req, 'response')) as [http.IncomingMessage];
+  res.resume();
+  await once(res, 'end');
+  return res.statusCode ?? 0;
+}
+
+/**
+ * The local provider behind a counter and a gate: every password verification is counted
+ * (`onVerify` is told) and then held until the test opens the gate, so a burst can be
+ * observed at the moment when every request is either answered or waiting on a verification.
+ */
+class GatedLocalProvider {
+  verifications = 0;
+  onVerify: () => void = () => undefined;
+  readonly #gate: Promise<void>;
+  open!: () => void;
+  constructor() {
+    this.#gate = new Promise<void>((resolve) => {
+      this.open = resolve;
+    });
+  }
+  readonly providers = (store: Store): ProviderRegistry => {
+    const real = createProviders([], { store });
+    const counting: PasswordProvider = {
+      name: real.local.name,
+      type: real.local.type,
+      authenticatePassword: async (username, password) => {
+        this.verifications++;
+        this.onVerify();
+        await this.#gate;
+        return real.local.authenticatePassword(username, password);
+      },
+    };
+    return { get: (name) => (name === counting.name ? counting : real.get(name)), list: () => [counting], local: real.local };
+  };
+}
+
+describe('POST /v1/login under a concurrent burst (issue #16)', () => {
+  it('verifies exactly maxFailures passwords when 170 wrong passwords for one account arrive at once, because the limit is reserved before verifying', async () => {
+    const BURST = 170;
+    const gated = new GatedLocalProvider();
+    const h = await startHarness({ loginRateLimit: { maxFailures: 5, windowSeconds: 300 }, providers: gated.providers });
+    const server = http.createServer(h.app);
+    try {
+      await h.addUser('victim');
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const { port } = server.address() as AddressInfo;
+      let answered = 0;
+      // Every request is either answered or parked on a verification: the burst is fully in.
+      const allIn = new Promise<void>((resolve) => {
+        gated.onVerify = () => answered + gated.verifications === BURST && resolve();
+      });
+      const statuses = Promise.all(
+        Array.from({ length: BURST }, async () => {
+          const status = await postJson(port, '/v1/login', { provider: 'local', username: 'victim', password: 'a wrong guess' });
+          answered++;
+          gated.onVerify();
+          return status;
+        }),
+      );
+      await allIn;
+      assert.equal(gated.verifications, 5, 'passwords verified while the burst was in flight');
+      gated.open();
+      const all = await statuses;
+      assert.equal(all.filter((status) => status === 401).length, 5);
+      assert.equal(all.filter((status) => status === 429).length, BURST - 5);
+      assert.equal(gated.verifications, 5);
+      assert.equal(await metricValue(h, 'local', 'rate_limited'), BURST - 5);
+    } finally {
+      server.close();
+      await h.close();
+    }
   });
 });
