@@ -23,6 +23,7 @@ import {
   wholeNumber,
 } from './fields.js';
 import type { AuthCacheConfig, LogLevel } from './fields.js';
+import { parseCidr } from './cidr.js';
 import { formatHost, formatHostPort, parseListenAddress } from './listen.js';
 import { collectOverrides, layerConfig, readConfigFile } from './source.js';
 import type { LoadConfigOptions, OverrideSpec } from './source.js';
@@ -78,7 +79,10 @@ export interface ProxyConfig {
     readonly apiMaxTtlSeconds: number;
   };
   readonly authCache: AuthCacheConfig;
-  readonly loginRateLimit: { readonly maxFailures: number; readonly windowSeconds: number };
+  /** Failed logins: `maxFailures` per username, `maxFailuresPerAddress` per client address. */
+  readonly loginRateLimit: { readonly maxFailures: number; readonly maxFailuresPerAddress: number; readonly windowSeconds: number };
+  /** CIDRs of reverse proxies whose `X-Forwarded-For` names the client (see src/proxy/client-address.ts). */
+  readonly trustedProxies: readonly string[];
   readonly upstream: { readonly connectTimeoutSeconds: number; readonly requestTimeoutSeconds: number };
   readonly workers: number;
   /** `file` undefined → standard output. */
@@ -194,8 +198,15 @@ const proxySchema = z.strictObject({
     .prefault({}),
   authCache: authCacheSchema({ successTtl: '10s', failureTtl: '5s' }),
   loginRateLimit: z
-    .strictObject({ maxFailures: wholeNumber(1, 1000).default(5), windowSeconds: wholeNumber(1, 86_400).default(300) })
+    .strictObject({
+      maxFailures: wholeNumber(1, 1000).default(5),
+      maxFailuresPerAddress: wholeNumber(1, 100_000).default(100),
+      windowSeconds: wholeNumber(1, 86_400).default(300),
+    })
     .prefault({}),
+  trustedProxies: z
+    .array(z.string().refine((text) => parseCidr(text) !== undefined, { error: 'must be an IP address or CIDR such as 10.0.0.0/8 or 2001:db8::/32' }))
+    .default([]),
   upstream: z
     .strictObject({
       connectTimeoutSeconds: wholeNumber(1, 300).default(10),
@@ -323,6 +334,7 @@ function toProxyConfig(input: ProxyInput): ProxyConfig {
       maxEntries: input.authCache.maxEntries,
     },
     loginRateLimit: { ...input.loginRateLimit },
+    trustedProxies: [...input.trustedProxies],
     upstream: { ...input.upstream },
     workers: input.workers,
     audit: { enabled: input.audit.enabled, file: input.audit.file },

@@ -13,23 +13,31 @@
  *   is created and linked. Its provider groups are stored for token authentication, a
  *   disabled user gets 403 (only after a correct password, so it reveals nothing to a
  *   guesser), and a `login` token is issued.
- * The client address is the socket's: the proxy terminates TLS itself, and a forwarded
- * header could be forged by anyone.
+ * The client address is the socket's, or what a configured trusted proxy recorded in
+ * `X-Forwarded-For` (client-address.ts): a forwarded header from anyone else is forged.
+ * When a limit trips (its first refusal in a window) a warning names the limit, the address
+ * and — for the username limit — the username: it is not a secret, and a string tried
+ * `maxFailures` times in a row is an account under attack, not a password typed into the
+ * wrong field. The password never reaches a log.
+ *
+ * `DELETE /v1/login-limits?username=…[&provider=…]` or `?address=…` (admins): forgets the
+ * failures counted for a username (at one provider, or at every provider) or an address.
  */
+import { isIP } from 'node:net';
 import { Router } from 'express';
-import type { Request } from 'express';
 import * as z from 'zod';
 import { newUserId } from '../../auth/user.js';
 import { KubegateError, isKubegateError, toKubegateError } from '../../errors.js';
 import { decideAccess } from '../../providers/access.js';
 import type { PasswordProvider, ProviderIdentity, ProviderLoginResult } from '../../providers/provider.js';
 import type { User } from '../../store/store.js';
-import type { LoginAttempt, LoginRateLimiter } from '../login-rate-limit.js';
-import type { ProxyApiContext } from './context.js';
+import type { LoginAttempt } from '../login-rate-limit.js';
+import { authenticate, requireAdmin } from './authenticate.js';
+import type { ApiServices, ProxyApiContext } from './context.js';
 import { methodNotAllowed } from './error-response.js';
 import { expiryFor, issueToken } from './issue-token.js';
 import type { IssuedToken } from './issue-token.js';
-import { parseBody, text, ttlInput, ttlSeconds } from './validation.js';
+import { parseBody, parseQuery, text, ttlInput, ttlSeconds } from './validation.js';
 
 const loginBody = z.strictObject({
   provider: z.string().min(1).max(32),
@@ -38,9 +46,15 @@ const loginBody = z.strictObject({
   ttl: ttlInput.optional(),
 });
 
+const resetLimitsQuery = z.union([
+  z.strictObject({ username: text(1024), provider: z.string().min(1).max(32).optional() }),
+  z.strictObject({ address: z.string().min(1).max(64) }),
+]);
+
 type LoginResult = 'success' | 'failure' | 'rate_limited' | 'error';
 
-export function loginRoutes(ctx: ProxyApiContext, limiter: LoginRateLimiter): Router {
+export function loginRoutes(ctx: ProxyApiContext, services: ApiServices): Router {
+  const { limiter } = services;
   const router = Router();
   const { tokens } = ctx.config;
 
@@ -68,11 +82,23 @@ export function loginRoutes(ctx: ProxyApiContext, limiter: LoginRateLimiter): Ro
       const provider = ctx.providers.get(body.provider);
       if (provider === undefined) throw new KubegateError('PROVIDER_UNKNOWN', undefined, { field: 'provider' });
 
-      const attempt: LoginAttempt = { provider: provider.name, username: body.username, address: clientAddress(request) };
-      // Reserved before the password is verified, in the same step as the check (no await).
-      const decision = limiter.reserve(attempt);
+      const attempt: LoginAttempt = { provider: provider.name, username: body.username, address: services.clientAddress(request) };
+      // Reserved before the password is verified, in the same step as the check.
+      const decision = await limiter.reserve(attempt);
       if (!decision.allowed) {
         count(provider.name, 'rate_limited');
+        if (decision.tripped) {
+          ctx.logger.warn(
+            {
+              provider: provider.name,
+              limit: decision.limit,
+              ...(decision.limit === 'username' ? { username: body.username } : {}),
+              address: attempt.address,
+              retryAfterSeconds: decision.retryAfterSeconds,
+            },
+            'login rate limit reached: further attempts are refused until the window closes',
+          );
+        }
         response.setHeader('Retry-After', String(decision.retryAfterSeconds));
         throw new KubegateError('LOGIN_RATE_LIMITED');
       }
@@ -111,11 +137,22 @@ export function loginRoutes(ctx: ProxyApiContext, limiter: LoginRateLimiter): Ro
     })
     .all(methodNotAllowed('POST'));
 
-  return router;
-}
+  router
+    .route('/login-limits')
+    .delete(authenticate(ctx), requireAdmin, async (request, response) => {
+      const query = parseQuery(resetLimitsQuery, request.query);
+      if ('address' in query) {
+        if (isIP(query.address) === 0) throw new KubegateError('BAD_REQUEST', 'address must be an IP address', { field: 'address' });
+        await limiter.reset({ address: query.address });
+      } else {
+        const providers = query.provider === undefined ? ctx.providers.list().map((provider) => provider.name) : [query.provider];
+        for (const provider of providers) await limiter.reset({ provider, username: query.username });
+      }
+      response.status(204).end();
+    })
+    .all(methodNotAllowed('DELETE'));
 
-function clientAddress(request: Request): string | undefined {
-  return request.socket.remoteAddress;
+  return router;
 }
 
 /** The provider's answer; a throw (a provider bug) is an `error`, never "wrong password". */

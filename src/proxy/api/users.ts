@@ -11,9 +11,11 @@
  *   drops the refusals cached meanwhile, so the tokens work again at once.
  * - No change may leave the installation without an enabled admin (LAST_ADMIN): the only
  *   way back would be editing the database.
- * - Changing one's own password needs the current one, and wrong guesses count against the
- *   same failed-login limits as POST /v1/login: a stolen token must not become an unlimited
- *   password oracle.
+ * - Changing one's own password needs the current one, and wrong guesses are limited per
+ *   user (`maxFailures` per window, reserved before verifying): a stolen token must not
+ *   become an unlimited password oracle. The limit is not the login's username limit, which
+ *   anyone can fill from outside: an attacker guessing an admin's password at POST
+ *   /v1/login never locks that admin, token in hand, out of changing it.
  */
 import { Router } from 'express';
 import * as z from 'zod';
@@ -21,9 +23,8 @@ import { verifyPassword } from '../../auth/password.js';
 import { isUserId, newUserId } from '../../auth/user.js';
 import { KubegateError, isKubegateError } from '../../errors.js';
 import type { User, UserPatch } from '../../store/store.js';
-import type { LoginRateLimiter } from '../login-rate-limit.js';
 import { authenticate, callerOf, requireAdmin } from './authenticate.js';
-import type { ProxyApiContext } from './context.js';
+import type { ApiServices, ProxyApiContext } from './context.js';
 import { methodNotAllowed } from './error-response.js';
 import { parseBody, text } from './validation.js';
 
@@ -54,7 +55,7 @@ export function userView(user: User): Record<string, unknown> {
   };
 }
 
-export function userRoutes(ctx: ProxyApiContext, limiter: LoginRateLimiter): Router {
+export function userRoutes(ctx: ProxyApiContext, services: ApiServices): Router {
   const router = Router();
   const auth = authenticate(ctx);
   const { store } = ctx;
@@ -105,8 +106,7 @@ export function userRoutes(ctx: ProxyApiContext, limiter: LoginRateLimiter): Rou
       const body = parseBody(changePasswordBody, request.body);
       const stored = caller.user.passwordHash;
       if (stored === null) throw new KubegateError('FORBIDDEN', 'the user has no local password');
-      const attempt = { provider: ctx.providers.local.name, username: caller.user.username, address: request.socket.remoteAddress };
-      const decision = limiter.reserve(attempt);
+      const decision = await services.limiter.reservePasswordChange(caller.user.id);
       if (!decision.allowed) {
         response.setHeader('Retry-After', String(decision.retryAfterSeconds));
         throw new KubegateError('LOGIN_RATE_LIMITED');

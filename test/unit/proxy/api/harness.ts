@@ -54,7 +54,8 @@ export class Clock {
 }
 
 export interface HarnessOptions {
-  readonly loginRateLimit?: { maxFailures: number; windowSeconds: number };
+  readonly loginRateLimit?: { maxFailures: number; maxFailuresPerAddress: number; windowSeconds: number };
+  readonly trustedProxies?: readonly string[];
   /** Replaces the providers made from an empty configuration. */
   readonly providers?: (store: Store) => ProviderRegistry;
   /** Omit the proxy CA, as with an operator-supplied serving certificate. */
@@ -133,7 +134,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
           apiTtlSeconds: 30 * 86_400,
           apiMaxTtlSeconds: 90 * 86_400,
         },
-        loginRateLimit: options.loginRateLimit ?? { maxFailures: 5, windowSeconds: 300 },
+        loginRateLimit: options.loginRateLimit ?? { maxFailures: 5, maxFailuresPerAddress: 100, windowSeconds: 300 },
+        trustedProxies: options.trustedProxies ?? [],
         agents: { image: 'kubegate:test', replicas: 2, registrationTtlSeconds: 3600, peerUrl: undefined },
         sync: { namespace: 'cattle-system', resyncIntervalSeconds: 300, roleNames: { owner: 'cluster-admin', member: 'edit', viewer: 'view' } },
       },

@@ -103,7 +103,7 @@ describe('POST /v1/login rate limiting', () => {
   let h: Harness;
   beforeEach(async () => {
     await h?.close();
-    h = await startHarness({ loginRateLimit: { maxFailures: 3, windowSeconds: 60 } });
+    h = await startHarness({ loginRateLimit: { maxFailures: 3, maxFailuresPerAddress: 4, windowSeconds: 60 } });
     await h.addUser('bob');
     await h.addUser('carol');
   });
@@ -130,27 +130,108 @@ describe('POST /v1/login rate limiting', () => {
     await login('bob', PASSWORD).expect(429);
   });
 
-  it('counts failures per client address too, so one client cannot spray many usernames', async () => {
-    // Three different usernames from the same address: the address budget is spent.
-    await login('bob', 'wrong password!').expect(401);
-    await login('carol', 'wrong password!').expect(401);
-    await login('nobody', 'wrong password!').expect(401);
-    await login('carol', PASSWORD).expect(429);
+  it('counts failures per client address too, with its own looser limit, so one client cannot spray many usernames', async () => {
+    // Four different usernames from the same address: the address budget (4) is spent, while
+    // no username reached its own limit (3).
+    for (const username of ['bob', 'carol', 'nobody', 'dan']) await login(username, 'wrong password!').expect(401);
+    const limited = await login('carol', PASSWORD).expect(429);
+    assert.equal(errorOf(limited.body).code, 'LOGIN_RATE_LIMITED');
   });
 
   it('resets the username counter on success, but not the address counter', async () => {
     await login('bob', 'wrong password!').expect(401);
     await login('bob', 'wrong password!').expect(401);
     await login('bob', PASSWORD).expect(201);
-    // The address has 2 failures left over; one more fills it.
+    // The address has 2 failures left over; two more fill it.
+    await login('carol', 'wrong password!').expect(401);
     await login('carol', 'wrong password!').expect(401);
     await login('bob', PASSWORD).expect(429);
+  });
+
+  it('logs one warning when a limit trips, naming the username and address but never the password', async () => {
+    for (let i = 0; i < 3; i++) await login('bob', `wrong password ${i}`).expect(401);
+    await login('bob', 'wrong password 3').expect(429);
+    await login('bob', 'wrong password 4').expect(429);
+    const warnings = h.logs.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line['msg'] === 'login rate limit reached: further attempts are refused until the window closes');
+    assert.equal(warnings.length, 1, 'once per window, not once per refusal');
+    assert.equal(warnings[0]?.['level'], 40);
+    assert.equal(warnings[0]?.['limit'], 'username');
+    assert.equal(warnings[0]?.['username'], 'bob');
+    assert.equal(warnings[0]?.['provider'], 'local');
+    assert.match(String(warnings[0]?.['address']), /127\.0\.0\.1/);
+    assert.ok(!h.logs.join('\n').includes('wrong password'), 'no password in any log line');
+  });
+
+  it('lets an admin forget the failures of a username or an address (DELETE /v1/login-limits)', async () => {
+    for (let i = 0; i < 3; i++) await login('bob', 'wrong password!').expect(401);
+    await login('bob', PASSWORD).expect(429);
+    await request(h.app).delete('/v1/login-limits?username=BOB').set(bearer(h.admin.token)).expect(204);
+    await login('bob', PASSWORD).expect(201);
+
+    // The address holds bob's 3 failures; one more fills it.
+    await login('nobody', 'wrong password!').expect(401);
+    await login('carol', PASSWORD).expect(429);
+    await request(h.app).delete('/v1/login-limits?address=127.0.0.1').set(bearer(h.admin.token)).expect(204);
+    await login('carol', PASSWORD).expect(201);
+  });
+
+  it('lets only admins reset limits, and refuses a reset that names nothing or something malformed', async () => {
+    const carol = await request(h.app).post('/v1/login').send({ provider: 'local', username: 'carol', password: PASSWORD }).expect(201);
+    const forbidden = await request(h.app).delete('/v1/login-limits?username=bob').set(bearer(carol.body.token)).expect(403);
+    assert.equal(errorOf(forbidden.body).code, 'FORBIDDEN');
+    await request(h.app).delete('/v1/login-limits?username=bob').expect(401);
+    for (const query of ['', '?address=not-an-ip', '?username=bob&address=127.0.0.1', '?user=bob']) {
+      const bad = await request(h.app).delete(`/v1/login-limits${query}`).set(bearer(h.admin.token)).expect(400);
+      assert.equal(errorOf(bad.body).code, 'BAD_REQUEST', query);
+    }
   });
 
   it('does not count an unknown provider or a bad request as a failed login', async () => {
     for (let i = 0; i < 5; i++) await request(h.app).post('/v1/login').send({ provider: 'nope', username: 'bob', password: 'x' }).expect(400);
     for (let i = 0; i < 5; i++) await request(h.app).post('/v1/login').send({ provider: 'local', username: 'bob' }).expect(400);
     await login('bob', PASSWORD).expect(201);
+  });
+});
+
+describe('POST /v1/login behind a trusted reverse proxy (trustedProxies)', () => {
+  let h: Harness;
+  const login = (forwardedFor: string) =>
+    request(h.app).post('/v1/login').set('X-Forwarded-For', forwardedFor).send({ provider: 'local', username: 'nobody', password: 'wrong password!' });
+
+  beforeEach(async () => {
+    await h?.close();
+    h = await startHarness({ loginRateLimit: { maxFailures: 100, maxFailuresPerAddress: 2, windowSeconds: 60 }, trustedProxies: ['127.0.0.0/8', '::1/128', '10.0.0.0/8'] });
+  });
+  after(() => h.close());
+
+  it('counts each client the trusted proxy names separately, so one address behind it does not lock out everyone', async () => {
+    await login('198.51.100.1').expect(401);
+    await login('198.51.100.1').expect(401);
+    await login('198.51.100.1').expect(429);
+    await login('198.51.100.2').expect(401);
+  });
+
+  it('skips trusted hops from the right and never believes what the client wrote before them', async () => {
+    // The client forged a leftmost entry; the proxies appended the real client, then 10.1.2.3.
+    await login('203.0.113.1, 198.51.100.7, 10.1.2.3').expect(401);
+    await login('203.0.113.2, 198.51.100.7, 10.1.2.3').expect(401);
+    await login('203.0.113.3, 198.51.100.7').expect(429);
+  });
+});
+
+describe('POST /v1/login from a peer that is not a trusted proxy', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({ loginRateLimit: { maxFailures: 100, maxFailuresPerAddress: 2, windowSeconds: 60 }, trustedProxies: ['10.0.0.0/8'] });
+  });
+  after(() => h.close());
+
+  it('ignores X-Forwarded-For, since any client can send one', async () => {
+    const login = (forwardedFor: string) =>
+      request(h.app).post('/v1/login').set('X-Forwarded-For', forwardedFor).send({ provider: 'local', username: 'nobody', password: 'wrong password!' });
+    await login('198.51.100.1').expect(401);
+    await login('198.51.100.2').expect(401);
+    await login('198.51.100.3').expect(429);
   });
 });
 
@@ -262,7 +343,7 @@ describe('POST /v1/login under a concurrent burst (issue #16)', () => {
   it('verifies exactly maxFailures passwords when 170 wrong passwords for one account arrive at once, because the limit is reserved before verifying', async () => {
     const BURST = 170;
     const gated = new GatedLocalProvider();
-    const h = await startHarness({ loginRateLimit: { maxFailures: 5, windowSeconds: 300 }, providers: gated.providers });
+    const h = await startHarness({ loginRateLimit: { maxFailures: 5, maxFailuresPerAddress: 100, windowSeconds: 300 }, providers: gated.providers });
     const server = http.createServer(h.app);
     try {
       await h.addUser('victim');
