@@ -7,9 +7,13 @@
  * web console (on the REST app) → server. Requests are dispatched by path before express
  * sees them:
  *   /k8s/clusters/…           → forwarder (the hot path: no express, no I/O on a cache hit)
- *   /healthz /readyz /metrics → health handler
+ *   /healthz /readyz          → health handler
+ *   /metrics                  → health handler only with `metrics.bearerTokenFile` (the
+ *                               scrape must present that token), else the REST API's 404
  *   /, /console/…             → the web console (`console.enabled`), which calls the REST API in process
  *   everything else           → the express REST API
+ * `/metrics` is served on the separate `metrics.listen` listener (plain HTTP, loopback by
+ * default), which serves nothing else but `/healthz` and `/readyz`.
  * Store change announcements (local, or from other replicas through PostgreSQL) invalidate
  * the token cache and end the open streams of a revoked token or a disabled user, so that
  * revocation is immediate on every path.
@@ -23,6 +27,7 @@ import { configForLog, loadProxyConfig } from '../config/proxy.js';
 import type { ProxyConfig, ProxyConfigFlags } from '../config/proxy.js';
 import type { LoadConfigOptions } from '../config/source.js';
 import { formatHost } from '../config/listen.js';
+import { readSecretFile } from '../config/secret-file.js';
 import { createLogger } from '../log.js';
 import type { Logger } from '../log.js';
 import { createProxyMetrics, createTunnelMetrics } from '../metrics.js';
@@ -48,7 +53,7 @@ import { oidcBearerSource } from '../providers/oidc/oidc.js';
 import type { Store } from '../store/store.js';
 import { openProxyData } from './proxy-data.js';
 import { runProxyWorkers } from './workers.js';
-import { createHealthHandler, createLongRunningRegistry, installSignalHandlers, startServer } from '../server.js';
+import { createHealthHandler, createLongRunningRegistry, installSignalHandlers, startMetricsServer, startServer } from '../server.js';
 
 export interface RunningProxy {
   /** `https://host:port` the proxy is bound to (loopback for a wildcard bind). */
@@ -59,6 +64,8 @@ export interface RunningProxy {
   readonly caPem: string | null;
   readonly store: Store;
   readonly registry: Registry;
+  /** `http://host:port` of the separate metrics listener, or undefined without one. */
+  readonly metricsUrl: string | undefined;
   /** Pushes tokens, user attributes and role bindings to clusters with the authorized endpoint on. */
   readonly sync: ClusterSync;
   stop(): Promise<void>;
@@ -183,7 +190,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
         get allowedOrigins() {
           return publicUrl === '' ? [] : [new URL(publicUrl).origin];
         },
-        metrics: forwardMetrics(metrics),
+        metrics: forwardMetrics(metrics, (clusterId) => directory.getCluster(clusterId) !== undefined),
         longRunning,
       },
       { idleTimeoutMs: config.upstream.requestTimeoutSeconds * 1000 },
@@ -255,7 +262,14 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
     const webConsole = config.console.enabled
       ? createConsoleApp({ api: app, key: deriveConsoleKey(secretKey), sessionTtlSeconds: config.console.sessionTtlSeconds, logger })
       : undefined;
-    const health = createHealthHandler({ ready: () => store.ping(), registry });
+    const metricsBearerToken =
+      config.metrics.bearerTokenFile === undefined ? undefined : readSecretFile(config.metrics.bearerTokenFile, 'metrics.bearerTokenFile');
+    const ready = (): Promise<void> => store.ping();
+    // The main listener serves /metrics only to scrapes that present the configured token.
+    const health = createHealthHandler({ ready, ...(metricsBearerToken === undefined ? {} : { registry, metricsBearerToken }) });
+    const metricsServer =
+      config.metrics.listen === undefined ? undefined : await startMetricsServer({ listen: config.metrics.listen, registry, metricsBearerToken, ready, logger });
+    if (metricsServer !== undefined) cleanups.push(() => metricsServer.close());
 
     const server = await startServer({
       listen: config.listen,
@@ -304,10 +318,12 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       caPem: tls.caPem,
       store,
       registry,
+      metricsUrl: metricsServer?.url,
       sync,
       stop() {
         stopping ??= (async () => {
           health.markShuttingDown();
+          metricsServer?.markShuttingDown();
           await server.close();
           await runCleanups(cleanups, logger);
         })();

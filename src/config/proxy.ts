@@ -18,11 +18,12 @@ import {
   hostNameOrIp,
   listenAddress,
   logLevel,
+  metricsListenAddress,
   numberFromText,
   tlsFiles,
   wholeNumber,
 } from './fields.js';
-import type { AuthCacheConfig, LogLevel } from './fields.js';
+import type { AuthCacheConfig, LogLevel, MetricsConfig } from './fields.js';
 import { parseCidr } from './cidr.js';
 import { formatHost, formatHostPort, parseListenAddress } from './listen.js';
 import { collectOverrides, layerConfig, readConfigFile } from './source.js';
@@ -85,6 +86,12 @@ export interface ProxyConfig {
   readonly trustedProxies: readonly string[];
   readonly upstream: { readonly connectTimeoutSeconds: number; readonly requestTimeoutSeconds: number };
   readonly workers: number;
+  /**
+   * `/metrics`: on a separate listener (`listen`, the default) and/or, with a bearer token
+   * from `bearerTokenFile`, on the main listener too. Without the token file the main
+   * listener does not serve it.
+   */
+  readonly metrics: MetricsConfig;
   /** `file` undefined → standard output. */
   readonly audit: { readonly enabled: boolean; readonly file: string | undefined };
   readonly log: { readonly level: LogLevel };
@@ -134,6 +141,7 @@ export interface ProxyConfigFlags {
   readonly externalUrl?: string | undefined;
   readonly logLevel?: string | undefined;
   readonly workers?: string | number | undefined;
+  readonly metricsListen?: string | undefined;
 }
 
 /** Same pattern as provider names in src/auth/user.ts (they prefix group names). */
@@ -214,6 +222,7 @@ const proxySchema = z.strictObject({
     })
     .prefault({}),
   workers: wholeNumber(1, 64).default(1),
+  metrics: z.strictObject({ listen: metricsListenAddress('127.0.0.1:9464'), bearerTokenFile: filePath.optional() }).prefault({}),
   audit: z.strictObject({ enabled: z.boolean().default(true), file: filePath.optional() }).prefault({}),
   log: z.strictObject({ level: logLevel }).prefault({}),
   providers: z.array(providerSchema).prefault([{ name: 'local', type: 'local' }]),
@@ -258,6 +267,7 @@ const PROXY_OVERRIDES: readonly OverrideSpec[] = [
   { path: ['agents', 'peerUrl'], env: 'KUBEGATE_PEER_URL' },
   { path: ['log', 'level'], env: 'KUBEGATE_LOG_LEVEL', flag: 'logLevel' },
   { path: ['workers'], env: 'KUBEGATE_WORKERS', flag: 'workers', toValue: numberFromText },
+  { path: ['metrics', 'listen'], env: 'KUBEGATE_METRICS_LISTEN', flag: 'metricsListen' },
 ];
 
 /**
@@ -337,6 +347,7 @@ function toProxyConfig(input: ProxyInput): ProxyConfig {
     trustedProxies: [...input.trustedProxies],
     upstream: { ...input.upstream },
     workers: input.workers,
+    metrics: { listen: input.metrics.listen, bearerTokenFile: input.metrics.bearerTokenFile },
     audit: { enabled: input.audit.enabled, file: input.audit.file },
     log: { level: input.log.level },
     providers: input.providers.map((provider) => ({ ...provider, settings: structuredClone(provider.settings) })),

@@ -5,8 +5,8 @@
  * file < environment < flags → zod → frozen, durations resolved to seconds.
  */
 import * as z from 'zod';
-import { authCacheSchema, checkBothOrNeither, filePath, listenAddress, logLevel, tlsFiles } from './fields.js';
-import type { AuthCacheConfig, LogLevel } from './fields.js';
+import { authCacheSchema, checkBothOrNeither, filePath, listenAddress, logLevel, metricsListenAddress, tlsFiles } from './fields.js';
+import type { AuthCacheConfig, LogLevel, MetricsConfig } from './fields.js';
 import { collectOverrides, layerConfig, readConfigFile } from './source.js';
 import type { LoadConfigOptions, OverrideSpec } from './source.js';
 import { deepFreeze, parseLayeredConfig } from './validate.js';
@@ -21,6 +21,12 @@ export interface WebhookConfig {
   /** Both undefined → plain HTTP, as kube-api-auth serves. */
   readonly tls: { readonly certFile: string | undefined; readonly keyFile: string | undefined };
   readonly cache: AuthCacheConfig;
+  /**
+   * `/metrics`: on the webhook's own listener (loopback by default, as kube-api-auth) when
+   * `listen` is none (the default), else only on that separate listener; with
+   * `bearerTokenFile`, only for scrapes presenting that token.
+   */
+  readonly metrics: MetricsConfig;
   readonly log: { readonly level: LogLevel };
 }
 
@@ -43,6 +49,7 @@ const webhookSchema = z.strictObject({
     .default('cattle-system'),
   tls: z.strictObject(tlsFiles).superRefine(checkBothOrNeither).prefault({}),
   cache: authCacheSchema({ successTtl: '10s', failureTtl: '2s' }),
+  metrics: z.strictObject({ listen: metricsListenAddress('none'), bearerTokenFile: filePath.optional() }).prefault({}),
   log: z.strictObject({ level: logLevel }).prefault({}),
 });
 
@@ -75,6 +82,7 @@ export function loadWebhookConfig(options: LoadConfigOptions<WebhookConfigFlags>
       failureTtlSeconds: input.cache.failureTtl,
       maxEntries: input.cache.maxEntries,
     },
+    metrics: { listen: input.metrics.listen, bearerTokenFile: input.metrics.bearerTokenFile },
     log: { level: input.log.level },
   });
 }

@@ -82,15 +82,23 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
   };
 }
 
-/** Feeds the forwarder's per-request hooks into the proxy's prom-client metrics. */
-export function forwardMetrics(metrics: ProxyMetrics): ForwardMetrics {
+/** The `cluster` label of a request to a cluster kubegate does not know (or no cluster at all). */
+export const UNKNOWN_CLUSTER = 'unknown';
+
+/**
+ * Feeds the forwarder's per-request hooks into the proxy's prom-client metrics. The cluster
+ * ID of a request comes from its URL, which anyone may send: it becomes a label only when
+ * `isKnownCluster` says kubegate knows that cluster, else `unknown` — otherwise every
+ * anonymous request to a made-up ID would create a time series of its own.
+ */
+export function forwardMetrics(metrics: ProxyMetrics, isKnownCluster: (clusterId: string) => boolean): ForwardMetrics {
   return {
     requestStarted() {
       metrics.inflightRequests.inc();
     },
     requestFinished(record) {
       metrics.inflightRequests.dec();
-      const cluster = record.cluster ?? '';
+      const cluster = record.cluster !== null && isKnownCluster(record.cluster) ? record.cluster : UNKNOWN_CLUSTER;
       metrics.requests.inc({ cluster, code: String(record.status), method: record.method });
       if (!record.longRunning && !record.upgrade) {
         metrics.requestDuration.observe({ cluster }, record.durationMs / 1000);

@@ -8,7 +8,9 @@
  *   see token-review.ts for how "rejected" (cached by kube-apiserver) and "could not
  *   decide" (not cached, `status.error`) differ, and verify.ts for which failure is which.
  * - `GET /healthcheck`: 200 `ok`, as kube-api-auth (its DaemonSet probes use it).
- * - `GET /healthz`, `/readyz` (ready once every resource was listed), `/metrics`.
+ * - `GET /healthz`, `/readyz` (ready once every resource was listed), and `/metrics` when
+ *   given a registry (cmd/webhook.ts leaves it out when metrics have a listener of their
+ *   own), only to scrapes with the bearer token when one is configured.
  *
  * Per review: metrics (result, latency; cache hits and misses are read when `/metrics` is
  * scraped), a debug log line with the outcome and the token NAME only (built only when debug
@@ -35,7 +37,10 @@ export interface WebhookAppDeps {
   /** Readiness, and where successful uses are recorded. */
   readonly source: { readonly ready: boolean; recordUse(name: string, at: Date): void };
   readonly metrics: WebhookMetrics;
-  readonly registry: Registry;
+  /** Served as `/metrics`; absent: `/metrics` is 404 here. */
+  readonly registry?: Registry | undefined;
+  /** Scrapes of `/metrics` must present `Authorization: Bearer <this>`. */
+  readonly metricsBearerToken?: string | undefined;
   readonly logger: Logger;
   /** Largest TokenReview body accepted. Default 65 536. */
   readonly maxBodyBytes?: number;
@@ -54,6 +59,7 @@ export function createWebhookHandler(deps: WebhookAppDeps): WebhookHandler {
   const now = deps.now ?? (() => new Date());
   const health = createHealthHandler({
     registry: deps.registry,
+    metricsBearerToken: deps.metricsBearerToken,
     ready: async () => {
       if (!source.ready) throw new KubegateError('NOT_READY', 'the webhook has not listed its objects yet');
     },

@@ -55,6 +55,7 @@ describe('loadProxyConfig', () => {
     assert.deepEqual(config.authCache, { successTtlSeconds: 10, failureTtlSeconds: 5, maxEntries: 10_000 });
     assert.deepEqual(config.loginRateLimit, { maxFailures: 5, maxFailuresPerAddress: 100, windowSeconds: 300 });
     assert.deepEqual(config.trustedProxies, []);
+    assert.deepEqual(config.metrics, { listen: '127.0.0.1:9464', bearerTokenFile: undefined });
     assert.deepEqual(config.upstream, { connectTimeoutSeconds: 10, requestTimeoutSeconds: 60 });
     assert.equal(config.workers, 1);
     assert.deepEqual(config.audit, { enabled: true, file: undefined });
@@ -158,6 +159,7 @@ oidcBearer: { provider: sso }
         KUBEGATE_EXTERNAL_URL: 'https://k.example.com:7443',
         KUBEGATE_LOG_LEVEL: 'trace',
         KUBEGATE_WORKERS: '8',
+        KUBEGATE_METRICS_LISTEN: 'none',
         KUBEGATE_UNRELATED: 'ignored',
       },
     });
@@ -169,6 +171,7 @@ oidcBearer: { provider: sso }
     assert.equal(config.externalUrl, 'https://k.example.com:7443');
     assert.equal(config.log.level, 'trace');
     assert.equal(config.workers, 8);
+    assert.equal(config.metrics.listen, undefined, 'none: no metrics listener');
   });
 
   it('lets KUBEGATE_STORE_URL replace a file-configured store whole, because a postgres store has no path', () => {
@@ -241,6 +244,7 @@ oidcBearer: { provider: sso }
       ['trustedProxies: 10.0.0.0/8\n', 'trustedProxies', /^trustedProxies .*must be a list/],
       ['upstream: { connectTimeoutSeconds: "ten" }\n', 'upstream.connectTimeoutSeconds', /^upstream\.connectTimeoutSeconds .*whole number/],
       ['workers: 0\n', 'workers', /^workers .*must be a whole number from 1 to 64/],
+      ['metrics: { listen: "9464" }\n', 'metrics.listen', /^metrics\.listen .*must be HOST:PORT, e\.g\. 127\.0\.0\.1:9464, or none/],
       ['audit: { enabled: "yes please" }\n', 'audit.enabled', /^audit\.enabled .*must be a boolean/],
       ['log: { level: loud }\n', 'log.level', /^log\.level .*must be one of fatal, error, warn, info, debug, trace, silent/],
       ['providers: [{ name: Corp, type: ldap }]\n', 'providers[0].name', /^providers\[0\]\.name .*lower-case/],

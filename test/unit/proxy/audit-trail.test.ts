@@ -5,7 +5,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { createAuditSink } from '../../../src/proxy/audit-trail.js';
+import { Registry } from 'prom-client';
+import { createProxyMetrics } from '../../../src/metrics.js';
+import { createAuditSink, forwardMetrics } from '../../../src/proxy/audit-trail.js';
 import type { AuditRecord } from '../../../src/proxy/forward.js';
 import { eventually } from '../../support/eventually.js';
 
@@ -64,5 +66,24 @@ describe('audit sink', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('forwardMetrics', () => {
+  it('labels only clusters kubegate knows, and every other ID "unknown", so URLs cannot create time series (issue #15)', async () => {
+    const registry = new Registry();
+    const hooks = forwardMetrics(createProxyMetrics(registry), (id) => id === 'edge');
+    for (const cluster of ['edge', 'made-up-1', 'made-up-2', null]) {
+      hooks.requestStarted();
+      hooks.requestFinished({ ...record('/api'), cluster, status: 401 });
+    }
+    const values = (await registry.getSingleMetric('kubegate_proxy_requests_total')!.get()).values;
+    assert.deepEqual(
+      values.map((value) => [value.labels['cluster'], value.value]),
+      [
+        ['edge', 1],
+        ['unknown', 3],
+      ],
+    );
   });
 });
