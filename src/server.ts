@@ -457,3 +457,22 @@ export function installSignalHandlers(
     for (const { signal, listener } of listeners) target.off(signal, listener);
   };
 }
+
+/**
+ * SIGHUP, logrotate's convention: runs `reopen` (reopen the files the process writes) and
+ * logs that it did, instead of Node's default of ending the process without a word. A
+ * `reopen` that throws is logged and the process keeps running. Returns a function that
+ * removes the handler.
+ */
+export function installReopenHandler(reopen: () => void, logger: Logger, target: SignalTarget = process): () => void {
+  const listener = (): void => {
+    try {
+      reopen();
+      logger.info({ signal: 'SIGHUP' }, 'signal received: files reopened');
+    } catch (error) {
+      logger.error({ err: error, signal: 'SIGHUP' }, 'reopening files failed');
+    }
+  };
+  target.on('SIGHUP', listener);
+  return () => target.off('SIGHUP', listener);
+}

@@ -53,7 +53,7 @@ import { oidcBearerSource } from '../providers/oidc/oidc.js';
 import type { Store } from '../store/store.js';
 import { openProxyData } from './proxy-data.js';
 import { runProxyWorkers } from './workers.js';
-import { createHealthHandler, createLongRunningRegistry, installSignalHandlers, startMetricsServer, startServer } from '../server.js';
+import { createHealthHandler, createLongRunningRegistry, installReopenHandler, installSignalHandlers, startMetricsServer, startServer } from '../server.js';
 
 export interface RunningProxy {
   /** `https://host:port` the proxy is bound to (loopback for a wildcard bind). */
@@ -68,6 +68,8 @@ export interface RunningProxy {
   readonly metricsUrl: string | undefined;
   /** Pushes tokens, user attributes and role bindings to clusters with the authorized endpoint on. */
   readonly sync: ClusterSync;
+  /** Reopens the audit file (SIGHUP, after logrotate moved it away). */
+  reopenFiles(): void;
   stop(): Promise<void>;
 }
 
@@ -90,6 +92,7 @@ export async function runProxy(options: LoadConfigOptions<ProxyConfigFlags>): Pr
   }
   const proxy = await startProxy(config, { logger });
   installSignalHandlers(() => proxy.stop(), logger);
+  installReopenHandler(() => proxy.reopenFiles(), logger);
 }
 
 export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Promise<RunningProxy> {
@@ -320,6 +323,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       registry,
       metricsUrl: metricsServer?.url,
       sync,
+      reopenFiles: () => audit.reopen(),
       stop() {
         stopping ??= (async () => {
           health.markShuttingDown();

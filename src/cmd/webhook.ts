@@ -23,7 +23,7 @@ import { loadKubeEndpoint } from '../kube/endpoint.js';
 import { createLogger } from '../log.js';
 import type { Logger } from '../log.js';
 import { createWebhookMetrics } from '../metrics.js';
-import { installSignalHandlers, startMetricsServer, startServer } from '../server.js';
+import { installReopenHandler, installSignalHandlers, startMetricsServer, startServer } from '../server.js';
 import type { MetricsServer } from '../server.js';
 import { readSecretFile } from '../config/secret-file.js';
 import { createWebhookHandler } from '../webhook/app.js';
@@ -54,6 +54,8 @@ export async function runWebhook(options: LoadConfigOptions<WebhookConfigFlags>)
   const logger = createLogger({ level: config.log.level, name: 'webhook' });
   const webhook = await startWebhook(config, { logger });
   installSignalHandlers(() => webhook.stop(), logger);
+  // The webhook writes no file of its own: SIGHUP is only acknowledged, never fatal.
+  installReopenHandler(() => undefined, logger);
 }
 
 export async function startWebhook(config: WebhookConfig, deps: StartWebhookDeps): Promise<RunningWebhook> {

@@ -18,7 +18,8 @@
  *   - restarts a worker that dies after it was serving (a bounded number of times), and
  *     stops everything when one fails before it ever served (a bad listen address, say);
  *   - on SIGTERM/SIGINT, sends SIGTERM to every worker (each stops gracefully: ends its
- *     watches cleanly, finishes in-flight requests) and exits once they have exited.
+ *     watches cleanly, finishes in-flight requests) and exits once they have exited;
+ *   - on SIGHUP, sends SIGHUP to every worker, which reopens its audit file.
  * Per-process state stays per process: the login failure rate limit counts per worker.
  */
 import cluster from 'node:cluster';
@@ -29,7 +30,7 @@ import type { PrometheusContentType, Registry } from 'prom-client';
 import type { ProxyConfig } from '../config/proxy.js';
 import { KubegateError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { installSignalHandlers, startMetricsServer } from '../server.js';
+import { installReopenHandler, installSignalHandlers, startMetricsServer } from '../server.js';
 import { readSecretFile } from '../config/secret-file.js';
 import { relayChanges } from '../store/relay.js';
 import type { ChangeChannel } from '../store/relay.js';
@@ -227,6 +228,9 @@ async function runPrimary(config: ProxyConfig, logger: Logger, timings: WorkerTi
   }
 
   installSignalHandlers(stopEverything, logger);
+  installReopenHandler(() => {
+    for (const worker of live()) worker.process.kill('SIGHUP');
+  }, logger);
   for (let i = 0; i < config.workers; i++) cluster.fork();
   await allServing;
 }
@@ -259,6 +263,7 @@ async function runWorker(config: ProxyConfig, deps: RunWorkersDeps, timings: Wor
     logger,
     { signals: ['SIGTERM'] },
   );
+  installReopenHandler(() => proxy.reopenFiles(), logger);
 }
 
 interface WorkerChannel extends ChangeChannel {

@@ -8,7 +8,13 @@
  * in writes of AUDIT_BUFFER_BYTES), so an audit line never blocks the forwarding path nor
  * costs a write of its own; a buffer that has not filled is written within
  * AUDIT_FLUSH_INTERVAL_MS, so a quiet proxy's trail is still current. `close()` drains it
- * at shutdown.
+ * at shutdown, and whatever is still buffered when the process exits by any other path
+ * (a second signal, a fatal error, process.exit) is written synchronously from the `exit`
+ * event: no buffered line is lost short of SIGKILL.
+ *
+ * The file is created 0600 (it names users, groups and what they did); `reopen()` (SIGHUP,
+ * logrotate's convention) writes out the buffer and continues in a file newly opened at the
+ * same path, so a rotated file is never written to again.
  */
 import pino from 'pino';
 import type { ProxyMetrics } from '../metrics.js';
@@ -16,6 +22,8 @@ import type { AuditRecord, ForwardMetrics } from './forward.js';
 
 export interface AuditSink {
   readonly write: (record: AuditRecord) => void;
+  /** Writes out what is buffered and continues in a newly opened `file` (no-op for standard output). */
+  reopen(): void;
   /** Writes out what is buffered, synchronously, and stops the flush timer. */
   close(): void;
 }
@@ -32,11 +40,23 @@ export interface AuditSinkOptions {
   readonly destination?: pino.DestinationStream;
 }
 
+/** The file mode of a new audit file: owner only. */
+const AUDIT_FILE_MODE = 0o600;
+
 export function createAuditSink(options: AuditSinkOptions): AuditSink {
-  if (!options.enabled) return { write: () => undefined, close: () => undefined };
+  if (!options.enabled) return { write: () => undefined, reopen: () => undefined, close: () => undefined };
   const destination =
-    options.destination ?? pino.destination({ dest: options.file ?? 1, sync: false, mkdir: true, minLength: AUDIT_BUFFER_BYTES });
-  const flushable = destination as { fd?: number; flush?: () => void; flushSync?: () => void };
+    options.destination ??
+    pino.destination({ dest: options.file ?? 1, sync: false, mkdir: true, minLength: AUDIT_BUFFER_BYTES, mode: AUDIT_FILE_MODE });
+  const flushable = destination as { fd?: number; flush?: () => void; flushSync?: () => void; reopen?: () => void };
+  const flushNow = (): void => {
+    try {
+      flushable.flushSync?.();
+    } catch {
+      // nothing buffered, the file is still being opened, or the destination is closed
+    }
+  };
+  process.on('exit', flushNow);
   let buffered = false;
   const timer = setInterval(() => {
     // fd -1: the file is still being opened; what is buffered goes out at a later tick.
@@ -71,13 +91,15 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
       });
       destination.write(`${line}\n`);
     },
+    reopen() {
+      if (options.file === undefined || options.destination !== undefined) return;
+      flushNow();
+      flushable.reopen?.();
+    },
     close() {
       clearInterval(timer);
-      try {
-        flushable.flushSync?.();
-      } catch {
-        // nothing buffered, or the destination is already closed
-      }
+      process.off('exit', flushNow);
+      flushNow();
     },
   };
 }
