@@ -255,6 +255,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       publicUrl: () => publicUrl,
       caPem: tls.caPem,
       logger,
+      audit: audit.writeEvent,
       metrics,
       clusterStatus,
       syncStatus: (clusterId) => sync.status(clusterId),

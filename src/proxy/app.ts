@@ -4,7 +4,8 @@
  * console's (`/console/…`, which calls this app in process: src/console/api-client.ts).
  *
  * Assembly, in order: response headers common to every answer (`Cache-Control: no-store` —
- * answers carry tokens and per-user data; `X-Content-Type-Options: nosniff`) → JSON body
+ * answers carry tokens and per-user data; `X-Content-Type-Options: nosniff`) → the audit
+ * trail of administrative actions and logins (api/audit.ts) → JSON body
  * gate (415 / 413 / 400, see validation.ts) → unauthenticated routes (`/v1/cacerts`,
  * `/v1/login`, `/v1/providers`) → authenticated routes (each route authenticates itself,
  * so a method or path that does not exist is a 405 / 404 for anyone) → 404 → the one error
@@ -40,6 +41,7 @@ import { createLoginRateLimiter } from './login-rate-limit.js';
 import { agentRoutes } from './api/agents.js';
 import { clusterRoutes } from './api/clusters.js';
 import type { ApiServices, ProxyApiContext } from './api/context.js';
+import { apiAuditTrail } from './api/audit.js';
 import { apiErrorHandler, methodNotAllowed, notFound } from './api/error-response.js';
 import { kubeconfigRoutes } from './api/kubeconfig.js';
 import { loginRoutes } from './api/login.js';
@@ -68,6 +70,7 @@ export function createProxyApp(ctx: ProxyApiContext): Express {
     response.setHeader('X-Content-Type-Options', 'nosniff');
     next();
   });
+  app.use(apiAuditTrail(ctx.audit, services.clientAddress));
   app.use(jsonBody());
 
   const v1 = express.Router();

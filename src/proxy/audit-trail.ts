@@ -1,5 +1,7 @@
 /**
- * What kubegate records about each forwarded request: one audit line and the metrics.
+ * What kubegate records about each forwarded request (one audit line of `kind: "request"`
+ * and the metrics) and about each administrative action and login through the REST API (a
+ * line of `kind: "api"`, built in api/audit.ts).
  *
  * Audit lines are JSON, one per request, written to standard output or a file through
  * pino's asynchronous destination. They are built only from AuditRecord fields (user ID, groups, token name, cluster,
@@ -18,10 +20,14 @@
  */
 import pino from 'pino';
 import type { ProxyMetrics } from '../metrics.js';
+import type { ApiAuditEvent } from './api/audit.js';
 import type { AuditRecord, ForwardMetrics } from './forward.js';
 
 export interface AuditSink {
+  /** A forwarded request: a line of `kind: "request"`. */
   readonly write: (record: AuditRecord) => void;
+  /** An administrative action or a login through the REST API: a line of `kind: "api"`. */
+  readonly writeEvent: (event: ApiAuditEvent) => void;
   /** Writes out what is buffered and continues in a newly opened `file` (no-op for standard output). */
   reopen(): void;
   /** Writes out what is buffered, synchronously, and stops the flush timer. */
@@ -44,7 +50,7 @@ export interface AuditSinkOptions {
 const AUDIT_FILE_MODE = 0o600;
 
 export function createAuditSink(options: AuditSinkOptions): AuditSink {
-  if (!options.enabled) return { write: () => undefined, reopen: () => undefined, close: () => undefined };
+  if (!options.enabled) return { write: () => undefined, writeEvent: () => undefined, reopen: () => undefined, close: () => undefined };
   const destination =
     options.destination ??
     pino.destination({ dest: options.file ?? 1, sync: false, mkdir: true, minLength: AUDIT_BUFFER_BYTES, mode: AUDIT_FILE_MODE });
@@ -73,6 +79,7 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
       buffered = true;
       const line = JSON.stringify({
         type: 'audit',
+        kind: 'request',
         time: new Date(record.time).toISOString(),
         user: record.user,
         groups: record.groups,
@@ -88,6 +95,23 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
         bytesOut: record.bytesOut,
         upgrade: record.upgrade,
         longRunning: record.longRunning,
+      });
+      destination.write(`${line}\n`);
+    },
+    writeEvent(event) {
+      buffered = true;
+      const line = JSON.stringify({
+        type: 'audit',
+        kind: 'api',
+        time: new Date(event.time).toISOString(),
+        action: event.action,
+        user: event.user,
+        tokenName: event.tokenName,
+        status: event.status,
+        code: event.code,
+        address: event.address,
+        userAgent: event.userAgent,
+        target: event.target,
       });
       destination.write(`${line}\n`);
     },

@@ -14,6 +14,7 @@ import type { ClusterStatusMonitor } from '../../clusters/status.js';
 import type { ClusterRegistry } from '../../clusters/registry.js';
 import type { ClientAddressOf } from '../client-address.js';
 import type { LoginRateLimiter } from '../login-rate-limit.js';
+import type { ApiAuditEvent } from './audit.js';
 
 /** The parts of the proxy configuration the REST API reads (a whole ProxyConfig fits). */
 export type ProxyApiConfig = Pick<ProxyConfig, 'tokens' | 'loginRateLimit' | 'trustedProxies' | 'agents' | 'sync'>;
@@ -38,6 +39,8 @@ export interface ProxyApiContext {
    */
   readonly caPem: string | null;
   readonly logger: Logger;
+  /** Where audit events of administrative actions and logins go (the audit trail). */
+  readonly audit: (event: ApiAuditEvent) => void;
   readonly metrics?: ProxyMetrics | undefined;
   readonly clusterStatus: Pick<ClusterStatusMonitor, 'get' | 'probe'>;
   /** State of the sync to the cluster (authorized endpoint), or undefined when it has none. */

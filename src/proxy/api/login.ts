@@ -32,6 +32,7 @@ import { decideAccess } from '../../providers/access.js';
 import type { PasswordProvider, ProviderIdentity, ProviderLoginResult } from '../../providers/provider.js';
 import type { User } from '../../store/store.js';
 import type { LoginAttempt } from '../login-rate-limit.js';
+import { audited, auditSubject, auditTarget } from './audit.js';
 import { authenticate, requireAdmin } from './authenticate.js';
 import type { ApiServices, ProxyApiContext } from './context.js';
 import { methodNotAllowed } from './error-response.js';
@@ -74,8 +75,9 @@ export function loginRoutes(ctx: ProxyApiContext, services: ApiServices): Router
 
   router
     .route('/login')
-    .post(async (request, response) => {
+    .post(audited('login'), async (request, response) => {
       const body = parseBody(loginBody, request.body);
+      auditTarget(response, { method: 'password', provider: body.provider, username: body.username });
       const ttl = body.ttl === undefined ? tokens.loginTtlSeconds : ttlSeconds(body.ttl, 'ttl');
       const maxTtl = Math.max(tokens.apiMaxTtlSeconds, tokens.loginTtlSeconds);
       expiryFor(ctx, ttl, maxTtl);
@@ -133,14 +135,16 @@ export function loginRoutes(ctx: ProxyApiContext, services: ApiServices): Router
         throw error;
       }
       count(provider.name, 'success');
+      auditSubject(response, completed.user.id, completed.issued.stored.name);
       response.status(201).json(loginAnswer(completed));
     })
     .all(methodNotAllowed('POST'));
 
   router
     .route('/login-limits')
-    .delete(authenticate(ctx), requireAdmin, async (request, response) => {
+    .delete(audited('login-limits.reset'), authenticate(ctx), requireAdmin, async (request, response) => {
       const query = parseQuery(resetLimitsQuery, request.query);
+      auditTarget(response, 'address' in query ? { address: query.address } : { username: query.username, provider: query.provider ?? null });
       if ('address' in query) {
         if (isIP(query.address) === 0) throw new KubegateError('BAD_REQUEST', 'address must be an IP address', { field: 'address' });
         await limiter.reset({ address: query.address });

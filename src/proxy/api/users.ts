@@ -23,6 +23,7 @@ import { verifyPassword } from '../../auth/password.js';
 import { isUserId, newUserId } from '../../auth/user.js';
 import { KubegateError, isKubegateError } from '../../errors.js';
 import type { User, UserPatch } from '../../store/store.js';
+import { audited, auditTarget, idParam } from './audit.js';
 import { authenticate, callerOf, requireAdmin } from './authenticate.js';
 import type { ApiServices, ProxyApiContext } from './context.js';
 import { methodNotAllowed } from './error-response.js';
@@ -101,8 +102,9 @@ export function userRoutes(ctx: ProxyApiContext, services: ApiServices): Router 
 
   router
     .route('/me/password')
-    .post(auth, async (request, response) => {
+    .post(audited('me.password'), auth, async (request, response) => {
       const caller = callerOf(response);
+      auditTarget(response, { userId: caller.user.id });
       const body = parseBody(changePasswordBody, request.body);
       const stored = caller.user.passwordHash;
       if (stored === null) throw new KubegateError('FORBIDDEN', 'the user has no local password');
@@ -131,8 +133,9 @@ export function userRoutes(ctx: ProxyApiContext, services: ApiServices): Router 
 
   router
     .route('/users')
-    .post(auth, requireAdmin, async (request, response) => {
+    .post(audited('user.create'), auth, requireAdmin, async (request, response) => {
       const body = parseBody(createUserBody, request.body);
+      auditTarget(response, { username: body.username, globalRole: body.globalRole ?? 'user' });
       const conflict = new KubegateError('CONFLICT', 'a user with this username exists', { field: 'username' });
       if ((await store.getUserByUsername(body.username)) !== undefined) throw conflict;
       const passwordHash = await ctx.providers.local.hashNewPassword(body.password, 'password');
@@ -150,6 +153,7 @@ export function userRoutes(ctx: ProxyApiContext, services: ApiServices): Router 
         if (isKubegateError(error, 'STORE_CONSTRAINT')) throw conflict;
         throw error;
       }
+      auditTarget(response, { userId: user.id });
       response.status(201).json({ id: user.id, username: user.username });
     })
     .get(auth, requireAdmin, async (_request, response) => {
@@ -162,9 +166,14 @@ export function userRoutes(ctx: ProxyApiContext, services: ApiServices): Router 
     .get(auth, requireAdmin, async (request, response) => {
       response.json(userView(await findUser(request.params['id'] ?? '')));
     })
-    .patch(auth, requireAdmin, async (request, response) => {
+    .patch(audited('user.update', idParam('userId')), auth, requireAdmin, async (request, response) => {
       const user = await findUser(request.params['id'] ?? '');
       const body = parseBody(patchUserBody, request.body);
+      auditTarget(response, {
+        fields: Object.keys(body).sort(),
+        ...(body.enabled === undefined ? {} : { enabled: body.enabled }),
+        ...(body.globalRole === undefined ? {} : { globalRole: body.globalRole }),
+      });
       await keepAnAdmin(user, (body.enabled ?? user.enabled) && (body.globalRole ?? user.globalRole) === 'admin');
       const patch: UserPatch = {
         ...(body.enabled === undefined ? {} : { enabled: body.enabled }),
@@ -177,7 +186,7 @@ export function userRoutes(ctx: ProxyApiContext, services: ApiServices): Router 
       if (updated.enabled !== user.enabled) await forgetCachedAnswers(updated.id);
       response.json(userView(updated));
     })
-    .delete(auth, requireAdmin, async (request, response) => {
+    .delete(audited('user.delete', idParam('userId')), auth, requireAdmin, async (request, response) => {
       const user = await findUser(request.params['id'] ?? '');
       await keepAnAdmin(user, false);
       await store.deleteUser(user.id);

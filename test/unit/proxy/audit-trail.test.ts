@@ -69,6 +69,42 @@ describe('audit sink', () => {
   });
 });
 
+describe('audit lines', () => {
+  it('tells forwarded requests (kind "request") and REST API events (kind "api") apart in one JSON line format', () => {
+    const lines: string[] = [];
+    const sink = createAuditSink({ enabled: true, file: undefined, destination: { write: (line: string) => void lines.push(line) } });
+    sink.write(record('/api/v1/pods'));
+    sink.writeEvent({
+      time: Date.UTC(2026, 10, 24, 12, 0, 1),
+      action: 'user.create',
+      user: 'u-admin',
+      tokenName: 't-admin',
+      status: 201,
+      code: null,
+      address: '192.0.2.7',
+      userAgent: 'curl/8',
+      target: { username: 'carol', userId: 'u-carol' },
+    });
+    sink.close();
+    const [request, event] = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.equal(request?.['type'], 'audit');
+    assert.equal(request?.['kind'], 'request');
+    assert.deepEqual(event, {
+      type: 'audit',
+      kind: 'api',
+      time: '2026-11-24T12:00:01.000Z',
+      action: 'user.create',
+      user: 'u-admin',
+      tokenName: 't-admin',
+      status: 201,
+      code: null,
+      address: '192.0.2.7',
+      userAgent: 'curl/8',
+      target: { username: 'carol', userId: 'u-carol' },
+    });
+  });
+});
+
 describe('forwardMetrics', () => {
   it('labels only clusters kubegate knows, and every other ID "unknown", so URLs cannot create time series (issue #15)', async () => {
     const registry = new Registry();

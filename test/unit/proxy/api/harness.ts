@@ -25,6 +25,7 @@ import { createProviders } from '../../../../src/providers/index.js';
 import { deriveLoginStateKey } from '../../../../src/providers/login-state.js';
 import type { ProviderRegistry } from '../../../../src/providers/provider.js';
 import { createProxyApp } from '../../../../src/proxy/app.js';
+import type { ApiAuditEvent } from '../../../../src/proxy/api/audit.js';
 import type { ProxyApiContext } from '../../../../src/proxy/app.js';
 import { createClusterStatus } from '../../../../src/clusters/status.js';
 import type { ClusterStatusMonitor } from '../../../../src/clusters/status.js';
@@ -79,6 +80,8 @@ export interface Harness {
   readonly clock: Clock;
   /** Every log line written so far, as JSON text. */
   readonly logs: string[];
+  /** Every audit event of the REST API so far. */
+  readonly audit: ApiAuditEvent[];
   readonly caPem: string | null;
   readonly admin: TestUser;
   /** A user with the password PASSWORD and a login token. */
@@ -92,6 +95,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const dir = await mkdtemp(join(tmpdir(), 'kubegate-api-'));
   const clock = new Clock();
   const logs: string[] = [];
+  const audit: ApiAuditEvent[] = [];
   const logger = createLogger({ level: 'debug', name: 'test', destination: { write: (line: string) => void logs.push(line) } });
   let store: Store | undefined;
   let directory: ClusterRegistry | undefined;
@@ -143,6 +147,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       loginStateKey: deriveLoginStateKey(randomBytes(32)),
       caPem,
       logger,
+      audit: (event) => void audit.push(event),
       metrics,
       clusterStatus,
       now: clock.now,
@@ -184,6 +189,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       registry,
       clock,
       logs,
+      audit,
       caPem,
       admin,
       addUser,
