@@ -15,8 +15,12 @@
  * `/metrics` is served on the separate `metrics.listen` listener (plain HTTP, loopback by
  * default), which serves nothing else but `/healthz` and `/readyz`.
  * Store change announcements (local, or from other replicas through PostgreSQL) invalidate
- * the token cache and end the open streams of a revoked token or a disabled user, so that
- * revocation is immediate on every path.
+ * the token cache and end the open streams of a revoked token, a disabled user or a removed
+ * membership, so that revocation is immediate on every path (requests still in admission at
+ * that moment are refused too: see forward.ts). Known gap: when a background group refresh
+ * removes a group that granted a membership, open streams admitted through that group stay
+ * open (they hold the identity of their admission) until their token is revoked, the user
+ * disabled, or the membership removed; new requests are refused at once.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -222,10 +226,19 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
           );
           break;
         case 'cluster':
-          if (!directory.getCluster(change.key)) {
-            upstreams.evict(change.key);
-            hub.disconnect({ clusterId: change.key });
-          }
+        case 'membership':
+          // Once the directory has the change: a removed member's (or a removed cluster's)
+          // open watches and exec sessions end now, and requests in admission are refused.
+          void directory.refresh().then(
+            () => {
+              if (change.kind === 'cluster' && !directory.getCluster(change.key)) {
+                upstreams.evict(change.key);
+                hub.disconnect({ clusterId: change.key });
+              }
+              forwarder.closeStreams((stream) => directory.roleOf(stream.user, stream.clusterId) === null, 'FORBIDDEN');
+            },
+            () => undefined,
+          );
           break;
         case 'agent':
           // A revoked agent credential's tunnels end now, on every replica.

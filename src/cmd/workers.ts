@@ -46,7 +46,7 @@ export interface RunWorkersDeps {
   readonly startProxy: (
     config: ProxyConfig,
     deps: { readonly logger: Logger; readonly registry: Registry; readonly dataDirLockedByPrimary: true; readonly wrapStore: (store: Store) => Store },
-  ) => Promise<{ stop(): Promise<void> }>;
+  ) => Promise<{ stop(): Promise<void>; reopenFiles(): void }>;
 }
 
 export interface WorkerTimings {

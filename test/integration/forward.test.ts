@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -906,6 +906,54 @@ describe('audit', () => {
     assert.equal(record?.code, 'BAD_REQUEST');
     assert.equal(record?.status, 400);
     assert.equal(record?.path, '/k8s/clusters/a/../b/api');
+  });
+});
+
+describe('a revocation while a request is in admission (issue #16.5)', () => {
+  /** An authenticator whose lookups wait until the test answers them, one at a time. */
+  class ParkedAuthenticator {
+    readonly #waiting: ((result: AuthResult) => void)[] = [];
+    readonly #arrivals = new EventEmitter();
+    authenticateToken(): Promise<AuthResult> {
+      return new Promise<AuthResult>((resolve) => {
+        this.#waiting.push(resolve);
+        this.#arrivals.emit('parked');
+      });
+    }
+    /** Resolves once a lookup is parked. */
+    async parked(): Promise<void> {
+      if (this.#waiting.length === 0) await once(this.#arrivals, 'parked');
+    }
+    answer(result: AuthResult): void {
+      this.#waiting.shift()?.(result);
+    }
+  }
+
+  it('refuses a watch whose token was looked up just before closeStreams ran, so it cannot outlive the revocation', async () => {
+    const parked = new ParkedAuthenticator();
+    const late = await startProxy({ authenticator: parked, getCluster: (id) => clusters.get(id), authorize, upstreams: pool, allowedOrigins: [] });
+    const aliceResult = authenticated(alice, { name: 't-alice', expiresAt: null, clusterId: null });
+    try {
+      const revoked = send(late.port, { path: '/k8s/clusters/a/api/v1/pods?watch=true', headers: ['Authorization', ALICE] });
+      await parked.parked();
+      // The revocation lands while the token's (successful) lookup is still on its way.
+      assert.equal(late.forwarder.closeStreams((stream) => stream.tokenName === 't-alice'), 0, 'nothing is open yet');
+      parked.answer(aliceResult);
+      const response = await revoked;
+      assert.deepEqual(statusOf(response), { code: 401, reason: 'Unauthorized', cause: 'UNAUTHENTICATED' });
+      assert.equal(late.audit.at(-1)?.code, 'TOKEN_INVALID');
+      nothingReachedTheClusters();
+
+      // A closeStreams that selects someone else leaves the request alone.
+      const unrelated = send(late.port, { path: '/k8s/clusters/a/api/v1/pods', headers: ['Authorization', ALICE] });
+      await parked.parked();
+      late.forwarder.closeStreams((stream) => stream.tokenName === 't-bob', 'FORBIDDEN');
+      parked.answer(aliceResult);
+      assert.equal((await unrelated).status, 200);
+      assert.equal(upstreamA.requests.length, 1);
+    } finally {
+      await late.close();
+    }
   });
 });
 

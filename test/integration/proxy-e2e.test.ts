@@ -5,7 +5,10 @@
  * server that records exactly what arrived.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
+import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import tls from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -204,6 +207,36 @@ describe('kubegate proxy end to end with real kubectl', () => {
     });
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, /forbidden|Forbidden/);
+  });
+
+  test('removing a membership ends the member\'s open watch on that cluster at once (issue #16.5)', async () => {
+    const aliceToken = await api.login('alice', ALICE_PASSWORD);
+    secrets.push(aliceToken);
+    const watch = https.request(`${proxy.url}/k8s/clusters/dev/api/v1/namespaces/default/pods?watch=true`, { ca: proxy.caPem!, agent: false, headers: { authorization: `Bearer ${aliceToken}` } });
+    watch.on('error', () => undefined);
+    watch.end();
+    const [response] = (await once(watch, 'response')) as [IncomingMessage];
+    assert.equal(response.statusCode, 200);
+    response.resume();
+    // Cut, not ended: the response reports "aborted", which is the point.
+    response.on('error', () => undefined);
+    const ended = new Promise<void>((resolve) => response.once('close', resolve));
+    await fake.waitUntil(() => fake.openWatches === 1);
+    const removed = await api.request('DELETE', `/v1/clusters/dev/members/User/${aliceId}`, { token: adminToken });
+    assert.equal(removed.status, 204, removed.text);
+    let guard: NodeJS.Timeout | undefined;
+    const stillOpen = new Promise<never>((_resolve, reject) => {
+      guard = setTimeout(() => reject(new Error('the removed member\'s watch stayed open')), 10_000);
+    });
+    try {
+      await Promise.race([ended, stillOpen]);
+    } finally {
+      clearTimeout(guard);
+      if (!response.destroyed) response.destroy();
+    }
+    await fake.waitUntil(() => fake.openWatches === 0, 1000);
+    const again = await api.request('POST', '/v1/clusters/dev/members', { token: adminToken, body: { kind: 'User', name: aliceId, role: 'member' } });
+    assert.equal(again.status, 201, again.text);
   });
 
   test('revoking the kubeconfig token makes the very next kubectl call Unauthorized', async () => {

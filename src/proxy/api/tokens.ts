@@ -7,6 +7,9 @@
  * Revocation takes effect on the next request: the row is deleted and the cached answers
  * for that token name are dropped in this process (other replicas drop theirs when they
  * hear the store's change). A token that is not the caller's is "not found" to a non-admin.
+ * Races (issue #16.5): an authentication lookup under way during the revocation is never
+ * cached (auth/cached.ts), and a request whose lookup succeeded just before it is refused
+ * when its admission ends, not forwarded (proxy/forward.ts); open streams are cut.
  */
 import { Router } from 'express';
 import * as z from 'zod';

@@ -11,6 +11,14 @@
  *   drops the refusals cached meanwhile, so the tokens work again at once.
  * - No change may leave the installation without an enabled admin (LAST_ADMIN): the only
  *   way back would be editing the database.
+ * - Races with a login in flight (issue #16.5). Disable: a login that checked `enabled`
+ *   just before the disable may still issue a token, but that token is useless — token
+ *   authentication reads the user on every uncached use, and the disable dropped every
+ *   cached answer for the user first — exactly as the tokens issued before the disable.
+ *   Password change (here or by an admin): a login whose password was verified against the
+ *   old hash is refused (login.ts, passwordChangedMeanwhile); the one store write that
+ *   issues its token is the window left. Tokens issued before a password change stay valid:
+ *   revoke them (DELETE /v1/tokens/:name) when the password was compromised.
  * - Changing one's own password needs the current one, and wrong guesses are limited per
  *   user (`maxFailures` per window, reserved before verifying): a stolen token must not
  *   become an unlimited password oracle. The limit is not the login's username limit, which

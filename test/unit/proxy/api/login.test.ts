@@ -318,7 +318,8 @@ class GatedLocalProvider {
   onVerify: () => void = () => undefined;
   readonly #gate: Promise<void>;
   open!: () => void;
-  constructor() {
+  /** `holdAfterVerifying`: verify first, then wait at the gate with the answer in hand. */
+  constructor(readonly holdAfterVerifying = false) {
     this.#gate = new Promise<void>((resolve) => {
       this.open = resolve;
     });
@@ -329,10 +330,11 @@ class GatedLocalProvider {
       name: real.local.name,
       type: real.local.type,
       authenticatePassword: async (username, password) => {
+        const verified = this.holdAfterVerifying ? await real.local.authenticatePassword(username, password) : undefined;
         this.verifications++;
         this.onVerify();
         await this.#gate;
-        return real.local.authenticatePassword(username, password);
+        return verified ?? real.local.authenticatePassword(username, password);
       },
     };
     return { get: (name) => (name === counting.name ? counting : real.get(name)), list: () => [counting], local: real.local };
@@ -373,6 +375,29 @@ describe('POST /v1/login under a concurrent burst (issue #16)', () => {
       assert.equal(await metricValue(h, 'local', 'rate_limited'), BURST - 5);
     } finally {
       server.close();
+      await h.close();
+    }
+  });
+});
+
+describe('POST /v1/login while the password changes (issue #16.5)', () => {
+  it('refuses a login whose password was verified just before an admin reset it, so the old password yields no fresh token', async () => {
+    const gated = new GatedLocalProvider(true);
+    const h = await startHarness({ providers: gated.providers });
+    try {
+      const victim = await h.addUser('victim');
+      const verified = new Promise<void>((resolve) => {
+        gated.onVerify = resolve;
+      });
+      const login = request(h.app).post('/v1/login').send({ provider: 'local', username: 'victim', password: PASSWORD }).then((response) => response);
+      await verified;
+      await request(h.app).patch(`/v1/users/${victim.user.id}`).set(bearer(h.admin.token)).send({ password: 'the reset password 42' }).expect(200);
+      gated.open();
+      const response = await login;
+      assert.equal(response.status, 401);
+      assert.equal(errorOf(response.body).code, 'LOGIN_FAILED');
+      assert.equal((await h.store.listTokens({ userId: victim.user.id })).length, 1, 'no token but the one the test made');
+    } finally {
       await h.close();
     }
   });
