@@ -74,13 +74,14 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
       // the destination is closed: nothing more can be written
     }
   }, AUDIT_FLUSH_INTERVAL_MS).unref();
+  /** One JSON line of `kind`, buffered; fields are listed explicitly by the callers. */
+  function writeLine(kind: 'request' | 'api', time: number, fields: Record<string, unknown>): void {
+    buffered = true;
+    destination.write(`${JSON.stringify({ type: 'audit', kind, time: new Date(time).toISOString(), ...fields })}\n`);
+  }
   return {
     write(record) {
-      buffered = true;
-      const line = JSON.stringify({
-        type: 'audit',
-        kind: 'request',
-        time: new Date(record.time).toISOString(),
+      writeLine('request', record.time, {
         user: record.user,
         groups: record.groups,
         tokenName: record.tokenName,
@@ -96,14 +97,9 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
         upgrade: record.upgrade,
         longRunning: record.longRunning,
       });
-      destination.write(`${line}\n`);
     },
     writeEvent(event) {
-      buffered = true;
-      const line = JSON.stringify({
-        type: 'audit',
-        kind: 'api',
-        time: new Date(event.time).toISOString(),
+      writeLine('api', event.time, {
         action: event.action,
         user: event.user,
         tokenName: event.tokenName,
@@ -113,7 +109,6 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
         userAgent: event.userAgent,
         target: event.target,
       });
-      destination.write(`${line}\n`);
     },
     reopen() {
       if (options.file === undefined || options.destination !== undefined) return;
