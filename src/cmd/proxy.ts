@@ -41,6 +41,7 @@ import { createTunnelHub } from '../clusters/tunnels.js';
 import { createTunnelEndpoint } from '../proxy/tunnel-endpoint.js';
 import { createConsoleApp, deriveConsoleKey, isConsolePath } from '../console/app.js';
 import { createProxyApp } from '../proxy/app.js';
+import { clientAddressResolver } from '../proxy/client-address.js';
 import { isClusterPath } from '../proxy/cluster-path.js';
 import { createClusterStatus } from '../clusters/status.js';
 import { createClusterRegistry } from '../clusters/registry.js';
@@ -277,7 +278,13 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       now: () => new Date(),
     });
     const webConsole = config.console.enabled
-      ? createConsoleApp({ api: app, key: deriveConsoleKey(secretKey), sessionTtlSeconds: config.console.sessionTtlSeconds, logger })
+      ? createConsoleApp({
+          api: app,
+          key: deriveConsoleKey(secretKey),
+          sessionTtlSeconds: config.console.sessionTtlSeconds,
+          logger,
+          clientAddress: clientAddressResolver(config.trustedProxies),
+        })
       : undefined;
     const metricsBearerToken =
       config.metrics.bearerTokenFile === undefined ? undefined : readSecretFile(config.metrics.bearerTokenFile, 'metrics.bearerTokenFile');
