@@ -206,6 +206,8 @@ export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, w
       `  file: ${auditFile}`,
       'log:',
       '  level: info',
+      'metrics:',
+      '  listen: none',
       `workers: ${workers}`,
       '',
     ].join('\n'),

@@ -17,6 +17,7 @@
  * a watch may stay silent for minutes. `keepAliveTimeout` is longer than the 60-second idle
  * timeout of common load balancers, so that they never reuse a connection we just closed.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import { createServer as createHttpServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -260,18 +261,27 @@ function sendError(
   response.end(body);
 }
 
+/** What `/metrics` serves: a prom-client Registry, or anything answering like one. */
+export type MetricsSource = Pick<Registry, 'metrics' | 'contentType'>;
+
 export interface HealthHandlerOptions {
   /** Resolves when the process can serve (store reachable, caches primed…); rejects otherwise. */
   readonly ready: () => Promise<void>;
-  /** Served as `GET /metrics`. */
-  readonly registry: Registry;
+  /** Served as `GET /metrics`; without it `/metrics` is not answered here (another path). */
+  readonly registry?: MetricsSource | undefined;
+  /**
+   * When set, `/metrics` answers only requests with `Authorization: Bearer <this>` (compared
+   * in constant time); others get 401 UNAUTHENTICATED.
+   */
+  readonly metricsBearerToken?: string | undefined;
   /** A readiness check that takes longer fails with NOT_READY. Default 5 000. */
   readonly readyTimeoutMs?: number | undefined;
 }
 
 /**
- * Answers `GET /healthz`, `GET /readyz` and `GET /metrics` (also HEAD) and returns true; for
- * any other path returns false without touching the response. Usable in front of express.
+ * Answers `GET /healthz`, `GET /readyz` and, when it has a registry, `GET /metrics` (also
+ * HEAD) and returns true; for any other path returns false without touching the response.
+ * Usable in front of express.
  */
 export interface HealthHandler {
   (request: IncomingMessage, response: ServerResponse): boolean;
@@ -281,13 +291,15 @@ export interface HealthHandler {
 
 export function createHealthHandler(options: HealthHandlerOptions): HealthHandler {
   const readyTimeoutMs = options.readyTimeoutMs ?? 5_000;
+  const expectedToken = options.metricsBearerToken === undefined ? undefined : digest(options.metricsBearerToken);
   let shuttingDown = false;
 
   const handle = (request: IncomingMessage, response: ServerResponse): boolean => {
     const url = request.url ?? '';
     const queryAt = url.indexOf('?');
     const path = queryAt === -1 ? url : url.slice(0, queryAt);
-    if (path !== '/healthz' && path !== '/readyz' && path !== '/metrics') return false;
+    const registry = options.registry;
+    if (path !== '/healthz' && path !== '/readyz' && (path !== '/metrics' || registry === undefined)) return false;
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       sendError(response, 'METHOD_NOT_ALLOWED', { allow: 'GET, HEAD' });
       return true;
@@ -302,9 +314,13 @@ export function createHealthHandler(options: HealthHandlerOptions): HealthHandle
           else if (code === undefined) sendText(response, 200, 'text/plain; charset=utf-8', 'ok\n');
           else sendError(response, code, {}, 503);
         });
-    } else {
-      options.registry.metrics().then(
-        (text) => sendText(response, 200, options.registry.contentType, text),
+    } else if (registry !== undefined) {
+      if (expectedToken !== undefined && !hasBearer(request, expectedToken)) {
+        sendError(response, 'UNAUTHENTICATED', { 'www-authenticate': 'Bearer' });
+        return true;
+      }
+      registry.metrics().then(
+        (text) => sendText(response, 200, registry.contentType, text),
         () => sendError(response, 'INTERNAL'),
       );
     }
@@ -315,6 +331,51 @@ export function createHealthHandler(options: HealthHandlerOptions): HealthHandle
       shuttingDown = true;
     },
   });
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+/** Whether the request carries `Authorization: Bearer <token>` whose digest is `expected`. */
+function hasBearer(request: IncomingMessage, expected: Buffer): boolean {
+  const match = /^bearer +(\S+)\s*$/i.exec(request.headers.authorization ?? '');
+  return match !== null && timingSafeEqual(digest(match[1] as string), expected);
+}
+
+export interface MetricsServerOptions {
+  /** `HOST:PORT`; served over plain HTTP (keep it on a private address). */
+  readonly listen: string;
+  readonly registry: MetricsSource;
+  readonly metricsBearerToken?: string | undefined;
+  /** `/readyz` on this listener; default always ready. */
+  readonly ready?: (() => Promise<void>) | undefined;
+  readonly logger: Logger;
+}
+
+export interface MetricsServer extends RunningServer {
+  /** From now on `/readyz` answers 503 SHUTTING_DOWN. */
+  markShuttingDown(): void;
+}
+
+/**
+ * The separate metrics listener: `/metrics`, `/healthz` and `/readyz`, nothing else (404),
+ * so that Prometheus and probes can reach a port the public never does.
+ */
+export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
+  const health = createHealthHandler({
+    ready: options.ready ?? (async () => undefined),
+    registry: options.registry,
+    metricsBearerToken: options.metricsBearerToken,
+  });
+  const server = await startServer({
+    listen: options.listen,
+    logger: options.logger.child({ listener: 'metrics' }),
+    handler(request, response) {
+      if (!health(request, response)) sendError(response, 'NOT_FOUND');
+    },
+  });
+  return Object.assign(server, { markShuttingDown: health.markShuttingDown });
 }
 
 /** undefined when ready; else the code to answer 503 with (a KubegateError's own, or NOT_READY). */
@@ -395,4 +456,23 @@ export function installSignalHandlers(
   return () => {
     for (const { signal, listener } of listeners) target.off(signal, listener);
   };
+}
+
+/**
+ * SIGHUP, logrotate's convention: runs `reopen` (reopen the files the process writes) and
+ * logs that it did, instead of Node's default of ending the process without a word. A
+ * `reopen` that throws is logged and the process keeps running. Returns a function that
+ * removes the handler.
+ */
+export function installReopenHandler(reopen: () => void, logger: Logger, target: SignalTarget = process): () => void {
+  const listener = (): void => {
+    try {
+      reopen();
+      logger.info({ signal: 'SIGHUP' }, 'signal received: files reopened');
+    } catch (error) {
+      logger.error({ err: error, signal: 'SIGHUP' }, 'reopening files failed');
+    }
+  };
+  target.on('SIGHUP', listener);
+  return () => target.off('SIGHUP', listener);
 }

@@ -38,6 +38,7 @@ program
   .option('--external-url <url>', 'https URL users reach the proxy at, put in kubeconfigs')
   .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
   .option('--workers <n>', 'worker processes sharing the listening socket (default 1)')
+  .option('--metrics-listen <host:port>', 'address of the separate /metrics listener, or none (default 127.0.0.1:9464)')
   .action(async (flags: Record<string, string | undefined>) => {
     const { config, ...settings } = flags;
     await runProxy({ file: config, env: process.env, flags: settings });

@@ -7,12 +7,20 @@
  * web console (on the REST app) → server. Requests are dispatched by path before express
  * sees them:
  *   /k8s/clusters/…           → forwarder (the hot path: no express, no I/O on a cache hit)
- *   /healthz /readyz /metrics → health handler
+ *   /healthz /readyz          → health handler
+ *   /metrics                  → health handler only with `metrics.bearerTokenFile` (the
+ *                               scrape must present that token), else the REST API's 404
  *   /, /console/…             → the web console (`console.enabled`), which calls the REST API in process
  *   everything else           → the express REST API
+ * `/metrics` is served on the separate `metrics.listen` listener (plain HTTP, loopback by
+ * default), which serves nothing else but `/healthz` and `/readyz`.
  * Store change announcements (local, or from other replicas through PostgreSQL) invalidate
- * the token cache and end the open streams of a revoked token or a disabled user, so that
- * revocation is immediate on every path.
+ * the token cache and end the open streams of a revoked token, a disabled user or a removed
+ * membership, so that revocation is immediate on every path (requests still in admission at
+ * that moment are refused too: see forward.ts). Known gap: when a background group refresh
+ * removes a group that granted a membership, open streams admitted through that group stay
+ * open (they hold the identity of their admission) until their token is revoked, the user
+ * disabled, or the membership removed; new requests are refused at once.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -23,6 +31,7 @@ import { configForLog, loadProxyConfig } from '../config/proxy.js';
 import type { ProxyConfig, ProxyConfigFlags } from '../config/proxy.js';
 import type { LoadConfigOptions } from '../config/source.js';
 import { formatHost } from '../config/listen.js';
+import { readSecretFile } from '../config/secret-file.js';
 import { createLogger } from '../log.js';
 import type { Logger } from '../log.js';
 import { createProxyMetrics, createTunnelMetrics } from '../metrics.js';
@@ -33,6 +42,7 @@ import { createTunnelEndpoint } from '../proxy/tunnel-endpoint.js';
 import { createConsoleApp, deriveConsoleKey, isConsolePath } from '../console/app.js';
 import { createTokenIssuer } from '../issuer/issuer.js';
 import { createProxyApp } from '../proxy/app.js';
+import { clientAddressResolver } from '../proxy/client-address.js';
 import { isClusterPath } from '../proxy/cluster-path.js';
 import { createClusterStatus } from '../clusters/status.js';
 import { createClusterRegistry } from '../clusters/registry.js';
@@ -49,7 +59,7 @@ import { oidcBearerSource } from '../providers/oidc/oidc.js';
 import type { Store } from '../store/store.js';
 import { openProxyData } from './proxy-data.js';
 import { runProxyWorkers } from './workers.js';
-import { createHealthHandler, createLongRunningRegistry, installSignalHandlers, startServer } from '../server.js';
+import { createHealthHandler, createLongRunningRegistry, installReopenHandler, installSignalHandlers, startMetricsServer, startServer } from '../server.js';
 
 export interface RunningProxy {
   /** `https://host:port` the proxy is bound to (loopback for a wildcard bind). */
@@ -60,8 +70,12 @@ export interface RunningProxy {
   readonly caPem: string | null;
   readonly store: Store;
   readonly registry: Registry;
+  /** `http://host:port` of the separate metrics listener, or undefined without one. */
+  readonly metricsUrl: string | undefined;
   /** Pushes tokens, user attributes and role bindings to clusters with the authorized endpoint on. */
   readonly sync: ClusterSync;
+  /** Reopens the audit file (SIGHUP, after logrotate moved it away). */
+  reopenFiles(): void;
   stop(): Promise<void>;
 }
 
@@ -84,6 +98,7 @@ export async function runProxy(options: LoadConfigOptions<ProxyConfigFlags>): Pr
   }
   const proxy = await startProxy(config, { logger });
   installSignalHandlers(() => proxy.stop(), logger);
+  installReopenHandler(() => proxy.reopenFiles(), logger);
 }
 
 export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Promise<RunningProxy> {
@@ -185,7 +200,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
         get allowedOrigins() {
           return publicUrl === '' ? [] : [new URL(publicUrl).origin];
         },
-        metrics: forwardMetrics(metrics),
+        metrics: forwardMetrics(metrics, (clusterId) => directory.getCluster(clusterId) !== undefined),
         longRunning,
       },
       { idleTimeoutMs: config.upstream.requestTimeoutSeconds * 1000 },
@@ -214,10 +229,19 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
           );
           break;
         case 'cluster':
-          if (!directory.getCluster(change.key)) {
-            upstreams.evict(change.key);
-            hub.disconnect({ clusterId: change.key });
-          }
+        case 'membership':
+          // Once the directory has the change: a removed member's (or a removed cluster's)
+          // open watches and exec sessions end now, and requests in admission are refused.
+          void directory.refresh().then(
+            () => {
+              if (change.kind === 'cluster' && !directory.getCluster(change.key)) {
+                upstreams.evict(change.key);
+                hub.disconnect({ clusterId: change.key });
+              }
+              forwarder.closeStreams((stream) => directory.roleOf(stream.user, stream.clusterId) === null, 'FORBIDDEN');
+            },
+            () => undefined,
+          );
           break;
         case 'agent':
           // A revoked agent credential's tunnels end now, on every replica.
@@ -253,6 +277,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       publicUrl: () => publicUrl,
       caPem: tls.caPem,
       logger,
+      audit: audit.writeEvent,
       metrics,
       clusterStatus,
       syncStatus: (clusterId) => sync.status(clusterId),
@@ -262,9 +287,22 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       now: () => new Date(),
     });
     const webConsole = config.console.enabled
-      ? createConsoleApp({ api: app, key: deriveConsoleKey(secretKey), sessionTtlSeconds: config.console.sessionTtlSeconds, logger })
+      ? createConsoleApp({
+          api: app,
+          key: deriveConsoleKey(secretKey),
+          sessionTtlSeconds: config.console.sessionTtlSeconds,
+          logger,
+          clientAddress: clientAddressResolver(config.trustedProxies),
+        })
       : undefined;
-    const health = createHealthHandler({ ready: () => store.ping(), registry });
+    const metricsBearerToken =
+      config.metrics.bearerTokenFile === undefined ? undefined : readSecretFile(config.metrics.bearerTokenFile, 'metrics.bearerTokenFile');
+    const ready = (): Promise<void> => store.ping();
+    // The main listener serves /metrics only to scrapes that present the configured token.
+    const health = createHealthHandler({ ready, ...(metricsBearerToken === undefined ? {} : { registry, metricsBearerToken }) });
+    const metricsServer =
+      config.metrics.listen === undefined ? undefined : await startMetricsServer({ listen: config.metrics.listen, registry, metricsBearerToken, ready, logger });
+    if (metricsServer !== undefined) cleanups.push(() => metricsServer.close());
 
     const server = await startServer({
       listen: config.listen,
@@ -313,10 +351,13 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       caPem: tls.caPem,
       store,
       registry,
+      metricsUrl: metricsServer?.url,
       sync,
+      reopenFiles: () => audit.reopen(),
       stop() {
         stopping ??= (async () => {
           health.markShuttingDown();
+          metricsServer?.markShuttingDown();
           await server.close();
           await runCleanups(cleanups, logger);
         })();

@@ -23,7 +23,9 @@ import { loadKubeEndpoint } from '../kube/endpoint.js';
 import { createLogger } from '../log.js';
 import type { Logger } from '../log.js';
 import { createWebhookMetrics } from '../metrics.js';
-import { installSignalHandlers, startServer } from '../server.js';
+import { installReopenHandler, installSignalHandlers, startMetricsServer, startServer } from '../server.js';
+import type { MetricsServer } from '../server.js';
+import { readSecretFile } from '../config/secret-file.js';
 import { createWebhookHandler } from '../webhook/app.js';
 import { createKubernetesSource } from '../webhook/sources/kubernetes.js';
 import type { KubernetesSource } from '../webhook/sources/kubernetes.js';
@@ -33,6 +35,8 @@ export interface RunningWebhook {
   /** `http(s)://host:port` the webhook is bound to. */
   readonly url: string;
   readonly registry: Registry;
+  /** `http://host:port` of the separate metrics listener, or undefined without one. */
+  readonly metricsUrl: string | undefined;
   readonly source: KubernetesSource;
   stop(): Promise<void>;
 }
@@ -50,6 +54,8 @@ export async function runWebhook(options: LoadConfigOptions<WebhookConfigFlags>)
   const logger = createLogger({ level: config.log.level, name: 'webhook' });
   const webhook = await startWebhook(config, { logger });
   installSignalHandlers(() => webhook.stop(), logger);
+  // The webhook writes no file of its own: SIGHUP is only acknowledged, never fatal.
+  installReopenHandler(() => undefined, logger);
 }
 
 export async function startWebhook(config: WebhookConfig, deps: StartWebhookDeps): Promise<RunningWebhook> {
@@ -97,26 +103,43 @@ export async function startWebhook(config: WebhookConfig, deps: StartWebhookDeps
   source.start();
   void source.synced().then(() => logger.info(source?.counts() ?? {}, 'webhook objects listed; ready'));
 
-  const handler = createWebhookHandler({ authenticator: cache, source, metrics, registry, logger, audiences: config.audiences });
+  // /metrics: on the webhook's own listener (loopback by default), or only on a listener
+  // of its own when `metrics.listen` is set; with the token file, only for that token.
+  const metricsBearerToken =
+    config.metrics.bearerTokenFile === undefined ? undefined : readSecretFile(config.metrics.bearerTokenFile, 'metrics.bearerTokenFile');
+  const handler = createWebhookHandler({
+    authenticator: cache,
+    source,
+    metrics,
+    logger,
+    metricsBearerToken,
+    ...(config.metrics.listen === undefined ? { registry } : {}),
+  });
   let server;
+  let metricsServer: MetricsServer | undefined;
   try {
+    if (config.metrics.listen !== undefined) metricsServer = await startMetricsServer({ listen: config.metrics.listen, registry, metricsBearerToken, logger });
     server = await startServer({ listen: config.listen, tls, logger, handler });
   } catch (error) {
+    await metricsServer?.close();
     source.stop();
     throw error;
   }
-  logger.info({ url: server.url }, 'kubegate webhook is serving');
+  logger.info({ url: server.url, metricsUrl: metricsServer?.url }, 'kubegate webhook is serving');
 
   let stopping: Promise<void> | undefined;
   const running = source;
   return {
     url: server.url,
     registry,
+    metricsUrl: metricsServer?.url,
     source: running,
     stop() {
       stopping ??= (async () => {
         handler.markShuttingDown();
+        metricsServer?.markShuttingDown();
         await server.close();
+        await metricsServer?.close();
         running.stop();
         endpoint.agent.destroy();
       })();

@@ -11,12 +11,15 @@
  *     primary broadcasts a worker's changes to the others and answers once every live
  *     worker has delivered them, so a revocation answered by one worker is already in
  *     force in all of them (PostgreSQL fans out by itself and is left alone);
- *   - aggregates /metrics: the worker that is scraped asks the primary, whose prom-client
- *     AggregatorRegistry collects every worker's registry and sums them;
+ *   - aggregates /metrics: its prom-client AggregatorRegistry collects every worker's
+ *     registry and sums them. The primary itself serves the separate metrics listener
+ *     (`metrics.listen`; the workers open none); a worker scraped on the main listener
+ *     (with `metrics.bearerTokenFile`) asks the primary for the same sum;
  *   - restarts a worker that dies after it was serving (a bounded number of times), and
  *     stops everything when one fails before it ever served (a bad listen address, say);
  *   - on SIGTERM/SIGINT, sends SIGTERM to every worker (each stops gracefully: ends its
- *     watches cleanly, finishes in-flight requests) and exits once they have exited.
+ *     watches cleanly, finishes in-flight requests) and exits once they have exited;
+ *   - on SIGHUP, sends SIGHUP to every worker, which reopens its audit file.
  * Per-process state stays per process: the login failure rate limit counts per worker.
  */
 import cluster from 'node:cluster';
@@ -27,7 +30,8 @@ import type { PrometheusContentType, Registry } from 'prom-client';
 import type { ProxyConfig } from '../config/proxy.js';
 import { KubegateError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { installSignalHandlers } from '../server.js';
+import { installReopenHandler, installSignalHandlers, startMetricsServer } from '../server.js';
+import { readSecretFile } from '../config/secret-file.js';
 import { relayChanges } from '../store/relay.js';
 import type { ChangeChannel } from '../store/relay.js';
 import { lockProxyDataDir, openProxyData } from './proxy-data.js';
@@ -42,7 +46,7 @@ export interface RunWorkersDeps {
   readonly startProxy: (
     config: ProxyConfig,
     deps: { readonly logger: Logger; readonly registry: Registry; readonly dataDirLockedByPrimary: true; readonly wrapStore: (store: Store) => Store },
-  ) => Promise<{ stop(): Promise<void> }>;
+  ) => Promise<{ stop(): Promise<void>; reopenFiles(): void }>;
 }
 
 export interface WorkerTimings {
@@ -167,7 +171,7 @@ async function runPrimary(config: ProxyConfig, logger: Logger, timings: WorkerTi
       if (!announced && serving.size >= config.workers) {
         announced = true;
         logger.info(
-          { workers: live().map((w) => w.process.pid), address: `${address.address ?? ''}:${address.port}` },
+          { workers: live().map((w) => w.process.pid), address: `${address.address ?? ''}:${address.port}`, metricsUrl: metricsServer?.url },
           'kubegate proxy workers are serving',
         );
         resolve();
@@ -182,7 +186,7 @@ async function runPrimary(config: ProxyConfig, logger: Logger, timings: WorkerTi
       while (restarts.length > 0 && (restarts[0] ?? 0) < now - RESTART_WINDOW_MS) restarts.shift();
       if (!wasServing || restarts.length >= MAX_RESTARTS) {
         const error = new KubegateError('INTERNAL', 'a worker process failed; stopping every worker');
-        void stopAll().then(() => {
+        void stopEverything().then(() => {
           process.exitCode = 1;
         });
         reject(error);
@@ -208,7 +212,25 @@ async function runPrimary(config: ProxyConfig, logger: Logger, timings: WorkerTi
     dataDirLock?.release();
   }
 
-  installSignalHandlers(stopAll, logger);
+  const metricsServer =
+    config.metrics.listen === undefined
+      ? undefined
+      : await startMetricsServer({
+          listen: config.metrics.listen,
+          registry: { metrics: () => aggregator.clusterMetrics(), contentType: aggregator.contentType },
+          metricsBearerToken: config.metrics.bearerTokenFile === undefined ? undefined : readSecretFile(config.metrics.bearerTokenFile, 'metrics.bearerTokenFile'),
+          logger,
+        });
+  async function stopEverything(): Promise<void> {
+    metricsServer?.markShuttingDown();
+    await stopAll();
+    await metricsServer?.close();
+  }
+
+  installSignalHandlers(stopEverything, logger);
+  installReopenHandler(() => {
+    for (const worker of live()) worker.process.kill('SIGHUP');
+  }, logger);
   for (let i = 0; i < config.workers; i++) cluster.fork();
   await allServing;
 }
@@ -221,7 +243,8 @@ async function runWorker(config: ProxyConfig, deps: RunWorkersDeps, timings: Wor
   const registry = new ClusterWideRegistry(channel.requestMetrics);
   AggregatorRegistry.setRegistries([registry]);
   const proxy = await deps.startProxy(
-    { ...config, workers: 1 },
+    // The primary serves the metrics listener for all of them.
+    { ...config, workers: 1, metrics: { ...config.metrics, listen: undefined } },
     {
       logger,
       registry,
@@ -240,6 +263,7 @@ async function runWorker(config: ProxyConfig, deps: RunWorkersDeps, timings: Wor
     logger,
     { signals: ['SIGTERM'] },
   );
+  installReopenHandler(() => proxy.reopenFiles(), logger);
 }
 
 interface WorkerChannel extends ChangeChannel {

@@ -95,3 +95,23 @@ export interface AuthCacheConfig {
   readonly failureTtlSeconds: number;
   readonly maxEntries: number;
 }
+
+/**
+ * `metrics.listen`: `HOST:PORT` of the separate metrics listener, or `none` for no such
+ * listener; undefined stands for `none` once parsed.
+ */
+export function metricsListenAddress(defaultValue: string) {
+  return z
+    .string()
+    .refine((text) => text === 'none' || parseListenAddress(text) !== undefined, { error: 'must be HOST:PORT, e.g. 127.0.0.1:9464, or none' })
+    .default(defaultValue)
+    .transform((text) => (text === 'none' ? undefined : text));
+}
+
+/** Where `/metrics` is served, shared by the proxy and the webhook. */
+export interface MetricsConfig {
+  /** `HOST:PORT` of the separate plain-HTTP metrics listener; undefined: none. */
+  readonly listen: string | undefined;
+  /** A file holding the bearer token every scrape must present; undefined: none needed. */
+  readonly bearerTokenFile: string | undefined;
+}

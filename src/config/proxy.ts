@@ -18,11 +18,13 @@ import {
   hostNameOrIp,
   listenAddress,
   logLevel,
+  metricsListenAddress,
   numberFromText,
   tlsFiles,
   wholeNumber,
 } from './fields.js';
-import type { AuthCacheConfig, LogLevel } from './fields.js';
+import type { AuthCacheConfig, LogLevel, MetricsConfig } from './fields.js';
+import { parseCidr } from './cidr.js';
 import { formatHost, formatHostPort, parseListenAddress } from './listen.js';
 import { collectOverrides, layerConfig, readConfigFile } from './source.js';
 import type { LoadConfigOptions, OverrideSpec } from './source.js';
@@ -83,9 +85,18 @@ export interface ProxyConfig {
     readonly apiMaxTtlSeconds: number;
   };
   readonly authCache: AuthCacheConfig;
-  readonly loginRateLimit: { readonly maxFailures: number; readonly windowSeconds: number };
+  /** Failed logins: `maxFailures` per username, `maxFailuresPerAddress` per client address. */
+  readonly loginRateLimit: { readonly maxFailures: number; readonly maxFailuresPerAddress: number; readonly windowSeconds: number };
+  /** CIDRs of reverse proxies whose `X-Forwarded-For` names the client (see src/proxy/client-address.ts). */
+  readonly trustedProxies: readonly string[];
   readonly upstream: { readonly connectTimeoutSeconds: number; readonly requestTimeoutSeconds: number };
   readonly workers: number;
+  /**
+   * `/metrics`: on a separate listener (`listen`, the default) and/or, with a bearer token
+   * from `bearerTokenFile`, on the main listener too. Without the token file the main
+   * listener does not serve it.
+   */
+  readonly metrics: MetricsConfig;
   /** `file` undefined → standard output. */
   readonly audit: { readonly enabled: boolean; readonly file: string | undefined };
   readonly log: { readonly level: LogLevel };
@@ -144,6 +155,7 @@ export interface ProxyConfigFlags {
   readonly externalUrl?: string | undefined;
   readonly logLevel?: string | undefined;
   readonly workers?: string | number | undefined;
+  readonly metricsListen?: string | undefined;
 }
 
 /** Same pattern as provider names in src/auth/user.ts (they prefix group names). */
@@ -214,8 +226,15 @@ const proxySchema = z.strictObject({
     .prefault({}),
   authCache: authCacheSchema({ successTtl: '10s', failureTtl: '5s' }),
   loginRateLimit: z
-    .strictObject({ maxFailures: wholeNumber(1, 1000).default(5), windowSeconds: wholeNumber(1, 86_400).default(300) })
+    .strictObject({
+      maxFailures: wholeNumber(1, 1000).default(5),
+      maxFailuresPerAddress: wholeNumber(1, 100_000).default(100),
+      windowSeconds: wholeNumber(1, 86_400).default(300),
+    })
     .prefault({}),
+  trustedProxies: z
+    .array(z.string().refine((text) => parseCidr(text) !== undefined, { error: 'must be an IP address or CIDR such as 10.0.0.0/8 or 2001:db8::/32' }))
+    .default([]),
   upstream: z
     .strictObject({
       connectTimeoutSeconds: wholeNumber(1, 300).default(10),
@@ -223,6 +242,7 @@ const proxySchema = z.strictObject({
     })
     .prefault({}),
   workers: wholeNumber(1, 64).default(1),
+  metrics: z.strictObject({ listen: metricsListenAddress('127.0.0.1:9464'), bearerTokenFile: filePath.optional() }).prefault({}),
   audit: z.strictObject({ enabled: z.boolean().default(true), file: filePath.optional() }).prefault({}),
   log: z.strictObject({ level: logLevel }).prefault({}),
   providers: z.array(providerSchema).prefault([{ name: 'local', type: 'local' }]),
@@ -276,6 +296,7 @@ const PROXY_OVERRIDES: readonly OverrideSpec[] = [
   { path: ['log', 'level'], env: 'KUBEGATE_LOG_LEVEL', flag: 'logLevel' },
   { path: ['workers'], env: 'KUBEGATE_WORKERS', flag: 'workers', toValue: numberFromText },
   { path: ['sync', 'takeOver'], env: 'KUBEGATE_SYNC_TAKE_OVER', toValue: booleanFromText },
+  { path: ['metrics', 'listen'], env: 'KUBEGATE_METRICS_LISTEN', flag: 'metricsListen' },
 ];
 
 /**
@@ -352,8 +373,10 @@ function toProxyConfig(input: ProxyInput): ProxyConfig {
       maxEntries: input.authCache.maxEntries,
     },
     loginRateLimit: { ...input.loginRateLimit },
+    trustedProxies: [...input.trustedProxies],
     upstream: { ...input.upstream },
     workers: input.workers,
+    metrics: { listen: input.metrics.listen, bearerTokenFile: input.metrics.bearerTokenFile },
     audit: { enabled: input.audit.enabled, file: input.audit.file },
     log: { level: input.log.level },
     providers: input.providers.map((provider) => ({ ...provider, settings: structuredClone(provider.settings) })),

@@ -5,8 +5,8 @@
  * file < environment < flags → zod → frozen, durations resolved to seconds.
  */
 import * as z from 'zod';
-import { authCacheSchema, checkBothOrNeither, filePath, listenAddress, logLevel, tlsFiles } from './fields.js';
-import type { AuthCacheConfig, LogLevel } from './fields.js';
+import { authCacheSchema, checkBothOrNeither, filePath, listenAddress, logLevel, metricsListenAddress, tlsFiles } from './fields.js';
+import type { AuthCacheConfig, LogLevel, MetricsConfig } from './fields.js';
 import { collectOverrides, layerConfig, readConfigFile } from './source.js';
 import type { LoadConfigOptions, OverrideSpec } from './source.js';
 import { deepFreeze, parseLayeredConfig } from './validate.js';
@@ -26,6 +26,12 @@ export interface WebhookConfig {
    * their own, so the API server's default audience applies (no `status.audiences` is sent).
    */
   readonly audiences: readonly string[];
+  /**
+   * `/metrics`: on the webhook's own listener (loopback by default, as kube-api-auth) when
+   * `listen` is none (the default), else only on that separate listener; with
+   * `bearerTokenFile`, only for scrapes presenting that token.
+   */
+  readonly metrics: MetricsConfig;
   readonly log: { readonly level: LogLevel };
 }
 
@@ -52,6 +58,7 @@ const webhookSchema = z.strictObject({
     .array(z.string().min(1).max(512).regex(/^[^\s,]+$/, { error: 'must not contain spaces or commas' }))
     .max(32)
     .default([]),
+  metrics: z.strictObject({ listen: metricsListenAddress('none'), bearerTokenFile: filePath.optional() }).prefault({}),
   log: z.strictObject({ level: logLevel }).prefault({}),
 });
 
@@ -86,6 +93,7 @@ export function loadWebhookConfig(options: LoadConfigOptions<WebhookConfigFlags>
       maxEntries: input.cache.maxEntries,
     },
     audiences: [...new Set(input.audiences)],
+    metrics: { listen: input.metrics.listen, bearerTokenFile: input.metrics.bearerTokenFile },
     log: { level: input.log.level },
   });
 }

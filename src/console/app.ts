@@ -18,7 +18,7 @@
  *   /console/clusters/:id/members                         pages/members.ts  (admins, owners)
  *   /console/admin/users | clusters | providers           pages/users.ts, manage-clusters.ts, providers.ts (admins)
  */
-import type { RequestListener } from 'node:http';
+import type { IncomingMessage, RequestListener } from 'node:http';
 import express from 'express';
 import type { ErrorRequestHandler, Express, RequestHandler } from 'express';
 import { KubegateError, toKubegateError } from '../errors.js';
@@ -48,6 +48,11 @@ export interface ConsoleOptions {
   /** Lifetime of a console session (its login token and cookie). */
   readonly sessionTtlSeconds: number;
   readonly logger: Logger;
+  /**
+   * The browser's address, handed to the API for its login limits and audit trail: the same
+   * resolver as the API's (trusted proxies' X-Forwarded-For); default the socket's peer.
+   */
+  readonly clientAddress?: ((request: IncomingMessage) => string | undefined) | undefined;
 }
 
 const FORM_BODY_LIMIT = 64 * 1024;
@@ -65,6 +70,7 @@ export function createConsoleApp(options: ConsoleOptions): Express {
     csrf: createCsrfTokens(options.key),
     sessionTtlSeconds: options.sessionTtlSeconds,
     logger: options.logger,
+    clientAddress: options.clientAddress ?? ((request) => request.socket.remoteAddress),
   };
   const app = express();
   app.disable('x-powered-by');

@@ -3,6 +3,7 @@
  * lifetime, the logger; and the per-request session that `requireSession` (session.ts)
  * establishes before any page handler runs.
  */
+import type { IncomingMessage } from 'node:http';
 import type { Request, Response } from 'express';
 import { KubegateError, toKubegateError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -19,6 +20,8 @@ export interface ConsoleContext {
   /** Lifetime of the login token behind a console session. */
   readonly sessionTtlSeconds: number;
   readonly logger: Logger;
+  /** The browser's address (see ConsoleOptions.clientAddress). */
+  readonly clientAddress: (request: IncomingMessage) => string | undefined;
 }
 
 export interface ConsoleSession {
@@ -67,8 +70,8 @@ export function formField(request: Request, name: string, options: { optional?: 
 }
 
 /** The browser's address, passed to the API for its login limits. */
-export function remoteAddressOf(request: Request): string | undefined {
-  return request.socket.remoteAddress;
+export function remoteAddressOf(ctx: ConsoleContext, request: Request): string | undefined {
+  return ctx.clientAddress(request);
 }
 
 /** A route parameter as a string. */

@@ -4,19 +4,23 @@
  * console's (`/console/…`, which calls this app in process: src/console/api-client.ts).
  *
  * Assembly, in order: response headers common to every answer (`Cache-Control: no-store` —
- * answers carry tokens and per-user data; `X-Content-Type-Options: nosniff`) → JSON body
+ * answers carry tokens and per-user data; `X-Content-Type-Options: nosniff`) → the audit
+ * trail of administrative actions and logins (api/audit.ts) → JSON body
  * gate (415 / 413 / 400, see validation.ts) → unauthenticated routes (`/v1/cacerts`,
  * `/v1/login`, `/v1/providers`) → authenticated routes (each route authenticates itself,
  * so a method or path that does not exist is a 405 / 404 for anyone) → 404 → the one error
  * handler (error-response.ts).
  *
- * The client address used for login limits is the socket's: `trust proxy` stays off.
+ * The client address used for login limits is the socket's, or from `X-Forwarded-For` when
+ * the socket's peer is one of `trustedProxies` (client-address.ts); express's `trust proxy`
+ * stays off.
  * Routes reach everything through the context object (context.ts); nothing is global.
  *
  * Routes (lists answer `{"items": [...]}`; errors `{"error":{"code","message"[,"field"]}}`):
  *   GET    /v1/cacerts                          proxy CA PEM (text/plain)          public
  *   GET    /v1/providers                        providers that take logins         public
  *   POST   /v1/login                            {provider,username,password,ttl?}  public
+ *   DELETE /v1/login-limits?username=…[&provider=…] | ?address=…                admin
  *   GET    /v1/login/:provider[/callback] · POST …/exchange · …/device[/token]   public
  *                                              (OIDC, GitHub: see api/browser-login.ts)
  *   GET    /v1/me · POST /v1/me/password        caller; own local password
@@ -34,10 +38,12 @@
 import express from 'express';
 import type { Express } from 'express';
 import { KubegateError } from '../errors.js';
+import { clientAddressResolver } from './client-address.js';
 import { createLoginRateLimiter } from './login-rate-limit.js';
 import { agentRoutes } from './api/agents.js';
 import { clusterRoutes } from './api/clusters.js';
-import type { ProxyApiContext } from './api/context.js';
+import type { ApiServices, ProxyApiContext } from './api/context.js';
+import { apiAuditTrail } from './api/audit.js';
 import { apiErrorHandler, methodNotAllowed, notFound } from './api/error-response.js';
 import { issuerRoutes } from './api/issuer.js';
 import { kubeconfigRoutes } from './api/kubeconfig.js';
@@ -57,13 +63,17 @@ export function createProxyApp(ctx: ProxyApiContext): Express {
   app.set('trust proxy', false);
   app.set('query parser', 'simple');
 
-  const limiter = createLoginRateLimiter({ ...ctx.config.loginRateLimit, now: () => ctx.now().getTime() });
+  const services: ApiServices = {
+    limiter: createLoginRateLimiter({ ...ctx.config.loginRateLimit, now: () => ctx.now().getTime() }),
+    clientAddress: clientAddressResolver(ctx.config.trustedProxies),
+  };
 
   app.use((_request, response, next) => {
     response.setHeader('Cache-Control', 'no-store');
     response.setHeader('X-Content-Type-Options', 'nosniff');
     next();
   });
+  app.use(apiAuditTrail(ctx.audit, services.clientAddress));
   app.use(jsonBody());
 
   const v1 = express.Router();
@@ -73,9 +83,9 @@ export function createProxyApp(ctx: ProxyApiContext): Express {
       response.type('text/plain').send(ctx.caPem);
     })
     .all(methodNotAllowed('GET'));
-  v1.use(loginRoutes(ctx, limiter));
+  v1.use(loginRoutes(ctx, services));
   v1.use(webLoginRoutes(ctx));
-  v1.use(userRoutes(ctx, limiter));
+  v1.use(userRoutes(ctx, services));
   v1.use(tokenRoutes(ctx));
   v1.use(clusterRoutes(ctx));
   v1.use(memberRoutes(ctx));

@@ -1,5 +1,7 @@
 /**
- * What kubegate records about each forwarded request: one audit line and the metrics.
+ * What kubegate records about each forwarded request (one audit line of `kind: "request"`
+ * and the metrics) and about each administrative action and login through the REST API (a
+ * line of `kind: "api"`, built in api/audit.ts).
  *
  * Audit lines are JSON, one per request, written to standard output or a file through
  * pino's asynchronous destination. They are built only from AuditRecord fields (user ID, groups, token name, cluster,
@@ -8,14 +10,26 @@
  * in writes of AUDIT_BUFFER_BYTES), so an audit line never blocks the forwarding path nor
  * costs a write of its own; a buffer that has not filled is written within
  * AUDIT_FLUSH_INTERVAL_MS, so a quiet proxy's trail is still current. `close()` drains it
- * at shutdown.
+ * at shutdown, and whatever is still buffered when the process exits by any other path
+ * (a second signal, a fatal error, process.exit) is written synchronously from the `exit`
+ * event: no buffered line is lost short of SIGKILL.
+ *
+ * The file is created 0600 (it names users, groups and what they did); `reopen()` (SIGHUP,
+ * logrotate's convention) writes out the buffer and continues in a file newly opened at the
+ * same path, so a rotated file is never written to again.
  */
 import pino from 'pino';
 import type { ProxyMetrics } from '../metrics.js';
+import type { ApiAuditEvent } from './api/audit.js';
 import type { AuditRecord, ForwardMetrics } from './forward.js';
 
 export interface AuditSink {
+  /** A forwarded request: a line of `kind: "request"`. */
   readonly write: (record: AuditRecord) => void;
+  /** An administrative action or a login through the REST API: a line of `kind: "api"`. */
+  readonly writeEvent: (event: ApiAuditEvent) => void;
+  /** Writes out what is buffered and continues in a newly opened `file` (no-op for standard output). */
+  reopen(): void;
   /** Writes out what is buffered, synchronously, and stops the flush timer. */
   close(): void;
 }
@@ -32,11 +46,23 @@ export interface AuditSinkOptions {
   readonly destination?: pino.DestinationStream;
 }
 
+/** The file mode of a new audit file: owner only. */
+const AUDIT_FILE_MODE = 0o600;
+
 export function createAuditSink(options: AuditSinkOptions): AuditSink {
-  if (!options.enabled) return { write: () => undefined, close: () => undefined };
+  if (!options.enabled) return { write: () => undefined, writeEvent: () => undefined, reopen: () => undefined, close: () => undefined };
   const destination =
-    options.destination ?? pino.destination({ dest: options.file ?? 1, sync: false, mkdir: true, minLength: AUDIT_BUFFER_BYTES });
-  const flushable = destination as { fd?: number; flush?: () => void; flushSync?: () => void };
+    options.destination ??
+    pino.destination({ dest: options.file ?? 1, sync: false, mkdir: true, minLength: AUDIT_BUFFER_BYTES, mode: AUDIT_FILE_MODE });
+  const flushable = destination as { fd?: number; flush?: () => void; flushSync?: () => void; reopen?: () => void };
+  const flushNow = (): void => {
+    try {
+      flushable.flushSync?.();
+    } catch {
+      // nothing buffered, the file is still being opened, or the destination is closed
+    }
+  };
+  process.on('exit', flushNow);
   let buffered = false;
   const timer = setInterval(() => {
     // fd -1: the file is still being opened; what is buffered goes out at a later tick.
@@ -48,12 +74,14 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
       // the destination is closed: nothing more can be written
     }
   }, AUDIT_FLUSH_INTERVAL_MS).unref();
+  /** One JSON line of `kind`, buffered; fields are listed explicitly by the callers. */
+  function writeLine(kind: 'request' | 'api', time: number, fields: Record<string, unknown>): void {
+    buffered = true;
+    destination.write(`${JSON.stringify({ type: 'audit', kind, time: new Date(time).toISOString(), ...fields })}\n`);
+  }
   return {
     write(record) {
-      buffered = true;
-      const line = JSON.stringify({
-        type: 'audit',
-        time: new Date(record.time).toISOString(),
+      writeLine('request', record.time, {
         user: record.user,
         groups: record.groups,
         tokenName: record.tokenName,
@@ -69,28 +97,49 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
         upgrade: record.upgrade,
         longRunning: record.longRunning,
       });
-      destination.write(`${line}\n`);
+    },
+    writeEvent(event) {
+      writeLine('api', event.time, {
+        action: event.action,
+        user: event.user,
+        tokenName: event.tokenName,
+        status: event.status,
+        code: event.code,
+        address: event.address,
+        userAgent: event.userAgent,
+        target: event.target,
+      });
+    },
+    reopen() {
+      if (options.file === undefined || options.destination !== undefined) return;
+      flushNow();
+      flushable.reopen?.();
     },
     close() {
       clearInterval(timer);
-      try {
-        flushable.flushSync?.();
-      } catch {
-        // nothing buffered, or the destination is already closed
-      }
+      process.off('exit', flushNow);
+      flushNow();
     },
   };
 }
 
-/** Feeds the forwarder's per-request hooks into the proxy's prom-client metrics. */
-export function forwardMetrics(metrics: ProxyMetrics): ForwardMetrics {
+/** The `cluster` label of a request to a cluster kubegate does not know (or no cluster at all). */
+export const UNKNOWN_CLUSTER = 'unknown';
+
+/**
+ * Feeds the forwarder's per-request hooks into the proxy's prom-client metrics. The cluster
+ * ID of a request comes from its URL, which anyone may send: it becomes a label only when
+ * `isKnownCluster` says kubegate knows that cluster, else `unknown` — otherwise every
+ * anonymous request to a made-up ID would create a time series of its own.
+ */
+export function forwardMetrics(metrics: ProxyMetrics, isKnownCluster: (clusterId: string) => boolean): ForwardMetrics {
   return {
     requestStarted() {
       metrics.inflightRequests.inc();
     },
     requestFinished(record) {
       metrics.inflightRequests.dec();
-      const cluster = record.cluster ?? '';
+      const cluster = record.cluster !== null && isKnownCluster(record.cluster) ? record.cluster : UNKNOWN_CLUSTER;
       metrics.requests.inc({ cluster, code: String(record.status), method: record.method });
       if (!record.longRunning && !record.upgrade) {
         metrics.requestDuration.observe({ cluster }, record.durationMs / 1000);

@@ -19,7 +19,10 @@
  * a pause then is usually the client reading slowly (backpressure), and kube-apiserver bounds
  * non-long-running requests itself. Long-running streams are registered: `closeStreams`
  * cuts them on revocation, they end when their token expires, and at shutdown the server's
- * tracker ends watches cleanly (kubectl watches again elsewhere).
+ * tracker ends watches cleanly (kubectl watches again elsewhere). A request still in
+ * admission when `closeStreams` runs (its token looked up just before a revocation) is
+ * checked against that match once admitted, and refused instead of forwarded: otherwise a
+ * watch admitted a moment before its token was revoked would outlive the revocation.
  *
  * Upgrades (SPDY/3.1 POST, WebSocket GET) are passed through by hand on an agent that never
  * reuses a socket: on 101 the raw answer is written back and the two sockets are piped; any
@@ -120,8 +123,12 @@ export interface Forwarder {
   handleRequest(req: IncomingMessage, res: ServerResponse): void;
   /** For upgrade requests whose URL starts with `/k8s/clusters/` (server `upgrade` event). */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
-  /** Ends every open long-running stream and upgrade that `match` selects; returns how many. */
-  closeStreams(match: (stream: OpenStream) => boolean): number;
+  /**
+   * Ends every open long-running stream and upgrade that `match` selects and returns how
+   * many; requests still in admission that it selects once authenticated are refused with
+   * `refusal` (default UNAUTHENTICATED).
+   */
+  closeStreams(match: (stream: OpenStream) => boolean, refusal?: ErrorCode): number;
   /** How many long-running streams and upgrades are open. */
   openStreamCount(): number;
   /** Open long-running streams by kind: watches and follows (`watch`) and upgrades. */
@@ -157,6 +164,8 @@ class Exchange implements OpenStream {
   ending = false;
   expiryTimer: NodeJS.Timeout | undefined;
   finished = false;
+  /** closeStreams calls made while this exchange was in admission. */
+  closedWhileAdmitting: { readonly match: (stream: OpenStream) => boolean; readonly refusal: ErrorCode }[] | undefined;
 
   constructor(
     readonly req: IncomingMessage,
@@ -187,22 +196,39 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
   const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   if (!Number.isFinite(idleTimeoutMs) || idleTimeoutMs <= 0) throw new TypeError('idleTimeoutMs must be a positive number');
   const open = new Set<Exchange>();
+  /** Exchanges between their start and the end of admission. */
+  const admitting = new Set<Exchange>();
   const { logger } = deps;
 
-  /** Admits the exchange's request; a refusal is recorded on it and answered with `refuse`. */
+  /**
+   * Admits the exchange's request; a refusal is recorded on it and answered with `refuse`.
+   * The closeStreams calls made during admission are applied to the authenticated exchange
+   * in the same synchronous step that forwards it.
+   */
   function admitExchange(ex: Exchange, refuse: (error: KubegateError) => void, forward: (admission: Admitted) => void): void {
+    admitting.add(ex);
     admit({ method: ex.req.method ?? '', url: ex.req.url ?? '', rawHeaders: ex.req.rawHeaders, upgrade: ex.upgrade }, deps).then((admission) => {
+      admitting.delete(ex);
       learn(ex, admission);
+      let error: KubegateError;
+      let code: ErrorCode;
       if (admission.admitted) {
-        forward(admission);
-        return;
+        const closed = ex.closedWhileAdmitting?.find((entry) => entry.match(ex));
+        if (closed === undefined) {
+          forward(admission);
+          return;
+        }
+        error = new KubegateError(closed.refusal);
+        code = closed.refusal === 'UNAUTHENTICATED' ? 'TOKEN_INVALID' : closed.refusal;
+      } else {
+        ({ error, code } = admission);
       }
-      const { error } = admission;
       if (error.status >= 500) logger.warn({ err: error.cause ?? error, cluster: ex.clusterId, code: error.code }, 'request refused by the proxy');
-      ex.code = admission.code;
+      ex.code = code;
       ex.status = error.status;
       refuse(error);
     }).catch((err: unknown) => {
+      admitting.delete(ex);
       // Not a refusal: a bug while starting to forward. The exchange is cut, never left open.
       logger.warn({ err, cluster: ex.clusterId }, 'forwarding failed');
       ex.code ??= 'INTERNAL';
@@ -431,7 +457,8 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
     upstreamReq.end();
   }
 
-  function closeStreams(match: (stream: OpenStream) => boolean): number {
+  function closeStreams(match: (stream: OpenStream) => boolean, refusal: ErrorCode = 'UNAUTHENTICATED'): number {
+    for (const ex of admitting) (ex.closedWhileAdmitting ??= []).push({ match, refusal });
     let closed = 0;
     for (const ex of [...open]) {
       if (match(ex)) {

@@ -8,7 +8,9 @@
  *   see token-review.ts for how "rejected" (cached by kube-apiserver) and "could not
  *   decide" (not cached, `status.error`) differ, and verify.ts for which failure is which.
  * - `GET /healthcheck`: 200 `ok`, as kube-api-auth (its DaemonSet probes use it).
- * - `GET /healthz`, `/readyz` (ready once every resource was listed), `/metrics`.
+ * - `GET /healthz`, `/readyz` (ready once every resource was listed), and `/metrics` when
+ *   given a registry (cmd/webhook.ts leaves it out when metrics have a listener of their
+ *   own), only to scrapes with the bearer token when one is configured.
  *
  * A token valid for none of the requested audiences (config `audiences`, token-review.ts) is
  * answered `authenticated: false` and not stamped as used.
@@ -38,7 +40,10 @@ export interface WebhookAppDeps {
   /** Readiness, and where successful uses are recorded. */
   readonly source: { readonly ready: boolean; recordUse(name: string, at: Date): void };
   readonly metrics: WebhookMetrics;
-  readonly registry: Registry;
+  /** Served as `/metrics`; absent: `/metrics` is 404 here. */
+  readonly registry?: Registry | undefined;
+  /** Scrapes of `/metrics` must present `Authorization: Bearer <this>`. */
+  readonly metricsBearerToken?: string | undefined;
   readonly logger: Logger;
   /** Audiences kubegate tokens are valid for (config `audiences`); empty: the API server's default. */
   readonly audiences?: readonly string[];
@@ -60,6 +65,7 @@ export function createWebhookHandler(deps: WebhookAppDeps): WebhookHandler {
   const now = deps.now ?? (() => new Date());
   const health = createHealthHandler({
     registry: deps.registry,
+    metricsBearerToken: deps.metricsBearerToken,
     ready: async () => {
       if (!source.ready) throw new KubegateError('NOT_READY', 'the webhook has not listed its objects yet');
     },

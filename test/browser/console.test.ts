@@ -70,7 +70,7 @@ describe('web console in Chromium', () => {
     logFile = join(dir, 'proxy.log');
     fake = await startFakeKubeApiServer({ token: CLUSTER_TOKEN });
     const configFile = join(dir, 'kubegate.yaml');
-    await writeFile(configFile, ['listen: 127.0.0.1:0', `dataDir: ${join(dir, 'data')}`, 'tls:', '  sans: ["127.0.0.1"]', 'audit:', '  enabled: false', 'log:', '  level: debug'].join('\n'));
+    await writeFile(configFile, ['listen: 127.0.0.1:0', `dataDir: ${join(dir, 'data')}`, 'tls:', '  sans: ["127.0.0.1"]', 'audit:', '  enabled: false', 'metrics:', '  listen: none', 'log:', '  level: debug'].join('\n'));
     const config = loadProxyConfig({ file: configFile, env: { KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD } });
     const logger = createLogger({ level: 'debug', name: 'proxy', destination: pino.destination({ dest: logFile, sync: true }) });
     proxy = await startProxy(config, { logger });

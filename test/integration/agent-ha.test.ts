@@ -39,7 +39,7 @@ describe('agent tunnels across two proxy replicas on PostgreSQL', () => {
   function proxyConfig(dataDir: string, storeUrl: string, secretKey: string, port = 0): ProxyConfig {
     return loadProxyConfig({
       env: { KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD, KUBEGATE_SECRET_KEY: secretKey, KUBEGATE_STORE_URL: storeUrl },
-      flags: { listen: `127.0.0.1:${port}`, dataDir },
+      flags: { listen: `127.0.0.1:${port}`, dataDir, metricsListen: 'none' },
     });
   }
 

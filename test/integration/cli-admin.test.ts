@@ -54,7 +54,7 @@ describe('kubegate admin CLI against a real proxy', () => {
     dir = await mkdtemp(join(tmpdir(), 'kubegate-cli-'));
     fake = await startFakeKubeApiServer({ token: CLUSTER_TOKEN });
     const configFile = join(dir, 'kubegate.yaml');
-    await writeFile(configFile, ['listen: 127.0.0.1:0', `dataDir: ${join(dir, 'data')}`, 'tls:', '  sans: ["127.0.0.1"]', 'audit:', '  enabled: false'].join('\n'));
+    await writeFile(configFile, ['listen: 127.0.0.1:0', `dataDir: ${join(dir, 'data')}`, 'tls:', '  sans: ["127.0.0.1"]', 'audit:', '  enabled: false', 'metrics:', '  listen: none'].join('\n'));
     const config = loadProxyConfig({ file: configFile, env: { KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD } });
     proxy = await startProxy(config, { logger: createLogger({ level: 'warn', name: 'proxy', destination: pino.destination({ dest: join(dir, 'proxy.log'), sync: true }) }) });
     caFile = join(dir, 'kubegate-ca.pem');

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -361,6 +361,28 @@ describe('refusing attacks and bad requests before the cluster', () => {
       assert.equal(statusOf(response).code, status, path);
     }
     nothingReachedTheClusters();
+  });
+
+  it('refuses every encoded spelling of a dot segment or separator behind a server path prefix, so a server that decodes twice never leaves it (issue #16)', async () => {
+    clusters.set('p', cluster('p', `${upstreamA.url}/tenant-a`));
+    const spellings = [
+      '..', '.', '%2e%2e', '%2E%2E', '%2e%2E', '.%2e', '%252e%252e', '%252E%252e', '%25%32%65%25%32%65', '%25%32%45%25%32%65',
+      '%2525%32%65%2525%32%65', '%25252e%25252e', '..;', '..%2f', '..%2F', '%2f', '%2F', '%5c', '%5C', '%255c', '%255C', '%252f',
+      '%25%32%66', '%25%35%63', '%c0%ae%c0%ae', 'x%00',
+    ];
+    for (const spelling of spellings) {
+      for (const path of [`/k8s/clusters/p/${spelling}/tenant-b/api/v1/secrets`, `/k8s/clusters/p/api/v1/namespaces/${spelling}/secrets`]) {
+        const response = await send(proxy.port, { path, headers: ['Authorization', ALICE] });
+        assert.equal(response.status, 400, path);
+        assert.deepEqual(statusOf(response), { code: 400, reason: 'BadRequest', cause: 'BAD_REQUEST' }, path);
+      }
+    }
+    nothingReachedTheClusters();
+    // Legitimate encodings still pass, byte for byte.
+    const legitimate = '/api/v1/namespaces/d/services/https%3Aweb%3A8443/proxy/user%40example.com/a%20b';
+    const response = await send(proxy.port, { path: `/k8s/clusters/p${legitimate}`, headers: ['Authorization', ALICE] });
+    assert.equal(response.status, 200);
+    assert.equal(upstreamA.requests[0]?.url, `/tenant-a${legitimate}`);
   });
 
   it('refuses a cluster-scoped token on another cluster with 401 and accepts it on its own', async () => {
@@ -886,6 +908,54 @@ describe('audit', () => {
     assert.equal(record?.code, 'BAD_REQUEST');
     assert.equal(record?.status, 400);
     assert.equal(record?.path, '/k8s/clusters/a/../b/api');
+  });
+});
+
+describe('a revocation while a request is in admission (issue #16.5)', () => {
+  /** An authenticator whose lookups wait until the test answers them, one at a time. */
+  class ParkedAuthenticator {
+    readonly #waiting: ((result: AuthResult) => void)[] = [];
+    readonly #arrivals = new EventEmitter();
+    authenticateToken(): Promise<AuthResult> {
+      return new Promise<AuthResult>((resolve) => {
+        this.#waiting.push(resolve);
+        this.#arrivals.emit('parked');
+      });
+    }
+    /** Resolves once a lookup is parked. */
+    async parked(): Promise<void> {
+      if (this.#waiting.length === 0) await once(this.#arrivals, 'parked');
+    }
+    answer(result: AuthResult): void {
+      this.#waiting.shift()?.(result);
+    }
+  }
+
+  it('refuses a watch whose token was looked up just before closeStreams ran, so it cannot outlive the revocation', async () => {
+    const parked = new ParkedAuthenticator();
+    const late = await startProxy({ authenticator: parked, getCluster: (id) => clusters.get(id), authorize, upstreams: pool, allowedOrigins: [] });
+    const aliceResult = authenticated(alice, { name: 't-alice', expiresAt: null, clusterId: null });
+    try {
+      const revoked = send(late.port, { path: '/k8s/clusters/a/api/v1/pods?watch=true', headers: ['Authorization', ALICE] });
+      await parked.parked();
+      // The revocation lands while the token's (successful) lookup is still on its way.
+      assert.equal(late.forwarder.closeStreams((stream) => stream.tokenName === 't-alice'), 0, 'nothing is open yet');
+      parked.answer(aliceResult);
+      const response = await revoked;
+      assert.deepEqual(statusOf(response), { code: 401, reason: 'Unauthorized', cause: 'UNAUTHENTICATED' });
+      assert.equal(late.audit.at(-1)?.code, 'TOKEN_INVALID');
+      nothingReachedTheClusters();
+
+      // A closeStreams that selects someone else leaves the request alone.
+      const unrelated = send(late.port, { path: '/k8s/clusters/a/api/v1/pods', headers: ['Authorization', ALICE] });
+      await parked.parked();
+      late.forwarder.closeStreams((stream) => stream.tokenName === 't-bob', 'FORBIDDEN');
+      parked.answer(aliceResult);
+      assert.equal((await unrelated).status, 200);
+      assert.equal(upstreamA.requests.length, 1);
+    } finally {
+      await late.close();
+    }
   });
 });
 

@@ -287,6 +287,7 @@ describe('GitHub login across two real proxies that share only the secret key', 
         secretKey,
         tls: { sans: ['127.0.0.1'] },
         audit: { enabled: false },
+        metrics: { listen: 'none' },
         providers: [{ name: 'local', type: 'local' }, githubConfig('github', fake)],
       }),
     );

@@ -21,7 +21,6 @@ import { loadWebhookConfig } from '../../src/config/webhook.js';
 import { createLogger } from '../../src/log.js';
 import { startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import type { FakeKubeApiServer } from '../fakes/kube-apiserver.js';
-import { createApiClient } from '../support/api-client.js';
 import { writeKubeconfig } from '../support/kubectl.js';
 import type { WrittenKubeconfig } from '../support/kubectl.js';
 
@@ -97,15 +96,13 @@ describe('the Grafana dashboard', () => {
     dir = await mkdtemp(join(tmpdir(), 'kubegate-grafana-'));
     fake = await startFakeKubeApiServer({ token: CLUSTER_TOKEN, namespaces: ['default', 'cattle-system'] });
     const configFile = join(dir, 'kubegate.yaml');
-    await writeFile(configFile, ['listen: 127.0.0.1:0', `dataDir: ${join(dir, 'data')}`, 'audit:', '  enabled: false'].join('\n'));
+    await writeFile(configFile, ['listen: 127.0.0.1:0', `dataDir: ${join(dir, 'data')}`, 'audit:', '  enabled: false', 'metrics:', '  listen: 127.0.0.1:0'].join('\n'));
     const logger = createLogger({ level: 'silent', name: 'grafana-test' });
     proxy = await startProxy(loadProxyConfig({ file: configFile, env: { KUBEGATE_BOOTSTRAP_PASSWORD: 'grafana-test-password' } }), { logger });
     kubeconfig = await writeKubeconfig({ server: fake.url, caPem: fake.caPem, token: CLUSTER_TOKEN });
     webhook = await startWebhook(loadWebhookConfig({ env: {}, flags: { listen: '127.0.0.1:0', kubeconfig: kubeconfig.path } }), { logger });
     await webhook.source.synced();
-    const proxyMetrics = await createApiClient(proxy.url, proxy.caPem!).request('GET', '/metrics');
-    assert.equal(proxyMetrics.status, 200);
-    exported = new Set([...exportedNames(proxyMetrics.text), ...exportedNames(await scrape(webhook.url))]);
+    exported = new Set([...exportedNames(await scrape(proxy.metricsUrl!)), ...exportedNames(await scrape(webhook.url))]);
   });
 
   after(async () => {

@@ -5,7 +5,10 @@
  * server that records exactly what arrived.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { readFile, writeFile } from 'node:fs/promises';
+import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import tls from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -23,6 +26,7 @@ import type { ProxyFixture } from '../support/proxy-fixture.js';
 const ALICE_PASSWORD = 'alice-Secret-pass-42';
 const BOB_PASSWORD = 'bob-Secret-pass-4242';
 const CLUSTER_TOKEN = FIXTURE_CLUSTER_TOKEN;
+const METRICS_TOKEN = 'metrics-scrape-token-0123456789';
 
 describe('kubegate proxy end to end with real kubectl', () => {
   let fixture: ProxyFixture;
@@ -33,14 +37,19 @@ describe('kubegate proxy end to end with real kubectl', () => {
   let aliceId: string;
   let aliceKubeconfigPath: string;
   let aliceKubeconfigToken: string;
-  const secrets: string[] = [FIXTURE_ADMIN_PASSWORD, ALICE_PASSWORD, BOB_PASSWORD, CLUSTER_TOKEN];
+  const secrets: string[] = [FIXTURE_ADMIN_PASSWORD, ALICE_PASSWORD, BOB_PASSWORD, CLUSTER_TOKEN, METRICS_TOKEN];
   let logFile: string;
   let auditFile: string;
 
   before(async () => {
     fixture = await startProxyFixture({
       name: 'e2e',
-      config: (dir) => ({ audit: { enabled: true, file: join(dir, 'audit.log') }, log: { level: 'debug' } }),
+      config: (dir) => ({
+        audit: { enabled: true, file: join(dir, 'audit.log') },
+        log: { level: 'debug' },
+        metrics: { listen: '127.0.0.1:0', bearerTokenFile: join(dir, 'metrics-token') },
+      }),
+      beforeProxy: (_cluster, dir) => writeFile(join(dir, 'metrics-token'), `${METRICS_TOKEN}\n`, { mode: 0o600 }),
       logger: (dir) => createLogger({ level: 'debug', name: 'proxy', destination: pino.destination({ dest: join(dir, 'proxy.log'), sync: true }) }),
     });
     ({ fake, proxy, api, adminToken } = fixture);
@@ -113,20 +122,58 @@ describe('kubegate proxy end to end with real kubectl', () => {
       await fake.waitUntil(() => fake.openWatches === 1);
       fake.emitPodEvent('ADDED', makePod('streamed-pod', { namespace: 'default' }));
       await watch.waitForOutput(/streamed-pod/);
-      const metrics = await api.request('GET', '/metrics');
-      assert.match(metrics.text, /^kubegate_proxy_active_streams\{kind="watch"\} 1$/m);
+      const metrics = await scrape();
+      assert.match(metrics, /^kubegate_proxy_active_streams\{kind="watch"\} 1$/m);
     } finally {
       await watch.kill();
     }
     await fake.waitUntil(() => fake.openWatches === 0, 1000);
   });
 
+  /** /metrics from the separate metrics listener, with the configured token. */
+  async function scrape(): Promise<string> {
+    const response = await fetch(`${proxy.metricsUrl}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    assert.equal(response.status, 200);
+    return response.text();
+  }
+
   test('/metrics counts forwarded requests by cluster and code, and token cache hits', async () => {
-    const metrics = await api.request('GET', '/metrics');
-    assert.equal(metrics.status, 200);
-    assert.match(metrics.text, /^kubegate_proxy_requests_total\{cluster="dev",code="200",method="GET"\} [1-9]\d*$/m);
-    assert.match(metrics.text, /^kubegate_auth_cache_total\{result="hit"\} [1-9]\d*$/m);
-    assert.match(metrics.text, /^kubegate_auth_cache_total\{result="miss"\} [1-9]\d*$/m);
+    const metrics = await scrape();
+    assert.match(metrics, /^kubegate_proxy_requests_total\{cluster="dev",code="200",method="GET"\} [1-9]\d*$/m);
+    assert.match(metrics, /^kubegate_auth_cache_total\{result="hit"\} [1-9]\d*$/m);
+    assert.match(metrics, /^kubegate_auth_cache_total\{result="miss"\} [1-9]\d*$/m);
+  });
+
+  test('anonymous requests to made-up clusters add no time series: their cluster label is "unknown" (issue #15)', async () => {
+    for (let i = 0; i < 20; i++) {
+      const response = await api.request('GET', `/k8s/clusters/made-up-${i}/api/v1/pods`);
+      assert.equal(response.status, 401);
+    }
+    const metrics = await scrape();
+    assert.doesNotMatch(metrics, /made-up-/);
+    assert.match(metrics, /^kubegate_proxy_requests_total\{cluster="unknown",code="401",method="GET"\} (\d+)$/m);
+    const unknown = Number(/^kubegate_proxy_requests_total\{cluster="unknown",code="401",method="GET"\} (\d+)$/m.exec(metrics)?.[1]);
+    assert.ok(unknown >= 20);
+  });
+
+  test('/metrics is served on the metrics listener, and on the main listener only to a scrape with the configured bearer token (issue #15)', async () => {
+    const anonymous = await api.request('GET', '/metrics');
+    assert.equal(anonymous.status, 401);
+    assert.equal(anonymous.json.error.code, 'UNAUTHENTICATED');
+    const wrong = await api.request('GET', '/metrics', { token: `${METRICS_TOKEN}x` });
+    assert.equal(wrong.status, 401);
+    const userToken = await api.request('GET', '/metrics', { token: adminToken });
+    assert.equal(userToken.status, 401, 'a kubegate token is not the metrics token');
+    const scraped = await api.request('GET', '/metrics', { token: METRICS_TOKEN });
+    assert.equal(scraped.status, 200);
+    assert.match(scraped.text, /^kubegate_login_total/m);
+
+    assert.match(proxy.metricsUrl ?? '', /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal((await fetch(`${proxy.metricsUrl}/metrics`)).status, 401, 'the token is needed on the metrics listener too');
+    assert.equal((await fetch(`${proxy.metricsUrl}/healthz`)).status, 200);
+    assert.equal((await fetch(`${proxy.metricsUrl}/readyz`)).status, 200);
+    const other = await fetch(`${proxy.metricsUrl}/v1/providers`);
+    assert.equal(other.status, 404, 'the metrics listener serves nothing of the API');
   });
 
   test('kubectl logs -f follows new lines as the cluster writes them', async () => {
@@ -160,6 +207,36 @@ describe('kubegate proxy end to end with real kubectl', () => {
     });
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, /forbidden|Forbidden/);
+  });
+
+  test('removing a membership ends the member\'s open watch on that cluster at once (issue #16.5)', async () => {
+    const aliceToken = await api.login('alice', ALICE_PASSWORD);
+    secrets.push(aliceToken);
+    const watch = https.request(`${proxy.url}/k8s/clusters/dev/api/v1/namespaces/default/pods?watch=true`, { ca: proxy.caPem!, agent: false, headers: { authorization: `Bearer ${aliceToken}` } });
+    watch.on('error', () => undefined);
+    watch.end();
+    const [response] = (await once(watch, 'response')) as [IncomingMessage];
+    assert.equal(response.statusCode, 200);
+    response.resume();
+    // Cut, not ended: the response reports "aborted", which is the point.
+    response.on('error', () => undefined);
+    const ended = new Promise<void>((resolve) => response.once('close', resolve));
+    await fake.waitUntil(() => fake.openWatches === 1);
+    const removed = await api.request('DELETE', `/v1/clusters/dev/members/User/${aliceId}`, { token: adminToken });
+    assert.equal(removed.status, 204, removed.text);
+    let guard: NodeJS.Timeout | undefined;
+    const stillOpen = new Promise<never>((_resolve, reject) => {
+      guard = setTimeout(() => reject(new Error('the removed member\'s watch stayed open')), 10_000);
+    });
+    try {
+      await Promise.race([ended, stillOpen]);
+    } finally {
+      clearTimeout(guard);
+      if (!response.destroyed) response.destroy();
+    }
+    await fake.waitUntil(() => fake.openWatches === 0, 1000);
+    const again = await api.request('POST', '/v1/clusters/dev/members', { token: adminToken, body: { kind: 'User', name: aliceId, role: 'member' } });
+    assert.equal(again.status, 201, again.text);
   });
 
   test('revoking the kubeconfig token makes the very next kubectl call Unauthorized', async () => {

@@ -39,7 +39,7 @@ interface ProxyProcess {
 function startKubegateProxy(dataDir: string, env: Record<string, string> = {}): ProxyProcess {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(REPO, 'src/cmd/main.ts'), 'proxy', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'info'],
+    ['--import', 'tsx', join(REPO, 'src/cmd/main.ts'), 'proxy', '--listen', '127.0.0.1:0', '--metrics-listen', 'none', '--data-dir', dataDir, '--log-level', 'info'],
     { cwd: REPO, env: { ...process.env, KUBEGATE_WORKERS: undefined, KUBEGATE_BOOTSTRAP_PASSWORD: 'bootstrap-password', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stderr = '';

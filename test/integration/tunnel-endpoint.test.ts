@@ -63,7 +63,7 @@ describe('the tunnel endpoint refuses what is not a valid agent', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'kubegate-tunnel-endpoint-'));
-    const config = loadProxyConfig({ env: { KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD }, flags: { listen: '127.0.0.1:0', dataDir: join(dir, 'data') } });
+    const config = loadProxyConfig({ env: { KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD }, flags: { listen: '127.0.0.1:0', metricsListen: '127.0.0.1:0', dataDir: join(dir, 'data') } });
     proxy = await startProxy(config, { logger: createLogger({ level: 'silent', name: 'proxy' }) });
     api = createApiClient(proxy.url, proxy.caPem as string);
     adminToken = await api.login('admin', ADMIN_PASSWORD);
@@ -112,7 +112,7 @@ describe('the tunnel endpoint refuses what is not a valid agent', () => {
     const answer = await upgrade({ Upgrade: 'kubegate-tunnel/1', 'Kubegate-Cluster': 'a', Authorization: `Bearer ${credentials['b']}` });
     assert.equal(answer.status, 401);
     assert.equal(reasonOf(answer), 'AGENT_CREDENTIAL_INVALID');
-    const metrics = await api.request('GET', '/metrics');
+    const metrics = { text: await (await fetch(`${proxy.metricsUrl}/metrics`)).text() };
     assert.match(metrics.text, /kubegate_tunnel_refused_total\{reason="wrong_cluster"\} 1/);
     assert.match(metrics.text, /kubegate_tunnel_refused_total\{reason="credential"\} [1-9]/);
   });
@@ -144,7 +144,7 @@ describe('the tunnel endpoint refuses what is not a valid agent', () => {
     const answer = await api.request('GET', '/v1/clusters/a', { token: adminToken });
     assert.equal(answer.status, 200);
     assert.equal(answer.json.agent.state, 'disconnected');
-    const metrics = await api.request('GET', '/metrics');
+    const metrics = { text: await (await fetch(`${proxy.metricsUrl}/metrics`)).text() };
     assert.match(metrics.text, /kubegate_tunnel_refused_total\{reason="handshake"\} 1/);
   });
 

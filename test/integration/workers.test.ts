@@ -1,7 +1,7 @@
 /**
  * `kubegate proxy --workers 2` as a real process tree: the primary prepares the data dir
  * once, two workers share the socket, a revocation made through one worker is in force in
- * both at once (the SQLite change relay), /metrics sums both workers, and SIGTERM to the
+ * both at once (the SQLite change relay), the primary's metrics listener sums both workers, and SIGTERM to the
  * primary stops everything gracefully.
  */
 import assert from 'node:assert/strict';
@@ -46,18 +46,21 @@ describe('kubegate proxy --workers 2', () => {
   let caPem: string;
   let api: ApiClient;
   let workerPids: number[];
+  /** The primary's metrics listener. */
+  let metricsUrl: string;
+  const scrape = async (): Promise<string> => (await fetch(`${metricsUrl}/metrics`)).text();
   const output: string[] = [];
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'kubegate-workers-'));
     proxy = spawn(
       process.execPath,
-      ['--import', 'tsx', join(REPO, 'src/cmd/main.ts'), 'proxy', '--workers', '2', '--listen', '127.0.0.1:0', '--data-dir', join(dir, 'data'), '--log-level', 'info'],
+      ['--import', 'tsx', join(REPO, 'src/cmd/main.ts'), 'proxy', '--workers', '2', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--data-dir', join(dir, 'data'), '--log-level', 'info'],
       { cwd: REPO, env: { ...process.env, KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD, KUBEGATE_WORKERS: undefined } },
     );
     exited = new Promise((resolve) => proxy.once('exit', (code) => resolve(code)));
     proxy.stderr.setEncoding('utf8').on('data', (text: string) => output.push(text));
-    const serving = await new Promise<{ address: string; workers: number[] }>((resolve, reject) => {
+    const serving = await new Promise<{ address: string; workers: number[]; metricsUrl: string }>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`the workers did not start: ${output.join('')}`)), 60_000);
       proxy.once('exit', (code) => reject(new Error(`the proxy exited (${code}): ${output.join('')}`)));
       createInterface({ input: proxy.stdout }).on('line', (line) => {
@@ -69,6 +72,7 @@ describe('kubegate proxy --workers 2', () => {
       });
     });
     workerPids = serving.workers;
+    metricsUrl = serving.metricsUrl;
     origin = `https://${serving.address}`;
     caPem = await readFile(join(dir, 'data', 'tls', 'ca.crt'), 'utf8');
     api = createApiClient(origin, caPem);
@@ -103,15 +107,17 @@ describe('kubegate proxy --workers 2', () => {
     assert.equal(created.status, 201, created.text);
     const token = created.json.token as string;
 
-    const metricsBefore = (await api.request('GET', '/metrics')).text;
+    const metricsBefore = await scrape();
     // Authenticated but not a member of the (unknown) cluster: 403 from whichever worker answers.
     for (let i = 0; i < CONNECTIONS; i++) assert.equal(await clusterRequest(origin, caPem, token), 403);
-    const metricsAfter = (await api.request('GET', '/metrics')).text;
+    const metricsAfter = await scrape();
     const misses = metricValue(metricsAfter, 'kubegate_auth_cache_total{result="miss"}') - metricValue(metricsBefore, 'kubegate_auth_cache_total{result="miss"}');
     const forbidden =
-      metricValue(metricsAfter, 'kubegate_proxy_requests_total{cluster="dev",code="403",method="GET"}') -
-      metricValue(metricsBefore, 'kubegate_proxy_requests_total{cluster="dev",code="403",method="GET"}');
-    assert.equal(forbidden, CONNECTIONS, 'the scraped /metrics sums the requests of both workers');
+      metricValue(metricsAfter, 'kubegate_proxy_requests_total{cluster="unknown",code="403",method="GET"}') -
+      metricValue(metricsBefore, 'kubegate_proxy_requests_total{cluster="unknown",code="403",method="GET"}');
+    assert.equal(forbidden, CONNECTIONS, "the primary's metrics listener sums the requests of both workers");
+    assert.doesNotMatch(metricsAfter, /cluster="dev"/, 'an unregistered cluster ID never becomes a label');
+    assert.equal((await api.request('GET', '/metrics')).status, 404, 'without a token file the main listener serves no metrics');
     assert.equal(misses, 2, 'each worker looked the token up once and cached it: both workers served the token');
 
     const revoked = await api.request('DELETE', `/v1/tokens/${created.json.name as string}`, { token: adminToken });
@@ -126,7 +132,7 @@ describe('kubegate proxy --workers 2', () => {
     const code = await Promise.race([exited, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 20_000))]);
     assert.equal(code, 0, output.join(''));
     for (const pid of workerPids) assert.throws(() => process.kill(pid, 0), /ESRCH/, `worker ${pid} is gone`);
-    const stopped = output.join('\n').split('\n').filter((line) => line.includes('"msg":"stopped"'));
+    const stopped = output.join('\n').split('\n').filter((line) => line.includes('"msg":"stopped"') && !line.includes('"listener":"metrics"'));
     assert.equal(stopped.length, 2, 'each worker ran its graceful stop');
   });
 });

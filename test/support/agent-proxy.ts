@@ -16,7 +16,7 @@ export const AGENT_TEST_IMAGE = 'registry.example/kubegate:test';
 
 export async function startProxyForAgents(dir: string, bootstrapPassword: string): Promise<{ proxy: RunningProxy; caPem: string; api: ApiClient }> {
   const configFile = join(dir, 'kubegate.yaml');
-  await writeFile(configFile, ['listen: 127.0.0.1:0', `dataDir: ${join(dir, 'data')}`, 'tls:', '  sans: ["127.0.0.1", "localhost"]', 'audit:', '  enabled: false', 'agents:', `  image: ${AGENT_TEST_IMAGE}`].join('\n'));
+  await writeFile(configFile, ['listen: 127.0.0.1:0', `dataDir: ${join(dir, 'data')}`, 'tls:', '  sans: ["127.0.0.1", "localhost"]', 'audit:', '  enabled: false', 'metrics:', '  listen: none', 'agents:', `  image: ${AGENT_TEST_IMAGE}`].join('\n'));
   const config = loadProxyConfig({ file: configFile, env: { KUBEGATE_BOOTSTRAP_PASSWORD: bootstrapPassword } });
   const proxy = await startProxy(config, { logger: createLogger({ level: 'silent', name: 'proxy' }) });
   const caPem = proxy.caPem;

@@ -26,7 +26,7 @@ export const FIXTURE_CLUSTER_TOKEN = 'proxy-sa-token-e2e-0123456789abcdef';
 export interface ProxyFixtureOptions {
   /** Prefix of the temporary directory's name. */
   readonly name: string;
-  /** Proxy configuration next to listen, dataDir, tls and `audit: {enabled: false}`. */
+  /** Proxy configuration next to listen, dataDir, tls, `audit: {enabled: false}` and `metrics: {listen: 127.0.0.1:0}`. */
   readonly config?: (dir: string) => Record<string, unknown>;
   /** The proxy's logger; silent by default. */
   readonly logger?: (dir: string) => Logger;
@@ -102,6 +102,8 @@ export async function startProxyFixture(options: ProxyFixtureOptions): Promise<P
         dataDir: join(dir, 'data'),
         tls: { sans: ['127.0.0.1', 'localhost'] },
         audit: { enabled: false },
+        // Never the default port: test files run side by side.
+        metrics: { listen: '127.0.0.1:0' },
         ...options.config?.(dir),
       }),
     );

@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { Registry } from 'prom-client';
 import { KubegateError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
-import { createHealthHandler, createLongRunningRegistry, installSignalHandlers, startServer } from '../../src/server.js';
+import { createHealthHandler, createLongRunningRegistry, installSignalHandlers, startMetricsServer, startServer } from '../../src/server.js';
 import type { RunningServer, StartServerOptions } from '../../src/server.js';
 import { createCertificateAuthority, issueServingCertificate } from '../../src/pki/certificates.js';
 
@@ -36,9 +36,9 @@ interface Reply {
   readonly body: string;
 }
 
-function get(url: string, options: { agent?: Agent; method?: string } = {}): Promise<Reply> {
+function get(url: string, options: { agent?: Agent; method?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const request = httpRequest(url, { agent: options.agent ?? false, method: options.method ?? 'GET' }, (response) => {
+    const request = httpRequest(url, { agent: options.agent ?? false, method: options.method ?? 'GET', headers: options.headers ?? {} }, (response) => {
       let body = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => (body += chunk));
@@ -297,6 +297,23 @@ describe('RunningServer.close', () => {
   });
 });
 
+describe('startMetricsServer', () => {
+  it('serves /metrics, /healthz and /readyz over plain HTTP and nothing else, and readiness turns 503 when shutting down', async () => {
+    const registry = new Registry();
+    const server = await startMetricsServer({ listen: '127.0.0.1:0', registry, logger });
+    running.push(server);
+    assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal((await get(`${server.url}/metrics`)).status, 200);
+    assert.equal((await get(`${server.url}/healthz`)).status, 200);
+    assert.equal((await get(`${server.url}/readyz`)).status, 200);
+    const other = await get(`${server.url}/v1/login`);
+    assert.equal(other.status, 404);
+    assert.equal(JSON.parse(other.body).error.code, 'NOT_FOUND');
+    server.markShuttingDown();
+    assert.equal((await get(`${server.url}/readyz`)).status, 503);
+  });
+});
+
 describe('createHealthHandler', () => {
   async function startWithHealth(ready: () => Promise<void>, readyTimeoutMs?: number) {
     const registry = new Registry();
@@ -326,6 +343,35 @@ describe('createHealthHandler', () => {
     assert.match(metrics.body, /^test_requests_total 0$/m);
     assert.equal((await get(`${server.url}/healthz/extra`)).body, 'application');
     assert.equal((await get(`${server.url}/`)).body, 'application');
+  });
+
+  it('passes /metrics on when it has no registry, so that the main listener need not serve metrics (issue #15)', async () => {
+    const health = createHealthHandler({ ready: async () => {} });
+    const server = await start({
+      handler: (request: IncomingMessage, response: ServerResponse) => {
+        if (!health(request, response)) response.end('application');
+      },
+    });
+    assert.equal((await get(`${server.url}/metrics`)).body, 'application');
+    assert.equal((await get(`${server.url}/healthz`)).body, 'ok\n');
+  });
+
+  it('serves /metrics only to a scrape with the configured bearer token, 401 to anyone else', async () => {
+    const registry = new Registry();
+    const health = createHealthHandler({ ready: async () => {}, registry, metricsBearerToken: 'scrape-token-1' });
+    const server = await start({
+      handler: (request: IncomingMessage, response: ServerResponse) => {
+        if (!health(request, response)) response.end('application');
+      },
+    });
+    for (const headers of [{} as Record<string, string>, { authorization: 'Bearer scrape-token-2' }, { authorization: 'Basic scrape-token-1' }, { authorization: 'Bearer scrape-token-1x' }]) {
+      const refused = await get(`${server.url}/metrics`, { headers });
+      assert.equal(refused.status, 401, JSON.stringify(headers));
+      assert.equal(JSON.parse(refused.body).error.code, 'UNAUTHENTICATED');
+      assert.equal(refused.headers['www-authenticate'], 'Bearer');
+    }
+    assert.equal((await get(`${server.url}/metrics`, { headers: { authorization: 'bearer scrape-token-1' } })).status, 200);
+    assert.equal((await get(`${server.url}/healthz`)).status, 200, 'probes need no token');
   });
 
   it('answers HEAD without a body and refuses other methods with 405', async () => {

@@ -130,7 +130,7 @@ export function loginRoutes(ctx: ConsoleContext): Router {
     try {
       const answer = await ctx.api.call('POST', '/v1/login', {
         body: { provider: formField(request, 'provider'), username: formField(request, 'username'), password: formField(request, 'password'), ttl: ctx.sessionTtlSeconds },
-        remoteAddress: remoteAddressOf(request),
+        remoteAddress: remoteAddressOf(ctx, request),
       });
       const { token, expiresAt } = answer.json as { token: string; expiresAt: string | null };
       appendCookie(response, cookie(PRELOGIN_COOKIE, '', 0));
@@ -160,7 +160,7 @@ export function loginRoutes(ctx: ConsoleContext): Router {
       if (!PROVIDER_NAME.test(provider) || verifier === undefined || typeof code !== 'string') throw new KubegateError('LOGIN_STATE_INVALID');
       const answer = await ctx.api.call('POST', `/v1/login/${encodeURIComponent(provider)}/exchange`, {
         body: { code, code_verifier: verifier },
-        remoteAddress: remoteAddressOf(request),
+        remoteAddress: remoteAddressOf(ctx, request),
       });
       const { token, expiresAt } = answer.json as { token: string; expiresAt: string | null };
       startSession(response, token, expiresAt, ctx.sessionTtlSeconds);

@@ -30,6 +30,7 @@ import { isExpired } from '../../tokens/expiry.js';
 import { tryParseToken } from '../../tokens/format.js';
 import { AGENT_CREDENTIAL_NAME_PREFIX, REGISTRATION_NAME_PREFIX, generateToken } from '../../tokens/generate.js';
 import { hashSecret, verifySecret } from '../../tokens/hash.js';
+import { audited, auditTarget, idParam } from './audit.js';
 import { authenticate, requireAdmin } from './authenticate.js';
 import type { ProxyApiContext } from './context.js';
 import { methodNotAllowed } from './error-response.js';
@@ -139,11 +140,13 @@ export function agentRoutes(ctx: ProxyApiContext): Router {
 
   router
     .route('/clusters/:id/import')
-    .get(auth, requireAdmin, async (request, response) => {
+    .get(audited('cluster.import', idParam('clusterId')), auth, requireAdmin, async (request, response) => {
       const cluster = agentCluster(request.params['id'] ?? '');
       const query = parseQuery(importQuery, request.query);
       const ttl = query.ttl === undefined ? undefined : ttlSeconds(query.ttl, 'ttl');
-      response.json(await issueImport(ctx, cluster, ttl));
+      const imported = await issueImport(ctx, cluster, ttl);
+      auditTarget(response, { registrationName: imported.registrationName });
+      response.json(imported);
     })
     .all(methodNotAllowed('GET'));
 
@@ -160,9 +163,10 @@ export function agentRoutes(ctx: ProxyApiContext): Router {
 
   router
     .route('/agent/register')
-    .post(async (request: Request, response) => {
+    .post(audited('agent.register'), async (request: Request, response) => {
       const registration = await validRegistration(BEARER.exec(request.headers.authorization ?? '')?.[1]);
       const body = parseBody(registerBody, request.body);
+      auditTarget(response, { clusterId: body.clusterId, agentId: body.agentId, registrationName: registration.name });
       if (body.clusterId !== registration.clusterId) throw new KubegateError('REGISTRATION_TOKEN_INVALID', 'the registration token is not valid for this cluster');
       const cluster = directory.getCluster(body.clusterId);
       if (cluster === undefined || cluster.mode !== 'agent') throw new KubegateError('REGISTRATION_TOKEN_INVALID');
@@ -183,6 +187,7 @@ export function agentRoutes(ctx: ProxyApiContext): Router {
       }
       if (credential === undefined) throw new KubegateError('REGISTRATION_TOKEN_INVALID');
       ctx.logger.info({ cluster: cluster.id, agent: body.agentId, credential: credential.name }, 'agent registered; registration token used up');
+      auditTarget(response, { credentialName: credential.name });
       response.status(201).json({ clusterId: cluster.id, name: credential.name, credential: generated.token });
     })
     .all(methodNotAllowed('POST'));
@@ -198,7 +203,7 @@ export function agentRoutes(ctx: ProxyApiContext): Router {
 
   router
     .route('/clusters/:id/agent-credentials/:name')
-    .delete(auth, requireAdmin, async (request, response) => {
+    .delete(audited('agent-credential.revoke', (params) => ({ clusterId: (params['id'] ?? '').slice(0, 64), name: (params['name'] ?? '').slice(0, 64) })), auth, requireAdmin, async (request, response) => {
       const cluster = agentCluster(request.params['id'] ?? '');
       const name = request.params['name'] ?? '';
       const secret = await store.getAgentSecret(name);

@@ -86,6 +86,11 @@ export function callerOf(response: Response): Caller {
   return caller as Caller;
 }
 
+/** The authenticated caller, or undefined when `authenticate` did not (yet) accept one. */
+export function callerIfAny(response: Response): Caller | undefined {
+  return response.locals[CALLER] as Caller | undefined;
+}
+
 /** 403 unless the caller's global role is admin. */
 export const requireAdmin: RequestHandler = (_request, response, next) => {
   if (!callerOf(response).isAdmin) throw new KubegateError('FORBIDDEN', 'this needs the global role admin');

@@ -57,6 +57,7 @@ import type { ProxyApiContext } from './context.js';
 import { methodNotAllowed } from './error-response.js';
 import { expiryFor } from './issue-token.js';
 import { admitLogin, completeLogin, issueLoginToken, loginAnswer } from './login.js';
+import { audited, auditSubject, auditTarget } from './audit.js';
 import type { CompletedLogin } from './login.js';
 import { parseBody, parseQuery, ttlInput, ttlSeconds } from './validation.js';
 
@@ -164,6 +165,8 @@ export function webLoginRoutes(ctx: ProxyApiContext): Router {
 
   function answer(provider: WebLoginProvider, completed: CompletedLogin, response: Response, status: number): void {
     count(provider.name, 'success');
+    auditSubject(response, completed.user.id, completed.issued.stored.name);
+    auditTarget(response, { username: completed.user.username });
     response.status(status).json(loginAnswer(completed));
   }
 
@@ -204,7 +207,8 @@ export function webLoginRoutes(ctx: ProxyApiContext): Router {
 
   router
     .route('/login/:provider/callback')
-    .get(async (request, response) => {
+    .get(audited('login'), async (request, response) => {
+      auditTarget(response, { method: 'browser', provider: (request.params['provider'] ?? '').slice(0, 32) });
       const provider = providerOf(request);
       const state = request.query['state'];
       const opened = sealer.open('state', provider.name, state, pendingWebLogin);
@@ -221,6 +225,8 @@ export function webLoginRoutes(ctx: ProxyApiContext): Router {
         return;
       }
       const admitted = await counted(provider, () => admitLogin(ctx, provider, identity));
+      auditSubject(response, admitted.user.id, null);
+      auditTarget(response, { username: admitted.user.username, handedTo: pending.c === undefined ? 'console' : 'cli' });
       const code = sealer.seal('exchange', provider.name, { u: admitted.user.id, h: challenge, t: pending.t } satisfies z.input<typeof pendingExchange>, EXCHANGE_TTL_MS);
       let target: string;
       if (pending.c === undefined) {
@@ -236,7 +242,8 @@ export function webLoginRoutes(ctx: ProxyApiContext): Router {
 
   router
     .route('/login/:provider/exchange')
-    .post(async (request, response) => {
+    .post(audited('login'), async (request, response) => {
+      auditTarget(response, { method: 'cli-exchange', provider: (request.params['provider'] ?? '').slice(0, 32) });
       const provider = providerOf(request);
       const body = parseBody(exchangeBody, request.body);
       const opened = sealer.open('exchange', provider.name, body.code, pendingExchange);
@@ -282,7 +289,8 @@ export function webLoginRoutes(ctx: ProxyApiContext): Router {
 
   router
     .route('/login/:provider/device/token')
-    .post(async (request, response) => {
+    .post(audited('login'), async (request, response) => {
+      auditTarget(response, { method: 'device', provider: (request.params['provider'] ?? '').slice(0, 32) });
       const provider = providerOf(request);
       const body = parseBody(devicePollBody, request.body);
       const opened = sealer.open('device', provider.name, body.device_code, pendingDeviceLogin);

@@ -25,6 +25,7 @@ import { aceModeOf } from '../../store/store.js';
 import type { Cluster, ClusterPatch, ClusterRole, TunnelRecord } from '../../store/store.js';
 import type { ClusterStatus } from '../../clusters/status.js';
 import type { ClusterSyncStatus } from '../../sync/sync.js';
+import { audited, auditTarget, idParam } from './audit.js';
 import { authenticate, callerOf, requireAdmin } from './authenticate.js';
 import { visibleCluster } from './cluster-access.js';
 import { issueImport } from './agents.js';
@@ -136,7 +137,7 @@ export function clusterRoutes(ctx: ProxyApiContext): Router {
 
   router
     .route('/clusters')
-    .post(auth, requireAdmin, async (request, response) => {
+    .post(audited('cluster.create'), auth, requireAdmin, async (request, response) => {
       const caller = callerOf(response);
       const agentMode = (request.body as { mode?: unknown } | undefined)?.mode === 'agent';
       const conflict = new KubegateError('CONFLICT', 'a cluster with this id exists', { field: 'id' });
@@ -145,6 +146,7 @@ export function clusterRoutes(ctx: ProxyApiContext): Router {
         if (agentMode) {
           const body = parseBody(createAgentClusterBody, request.body);
           id = body.id;
+          auditTarget(response, { clusterId: id, fields: Object.keys(body).sort() });
           if ((await store.getCluster(id)) !== undefined) throw conflict;
           await store.createCluster({
             id,
@@ -157,6 +159,7 @@ export function clusterRoutes(ctx: ProxyApiContext): Router {
         } else {
           const body = parseBody(createClusterBody, request.body);
           id = body.id;
+          auditTarget(response, { clusterId: id, fields: Object.keys(body).sort() });
           if ((await store.getCluster(id)) !== undefined) throw conflict;
           await store.createCluster({
             id,
@@ -209,9 +212,10 @@ export function clusterRoutes(ctx: ProxyApiContext): Router {
         ...(synced ? { sync: syncView(sync) } : {}),
       });
     })
-    .patch(auth, requireAdmin, async (request, response) => {
+    .patch(audited('cluster.update', idParam('clusterId')), auth, requireAdmin, async (request, response) => {
       const { cluster } = visibleCluster(ctx, callerOf(response), request.params['id'] ?? '');
       const body = parseBody(patchClusterBody, request.body);
+      auditTarget(response, { fields: Object.keys(body).sort() });
       if (cluster.mode === 'agent') {
         const direct = (['server', 'caData', 'token', 'clientCert', 'clientKey', 'insecureSkipTLSVerify'] as const).find((field) => body[field] !== undefined);
         if (direct !== undefined) throw new KubegateError('CLUSTER_MODE_MISMATCH', `${direct}: an agent-mode cluster's API server is reported by its agent`, { field: direct });
@@ -235,7 +239,7 @@ export function clusterRoutes(ctx: ProxyApiContext): Router {
       probeSoon(cluster.id);
       sendCluster(response, cluster.id, 200);
     })
-    .delete(auth, requireAdmin, async (request, response) => {
+    .delete(audited('cluster.delete', idParam('clusterId')), auth, requireAdmin, async (request, response) => {
       const caller = callerOf(response);
       const { cluster } = visibleCluster(ctx, caller, request.params['id'] ?? '', undefined, { deleting: 'allow' });
       const force = request.query['force'];

@@ -13,9 +13,12 @@ import type { TokenIssuer } from '../../issuer/issuer.js';
 import type { Store } from '../../store/store.js';
 import type { ClusterStatusMonitor } from '../../clusters/status.js';
 import type { ClusterRegistry } from '../../clusters/registry.js';
+import type { ClientAddressOf } from '../client-address.js';
+import type { LoginRateLimiter } from '../login-rate-limit.js';
+import type { ApiAuditEvent } from './audit.js';
 
 /** The parts of the proxy configuration the REST API reads (a whole ProxyConfig fits). */
-export type ProxyApiConfig = Pick<ProxyConfig, 'tokens' | 'loginRateLimit' | 'agents' | 'sync'>;
+export type ProxyApiConfig = Pick<ProxyConfig, 'tokens' | 'loginRateLimit' | 'trustedProxies' | 'agents' | 'sync'>;
 
 export interface ProxyApiContext {
   readonly store: Store;
@@ -39,6 +42,8 @@ export interface ProxyApiContext {
    */
   readonly caPem: string | null;
   readonly logger: Logger;
+  /** Where audit events of administrative actions and logins go (the audit trail). */
+  readonly audit: (event: ApiAuditEvent) => void;
   readonly metrics?: ProxyMetrics | undefined;
   readonly clusterStatus: Pick<ClusterStatusMonitor, 'get' | 'probe'>;
   /** State of the sync to the cluster (authorized endpoint), or undefined when it has none. */
@@ -56,4 +61,12 @@ export interface ProxyApiContext {
    */
   readonly loginStateKey: Buffer;
   readonly now: () => Date;
+}
+
+/** What createProxyApp builds once for the routes that need it. */
+export interface ApiServices {
+  /** Failed-login limits, shared by POST /v1/login and POST /v1/me/password. */
+  readonly limiter: LoginRateLimiter;
+  /** The client's address (the socket's, or from a trusted proxy's X-Forwarded-For). */
+  readonly clientAddress: ClientAddressOf;
 }

@@ -14,6 +14,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { KubegateError, toKubegateError } from '../../errors.js';
 import type { ErrorCode } from '../../errors.js';
 import type { Logger } from '../../log.js';
+import { recordErrorCode } from './audit.js';
 
 const BODY_PARSER_CODES: Readonly<Record<string, ErrorCode>> = {
   'entity.parse.failed': 'BAD_REQUEST',
@@ -53,6 +54,7 @@ function toApiError(error: unknown): KubegateError {
 export function apiErrorHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, request, response, _next) => {
     const apiError = toApiError(error);
+    recordErrorCode(response, apiError.code);
     const where = { method: request.method, path: request.path, code: apiError.code };
     if (apiError.status >= 500) logger.error({ ...where, err: apiError.cause ?? apiError }, 'REST API request failed');
     else logger.debug({ ...where, field: apiError.field }, 'REST API request refused');

@@ -24,6 +24,7 @@ import type { KubeconfigCluster, KubeconfigUser } from '../../kube/kubeconfig.js
 import { renderKubeconfig } from '../../kube/kubeconfig.js';
 import { aceModeOf } from '../../store/store.js';
 import type { Cluster } from '../../store/store.js';
+import { audited, auditTarget, idParam } from './audit.js';
 import { authenticate, callerOf } from './authenticate.js';
 import { visibleCluster } from './cluster-access.js';
 import type { ProxyApiContext } from './context.js';
@@ -75,7 +76,7 @@ export function kubeconfigRoutes(ctx: ProxyApiContext): Router {
 
   router
     .route('/clusters/:id/kubeconfig')
-    .get(authenticate(ctx), async (request, response) => {
+    .get(audited('kubeconfig.issue', idParam('clusterId')), authenticate(ctx), async (request, response) => {
       const caller = callerOf(response);
       const { cluster } = visibleCluster(ctx, caller, request.params['id'] ?? '');
       const query = parseQuery(kubeconfigQuery, request.query);
@@ -92,23 +93,26 @@ export function kubeconfigRoutes(ctx: ProxyApiContext): Router {
         }
         currentContext = ace.name;
       }
+      const issueKubeconfigToken = async (): Promise<string> => {
+        const issued = await issueToken(ctx, {
+          userId: caller.user.id,
+          provider: caller.provider,
+          kind: 'kubeconfig',
+          clusterId: cluster.id,
+          description: `kubeconfig for ${cluster.id}`,
+          ttlSeconds: ttl,
+          maxTtlSeconds: tokens.kubeconfigMaxTtlSeconds,
+        });
+        auditTarget(response, { issuedTokenName: issued.stored.name });
+        return issued.token;
+      };
       const user: KubeconfigUser =
         query.auth === 'exec'
           ? execPluginUser(userName, ctx.publicUrl(), cluster.id, caller.provider, ctx.caPem)
           : {
               kind: 'token',
               name: userName,
-              token: (
-                await issueToken(ctx, {
-                  userId: caller.user.id,
-                  provider: caller.provider,
-                  kind: 'kubeconfig',
-                  clusterId: cluster.id,
-                  description: `kubeconfig for ${cluster.id}`,
-                  ttlSeconds: ttl,
-                  maxTtlSeconds: tokens.kubeconfigMaxTtlSeconds,
-                })
-              ).token,
+              token: await issueKubeconfigToken(),
             };
       const yaml = renderKubeconfig({ clusters, user, currentContext, ...(jwtUser === undefined ? {} : { otherUsers: [jwtUser] }) });
       response

@@ -3,7 +3,9 @@
  * `GET /v1/providers` (which providers take logins). Neither needs authentication.
  *
  * Login, in order: validate the body and the lifetime → pick the provider (unknown → 400)
- * → rate limit (429 before any password check) → the provider's answer:
+ * → rate limit (429 before any password check; the attempt takes its place in the counters
+ * before the password is verified, so a concurrent burst cannot outrun the limit) → the
+ * provider's answer:
  * - `unauthenticated` → counted as a failure for the username and the client address, 401;
  * - `error` → the provider's error (503 for an outage), not counted, not a 401;
  * - `authenticated` → the kubegate user: the local provider names it directly; any other
@@ -11,23 +13,32 @@
  *   is created and linked. Its provider groups are stored for token authentication, a
  *   disabled user gets 403 (only after a correct password, so it reveals nothing to a
  *   guesser), and a `login` token is issued.
- * The client address is the socket's: the proxy terminates TLS itself, and a forwarded
- * header could be forged by anyone.
+ * The client address is the socket's, or what a configured trusted proxy recorded in
+ * `X-Forwarded-For` (client-address.ts): a forwarded header from anyone else is forged.
+ * When a limit trips (its first refusal in a window) a warning names the limit, the address
+ * and — for the username limit — the username: it is not a secret, and a string tried
+ * `maxFailures` times in a row is an account under attack, not a password typed into the
+ * wrong field. The password never reaches a log.
+ *
+ * `DELETE /v1/login-limits?username=…[&provider=…]` or `?address=…` (admins): forgets the
+ * failures counted for a username (at one provider, or at every provider) or an address.
  */
+import { isIP } from 'node:net';
 import { Router } from 'express';
-import type { Request } from 'express';
 import * as z from 'zod';
 import { newUserId } from '../../auth/user.js';
 import { KubegateError, isKubegateError, toKubegateError } from '../../errors.js';
 import { decideAccess } from '../../providers/access.js';
 import type { PasswordProvider, ProviderIdentity, ProviderLoginResult } from '../../providers/provider.js';
 import type { User } from '../../store/store.js';
-import type { LoginAttempt, LoginRateLimiter } from '../login-rate-limit.js';
-import type { ProxyApiContext } from './context.js';
+import type { LoginAttempt } from '../login-rate-limit.js';
+import { audited, auditSubject, auditTarget } from './audit.js';
+import { authenticate, requireAdmin } from './authenticate.js';
+import type { ApiServices, ProxyApiContext } from './context.js';
 import { methodNotAllowed } from './error-response.js';
 import { expiryFor, issueToken } from './issue-token.js';
 import type { IssuedToken } from './issue-token.js';
-import { parseBody, text, ttlInput, ttlSeconds } from './validation.js';
+import { parseBody, parseQuery, text, ttlInput, ttlSeconds } from './validation.js';
 
 const loginBody = z.strictObject({
   provider: z.string().min(1).max(32),
@@ -36,9 +47,15 @@ const loginBody = z.strictObject({
   ttl: ttlInput.optional(),
 });
 
+const resetLimitsQuery = z.union([
+  z.strictObject({ username: text(1024), provider: z.string().min(1).max(32).optional() }),
+  z.strictObject({ address: z.string().min(1).max(64) }),
+]);
+
 type LoginResult = 'success' | 'failure' | 'rate_limited' | 'error';
 
-export function loginRoutes(ctx: ProxyApiContext, limiter: LoginRateLimiter): Router {
+export function loginRoutes(ctx: ProxyApiContext, services: ApiServices): Router {
+  const { limiter } = services;
   const router = Router();
   const { tokens } = ctx.config;
 
@@ -58,58 +75,106 @@ export function loginRoutes(ctx: ProxyApiContext, limiter: LoginRateLimiter): Ro
 
   router
     .route('/login')
-    .post(async (request, response) => {
+    .post(audited('login'), async (request, response) => {
       const body = parseBody(loginBody, request.body);
+      auditTarget(response, { method: 'password', provider: body.provider, username: body.username });
       const ttl = body.ttl === undefined ? tokens.loginTtlSeconds : ttlSeconds(body.ttl, 'ttl');
       const maxTtl = Math.max(tokens.apiMaxTtlSeconds, tokens.loginTtlSeconds);
       expiryFor(ctx, ttl, maxTtl);
       const provider = ctx.providers.get(body.provider);
       if (provider === undefined) throw new KubegateError('PROVIDER_UNKNOWN', undefined, { field: 'provider' });
 
-      const attempt: LoginAttempt = { provider: provider.name, username: body.username, address: clientAddress(request) };
-      const decision = limiter.check(attempt);
+      const attempt: LoginAttempt = { provider: provider.name, username: body.username, address: services.clientAddress(request) };
+      // Reserved before the password is verified, in the same step as the check.
+      const decision = await limiter.reserve(attempt);
       if (!decision.allowed) {
         count(provider.name, 'rate_limited');
+        if (decision.tripped) {
+          ctx.logger.warn(
+            {
+              provider: provider.name,
+              limit: decision.limit,
+              ...(decision.limit === 'username' ? { username: body.username } : {}),
+              address: attempt.address,
+              retryAfterSeconds: decision.retryAfterSeconds,
+            },
+            'login rate limit reached: further attempts are refused until the window closes',
+          );
+        }
         response.setHeader('Retry-After', String(decision.retryAfterSeconds));
         throw new KubegateError('LOGIN_RATE_LIMITED');
       }
+      const { reservation } = decision;
 
+      // A local account's password as it is before verifying (see passwordChangedMeanwhile).
+      const localBefore = provider.type === 'local' ? await ctx.store.getUserByUsername(body.username) : undefined;
       const result = await askProvider(provider, body.username, body.password);
       if (result.outcome === 'unauthenticated') {
-        limiter.recordFailure(attempt);
+        reservation.failed();
         count(provider.name, 'failure');
         ctx.logger.info({ provider: provider.name, address: attempt.address }, 'login failed: wrong username or password');
         throw new KubegateError('LOGIN_FAILED');
       }
       if (result.outcome === 'error') {
+        reservation.abandoned();
         count(provider.name, 'error');
         throw result.error;
       }
       if (result.outcome === 'disabled') {
         // The password was right, but the account is disabled at the provider.
+        reservation.abandoned();
         count(provider.name, 'failure');
         ctx.logger.info({ provider: provider.name, address: attempt.address }, 'login refused: account disabled at the provider');
         throw new KubegateError('USER_DISABLED');
       }
 
-      limiter.recordSuccess(attempt);
+      reservation.succeeded();
       let completed: CompletedLogin;
       try {
-        completed = await completeLogin(ctx, provider, result.identity, { ttlSeconds: ttl, maxTtlSeconds: maxTtl });
+        const admitted = await admitLogin(ctx, provider, result.identity);
+        if (passwordChangedMeanwhile(localBefore, admitted.user)) {
+          ctx.logger.info({ provider: provider.name, address: attempt.address }, 'login refused: the password changed while it was being verified');
+          throw new KubegateError('LOGIN_FAILED');
+        }
+        completed = await issueLoginToken(ctx, provider.name, admitted, { ttlSeconds: ttl, maxTtlSeconds: maxTtl });
       } catch (error) {
         if (isKubegateError(error, 'USER_DISABLED') || isKubegateError(error, 'FORBIDDEN')) count(provider.name, 'failure');
         throw error;
       }
       count(provider.name, 'success');
+      auditSubject(response, completed.user.id, completed.issued.stored.name);
       response.status(201).json(loginAnswer(completed));
     })
     .all(methodNotAllowed('POST'));
 
+  router
+    .route('/login-limits')
+    .delete(audited('login-limits.reset'), authenticate(ctx), requireAdmin, async (request, response) => {
+      const query = parseQuery(resetLimitsQuery, request.query);
+      auditTarget(response, 'address' in query ? { address: query.address } : { username: query.username, provider: query.provider ?? null });
+      if ('address' in query) {
+        if (isIP(query.address) === 0) throw new KubegateError('BAD_REQUEST', 'address must be an IP address', { field: 'address' });
+        await limiter.reset({ address: query.address });
+      } else {
+        const providers = query.provider === undefined ? ctx.providers.list().map((provider) => provider.name) : [query.provider];
+        for (const provider of providers) await limiter.reset({ provider, username: query.username });
+      }
+      response.status(204).end();
+    })
+    .all(methodNotAllowed('DELETE'));
+
   return router;
 }
 
-function clientAddress(request: Request): string | undefined {
-  return request.socket.remoteAddress;
+/**
+ * Whether a local user's password hash changed between the start of a login and its
+ * admission: the password just verified may then be the old one, and an admin who reset a
+ * compromised password (and revoked the tokens) must not see a login with the old password,
+ * still being verified at that moment, get a fresh token. The window left is the one store
+ * write that issues the token; closing it too needs a conditional insert in the store.
+ */
+function passwordChangedMeanwhile(before: User | undefined, admitted: User): boolean {
+  return before !== undefined && before.id === admitted.id && before.passwordHash !== admitted.passwordHash;
 }
 
 /** The provider's answer; a throw (a provider bug) is an `error`, never "wrong password". */

@@ -13,6 +13,7 @@ import * as z from 'zod';
 import { assertProviderName, isUserId } from '../../auth/user.js';
 import { KubegateError, isKubegateError } from '../../errors.js';
 import type { Membership } from '../../store/store.js';
+import { audited, auditTarget, idParam } from './audit.js';
 import { authenticate, callerOf } from './authenticate.js';
 import { canManageMembers, visibleCluster } from './cluster-access.js';
 import type { ProxyApiContext } from './context.js';
@@ -39,10 +40,15 @@ export function memberRoutes(ctx: ProxyApiContext): Router {
   const router = Router();
   const auth = authenticate(ctx);
   const { store, directory } = ctx;
+  const auditRemoval = audited('member.remove', (params) => ({
+    clusterId: (params['id'] ?? '').slice(0, 64),
+    kind: (params['kind'] ?? '').slice(0, 16),
+    name: (params['name'] ?? '').slice(0, 1024),
+  }));
 
   router
     .route('/clusters/:id/members')
-    .post(auth, async (request, response) => {
+    .post(audited('member.add', idParam('clusterId')), auth, async (request, response) => {
       const caller = callerOf(response);
       const visible = visibleCluster(ctx, caller, request.params['id'] ?? '');
       if (!canManageMembers(caller, visible)) throw new KubegateError('FORBIDDEN', "only admins and the cluster's owners may change its members");
@@ -60,6 +66,7 @@ export function memberRoutes(ctx: ProxyApiContext): Router {
         }
       }
       const subjectName = body.kind === 'Group' ? canonicalGroup(ctx, body.name) : body.name;
+      auditTarget(response, { kind: body.kind, name: subjectName, role: body.role });
       const membership = await store.putMembership({ clusterId: visible.cluster.id, subjectKind: body.kind, subjectName, role: body.role });
       await directory.refresh();
       response.status(201).json(memberView(membership));
@@ -72,7 +79,7 @@ export function memberRoutes(ctx: ProxyApiContext): Router {
 
   router
     .route('/clusters/:id/members/:kind/:name')
-    .delete(auth, async (request, response) => {
+    .delete(auditRemoval, auth, async (request, response) => {
       const caller = callerOf(response);
       const visible = visibleCluster(ctx, caller, request.params['id'] ?? '');
       if (!canManageMembers(caller, visible)) throw new KubegateError('FORBIDDEN', "only admins and the cluster's owners may change its members");

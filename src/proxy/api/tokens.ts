@@ -7,12 +7,16 @@
  * Revocation takes effect on the next request: the row is deleted and the cached answers
  * for that token name are dropped in this process (other replicas drop theirs when they
  * hear the store's change). A token that is not the caller's is "not found" to a non-admin.
+ * Races (issue #16.5): an authentication lookup under way during the revocation is never
+ * cached (auth/cached.ts), and a request whose lookup succeeded just before it is refused
+ * when its admission ends, not forwarded (proxy/forward.ts); open streams are cut.
  */
 import { Router } from 'express';
 import * as z from 'zod';
 import { isUserId } from '../../auth/user.js';
 import { KubegateError } from '../../errors.js';
 import { MAX_TOKEN_NAME_LENGTH, tryParseToken } from '../../tokens/format.js';
+import { audited, auditTarget } from './audit.js';
 import { authenticate, callerOf } from './authenticate.js';
 import { visibleCluster } from './cluster-access.js';
 import type { ProxyApiContext } from './context.js';
@@ -35,7 +39,7 @@ export function tokenRoutes(ctx: ProxyApiContext): Router {
 
   router
     .route('/tokens')
-    .post(auth, async (request, response) => {
+    .post(audited('token.create'), auth, async (request, response) => {
       const caller = callerOf(response);
       const body = parseBody(createTokenBody, request.body);
       const ttl = body.ttl === undefined ? tokens.apiTtlSeconds : ttlSeconds(body.ttl, 'ttl');
@@ -50,6 +54,7 @@ export function tokenRoutes(ctx: ProxyApiContext): Router {
         ttlSeconds: ttl,
         maxTtlSeconds: tokens.apiMaxTtlSeconds,
       });
+      auditTarget(response, { tokenName: issued.stored.name, kind: 'api', cluster: issued.stored.clusterId, owner: caller.user.id });
       response.status(201).json({
         name: issued.stored.name,
         token: issued.token,
@@ -69,13 +74,14 @@ export function tokenRoutes(ctx: ProxyApiContext): Router {
 
   router
     .route('/tokens/:name')
-    .delete(auth, async (request, response) => {
+    .delete(audited('token.revoke', (params) => ({ tokenName: (params['name'] ?? '').slice(0, MAX_TOKEN_NAME_LENGTH) })), auth, async (request, response) => {
       const caller = callerOf(response);
       const name = request.params['name'] ?? '';
       const notFound = new KubegateError('NOT_FOUND', 'no such token');
       if (name.length > MAX_TOKEN_NAME_LENGTH || tryParseToken(`${name}:x`)?.name !== name) throw notFound;
       const token = await ctx.store.getToken(name);
       if (token === undefined || (token.userId !== caller.user.id && !caller.isAdmin)) throw notFound;
+      auditTarget(response, { owner: token.userId });
       await ctx.store.deleteToken(name);
       ctx.authenticator.invalidateToken(name);
       response.status(204).end();

@@ -11,9 +11,19 @@
  *   drops the refusals cached meanwhile, so the tokens work again at once.
  * - No change may leave the installation without an enabled admin (LAST_ADMIN): the only
  *   way back would be editing the database.
- * - Changing one's own password needs the current one, and wrong guesses count against the
- *   same failed-login limits as POST /v1/login: a stolen token must not become an unlimited
- *   password oracle.
+ * - Races with a login in flight (issue #16.5). Disable: a login that checked `enabled`
+ *   just before the disable may still issue a token, but that token is useless — token
+ *   authentication reads the user on every uncached use, and the disable dropped every
+ *   cached answer for the user first — exactly as the tokens issued before the disable.
+ *   Password change (here or by an admin): a login whose password was verified against the
+ *   old hash is refused (login.ts, passwordChangedMeanwhile); the one store write that
+ *   issues its token is the window left. Tokens issued before a password change stay valid:
+ *   revoke them (DELETE /v1/tokens/:name) when the password was compromised.
+ * - Changing one's own password needs the current one, and wrong guesses are limited per
+ *   user (`maxFailures` per window, reserved before verifying): a stolen token must not
+ *   become an unlimited password oracle. The limit is not the login's username limit, which
+ *   anyone can fill from outside: an attacker guessing an admin's password at POST
+ *   /v1/login never locks that admin, token in hand, out of changing it.
  */
 import { Router } from 'express';
 import * as z from 'zod';
@@ -21,9 +31,9 @@ import { verifyPassword } from '../../auth/password.js';
 import { isUserId, newUserId } from '../../auth/user.js';
 import { KubegateError, isKubegateError } from '../../errors.js';
 import type { User, UserPatch } from '../../store/store.js';
-import type { LoginRateLimiter } from '../login-rate-limit.js';
+import { audited, auditTarget, idParam } from './audit.js';
 import { authenticate, callerOf, requireAdmin } from './authenticate.js';
-import type { ProxyApiContext } from './context.js';
+import type { ApiServices, ProxyApiContext } from './context.js';
 import { methodNotAllowed } from './error-response.js';
 import { parseBody, text } from './validation.js';
 
@@ -54,7 +64,7 @@ export function userView(user: User): Record<string, unknown> {
   };
 }
 
-export function userRoutes(ctx: ProxyApiContext, limiter: LoginRateLimiter): Router {
+export function userRoutes(ctx: ProxyApiContext, services: ApiServices): Router {
   const router = Router();
   const auth = authenticate(ctx);
   const { store } = ctx;
@@ -100,22 +110,29 @@ export function userRoutes(ctx: ProxyApiContext, limiter: LoginRateLimiter): Rou
 
   router
     .route('/me/password')
-    .post(auth, async (request, response) => {
+    .post(audited('me.password'), auth, async (request, response) => {
       const caller = callerOf(response);
+      auditTarget(response, { userId: caller.user.id });
       const body = parseBody(changePasswordBody, request.body);
       const stored = caller.user.passwordHash;
       if (stored === null) throw new KubegateError('FORBIDDEN', 'the user has no local password');
-      const attempt = { provider: ctx.providers.local.name, username: caller.user.username, address: request.socket.remoteAddress };
-      const decision = limiter.check(attempt);
+      const decision = await services.limiter.reservePasswordChange(caller.user.id);
       if (!decision.allowed) {
         response.setHeader('Retry-After', String(decision.retryAfterSeconds));
         throw new KubegateError('LOGIN_RATE_LIMITED');
       }
-      if (!(await verifyPassword(body.currentPassword, stored))) {
-        limiter.recordFailure(attempt);
+      let verified: boolean;
+      try {
+        verified = await verifyPassword(body.currentPassword, stored);
+      } catch (error) {
+        decision.reservation.abandoned();
+        throw error;
+      }
+      if (!verified) {
+        decision.reservation.failed();
         throw new KubegateError('FORBIDDEN', 'currentPassword is wrong', { field: 'currentPassword' });
       }
-      limiter.recordSuccess(attempt);
+      decision.reservation.succeeded();
       const passwordHash = await ctx.providers.local.hashNewPassword(body.newPassword, 'newPassword');
       await store.updateUser(caller.user.id, { passwordHash });
       response.status(204).end();
@@ -124,8 +141,9 @@ export function userRoutes(ctx: ProxyApiContext, limiter: LoginRateLimiter): Rou
 
   router
     .route('/users')
-    .post(auth, requireAdmin, async (request, response) => {
+    .post(audited('user.create'), auth, requireAdmin, async (request, response) => {
       const body = parseBody(createUserBody, request.body);
+      auditTarget(response, { username: body.username, globalRole: body.globalRole ?? 'user' });
       const conflict = new KubegateError('CONFLICT', 'a user with this username exists', { field: 'username' });
       if ((await store.getUserByUsername(body.username)) !== undefined) throw conflict;
       const passwordHash = await ctx.providers.local.hashNewPassword(body.password, 'password');
@@ -143,6 +161,7 @@ export function userRoutes(ctx: ProxyApiContext, limiter: LoginRateLimiter): Rou
         if (isKubegateError(error, 'STORE_CONSTRAINT')) throw conflict;
         throw error;
       }
+      auditTarget(response, { userId: user.id });
       response.status(201).json({ id: user.id, username: user.username });
     })
     .get(auth, requireAdmin, async (_request, response) => {
@@ -155,9 +174,14 @@ export function userRoutes(ctx: ProxyApiContext, limiter: LoginRateLimiter): Rou
     .get(auth, requireAdmin, async (request, response) => {
       response.json(userView(await findUser(request.params['id'] ?? '')));
     })
-    .patch(auth, requireAdmin, async (request, response) => {
+    .patch(audited('user.update', idParam('userId')), auth, requireAdmin, async (request, response) => {
       const user = await findUser(request.params['id'] ?? '');
       const body = parseBody(patchUserBody, request.body);
+      auditTarget(response, {
+        fields: Object.keys(body).sort(),
+        ...(body.enabled === undefined ? {} : { enabled: body.enabled }),
+        ...(body.globalRole === undefined ? {} : { globalRole: body.globalRole }),
+      });
       await keepAnAdmin(user, (body.enabled ?? user.enabled) && (body.globalRole ?? user.globalRole) === 'admin');
       const patch: UserPatch = {
         ...(body.enabled === undefined ? {} : { enabled: body.enabled }),
@@ -170,7 +194,7 @@ export function userRoutes(ctx: ProxyApiContext, limiter: LoginRateLimiter): Rou
       if (updated.enabled !== user.enabled) await forgetCachedAnswers(updated.id);
       response.json(userView(updated));
     })
-    .delete(auth, requireAdmin, async (request, response) => {
+    .delete(audited('user.delete', idParam('userId')), auth, requireAdmin, async (request, response) => {
       const user = await findUser(request.params['id'] ?? '');
       await keepAnAdmin(user, false);
       await store.deleteUser(user.id);

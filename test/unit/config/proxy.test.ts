@@ -53,7 +53,9 @@ describe('loadProxyConfig', () => {
       apiMaxTtlSeconds: 90 * 86_400,
     });
     assert.deepEqual(config.authCache, { successTtlSeconds: 10, failureTtlSeconds: 5, maxEntries: 10_000 });
-    assert.deepEqual(config.loginRateLimit, { maxFailures: 5, windowSeconds: 300 });
+    assert.deepEqual(config.loginRateLimit, { maxFailures: 5, maxFailuresPerAddress: 100, windowSeconds: 300 });
+    assert.deepEqual(config.trustedProxies, []);
+    assert.deepEqual(config.metrics, { listen: '127.0.0.1:9464', bearerTokenFile: undefined });
     assert.deepEqual(config.upstream, { connectTimeoutSeconds: 10, requestTimeoutSeconds: 60 });
     assert.equal(config.workers, 1);
     assert.deepEqual(config.audit, { enabled: true, file: undefined });
@@ -88,7 +90,8 @@ tokens:
   apiTtl: 3600
   apiMaxTtl: 2h
 authCache: { successTtl: 30s, failureTtl: 1s, maxEntries: 500 }
-loginRateLimit: { maxFailures: 3, windowSeconds: 60 }
+loginRateLimit: { maxFailures: 3, maxFailuresPerAddress: 30, windowSeconds: 60 }
+trustedProxies: [10.0.0.0/8, 192.0.2.7, '2001:db8::/32']
 upstream: { connectTimeoutSeconds: 3, requestTimeoutSeconds: 120 }
 workers: 4
 audit: { enabled: false, file: ${dir}/audit.log }
@@ -120,7 +123,8 @@ oidcBearer: { provider: sso }
       apiMaxTtlSeconds: 7200,
     });
     assert.deepEqual(config.authCache, { successTtlSeconds: 30, failureTtlSeconds: 1, maxEntries: 500 });
-    assert.deepEqual(config.loginRateLimit, { maxFailures: 3, windowSeconds: 60 });
+    assert.deepEqual(config.loginRateLimit, { maxFailures: 3, maxFailuresPerAddress: 30, windowSeconds: 60 });
+    assert.deepEqual(config.trustedProxies, ['10.0.0.0/8', '192.0.2.7', '2001:db8::/32']);
     assert.deepEqual(config.upstream, { connectTimeoutSeconds: 3, requestTimeoutSeconds: 120 });
     assert.equal(config.workers, 4);
     assert.deepEqual(config.audit, { enabled: false, file: join(dir, 'audit.log') });
@@ -155,6 +159,7 @@ oidcBearer: { provider: sso }
         KUBEGATE_EXTERNAL_URL: 'https://k.example.com:7443',
         KUBEGATE_LOG_LEVEL: 'trace',
         KUBEGATE_WORKERS: '8',
+        KUBEGATE_METRICS_LISTEN: 'none',
         KUBEGATE_UNRELATED: 'ignored',
       },
     });
@@ -166,6 +171,7 @@ oidcBearer: { provider: sso }
     assert.equal(config.externalUrl, 'https://k.example.com:7443');
     assert.equal(config.log.level, 'trace');
     assert.equal(config.workers, 8);
+    assert.equal(config.metrics.listen, undefined, 'none: no metrics listener');
   });
 
   it('lets KUBEGATE_STORE_URL replace a file-configured store whole, because a postgres store has no path', () => {
@@ -241,8 +247,12 @@ oidcBearer: { provider: sso }
       ['tokens: { apiTtl: 2d, apiMaxTtl: 1d }\n', 'tokens.apiTtl', /^tokens\.apiTtl .*: must not be longer than tokens\.apiMaxTtl/],
       ['authCache: { maxEntries: 0 }\n', 'authCache.maxEntries', /^authCache\.maxEntries .*must be a whole number from 1/],
       ['loginRateLimit: { windowSeconds: 1.5 }\n', 'loginRateLimit.windowSeconds', /^loginRateLimit\.windowSeconds .*whole number/],
+      ['loginRateLimit: { maxFailuresPerAddress: 0 }\n', 'loginRateLimit.maxFailuresPerAddress', /^loginRateLimit\.maxFailuresPerAddress .*whole number from 1/],
+      ['trustedProxies: [10.0.0.0/8, 10.0.0.0/33]\n', 'trustedProxies[1]', /^trustedProxies\[1\] .*must be an IP address or CIDR/],
+      ['trustedProxies: 10.0.0.0/8\n', 'trustedProxies', /^trustedProxies .*must be a list/],
       ['upstream: { connectTimeoutSeconds: "ten" }\n', 'upstream.connectTimeoutSeconds', /^upstream\.connectTimeoutSeconds .*whole number/],
       ['workers: 0\n', 'workers', /^workers .*must be a whole number from 1 to 64/],
+      ['metrics: { listen: "9464" }\n', 'metrics.listen', /^metrics\.listen .*must be HOST:PORT, e\.g\. 127\.0\.0\.1:9464, or none/],
       ['audit: { enabled: "yes please" }\n', 'audit.enabled', /^audit\.enabled .*must be a boolean/],
       ['log: { level: loud }\n', 'log.level', /^log\.level .*must be one of fatal, error, warn, info, debug, trace, silent/],
       ['providers: [{ name: Corp, type: ldap }]\n', 'providers[0].name', /^providers\[0\]\.name .*lower-case/],

@@ -38,6 +38,7 @@ describe('loadWebhookConfig', () => {
       tls: { certFile: undefined, keyFile: undefined },
       cache: { successTtlSeconds: 10, failureTtlSeconds: 2, maxEntries: 10_000 },
       audiences: [],
+      metrics: { listen: undefined, bearerTokenFile: undefined },
       log: { level: 'info' },
     });
     assert.ok(Object.isFrozen(config.cache));
@@ -50,6 +51,13 @@ describe('loadWebhookConfig', () => {
     const bad = writeConfig('bad-aud.yaml', 'audiences: ["two words"]\n');
     const error = invalid(() => loadWebhookConfig({ env: {}, file: bad }));
     assert.match(error.message, /audiences\[0\] .*must not contain spaces or commas/);
+  });
+
+  it('reads the metrics listener and token file, and refuses a listen address that is not HOST:PORT or none', () => {
+    const file = writeConfig('metrics.yaml', 'metrics: { listen: 127.0.0.1:9465, bearerTokenFile: /run/secrets/metrics-token }\n');
+    assert.deepEqual(loadWebhookConfig({ env: {}, file }).metrics, { listen: '127.0.0.1:9465', bearerTokenFile: '/run/secrets/metrics-token' });
+    const bad = writeConfig('bad-metrics.yaml', 'metrics: { listen: everywhere }\n');
+    assert.throws(() => loadWebhookConfig({ env: {}, file: bad }), /metrics\.listen .*must be HOST:PORT, e\.g\. 127\.0\.0\.1:9464, or none/);
   });
 
   it('layers file < environment < flags', () => {

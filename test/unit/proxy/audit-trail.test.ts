@@ -5,7 +5,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { createAuditSink } from '../../../src/proxy/audit-trail.js';
+import { Registry } from 'prom-client';
+import { createProxyMetrics } from '../../../src/metrics.js';
+import { createAuditSink, forwardMetrics } from '../../../src/proxy/audit-trail.js';
 import type { AuditRecord } from '../../../src/proxy/forward.js';
 import { eventually } from '../../support/eventually.js';
 
@@ -64,5 +66,48 @@ describe('audit sink', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('audit lines', () => {
+  it('tells forwarded requests (kind "request") and REST API events (kind "api") apart in one JSON line format', () => {
+    const lines: string[] = [];
+    const sink = createAuditSink({ enabled: true, file: undefined, destination: { write: (line: string) => void lines.push(line) } });
+    sink.write(record('/api/v1/pods'));
+    const event = {
+      action: 'user.create',
+      user: 'u-admin',
+      tokenName: 't-admin',
+      status: 201,
+      code: null,
+      address: '192.0.2.7',
+      userAgent: 'curl/8',
+      target: { username: 'carol', userId: 'u-carol' },
+    };
+    sink.writeEvent({ ...event, time: Date.UTC(2026, 10, 24, 12, 0, 1) });
+    sink.close();
+    const [request, line] = lines.map((text) => JSON.parse(text) as Record<string, unknown>);
+    assert.equal(request?.['type'], 'audit');
+    assert.equal(request?.['kind'], 'request');
+    assert.deepEqual(line, { type: 'audit', kind: 'api', time: '2026-11-24T12:00:01.000Z', ...event });
+  });
+});
+
+describe('forwardMetrics', () => {
+  it('labels only clusters kubegate knows, and every other ID "unknown", so URLs cannot create time series (issue #15)', async () => {
+    const registry = new Registry();
+    const hooks = forwardMetrics(createProxyMetrics(registry), (id) => id === 'edge');
+    for (const cluster of ['edge', 'made-up-1', 'made-up-2', null]) {
+      hooks.requestStarted();
+      hooks.requestFinished({ ...record('/api'), cluster, status: 401 });
+    }
+    const values = (await registry.getSingleMetric('kubegate_proxy_requests_total')!.get()).values;
+    assert.deepEqual(
+      values.map((value) => [value.labels['cluster'], value.value]),
+      [
+        ['edge', 1],
+        ['unknown', 3],
+      ],
+    );
   });
 });

@@ -72,6 +72,40 @@ describe('parseClusterPath', () => {
     }
   });
 
+  it('refuses every spelling of a dot segment, decoding repeatedly, because a server behind a path prefix may decode twice (issue #16)', () => {
+    for (const segment of [
+      '%2e', '%2E', '%2e%2e', '%2E%2e', '.%2E', '%2e.',
+      '%252e', '%252E%252e', '%25%32%65', '%25%32%45%25%32%65', '%25%32%65%25%32%65', '%2525%32%65',
+      '%25252e%25252e', '%252%65', '%25%32e', '..;', '%2e%2e;x',
+    ]) {
+      assert.equal(refusedWith(`/k8s/clusters/a/${segment}/tenant-b/api`), 'BAD_REQUEST', segment);
+      assert.equal(refusedWith(`/k8s/clusters/a/api/${segment}`), 'BAD_REQUEST', segment);
+    }
+  });
+
+  it('refuses every spelling of an encoded slash or backslash, and overlong UTF-8 forms of them, which kube-apiserver never produces', () => {
+    for (const segment of [
+      '..%2f', '..%2F', '%2f', '%2F', '%5c', '%5C', '%255c', '%252F', '%25%32%66', '%25%35%63', '%25%35%43', '%2525%35%63',
+      'x%00', 'x%2500', '%c0%ae%c0%ae', '%c0%af', '%e0%80%ae', '%25c0%25ae',
+    ]) {
+      assert.equal(refusedWith(`/k8s/clusters/a/api/${segment}/x`), 'BAD_REQUEST', segment);
+    }
+  });
+
+  it('keeps legitimate encoded characters that kubectl sends in paths (%3A, %40, %20, UTF-8 letters)', () => {
+    for (const path of [
+      '/api/v1/namespaces/d/services/https:web:8443/proxy/',
+      '/api/v1/namespaces/d/services/https%3Aweb%3A8443/proxy/metrics',
+      '/apis/rbac.authorization.k8s.io/v1/clusterroles/system%3Acontroller%3Ajob-controller',
+      '/api/v1/namespaces/d/pods/web/proxy/user%40example.com/a%20b',
+      '/api/v1/namespaces/d/configmaps/caf%C3%A9',
+      '/api/v1/namespaces/d/pods/web/proxy/100%25',
+      '/apis/apps.example.com/v1/foo..bar/...',
+    ]) {
+      assert.equal(parseClusterPath(`/k8s/clusters/a${path}`).path, path);
+    }
+  });
+
   it('refuses IDs that are not DNS labels, without decoding them', () => {
     assert.equal(refusedWith('/k8s/clusters/../clusters/b/api'), 'BAD_REQUEST');
     assert.equal(refusedWith('/k8s/clusters/a%2f..%2fb/api'), 'BAD_REQUEST');
@@ -83,8 +117,37 @@ describe('parseClusterPath', () => {
     assert.equal(refusedWith('/k8s/other/a/api'), 'NOT_FOUND');
   });
 
-  it('never yields a path that a normalising server could resolve outside the cluster, whatever the input', () => {
-    const segment = fc.constantFrom('api', 'v1', '.', '..', '%2e', '%2E%2e', '', 'a.b', '%2f', '%5C', '\\', 'x%25', 'watch');
+  it('never yields a path that a server decoding it any number of times could resolve outside the cluster, whatever the input', () => {
+    /** `text` percent-encoded `layers` times, each character of each layer encoded or not, in either case. */
+    const encoded = (text: string) =>
+      fc.array(fc.array(fc.tuple(fc.boolean(), fc.boolean()), { minLength: 40, maxLength: 40 }), { minLength: 0, maxLength: 3 }).map((layers) =>
+        layers.reduce(
+          (current, choices) =>
+            [...current]
+              .map((char, i) => {
+                const [encode, upper] = choices[i % choices.length]!;
+                if (!encode) return char;
+                const hex = char.charCodeAt(0).toString(16).padStart(2, '0');
+                return `%${upper ? hex.toUpperCase() : hex}`;
+              })
+              .join(''),
+          text,
+        ),
+      );
+    const segment = fc.oneof(
+      fc.constantFrom('api', 'v1', '', 'a.b', 'watch', 'system%3Anode', '100%'),
+      fc.constantFrom('.', '..', '../b', 'x/..', '..\\b', '.;', 'a.b').chain(encoded),
+    );
+    /** What a server that decodes again and again until nothing changes would see. */
+    const decodeFully = (text: string): string => {
+      let current = text;
+      for (let round = 0; round < 10; round++) {
+        const next = decodeURIComponent(current.replace(/%(?![0-9a-f]{2})/gi, '%25'));
+        if (next === current) break;
+        current = next;
+      }
+      return current;
+    };
     fc.assert(
       fc.property(fc.array(segment, { maxLength: 8 }), (segments) => {
         const url = `/k8s/clusters/a/${segments.join('/')}`;
@@ -94,7 +157,7 @@ describe('parseClusterPath', () => {
         } catch {
           return;
         }
-        const decoded = decodeURIComponent(parsed.path.replace(/%(?![0-9a-f]{2})/gi, '%25'));
+        const decoded = decodeFully(parsed.path);
         const normalised = new URL(`http://host/k8s/clusters/a${decoded}`).pathname;
         assert.ok(normalised.startsWith('/k8s/clusters/a/') || normalised === '/k8s/clusters/a', url);
         assert.ok(!decoded.includes('\\'), url);

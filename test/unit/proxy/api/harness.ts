@@ -26,6 +26,7 @@ import { deriveLoginStateKey } from '../../../../src/providers/login-state.js';
 import type { ProviderRegistry } from '../../../../src/providers/provider.js';
 import { createTokenIssuer } from '../../../../src/issuer/issuer.js';
 import { createProxyApp } from '../../../../src/proxy/app.js';
+import type { ApiAuditEvent } from '../../../../src/proxy/api/audit.js';
 import type { ProxyApiContext } from '../../../../src/proxy/app.js';
 import { createClusterStatus } from '../../../../src/clusters/status.js';
 import type { ClusterStatusMonitor } from '../../../../src/clusters/status.js';
@@ -55,7 +56,8 @@ export class Clock {
 }
 
 export interface HarnessOptions {
-  readonly loginRateLimit?: { maxFailures: number; windowSeconds: number };
+  readonly loginRateLimit?: { maxFailures: number; maxFailuresPerAddress: number; windowSeconds: number };
+  readonly trustedProxies?: readonly string[];
   /** Replaces the providers made from an empty configuration. */
   readonly providers?: (store: Store) => ProviderRegistry;
   /** Omit the proxy CA, as with an operator-supplied serving certificate. */
@@ -79,6 +81,8 @@ export interface Harness {
   readonly clock: Clock;
   /** Every log line written so far, as JSON text. */
   readonly logs: string[];
+  /** Every audit event of the REST API so far. */
+  readonly audit: ApiAuditEvent[];
   readonly caPem: string | null;
   readonly admin: TestUser;
   /** A user with the password PASSWORD and a login token. */
@@ -92,6 +96,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const dir = await mkdtemp(join(tmpdir(), 'kubegate-api-'));
   const clock = new Clock();
   const logs: string[] = [];
+  const audit: ApiAuditEvent[] = [];
   const logger = createLogger({ level: 'debug', name: 'test', destination: { write: (line: string) => void logs.push(line) } });
   let store: Store | undefined;
   let directory: ClusterRegistry | undefined;
@@ -135,7 +140,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
           apiTtlSeconds: 30 * 86_400,
           apiMaxTtlSeconds: 90 * 86_400,
         },
-        loginRateLimit: options.loginRateLimit ?? { maxFailures: 5, windowSeconds: 300 },
+        loginRateLimit: options.loginRateLimit ?? { maxFailures: 5, maxFailuresPerAddress: 100, windowSeconds: 300 },
+        trustedProxies: options.trustedProxies ?? [],
         agents: { image: 'kubegate:test', replicas: 2, registrationTtlSeconds: 3600, peerUrl: undefined },
         sync: { namespace: 'cattle-system', resyncIntervalSeconds: 300, roleNames: { owner: 'cluster-admin', member: 'edit', viewer: 'view' }, takeOver: false },
       },
@@ -143,6 +149,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       loginStateKey: deriveLoginStateKey(randomBytes(32)),
       caPem,
       logger,
+      audit: (event) => void audit.push(event),
       metrics,
       clusterStatus,
       now: clock.now,
@@ -184,6 +191,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       registry,
       clock,
       logs,
+      audit,
       caPem,
       admin,
       addUser,

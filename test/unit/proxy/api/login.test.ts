@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import request from 'supertest';
 import { providerGroup } from '../../../../src/auth/user.js';
 import { createProviders } from '../../../../src/providers/index.js';
 import type { PasswordProvider, ProviderLoginResult, ProviderRegistry } from '../../../../src/providers/provider.js';
+import type { Store } from '../../../../src/store/store.js';
 import { PASSWORD, bearer, errorOf, startHarness } from './harness.js';
 import type { Harness } from './harness.js';
 
@@ -99,7 +103,7 @@ describe('POST /v1/login rate limiting', () => {
   let h: Harness;
   beforeEach(async () => {
     await h?.close();
-    h = await startHarness({ loginRateLimit: { maxFailures: 3, windowSeconds: 60 } });
+    h = await startHarness({ loginRateLimit: { maxFailures: 3, maxFailuresPerAddress: 4, windowSeconds: 60 } });
     await h.addUser('bob');
     await h.addUser('carol');
   });
@@ -126,27 +130,108 @@ describe('POST /v1/login rate limiting', () => {
     await login('bob', PASSWORD).expect(429);
   });
 
-  it('counts failures per client address too, so one client cannot spray many usernames', async () => {
-    // Three different usernames from the same address: the address budget is spent.
-    await login('bob', 'wrong password!').expect(401);
-    await login('carol', 'wrong password!').expect(401);
-    await login('nobody', 'wrong password!').expect(401);
-    await login('carol', PASSWORD).expect(429);
+  it('counts failures per client address too, with its own looser limit, so one client cannot spray many usernames', async () => {
+    // Four different usernames from the same address: the address budget (4) is spent, while
+    // no username reached its own limit (3).
+    for (const username of ['bob', 'carol', 'nobody', 'dan']) await login(username, 'wrong password!').expect(401);
+    const limited = await login('carol', PASSWORD).expect(429);
+    assert.equal(errorOf(limited.body).code, 'LOGIN_RATE_LIMITED');
   });
 
   it('resets the username counter on success, but not the address counter', async () => {
     await login('bob', 'wrong password!').expect(401);
     await login('bob', 'wrong password!').expect(401);
     await login('bob', PASSWORD).expect(201);
-    // The address has 2 failures left over; one more fills it.
+    // The address has 2 failures left over; two more fill it.
+    await login('carol', 'wrong password!').expect(401);
     await login('carol', 'wrong password!').expect(401);
     await login('bob', PASSWORD).expect(429);
+  });
+
+  it('logs one warning when a limit trips, naming the username and address but never the password', async () => {
+    for (let i = 0; i < 3; i++) await login('bob', `wrong password ${i}`).expect(401);
+    await login('bob', 'wrong password 3').expect(429);
+    await login('bob', 'wrong password 4').expect(429);
+    const warnings = h.logs.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line['msg'] === 'login rate limit reached: further attempts are refused until the window closes');
+    assert.equal(warnings.length, 1, 'once per window, not once per refusal');
+    assert.equal(warnings[0]?.['level'], 40);
+    assert.equal(warnings[0]?.['limit'], 'username');
+    assert.equal(warnings[0]?.['username'], 'bob');
+    assert.equal(warnings[0]?.['provider'], 'local');
+    assert.match(String(warnings[0]?.['address']), /127\.0\.0\.1/);
+    assert.ok(!h.logs.join('\n').includes('wrong password'), 'no password in any log line');
+  });
+
+  it('lets an admin forget the failures of a username or an address (DELETE /v1/login-limits)', async () => {
+    for (let i = 0; i < 3; i++) await login('bob', 'wrong password!').expect(401);
+    await login('bob', PASSWORD).expect(429);
+    await request(h.app).delete('/v1/login-limits?username=BOB').set(bearer(h.admin.token)).expect(204);
+    await login('bob', PASSWORD).expect(201);
+
+    // The address holds bob's 3 failures; one more fills it.
+    await login('nobody', 'wrong password!').expect(401);
+    await login('carol', PASSWORD).expect(429);
+    await request(h.app).delete('/v1/login-limits?address=127.0.0.1').set(bearer(h.admin.token)).expect(204);
+    await login('carol', PASSWORD).expect(201);
+  });
+
+  it('lets only admins reset limits, and refuses a reset that names nothing or something malformed', async () => {
+    const carol = await request(h.app).post('/v1/login').send({ provider: 'local', username: 'carol', password: PASSWORD }).expect(201);
+    const forbidden = await request(h.app).delete('/v1/login-limits?username=bob').set(bearer(carol.body.token)).expect(403);
+    assert.equal(errorOf(forbidden.body).code, 'FORBIDDEN');
+    await request(h.app).delete('/v1/login-limits?username=bob').expect(401);
+    for (const query of ['', '?address=not-an-ip', '?username=bob&address=127.0.0.1', '?user=bob']) {
+      const bad = await request(h.app).delete(`/v1/login-limits${query}`).set(bearer(h.admin.token)).expect(400);
+      assert.equal(errorOf(bad.body).code, 'BAD_REQUEST', query);
+    }
   });
 
   it('does not count an unknown provider or a bad request as a failed login', async () => {
     for (let i = 0; i < 5; i++) await request(h.app).post('/v1/login').send({ provider: 'nope', username: 'bob', password: 'x' }).expect(400);
     for (let i = 0; i < 5; i++) await request(h.app).post('/v1/login').send({ provider: 'local', username: 'bob' }).expect(400);
     await login('bob', PASSWORD).expect(201);
+  });
+});
+
+describe('POST /v1/login behind a trusted reverse proxy (trustedProxies)', () => {
+  let h: Harness;
+  const login = (forwardedFor: string) =>
+    request(h.app).post('/v1/login').set('X-Forwarded-For', forwardedFor).send({ provider: 'local', username: 'nobody', password: 'wrong password!' });
+
+  beforeEach(async () => {
+    await h?.close();
+    h = await startHarness({ loginRateLimit: { maxFailures: 100, maxFailuresPerAddress: 2, windowSeconds: 60 }, trustedProxies: ['127.0.0.0/8', '::1/128', '10.0.0.0/8'] });
+  });
+  after(() => h.close());
+
+  it('counts each client the trusted proxy names separately, so one address behind it does not lock out everyone', async () => {
+    await login('198.51.100.1').expect(401);
+    await login('198.51.100.1').expect(401);
+    await login('198.51.100.1').expect(429);
+    await login('198.51.100.2').expect(401);
+  });
+
+  it('skips trusted hops from the right and never believes what the client wrote before them', async () => {
+    // The client forged a leftmost entry; the proxies appended the real client, then 10.1.2.3.
+    await login('203.0.113.1, 198.51.100.7, 10.1.2.3').expect(401);
+    await login('203.0.113.2, 198.51.100.7, 10.1.2.3').expect(401);
+    await login('203.0.113.3, 198.51.100.7').expect(429);
+  });
+});
+
+describe('POST /v1/login from a peer that is not a trusted proxy', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness({ loginRateLimit: { maxFailures: 100, maxFailuresPerAddress: 2, windowSeconds: 60 }, trustedProxies: ['10.0.0.0/8'] });
+  });
+  after(() => h.close());
+
+  it('ignores X-Forwarded-For, since any client can send one', async () => {
+    const login = (forwardedFor: string) =>
+      request(h.app).post('/v1/login').set('X-Forwarded-For', forwardedFor).send({ provider: 'local', username: 'nobody', password: 'wrong password!' });
+    await login('198.51.100.1').expect(401);
+    await login('198.51.100.2').expect(401);
+    await login('198.51.100.3').expect(429);
   });
 });
 
@@ -209,5 +294,111 @@ describe('POST /v1/login with a provider whose users are not local', () => {
   it('answers 401 for the provider saying unauthenticated', async () => {
     const response = await request(h.app).post('/v1/login').send({ provider: 'corp', username: 'erin', password: 'nope' }).expect(401);
     assert.equal(errorOf(response.body).code, 'LOGIN_FAILED');
+  });
+});
+
+/** POSTs JSON on a fresh connection of its own; resolves with the status code. */
+async function postJson(port: number, path: string, body: unknown, headers: Record<string, string> = {}): Promise<number> {
+  const text = JSON.stringify(body);
+  const req = http.request({ host: '127.0.0.1', port, path, method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers } });
+  req.end(text);
+  const [res] = (await once(req, 'response')) as [http.IncomingMessage];
+  res.resume();
+  await once(res, 'end');
+  return res.statusCode ?? 0;
+}
+
+/**
+ * The local provider behind a counter and a gate: every password verification is counted
+ * (`onVerify` is told) and then held until the test opens the gate, so a burst can be
+ * observed at the moment when every request is either answered or waiting on a verification.
+ */
+class GatedLocalProvider {
+  verifications = 0;
+  onVerify: () => void = () => undefined;
+  readonly #gate: Promise<void>;
+  open!: () => void;
+  /** `holdAfterVerifying`: verify first, then wait at the gate with the answer in hand. */
+  constructor(readonly holdAfterVerifying = false) {
+    this.#gate = new Promise<void>((resolve) => {
+      this.open = resolve;
+    });
+  }
+  readonly providers = (store: Store): ProviderRegistry => {
+    const real = createProviders([], { store });
+    const counting: PasswordProvider = {
+      name: real.local.name,
+      type: real.local.type,
+      authenticatePassword: async (username, password) => {
+        const verified = this.holdAfterVerifying ? await real.local.authenticatePassword(username, password) : undefined;
+        this.verifications++;
+        this.onVerify();
+        await this.#gate;
+        return verified ?? real.local.authenticatePassword(username, password);
+      },
+    };
+    return { get: (name) => (name === counting.name ? counting : real.get(name)), list: () => [counting], local: real.local };
+  };
+}
+
+describe('POST /v1/login under a concurrent burst (issue #16)', () => {
+  it('verifies exactly maxFailures passwords when 170 wrong passwords for one account arrive at once, because the limit is reserved before verifying', async () => {
+    const BURST = 170;
+    const gated = new GatedLocalProvider();
+    const h = await startHarness({ loginRateLimit: { maxFailures: 5, maxFailuresPerAddress: 100, windowSeconds: 300 }, providers: gated.providers });
+    const server = http.createServer(h.app);
+    try {
+      await h.addUser('victim');
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const { port } = server.address() as AddressInfo;
+      let answered = 0;
+      // Every request is either answered or parked on a verification: the burst is fully in.
+      const allIn = new Promise<void>((resolve) => {
+        gated.onVerify = () => answered + gated.verifications === BURST && resolve();
+      });
+      const statuses = Promise.all(
+        Array.from({ length: BURST }, async () => {
+          const status = await postJson(port, '/v1/login', { provider: 'local', username: 'victim', password: 'a wrong guess' });
+          answered++;
+          gated.onVerify();
+          return status;
+        }),
+      );
+      await allIn;
+      assert.equal(gated.verifications, 5, 'passwords verified while the burst was in flight');
+      gated.open();
+      const all = await statuses;
+      assert.equal(all.filter((status) => status === 401).length, 5);
+      assert.equal(all.filter((status) => status === 429).length, BURST - 5);
+      assert.equal(gated.verifications, 5);
+      assert.equal(await metricValue(h, 'local', 'rate_limited'), BURST - 5);
+    } finally {
+      server.close();
+      await h.close();
+    }
+  });
+});
+
+describe('POST /v1/login while the password changes (issue #16.5)', () => {
+  it('refuses a login whose password was verified just before an admin reset it, so the old password yields no fresh token', async () => {
+    const gated = new GatedLocalProvider(true);
+    const h = await startHarness({ providers: gated.providers });
+    try {
+      const victim = await h.addUser('victim');
+      const verified = new Promise<void>((resolve) => {
+        gated.onVerify = resolve;
+      });
+      const login = request(h.app).post('/v1/login').send({ provider: 'local', username: 'victim', password: PASSWORD }).then((response) => response);
+      await verified;
+      await request(h.app).patch(`/v1/users/${victim.user.id}`).set(bearer(h.admin.token)).send({ password: 'the reset password 42' }).expect(200);
+      gated.open();
+      const response = await login;
+      assert.equal(response.status, 401);
+      assert.equal(errorOf(response.body).code, 'LOGIN_FAILED');
+      assert.equal((await h.store.listTokens({ userId: victim.user.id })).length, 1, 'no token but the one the test made');
+    } finally {
+      await h.close();
+    }
   });
 });

@@ -161,7 +161,7 @@ describe('the last enabled admin', () => {
 describe('POST /v1/me/password', () => {
   let h: Harness;
   before(async () => {
-    h = await startHarness({ loginRateLimit: { maxFailures: 2, windowSeconds: 60 } });
+    h = await startHarness({ loginRateLimit: { maxFailures: 2, maxFailuresPerAddress: 3, windowSeconds: 60 } });
   });
   after(() => h.close());
 
@@ -181,6 +181,21 @@ describe('POST /v1/me/password', () => {
     const limited = await request(h.app).post('/v1/me/password').set(bearer(nick.token)).send({ currentPassword: PASSWORD, newPassword: 'a brand new password' }).expect(429);
     assert.equal(errorOf(limited.body).code, 'LOGIN_RATE_LIMITED');
     assert.ok(Number(limited.headers['retry-after']) > 0);
+  });
+
+  it('lets an admin change the password with a valid token after an attacker filled the login limits of the username and the address', async () => {
+    const boss = await h.addUser('boss', { globalRole: 'admin' });
+    for (let i = 0; i < 3; i++) await request(h.app).post('/v1/login').send({ provider: 'local', username: 'boss', password: `attacker guess ${i}` });
+    await request(h.app).post('/v1/login').send({ provider: 'local', username: 'boss', password: PASSWORD }).expect(429);
+    await request(h.app).post('/v1/me/password').set(bearer(boss.token)).send({ currentPassword: PASSWORD, newPassword: 'a brand new password' }).expect(204);
+  });
+
+  it('counts wrong current passwords per user, so one user guessing does not block another', async () => {
+    const pia = await h.addUser('pia');
+    const quinn = await h.addUser('quinn');
+    for (let i = 0; i < 2; i++) await request(h.app).post('/v1/me/password').set(bearer(pia.token)).send({ currentPassword: `guess ${i} is wrong`, newPassword: 'a brand new password' }).expect(403);
+    await request(h.app).post('/v1/me/password').set(bearer(pia.token)).send({ currentPassword: PASSWORD, newPassword: 'a brand new password' }).expect(429);
+    await request(h.app).post('/v1/me/password').set(bearer(quinn.token)).send({ currentPassword: PASSWORD, newPassword: 'a brand new password' }).expect(204);
   });
 
   it('enforces the policy on the new password', async () => {
