@@ -20,7 +20,7 @@
  */
 import pino from 'pino';
 import type { ProxyMetrics } from '../metrics.js';
-import type { ApiAuditEvent } from './api/audit.js';
+import type { ApiAuditEvent } from './api/audit-event.js';
 import type { AuditRecord, ForwardMetrics } from './forward.js';
 
 export interface AuditSink {

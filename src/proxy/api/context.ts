@@ -15,7 +15,7 @@ import type { ClusterStatusMonitor } from '../../clusters/status.js';
 import type { ClusterRegistry } from '../../clusters/registry.js';
 import type { ClientAddressOf } from '../client-address.js';
 import type { LoginRateLimiter } from '../login-rate-limit.js';
-import type { ApiAuditEvent } from './audit.js';
+import type { ApiAuditEvent } from './audit-event.js';
 
 /** The parts of the proxy configuration the REST API reads (a whole ProxyConfig fits). */
 export type ProxyApiConfig = Pick<ProxyConfig, 'tokens' | 'loginRateLimit' | 'trustedProxies' | 'agents' | 'sync'>;

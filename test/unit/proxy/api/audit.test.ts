@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import request from 'supertest';
-import type { ApiAuditEvent } from '../../../../src/proxy/api/audit.js';
+import type { ApiAuditEvent } from '../../../../src/proxy/api/audit-event.js';
 import { PASSWORD, bearer, startHarness } from './harness.js';
 import type { Harness } from './harness.js';
 

@@ -26,7 +26,7 @@ import { deriveLoginStateKey } from '../../../../src/providers/login-state.js';
 import type { ProviderRegistry } from '../../../../src/providers/provider.js';
 import { createTokenIssuer } from '../../../../src/issuer/issuer.js';
 import { createProxyApp } from '../../../../src/proxy/app.js';
-import type { ApiAuditEvent } from '../../../../src/proxy/api/audit.js';
+import type { ApiAuditEvent } from '../../../../src/proxy/api/audit-event.js';
 import type { ProxyApiContext } from '../../../../src/proxy/app.js';
 import { createClusterStatus } from '../../../../src/clusters/status.js';
 import type { ClusterStatusMonitor } from '../../../../src/clusters/status.js';
