@@ -41,6 +41,8 @@ import type { TunnelHub } from './tunnels.js';
 
 export interface Upstream {
   readonly clusterId: string;
+  /** How the connection is made: dialled by the proxy, or through an agent's tunnel (audited). */
+  readonly via: 'direct' | 'agent';
   /** `https.request` or `http.request`. */
   readonly request: (options: http.RequestOptions) => http.ClientRequest;
   /** Keep-alive agent for ordinary requests, watches included. */
@@ -198,6 +200,7 @@ function buildTunnelUpstream(clusterId: string, hello: AgentHello, tunnels: Pick
   let authHeaders: readonly string[] = [];
   return Object.freeze({
     clusterId,
+    via: 'agent',
     request: https.request,
     agent: new TunnelAgent({ ...common, keepAlive: true }, connect),
     upgradeAgent: new TunnelAgent({ ...common, keepAlive: false }, connect),
@@ -313,6 +316,7 @@ function buildUpstream(cluster: Cluster, credentials: ClusterCredentials, settin
   const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   return Object.freeze({
     clusterId: cluster.id,
+    via: 'direct',
     request: secure ? https.request : http.request,
     agent,
     upgradeAgent,

@@ -96,6 +96,7 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
         bytesOut: record.bytesOut,
         upgrade: record.upgrade,
         longRunning: record.longRunning,
+        via: record.via,
       });
     },
     writeEvent(event) {

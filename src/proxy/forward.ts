@@ -70,6 +70,8 @@ export interface AuditRecord {
   readonly bytesOut: number;
   readonly upgrade: boolean;
   readonly longRunning: boolean;
+  /** How the cluster was reached (`agent`: through its tunnel); null when nothing was forwarded. */
+  readonly via: 'direct' | 'agent' | null;
 }
 
 /** The subset of a pino logger the forwarder uses. */
@@ -151,6 +153,7 @@ class Exchange implements OpenStream {
   clusterId = '';
   path: string;
   longRunning = false;
+  via: 'direct' | 'agent' | null = null;
   user: UserInfo = ANONYMOUS;
   authenticated = false;
   tokenName = '';
@@ -311,6 +314,7 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
       bytesOut: (socket.bytesWritten ?? 0) - ex.bytesWrittenAtStart,
       upgrade: ex.upgrade,
       longRunning: ex.longRunning,
+      via: ex.via,
     };
     try {
       deps.audit(record);
@@ -491,6 +495,7 @@ function learn(ex: Exchange, admission: Admission): void {
     ex.tokenName = admission.token.name;
   }
   ex.role = admission.role;
+  if (admission.admitted) ex.via = admission.upstream.via;
 }
 
 function ignoreError(): void {}

@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import https from 'node:https';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -232,6 +232,7 @@ describe('an agent-mode cluster with real agents and real kubectl', () => {
       assert.equal(logs.code, 0, logs.stderr);
       assert.match(logs.stdout, /web-0/);
       assert.equal(fake.connectionCount() - directConnections, relay.accepted, 'every connection the API server accepted came through an agent');
+      await eventually(async () => (await readFile(join(dir, 'audit.log'), 'utf8').catch(() => '')).includes('"via":"agent"'), 5000, 'an audit line saying via agent');
     });
   }
 

@@ -28,6 +28,7 @@ function record(path: string): AuditRecord {
     bytesOut: 2000,
     upgrade: false,
     longRunning: false,
+    via: 'agent',
   };
 }
 
