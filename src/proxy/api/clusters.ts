@@ -19,10 +19,11 @@
  *   request (through the proxy too) sees it; a changed cluster is probed in the background.
  */
 import { Router } from 'express';
+import type * as z from 'zod';
 import type { Response } from 'express';
 import { KubegateError, isKubegateError } from '../../errors.js';
 import { aceModeOf } from '../../store/store.js';
-import type { Cluster, ClusterPatch, ClusterRole, TunnelRecord } from '../../store/store.js';
+import type { Cluster, ClusterPatch, ClusterRole, NewCluster, TunnelRecord } from '../../store/store.js';
 import type { ClusterStatus } from '../../clusters/status.js';
 import type { ClusterSyncStatus } from '../../sync/sync.js';
 import { audited, auditTarget, idParam } from './audit.js';
@@ -119,6 +120,30 @@ function statusView(status: ClusterStatus | undefined): Record<string, unknown> 
   };
 }
 
+/** What the store is given for an agent-mode cluster: no server, CA or credentials at all. */
+function agentClusterOf(body: z.output<typeof createAgentClusterBody>): NewCluster {
+  return {
+    id: body.id,
+    displayName: body.displayName ?? body.id,
+    server: '',
+    mode: 'agent',
+    credentials: null,
+    ...(body.ace === undefined ? {} : { ace: aceOf(body.ace) }),
+  };
+}
+
+function directClusterOf(body: z.output<typeof createClusterBody>): NewCluster {
+  return {
+    id: body.id,
+    displayName: body.displayName ?? body.id,
+    server: body.server,
+    caPem: body.caData ?? null,
+    credentials: credentialsOf(body)!,
+    insecureSkipTlsVerify: body.insecureSkipTLSVerify ?? false,
+    ...(body.ace === undefined ? {} : { ace: aceOf(body.ace) }),
+  };
+}
+
 export function clusterRoutes(ctx: ProxyApiContext): Router {
   const router = Router();
   const auth = authenticate(ctx);
@@ -143,34 +168,11 @@ export function clusterRoutes(ctx: ProxyApiContext): Router {
       const conflict = new KubegateError('CONFLICT', 'a cluster with this id exists', { field: 'id' });
       let id: string;
       try {
-        if (agentMode) {
-          const body = parseBody(createAgentClusterBody, request.body);
-          id = body.id;
-          auditTarget(response, { clusterId: id, fields: Object.keys(body).sort() });
-          if ((await store.getCluster(id)) !== undefined) throw conflict;
-          await store.createCluster({
-            id,
-            displayName: body.displayName ?? id,
-            server: '',
-            mode: 'agent',
-            credentials: null,
-            ...(body.ace === undefined ? {} : { ace: aceOf(body.ace) }),
-          });
-        } else {
-          const body = parseBody(createClusterBody, request.body);
-          id = body.id;
-          auditTarget(response, { clusterId: id, fields: Object.keys(body).sort() });
-          if ((await store.getCluster(id)) !== undefined) throw conflict;
-          await store.createCluster({
-            id,
-            displayName: body.displayName ?? id,
-            server: body.server,
-            caPem: body.caData ?? null,
-            credentials: credentialsOf(body)!,
-            insecureSkipTlsVerify: body.insecureSkipTLSVerify ?? false,
-            ...(body.ace === undefined ? {} : { ace: aceOf(body.ace) }),
-          });
-        }
+        const input: NewCluster = agentMode ? agentClusterOf(parseBody(createAgentClusterBody, request.body)) : directClusterOf(parseBody(createClusterBody, request.body));
+        id = input.id;
+        auditTarget(response, { clusterId: id, fields: Object.keys(request.body ?? {}).sort() });
+        if ((await store.getCluster(id)) !== undefined) throw conflict;
+        await store.createCluster(input);
       } catch (error) {
         if (isKubegateError(error, 'STORE_CONSTRAINT')) throw conflict;
         throw error;
