@@ -113,6 +113,7 @@ export async function startWebhook(config: WebhookConfig, deps: StartWebhookDeps
     metrics,
     logger,
     metricsBearerToken,
+    audiences: config.audiences,
     ...(config.metrics.listen === undefined ? { registry } : {}),
   });
   let server;

@@ -5,6 +5,8 @@
  * - issue #15.5: a second proxy on the same SQLite data dir (also after kill -9 of the first);
  * - issue #15.7: a deleted secret.key while sealed secrets are stored.
  */
+import { exitCodeFor } from '../../src/cli/exit-codes.js';
+import { KubegateError, errorCatalog, type ErrorCode } from '../../src/errors.js';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -76,7 +78,10 @@ function startKubegateProxy(dataDir: string, env: Record<string, string> = {}): 
 async function refusal(dataDir: string, env: Record<string, string> = {}): Promise<string> {
   const { exited } = startKubegateProxy(dataDir, env);
   const { code, stderr } = await exited;
-  assert.equal(code, 1, stderr);
+  // The exit code is the catalog's for the error printed (src/cli/exit-codes.ts): never 0.
+  const printed = /^kubegate: ([A-Z_]+):/.exec(stderr)?.[1] as ErrorCode | undefined;
+  assert.ok(printed !== undefined && printed in errorCatalog, stderr);
+  assert.equal(code, exitCodeFor(new KubegateError(printed)), stderr);
   assert.doesNotMatch(stderr, /^\s+at /m, 'a stack trace was printed');
   assert.doesNotMatch(stderr, new RegExp(PASSWORD), 'the password was printed');
   return stderr.trim();
