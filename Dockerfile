@@ -1,4 +1,4 @@
-# kubegate: one image for both processes (`kubegate proxy`, `kubegate webhook`).
+# kubegate: one image for every process (`kubegate proxy`, `kubegate webhook`, `kubegate agent`).
 # Stage 1 compiles TypeScript and the better-sqlite3 native module; stage 2 carries only the
 # production dependencies and the compiled output, and runs as an unprivileged user.
 FROM node:20-bookworm-slim AS build
