@@ -14,11 +14,16 @@
  * (a second signal, a fatal error, process.exit) is written synchronously from the `exit`
  * event: no buffered line is lost short of SIGKILL.
  *
- * The file is created 0600 (it names users, groups and what they did); `reopen()` (SIGHUP,
- * logrotate's convention) writes out the buffer and continues in a file newly opened at the
- * same path, so a rotated file is never written to again.
+ * The file is created 0600 (it names users, groups and what they did) and opened
+ * synchronously, here, rather than by the destination in the background: `reopen()` (SIGHUP,
+ * logrotate's convention) writes out the buffer to the old file, opens the path anew and
+ * swaps destinations in one synchronous step, so no line can go to the rotated file after
+ * it, and there is never a moment without an open file for an exit to flush into.
  */
+import { mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
 import pino from 'pino';
+import { KubegateError } from '../errors.js';
 import type { ProxyMetrics } from '../metrics.js';
 import type { ApiAuditEvent } from './api/audit-event.js';
 import type { AuditRecord, ForwardMetrics } from './forward.js';
@@ -49,27 +54,40 @@ export interface AuditSinkOptions {
 /** The file mode of a new audit file: owner only. */
 const AUDIT_FILE_MODE = 0o600;
 
+type AuditDestination = pino.DestinationStream & { fd?: number; flush?: () => void; flushSync?: () => void; end?: () => void };
+
+/** An asynchronous, buffered destination on `file` (opened now, 0600 when new) or standard output. */
+function openDestination(file: string | undefined): AuditDestination {
+  let fd = 1;
+  if (file !== undefined) {
+    mkdirSync(dirname(file), { recursive: true });
+    fd = openSync(file, 'a', AUDIT_FILE_MODE);
+  }
+  return pino.destination({ dest: fd, sync: false, minLength: AUDIT_BUFFER_BYTES });
+}
+
 export function createAuditSink(options: AuditSinkOptions): AuditSink {
   if (!options.enabled) return { write: () => undefined, writeEvent: () => undefined, reopen: () => undefined, close: () => undefined };
-  const destination =
-    options.destination ??
-    pino.destination({ dest: options.file ?? 1, sync: false, mkdir: true, minLength: AUDIT_BUFFER_BYTES, mode: AUDIT_FILE_MODE });
-  const flushable = destination as { fd?: number; flush?: () => void; flushSync?: () => void; reopen?: () => void };
+  let destination: AuditDestination;
+  try {
+    destination = options.destination ?? openDestination(options.file);
+  } catch (cause) {
+    throw new KubegateError('CONFIG_INVALID', 'audit.file: cannot open the file for appending', { field: 'audit.file', cause });
+  }
   const flushNow = (): void => {
     try {
-      flushable.flushSync?.();
+      destination.flushSync?.();
     } catch {
-      // nothing buffered, the file is still being opened, or the destination is closed
+      // nothing buffered, or the destination is closed
     }
   };
   process.on('exit', flushNow);
   let buffered = false;
   const timer = setInterval(() => {
-    // fd -1: the file is still being opened; what is buffered goes out at a later tick.
-    if (!buffered || flushable.fd === -1) return;
+    if (!buffered) return;
     buffered = false;
     try {
-      flushable.flush?.();
+      destination.flush?.();
     } catch {
       // the destination is closed: nothing more can be written
     }
@@ -114,7 +132,9 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
     reopen() {
       if (options.file === undefined || options.destination !== undefined) return;
       flushNow();
-      flushable.reopen?.();
+      const rotated = destination;
+      destination = openDestination(options.file);
+      rotated.end?.();
     },
     close() {
       clearInterval(timer);

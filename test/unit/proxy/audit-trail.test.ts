@@ -1,10 +1,11 @@
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { KubegateError } from '../../../src/errors.js';
 import { Registry } from 'prom-client';
 import { createProxyMetrics } from '../../../src/metrics.js';
 import { createAuditSink, forwardMetrics } from '../../../src/proxy/audit-trail.js';
@@ -64,6 +65,41 @@ describe('audit sink', () => {
       sink.close();
       const lines = (await readFile(file, 'utf8')).trim().split('\n');
       assert.equal(lines.length, 5);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('audit file', () => {
+  it('is created 0600, and a reopen sends every later line to the new file at once, even if the process ends right after', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kubegate-audit-'));
+    const file = join(dir, 'nested', 'audit.log');
+    const sink = createAuditSink({ enabled: true, file });
+    try {
+      assert.equal((await stat(file)).mode & 0o777, 0o600);
+      sink.write(record('/api/before'));
+      await rename(file, `${file}.1`);
+      sink.reopen();
+      sink.write(record('/api/after'));
+      sink.close();
+      const paths = async (path: string) => (await readFile(path, 'utf8')).trim().split('\n').map((line) => (JSON.parse(line) as { path: string }).path);
+      assert.deepEqual(await paths(`${file}.1`), ['/api/before']);
+      assert.deepEqual(await paths(file), ['/api/after']);
+      assert.equal((await stat(file)).mode & 0o777, 0o600);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a path that cannot be opened with CONFIG_INVALID naming audit.file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kubegate-audit-'));
+    try {
+      await writeFile(join(dir, 'not-a-directory'), '');
+      assert.throws(
+        () => createAuditSink({ enabled: true, file: join(dir, 'not-a-directory', 'audit.log') }),
+        (error: unknown) => error instanceof KubegateError && error.code === 'CONFIG_INVALID' && error.field === 'audit.file',
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
