@@ -56,6 +56,11 @@ export interface StartServerOptions {
   readonly headersTimeoutMs?: number | undefined;
   /** Default 65 000. */
   readonly keepAliveTimeoutMs?: number | undefined;
+  /**
+   * Bind a socket of this process's own, even in a node:cluster worker (where listen()
+   * otherwise shares the primary's socket, and port 0 means one port for every worker).
+   */
+  readonly exclusive?: boolean | undefined;
 }
 
 export interface CloseOptions {
@@ -189,7 +194,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       );
     };
     server.once('error', onError);
-    server.listen({ host: bind.host, port: bind.port }, () => {
+    server.listen({ host: bind.host, port: bind.port, exclusive: options.exclusive === true }, () => {
       server.off('error', onError);
       resolve();
     });

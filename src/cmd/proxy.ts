@@ -30,7 +30,7 @@ import { KubegateError } from '../errors.js';
 import { configForLog, loadProxyConfig } from '../config/proxy.js';
 import type { ProxyConfig, ProxyConfigFlags } from '../config/proxy.js';
 import type { LoadConfigOptions } from '../config/source.js';
-import { formatHost } from '../config/listen.js';
+import { formatHost, formatHostPort, parseListenAddress } from '../config/listen.js';
 import { readSecretFile } from '../config/secret-file.js';
 import { createLogger } from '../log.js';
 import type { Logger } from '../log.js';
@@ -60,6 +60,8 @@ import type { Store } from '../store/store.js';
 import { openProxyData } from './proxy-data.js';
 import { runProxyWorkers } from './workers.js';
 import { createHealthHandler, createLongRunningRegistry, installReopenHandler, installSignalHandlers, startMetricsServer, startServer } from '../server.js';
+import type { RunningServer } from '../server.js';
+import { writeStatus } from '../kube/status.js';
 
 export interface RunningProxy {
   /** `https://host:port` the proxy is bound to (loopback for a wildcard bind). */
@@ -87,6 +89,12 @@ export interface StartProxyDeps {
   readonly wrapStore?: (store: Store) => Store;
   /** The primary of `--workers N` holds the data dir lock for its workers (see lockProxyDataDir). */
   readonly dataDirLockedByPrimary?: boolean;
+  /**
+   * Serve peer links on a listener of this process's own (a `--workers N` worker): the main
+   * socket is shared by every worker, so a peer link sent to it could land on one that does
+   * not hold the tunnel.
+   */
+  readonly ownPeerListener?: boolean;
 }
 
 export async function runProxy(options: LoadConfigOptions<ProxyConfigFlags>): Promise<void> {
@@ -331,9 +339,11 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
         else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       },
     });
-    // Other replicas reach this one at the configured peer URL, or (one replica, tests) at the bound address.
-    const boundPort = server.address().port;
-    const peerUrl = config.agents.peerUrl ?? `https://${formatHost(config.tls.sans[0] ?? 'localhost')}:${boundPort}`;
+    // Other replicas reach this one at the configured peer URL, or (one replica, tests) at the
+    // bound address; a worker at the same host on its own peer port.
+    const peerServer = deps.ownPeerListener === true ? await startPeerServer(config, tls, peers, logger) : undefined;
+    if (peerServer !== undefined) cleanups.push(() => peerServer.close());
+    const peerUrl = advertisedPeerUrl(config, peerServer?.address().port ?? server.address().port);
     const presence = startTunnelPresence({ store, hub, replicaId, peerUrl: () => peerUrl, logger });
     cleanups.push(() => presence.stop());
     if (publicUrl === '') {
@@ -368,6 +378,31 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
     await runCleanups(cleanups, logger);
     throw error;
   }
+}
+
+/** A listener that serves peer links only (see StartProxyDeps.ownPeerListener). */
+function startPeerServer(config: ProxyConfig, tls: { readonly certPem: string; readonly keyPem: string }, peers: PeerLinks, logger: Logger): Promise<RunningServer> {
+  const host = parseListenAddress(config.listen)?.host ?? '0.0.0.0';
+  return startServer({
+    listen: formatHostPort(host, 0),
+    exclusive: true,
+    tls: { cert: tls.certPem, key: tls.keyPem },
+    logger: logger.child({ listener: 'peers' }),
+    handler(req, res) {
+      if (peers.matches(req.url ?? '/')) peers.handleRequest(req, res);
+      else writeStatus(res, new KubegateError('NOT_FOUND'));
+    },
+    onUpgrade(req, socket, head) {
+      if (peers.matches(req.url ?? '/')) peers.handleUpgrade(req, socket, head);
+      else socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    },
+  });
+}
+
+/** Where other replicas reach this one's peer links: the configured peer URL's host (or the certificate's first name) at `port`. */
+function advertisedPeerUrl(config: ProxyConfig, port: number): string {
+  const host = config.agents.peerUrl === undefined ? formatHost(config.tls.sans[0] ?? 'localhost') : new URL(config.agents.peerUrl).host.replace(/:\d+$/, '');
+  return `https://${host}:${port}`;
 }
 
 async function runCleanups(cleanups: readonly (() => void | Promise<void>)[], logger: Logger): Promise<void> {

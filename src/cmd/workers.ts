@@ -20,6 +20,9 @@
  *   - on SIGTERM/SIGINT, sends SIGTERM to every worker (each stops gracefully: ends its
  *     watches cleanly, finishes in-flight requests) and exits once they have exited;
  *   - on SIGHUP, sends SIGHUP to every worker, which reopens its audit file.
+ * Each worker is a replica of its own for agent tunnels: a tunnel lands on one worker, and
+ * the others reach it over a peer link to that worker's own peer listener (the shared
+ * socket would hand the link to any worker).
  * Per-process state stays per process: the login failure rate limit counts per worker.
  */
 import cluster from 'node:cluster';
@@ -45,7 +48,7 @@ export interface RunWorkersDeps {
    */
   readonly startProxy: (
     config: ProxyConfig,
-    deps: { readonly logger: Logger; readonly registry: Registry; readonly dataDirLockedByPrimary: true; readonly wrapStore: (store: Store) => Store },
+    deps: { readonly logger: Logger; readonly registry: Registry; readonly dataDirLockedByPrimary: true; readonly ownPeerListener: true; readonly wrapStore: (store: Store) => Store },
   ) => Promise<{ stop(): Promise<void>; reopenFiles(): void }>;
 }
 
@@ -249,6 +252,7 @@ async function runWorker(config: ProxyConfig, deps: RunWorkersDeps, timings: Wor
       logger,
       registry,
       dataDirLockedByPrimary: true,
+      ownPeerListener: true,
       wrapStore: (store) => relayChanges(store, channel, { onError: (error) => logger.warn({ err: error }, 'relaying a store change failed') }),
     },
   );

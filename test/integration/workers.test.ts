@@ -5,20 +5,17 @@
  * primary stops everything gracefully.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { createApiClient } from '../support/api-client.js';
 import type { ApiClient } from '../support/api-client.js';
+import { startWorkersProcess, type WorkersProcess } from '../support/workers-process.js';
 
 const ADMIN_PASSWORD = 'workers-Admin-pass-1';
 const ALICE_PASSWORD = 'workers-Alice-pass-1';
-const REPO = new URL('../..', import.meta.url).pathname;
 const CONNECTIONS = 8;
 
 /** One request on a new TLS connection (so that the primary hands it to the next worker). */
@@ -40,61 +37,31 @@ function metricValue(text: string, line: string): number {
 
 describe('kubegate proxy --workers 2', () => {
   let dir: string;
-  let proxy: ChildProcessWithoutNullStreams;
-  let exited: Promise<number | null>;
+  let workers: WorkersProcess;
   let origin: string;
   let caPem: string;
   let api: ApiClient;
-  let workerPids: number[];
+  let workerPids: readonly number[];
   /** The primary's metrics listener. */
   let metricsUrl: string;
   const scrape = async (): Promise<string> => (await fetch(`${metricsUrl}/metrics`)).text();
-  const output: string[] = [];
+  let output: string[];
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'kubegate-workers-'));
-    proxy = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(REPO, 'src/cmd/main.ts'), 'proxy', '--workers', '2', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--data-dir', join(dir, 'data'), '--log-level', 'info'],
-      { cwd: REPO, env: { ...process.env, KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD, KUBEGATE_WORKERS: undefined } },
-    );
-    exited = new Promise((resolve) => proxy.once('exit', (code) => resolve(code)));
-    proxy.stderr.setEncoding('utf8').on('data', (text: string) => output.push(text));
-    const serving = await new Promise<{ address: string; workers: number[]; metricsUrl: string }>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the workers did not start: ${output.join('')}`)), 60_000);
-      proxy.once('exit', (code) => reject(new Error(`the proxy exited (${code}): ${output.join('')}`)));
-      createInterface({ input: proxy.stdout }).on('line', (line) => {
-        output.push(line);
-        if (line.includes('"msg":"kubegate proxy workers are serving"')) {
-          clearTimeout(timer);
-          resolve(JSON.parse(line));
-        }
-      });
-    });
-    workerPids = serving.workers;
-    metricsUrl = serving.metricsUrl;
-    origin = `https://${serving.address}`;
-    caPem = await readFile(join(dir, 'data', 'tls', 'ca.crt'), 'utf8');
+    workers = await startWorkersProcess({ dataDir: join(dir, 'data'), workers: 2, env: { KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD } });
+    ({ workerPids, metricsUrl, origin, caPem, output } = workers);
     api = createApiClient(origin, caPem);
   });
 
   after(async () => {
-    if (proxy.exitCode === null && proxy.signalCode === null) {
-      proxy.kill('SIGKILL');
-      for (const pid of workerPids ?? []) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-    }
+    workers?.kill();
     await rm(dir, { recursive: true, force: true });
   });
 
   test('the primary forks two workers and bootstraps the admin exactly once, because the one-time setup must not race', () => {
     assert.equal(workerPids.length, 2);
-    assert.ok(!workerPids.includes(proxy.pid ?? -1), 'the primary itself serves no request');
+    assert.ok(!workerPids.includes(workers.process.pid ?? -1), 'the primary itself serves no request');
     const bootstrapped = output.join('\n').split('\n').filter((line) => line.includes('bootstrap admin created'));
     assert.equal(bootstrapped.length, 1, output.join(''));
   });
@@ -128,11 +95,11 @@ describe('kubegate proxy --workers 2', () => {
   });
 
   test('SIGTERM to the primary stops both workers gracefully and the primary exits 0', async () => {
-    proxy.kill('SIGTERM');
-    const code = await Promise.race([exited, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 20_000))]);
+    workers.process.kill('SIGTERM');
+    const code = await Promise.race([workers.exited, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 20_000))]);
     assert.equal(code, 0, output.join(''));
     for (const pid of workerPids) assert.throws(() => process.kill(pid, 0), /ESRCH/, `worker ${pid} is gone`);
-    const stopped = output.join('\n').split('\n').filter((line) => line.includes('"msg":"stopped"') && !line.includes('"listener":"metrics"'));
+    const stopped = output.join('\n').split('\n').filter((line) => line.includes('"msg":"stopped"') && !/"listener":"(metrics|peers)"/.test(line));
     assert.equal(stopped.length, 2, 'each worker ran its graceful stop');
   });
 });
