@@ -47,6 +47,7 @@ import {
 import type { FakePod, KubeStatus, KubeVersion } from './kube-objects.js';
 import { OPENAPI_V2_PROTOBUF, openApiV2Document, openApiV2Protobuf, wantsOpenApiProtobuf } from './kube-openapi.js';
 import { runSpdyExec } from './spdy-exec.js';
+import { runSpdyPortForward, TUNNELED_PORT_FORWARD_PROTOCOL, WebsocketPortForwardServer } from './spdy-portforward.js';
 import { FakeResourceStore } from './kube-resources.js';
 import type { FakeObject } from './kube-resources.js';
 import type { FakeJwtAuthenticator } from './kube-jwt-authn.js';
@@ -184,6 +185,7 @@ export class FakeKubeApiServer {
   private readonly logFollowers = new Set<LogFollower>();
   private readonly logs = new Map<string, string[]>();
   private readonly websocketExec = new WebsocketExecServer();
+  private readonly websocketPortForward = new WebsocketPortForwardServer();
   private readonly notifier = new EventEmitter();
   private nextSocketId = 1;
   private resourceVersion = 1000;
@@ -193,6 +195,7 @@ export class FakeKubeApiServer {
   /** Namespaces, Secrets, RBAC, Deployments… and Rancher's ClusterAuthTokens/ClusterUserAttributes (kube-resources.ts). */
   readonly resources: FakeResourceStore;
   private execSessions = 0;
+  private portForwardSessions = 0;
   private closed = false;
 
   constructor(server: Server, caPem: string, options: FakeKubeApiServerOptions) {
@@ -238,6 +241,11 @@ export class FakeKubeApiServer {
   /** Exec sessions (WebSocket or SPDY) still connected. */
   get openExecSessions(): number {
     return this.execSessions;
+  }
+
+  /** Port-forward sessions (SPDY, or SPDY tunnelled in a WebSocket) still connected. */
+  get openPortForwardSessions(): number {
+    return this.portForwardSessions;
   }
 
   /** TLS connections still open, including upgraded ones. */
@@ -336,6 +344,7 @@ export class FakeKubeApiServer {
     if (this.closed) return;
     this.closed = true;
     this.websocketExec.close();
+    this.websocketPortForward.close();
     for (const watch of this.watches) watch.response.destroy();
     this.resources.destroyWatches();
     for (const follower of this.logFollowers) follower.response.destroy();
@@ -675,11 +684,12 @@ export class FakeKubeApiServer {
       this.refuseUpgrade(socket, head, record, status.code, { 'Content-Type': 'application/json' }, JSON.stringify(status));
 
     const podMatch = podPath.exec(record.path);
-    if (podMatch === null || podMatch[2] === undefined || podMatch[3] !== 'exec') return refuseWithStatus(pathNotFoundStatus());
+    if (podMatch === null || podMatch[2] === undefined || (podMatch[3] !== 'exec' && podMatch[3] !== 'portforward')) return refuseWithStatus(pathNotFoundStatus());
     const namespace = decodeURIComponent(podMatch[1]!);
     const name = decodeURIComponent(podMatch[2]);
     const pod = this.podsByKey.get(`${namespace}/${name}`);
     if (pod === undefined) return refuseWithStatus(objectNotFoundStatus('pods', name));
+    if (podMatch[3] === 'portforward') return this.portForward(request, socket, head, record, pod, refuseWithStatus);
     const exec = parseExecRequest(pod, new URLSearchParams(record.rawQuery));
     if (typeof exec === 'string') return refuseWithStatus(failureStatus(400, 'BadRequest', exec));
     if (pod.status.phase !== 'Running') {
@@ -724,6 +734,48 @@ export class FakeKubeApiServer {
       return;
     }
     refuseWithStatus(failureStatus(400, 'BadRequest', `unsupported upgrade ${JSON.stringify(upgradeHeader)}`));
+  }
+
+  /**
+   * `pods/portforward`: SPDY/3.1 with `X-Stream-Protocol-Version: portforward.k8s.io`, or a
+   * WebSocket carrying the same SPDY session (`SPDY/3.1+portforward.k8s.io`); see
+   * spdy-portforward.ts. Every running pod serves an echo on ECHO_PORT.
+   */
+  private portForward(request: IncomingMessage, socket: Duplex, head: Buffer, record: MutableRecord, pod: FakePod, refuseWithStatus: (status: KubeStatus) => void): void {
+    if (pod.status.phase !== 'Running') {
+      return refuseWithStatus(failureStatus(400, 'BadRequest', `pod ${pod.metadata.name} is not running (phase ${pod.status.phase})`));
+    }
+    const upgradeHeader = (request.headers.upgrade ?? '').toLowerCase();
+    const sessionEnded = (): void => {
+      this.portForwardSessions -= 1;
+      this.changed();
+    };
+    if (upgradeHeader === 'websocket') {
+      if (record.method !== 'GET') return refuseWithStatus(failureStatus(400, 'BadRequest', 'WebSocket upgrades must use GET'));
+      const offered = (request.headers['sec-websocket-protocol'] ?? '').split(',').map((part) => part.trim());
+      if (!offered.includes(TUNNELED_PORT_FORWARD_PROTOCOL)) return refuseWithStatus(failureStatus(400, 'BadRequest', 'none of the requested WebSocket subprotocols is supported'));
+      record.upgrade = { upgradeHeader: request.headers.upgrade ?? '', protocol: TUNNELED_PORT_FORWARD_PROTOCOL };
+      record.status = 101;
+      this.portForwardSessions += 1;
+      this.changed();
+      this.websocketPortForward.accept({ request, socket, head, podName: pod.metadata.name, onClose: sessionEnded });
+      return;
+    }
+    if (upgradeHeader === 'spdy/3.1') {
+      if (record.method !== 'POST') return refuseWithStatus(failureStatus(405, 'MethodNotAllowed', 'SPDY upgrades must use POST'));
+      const offered = request.rawHeaders.filter((_, index) => index % 2 === 1 && request.rawHeaders[index - 1]!.toLowerCase() === 'x-stream-protocol-version');
+      if (!offered.flatMap((value) => value.split(',').map((part) => part.trim())).includes('portforward.k8s.io')) {
+        return this.refuseUpgrade(socket, head, record, 403, { 'Content-Type': 'text/plain; charset=utf-8' }, `unable to upgrade: unable to negotiate protocol: client supports ${JSON.stringify(offered)}, server accepts ["portforward.k8s.io"]\n`);
+      }
+      record.upgrade = { upgradeHeader: request.headers.upgrade ?? '', protocol: 'portforward.k8s.io' };
+      record.status = 101;
+      this.portForwardSessions += 1;
+      this.changed();
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n');
+      runSpdyPortForward({ socket, head, podName: pod.metadata.name, onClose: sessionEnded });
+      return;
+    }
+    refuseWithStatus(failureStatus(400, 'BadRequest', `unsupported upgrade ${JSON.stringify(request.headers.upgrade ?? '')}`));
   }
 
   /**

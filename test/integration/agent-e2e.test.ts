@@ -24,7 +24,8 @@ import { spawnAgent, type AgentProcess } from '../support/agent-process.js';
 import { startProxyForAgents } from '../support/agent-proxy.js';
 import type { ApiClient } from '../support/api-client.js';
 import { eventually } from '../support/eventually.js';
-import { runKubectl, spawnKubectl } from '../support/kubectl.js';
+import { portForwardEcho, runKubectl, spawnKubectl } from '../support/kubectl.js';
+import { ECHO_PORT } from '../fakes/spdy-portforward.js';
 
 const ADMIN_PASSWORD = 'bootstrap-Pa55word-agent';
 const ALICE_PASSWORD = 'alice-Secret-pass-agent';
@@ -227,6 +228,9 @@ describe('an agent-mode cluster with real agents and real kubectl', () => {
       const exec = await runKubectl({ binary, kubeconfig: aliceKubeconfig, args: ['exec', 'web-0', '--', 'echo', `through-the-tunnel-${binary}`] });
       assert.equal(exec.code, 0, exec.stderr);
       assert.match(exec.stdout, new RegExp(`through-the-tunnel-${binary}`));
+
+      const forwarded = await portForwardEcho({ binary, kubeconfig: aliceKubeconfig, pod: 'web-0', port: ECHO_PORT, messages: [`port-forward-through-the-tunnel-${binary}\n`] });
+      assert.deepEqual(forwarded.echoes, [`port-forward-through-the-tunnel-${binary}\n`], forwarded.stderr);
 
       const logs = await runKubectl({ binary, kubeconfig: aliceKubeconfig, args: ['logs', 'web-0'] });
       assert.equal(logs.code, 0, logs.stderr);

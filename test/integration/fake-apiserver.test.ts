@@ -13,7 +13,8 @@ import { WebSocket } from 'ws';
 import { createCertificateAuthority, issueClientCertificate } from '../../src/pki/certificates.js';
 import { makePod, startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import type { FakeKubeApiServer } from '../fakes/kube-apiserver.js';
-import { buildKubeconfig, runKubectl, spawnKubectl, writeKubeconfig } from '../support/kubectl.js';
+import { buildKubeconfig, portForwardEcho, runKubectl, spawnKubectl, writeKubeconfig } from '../support/kubectl.js';
+import { ECHO_PORT } from '../fakes/spdy-portforward.js';
 import type { KubectlBinary } from '../support/kubectl.js';
 
 const token = 'fake-token-0123456789';
@@ -125,6 +126,19 @@ for (const { binary, execUpgrade, execProtocol } of binaries) {
       assert.deepEqual(upgrade?.upgrade, { upgradeHeader: execUpgrade, protocol: execProtocol });
       assert.equal(upgrade?.status, 101);
       await fake.waitUntil(() => fake.openExecSessions === 0);
+    });
+
+    it(`forwards a port to the pod's echo over ${binary === '1.20' ? 'SPDY' : 'SPDY tunnelled in a WebSocket'}, and reports a port nothing listens on`, async () => {
+      const result = await portForwardEcho({ binary, kubeconfig, pod: 'web-0', port: ECHO_PORT, messages: ['first connection\n', 'second connection\n'] });
+      assert.deepEqual(result.echoes, ['first connection\n', 'second connection\n']);
+      const upgrade = fake.requests.findLast((request) => request.path.endsWith('/pods/web-0/portforward'));
+      assert.equal(upgrade?.status, 101);
+      assert.deepEqual(upgrade?.upgrade, binary === '1.20' ? { upgradeHeader: 'SPDY/3.1', protocol: 'portforward.k8s.io' } : { upgradeHeader: 'websocket', protocol: 'SPDY/3.1+portforward.k8s.io' });
+      await fake.waitUntil(() => fake.openPortForwardSessions === 0);
+
+      const refused = await portForwardEcho({ binary, kubeconfig, pod: 'web-0', port: ECHO_PORT + 1, messages: ['nobody listens\n'] });
+      assert.deepEqual(refused.echoes, ['']);
+      assert.match(refused.stderr, /connection refused/);
     });
 
     it('copies stdin through exec -i -- cat and reports a non-zero exit code, because both travel on their own channels', async () => {

@@ -19,7 +19,8 @@ import { createLogger } from '../../src/log.js';
 import { makePod } from '../fakes/kube-apiserver.js';
 import type { FakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import type { ApiClient } from '../support/api-client.js';
-import { runKubectl, spawnKubectl } from '../support/kubectl.js';
+import { portForwardEcho, runKubectl, spawnKubectl } from '../support/kubectl.js';
+import { ECHO_PORT } from '../fakes/spdy-portforward.js';
 import { FIXTURE_ADMIN_PASSWORD, FIXTURE_CLUSTER_TOKEN, startProxyFixture } from '../support/proxy-fixture.js';
 import type { ProxyFixture } from '../support/proxy-fixture.js';
 
@@ -112,6 +113,14 @@ describe('kubegate proxy end to end with real kubectl', () => {
       const exec = fake.requests.findLast((r) => r.path.endsWith('/pods/web-0/exec'));
       assert.equal(exec?.status, 101);
       assert.equal(exec?.user?.username, aliceId);
+    });
+
+    test(`kubectl ${binary} port-forward reaches the pod through the proxy upgrade, as the impersonated user`, async () => {
+      const result = await portForwardEcho({ binary, kubeconfig: aliceKubeconfigPath, pod: 'web-0', port: ECHO_PORT, messages: [`through-the-proxy-${binary}\n`] });
+      assert.deepEqual(result.echoes, [`through-the-proxy-${binary}\n`], result.stderr);
+      const upgrade = fake.requests.findLast((r) => r.path.endsWith('/pods/web-0/portforward'));
+      assert.equal(upgrade?.status, 101);
+      assert.equal(upgrade?.user?.username, aliceId);
     });
   }
 

@@ -13,6 +13,7 @@ import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -180,4 +181,37 @@ export async function spawnKubectl(options: KubectlOptions): Promise<KubectlProc
 export async function runKubectl(options: KubectlOptions): Promise<KubectlResult> {
   const kubectl = await spawnKubectl({ ...options, stdin: options.stdin ?? '' });
   return kubectl.exited();
+}
+
+export interface PortForwardResult {
+  /** What came back through the forwarded connection for each message sent. */
+  readonly echoes: readonly string[];
+  /** kubectl's stderr (it reports forwarding errors there). */
+  readonly stderr: string;
+}
+
+/**
+ * `kubectl port-forward <pod> :<port>` against a fake pod's echo: waits for kubectl's
+ * "Forwarding from 127.0.0.1:N" line, opens one local connection per message, sends it,
+ * half-closes and collects everything that comes back, then stops kubectl.
+ */
+export async function portForwardEcho(options: { readonly binary: KubectlBinary; readonly kubeconfig: KubectlOptions['kubeconfig']; readonly pod: string; readonly port: number; readonly messages: readonly string[] }): Promise<PortForwardResult> {
+  const kubectl = await spawnKubectl({ binary: options.binary, kubeconfig: options.kubeconfig, args: ['port-forward', options.pod, `:${options.port}`], timeoutMs: 60_000 });
+  try {
+    const output = await kubectl.waitForOutput(/Forwarding from 127\.0\.0\.1:(\d+)/, 20_000);
+    const localPort = Number(/Forwarding from 127\.0\.0\.1:(\d+)/.exec(output)?.[1]);
+    const echoes: string[] = [];
+    for (const message of options.messages) {
+      const socket = connect(localPort, '127.0.0.1');
+      let received = '';
+      socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+      await once(socket, 'connect');
+      socket.end(message);
+      await once(socket, 'close');
+      echoes.push(received);
+    }
+    return { echoes, stderr: kubectl.stderr() };
+  } finally {
+    await kubectl.kill();
+  }
 }
