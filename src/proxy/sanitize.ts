@@ -170,7 +170,11 @@ function dropConnectionNamedHeaders(headers: string[], connection: string): void
     if (PROTECTED_HEADERS.has(lower) || isIdentityHeader(lower)) throw new KubegateError('CONNECTION_HEADER_REFUSED');
     (named ??= []).push(lower);
   }
-  if (named === undefined) return;
+  if (named !== undefined) removeNamedHeaders(headers, named);
+}
+
+/** Removes, in place, every header of a flat list whose lower-cased name is in `named`. */
+function removeNamedHeaders(headers: string[], named: readonly string[]): void {
   let kept = 0;
   for (let i = 0; i < headers.length; i += 2) {
     if (named.includes((headers[i] as string).toLowerCase())) continue;
@@ -210,15 +214,7 @@ export function filterResponseHeaders(raw: readonly string[]): string[] {
       .split(',')
       .map((token) => token.trim().toLowerCase())
       .filter((token) => token !== '' && token !== 'close' && token !== 'keep-alive' && token !== 'upgrade');
-    if (named.length > 0) {
-      let kept = 0;
-      for (let i = 0; i < headers.length; i += 2) {
-        if (named.includes((headers[i] as string).toLowerCase())) continue;
-        headers[kept++] = headers[i] as string;
-        headers[kept++] = headers[i + 1] as string;
-      }
-      headers.length = kept;
-    }
+    if (named.length > 0) removeNamedHeaders(headers, named);
   }
   return headers;
 }

@@ -354,16 +354,8 @@ export function checkIdentity(identity: Omit<Identity, 'createdAt'>): Omit<Ident
   };
 }
 
-export interface TokenValues {
-  readonly name: string;
-  readonly tokenHash: string;
-  readonly userId: string;
-  readonly kind: TokenKind;
-  readonly provider: string;
-  readonly clusterId: string | null;
-  readonly description: string;
-  readonly expiresAt: Date | null;
-}
+/** A new token's stored values: a Token before any use, without the times the store sets. */
+export type TokenValues = Omit<Token, 'lastUsedAt' | 'createdAt'>;
 
 export function checkNewToken(token: NewToken): TokenValues {
   requireObject(token, 'token');
