@@ -17,10 +17,8 @@
  * Store change announcements (local, or from other replicas through PostgreSQL) invalidate
  * the token cache and end the open streams of a revoked token, a disabled user or a removed
  * membership, so that revocation is immediate on every path (requests still in admission at
- * that moment are refused too: see forward.ts). Known gap: when a background group refresh
- * removes a group that granted a membership, open streams admitted through that group stay
- * open (they hold the identity of their admission) until their token is revoked, the user
- * disabled, or the membership removed; new requests are refused at once.
+ * that moment are refused too: see forward.ts); when a group refresh removes the group that
+ * granted a membership, the open streams that relied on it end too.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -214,6 +212,26 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       { idleTimeoutMs: config.upstream.requestTimeoutSeconds * 1000 },
     );
 
+    /**
+     * A user's groups changed (a background refresh, a login): each open stream admitted
+     * with a kubegate token is checked again with the groups now stored for its token's
+     * provider, and ends if its membership came from a group the user lost. (Streams of an
+     * OIDC ID token whose groups are claims keep the groups their token carries.)
+     */
+    async function closeStreamsOutsideNewGroups(userId: string): Promise<void> {
+      const groupsByToken = new Map<string, readonly string[]>();
+      for (const stream of forwarder.openStreams()) {
+        if (stream.user.name !== userId || groupsByToken.has(stream.tokenName)) continue;
+        const token = await store.getToken(stream.tokenName);
+        if (token === undefined || token.userId !== userId) continue;
+        groupsByToken.set(stream.tokenName, (await store.getUserGroups(userId, token.provider))?.groups ?? []);
+      }
+      forwarder.closeStreams((stream) => {
+        const groups = groupsByToken.get(stream.tokenName);
+        return stream.user.name === userId && groups !== undefined && directory.roleOf({ ...stream.user, groups }, stream.clusterId) === null;
+      }, 'FORBIDDEN');
+    }
+
     const unsubscribe = store.subscribe((change) => {
       switch (change.kind) {
         case 'token':
@@ -227,7 +245,6 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
           );
           break;
         case 'user':
-        case 'groups':
           tokenCache.invalidateUser(change.key);
           void store.getUser(change.key).then(
             (user) => {
@@ -235,6 +252,10 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
             },
             () => undefined,
           );
+          break;
+        case 'groups':
+          tokenCache.invalidateUser(change.key);
+          void closeStreamsOutsideNewGroups(change.key).catch((error: unknown) => logger.warn({ err: error }, 'checking open streams after a group change failed'));
           break;
         case 'cluster':
         case 'membership':

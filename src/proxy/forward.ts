@@ -131,6 +131,8 @@ export interface Forwarder {
    * `refusal` (default UNAUTHENTICATED).
    */
   closeStreams(match: (stream: OpenStream) => boolean, refusal?: ErrorCode): number;
+  /** The open long-running streams and upgrades, as closeStreams sees them. */
+  openStreams(): readonly OpenStream[];
   /** How many long-running streams and upgrades are open. */
   openStreamCount(): number;
   /** Open long-running streams by kind: watches and follows (`watch`) and upgrades. */
@@ -479,7 +481,7 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
     return { watch: open.size - upgrade, upgrade };
   }
 
-  return { handleRequest, handleUpgrade, closeStreams, openStreamCount: () => open.size, openStreamCounts };
+  return { handleRequest, handleUpgrade, closeStreams, openStreams: () => [...open], openStreamCount: () => open.size, openStreamCounts };
 }
 
 /** Copies what admission learnt onto the exchange, for its audit record and `closeStreams`. */

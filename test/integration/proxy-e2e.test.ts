@@ -28,6 +28,7 @@ const ALICE_PASSWORD = 'alice-Secret-pass-42';
 const BOB_PASSWORD = 'bob-Secret-pass-4242';
 const CLUSTER_TOKEN = FIXTURE_CLUSTER_TOKEN;
 const METRICS_TOKEN = 'metrics-scrape-token-0123456789';
+const CAROL_PASSWORD = 'carol-Secret-pass-e2e-1';
 
 describe('kubegate proxy end to end with real kubectl', () => {
   let fixture: ProxyFixture;
@@ -38,7 +39,7 @@ describe('kubegate proxy end to end with real kubectl', () => {
   let aliceId: string;
   let aliceKubeconfigPath: string;
   let aliceKubeconfigToken: string;
-  const secrets: string[] = [FIXTURE_ADMIN_PASSWORD, ALICE_PASSWORD, BOB_PASSWORD, CLUSTER_TOKEN, METRICS_TOKEN];
+  const secrets: string[] = [FIXTURE_ADMIN_PASSWORD, ALICE_PASSWORD, BOB_PASSWORD, CAROL_PASSWORD, CLUSTER_TOKEN, METRICS_TOKEN];
   let logFile: string;
   let auditFile: string;
 
@@ -218,10 +219,9 @@ describe('kubegate proxy end to end with real kubectl', () => {
     assert.match(result.stderr, /forbidden|Forbidden/);
   });
 
-  test('removing a membership ends the member\'s open watch on that cluster at once (issue #16.5)', async () => {
-    const aliceToken = await api.login('alice', ALICE_PASSWORD);
-    secrets.push(aliceToken);
-    const watch = https.request(`${proxy.url}/k8s/clusters/dev/api/v1/namespaces/default/pods?watch=true`, { ca: proxy.caPem!, agent: false, headers: { authorization: `Bearer ${aliceToken}` } });
+  /** Opens a pod watch as `token`; resolves once the cluster holds it, with a promise of its being cut. */
+  async function openWatch(token: string): Promise<{ cut: () => Promise<void> }> {
+    const watch = https.request(`${proxy.url}/k8s/clusters/dev/api/v1/namespaces/default/pods?watch=true`, { ca: proxy.caPem!, agent: false, headers: { authorization: `Bearer ${token}` } });
     watch.on('error', () => undefined);
     watch.end();
     const [response] = (await once(watch, 'response')) as [IncomingMessage];
@@ -231,21 +231,50 @@ describe('kubegate proxy end to end with real kubectl', () => {
     response.on('error', () => undefined);
     const ended = new Promise<void>((resolve) => response.once('close', resolve));
     await fake.waitUntil(() => fake.openWatches === 1);
+    return {
+      async cut() {
+        let guard: NodeJS.Timeout | undefined;
+        const stillOpen = new Promise<never>((_resolve, reject) => {
+          guard = setTimeout(() => reject(new Error('the watch stayed open')), 10_000);
+        });
+        try {
+          await Promise.race([ended, stillOpen]);
+        } finally {
+          clearTimeout(guard);
+          if (!response.destroyed) response.destroy();
+        }
+        await fake.waitUntil(() => fake.openWatches === 0, 1000);
+      },
+    };
+  }
+
+  test('removing a membership ends the member\'s open watch on that cluster at once (issue #16.5)', async () => {
+    const aliceToken = await api.login('alice', ALICE_PASSWORD);
+    secrets.push(aliceToken);
+    const watch = await openWatch(aliceToken);
     const removed = await api.request('DELETE', `/v1/clusters/dev/members/User/${aliceId}`, { token: adminToken });
     assert.equal(removed.status, 204, removed.text);
-    let guard: NodeJS.Timeout | undefined;
-    const stillOpen = new Promise<never>((_resolve, reject) => {
-      guard = setTimeout(() => reject(new Error('the removed member\'s watch stayed open')), 10_000);
-    });
-    try {
-      await Promise.race([ended, stillOpen]);
-    } finally {
-      clearTimeout(guard);
-      if (!response.destroyed) response.destroy();
-    }
-    await fake.waitUntil(() => fake.openWatches === 0, 1000);
+    await watch.cut();
     const again = await api.request('POST', '/v1/clusters/dev/members', { token: adminToken, body: { kind: 'User', name: aliceId, role: 'member' } });
     assert.equal(again.status, 201, again.text);
+  });
+
+  test('losing the group that granted a membership (a group refresh) ends the open watch it admitted, and refuses the next request', async () => {
+    const carol = await fixture.addUser('carol', { password: CAROL_PASSWORD, role: null });
+    secrets.push(carol.token);
+    const granted = await api.request('POST', '/v1/clusters/dev/members', { token: adminToken, body: { kind: 'Group', name: 'night-shift', role: 'member' } });
+    assert.equal(granted.status, 201, granted.text);
+    try {
+      // What a login or a background refresh of carol's provider stores.
+      await proxy.store.putUserGroups({ userId: carol.id, provider: 'local', groups: ['night-shift'], refreshedAt: new Date() });
+      const watch = await openWatch(carol.token);
+      await proxy.store.putUserGroups({ userId: carol.id, provider: 'local', groups: ['day-shift'], refreshedAt: new Date() });
+      await watch.cut();
+      const again = await api.request('GET', '/k8s/clusters/dev/api/v1/namespaces/default/pods', { token: carol.token });
+      assert.equal(again.status, 403, again.text);
+    } finally {
+      await api.request('DELETE', '/v1/clusters/dev/members/Group/night-shift', { token: adminToken });
+    }
   });
 
   test('revoking the kubeconfig token makes the very next kubectl call Unauthorized', async () => {
