@@ -382,16 +382,8 @@ export function checkTokenFilter(filter: TokenFilter): TokenFilter {
   return checked;
 }
 
-export interface ClusterValues {
-  readonly id: string;
-  readonly displayName: string;
-  readonly server: string;
-  readonly mode: ClusterMode;
-  readonly caPem: string | null;
-  readonly credentials: ClusterCredentials | null;
-  readonly insecureSkipTlsVerify: boolean;
-  readonly ace: AceSettings;
-}
+/** A new cluster's stored values: a Cluster without what the store and the sync set. */
+export type ClusterValues = Pick<Cluster, 'id' | 'displayName' | 'server' | 'mode' | 'caPem' | 'credentials' | 'insecureSkipTlsVerify' | 'ace'>;
 
 export function checkNewCluster(cluster: NewCluster): ClusterValues {
   requireObject(cluster, 'cluster');
