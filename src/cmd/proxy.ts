@@ -45,6 +45,7 @@ import { isClusterPath } from '../proxy/cluster-path.js';
 import { createClusterStatus } from '../clusters/status.js';
 import { createClusterRegistry } from '../clusters/registry.js';
 import { createForwarder } from '../proxy/forward.js';
+import { createImpersonationReviewer } from '../proxy/impersonation-review.js';
 import { createAuditSink, forwardMetrics } from '../proxy/audit-trail.js';
 import { createUpstreamPool } from '../clusters/upstreams.js';
 import { createClusterSync } from '../sync/sync.js';
@@ -195,12 +196,15 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
 
     // The public URL is known only once the port is bound when listen uses port 0.
     let publicUrl = config.externalUrl ?? '';
+    // `kubectl --as`: decided by the target cluster (SubjectAccessReview), cached for seconds.
+    const impersonation = createImpersonationReviewer();
     const forwarder = createForwarder(
       {
         authenticator: tokenCache,
         getCluster: directory.getCluster,
         authorize: directory.roleOf,
         upstreams,
+        impersonation,
         audit: audit.write,
         logger,
         get allowedOrigins() {
@@ -246,6 +250,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
           break;
         case 'user':
           tokenCache.invalidateUser(change.key);
+          impersonation.invalidateUser(change.key);
           void store.getUser(change.key).then(
             (user) => {
               if (!user || !user.enabled) forwarder.closeStreams((stream) => stream.user.name === change.key);
@@ -263,6 +268,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
           // open watches and exec sessions end now, and requests in admission are refused.
           void directory.refresh().then(
             () => {
+              if (change.kind === 'cluster') impersonation.invalidateCluster(change.key);
               if (change.kind === 'cluster' && !directory.getCluster(change.key)) {
                 upstreams.evict(change.key);
                 hub.disconnect({ clusterId: change.key });
@@ -284,6 +290,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
         case 'resync':
           // Changes may have been missed: nothing cached may be trusted any more.
           tokenCache.clear();
+          impersonation.clear();
           break;
         default:
           break;

@@ -7,14 +7,20 @@
  * path (cluster ID and a path that cannot escape it) → headers (client credentials and
  * hop-by-hop headers dropped; `Connection` naming a protected header refused) → for upgrades,
  * the `Origin` check (CVE-2019-13209) → bearer token → authenticate (401 / 503) → a
- * cluster-scoped token on another cluster (401) → client `Impersonate-*` (403, after
- * authentication so the audit names who tried) → membership (403) → cluster lookup (404).
+ * cluster-scoped token on another cluster (401) → client `Impersonate-*` parsed (400 when
+ * malformed; 403 when the proxy has no `impersonation` review — both after authentication so
+ * the audit names who tried) → membership (403) → cluster lookup (404) → for a client
+ * `Impersonate-*` request (`kubectl --as`), the target cluster's own answer through its own
+ * upstream (impersonation-review.ts: 403 naming every denial, 503 when it cannot tell).
  * Membership is checked before existence on purpose: a caller who is not a member gets the
  * same 403 whether or not the cluster exists, so cluster IDs do not leak; only callers whom
  * `authorize` accepts (members, and whoever the caller's policy lets see every cluster) can
  * see a 404. The upstream request then carries the sanitized client headers, the upstream's
  * `Host`, the proxy's own credentials and the `Impersonate-*` headers of the authenticated
  * user — identity headers are added last, after every strip, so nothing can remove them.
+ * When the client's impersonation was allowed, those headers carry the requested identity
+ * instead, and nothing of the kubegate user: as with kube-apiserver's nested impersonation,
+ * the request then runs as the requested identity alone.
  *
  * A refusal says what to send (a KubegateError, which becomes a Kubernetes Status) and, for
  * the audit record, what was learnt before it: the cluster and path, who the caller was,
@@ -24,10 +30,11 @@
 import type { AuthResult, TokenAuthenticator, TokenFacts } from '../auth/authenticator.js';
 import type { UserInfo } from '../auth/user.js';
 import type { Upstream, UpstreamPool } from '../clusters/upstreams.js';
-import { KubegateError, toKubegateError, type ErrorCode } from '../errors.js';
+import { isKubegateError, KubegateError, toKubegateError, type ErrorCode } from '../errors.js';
 import type { Cluster, ClusterRole } from '../store/store.js';
 import { parseClusterPath, type ClusterPath } from './cluster-path.js';
-import { impersonationHeaders } from './impersonate.js';
+import { impersonationHeaders, requestedIdentity } from './impersonate.js';
+import type { ImpersonationReview } from './impersonation-review.js';
 import { sanitizeRequest } from './sanitize.js';
 
 /** What admission looks at: the request line and headers, nothing of the connection. */
@@ -55,6 +62,11 @@ export interface AdmissionDeps {
    * a public URL known only after listen); entries that are not origins never match.
    */
   readonly allowedOrigins: readonly string[];
+  /**
+   * Asks the target cluster whether the caller may act as the identity its `Impersonate-*`
+   * headers request. Without it, such requests are refused (IMPERSONATION_REFUSED).
+   */
+  readonly impersonation?: ImpersonationReview | undefined;
 }
 
 /** What was learnt about a request before it was admitted or refused, for the audit record. */
@@ -67,6 +79,8 @@ export interface AdmissionFacts {
   readonly user: UserInfo | undefined;
   readonly token: TokenFacts | undefined;
   readonly role: ClusterRole | null;
+  /** The identity the caller asked to act as (`kubectl --as`), once its headers parsed. */
+  readonly impersonated: UserInfo | undefined;
 }
 
 export interface Admitted extends AdmissionFacts {
@@ -99,9 +113,10 @@ export async function admit(head: RequestHead, deps: AdmissionDeps, now: () => n
   let user: UserInfo | undefined;
   let token: TokenFacts | undefined;
   let role: ClusterRole | null = null;
+  let impersonated: UserInfo | undefined;
   const refuse = (cause: unknown, code?: ErrorCode): Refused => {
     const error = toKubegateError(cause);
-    return { admitted: false, error, code: code ?? error.code, target, longRunning, user, token, role };
+    return { admitted: false, error, code: code ?? error.code, target, longRunning, user, token, role, impersonated };
   };
 
   try {
@@ -126,7 +141,8 @@ export async function admit(head: RequestHead, deps: AdmissionDeps, now: () => n
     token = result.token;
     if (token.expiresAt !== null && token.expiresAt.getTime() <= now()) return refuse(new KubegateError('UNAUTHENTICATED'), 'TOKEN_EXPIRED');
     if (token.clusterId !== null && token.clusterId !== target.clusterId) return refuse(new KubegateError('TOKEN_WRONG_CLUSTER'));
-    if (clean.impersonation) return refuse(new KubegateError('IMPERSONATION_REFUSED'));
+    impersonated = clean.impersonation.length === 0 ? undefined : requestedIdentity(clean.impersonation);
+    if (impersonated !== undefined && deps.impersonation === undefined) return refuse(new KubegateError('IMPERSONATION_REFUSED'));
 
     const allowed = deps.authorize(user, target.clusterId);
     if (allowed === null) return refuse(new KubegateError('FORBIDDEN'));
@@ -134,12 +150,23 @@ export async function admit(head: RequestHead, deps: AdmissionDeps, now: () => n
     const cluster = deps.getCluster(target.clusterId);
     if (cluster === undefined) return refuse(new KubegateError('NOT_FOUND'));
     const upstream = deps.upstreams.get(cluster);
+    if (impersonated !== undefined && deps.impersonation !== undefined) {
+      let decision;
+      try {
+        decision = await deps.impersonation.review(upstream, user, impersonated);
+      } catch (cause) {
+        return refuse(isKubegateError(cause, 'IMPERSONATION_UNVERIFIED') ? cause : new KubegateError('IMPERSONATION_UNVERIFIED', undefined, { cause }));
+      }
+      if (!decision.allowed) {
+        return refuse(new KubegateError('IMPERSONATION_DENIED', `the cluster does not allow you to impersonate ${decision.denied.join(', ')}`));
+      }
+    }
 
     const headers = clean.headers;
     headers.push('Host', upstream.hostHeader);
     pushAll(headers, upstream.authHeaders);
-    pushAll(headers, impersonationHeaders(user));
-    return { admitted: true, target, longRunning, user, token, role: allowed, upstream, headers };
+    pushAll(headers, impersonationHeaders(impersonated ?? user));
+    return { admitted: true, target, longRunning, user, token, role: allowed, impersonated, upstream, headers };
   } catch (cause) {
     // A malformed path or header, an unusable cluster configuration, or a bug: its catalog
     // error (an unknown error becomes INTERNAL).

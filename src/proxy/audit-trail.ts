@@ -4,7 +4,8 @@
  * line of `kind: "api"`, built in api/audit.ts).
  *
  * Audit lines are JSON, one per request, written to standard output or a file through
- * pino's asynchronous destination. They are built only from AuditRecord fields (user ID, groups, token name, cluster,
+ * pino's asynchronous destination. They are built only from AuditRecord fields (user ID, groups, whom the user acted as
+ * with `kubectl --as`, token name, cluster,
  * method, path without query, status, timing, bytes), so no header, query string, token
  * secret or body can reach them. The destination is asynchronous and buffered (lines leave
  * in writes of AUDIT_BUFFER_BYTES), so an audit line never blocks the forwarding path nor
@@ -102,6 +103,7 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
       writeLine('request', record.time, {
         user: record.user,
         groups: record.groups,
+        impersonated: record.impersonated,
         tokenName: record.tokenName,
         cluster: record.cluster,
         role: record.role,

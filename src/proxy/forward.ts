@@ -53,6 +53,8 @@ export interface AuditRecord {
   /** Kubernetes user name (kubegate user ID), or null when not authenticated. */
   readonly user: string | null;
   readonly groups: readonly string[];
+  /** Whom the user acted as (`kubectl --as`, allowed or not), or null when it asked for nobody. */
+  readonly impersonated: ImpersonatedIdentity | null;
   /** The public name of the token used (never its secret), or null. */
   readonly tokenName: string | null;
   readonly cluster: string | null;
@@ -72,6 +74,14 @@ export interface AuditRecord {
   readonly longRunning: boolean;
   /** How the cluster was reached (`agent`: through its tunnel); null when nothing was forwarded. */
   readonly via: 'direct' | 'agent' | null;
+}
+
+/** The identity a request asked to act as, as the audit records it. */
+export interface ImpersonatedIdentity {
+  readonly user: string;
+  readonly uid: string;
+  readonly groups: readonly string[];
+  readonly extra: Readonly<Record<string, readonly string[]>>;
 }
 
 /** The subset of a pino logger the forwarder uses. */
@@ -157,6 +167,7 @@ class Exchange implements OpenStream {
   longRunning = false;
   via: 'direct' | 'agent' | null = null;
   user: UserInfo = ANONYMOUS;
+  impersonated: UserInfo | undefined;
   authenticated = false;
   tokenName = '';
   role: ClusterRole | null = null;
@@ -304,6 +315,7 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
       time: ex.time,
       user: ex.authenticated ? ex.user.name : null,
       groups: ex.user.groups,
+      impersonated: ex.impersonated === undefined ? null : { user: ex.impersonated.name, uid: ex.impersonated.uid, groups: ex.impersonated.groups, extra: ex.impersonated.extra },
       tokenName: ex.authenticated ? ex.tokenName : null,
       cluster: ex.clusterId === '' ? null : ex.clusterId,
       role: ex.role,
@@ -497,6 +509,7 @@ function learn(ex: Exchange, admission: Admission): void {
     ex.tokenName = admission.token.name;
   }
   ex.role = admission.role;
+  ex.impersonated = admission.impersonated;
   if (admission.admitted) ex.via = admission.upstream.via;
 }
 

@@ -7,8 +7,10 @@
  * client's credentials and identity claims never pass: `Authorization`,
  * `Proxy-Authorization`, `Cookie`, `Host`, `X-Remote-*` (request-header authentication) and
  * hop-by-hop headers are dropped, and every header named in `Connection` too. `Impersonate-*`
- * is not dropped silently: its presence is reported so the caller can refuse the request
- * (403), because a client asking to act as someone else must learn it was not honoured. A
+ * is never forwarded as sent either, but not dropped silently: its lines are handed to the
+ * caller, which either has the target cluster authorize them and sets the identity itself, or
+ * refuses the request — a client asking to act as someone else must learn when it is not
+ * honoured. A
  * `Connection` header that names a header the proxy protects or sets (`Authorization`,
  * `Impersonate-*`, `Cookie`, `Host`, `Content-Length`, …) is refused outright (400): an
  * intermediary applying hop-by-hop rules after us would otherwise remove the identity we set
@@ -24,8 +26,8 @@ export interface SanitizedRequest {
   readonly headers: string[];
   /** The value of the one `Authorization` header, if any. */
   readonly authorization: string | undefined;
-  /** The client sent at least one `Impersonate-*` header (any case). */
-  readonly impersonation: boolean;
+  /** The client's `Impersonate-*` lines (any case), flat `[name, value, …]`; empty when none. */
+  readonly impersonation: readonly string[];
   /** The `Origin` header, if any. */
   readonly origin: string | undefined;
 }
@@ -87,7 +89,7 @@ export function sanitizeRequest(raw: readonly string[], upgrade: boolean): Sanit
   const headers: string[] = [];
   let authorization: string | undefined;
   let authorizationCount = 0;
-  let impersonation = false;
+  const impersonation: string[] = [];
   let origin: string | undefined;
   let connection: string | undefined;
   let transferEncoding: string | undefined;
@@ -130,7 +132,7 @@ export function sanitizeRequest(raw: readonly string[], upgrade: boolean): Sanit
       default:
         if (DROPPED_REQUEST_HEADERS.has(lower)) continue;
         if (isIdentityHeader(lower)) {
-          if (lower.startsWith('impersonate-')) impersonation = true;
+          if (lower.startsWith('impersonate-')) impersonation.push(name, value);
           continue;
         }
     }

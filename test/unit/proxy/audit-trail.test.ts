@@ -17,6 +17,7 @@ function record(path: string): AuditRecord {
     time: Date.UTC(2026, 10, 24, 12, 0, 0),
     user: 'u-alice',
     groups: ['dev'],
+    impersonated: null,
     tokenName: 't-abc',
     cluster: 'edge',
     role: 'member',

@@ -37,13 +37,13 @@ describe('sanitizeRequest', () => {
     );
     assert.deepEqual(clean.headers, ['Accept', 'application/json', 'Content-Length', '2', 'User-Agent', 'kubectl/v1.30', 'accept', 'text/plain']);
     assert.equal(clean.authorization, 'Bearer t-1:secret');
-    assert.equal(clean.impersonation, false);
+    assert.deepEqual(clean.impersonation, []);
   });
 
-  it('reports Impersonate-* in any spelling and never forwards it, so the caller can refuse `kubectl --as`', () => {
+  it('hands over Impersonate-* lines in any spelling and never forwards them, so the caller decides on `kubectl --as`', () => {
     for (const name of ['Impersonate-User', 'impersonate-user', 'IMPERSONATE-GROUP', 'Impersonate-Extra-x', 'Impersonate-Uid', 'iMpErSoNaTe-extra-Scopes']) {
       const clean = sanitizeRequest(['Accept', '*/*', name, 'system:admin'], false);
-      assert.equal(clean.impersonation, true, name);
+      assert.deepEqual(clean.impersonation, [name, 'system:admin'], name);
       assert.deepEqual(clean.headers, ['Accept', '*/*'], name);
     }
   });
