@@ -12,7 +12,8 @@
  * sessions so teardown can be proven. Tests can make it answer upgrades with a non-101
  * response (403, a redirect, …) on a connection that stays usable, as Go's server keeps
  * it, so upgrade-smuggling attacks (CVE-2018-1002105) and redirect following
- * (CVE-2020-8559) are reproducible. It serves HTTPS on 127.0.0.1 with a certificate from
+ * (CVE-2020-8559) are reproducible. It answers SubjectAccessReviews strictly, by a policy
+ * each test sets, and records them (kube-access-review.ts). It serves HTTPS on 127.0.0.1 with a certificate from
  * src/pki covering localhost, 127.0.0.1 and ::1.
  */
 import { createHash, randomUUID } from 'node:crypto';
@@ -26,6 +27,8 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { createCertificateAuthority, issueServingCertificate } from '../../src/pki/certificates.js';
 import { readBearerToken, resolveIdentity } from './kube-identity.js';
+import { answerSubjectAccessReview, denyAll, SUBJECT_ACCESS_REVIEW_PATH } from './kube-access-review.js';
+import type { FakeAccessPolicy, RecordedSubjectAccessReview } from './kube-access-review.js';
 import type { EffectiveUser, FakeUser } from './kube-identity.js';
 import { chooseWebsocketProtocol, WebsocketExecServer } from './kube-exec.js';
 import type { ExecRequest } from './kube-exec.js';
@@ -59,6 +62,7 @@ export type { FakePod, KubeStatus, KubeVersion, MakePodOptions } from './kube-ob
 export { makePod } from './kube-objects.js';
 export type { FakeObject } from './kube-resources.js';
 export type { FakeWebhookAuthnConfig, RecordedReview } from './kube-webhook-authn.js';
+export type { FakeAccessPolicy, RecordedSubjectAccessReview } from './kube-access-review.js';
 
 export interface FakeKubeApiServerOptions {
   /** The bearer token callers (the proxy) must present. */
@@ -75,6 +79,10 @@ export interface FakeKubeApiServerOptions {
   readonly clientCaPem?: string;
   /** When false, any Impersonate-User is forbidden (403), as for a caller without the RBAC verb. */
   readonly allowImpersonation?: boolean;
+  /** When false, the token's identity may not create SubjectAccessReviews (403). Default true. */
+  readonly allowAccessReviews?: boolean;
+  /** How SubjectAccessReviews are decided. Default: nothing is allowed. Also `useAccessPolicy`. */
+  readonly accessPolicy?: FakeAccessPolicy;
   /** Initial log lines of a pod. Default: two lines naming the pod. */
   readonly logLines?: (pod: FakePod) => readonly string[];
   /**
@@ -173,6 +181,9 @@ export class FakeKubeApiServer {
   readonly caPem: string;
   /** Every request in arrival order. */
   readonly requests: RecordedRequest[] = [];
+  /** Every valid SubjectAccessReview, in arrival order. */
+  readonly subjectAccessReviews: RecordedSubjectAccessReview[] = [];
+  private accessPolicy: FakeAccessPolicy;
 
   private readonly server: Server;
   private readonly options: FakeKubeApiServerOptions;
@@ -204,6 +215,7 @@ export class FakeKubeApiServer {
     this.options = options;
     this.version = options.version ?? defaultVersion;
     this.tokenUser = options.tokenUser ?? defaultTokenUser;
+    this.accessPolicy = options.accessPolicy ?? denyAll;
     const pods = options.pods ?? [makePod('web-0'), makePod('web-1')];
     for (const pod of pods) this.store(pod);
     this.resources = new FakeResourceStore(
@@ -283,6 +295,11 @@ export class FakeKubeApiServer {
   useWebhookAuthenticator(config: FakeWebhookAuthnConfig | undefined): FakeWebhookAuthenticator | undefined {
     this.webhookAuthenticator = config === undefined ? undefined : new FakeWebhookAuthenticator(config);
     return this.webhookAuthenticator;
+  }
+
+  /** From now on, decide SubjectAccessReviews with `policy`. */
+  useAccessPolicy(policy: FakeAccessPolicy): void {
+    this.accessPolicy = policy;
   }
 
   /** From now on, authenticate JWT bearer tokens with this authenticator first (undefined: stop). */
@@ -477,6 +494,13 @@ export class FakeKubeApiServer {
     if (path === '/api/v1') return this.onlyGet(method, response, record, () => this.sendJson(response, record, 200, coreV1Resources()));
     const group = groupDiscovery(path);
     if (group !== undefined) return this.onlyGet(method, response, record, () => this.sendJson(response, record, 200, group));
+    if (path === SUBJECT_ACCESS_REVIEW_PATH) {
+      const answer = answerSubjectAccessReview(method, body, identity.user, this.options.allowAccessReviews ?? true, this.accessPolicy, (review) => {
+        this.subjectAccessReviews.push(review);
+        this.changed();
+      });
+      return this.sendJson(response, record, answer.status, answer.body);
+    }
     if (path === '/api/v1/pods') return this.onlyGet(method, response, record, () => this.listOrWatchPods(request, response, record, query, undefined));
     const resource = this.resources.match(path);
     if (resource !== undefined) {

@@ -641,3 +641,69 @@ for (const binary of ['system', '1.20'] as const) {
     });
   });
 }
+
+describe('the fake kube-apiserver answers SubjectAccessReviews as strictly as kube-apiserver', () => {
+  let fake: FakeKubeApiServer;
+  before(async () => {
+    fake = await startFakeKubeApiServer({ token });
+  });
+  after(() => fake.close());
+
+  const path = '/apis/authorization.k8s.io/v1/subjectaccessreviews';
+  const review = (spec: Record<string, unknown>, fields: Record<string, unknown> = {}): string =>
+    JSON.stringify({ apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec, ...fields });
+  const impersonateBob = { verb: 'impersonate', group: '', resource: 'users', name: 'bob' };
+  const post = (body: string, headers: OutgoingHttpHeaders = {}): Promise<RawResponse> =>
+    send(fake, path, { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', ...headers }, { method: 'POST', body });
+
+  it('decides a valid review by the policy the test sets, records it, and answers 201 with its status', async () => {
+    fake.useAccessPolicy((seen) => seen.user === 'alice' && seen.resourceAttributes?.name === 'bob');
+    const before = fake.subjectAccessReviews.length;
+    const allowed = await post(review({ user: 'alice', groups: ['devs'], resourceAttributes: impersonateBob }, { metadata: {} }));
+    assert.equal(allowed.status, 201, allowed.body);
+    assert.equal(JSON.parse(allowed.body).status.allowed, true);
+    const denied = await post(review({ user: 'carol', resourceAttributes: impersonateBob }));
+    assert.equal(JSON.parse(denied.body).status.allowed, false);
+    assert.deepEqual(
+      fake.subjectAccessReviews.slice(before).map((seen) => [seen.requester, seen.user, seen.groups, seen.resourceAttributes?.name]),
+      [
+        ['kubegate-proxy', 'alice', ['devs'], 'bob'],
+        ['kubegate-proxy', 'carol', [], 'bob'],
+      ],
+    );
+  });
+
+  it('refuses what the real validation refuses: wrong kind (400), a name, no subject, both or neither attribute kinds (422)', async () => {
+    const before = fake.subjectAccessReviews.length;
+    const rows: [string, number, RegExp][] = [
+      ['{not json', 400, /unknown format/],
+      [JSON.stringify({ apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: impersonateBob } }), 400, /unrecognized/],
+      [JSON.stringify({ apiVersion: 'authorization.k8s.io/v1beta1', kind: 'SubjectAccessReview', spec: { user: 'a', resourceAttributes: impersonateBob } }), 400, /unrecognized/],
+      [review({ user: 'a', resourceAttributes: impersonateBob }, { metadata: { name: 'x' } }), 422, /metadata: .*must be empty/],
+      [review({ resourceAttributes: impersonateBob }), 422, /spec\.user: .*at least one of user or group/],
+      [review({ user: 'a', resourceAttributes: impersonateBob, nonResourceAttributes: { path: '/healthz', verb: 'get' } }), 422, /cannot be specified in combination/],
+      [review({ user: 'a' }), 422, /exactly one of nonResourceAttributes or resourceAttributes/],
+    ];
+    for (const [body, status, message] of rows) {
+      const response = await post(body);
+      assert.equal(response.status, status, body);
+      assert.match(JSON.parse(response.body).message, message, body);
+    }
+    assert.equal((await send(fake, path, { Authorization: `Bearer ${token}` })).status, 405);
+    assert.equal(fake.subjectAccessReviews.length, before, 'nothing invalid is recorded');
+  });
+
+  it('lets only the un-impersonated token identity create reviews, and nobody when told so (403)', async () => {
+    const impersonated = await post(review({ user: 'a', resourceAttributes: impersonateBob }), { 'Impersonate-User': 'alice' });
+    assert.equal(impersonated.status, 403);
+    assert.match(JSON.parse(impersonated.body).message, /User "alice" cannot create resource "subjectaccessreviews"/);
+    const strict = await startFakeKubeApiServer({ token, allowAccessReviews: false });
+    try {
+      const refused = await send(strict, path, { Authorization: `Bearer ${token}` }, { method: 'POST', body: review({ user: 'a', resourceAttributes: impersonateBob }) });
+      assert.equal(refused.status, 403);
+      assert.equal(strict.subjectAccessReviews.length, 0);
+    } finally {
+      await strict.close();
+    }
+  });
+});
