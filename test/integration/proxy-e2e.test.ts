@@ -197,7 +197,7 @@ describe('kubegate proxy end to end with real kubectl', () => {
     }
   });
 
-  test('kubectl --as is refused with a Kubernetes Status, and nothing reaches the cluster', async () => {
+  test('kubectl --as an identity the cluster does not let alice impersonate is refused with a Kubernetes Status, and nothing reaches the cluster', async () => {
     const before = fake.requests.length;
     const result = await runKubectl({ binary: 'system', kubeconfig: aliceKubeconfigPath, args: ['get', 'pods', '--as', 'system:admin'] });
     assert.notEqual(result.code, 0);
@@ -350,6 +350,6 @@ describe('kubegate proxy end to end with real kubectl', () => {
     const aliceLines = lines.filter((line) => line.user === aliceId && line.cluster === 'dev');
     assert.ok(aliceLines.some((line) => line.status === 200 && line.path === '/api/v1/namespaces/default/pods'));
     assert.ok(aliceLines.some((line) => line.upgrade === true && line.status === 101));
-    assert.ok(lines.some((line) => line.code === 'IMPERSONATION_REFUSED'));
+    assert.ok(lines.some((line) => line.code === 'IMPERSONATION_DENIED' && line.user === aliceId && line.impersonated?.user === 'system:admin'));
   });
 });
