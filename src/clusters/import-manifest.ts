@@ -2,9 +2,11 @@
  * The manifest that attaches a cluster to the proxy in one `kubectl apply`: everything the
  * agent needs in the downstream cluster, and no more.
  *
- * Design note (least privilege). The agent's ServiceAccount may only impersonate (the same
- * verbs deploy/proxy/downstream-rbac.yaml gives a directly registered proxy identity) and
- * read and patch its own credential Secret, by name. The sync's writes are granted to the
+ * Design note (least privilege). The agent's ServiceAccount may only impersonate, create
+ * SubjectAccessReviews (the proxy asks the cluster whether a user may `kubectl --as`; a
+ * review reads no object and changes nothing) — the same rules deploy/proxy/downstream-rbac.yaml
+ * gives a directly registered proxy identity — and read and patch its own credential Secret,
+ * by name. The sync's writes are granted to the
  * user `kubegate:sync`, which exists only through impersonation, so the agent's own identity
  * — the token the proxy uses through the tunnel — keeps nothing but `impersonate`: a request
  * whose impersonation headers were ever lost would run as an identity that can do next to
@@ -53,6 +55,8 @@ const IMPERSONATE_RULES = [
     resources: ['userextras/kubegate.io/login-name', 'userextras/kubegate.io/provider', 'userextras/kubegate.io/token-name', 'uids'],
     verbs: ['impersonate'],
   },
+  // `kubectl --as` through the proxy: may this user impersonate that identity here?
+  { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
 ];
 
 /** The objects, in apply order. */

@@ -84,7 +84,7 @@ describe('the import manifest', () => {
   const podSpec = deployment['spec'].template.spec as Manifest;
   const container = podSpec['containers'][0] as Manifest;
 
-  test('the agent ServiceAccount may impersonate the identities the proxy sends, and get/patch its own Secret by name: nothing else', () => {
+  test('the agent ServiceAccount may impersonate the identities the proxy sends, create SubjectAccessReviews, and get/patch its own Secret by name: nothing else', () => {
     const impersonate = (group: string, resource: string): string => `cluster ${group} ${resource} * impersonate`;
     assert.deepEqual(
       grantsOf(objects, isAgentServiceAccount),
@@ -94,6 +94,7 @@ describe('the import manifest', () => {
         impersonate('core', 'serviceaccounts'),
         ...[EXTRA_LOGIN_NAME, EXTRA_PROVIDER, EXTRA_TOKEN_NAME].map((extra) => impersonate('authentication.k8s.io', `userextras/${extra}`)),
         impersonate('authentication.k8s.io', 'uids'),
+        'cluster authorization.k8s.io subjectaccessreviews * create',
         `${AGENT_NAMESPACE} core secrets ${AGENT_SECRET} get`,
         `${AGENT_NAMESPACE} core secrets ${AGENT_SECRET} patch`,
       ].sort(),

@@ -56,7 +56,7 @@ test('the example proxy configuration passes kubegate validation, because operat
   }
 });
 
-test('the proxy identity in downstream clusters may only impersonate, so a request that lost its headers has no power', () => {
+test('the proxy identity in downstream clusters may only impersonate and ask whether a user may, so a request that lost its headers has no power', () => {
   const docs = documentsOf(join(deployDir, 'proxy', 'downstream-rbac.yaml'));
   const rulesOf = new Map(docs.filter((doc) => doc.kind === 'ClusterRole' || doc.kind === 'Role').map((doc) => [`${doc.kind}/${doc.metadata.name}`, doc.rules as { verbs: string[] }[]]));
   const bindings = docs.filter((doc) => doc.kind === 'ClusterRoleBinding' || doc.kind === 'RoleBinding');
@@ -65,7 +65,12 @@ test('the proxy identity in downstream clusters may only impersonate, so a reque
   for (const binding of toServiceAccount) {
     const rules = rulesOf.get(`${binding.roleRef.kind}/${binding.roleRef.name}`);
     assert.ok(rules, `${binding.metadata.name} binds a role the file does not define`);
-    for (const rule of rules) assert.deepEqual(rule.verbs, ['impersonate'], `${binding.metadata.name} gives the proxy identity more than impersonate`);
+    const reviews = { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] };
+    for (const rule of rules) {
+      if (rule.verbs.includes('create')) assert.deepEqual(rule, reviews, `${binding.metadata.name} lets the proxy identity create more than SubjectAccessReviews`);
+      else assert.deepEqual(rule.verbs, ['impersonate'], `${binding.metadata.name} gives the proxy identity more than impersonate`);
+    }
+    assert.ok(rules.some((rule) => JSON.stringify(rule) === JSON.stringify(reviews)), 'the proxy can ask whether a user may impersonate (kubectl --as)');
   }
 });
 
