@@ -11,6 +11,7 @@ import { createUpstreamPool } from '../../../src/clusters/upstreams.js';
 import { KubegateError, type ErrorCode } from '../../../src/errors.js';
 import { statusFromError } from '../../../src/kube/status.js';
 import { admit, type AdmissionDeps, type RequestHead } from '../../../src/proxy/admission.js';
+import type { ImpersonationDecision, ImpersonationReview } from '../../../src/proxy/impersonation-review.js';
 import type { Cluster } from '../../../src/store/store.js';
 
 const NOW = Date.parse('2030-01-01T00:00:00Z');
@@ -105,7 +106,7 @@ const refusals: readonly Refusal[] = [
   { name: 'an authenticator that could not decide', head: head('/k8s/clusters/dev/api', ['Authorization', 'Bearer t-undecided:s']), status: 503, reason: 'ServiceUnavailable', cause: 'AUTH_UNDECIDED' },
   { name: 'an authenticator that throws', head: head('/k8s/clusters/dev/api', ['Authorization', 'Bearer t-throws:s']), status: 503, reason: 'ServiceUnavailable', cause: 'AUTH_UNDECIDED' },
   { name: 'a token scoped to another cluster', head: head('/k8s/clusters/dev/api', ['Authorization', 'Bearer t-scoped:s']), status: 401, reason: 'Unauthorized', cause: 'TOKEN_WRONG_CLUSTER', user: alice.name },
-  { name: 'a client Impersonate-User header', head: head('/k8s/clusters/dev/api', [...ALICE, 'impersonate-user', 'admin']), status: 403, reason: 'Forbidden', cause: 'IMPERSONATION_REFUSED', user: alice.name },
+  { name: 'a client Impersonate-User header when no cluster is asked about it', head: head('/k8s/clusters/dev/api', [...ALICE, 'impersonate-user', 'admin']), status: 403, reason: 'Forbidden', cause: 'IMPERSONATION_REFUSED', user: alice.name },
   { name: 'a caller who is not a member', head: head('/k8s/clusters/dev/api', ['Authorization', 'Bearer t-bob:s']), status: 403, reason: 'Forbidden', cause: 'FORBIDDEN', user: bob.name },
   { name: 'a non-member asking for a cluster that does not exist (the same 403: IDs do not leak)', head: head('/k8s/clusters/ghost/api', ['Authorization', 'Bearer t-bob:s']), status: 403, reason: 'Forbidden', cause: 'FORBIDDEN', user: bob.name },
   { name: 'a member asking for a cluster that does not exist', head: head('/k8s/clusters/ghost/api', ALICE), status: 404, reason: 'NotFound', cause: 'NOT_FOUND', user: alice.name },
@@ -163,5 +164,65 @@ describe('admission admits', () => {
     );
     assert.ok(admission.admitted);
     assert.equal(admission.longRunning, true);
+  });
+});
+
+describe('admission of a client asking to act as someone else (kubectl --as)', () => {
+  const asked: { cluster: string; user: string; requested: string }[] = [];
+  const answers = new Map<string, ImpersonationDecision | Error>([
+    ['bob', { allowed: true }],
+    ['mallory', { allowed: false, denied: ['users "mallory"', 'groups "system:masters"'] }],
+    ['unknown', new KubegateError('IMPERSONATION_UNVERIFIED', 'the cluster answered the SubjectAccessReview with HTTP 503')],
+    ['buggy', new Error('reviewer bug')],
+  ]);
+  const review: ImpersonationReview = {
+    async review(upstream, user, requested) {
+      asked.push({ cluster: upstream.clusterId, user: user.name, requested: requested.name });
+      const answer = answers.get(requested.name);
+      if (answer instanceof Error) throw answer;
+      return answer ?? { allowed: false, denied: [`users "${requested.name}"`] };
+    },
+  };
+  const reviewing: AdmissionDeps = { ...deps, impersonation: review };
+  const as = (user: string, extra: readonly string[] = [], url = '/k8s/clusters/dev/api'): RequestHead => head(url, [...ALICE, 'Impersonate-User', user, ...extra]);
+
+  it('forwards as the requested identity alone, after asking the target cluster as the caller', async () => {
+    asked.length = 0;
+    const admission = await admit(as('bob', ['Accept', 'application/json', 'impersonate-group', 'ops']), reviewing, () => NOW);
+    assert.ok(admission.admitted);
+    assert.deepEqual(asked, [{ cluster: 'dev', user: alice.name, requested: 'bob' }]);
+    assert.deepEqual(admission.impersonated, { name: 'bob', uid: '', groups: ['ops'], extra: {} });
+    assert.deepEqual(admission.headers, [
+      'Accept', 'application/json',
+      'Host', '10.0.0.1:6443',
+      'Authorization', 'Bearer proxy-token-dev',
+      'Impersonate-User', 'bob',
+      'Impersonate-Group', 'ops',
+    ]);
+  });
+
+  const refusals: { name: string; head: RequestHead; status: number; cause: ErrorCode; message?: RegExp; impersonated: string | undefined }[] = [
+    { name: 'a denial names every denied attribute', head: as('mallory'), status: 403, cause: 'IMPERSONATION_DENIED', message: /impersonate users "mallory", groups "system:masters"$/, impersonated: 'mallory' },
+    { name: 'a cluster that cannot answer', head: as('unknown'), status: 503, cause: 'IMPERSONATION_UNVERIFIED', message: /HTTP 503/, impersonated: 'unknown' },
+    { name: 'a reviewer that fails unexpectedly', head: as('buggy'), status: 503, cause: 'IMPERSONATION_UNVERIFIED', impersonated: 'buggy' },
+    { name: 'a group without a user', head: head('/k8s/clusters/dev/api', [...ALICE, 'Impersonate-Group', 'system:masters']), status: 400, cause: 'IMPERSONATION_INVALID', impersonated: undefined },
+  ];
+  for (const row of refusals) {
+    it(`refuses ${row.name}: ${row.status} ${row.cause}, and records whom the caller asked for`, async () => {
+      const admission = await admit(row.head, reviewing, () => NOW);
+      assert.equal(admission.admitted, false);
+      if (admission.admitted) return;
+      assert.deepEqual([admission.error.status, admission.code, admission.user?.name, admission.impersonated?.name], [row.status, row.cause, alice.name, row.impersonated]);
+      if (row.message !== undefined) assert.match(admission.error.message, row.message);
+    });
+  }
+
+  it('asks no cluster for a caller who is not a member, nor for a cluster that does not exist', async () => {
+    asked.length = 0;
+    const bobAsks = await admit(head('/k8s/clusters/dev/api', ['Authorization', 'Bearer t-bob:s', 'Impersonate-User', 'bob']), reviewing, () => NOW);
+    assert.deepEqual([bobAsks.admitted, !bobAsks.admitted && bobAsks.code], [false, 'FORBIDDEN']);
+    const ghost = await admit(as('bob', [], '/k8s/clusters/ghost/api'), reviewing, () => NOW);
+    assert.deepEqual([ghost.admitted, !ghost.admitted && ghost.code], [false, 'NOT_FOUND']);
+    assert.deepEqual(asked, []);
   });
 });

@@ -5,7 +5,14 @@ import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { isKubegateError } from '../../../src/errors.js';
 import { makeUserInfo, type UserInfo } from '../../../src/auth/user.js';
-import { encodeExtraKey, impersonationHeaders } from '../../../src/proxy/impersonate.js';
+import {
+  describeAttribute,
+  encodeExtraKey,
+  impersonationAttributes,
+  impersonationHeaders,
+  MAX_IMPERSONATION_ATTRIBUTES,
+  requestedIdentity,
+} from '../../../src/proxy/impersonate.js';
 
 function rawUser(fields: Partial<UserInfo>): UserInfo {
   return Object.freeze({ name: 'u-aaaaaaaaaaaa', uid: 'u-aaaaaaaaaaaa', groups: [], extra: {}, ...fields });
@@ -111,5 +118,77 @@ describe('encodeExtraKey', () => {
 
   it('refuses an empty key', () => {
     assert.throws(() => encodeExtraKey(''), (err) => isKubegateError(err, 'IDENTITY_NAME_INVALID'));
+  });
+});
+
+describe('requestedIdentity (a client\'s own Impersonate-* lines, read as kube-apiserver reads them)', () => {
+  it('is undefined without lines, or with only an empty Impersonate-User', () => {
+    assert.equal(requestedIdentity([]), undefined);
+    assert.equal(requestedIdentity(['Impersonate-User', '']), undefined);
+  });
+
+  it('reads names in any case, the first user and uid, every group line whole, and merges extra values by decoded key', () => {
+    const identity = requestedIdentity([
+      'IMPERSONATE-USER', 'bob',
+      'impersonate-user', 'mallory',
+      'Impersonate-Group', 'a,b',
+      'iMpErSoNaTe-GrOuP', 'c',
+      'Impersonate-Uid', '42',
+      'impersonate-uid', '43',
+      'Impersonate-Extra-Acme.com%2FProject', 'x',
+      'impersonate-extra-acme.com%2fproject', 'y',
+      'Impersonate-Extra-bad%zzkey', 'z',
+      'Impersonate-Extra-Scopes', 'view',
+    ]);
+    assert.deepEqual(identity, { name: 'bob', uid: '42', groups: ['a,b', 'c'], extra: { 'acme.com/project': ['x', 'y'], 'bad%zzkey': ['z'], scopes: ['view'] } });
+    assert.ok(Object.isFrozen(identity) && Object.isFrozen(identity?.groups) && Object.isFrozen(identity?.extra['scopes']));
+  });
+
+  it('decodes UTF-8 values node read as latin1, and forwards them byte for byte', () => {
+    const wire = Buffer.from('José', 'utf8').toString('latin1');
+    const identity = requestedIdentity(['Impersonate-User', wire])!;
+    assert.equal(identity.name, 'José');
+    assert.deepEqual(impersonationHeaders(identity), ['Impersonate-User', wire]);
+  });
+
+  it('forwards extra keys encoded so the API server decodes the same key', () => {
+    const identity = requestedIdentity(['Impersonate-User', 'bob', 'Impersonate-Extra-acme.com%2Fproject', 'x', 'Impersonate-Extra-bad%zz', 'y'])!;
+    assert.deepEqual(impersonationHeaders(identity), ['Impersonate-User', 'bob', 'Impersonate-Extra-acme.com%2fproject', 'x', 'Impersonate-Extra-bad%25zz', 'y']);
+  });
+
+  it('refuses groups, a uid or extras without a user, an empty group or key, control characters and too many attributes (IMPERSONATION_INVALID)', () => {
+    const refused = [
+      ['Impersonate-Group', 'system:masters'],
+      ['Impersonate-Uid', '1'],
+      ['Impersonate-Extra-scopes', 'all'],
+      ['Impersonate-User', '', 'Impersonate-Group', 'g'],
+      ['Impersonate-User', 'bob', 'Impersonate-Group', ''],
+      ['Impersonate-User', 'bob', 'Impersonate-Extra-', 'x'],
+      ['Impersonate-User', 'bob\u0000', 'Impersonate-Group', 'g'],
+      ['Impersonate-User', 'bob', ...Array.from({ length: MAX_IMPERSONATION_ATTRIBUTES }, (_, i) => ['Impersonate-Group', `g${i}`]).flat()],
+    ];
+    for (const lines of refused) {
+      assert.throws(() => requestedIdentity(lines), (err) => isKubegateError(err, 'IMPERSONATION_INVALID'), lines.slice(0, 4).join(' '));
+    }
+    const most = ['Impersonate-User', 'bob', ...Array.from({ length: MAX_IMPERSONATION_ATTRIBUTES - 1 }, (_, i) => ['Impersonate-Group', `g${i}`]).flat()];
+    assert.equal(requestedIdentity(most)?.groups.length, MAX_IMPERSONATION_ATTRIBUTES - 1);
+  });
+});
+
+describe('impersonationAttributes', () => {
+  it('lists the user, each group, each extra value and the uid, with the resources kube-apiserver authorizes', () => {
+    const identity = requestedIdentity(['Impersonate-User', 'bob', 'Impersonate-Group', 'ops', 'Impersonate-Extra-scopes', 'a', 'Impersonate-Extra-scopes', 'b', 'Impersonate-Uid', '42'])!;
+    assert.deepEqual(impersonationAttributes(identity).map(describeAttribute), ['users "bob"', 'groups "ops"', 'userextras/scopes "a"', 'userextras/scopes "b"', 'uids "42"']);
+    assert.deepEqual(impersonationAttributes(identity)[2], { group: 'authentication.k8s.io', resource: 'userextras', subresource: 'scopes', namespace: '', name: 'a' });
+  });
+
+  it('asks about system:serviceaccount:<ns>:<name> as the ServiceAccount, and any other spelling as a user', () => {
+    const attribute = (user: string) => impersonationAttributes(requestedIdentity(['Impersonate-User', user])!)[0];
+    assert.deepEqual(attribute('system:serviceaccount:ci:deployer'), { group: '', resource: 'serviceaccounts', subresource: '', namespace: 'ci', name: 'deployer' });
+    assert.equal(describeAttribute(attribute('system:serviceaccount:ci:deployer')!), 'serviceaccounts "ci/deployer"');
+    assert.equal(attribute('system:serviceaccount:kube-system:my.sa')?.resource, 'serviceaccounts');
+    for (const user of ['system:serviceaccount:ci', 'system:serviceaccount:ci:a:b', 'system:serviceaccount::x', 'system:serviceaccount:CI:x', 'system:serviceaccounts:ci:x', 'system:serviceaccount:ci:Bad_Name']) {
+      assert.deepEqual(attribute(user), { group: '', resource: 'users', subresource: '', namespace: '', name: user }, user);
+    }
   });
 });
