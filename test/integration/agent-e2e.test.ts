@@ -240,6 +240,22 @@ describe('an agent-mode cluster with real agents and real kubectl', () => {
     });
   }
 
+  test('kubectl --as: the proxy asks the agent\'s cluster, through the tunnel, before acting as bob there', async () => {
+    fake.useAccessPolicy((review) => review.user === aliceId && review.resourceAttributes?.resource === 'users' && review.resourceAttributes.name === 'bob');
+    const before = fake.requests.length;
+    const result = await runKubectl({ binary: 'system', kubeconfig: aliceKubeconfig, args: ['get', 'pods', '--as', 'bob'] });
+    assert.equal(result.code, 0, result.stderr);
+    const seen = fake.requests.slice(before);
+    const review = seen.find((request) => request.path === '/apis/authorization.k8s.io/v1/subjectaccessreviews');
+    assert.equal(review?.status, 201);
+    assert.equal(review?.headers.authorization, `Bearer ${AGENT_SA_TOKEN}`, "the review is asked with the agent's service account token");
+    assert.equal(seen.find((request) => request.path === '/api/v1/namespaces/default/pods')?.user?.username, 'bob');
+    const denied = await runKubectl({ binary: 'system', kubeconfig: aliceKubeconfig, args: ['get', 'pods', '--as', 'mallory'] });
+    assert.notEqual(denied.code, 0);
+    assert.match(denied.stderr, /Forbidden/);
+    assert.equal(fake.connectionCount() - directConnections, relay.accepted, 'every connection the API server accepted came through an agent');
+  });
+
   test("revoking alice's token cuts her watch that runs through the tunnel", async () => {
     const token = await api.request('POST', '/v1/tokens', { token: aliceToken, body: { cluster: 'edge', description: 'watch' } });
     assert.equal(token.status, 201, token.text);
