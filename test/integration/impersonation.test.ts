@@ -16,6 +16,7 @@ import { createImpersonationReviewer, type ImpersonationReviewer } from '../../s
 import type { Cluster } from '../../src/store/store.js';
 import { startFakeKubeApiServer, type FakeAccessPolicy, type FakeKubeApiServer, type RecordedSubjectAccessReview } from '../fakes/kube-apiserver.js';
 import { connectRaw, MapAuthenticator, readUntil, send, startProxy, startRecordingUpstream, statusOf, type ProxyHarness, type RecordingUpstream } from '../support/forward-harness.js';
+import { eventually } from '../support/eventually.js';
 import { runKubectl } from '../support/kubectl.js';
 import { startProxyFixture, type ProxyFixture } from '../support/proxy-fixture.js';
 
@@ -285,6 +286,32 @@ describe('kubectl --as through the proxy, decided by the target cluster', () => 
     assert.equal(reviewer.invalidateCluster('b'), 1);
     assert.equal((await get('b', ['Impersonate-User', 'bob'])).status, 403);
     assert.equal(fakeB.subjectAccessReviews.length, 4);
+  });
+
+  it('does not keep a decision that was being made when the user changed', async () => {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    plain.requests.length = 0;
+    plain.onRequest = (req, res) => {
+      req.resume();
+      const answer = (): void => {
+        if (req.url === '/apis/authorization.k8s.io/v1/subjectaccessreviews') {
+          void held.then(() => res.writeHead(201, { 'Content-Type': 'application/json' }).end('{"kind":"SubjectAccessReview","status":{"allowed":true}}'));
+        } else {
+          res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
+        }
+      };
+      req.on('end', answer);
+    };
+    clusters.set('slow', cluster('slow', plain.url, null));
+    const reviews = () => plain.requests.filter((request) => request.url.endsWith('/subjectaccessreviews')).length;
+    const first = get('slow', ['Impersonate-User', 'bob']);
+    await eventually(() => reviews() === 1, 5000, 'the review reached the cluster');
+    reviewer.invalidateUser(alice.name);
+    release();
+    assert.equal((await first).status, 200, 'the answer still decides the request that asked');
+    assert.equal((await get('slow', ['Impersonate-User', 'bob'])).status, 200);
+    assert.equal(reviews(), 2, 'but it was not kept for the next one');
   });
 
   it('never caches a failure: the next request asks again', async () => {
