@@ -23,6 +23,7 @@ import type { Cluster, ClusterCredentials } from '../../src/store/store.js';
 import { startFakeKubeApiServer, type FakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import {
   connectRaw,
+  directCluster as cluster,
   MapAuthenticator,
   readUntil,
   send,
@@ -62,24 +63,6 @@ function authorize(user: UserInfo, clusterId: string): 'owner' | 'member' | null
   if (user === root) return 'owner';
   if (user === alice && clusterId !== 'c' && clusterId !== 'nope') return 'member';
   return null;
-}
-
-function cluster(id: string, server: string, overrides: Partial<Cluster> = {}): Cluster {
-  return {
-    id,
-    displayName: id,
-    server,
-    mode: 'direct',
-    caPem: null,
-    credentials: { kind: 'token', token: `proxy-token-${id}` },
-    insecureSkipTlsVerify: false,
-    ace: { enabled: false, fqdn: null, caPem: null, nodes: [] },
-    createdAt: new Date(0),
-    updatedAt: new Date(0),
-    deletingSince: null,
-    syncHoldsObjects: false,
-    ...overrides,
-  };
 }
 
 /** Like the server's registry: remembers open streams and ends them all at shutdown. */

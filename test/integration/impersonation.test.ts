@@ -15,7 +15,7 @@ import { createUpstreamPool, type UpstreamPool } from '../../src/clusters/upstre
 import { createImpersonationReviewer, type ImpersonationReviewer } from '../../src/proxy/impersonation-review.js';
 import type { Cluster } from '../../src/store/store.js';
 import { startFakeKubeApiServer, type FakeAccessPolicy, type FakeKubeApiServer, type RecordedSubjectAccessReview } from '../fakes/kube-apiserver.js';
-import { connectRaw, MapAuthenticator, readUntil, send, startProxy, startRecordingUpstream, statusOf, type ProxyHarness, type RecordingUpstream } from '../support/forward-harness.js';
+import { connectRaw, directCluster, MapAuthenticator, readUntil, send, startProxy, startRecordingUpstream, statusOf, type ProxyHarness, type RecordingUpstream } from '../support/forward-harness.js';
 import { eventually } from '../support/eventually.js';
 import { runKubectl } from '../support/kubectl.js';
 import { startProxyFixture, type ProxyFixture } from '../support/proxy-fixture.js';
@@ -41,20 +41,7 @@ function attributeOf(review: RecordedSubjectAccessReview): string {
 }
 
 function cluster(id: string, server: string, caPem: string | null): Cluster {
-  return {
-    id,
-    displayName: id,
-    server,
-    mode: 'direct',
-    caPem,
-    credentials: { kind: 'token', token: `proxy-token-${id}` },
-    insecureSkipTlsVerify: false,
-    ace: { enabled: false, fqdn: null, caPem: null, nodes: [] },
-    createdAt: new Date(0),
-    updatedAt: new Date(0),
-    deletingSince: null,
-    syncHoldsObjects: false,
-  };
+  return directCluster(id, server, { caPem });
 }
 
 describe('kubectl --as through the proxy, decided by the target cluster', () => {

@@ -12,6 +12,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AuthResult, TokenAuthenticator } from '../../src/auth/authenticator.js';
 import { isClusterPath } from '../../src/proxy/cluster-path.js';
+import type { Cluster } from '../../src/store/store.js';
 import { createForwarder, type AuditRecord, type Forwarder, type ForwarderDeps, type ForwarderOptions } from '../../src/proxy/forward.js';
 
 export interface RecordedRequest {
@@ -100,6 +101,25 @@ export async function startRecordingUpstream(tls?: UpstreamTls): Promise<Recordi
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
   return Object.assign(upstream, { port, url: `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}` });
+}
+
+/** A directly registered cluster at `server` whose proxy credential is the token `proxy-token-<id>`. */
+export function directCluster(id: string, server: string, overrides: Partial<Cluster> = {}): Cluster {
+  return {
+    id,
+    displayName: id,
+    server,
+    mode: 'direct',
+    caPem: null,
+    credentials: { kind: 'token', token: `proxy-token-${id}` },
+    insecureSkipTlsVerify: false,
+    ace: { enabled: false, fqdn: null, caPem: null, nodes: [] },
+    createdAt: new Date(0),
+    updatedAt: new Date(0),
+    deletingSince: null,
+    syncHoldsObjects: false,
+    ...overrides,
+  };
 }
 
 /** A TokenAuthenticator answering from a map; a thrown Error in the map is thrown. */

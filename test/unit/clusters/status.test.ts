@@ -10,26 +10,13 @@ import type { Cluster } from '../../../src/store/store.js';
 import { startFakeKubeApiServer } from '../../fakes/kube-apiserver.js';
 import type { FakeKubeApiServer } from '../../fakes/kube-apiserver.js';
 import { eventually } from '../../support/eventually.js';
+import { directCluster } from '../../support/forward-harness.js';
 
 const TOKEN = 'probe-token';
 const CHECKED_AT = new Date('2025-06-01T12:00:00Z');
 
 function cluster(id: string, server: string, fields: Partial<Cluster> = {}): Cluster {
-  return {
-    id,
-    displayName: id,
-    server,
-    mode: 'direct',
-    caPem: null,
-    credentials: { kind: 'token', token: TOKEN },
-    insecureSkipTlsVerify: false,
-    ace: { enabled: false, fqdn: null, caPem: null, nodes: [] },
-    createdAt: CHECKED_AT,
-    updatedAt: CHECKED_AT,
-    deletingSince: null,
-    syncHoldsObjects: false,
-    ...fields,
-  };
+  return directCluster(id, server, { credentials: { kind: 'token', token: TOKEN }, createdAt: CHECKED_AT, updatedAt: CHECKED_AT, ...fields });
 }
 
 /** Our own small directory: the two lookups the monitor uses, over a map a test edits. */

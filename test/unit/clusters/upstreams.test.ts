@@ -8,23 +8,10 @@ import { isKubegateError } from '../../../src/errors.js';
 import { createCertificateAuthority, issueClientCertificate } from '../../../src/pki/certificates.js';
 import { createUpstreamPool } from '../../../src/clusters/upstreams.js';
 import type { Cluster } from '../../../src/store/store.js';
+import { directCluster } from '../../support/forward-harness.js';
 
 function cluster(overrides: Partial<Cluster> = {}): Cluster {
-  return {
-    id: 'a',
-    displayName: 'A',
-    server: 'https://10.0.0.1:6443',
-    mode: 'direct',
-    caPem: null,
-    credentials: { kind: 'token', token: 'proxy-token' },
-    insecureSkipTlsVerify: false,
-    ace: { enabled: false, fqdn: null, caPem: null, nodes: [] },
-    createdAt: new Date(0),
-    updatedAt: new Date(0),
-    deletingSince: null,
-    syncHoldsObjects: false,
-    ...overrides,
-  };
+  return directCluster('a', 'https://10.0.0.1:6443', { displayName: 'A', credentials: { kind: 'token', token: 'proxy-token' }, ...overrides });
 }
 
 describe('createUpstreamPool', () => {

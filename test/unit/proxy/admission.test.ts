@@ -12,7 +12,7 @@ import { KubegateError, type ErrorCode } from '../../../src/errors.js';
 import { statusFromError } from '../../../src/kube/status.js';
 import { admit, type AdmissionDeps, type RequestHead } from '../../../src/proxy/admission.js';
 import type { ImpersonationDecision, ImpersonationReview } from '../../../src/proxy/impersonation-review.js';
-import type { Cluster } from '../../../src/store/store.js';
+import { directCluster as cluster } from '../../support/forward-harness.js';
 
 const NOW = Date.parse('2030-01-01T00:00:00Z');
 const alice = makeUserInfo({ name: 'u-aaaaaaaaaaaa', groups: ['local:devs', 'system:authenticated'], extra: { 'kubegate.io/login-name': ['alice'] } });
@@ -33,23 +33,6 @@ const authenticator: TokenAuthenticator = {
     return answer;
   },
 };
-
-function cluster(id: string, server: string): Cluster {
-  return {
-    id,
-    displayName: id,
-    server,
-    mode: 'direct',
-    caPem: null,
-    credentials: { kind: 'token', token: `proxy-token-${id}` },
-    insecureSkipTlsVerify: false,
-    ace: { enabled: false, fqdn: null, caPem: null, nodes: [] },
-    createdAt: new Date(0),
-    updatedAt: new Date(0),
-    deletingSince: null,
-    syncHoldsObjects: false,
-  };
-}
 
 const clusters = new Map([
   ['dev', cluster('dev', 'http://10.0.0.1:6443/base')],
