@@ -34,7 +34,7 @@ import { isKubegateError, KubegateError, toKubegateError, type ErrorCode } from 
 import type { Cluster, ClusterRole } from '../store/store.js';
 import { parseClusterPath, type ClusterPath } from './cluster-path.js';
 import { impersonationHeaders, requestedIdentity } from './impersonate.js';
-import type { ImpersonationReview } from './impersonation-review.js';
+import type { ImpersonationDecision, ImpersonationReview } from './impersonation-review.js';
 import { sanitizeRequest } from './sanitize.js';
 
 /** What admission looks at: the request line and headers, nothing of the connection. */
@@ -151,7 +151,7 @@ export async function admit(head: RequestHead, deps: AdmissionDeps, now: () => n
     if (cluster === undefined) return refuse(new KubegateError('NOT_FOUND'));
     const upstream = deps.upstreams.get(cluster);
     if (impersonated !== undefined && deps.impersonation !== undefined) {
-      let decision;
+      let decision: ImpersonationDecision;
       try {
         decision = await deps.impersonation.review(upstream, user, impersonated);
       } catch (cause) {
