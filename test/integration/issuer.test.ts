@@ -88,7 +88,7 @@ describe('authorized cluster endpoint in the jwt mode: the API server trusts the
     cacheHome = join(dir, 'cache');
     fake = await startFakeKubeApiServer({ token: CLUSTER_TOKEN, namespaces: ['default', CATTLE_NAMESPACE] });
     const configFile = join(dir, 'kubegate.yaml');
-    await writeFile(configFile, JSON.stringify({ listen: '127.0.0.1:0', dataDir: join(dir, 'data'), tls: { sans: ['127.0.0.1'] }, audit: { enabled: false } }));
+    await writeFile(configFile, JSON.stringify({ listen: '127.0.0.1:0', dataDir: join(dir, 'data'), tls: { sans: ['127.0.0.1'] }, audit: { enabled: false }, metrics: { listen: 'none' } }));
     proxy = await startProxy(loadProxyConfig({ file: configFile, env: { KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD } }), { logger: createLogger({ level: 'silent', name: 'proxy' }) });
     api = createApiClient(proxy.url, proxy.caPem ?? '');
     const admin = await api.login('admin', ADMIN_PASSWORD);
