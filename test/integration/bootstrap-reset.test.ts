@@ -20,7 +20,7 @@ const FIRST = 'first-Admin-pa55word';
 const FORGOTTEN_REPLACEMENT = 'second-Admin-pa55word';
 
 async function withProxy<T>(env: Record<string, string>, lines: string[], work: (api: ReturnType<typeof createApiClient>) => Promise<T>): Promise<T> {
-  const config = loadProxyConfig({ env: { KUBEGATE_LOG_LEVEL: 'info', ...env }, flags: { listen: '127.0.0.1:0', dataDir: join(dir, 'data') } });
+  const config = loadProxyConfig({ env: { KUBEGATE_LOG_LEVEL: 'info', ...env }, flags: { listen: '127.0.0.1:0', dataDir: join(dir, 'data'), metricsListen: 'none' } });
   const proxy = await startProxy(config, { logger: createLogger({ level: 'info', name: 'proxy', destination: { write: (line: string) => void lines.push(line) } }) });
   try {
     return await work(createApiClient(proxy.url, proxy.caPem!));

@@ -65,7 +65,7 @@ describe('deleting a cluster', () => {
     dir = await mkdtemp(join(tmpdir(), 'kubegate-delete-'));
     fake = await startFakeKubeApiServer({ token: CLUSTER_TOKEN, namespaces: ['default', 'kube-system', CATTLE_NAMESPACE] });
     const configFile = join(dir, 'kubegate.yaml');
-    await writeFile(configFile, ['listen: 127.0.0.1:0', `dataDir: ${join(dir, 'data')}`, 'tls:', '  sans: ["127.0.0.1", "localhost"]', 'audit:', '  enabled: false'].join('\n'));
+    await writeFile(configFile, ['listen: 127.0.0.1:0', `dataDir: ${join(dir, 'data')}`, 'tls:', '  sans: ["127.0.0.1", "localhost"]', 'audit:', '  enabled: false', 'metrics:', '  listen: none'].join('\n'));
     proxy = await startProxy(loadProxyConfig({ file: configFile, env: { KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD } }), { logger: createLogger({ level: 'silent', name: 'proxy' }) });
     api = createApiClient(proxy.url, proxy.caPem!);
     adminToken = await api.login('admin', ADMIN_PASSWORD);
