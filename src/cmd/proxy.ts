@@ -260,6 +260,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
           break;
         case 'groups':
           tokenCache.invalidateUser(change.key);
+          impersonation.invalidateUser(change.key);
           void closeStreamsOutsideNewGroups(change.key).catch((error: unknown) => logger.warn({ err: error }, 'checking open streams after a group change failed'));
           break;
         case 'cluster':
