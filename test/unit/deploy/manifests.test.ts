@@ -84,3 +84,34 @@ test('the sync writes are granted to the impersonated sync user the code uses, n
     assert.deepEqual(binding.subjects, [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: SYNC_USER }], binding.metadata.name);
   }
 });
+
+/** The containers of every Deployment and DaemonSet under deploy/, with the file they are in. */
+function workloadContainers(): { file: string; workload: Record<string, any>; container: Record<string, any> }[] {
+  return yamlFiles(deployDir).flatMap((file) =>
+    documentsOf(file)
+      .filter((doc) => doc.kind === 'Deployment' || doc.kind === 'DaemonSet')
+      .flatMap((workload) => (workload.spec.template.spec.containers as Record<string, any>[]).map((container) => ({ file, workload, container }))),
+  );
+}
+
+test('every kubegate workload under deploy/ runs the one image the Dockerfile builds, named as agents.image names it, so one `docker build -t` serves them all', () => {
+  const defaultImage = loadProxyConfig({ env: { KUBEGATE_SECRET_KEY: Buffer.alloc(32, 7).toString('base64') } }).agents.image;
+  const repository = (image: string): string => image.replace(/:[^/:]*$/, '');
+  const containers = workloadContainers();
+  assert.ok(containers.length >= 3, 'proxy, agent and webhook');
+  for (const { file, container } of containers) assert.equal(repository(String(container.image)), repository(defaultImage), `${file}: ${container.name}`);
+});
+
+test('a proxy Deployment of several replicas gives each replica a peer URL on its own pod IP, because the default (the first SAN) names no replica in particular', () => {
+  const [deployment] = documentsOf(join(deployDir, 'proxy', 'deployment.yaml')).filter((doc) => doc.kind === 'Deployment');
+  assert.ok(deployment!.spec.replicas > 1);
+  const [container] = deployment!.spec.template.spec.containers as Record<string, any>[];
+  const env = container!.env as { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
+  const podIp = env.findIndex((variable) => variable.valueFrom?.fieldRef?.fieldPath === 'status.podIP');
+  const peerUrl = env.findIndex((variable) => variable.name === 'KUBEGATE_PEER_URL');
+  assert.ok(podIp >= 0 && peerUrl > podIp, 'the pod IP variable, defined before KUBEGATE_PEER_URL refers to it');
+  const httpsPort = (container!.ports as { name: string; containerPort: number }[]).find((port) => port.name === 'https')!.containerPort;
+  const expanded = env[peerUrl]!.value!.replace(`$(${env[podIp]!.name})`, '10.244.1.7');
+  const config = loadProxyConfig({ env: { KUBEGATE_PEER_URL: expanded, KUBEGATE_SECRET_KEY: Buffer.alloc(32, 7).toString('base64') } });
+  assert.equal(config.agents.peerUrl, `https://10.244.1.7:${httpsPort}`);
+});
