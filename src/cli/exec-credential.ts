@@ -25,7 +25,7 @@
  */
 import { KubegateError, isKubegateError } from '../errors.js';
 import { loginToProxy } from './login.js';
-import type { CliLoginOptions } from './login.js';
+import type { CliLogin, CliLoginOptions } from './login.js';
 import type { CachedToken, TokenCache } from './token-cache.js';
 
 const EXEC_CREDENTIAL_API_VERSION = 'client.authentication.k8s.io/v1';
@@ -44,14 +44,24 @@ export interface ClusterCredentialOptions extends CliLoginOptions {
 
 /** The login token for the proxy + provider: cached, or a fresh login (then cached). */
 export async function loginToken(options: CliLoginOptions & { readonly cache: TokenCache }, forceLogin = false): Promise<CachedToken> {
-  const key = { server: options.client.server, provider: options.provider ?? '' };
   if (!forceLogin) {
-    const cached = await options.cache.read(key, REFRESH_BEFORE_EXPIRY_MS);
+    const cached = await options.cache.read({ server: options.client.server, provider: options.provider ?? '' }, REFRESH_BEFORE_EXPIRY_MS);
     if (cached !== undefined) return cached;
   }
+  return (await freshLogin(options)).token;
+}
+
+/**
+ * A login, cached under the provider asked for and, when none was named (the proxy's only
+ * provider was taken), also under the provider that answered: the exec kubeconfig names it
+ * (`--provider local`), so `kubegate login <url>` followed by kubectl finds that login.
+ */
+export async function freshLogin(options: CliLoginOptions & { readonly cache: TokenCache }): Promise<CliLogin> {
   const login = await loginToProxy(options);
+  const key = { server: options.client.server, provider: options.provider ?? '' };
   await options.cache.write(key, login.token);
-  return login.token;
+  if (options.provider === undefined) await options.cache.write({ ...key, provider: login.provider }, login.token);
+  return login;
 }
 
 /** The cluster-scoped token for `cluster`: cached, or minted with the login token. */

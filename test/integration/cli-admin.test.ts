@@ -146,6 +146,19 @@ describe('kubegate admin CLI against a real proxy', () => {
     assert.equal(exec.users[0].user.exec.command, 'kubegate');
   });
 
+  test('the exec kubeconfig runs on the login `kubegate login <url>` cached, with no password at hand, although the login named no provider', async () => {
+    const home = join(dir, 'home-carol');
+    const carol = { HOME: home, XDG_CACHE_HOME: join(dir, 'cache-carol') };
+    await ok(admin(), ['user', 'add', 'carol', '--password-stdin'], `${ALICE_PASSWORD}\n`);
+    await ok(admin(), ['member', 'add', 'dev', '--user', 'carol']);
+    await ok({ ...carol, KUBEGATE_USERNAME: 'carol', KUBEGATE_PASSWORD: ALICE_PASSWORD }, ['login', proxy.url, '--certificate-authority', caFile]);
+    const path = join(dir, 'carol-exec.kubeconfig');
+    await writeFile(path, (await ok(carol, ['kubeconfig', 'dev', '--exec'])).stdout, { mode: 0o600 });
+    const pods = await runKubectl({ binary: 'system', kubeconfig: path, args: ['get', 'pods'], env: { ...carol, PATH: `${bin}:${process.env['PATH'] ?? '/usr/bin:/bin'}` } });
+    assert.equal(pods.code, 0, pods.stderr);
+    assert.match(pods.stdout, /web-0\s+1\/1\s+Running/);
+  });
+
   test('token create prints the secret once; list shows it without the secret; revoke ends it', async () => {
     const created = JSON.parse((await ok(alice(), ['token', 'create', '--cluster', 'dev', '--ttl', '2h', '--description', 'ci', '-o', 'json'])).stdout);
     assert.match(created.token, /^t-[a-z2-7]{12}:[a-z2-7]{54}$/);
