@@ -11,7 +11,7 @@ import { KubegateError } from '../errors.js';
 export function sqliteModuleMissing(cause: unknown): KubegateError {
   return new KubegateError(
     'CONFIG_INVALID',
-    'store.type: the SQLite store needs the better-sqlite3 module, which is not installed or was not built (it needs python3, make and g++ at install time); reinstall kubegate with those, or use PostgreSQL (store.url)',
+    "store.type: the SQLite store needs the better-sqlite3 module, which is not installed or was not built (building it needs python3, make, g++ and Node's headers, which node-gyp downloads from nodejs.org unless npm_config_nodedir names an installed Node; `npm ci --foreground-scripts` shows why it failed); reinstall kubegate with those, or use PostgreSQL (store.url)",
     { field: 'store.type', cause },
   );
 }
