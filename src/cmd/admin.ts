@@ -3,6 +3,7 @@
  * who would otherwise use curl.
  *
  *   kubegate whoami                                   GET /v1/me
+ *   kubegate password                                 POST /v1/me/password
  *   kubegate cluster add|list|get|rm                  POST|GET /v1/clusters, GET|DELETE /v1/clusters/:id
  *                                                     (add --agent: an agent-mode cluster and its import command)
  *   kubegate user add|list|disable|enable             POST|GET /v1/users, PATCH /v1/users/:id
@@ -79,13 +80,18 @@ async function readAllStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** The new user's password: --password-stdin, else KUBEGATE_NEW_PASSWORD, else a prompt. */
-async function newPassword(flags: Flags, deps: ConnectionDeps): Promise<string> {
-  if (flags['passwordStdin'] === true) return (await readAllStdin()).replace(/\r?\n$/, '');
-  const fromEnv = deps.env['KUBEGATE_NEW_PASSWORD'];
+/** A password from the environment variable `variable`, else a prompt; never a flag. */
+async function secretFrom(deps: ConnectionDeps, variable: string, question: string, field: string, alternatives = ''): Promise<string> {
+  const fromEnv = deps.env[variable];
   if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
-  if (deps.prompter === undefined) throw new KubegateError('BAD_REQUEST', 'no password: use --password-stdin or KUBEGATE_NEW_PASSWORD (no terminal to ask on)', { field: 'password' });
-  return deps.prompter.readSecret('Password for the new user: ');
+  if (deps.prompter === undefined) throw new KubegateError('BAD_REQUEST', `no password: use ${alternatives}${variable} (no terminal to ask on)`, { field });
+  return deps.prompter.readSecret(question);
+}
+
+/** A new password: --password-stdin, else KUBEGATE_NEW_PASSWORD, else a prompt. */
+async function newPassword(flags: Flags, deps: ConnectionDeps, question = 'Password for the new user: '): Promise<string> {
+  if (flags['passwordStdin'] === true) return (await readAllStdin()).replace(/\r?\n$/, '');
+  return secretFrom(deps, 'KUBEGATE_NEW_PASSWORD', question, 'password', '--password-stdin or ');
 }
 
 /** A cluster's state as the table shows it: from the agent for agent-mode clusters, else from the probe. */
@@ -139,6 +145,18 @@ export function addAdminCommands(program: Command, tokenCommand: Command, deps: 
       run(async (session, flags) => {
         const me = (await session.call('GET', '/v1/me')).body as Row;
         out(formatOutput(format(flags), me, [me], WHOAMI_COLUMNS));
+      }),
+    );
+
+  withConnection(program.command('password'))
+    .description("Change your own local password (POST /v1/me/password): the current one from KUBEGATE_PASSWORD or a prompt, the new one from --password-stdin, KUBEGATE_NEW_PASSWORD or a prompt.")
+    .option('--password-stdin', 'read the new password from standard input')
+    .action(
+      run(async (session, flags) => {
+        const currentPassword = await secretFrom(deps(), 'KUBEGATE_PASSWORD', 'Current password: ', 'currentPassword');
+        const replacement = await newPassword(flags, deps(), 'New password: ');
+        await session.call('POST', '/v1/me/password', { currentPassword, newPassword: replacement });
+        err('Password changed.\n');
       }),
     );
 

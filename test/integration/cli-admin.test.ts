@@ -159,6 +159,25 @@ describe('kubegate admin CLI against a real proxy', () => {
     assert.match(pods.stdout, /web-0\s+1\/1\s+Running/);
   });
 
+  test('password changes the caller\'s own password: the current one from KUBEGATE_PASSWORD, the new one from stdin; a wrong current one is refused', async () => {
+    const dave = { HOME: join(dir, 'home-dave'), XDG_CACHE_HOME: join(dir, 'cache-dave') };
+    const first = 'dave-First-pass-4242';
+    const second = 'dave-Second-pass-4242';
+    await ok(admin(), ['user', 'add', 'dave', '--password-stdin'], `${first}\n`);
+    await ok({ ...dave, KUBEGATE_USERNAME: 'dave', KUBEGATE_PASSWORD: first }, ['login', proxy.url, '--certificate-authority', caFile]);
+    const wrong = await kubegate({ ...dave, KUBEGATE_PASSWORD: 'not-the-password' }, ['password', '--password-stdin'], `${second}\n`);
+    assert.equal(wrong.code, 4);
+    assert.match(wrong.stderr, /^kubegate: FORBIDDEN: currentPassword is wrong/);
+    const missing = await kubegate(dave, ['password', '--password-stdin'], `${second}\n`);
+    assert.equal(missing.code, 2, 'no current password and no terminal: bad input');
+    assert.match(missing.stderr, /no password: use KUBEGATE_PASSWORD/);
+    const changed = await ok({ ...dave, KUBEGATE_PASSWORD: first }, ['password', '--password-stdin'], `${second}\n`);
+    assert.match(changed.stderr, /^Password changed\.\n$/);
+    const old = await kubegate({ ...dave, KUBEGATE_USERNAME: 'dave', KUBEGATE_PASSWORD: first }, ['login', proxy.url]);
+    assert.equal(old.code, 3, 'the old password no longer logs in');
+    await ok({ ...dave, KUBEGATE_USERNAME: 'dave', KUBEGATE_PASSWORD: second }, ['login', proxy.url]);
+  });
+
   test('token create prints the secret once; list shows it without the secret; revoke ends it', async () => {
     const created = JSON.parse((await ok(alice(), ['token', 'create', '--cluster', 'dev', '--ttl', '2h', '--description', 'ci', '-o', 'json'])).stdout);
     assert.match(created.token, /^t-[a-z2-7]{12}:[a-z2-7]{54}$/);
