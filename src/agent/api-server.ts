@@ -14,6 +14,7 @@ import https from 'node:https';
 import net from 'node:net';
 import { KubegateError } from '../errors.js';
 import type { KubeEndpoint } from '../kube/client.js';
+import { serverIdentityOptions } from '../kube/tls-name.js';
 
 export interface ApiServerSettings {
   readonly url: string;
@@ -98,7 +99,7 @@ export function createApiServerTarget(settings: ApiServerSettings): ApiServerTar
 }
 
 function newAgent(caPem: string, servername: string): https.Agent {
-  return new https.Agent({ keepAlive: true, ca: caPem, servername, rejectUnauthorized: true });
+  return new https.Agent({ keepAlive: true, ca: caPem, ...serverIdentityOptions(servername), rejectUnauthorized: true });
 }
 
 function readCredentials(settings: ApiServerSettings): ApiServerCredentials {

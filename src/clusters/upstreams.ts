@@ -35,6 +35,7 @@ import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { KubegateError } from '../errors.js';
+import { serverIdentityOptions } from '../kube/tls-name.js';
 import type { Cluster, ClusterCredentials } from '../store/store.js';
 import type { AgentHello } from '../tunnel/wire.js';
 import type { TunnelHub } from './tunnels.js';
@@ -187,7 +188,7 @@ function buildTunnelUpstream(clusterId: string, hello: AgentHello, tunnels: Pick
   }
   const connect = {
     dial: () => tunnels.dial(clusterId),
-    tls: { secureContext, servername: servername === '' ? undefined : servername, rejectUnauthorized: true },
+    tls: { secureContext, ...serverIdentityOptions(servername), rejectUnauthorized: true },
     connectTimeoutMs: settings.connectTimeoutMs,
   };
   const common: https.AgentOptions = {

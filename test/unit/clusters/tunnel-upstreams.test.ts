@@ -96,6 +96,26 @@ describe('upstreams of agent-mode clusters', () => {
     pool.close();
   });
 
+  it('verifies an API server the agent reaches by IP address against the IP, without sending the IP as TLS server name (Node warns DEP0123)', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error & { code?: string }): void => void warnings.push(warning.code ?? warning.name);
+    process.on('warning', onWarning);
+    try {
+      hello = { agentId: 'a', agentVersion: '0', kubernetesVersion: '', apiServer: { host: '127.0.0.1', servername: '127.0.0.1', caPem: fake.caPem }, token: SA_TOKEN };
+      const pool = createUpstreamPool({ tunnels });
+      assert.equal((await get(pool, agentCluster(), '/version')).status, 200);
+      pool.close();
+      hello = { ...hello, apiServer: { ...hello.apiServer, host: '10.9.9.9', servername: '10.9.9.9' } };
+      const wrongAddress = createUpstreamPool({ tunnels });
+      await assert.rejects(get(wrongAddress, agentCluster(), '/version'), /IP: 10\.9\.9\.9 is not in the cert's list/);
+      wrongAddress.close();
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+      assert.deepEqual(warnings.filter((code) => code === 'DEP0123'), []);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('refuses an API server whose certificate the reported CA did not sign', async () => {
     const other = await startFakeKubeApiServer({ token: SA_TOKEN });
     hello = { agentId: 'a', agentVersion: '0', kubernetesVersion: '', apiServer: { host: 'localhost', servername: 'localhost', caPem: other.caPem }, token: SA_TOKEN };
