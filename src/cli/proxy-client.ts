@@ -7,6 +7,7 @@
 import https from 'node:https';
 import { isIP } from 'node:net';
 import { KubegateError, errorFromApiBody } from '../errors.js';
+import { KUBEGATE_VERSION } from '../version.js';
 
 export interface ProxyResponse {
   readonly status: number;
@@ -48,6 +49,8 @@ export function createProxyClient(server: string, caPem: string | undefined): Pr
           timeout: TIMEOUT_MS,
           headers: {
             accept: 'application/json, application/yaml',
+            // The audit trail records it for every administrative action and login.
+            'user-agent': `kubegate/${KUBEGATE_VERSION}`,
             ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }),
             ...(body === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(body.length) }),
           },
