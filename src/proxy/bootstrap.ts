@@ -88,7 +88,7 @@ export async function bootstrapAdmin(options: BootstrapAdminOptions): Promise<bo
     await rename(pendingFile, options.passwordFile);
     logger.warn(
       { username, passwordFile: options.passwordFile },
-      'bootstrap admin created with a generated password: read it from passwordFile, log in, change it with POST /v1/me/password, then delete the file',
+      'bootstrap admin created with a generated password: read it from passwordFile, log in, change it (kubegate password, or POST /v1/me/password), then delete the file',
     );
   } else {
     logger.info({ username }, 'bootstrap admin created with the configured password');
