@@ -1,6 +1,6 @@
 /**
  * The few GitHub HTTP calls a login needs: the OAuth code exchange and paginated REST reads
- * with the user's access token.
+ * with the user's access token; and the background health check's anonymous `rate_limit`.
  *
  * Design notes:
  * - Every request has a deadline (`timeoutSeconds`, body included), a bounded answer size and
