@@ -1,24 +1,22 @@
 /**
  * The console's Providers page in a real browser (Debian's Chromium driven by playwright-core,
- * as test/browser/console.test.ts explains), against the real proxy with a local provider and
+ * test/support/chromium.ts), against the real proxy with a local provider and
  * an LDAP provider on a real slapd: the admin sees each provider's health from the background
  * check, slapd stopped turns the LDAP row unhealthy with its reason, and started again
  * healthy. The page never checks by itself: it shows what the proxy last saw, so the test
  * reloads it until the background check has run. Screenshots go to test-artifacts/console/.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { chromium } from 'playwright-core';
 import type { BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from '../support/chromium.js';
 import { eventually } from '../support/eventually.js';
 import { FIXTURE_ADMIN_PASSWORD, startProxyFixture, type ProxyFixture } from '../support/proxy-fixture.js';
-import { SEED, startSlapd, type TestSlapd } from '../support/slapd.js';
+import { SEED, startSlapd, type TestSlapd, ldapProviderSettings } from '../support/slapd.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'), 'test-artifacts', 'console');
 
 describe("the console's Providers page shows provider health, in Chromium", () => {
@@ -45,7 +43,6 @@ describe("the console's Providers page shows provider health, in Chromium", () =
   }
 
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run bash scripts/setup-chromium.sh`);
     await mkdir(ARTIFACTS, { recursive: true });
     slapd = await startSlapd();
     fixture = await startProxyFixture({
@@ -57,27 +54,12 @@ describe("the console's Providers page shows provider health, in Chromium", () =
           {
             name: 'corp',
             type: 'ldap',
-            settings: {
-              servers: [slapd.url],
-              tls: 'none',
-              connectionTimeoutSeconds: 2,
-              serviceAccountDn: SEED.service.dn,
-              serviceAccountPassword: SEED.service.password,
-              userSearchBase: SEED.peopleDn,
-              groupSearchBase: SEED.groupsDn,
-            },
+            settings: ldapProviderSettings(slapd),
           },
         ],
       }),
     });
-    context = await chromium.launchPersistentContext(join(fixture.dir, 'chromium-profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      ignoreHTTPSErrors: true,
-      viewport: { width: 1200, height: 800 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
+    ({ context, page } = await launchChromium(join(fixture.dir, 'chromium-profile')));
   });
 
   after(async () => {

@@ -213,15 +213,16 @@ export async function startFakeGithub(options: FakeGithubOptions): Promise<FakeG
     json(res, 200, items.slice((pageNumber - 1) * perPage, pageNumber * perPage), links.length === 0 ? {} : { link: links.join(', ') });
   }
 
+  /** Answers what GitHub refuses before looking at the request (`apiDown`, no User-Agent); true when it did. */
+  function refusedUpFront(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    if (fake.apiDown) json(res, 503, { message: 'Service Unavailable' });
+    else if ((req.headers['user-agent'] ?? '') === '') json(res, 403, { message: 'Request forbidden by administrative rules. Please make sure your request has a User-Agent header.' });
+    else return false;
+    return true;
+  }
+
   function rest(req: http.IncomingMessage, path: string, query: URLSearchParams, res: http.ServerResponse): void {
-    if (fake.apiDown) {
-      json(res, 503, { message: 'Service Unavailable' });
-      return;
-    }
-    if ((req.headers['user-agent'] ?? '') === '') {
-      json(res, 403, { message: 'Request forbidden by administrative rules. Please make sure your request has a User-Agent header.' });
-      return;
-    }
+    if (refusedUpFront(req, res)) return;
     const match = /^(?:Bearer|token) (\S+)$/.exec(req.headers['authorization'] ?? '');
     const userId = match === null ? undefined : accessTokens.get(match[1] ?? '');
     const user = userId === undefined ? undefined : fake.users.get(userId);
@@ -242,14 +243,7 @@ export async function startFakeGithub(options: FakeGithubOptions): Promise<FakeG
   }
 
   function rateLimit(req: http.IncomingMessage, res: http.ServerResponse): void {
-    if (fake.apiDown) {
-      json(res, 503, { message: 'Service Unavailable' });
-      return;
-    }
-    if ((req.headers['user-agent'] ?? '') === '') {
-      json(res, 403, { message: 'Request forbidden by administrative rules. Please make sure your request has a User-Agent header.' });
-      return;
-    }
+    if (refusedUpFront(req, res)) return;
     if (req.headers['authorization'] !== undefined) {
       json(res, 401, { message: 'Bad credentials', documentation_url: DOCS, status: '401' });
       return;

@@ -18,7 +18,7 @@ import { eventually } from '../support/eventually.js';
 import { installKubegateCli, runKubegateCli } from '../support/kubegate-cli.js';
 import { CLIENT_ID, CLIENT_SECRET, startOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.js';
 import { FIXTURE_ADMIN_PASSWORD, startProxyFixture, type ProxyFixture } from '../support/proxy-fixture.js';
-import { SEED, startSlapd, type TestSlapd } from '../support/slapd.js';
+import { SEED, startSlapd, type TestSlapd, ldapProviderSettings } from '../support/slapd.js';
 
 const GITHUB_SECRET = 'github-client-secret-for-health-0123';
 
@@ -83,15 +83,7 @@ describe('identity provider health, checked in the background', () => {
           {
             name: 'corp',
             type: 'ldap',
-            settings: {
-              servers: [slapd.url],
-              tls: 'none',
-              connectionTimeoutSeconds: 2,
-              serviceAccountDn: SEED.service.dn,
-              serviceAccountPassword: SEED.service.password,
-              userSearchBase: SEED.peopleDn,
-              groupSearchBase: SEED.groupsDn,
-            },
+            settings: ldapProviderSettings(slapd),
           },
           { name: 'sso', type: 'oidc', settings: { issuer: issuer.issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, allowInsecureIssuerForTests: true, timeoutSeconds: 2 } },
           {

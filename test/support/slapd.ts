@@ -315,3 +315,16 @@ export async function addMember(client: Client, groupDn: string, memberDn: strin
 export async function replaceAttribute(client: Client, dn: string, type: string, values: readonly string[]): Promise<void> {
   await client.modify(dn, new Change({ operation: 'replace', modification: new Attribute({ type, values: [...values] }) }));
 }
+
+/** The settings of an `ldap` provider on `slapd` as seeded: plain LDAP, the seeded service account and bases. */
+export function ldapProviderSettings(slapd: Pick<TestSlapd, 'url'>): Record<string, unknown> {
+  return {
+    servers: [slapd.url],
+    tls: 'none',
+    connectionTimeoutSeconds: 2,
+    serviceAccountDn: SEED.service.dn,
+    serviceAccountPassword: SEED.service.password,
+    userSearchBase: SEED.peopleDn,
+    groupSearchBase: SEED.groupsDn,
+  };
+}
