@@ -191,7 +191,8 @@ export async function spawnRegisteredAgent(options: RegisteredAgentOptions): Pro
     ...(options.metricsBearerTokenFile === undefined ? {} : { metricsBearerTokenFile: options.metricsBearerTokenFile }),
   });
   try {
-    await agent.waitForLog(/tunnel to the proxy is up/);
+    // Generous: a loaded machine (the whole suite on two cores) slows the agent's start a lot.
+    await agent.waitForLog(/tunnel to the proxy is up/, 60_000);
   } catch (error) {
     await agent.kill('SIGKILL');
     throw error;
