@@ -296,6 +296,8 @@ async function startAgent(proxyOrigin: string, upstream: Upstream, tls: Tls, hom
       'localhost',
       '--health-listen',
       '127.0.0.1:0',
+      '--metrics-listen',
+      'none',
     ],
     { cwd: REPO, ready: (line) => line.includes('"msg":"tunnel to the proxy is up"') },
   );

@@ -53,6 +53,8 @@ export interface ProxyMetricsSources {
   readonly authCache?: () => { readonly hits: number; readonly misses: number };
   /** Long-running streams open now. */
   readonly activeStreams?: () => { readonly watch: number; readonly upgrade: number };
+  /** The enabled providers' last health check: up, down, or not checked yet (undefined). */
+  readonly providerUp?: () => Iterable<readonly [provider: string, up: boolean | undefined]>;
 }
 
 export function createProxyMetrics(registry: Registry, sources: ProxyMetricsSources = {}): ProxyMetrics {
@@ -109,6 +111,20 @@ export function createProxyMetrics(registry: Registry, sources: ProxyMetricsSour
       registers,
     }),
   };
+  new Gauge({
+    name: 'kubegate_provider_up',
+    help: "1 when the identity provider's last background health check passed, 0 when it failed.",
+    labelNames: ['provider'] as const,
+    // Summed over workers it would count workers; a provider is up only if it is up in every one.
+    aggregator: 'min',
+    registers,
+    collect() {
+      const states = sources.providerUp?.();
+      if (states === undefined) return;
+      this.reset();
+      for (const [provider, up] of states) if (up !== undefined) this.set({ provider }, up ? 1 : 0);
+    },
+  });
   // Series with a fixed label set exist from the start, so that rate() sees their first increase.
   for (const kind of ['watch', 'upgrade']) metrics.activeStreams.set({ kind }, 0);
   for (const result of ['hit', 'miss']) metrics.authCache.inc({ result }, 0);

@@ -26,6 +26,12 @@ export const AGENT_NAME = 'kubegate-agent';
 export const AGENT_SECRET = 'kubegate-agent';
 export const AGENT_CA_CONFIGMAP = 'kubegate-agent-proxy-ca';
 export const AGENT_HEALTH_PORT = 8081;
+/**
+ * The agent's metrics listener in the pod: loopback, so nothing outside the pod scrapes it
+ * anonymously (set a metrics bearer token file, or a pod-IP address behind a NetworkPolicy,
+ * to scrape from Prometheus).
+ */
+export const AGENT_METRICS_LISTEN = '127.0.0.1:9464';
 
 /** The user the proxy's sync writes as (through impersonation), and the roles memberships bind. */
 export const SYNC_USER = 'kubegate:sync';
@@ -190,6 +196,7 @@ function deployment(options: ImportManifestOptions, metadata: Record<string, unk
                 { name: 'KUBEGATE_CLUSTER_ID', value: options.clusterId },
                 ...(options.proxyCaPem === null ? [] : [{ name: 'KUBEGATE_PROXY_CA_FILE', value: '/etc/kubegate/proxy-ca/ca.pem' }]),
                 { name: 'KUBEGATE_CREDENTIAL_SECRET', value: AGENT_SECRET },
+                { name: 'KUBEGATE_METRICS_LISTEN', value: AGENT_METRICS_LISTEN },
                 { name: 'POD_NAME', ...fieldRef('metadata.name') },
                 { name: 'POD_NAMESPACE', ...fieldRef('metadata.namespace') },
               ],

@@ -9,6 +9,7 @@
  *   kubegate user add|list|disable|enable             POST|GET /v1/users, PATCH /v1/users/:id
  *   kubegate member add|list|rm <cluster>             /v1/clusters/:id/members
  *   kubegate token create|list|revoke                 POST|GET /v1/tokens, DELETE /v1/tokens/:name
+ *   kubegate provider list                            GET /v1/providers (with each provider's health: admins)
  *   kubegate kubeconfig <cluster> [--exec]            GET /v1/clusters/:id/kubeconfig (to stdout)
  *
  * Each takes the connection flags (`--server`, `--certificate-authority`, `--provider`;
@@ -121,6 +122,16 @@ const USER_COLUMNS = fieldColumns([['ID', 'id'], ['USERNAME', 'username'], ['ROL
 const MEMBER_COLUMNS = fieldColumns([['KIND', 'kind'], ['NAME', 'name'], ['ROLE', 'role']]);
 const TOKEN_COLUMNS = fieldColumns([['NAME', 'name'], ['KIND', 'kind'], ['CLUSTER', 'cluster'], ['EXPIRES', 'expiresAt'], ['LAST USED', 'lastUsedAt'], ['DESCRIPTION', 'description']]);
 const WHOAMI_COLUMNS = fieldColumns([['USERNAME', 'username'], ['ID', 'id'], ['ROLE', 'globalRole'], ['PROVIDER', 'provider'], ['GROUPS', 'groups']]);
+/** A provider's health field, as the table shows it. */
+function providerHealth(row: Row): Partial<Record<'state' | 'checkedAt' | 'message', string | null>> {
+  return (row['health'] as Partial<Record<'state' | 'checkedAt' | 'message', string | null>> | undefined) ?? {};
+}
+const PROVIDER_COLUMNS: readonly Column<Row>[] = [
+  ...fieldColumns([['NAME', 'name'], ['TYPE', 'type'], ['LOGIN', 'login']]),
+  { header: 'HEALTH', value: (row) => providerHealth(row).state },
+  { header: 'CHECKED', value: (row) => providerHealth(row).checkedAt },
+  { header: 'PROBLEM', value: (row) => providerHealth(row).message },
+];
 const NEW_TOKEN_COLUMNS = fieldColumns([['NAME', 'name'], ['EXPIRES', 'expiresAt'], ['CLUSTER', 'cluster'], ['TOKEN', 'token']]);
 
 /** Registers the admin commands on `program`; `deps` is made per run (terminal, cache). */
@@ -314,6 +325,18 @@ export function addAdminCommands(program: Command, tokenCommand: Command, deps: 
       run(async (session, _flags, [name]) => {
         await session.call('DELETE', `/v1/tokens/${path(name!)}`);
         err(`Token ${name} revoked.\n`);
+      }),
+    );
+
+  const provider = program.command('provider').description('Identity providers and their health (admins).');
+  withOutput(withConnection(provider.command('list').alias('ls')))
+    .description("List the identity providers with their last background health check (GET /v1/providers; health needs the global role admin).")
+    .action(
+      run(async (session, flags) => {
+        const body = (await session.call('GET', '/v1/providers')).body;
+        const items = itemsOf(body);
+        if (items.some((row) => row['health'] === undefined)) throw new KubegateError('FORBIDDEN', 'provider health is shown to admins only');
+        out(formatOutput(format(flags), body, items, PROVIDER_COLUMNS));
       }),
     );
 

@@ -74,7 +74,9 @@ program
   .option('--api-ca-file <file>', "PEM CA of the API server (default: the service account's ca.crt)")
   .option('--api-token-file <file>', "service account token file (default: the service account's token)")
   .option('--api-server-name <name>', "TLS name to verify on the API server's certificate (default kubernetes.default.svc in a pod)")
-  .option('--health-listen <host:port>', 'plain HTTP for /healthz, /readyz and /metrics (default 0.0.0.0:8081)')
+  .option('--health-listen <host:port>', 'plain HTTP for the probes /healthz and /readyz (default 0.0.0.0:8081)')
+  .option('--metrics-listen <host:port>', 'address of the separate /metrics listener, or none (default 127.0.0.1:9464)')
+  .option('--metrics-bearer-token-file <file>', 'every /metrics scrape must present this token; /metrics is then on --health-listen too')
   .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
   .action(async (flags: Record<string, string | undefined>) => {
     const { config, ...settings } = flags;

@@ -51,6 +51,7 @@ import { createUpstreamPool } from '../clusters/upstreams.js';
 import { createClusterSync } from '../sync/sync.js';
 import type { ClusterSync } from '../sync/sync.js';
 import { createGroupRefresher, revokeDisabledProviders } from '../providers/group-refresh.js';
+import { createProviderHealthMonitor, upOf } from '../providers/health.js';
 import { createProviders } from '../providers/index.js';
 import { deriveLoginStateKey } from '../providers/login-state.js';
 import { oidcBearerAuthenticator } from '../providers/oidc/bearer.js';
@@ -125,6 +126,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
     const metrics = createProxyMetrics(registry, {
       authCache: () => tokenCache.stats(),
       activeStreams: () => forwarder.openStreamCounts(),
+      providerUp: () => checkedProviders.map((provider) => [provider.name, upOf(providerHealth.get(provider.name))] as const),
     });
     const directory = await createClusterRegistry(store, {
       onReloadError: (error) => logger.warn({ err: error }, 'cluster directory reload failed; keeping the previous state'),
@@ -144,6 +146,17 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
     });
     groupRefresher.start();
     cleanups.push(() => groupRefresher.stop());
+    // Provider health is checked in the background, never per request.
+    const checkedProviders = [...providers.list(), ...(providers.listWebLogin?.() ?? [])];
+    const providerHealth = createProviderHealthMonitor({
+      providers: checkedProviders,
+      configs: config.providers,
+      intervalMs: config.providerHealth.intervalSeconds * 1000,
+      timeoutMs: config.providerHealth.timeoutSeconds * 1000,
+      logger,
+    });
+    providerHealth.start();
+    cleanups.push(() => providerHealth.stop());
     // `oidcBearer`: that issuer's ID tokens are accepted next to kubegate tokens.
     const tokenCache = createTokenChain({
       lookups: store,
@@ -318,6 +331,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       metrics,
       clusterStatus,
       syncStatus: (clusterId) => sync.status(clusterId),
+      providerHealth: (name) => providerHealth.get(name),
       removeCluster: (clusterId) => sync.syncNow(clusterId),
       // Every worker and replica derives the same key: a login may finish on any of them.
       loginStateKey: deriveLoginStateKey(secretKey),

@@ -7,11 +7,16 @@
  * service account token (re-read when the kubelet rotates it); the credential lives in the
  * Secret `kubegate-agent` of the pod's namespace. Outside a cluster (or in tests) the API
  * server, its CA and token file, and a credential directory are given explicitly.
+ *
+ * Probes and metrics follow the proxy's policy: `healthListen` (the pod IP, for the kubelet)
+ * answers `/healthz` and `/readyz` to anyone, but `/metrics` only with
+ * `metrics.bearerTokenFile` set and to a scrape presenting that token; metrics otherwise live
+ * on `metrics.listen`, loopback by default.
  */
 import { hostname } from 'node:os';
 import * as z from 'zod';
-import { filePath, listenAddress, logLevel } from './fields.js';
-import type { LogLevel } from './fields.js';
+import { filePath, listenAddress, logLevel, metricsListenAddress } from './fields.js';
+import type { LogLevel, MetricsConfig } from './fields.js';
 import { collectOverrides, layerConfig, readConfigFile } from './source.js';
 import type { ConfigEnvironment, ConfigOverride, LoadConfigOptions, OverrideSpec } from './source.js';
 import { deepFreeze, parseLayeredConfig } from './validate.js';
@@ -38,8 +43,13 @@ export interface AgentConfig {
     /** TLS server name to verify; default the URL's host. */
     readonly serverName: string;
   };
-  /** Liveness (`/healthz`) and readiness (`/readyz`: a tunnel is up) over plain HTTP. */
+  /**
+   * Liveness (`/healthz`) and readiness (`/readyz`: a tunnel is up) over plain HTTP for the
+   * kubelet; `/metrics` there only with `metrics.bearerTokenFile` (and that token).
+   */
   readonly healthListen: string;
+  /** `/metrics`: the separate listener (loopback by default) and the scrape token. */
+  readonly metrics: MetricsConfig;
   readonly log: { readonly level: LogLevel };
 }
 
@@ -56,6 +66,8 @@ export interface AgentConfigFlags {
   readonly apiTokenFile?: string | undefined;
   readonly apiServerName?: string | undefined;
   readonly healthListen?: string | undefined;
+  readonly metricsListen?: string | undefined;
+  readonly metricsBearerTokenFile?: string | undefined;
   readonly logLevel?: string | undefined;
 }
 
@@ -86,6 +98,7 @@ const agentSchema = z.strictObject({
     })
     .prefault({}),
   healthListen: listenAddress('0.0.0.0:8081'),
+  metrics: z.strictObject({ listen: metricsListenAddress('127.0.0.1:9464'), bearerTokenFile: filePath.optional() }).prefault({}),
   log: z.strictObject({ level: logLevel }).prefault({}),
 });
 
@@ -102,6 +115,8 @@ const AGENT_OVERRIDES: readonly OverrideSpec[] = [
   { path: ['apiServer', 'tokenFile'], env: 'KUBEGATE_API_TOKEN_FILE', flag: 'apiTokenFile' },
   { path: ['apiServer', 'serverName'], env: 'KUBEGATE_API_SERVER_NAME', flag: 'apiServerName' },
   { path: ['healthListen'], env: 'KUBEGATE_AGENT_HEALTH_LISTEN', flag: 'healthListen' },
+  { path: ['metrics', 'listen'], env: 'KUBEGATE_METRICS_LISTEN', flag: 'metricsListen' },
+  { path: ['metrics', 'bearerTokenFile'], env: 'KUBEGATE_METRICS_BEARER_TOKEN_FILE', flag: 'metricsBearerTokenFile' },
   { path: ['log', 'level'], env: 'KUBEGATE_LOG_LEVEL', flag: 'logLevel' },
 ];
 
@@ -114,11 +129,14 @@ export function loadAgentConfig(options: LoadConfigOptions<AgentConfigFlags> = {
   const file = options.file === undefined ? undefined : readConfigFile(options.file);
   const overrides = collectOverrides(AGENT_OVERRIDES, env, options.flags ?? {});
   const layered = layerConfig(file, [...inClusterDefaults(env), ...overrides]);
-  const input = parseLayeredConfig(agentSchema, layered, (valid) =>
-    valid.apiServer !== undefined && valid.apiServer.url === undefined
+  const input = parseLayeredConfig(agentSchema, layered, (valid) => [
+    ...(valid.apiServer !== undefined && valid.apiServer.url === undefined
       ? [{ path: ['apiServer', 'url'], problem: 'is required outside a cluster (KUBERNETES_SERVICE_HOST is not set)' }]
-      : [],
-  );
+      : []),
+    ...(valid.metrics?.listen !== undefined && valid.metrics.listen === valid.healthListen && !valid.healthListen.endsWith(':0')
+      ? [{ path: ['metrics', 'listen'], problem: 'must differ from healthListen (metrics are not served anonymously beside the probes)' }]
+      : []),
+  ]);
   const url = new URL(input.apiServer.url as string);
   const namespace = input.credential.namespace ?? 'kubegate-system';
   return deepFreeze({
@@ -137,6 +155,7 @@ export function loadAgentConfig(options: LoadConfigOptions<AgentConfigFlags> = {
       serverName: input.apiServer.serverName ?? (url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname),
     },
     healthListen: input.healthListen,
+    metrics: { listen: input.metrics.listen, bearerTokenFile: input.metrics.bearerTokenFile },
     log: { level: input.log.level },
   });
 }

@@ -103,6 +103,8 @@ export interface ProxyConfig {
   readonly providers: readonly ProviderConfig[];
   /** Background re-reading of provider groups (LDAP, GitHub, OIDC). */
   readonly groupRefresh: { readonly maxAgeSeconds: number; readonly intervalSeconds: number };
+  /** Background health checks of the enabled providers (src/providers/health.ts). */
+  readonly providerHealth: { readonly intervalSeconds: number; readonly timeoutSeconds: number };
   /** Sync to clusters with the authorized endpoint on (tokens, user attributes, role bindings). */
   readonly sync: {
     /** Namespace of the Rancher-compatible objects in each cluster. */
@@ -251,6 +253,12 @@ const proxySchema = z.strictObject({
   groupRefresh: z
     .strictObject({ maxAge: durationSeconds('1h'), interval: durationSeconds('5m') })
     .prefault({}),
+  providerHealth: z
+    .strictObject({
+      interval: durationSeconds('1m').refine((seconds) => seconds >= 1 && seconds <= 86_400, { error: 'must be between 1s and 24h' }),
+      timeout: durationSeconds('10s').refine((seconds) => seconds >= 1 && seconds <= 300, { error: 'must be between 1s and 5m' }),
+    })
+    .prefault({}),
   agents: z
     .strictObject({
       image: z.string().min(1).max(512).regex(/^[^\s]+$/, { error: 'must be a container image reference' }).default('kubegate:latest'),
@@ -383,6 +391,7 @@ function toProxyConfig(input: ProxyInput): ProxyConfig {
     oidcBearer: input.oidcBearer === undefined ? undefined : { provider: input.oidcBearer.provider },
     console: { enabled: input.console.enabled, sessionTtlSeconds: input.console.sessionTtl },
     groupRefresh: { maxAgeSeconds: input.groupRefresh.maxAge, intervalSeconds: input.groupRefresh.interval },
+    providerHealth: { intervalSeconds: input.providerHealth.interval, timeoutSeconds: input.providerHealth.timeout },
     sync: {
       namespace: input.sync.namespace,
       resyncIntervalSeconds: input.sync.resyncInterval,

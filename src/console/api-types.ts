@@ -81,4 +81,10 @@ export interface ProviderSummary {
   readonly type: string;
   /** `password`: a form posted to POST /v1/login; `browser`: a login at the provider's site. */
   readonly login: 'password' | 'browser';
+  /** The last background health check; only for an admin's token. */
+  readonly health?: {
+    readonly state: 'unknown' | 'healthy' | 'unhealthy';
+    readonly checkedAt: string | null;
+    readonly message: string | null;
+  };
 }

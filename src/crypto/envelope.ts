@@ -1,6 +1,6 @@
 /**
- * AES-256-GCM, the one authenticated encryption kubegate uses (login state now; the store's
- * secret box is the other user of the same construction): a fresh random 12-byte IV per
+ * AES-256-GCM, the one authenticated encryption kubegate uses (the store's secret box and
+ * login state both seal through it, each with its own string format): a fresh random 12-byte IV per
  * value, a 16-byte tag, and additional data that binds a value to its use (a header, a
  * purpose) without being secret. Opening fails — `undefined`, never a throw and never a
  * partial plaintext — for a wrong key, a changed byte or different additional data.

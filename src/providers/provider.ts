@@ -42,6 +42,12 @@ export interface PasswordProvider {
    * when names are already canonical. LDAP: `CN=Ops, OU=Groups,…` → `cn=ops,ou=groups,…`.
    */
   canonicalGroupName?(group: string): string;
+  /**
+   * Whether the provider can serve logins now (for the background health check, health.ts):
+   * resolves when it can, throws with the reason when it cannot. Absent: nothing to check
+   * (local users live in the store).
+   */
+  checkHealth?(): Promise<void>;
 }
 
 /** The local provider also owns the password policy for the passwords kubegate stores. */

@@ -54,6 +54,8 @@ export interface WebLoginProvider {
   startDeviceLogin?(): Promise<DeviceLoginStart>;
   /** One poll of the provider's token endpoint for `deviceCode`. */
   pollDeviceLogin?(deviceCode: string): Promise<DevicePollResult>;
+  /** Resolves when the provider's site answers as it should, else throws the reason (health.ts). */
+  checkHealth?(): Promise<void>;
 }
 
 /** The secrets of one browser login, made when it starts and sealed into its `state`. */

@@ -2,7 +2,8 @@
  * At-rest encryption for the secrets the store keeps (cluster credentials, identity
  * provider settings).
  *
- * AES-256-GCM, a fresh random 12-byte IV per value, and a versioned envelope:
+ * AES-256-GCM through crypto/envelope.ts (the one authenticated-encryption module: a fresh
+ * random 12-byte IV per value, a 16-byte tag), written as a versioned string envelope:
  *
  *     v1:<key id>:<base64 IV>:<base64 ciphertext ‖ 16-byte tag>
  *
@@ -17,14 +18,13 @@
  * `createKeyFile`; see store/open.ts for when a missing file may be created); deployments with several replicas pass the same base64 key to
  * each one through configuration (`parseSecretKey`).
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { ENVELOPE_IV_BYTES, ENVELOPE_KEY_BYTES, ENVELOPE_TAG_BYTES, openBytes, sealBytes } from '../crypto/envelope.js';
 import { KubegateError } from '../errors.js';
 
-export const SECRET_KEY_BYTES = 32;
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
+export const SECRET_KEY_BYTES = ENVELOPE_KEY_BYTES;
 const ENVELOPE_VERSION = 'v1';
 const BASE64_PATTERN = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const BASE64URL_PATTERN = /^[A-Za-z0-9_-]+$/;
@@ -59,10 +59,7 @@ export function createSecretBox(key: Buffer, options: SecretBoxOptions = {}): Se
     seal(plaintext: string): string {
       if (typeof plaintext !== 'string') throw new TypeError('SecretBox.seal expects a string');
       const header = `${ENVELOPE_VERSION}:${currentId}`;
-      const iv = randomBytes(IV_BYTES);
-      const cipher = createCipheriv('aes-256-gcm', current, iv, { authTagLength: TAG_BYTES });
-      cipher.setAAD(Buffer.from(header, 'utf8'));
-      const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+      const { iv, body } = sealBytes(current, plaintext, Buffer.from(header, 'utf8'));
       return `${header}:${iv.toString('base64')}:${body.toString('base64')}`;
     },
     open(envelope: string): string {
@@ -78,18 +75,12 @@ export function createSecretBox(key: Buffer, options: SecretBoxOptions = {}): Se
       }
       const iv = decodeStrictBase64(ivText);
       const body = decodeStrictBase64(bodyText);
-      if (iv === undefined || iv.length !== IV_BYTES || body === undefined || body.length < TAG_BYTES) {
+      if (iv === undefined || iv.length !== ENVELOPE_IV_BYTES || body === undefined || body.length < ENVELOPE_TAG_BYTES) {
         throw new KubegateError('SECRET_DECRYPT_FAILED', 'the stored secret envelope is malformed');
       }
-      try {
-        const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
-        decipher.setAAD(Buffer.from(`${version}:${keyId}`, 'utf8'));
-        decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
-        const plaintext = Buffer.concat([decipher.update(body.subarray(0, body.length - TAG_BYTES)), decipher.final()]);
-        return plaintext.toString('utf8');
-      } catch (error) {
-        throw new KubegateError('SECRET_DECRYPT_FAILED', undefined, { cause: error });
-      }
+      const plaintext = openBytes(key, { iv, body }, Buffer.from(`${version}:${keyId}`, 'utf8'));
+      if (plaintext === undefined) throw new KubegateError('SECRET_DECRYPT_FAILED');
+      return plaintext.toString('utf8');
     },
   };
 }

@@ -1,22 +1,16 @@
 /**
- * The web console in a real browser: Debian's Chromium (/usr/bin/chromium, installed by
- * scripts/setup-chromium.sh) driven by playwright-core, against the real `kubegate proxy`
- * wiring (startProxy) over TLS, with the strict fake API server as the cluster and real
- * kubectl on the downloaded kubeconfig.
- *
- * Playwright never downloads a browser: playwright-core has no install step and the test
- * starts only /usr/bin/chromium, with a fresh profile directory, no network services of its
- * own, and HTTPS errors ignored for this test's browser only (the proxy's generated CA is not
- * in the profile's trust store). A screenshot of each page goes to test-artifacts/console/.
+ * The web console in a real browser: Debian's Chromium driven by playwright-core
+ * (test/support/chromium.ts: the system binary only, never a download), against the real
+ * `kubegate proxy` wiring (startProxy) over TLS, with the strict fake API server as the
+ * cluster and real kubectl on the downloaded kubeconfig. A screenshot of each page goes to
+ * test-artifacts/console/.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { chromium } from 'playwright-core';
 import type { BrowserContext, Page } from 'playwright-core';
 import pino from 'pino';
 import { parse } from 'yaml';
@@ -28,9 +22,9 @@ import { startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import type { FakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import { createApiClient } from '../support/api-client.js';
 import type { ApiClient } from '../support/api-client.js';
+import { launchChromium } from '../support/chromium.js';
 import { runKubectl } from '../support/kubectl.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ADMIN_PASSWORD = 'bootstrap-Pa55word-console';
 const ALICE_PASSWORD = 'alice-Console-pass-42';
 const CLUSTER_TOKEN = 'proxy-sa-token-console-0123456789';
@@ -64,7 +58,6 @@ describe('web console in Chromium', () => {
   }
 
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run bash scripts/setup-chromium.sh`);
     await mkdir(ARTIFACTS, { recursive: true });
     dir = await mkdtemp(join(tmpdir(), 'kubegate-console-'));
     logFile = join(dir, 'proxy.log');
@@ -75,15 +68,7 @@ describe('web console in Chromium', () => {
     const logger = createLogger({ level: 'debug', name: 'proxy', destination: pino.destination({ dest: logFile, sync: true }) });
     proxy = await startProxy(config, { logger });
     api = createApiClient(proxy.url, proxy.caPem!);
-    context = await chromium.launchPersistentContext(join(dir, 'chromium-profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      ignoreHTTPSErrors: true,
-      acceptDownloads: true,
-      viewport: { width: 1200, height: 800 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
+    ({ context, page } = await launchChromium(join(dir, 'chromium-profile'), { acceptDownloads: true }));
   });
 
   after(async () => {

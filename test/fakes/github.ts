@@ -15,6 +15,8 @@
  *   `per_page` (default 30, at most `maxPerPage`) and `page`, with a `Link` header
  *   (`rel="next"`, `rel="last"`) when there are more pages; 403 without a User-Agent, as
  *   GitHub requires one. `apiDown` makes every REST call 503.
+ * - `GET /rate_limit`: anonymous (no Authorization header; a bad token is 401 as above), the
+ *   User-Agent rule and `apiDown` apply; answers GitHub's `{resources, rate}` object.
  * Every request is recorded (method, path and query, selected headers) for assertions.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -211,15 +213,16 @@ export async function startFakeGithub(options: FakeGithubOptions): Promise<FakeG
     json(res, 200, items.slice((pageNumber - 1) * perPage, pageNumber * perPage), links.length === 0 ? {} : { link: links.join(', ') });
   }
 
+  /** Answers what GitHub refuses before looking at the request (`apiDown`, no User-Agent); true when it did. */
+  function refusedUpFront(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    if (fake.apiDown) json(res, 503, { message: 'Service Unavailable' });
+    else if ((req.headers['user-agent'] ?? '') === '') json(res, 403, { message: 'Request forbidden by administrative rules. Please make sure your request has a User-Agent header.' });
+    else return false;
+    return true;
+  }
+
   function rest(req: http.IncomingMessage, path: string, query: URLSearchParams, res: http.ServerResponse): void {
-    if (fake.apiDown) {
-      json(res, 503, { message: 'Service Unavailable' });
-      return;
-    }
-    if ((req.headers['user-agent'] ?? '') === '') {
-      json(res, 403, { message: 'Request forbidden by administrative rules. Please make sure your request has a User-Agent header.' });
-      return;
-    }
+    if (refusedUpFront(req, res)) return;
     const match = /^(?:Bearer|token) (\S+)$/.exec(req.headers['authorization'] ?? '');
     const userId = match === null ? undefined : accessTokens.get(match[1] ?? '');
     const user = userId === undefined ? undefined : fake.users.get(userId);
@@ -239,6 +242,16 @@ export async function startFakeGithub(options: FakeGithubOptions): Promise<FakeG
     page(res, path, query, user.teams.map((team, index) => ({ id: index + 1, slug: team.slug, name: team.slug, organization: { login: team.org, id: orgId(team.org) } })));
   }
 
+  function rateLimit(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (refusedUpFront(req, res)) return;
+    if (req.headers['authorization'] !== undefined) {
+      json(res, 401, { message: 'Bad credentials', documentation_url: DOCS, status: '401' });
+      return;
+    }
+    const core = { limit: 60, remaining: 60, reset: Math.floor(Date.now() / 1000) + 3600, used: 0, resource: 'core' };
+    json(res, 200, { resources: { core }, rate: core });
+  }
+
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const target = new URL(req.url ?? '/', url);
     fake.requests.push({
@@ -252,6 +265,7 @@ export async function startFakeGithub(options: FakeGithubOptions): Promise<FakeG
     if (route === 'GET /login/oauth/authorize') authorize(target.searchParams, res);
     else if (route === 'POST /login/oauth/access_token') await accessToken(req, target.searchParams, res);
     else if (route === 'GET /user' || route === 'GET /user/orgs' || route === 'GET /user/teams') rest(req, target.pathname, target.searchParams, res);
+    else if (route === 'GET /rate_limit') rateLimit(req, res);
     else json(res, 404, { message: 'Not Found', documentation_url: DOCS });
   }
 

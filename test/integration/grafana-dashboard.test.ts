@@ -1,7 +1,8 @@
 /**
  * deploy/grafana/kubegate.json against what the processes really export: the real proxy
- * (startProxy) and the real webhook (startWebhook, reading the fake API server) are started
- * and scraped, and every metric a dashboard query names must be among the scraped names
+ * (startProxy), the real webhook (startWebhook, reading the fake API server) and a real
+ * `kubegate agent` process (registered with the proxy, its tunnel up) are started and
+ * scraped, and every metric a dashboard query names must be among the scraped names
  * (a histogram's `_bucket`, `_sum` and `_count` included). And the other way round: every
  * kubegate_* metric the processes export is on the dashboard.
  */
@@ -21,11 +22,14 @@ import { loadWebhookConfig } from '../../src/config/webhook.js';
 import { createLogger } from '../../src/log.js';
 import { startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import type { FakeKubeApiServer } from '../fakes/kube-apiserver.js';
+import { spawnRegisteredAgent, type AgentProcess } from '../support/agent-process.js';
+import { createApiClient } from '../support/api-client.js';
 import { writeKubeconfig } from '../support/kubectl.js';
 import type { WrittenKubeconfig } from '../support/kubectl.js';
 
 const DASHBOARD = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'), 'deploy', 'grafana', 'kubegate.json');
 const CLUSTER_TOKEN = 'grafana-test-cluster-token-0123456789';
+const BOOTSTRAP_PASSWORD = 'grafana-test-password';
 
 /** PromQL words that are not metric names. */
 const KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan']);
@@ -89,6 +93,7 @@ describe('the Grafana dashboard', () => {
   let fake: FakeKubeApiServer;
   let proxy: RunningProxy;
   let webhook: RunningWebhook;
+  let agent: AgentProcess;
   let kubeconfig: WrittenKubeconfig;
   let exported: Set<string>;
 
@@ -98,14 +103,28 @@ describe('the Grafana dashboard', () => {
     const configFile = join(dir, 'kubegate.yaml');
     await writeFile(configFile, ['listen: 127.0.0.1:0', `dataDir: ${join(dir, 'data')}`, 'audit:', '  enabled: false', 'metrics:', '  listen: 127.0.0.1:0'].join('\n'));
     const logger = createLogger({ level: 'silent', name: 'grafana-test' });
-    proxy = await startProxy(loadProxyConfig({ file: configFile, env: { KUBEGATE_BOOTSTRAP_PASSWORD: 'grafana-test-password' } }), { logger });
+    proxy = await startProxy(loadProxyConfig({ file: configFile, env: { KUBEGATE_BOOTSTRAP_PASSWORD: BOOTSTRAP_PASSWORD } }), { logger });
     kubeconfig = await writeKubeconfig({ server: fake.url, caPem: fake.caPem, token: CLUSTER_TOKEN });
     webhook = await startWebhook(loadWebhookConfig({ env: {}, flags: { listen: '127.0.0.1:0', kubeconfig: kubeconfig.path } }), { logger });
     await webhook.source.synced();
-    exported = new Set([...exportedNames(await scrape(proxy.metricsUrl!)), ...exportedNames(await scrape(webhook.url))]);
+    const api = createApiClient(proxy.url, proxy.caPem ?? '');
+    agent = await spawnRegisteredAgent({
+      dir,
+      proxyUrl: proxy.url,
+      proxyCaPem: proxy.caPem ?? '',
+      api,
+      adminToken: await api.login('admin', BOOTSTRAP_PASSWORD),
+      apiServer: { url: fake.url, caPem: fake.caPem, token: CLUSTER_TOKEN },
+      clusterId: 'edge',
+      agentId: 'grafana-agent',
+    });
+    const agentExposition = await scrape(await agent.listenerUrl('metrics'));
+    assert.match(agentExposition, /^kubegate_agent_connected 1$/m, 'the agent is scraped with its tunnel up');
+    exported = new Set([...exportedNames(await scrape(proxy.metricsUrl!)), ...exportedNames(await scrape(webhook.url)), ...exportedNames(agentExposition)]);
   });
 
   after(async () => {
+    await agent?.kill();
     await webhook?.stop();
     await proxy?.stop();
     await kubeconfig?.remove();
@@ -119,14 +138,14 @@ describe('the Grafana dashboard', () => {
     assert.deepEqual(metricNamesIn('label_values(kubegate_c, job)'), ['kubegate_c']);
   });
 
-  it('names only metrics that the proxy and the webhook export', async () => {
+  it('names only metrics that the proxy, the webhook and the agent export', async () => {
     const dashboard = JSON.parse(await readFile(DASHBOARD, 'utf8')) as Dashboard;
     const queries = queriesOf(dashboard);
     assert.ok(queries.length >= 15, 'the dashboard has its queries');
     for (const query of queries) {
       const names = metricNamesIn(query);
       assert.ok(names.length > 0, `no metric in ${query}`);
-      for (const name of names) assert.ok(exported.has(name), `${name} (in ${query}) is not exported by the proxy or the webhook`);
+      for (const name of names) assert.ok(exported.has(name), `${name} (in ${query}) is not exported by the proxy, the webhook or the agent`);
     }
   });
 

@@ -19,7 +19,7 @@ import { installKubegateCli } from '../support/kubegate-cli.js';
 import { runKubectl } from '../support/kubectl.js';
 import { startProxyFixture } from '../support/proxy-fixture.js';
 import type { ProxyFixture } from '../support/proxy-fixture.js';
-import { replaceAttribute, SEED, startSlapd } from '../support/slapd.js';
+import { replaceAttribute, SEED, startSlapd, ldapProviderSettings } from '../support/slapd.js';
 import type { TestSlapd } from '../support/slapd.js';
 
 const OPS_GROUP = `corp:${SEED.groups.ops}`;
@@ -46,15 +46,7 @@ describe('an LDAP user reaches a cluster through the proxy, and access follows t
           {
             name: 'corp',
             type: 'ldap',
-            settings: {
-              servers: [slapd.url],
-              tls: 'none',
-              connectionTimeoutSeconds: 2,
-              serviceAccountDn: SEED.service.dn,
-              serviceAccountPassword: SEED.service.password,
-              userSearchBase: SEED.peopleDn,
-              groupSearchBase: SEED.groupsDn,
-            },
+            settings: ldapProviderSettings(slapd),
           },
         ],
       }),

@@ -19,7 +19,7 @@ import type { ProviderLoginResult } from '../../src/providers/provider.js';
 import { createSecretBox } from '../../src/store/secret-box.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
-import { SEED, addGroupOfNames, replaceAttribute, startSlapd } from '../support/slapd.js';
+import { SEED, addGroupOfNames, replaceAttribute, startSlapd, ldapProviderSettings } from '../support/slapd.js';
 import type { TestSlapd } from '../support/slapd.js';
 
 const { users, groups } = SEED;
@@ -36,18 +36,6 @@ function captureLogger(): { logger: Logger; lines: string[] } {
     },
   });
   return { logger: createLogger({ level: 'debug', name: 'test', destination }), lines };
-}
-
-function baseSettings(slapd: TestSlapd): Record<string, unknown> {
-  return {
-    servers: [slapd.url],
-    tls: 'none',
-    connectionTimeoutSeconds: 2,
-    serviceAccountDn: SEED.service.dn,
-    serviceAccountPassword: SEED.service.password,
-    userSearchBase: SEED.peopleDn,
-    groupSearchBase: SEED.groupsDn,
-  };
 }
 
 function config(settings: Record<string, unknown>, fields: Partial<ProviderConfig> = {}): ProviderConfig {
@@ -121,7 +109,7 @@ describe('LDAP provider against a real slapd', () => {
   });
 
   const provider = (settings: Record<string, unknown> = {}, fields: Partial<ProviderConfig> = {}) =>
-    createLdapProvider(config({ ...baseSettings(slapd), ...settings }, fields), { logger: log.logger });
+    createLdapProvider(config({ ...ldapProviderSettings(slapd), ...settings }, fields), { logger: log.logger });
 
   it('authenticates a user with the right password and reports the DN, names and groups from the directory', async () => {
     const result = await provider().authenticatePassword('alice', users.alice.password);
@@ -166,7 +154,7 @@ describe('LDAP provider against a real slapd', () => {
   it('refuses empty and unusable credentials without opening any connection, because an empty password would be an anonymous bind', async () => {
     const listener = await countingServer('reset');
     try {
-      const ldap = createLdapProvider(config({ ...baseSettings(slapd), servers: [`127.0.0.1:${listener.port}`] }));
+      const ldap = createLdapProvider(config({ ...ldapProviderSettings(slapd), servers: [`127.0.0.1:${listener.port}`] }));
       const attempts: [string, string][] = [
         ['alice', ''],
         ['', users.alice.password],
@@ -314,10 +302,10 @@ describe('LDAP provider against a real slapd', () => {
       await store.close();
       await rm(dir, { recursive: true, force: true });
     });
-    const registry = createProviders([config(baseSettings(slapd)), config(baseSettings(slapd), { name: 'corp-ad', type: 'activedirectory' })], { store });
+    const registry = createProviders([config(ldapProviderSettings(slapd)), config(ldapProviderSettings(slapd), { name: 'corp-ad', type: 'activedirectory' })], { store });
     assert.deepEqual(registry.list().map((entry) => [entry.name, entry.type]), [[PROVIDER, 'ldap'], ['corp-ad', 'activedirectory'], ['local', 'local']]);
     assert.throws(
-      () => createProviders([config({ ...baseSettings(slapd), port: 70000 })], { store }),
+      () => createProviders([config({ ...ldapProviderSettings(slapd), port: 70000 })], { store }),
       (error: unknown) => isKubegateError(error, 'CONFIG_INVALID') && error.field === 'providers[0].settings.port' && error.message.startsWith('providers[0].settings.port'),
     );
   });
@@ -360,7 +348,7 @@ describe('group refresh against a real slapd', () => {
   }
 
   function registryWith(settings: Record<string, unknown> = {}) {
-    return createProviders([config({ ...baseSettings(slapd), userEnabledAttribute: 'userAccountControl', userDisabledBitMask: 2, ...settings })], { store, logger });
+    return createProviders([config({ ...ldapProviderSettings(slapd), userEnabledAttribute: 'userAccountControl', userDisabledBitMask: 2, ...settings })], { store, logger });
   }
 
   async function tokenNames(userId: string): Promise<string[]> {
@@ -439,7 +427,7 @@ describe('group refresh against a real slapd', () => {
     const alice = await linkedUser(users.alice.dn);
     await store.createToken({ name: `t-gone-provider-${sequence}`, tokenHash: '$3:1:x', userId: alice.userId, kind: 'api', provider: 'old-github' });
     const changed: string[] = [];
-    const disabled = createProviders([config(baseSettings(slapd), { enabled: false })], { store, logger });
+    const disabled = createProviders([config(ldapProviderSettings(slapd), { enabled: false })], { store, logger });
     const deleted = await revokeDisabledProviders({ store, providers: disabled, logger, onUserChanged: (id) => changed.push(id) });
     assert.ok(deleted.includes(alice.ldapToken) && deleted.includes(`t-gone-provider-${sequence}`));
     assert.deepEqual(await tokenNames(alice.userId), [alice.localToken]);

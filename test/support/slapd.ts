@@ -76,6 +76,10 @@ export interface TestSlapd {
   readonly adminPassword: string;
   /** Runs `change` with a client bound as the admin (rootdn), then unbinds. */
   asAdmin<T>(change: (client: Client) => Promise<T>): Promise<T>;
+  /** Stops the server process but keeps its data and ports, for `resume` (an outage mid-test). */
+  pause(): Promise<void>;
+  /** Starts the server again after `pause`, on the same ports with the same data. */
+  resume(): Promise<void>;
   /** Stops the server and removes its files. Idempotent. */
   stop(): Promise<void>;
 }
@@ -117,6 +121,7 @@ export async function startSlapd(options: StartSlapdOptions = {}): Promise<TestS
     }
     if (started === undefined) throw lastError;
     child = started.child;
+    const ports = { port: started.port, ldapsPort: started.ldapsPort };
     const url = `ldap://127.0.0.1:${started.port}`;
     const server: TestSlapd = {
       url,
@@ -134,17 +139,20 @@ export async function startSlapd(options: StartSlapdOptions = {}): Promise<TestS
           await client.unbind();
         }
       },
+      async pause() {
+        const running = child;
+        child = undefined;
+        await terminate(running);
+      },
+      async resume() {
+        if (child !== undefined) throw new Error('slapd is running: pause it first');
+        child = (await launch(dir, options.tls === true, adminDn, adminPassword, ports)).child;
+      },
       async stop() {
         process.removeListener('exit', killNow);
         const running = child;
         child = undefined;
-        if (running !== undefined && running.exitCode === null && running.signalCode === null) {
-          const exited = new Promise((resolve) => running.once('exit', resolve));
-          running.kill('SIGTERM');
-          const timer = setTimeout(() => running.kill('SIGKILL'), 5000);
-          await exited;
-          clearTimeout(timer);
-        }
+        await terminate(running);
         rmSync(dir, { recursive: true, force: true });
       },
     };
@@ -157,15 +165,26 @@ export async function startSlapd(options: StartSlapdOptions = {}): Promise<TestS
   }
 }
 
-/** Starts slapd on fresh free ports and waits until the admin can bind. */
+/** SIGTERM (SIGKILL after 5 s) and waits for the exit. */
+async function terminate(running: ChildProcess | undefined): Promise<void> {
+  if (running === undefined || running.exitCode !== null || running.signalCode !== null) return;
+  const exited = new Promise((resolve) => running.once('exit', resolve));
+  running.kill('SIGTERM');
+  const timer = setTimeout(() => running.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Starts slapd on `ports` (default: fresh free ones) and waits until the admin can bind. */
 async function launch(
   dir: string,
   tls: boolean,
   adminDn: string,
   adminPassword: string,
+  ports?: { readonly port: number; readonly ldapsPort: number | undefined },
 ): Promise<{ child: ChildProcess; port: number; ldapsPort: number | undefined }> {
-  const port = await freePort();
-  const ldapsPort = tls ? await freePort() : undefined;
+  const port = ports?.port ?? (await freePort());
+  const ldapsPort = ports !== undefined ? ports.ldapsPort : tls ? await freePort() : undefined;
   const listeners = [`ldap://127.0.0.1:${port}/`, ...(ldapsPort === undefined ? [] : [`ldaps://127.0.0.1:${ldapsPort}/`])];
   const child = spawn(SLAPD, ['-f', join(dir, 'slapd.conf'), '-h', listeners.join(' '), '-d', 'none'], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -295,4 +314,17 @@ export async function addMember(client: Client, groupDn: string, memberDn: strin
 
 export async function replaceAttribute(client: Client, dn: string, type: string, values: readonly string[]): Promise<void> {
   await client.modify(dn, new Change({ operation: 'replace', modification: new Attribute({ type, values: [...values] }) }));
+}
+
+/** The settings of an `ldap` provider on `slapd` as seeded: plain LDAP, the seeded service account and bases. */
+export function ldapProviderSettings(slapd: Pick<TestSlapd, 'url'>): Record<string, unknown> {
+  return {
+    servers: [slapd.url],
+    tls: 'none',
+    connectionTimeoutSeconds: 2,
+    serviceAccountDn: SEED.service.dn,
+    serviceAccountPassword: SEED.service.password,
+    userSearchBase: SEED.peopleDn,
+    groupSearchBase: SEED.groupsDn,
+  };
 }

@@ -1,6 +1,6 @@
 /**
  * The few GitHub HTTP calls a login needs: the OAuth code exchange and paginated REST reads
- * with the user's access token.
+ * with the user's access token; and the background health check's anonymous `rate_limit`.
  *
  * Design notes:
  * - Every request has a deadline (`timeoutSeconds`, body included), a bounded answer size and
@@ -46,6 +46,11 @@ export interface GithubClient {
   getObject(path: string, accessToken: string): Promise<Readonly<Record<string, unknown>>>;
   /** Every page of a REST list (`user/orgs`). */
   getList(path: string, accessToken: string): Promise<GithubList>;
+  /**
+   * Whether the REST API answers: `GET rate_limit` without a token (GitHub documents that it
+   * does not count against the rate limit). Throws PROVIDER_UNAVAILABLE with the reason.
+   */
+  checkApi(): Promise<void>;
 }
 
 export function createGithubClient(options: GithubClientOptions): GithubClient {
@@ -62,8 +67,13 @@ export function createGithubClient(options: GithubClientOptions): GithubClient {
     }
   }
 
-  function apiHeaders(accessToken: string): Record<string, string> {
-    return { Accept: 'application/vnd.github+json', Authorization: `Bearer ${accessToken}`, 'User-Agent': USER_AGENT, 'X-GitHub-Api-Version': API_VERSION };
+  function apiHeaders(accessToken?: string): Record<string, string> {
+    return {
+      Accept: 'application/vnd.github+json',
+      ...(accessToken === undefined ? {} : { Authorization: `Bearer ${accessToken}` }),
+      'User-Agent': USER_AGENT,
+      'X-GitHub-Api-Version': API_VERSION,
+    };
   }
 
   async function getJson(url: URL, accessToken: string): Promise<{ value: unknown; next: URL | undefined }> {
@@ -108,6 +118,12 @@ export function createGithubClient(options: GithubClientOptions): GithubClient {
         url = answer.next;
       }
       return { items, truncated: url !== undefined };
+    },
+
+    async checkApi() {
+      const { response, body } = await call(new URL('rate_limit', endpoints.api), { headers: apiHeaders() }, MAX_TOKEN_ANSWER_BYTES);
+      if (response.status !== 200) throw unavailable(`the GitHub API answered ${response.status}`);
+      if (!isRecord(parseJson(body))) throw unavailable('the GitHub API answered something other than an object');
     },
   };
 }

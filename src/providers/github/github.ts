@@ -100,7 +100,7 @@ export function createGithubProvider(config: ProviderConfig, deps: GithubProvide
     return identityFromGithub(config.name, user, orgs.items, teams.items);
   }
 
-  return Object.freeze({ name: config.name, type: 'github' as const, access, authorizationUrl, completeWebLogin });
+  return Object.freeze({ name: config.name, type: 'github' as const, access, authorizationUrl, completeWebLogin, checkHealth: () => client.checkApi() });
 }
 
 /**

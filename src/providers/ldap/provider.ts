@@ -27,8 +27,12 @@
  * `refreshIdentity(dn)` reads the same facts without a password, for the background group
  * refresh: `gone` when the entry was deleted, moved out of userSearchBase, or no longer
  * matches userObjectClass / userSearchFilter.
+ *
+ * `checkHealth()` (the background health check): a session bound as the service account
+ * (every configured server tried in order, as for a login) reads userSearchBase itself.
  */
 import { randomBytes } from 'node:crypto';
+import { PresenceFilter } from 'ldapts';
 import type { ProviderConfig } from '../../config/proxy.js';
 import { KubegateError, isKubegateError } from '../../errors.js';
 import type { Logger } from '../../log.js';
@@ -113,6 +117,16 @@ export function createLdapProvider(config: ProviderConfig, deps: LdapProviderDep
     }
   }
 
+  /** Binds as the service account and reads the user search base itself (no entries listed). */
+  async function checkHealth(): Promise<void> {
+    const session = await openLdapSession(settings);
+    try {
+      await session.search(settings.userSearchBase, { scope: 'base', filter: new PresenceFilter({ attribute: 'objectClass' }), attributes: ['1.1'] });
+    } finally {
+      await session.close();
+    }
+  }
+
   function isEnabled(entry: LdapEntry): boolean {
     const state = accountStateOf(settings, entry);
     if (state === 'unreadable') {
@@ -140,7 +154,7 @@ export function createLdapProvider(config: ProviderConfig, deps: LdapProviderDep
     return names;
   }
 
-  return Object.freeze({ name, type, access: settings.access, authenticatePassword, refreshIdentity, canonicalGroupName: normaliseDn });
+  return Object.freeze({ name, type, access: settings.access, authenticatePassword, refreshIdentity, canonicalGroupName: normaliseDn, checkHealth });
 }
 
 function isAcceptableLogin(username: string): boolean {

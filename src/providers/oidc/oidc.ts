@@ -7,6 +7,8 @@
  * - Discovery is lazy and single-flight: the proxy starts even when the issuer is down, a
  *   failed discovery is not remembered (the next login tries again) and a successful one is
  *   kept for the life of the process.
+ * - `checkHealth` (the background health check) discovers afresh and fetches the JWKS, so
+ *   it tells whether the issuer answers now, not whether it once did.
  * - The issuer must be https. `allowInsecureIssuerForTests: true` lets openid-client talk
  *   plain http (its `allowInsecureRequests`); it exists for the test suite's loopback
  *   oidc-provider and must never be set in production.
@@ -93,18 +95,22 @@ export function createOidcProvider(config: ProviderConfig): OidcProvider {
   const scope = settings.scopes.join(' ');
   let discovering: Promise<client.Configuration> | undefined;
 
+  /** A fresh discovery (the issuer's metadata), never the kept one. */
+  function fetchDiscovery(): Promise<client.Configuration> {
+    return client.discovery(
+      new URL(settings.issuer),
+      settings.clientId,
+      settings.clientSecret,
+      settings.clientSecret === undefined ? client.None() : client.ClientSecretBasic(settings.clientSecret),
+      {
+        execute: settings.allowInsecureIssuerForTests ? [client.allowInsecureRequests] : [],
+        timeout: settings.timeoutSeconds,
+      },
+    );
+  }
+
   function discover(): Promise<client.Configuration> {
-    discovering ??= client
-      .discovery(
-        new URL(settings.issuer),
-        settings.clientId,
-        settings.clientSecret,
-        settings.clientSecret === undefined ? client.None() : client.ClientSecretBasic(settings.clientSecret),
-        {
-          execute: settings.allowInsecureIssuerForTests ? [client.allowInsecureRequests] : [],
-          timeout: settings.timeoutSeconds,
-        },
-      )
+    discovering ??= fetchDiscovery()
       .then((configuration) => {
         configuration.timeout = settings.timeoutSeconds;
         return configuration;
@@ -209,6 +215,28 @@ export function createOidcProvider(config: ProviderConfig): OidcProvider {
     },
   });
 
+  /** Discovery answers now, and its JWKS is a key set: what logins and bearer tokens need. */
+  async function checkHealth(): Promise<void> {
+    let configuration: client.Configuration;
+    try {
+      configuration = await fetchDiscovery();
+    } catch (error) {
+      throw new KubegateError('PROVIDER_UNAVAILABLE', 'the OIDC issuer discovery failed', { cause: error });
+    }
+    const uri = configuration.serverMetadata().jwks_uri;
+    if (uri === undefined) throw new KubegateError('PROVIDER_UNAVAILABLE', 'the OIDC issuer publishes no jwks_uri');
+    let response: Response;
+    try {
+      response = await fetch(uri, { redirect: 'error', headers: { accept: 'application/json' }, signal: AbortSignal.timeout(settings.timeoutSeconds * 1000) });
+    } catch (error) {
+      throw new KubegateError('PROVIDER_UNAVAILABLE', 'the OIDC issuer JWKS cannot be fetched', { cause: error });
+    }
+    const body: unknown = response.status === 200 ? await response.json().catch(() => undefined) : await response.body?.cancel();
+    if (response.status !== 200) throw new KubegateError('PROVIDER_UNAVAILABLE', `the OIDC issuer JWKS answered HTTP ${response.status}`);
+    const keys = typeof body === 'object' && body !== null ? (body as { keys?: unknown }).keys : undefined;
+    if (!Array.isArray(keys) || keys.length === 0) throw new KubegateError('PROVIDER_UNAVAILABLE', 'the OIDC issuer JWKS holds no keys');
+  }
+
   return Object.freeze({
     name: config.name,
     type: 'oidc' as const,
@@ -218,6 +246,7 @@ export function createOidcProvider(config: ProviderConfig): OidcProvider {
     completeWebLogin,
     startDeviceLogin,
     pollDeviceLogin,
+    checkHealth,
   });
 }
 

@@ -79,6 +79,25 @@ export function authenticate(ctx: ProxyApiContext, options: AuthenticateOptions 
   };
 }
 
+/**
+ * For public routes that show an admin more: a request without a token stays anonymous, and
+ * so does one whose token does not authenticate (the route then answers what anyone gets,
+ * never a 401 a client without a valid token could not act on).
+ */
+export function authenticateIfPresent(ctx: ProxyApiContext): RequestHandler {
+  const strict = authenticate(ctx);
+  return async (request, response, next) => {
+    if (request.headers.authorization !== undefined) {
+      try {
+        await strict(request, response, () => undefined);
+      } catch {
+        response.removeHeader('WWW-Authenticate');
+      }
+    }
+    next();
+  };
+}
+
 /** The authenticated caller; a TypeError when `authenticate` did not run first. */
 export function callerOf(response: Response): Caller {
   const caller: unknown = response.locals[CALLER];

@@ -8,6 +8,7 @@ import type { CachedAuthenticator } from '../../auth/cached.js';
 import type { ProxyConfig } from '../../config/proxy.js';
 import type { Logger } from '../../log.js';
 import type { ProxyMetrics } from '../../metrics.js';
+import type { ProviderHealth } from '../../providers/health.js';
 import type { ProviderRegistry } from '../../providers/provider.js';
 import type { TokenIssuer } from '../../issuer/issuer.js';
 import type { Store } from '../../store/store.js';
@@ -46,6 +47,8 @@ export interface ProxyApiContext {
   readonly audit: (event: ApiAuditEvent) => void;
   readonly metrics?: ProxyMetrics | undefined;
   readonly clusterStatus: Pick<ClusterStatusMonitor, 'get' | 'probe'>;
+  /** The last background health check of an enabled provider (admins see it in GET /v1/providers). */
+  readonly providerHealth?: (name: string) => ProviderHealth | undefined;
   /** State of the sync to the cluster (authorized endpoint), or undefined when it has none. */
   readonly syncStatus?: (clusterId: string) => ClusterSyncStatus | undefined;
   /**

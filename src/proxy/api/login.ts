@@ -1,6 +1,7 @@
 /**
  * `POST /v1/login` (username and password through a provider → a login token) and
- * `GET /v1/providers` (which providers take logins). Neither needs authentication.
+ * `GET /v1/providers` (which providers take logins; for an admin's token also each one's
+ * `health` from the background checks, src/providers/health.ts). Neither needs authentication.
  *
  * Login, in order: validate the body and the lifetime → pick the provider (unknown → 400)
  * → rate limit (429 before any password check; the attempt takes its place in the counters
@@ -33,7 +34,7 @@ import type { PasswordProvider, ProviderIdentity, ProviderLoginResult } from '..
 import type { User } from '../../store/store.js';
 import type { LoginAttempt } from '../login-rate-limit.js';
 import { audited, auditSubject, auditTarget } from './audit.js';
-import { authenticate, requireAdmin } from './authenticate.js';
+import { authenticate, authenticateIfPresent, callerIfAny, requireAdmin } from './authenticate.js';
 import type { ApiServices, ProxyApiContext } from './context.js';
 import { methodNotAllowed } from './error-response.js';
 import { expiryFor, issueToken } from './issue-token.js';
@@ -65,10 +66,18 @@ export function loginRoutes(ctx: ProxyApiContext, services: ApiServices): Router
 
   router
     .route('/providers')
-    .get((_request, response) => {
+    .get(authenticateIfPresent(ctx), (_request, response) => {
       // `login` says how to log in: `password` at POST /v1/login, `browser` at GET /v1/login/<name>.
-      const password = ctx.providers.list().map((provider) => ({ name: provider.name, type: provider.type, login: 'password' }));
-      const browser = (ctx.providers.listWebLogin?.() ?? []).map((provider) => ({ name: provider.name, type: provider.type, login: 'browser' }));
+      // Admins also get each provider's last background health check.
+      const withHealth = callerIfAny(response)?.isAdmin === true && ctx.providerHealth !== undefined;
+      const item = (provider: { name: string; type: string }, login: 'password' | 'browser') => ({
+        name: provider.name,
+        type: provider.type,
+        login,
+        ...(withHealth ? { health: ctx.providerHealth?.(provider.name) ?? { state: 'unknown', checkedAt: null, message: null } } : {}),
+      });
+      const password = ctx.providers.list().map((provider) => item(provider, 'password'));
+      const browser = (ctx.providers.listWebLogin?.() ?? []).map((provider) => item(provider, 'browser'));
       response.json({ items: [...password, ...browser] });
     })
     .all(methodNotAllowed('GET'));

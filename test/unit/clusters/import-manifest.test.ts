@@ -197,6 +197,8 @@ describe('the import manifest', () => {
     assert.equal(config.proxyCaFile, `${mount?.['mountPath']}/ca.pem`);
     assert.deepEqual(podSpec['volumes'], [{ name: 'proxy-ca', configMap: { name: AGENT_CA_CONFIGMAP } }]);
     assert.ok(config.healthListen.endsWith(`:${AGENT_HEALTH_PORT}`), 'the probes reach the health listener');
+    assert.equal(config.metrics.listen, '127.0.0.1:9464', 'metrics stay inside the pod');
+    assert.equal(config.metrics.bearerTokenFile, undefined, 'so the probes port does not serve /metrics');
 
     const publicCa = importManifestObjects(options({ proxyCaPem: null })) as Manifest[];
     const publicEnv = (publicCa.find((object) => object['kind'] === 'Deployment')?.['spec'].template.spec.containers[0].env as Manifest[]).map((variable) => variable['name']);

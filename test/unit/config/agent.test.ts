@@ -23,6 +23,25 @@ describe('agent configuration', () => {
     assert.equal(config.apiServer.tokenFile, '/var/run/secrets/kubernetes.io/serviceaccount/token');
     assert.deepEqual(config.credential, { kind: 'secret', namespace: 'kubegate-system', name: 'kubegate-agent' });
     assert.equal(config.healthListen, '0.0.0.0:8081');
+    assert.deepEqual(config.metrics, { listen: '127.0.0.1:9464', bearerTokenFile: undefined }, 'metrics stay on loopback by default');
+  });
+
+  it('takes the metrics listener and scrape token file from the environment and flags, and none turns the listener off', () => {
+    const fromEnv = loadAgentConfig({ env: { ...POD_ENV, KUBEGATE_METRICS_LISTEN: '10.0.0.5:9464', KUBEGATE_METRICS_BEARER_TOKEN_FILE: '/etc/kubegate/scrape/token' } });
+    assert.deepEqual(fromEnv.metrics, { listen: '10.0.0.5:9464', bearerTokenFile: '/etc/kubegate/scrape/token' });
+    const off = loadAgentConfig({ env: POD_ENV, flags: { metricsListen: 'none', metricsBearerTokenFile: '/run/scrape-token' } });
+    assert.deepEqual(off.metrics, { listen: undefined, bearerTokenFile: '/run/scrape-token' });
+  });
+
+  it('refuses a metrics listener on the probes address, because that would serve metrics anonymously beside the probes', () => {
+    assert.throws(
+      () => loadAgentConfig({ env: { ...POD_ENV, KUBEGATE_METRICS_LISTEN: '0.0.0.0:8081' } }),
+      (error: unknown) => isKubegateError(error, 'CONFIG_INVALID') && error.field === 'metrics.listen' && /healthListen/.test(error.message),
+    );
+    assert.throws(
+      () => loadAgentConfig({ env: { ...POD_ENV, KUBEGATE_METRICS_LISTEN: 'localhost' } }),
+      (error: unknown) => isKubegateError(error, 'CONFIG_INVALID') && /KUBEGATE_METRICS_LISTEN/.test(error.message),
+    );
   });
 
   it('lets flags win over the pod environment, and keeps credentials in a directory when asked', () => {

@@ -89,6 +89,15 @@ describe('createSecretBox', () => {
     assert.throws(() => createSecretBox(key.toString('base64') as unknown as Buffer), TypeError);
   });
 
+  it('opens a value sealed before the box moved onto crypto/envelope.ts, because stored secrets must outlive the code that sealed them', () => {
+    // Sealed by the former self-contained implementation under the key 0x00, 0x01, … 0x1f.
+    const formerKey = Buffer.from(Array.from({ length: 32 }, (_, index) => index));
+    const sealedByFormerCode = 'v1:Yw3NKWbE:uEA70uUqJL4YWbS4:TLg0mKcFSEquMQcvuw4Cvsots2RlnQ+oh6sqxFGvETulB4OFu5mLstKwHFqqBrDpfN3vjnVbnLRVXW9b7Wo32aD/';
+    const box = createSecretBox(formerKey);
+    assert.equal(box.keyId, 'Yw3NKWbE');
+    assert.equal(box.open(sealedByFormerCode), 'sealed before the envelope module: {"token":"abc"}');
+  });
+
   it('is not affected when the caller later overwrites the key buffer it passed', () => {
     const mutable = Buffer.from(key);
     const box = createSecretBox(mutable);
