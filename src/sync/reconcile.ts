@@ -28,6 +28,7 @@ import {
   ANNOTATION_GROUPS_BY_PROVIDER,
   ANNOTATION_MEMBERSHIP,
   ANNOTATION_PROVIDER,
+  ANNOTATION_USERNAME,
   MANAGED_SELECTOR,
   clusterAuthTokensPath,   clusterRoleBindingsPath,
   clusterUserAttributesPath,
@@ -93,7 +94,12 @@ export async function reconcileCluster(client: KubeClient, namespace: string, de
   const tokenKind: Kind<ClusterAuthToken> = {
     resource: 'clusterauthtokens',
     path: (name) => clusterAuthTokensPath(namespace, name),
-    owned: (o) => ({ userName: o.userName, enabled: o.enabled, expiresAt: o.expiresAt ?? null, metadata: { labels: ownerLabelsOf(o), annotations: ownAnnotation(o, ANNOTATION_PROVIDER) } }),
+    owned: (o) => ({
+      userName: o.userName,
+      enabled: o.enabled,
+      expiresAt: o.expiresAt ?? null,
+      metadata: { labels: ownerLabelsOf(o), annotations: { ...ownAnnotation(o, ANNOTATION_PROVIDER), ...ownAnnotation(o, ANNOTATION_USERNAME) } },
+    }),
   };
   const secretKind: Kind<KubeSecret> = {
     resource: 'secrets',

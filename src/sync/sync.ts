@@ -40,7 +40,9 @@ import { createKubeClient } from '../kube/client.js';
 import { endpointFromUpstream } from '../clusters/endpoint.js';
 import type { UpstreamPool } from '../clusters/upstreams.js';
 import { aceModeOf } from '../store/store.js';
-import type { Cluster, Store, StoreChange, User } from '../store/store.js';
+import type { Cluster, Membership, Store, StoreChange, User } from '../store/store.js';
+import { kubernetesUsername } from '../auth/principal.js';
+import type { KubernetesUsernameFormat } from '../config/identity.js';
 import { toKubegateError } from '../errors.js';
 import { DEFAULT_ROLE_NAMES, desiredState, groupsKey } from './desired.js';
 import type { DesiredState, RoleNames } from './desired.js';
@@ -80,6 +82,10 @@ export interface ClusterSyncOptions {
    * (`sync.takeOver`): once per cluster in this process. Default false.
    */
   readonly takeOver?: boolean;
+  /** How users are named to Kubernetes (`identity.kubernetesUsername`): binding subjects and tokens follow. Default `id`. */
+  readonly kubernetesUsername?: KubernetesUsernameFormat;
+  /** Enabled providers of type `local`: the providers a user with a password logs in with. */
+  readonly localProviders?: readonly string[];
   readonly now?: () => Date;
 }
 
@@ -144,6 +150,8 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
   const maxBackoffMs = options.maxBackoffMs ?? 60_000;
   const now = options.now ?? (() => new Date());
   const takeOver = options.takeOver ?? false;
+  const format = options.kubernetesUsername ?? 'id';
+  const localProviders = options.localProviders ?? [];
   const states = new Map<string, ClusterState>();
   let identity: Promise<string> | undefined;
   let stopped = true;
@@ -199,7 +207,30 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
       const cached = await store.getUserGroups(userId, provider);
       if (cached !== undefined) groups.set(key, cached.groups);
     }
-    return desiredState({ namespace, owner, tokens, users, groups, memberships, roleNames, now: now() });
+    const memberNames = format === 'id' ? undefined : await namesOfMembers(memberships);
+    return desiredState({ namespace, owner, tokens, users, groups, memberships, roleNames, now: now(), kubernetesUsername: format, ...(memberNames === undefined ? {} : { memberNames }) });
+  }
+
+  /** The Kubernetes user names of User members: one per provider each logs in with (principal.ts). */
+  async function namesOfMembers(memberships: readonly Membership[]): Promise<Map<string, readonly string[]>> {
+    const names = new Map<string, readonly string[]>();
+    for (const membership of memberships) {
+      if (membership.subjectKind !== 'User') continue;
+      const user = await store.getUser(membership.subjectName);
+      if (user === undefined) continue;
+      const providers = new Set((await store.listIdentities(user.id)).map((identity) => identity.provider));
+      if (user.passwordHash !== null) for (const provider of localProviders) providers.add(provider);
+      const userNames: string[] = [];
+      for (const provider of [...providers].sort()) {
+        try {
+          userNames.push(kubernetesUsername(format, { id: user.id, login: user.username, provider }));
+        } catch {
+          // A reserved name is never bound (the proxy refuses to authenticate it too).
+        }
+      }
+      names.set(user.id, userNames);
+    }
+    return names;
   }
 
   async function reconcileOnce(clusterId: string, state: ClusterState): Promise<void> {
@@ -393,6 +424,10 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
         );
         return;
       }
+      case 'identity':
+        // A user's first login through a provider gives it a name there (provider:login).
+        if (format !== 'id') void scheduleAll();
+        return;
       case 'user':
       case 'groups': {
         const holders = [...states].filter(([, state]) => state.userIds.has(change.key)).map(([id]) => id);
