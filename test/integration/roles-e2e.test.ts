@@ -8,8 +8,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CATTLE_NAMESPACE } from '../fakes/rancher-objects.js';
 import { eventually } from '../support/eventually.js';
-import { runKubectl } from '../support/kubectl.js';
-import { startProxyFixture } from '../support/proxy-fixture.js';
+import { runKubectl, writeKubeconfig } from '../support/kubectl.js';
+import type { WrittenKubeconfig } from '../support/kubectl.js';
+import { startWebhook } from '../../src/cmd/webhook.js';
+import type { RunningWebhook } from '../../src/cmd/webhook.js';
+import { loadWebhookConfig } from '../../src/config/webhook.js';
+import { createLogger } from '../../src/log.js';
+import { FIXTURE_CLUSTER_TOKEN, startProxyFixture } from '../support/proxy-fixture.js';
 import type { FixtureUser, ProxyFixture } from '../support/proxy-fixture.js';
 
 describe('membership roles on a cluster without the authorized endpoint, with real kubectl', () => {
@@ -86,5 +91,78 @@ describe('membership roles on a cluster without the authorized endpoint, with re
     const removed = await fixture.api.request('DELETE', `/v1/clusters/dev/members/User/${viewer.id}`, { token: fixture.adminToken });
     assert.equal(removed.status, 204, removed.text);
     await eventually(() => bindingOf(viewer.id) === undefined, 5000, 'binding removed');
+  });
+});
+
+describe('identity.kubernetesUsername provider:login: one readable name on the proxy, the webhook and in JWTs, and in the bindings', () => {
+  let fixture: ProxyFixture;
+  let webhookKubeconfig: WrittenKubeconfig | undefined;
+  let webhook: RunningWebhook | undefined;
+  let alice: FixtureUser;
+  let kubeconfig: string;
+
+  before(async () => {
+    fixture = await startProxyFixture({
+      name: 'principal',
+      clusterId: 'edge',
+      config: () => ({ identity: { kubernetesUsername: 'provider:login' } }),
+      fake: { namespaces: ['default', 'kube-system', CATTLE_NAMESPACE] },
+      async beforeProxy(cluster) {
+        webhookKubeconfig = await writeKubeconfig({ server: cluster.url, caPem: cluster.caPem, token: FIXTURE_CLUSTER_TOKEN });
+        webhook = await startWebhook(loadWebhookConfig({ env: {}, flags: { listen: '127.0.0.1:0', kubeconfig: webhookKubeconfig.path } }), {
+          logger: createLogger({ level: 'silent', name: 'webhook' }),
+          informer: { initialBackoffMs: 20 },
+        });
+        await webhook.source.synced();
+        cluster.useWebhookAuthenticator({ url: `${webhook.url}/v1/authenticate`, version: 'v1', cacheTtlMs: 500 });
+      },
+      cluster: (cluster) => ({ ace: { enabled: true, fqdn: `localhost:${cluster.port}`, caData: Buffer.from(cluster.caPem).toString('base64') } }),
+    });
+    alice = await fixture.addUser('alice', { role: 'viewer' });
+    const downloaded = await fixture.kubeconfig(alice.token, '?context=ace');
+    kubeconfig = downloaded.path;
+    const tokenName = String(downloaded.token).split(':')[0]!;
+    await eventually(() => fixture.fake.resources.get('clusterauthtokens', CATTLE_NAMESPACE, tokenName) !== undefined, 5000, 'token synced');
+  });
+
+  after(async () => {
+    await fixture?.stopProxy();
+    await webhook?.stop();
+    await fixture?.close();
+    await webhookKubeconfig?.remove();
+  });
+
+  test('the binding names local:alice, and both paths present local:alice with the user ID as uid', async () => {
+    await eventually(
+      () => fixture.fake.objects('clusterrolebindings').some((binding) => JSON.stringify(binding['subjects']) === JSON.stringify([{ kind: 'User', name: 'local:alice', apiGroup: 'rbac.authorization.k8s.io' }])),
+      5000,
+      'binding with the readable subject',
+    );
+    const before = fixture.fake.requests.length;
+    for (const args of [['get', 'pods', '-o', 'name'], ['--context', 'edge', 'get', 'pods', '-o', 'name']]) {
+      const result = await runKubectl({ binary: 'system', kubeconfig, args });
+      assert.equal(result.code, 0, result.stderr);
+    }
+    const lists = fixture.fake.requests.slice(before).filter((request) => request.path === '/api/v1/namespaces/default/pods' && request.status === 200);
+    assert.deepEqual(lists.map((request) => request.user?.authenticatedBy === 'webhook' ? 'webhook' : request.user?.impersonated === true ? 'proxy' : 'other').sort(), ['proxy', 'webhook']);
+    for (const request of lists) {
+      assert.equal(request.user?.username, 'local:alice');
+      assert.equal(request.user?.uid, alice.id);
+    }
+    // RBAC in the cluster matches the name the proxy sends.
+    const can = await runKubectl({ binary: 'system', kubeconfig, args: ['--context', 'edge', 'auth', 'can-i', 'list', 'pods'] });
+    assert.equal(can.stdout.trim(), 'yes', can.stderr);
+  });
+
+  test('a JWT for the cluster carries the readable name in kubegate_username, the ID in sub, and the generated config maps them so', async () => {
+    const issued = await fixture.api.request('POST', '/v1/clusters/edge/jwt', { token: alice.token });
+    assert.equal(issued.status, 201, issued.text);
+    const payload = JSON.parse(Buffer.from(String(issued.json.token).split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+    assert.equal(payload['kubegate_username'], 'local:alice');
+    assert.equal(payload['sub'], alice.id);
+    const config = await fixture.api.request('GET', '/v1/clusters/edge/authentication-config', { token: alice.token });
+    assert.equal(config.status, 200, config.text);
+    assert.deepEqual(config.json.authenticationConfiguration.jwt[0].claimMappings.username, { claim: 'kubegate_username', prefix: '' });
+    assert.ok((config.json.oidcFlags as string[]).includes('--oidc-username-claim=kubegate_username'));
   });
 });
