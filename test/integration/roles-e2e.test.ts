@@ -8,13 +8,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CATTLE_NAMESPACE } from '../fakes/rancher-objects.js';
 import { eventually } from '../support/eventually.js';
-import { runKubectl, writeKubeconfig } from '../support/kubectl.js';
-import type { WrittenKubeconfig } from '../support/kubectl.js';
-import { startWebhook } from '../../src/cmd/webhook.js';
-import type { RunningWebhook } from '../../src/cmd/webhook.js';
-import { loadWebhookConfig } from '../../src/config/webhook.js';
-import { createLogger } from '../../src/log.js';
-import { FIXTURE_CLUSTER_TOKEN, startProxyFixture } from '../support/proxy-fixture.js';
+import { runKubectl } from '../support/kubectl.js';
+import { startInClusterWebhook } from '../support/in-cluster-webhook.js';
+import type { InClusterWebhook } from '../support/in-cluster-webhook.js';
+import { startProxyFixture } from '../support/proxy-fixture.js';
 import type { FixtureUser, ProxyFixture } from '../support/proxy-fixture.js';
 
 describe('membership roles on a cluster without the authorized endpoint, with real kubectl', () => {
@@ -96,8 +93,7 @@ describe('membership roles on a cluster without the authorized endpoint, with re
 
 describe('identity.kubernetesUsername provider:login: one readable name on the proxy, the webhook and in JWTs, and in the bindings', () => {
   let fixture: ProxyFixture;
-  let webhookKubeconfig: WrittenKubeconfig | undefined;
-  let webhook: RunningWebhook | undefined;
+  let webhook: InClusterWebhook | undefined;
   let alice: FixtureUser;
   let kubeconfig: string;
 
@@ -108,13 +104,7 @@ describe('identity.kubernetesUsername provider:login: one readable name on the p
       config: () => ({ identity: { kubernetesUsername: 'provider:login' } }),
       fake: { namespaces: ['default', 'kube-system', CATTLE_NAMESPACE] },
       async beforeProxy(cluster) {
-        webhookKubeconfig = await writeKubeconfig({ server: cluster.url, caPem: cluster.caPem, token: FIXTURE_CLUSTER_TOKEN });
-        webhook = await startWebhook(loadWebhookConfig({ env: {}, flags: { listen: '127.0.0.1:0', kubeconfig: webhookKubeconfig.path } }), {
-          logger: createLogger({ level: 'silent', name: 'webhook' }),
-          informer: { initialBackoffMs: 20 },
-        });
-        await webhook.source.synced();
-        cluster.useWebhookAuthenticator({ url: `${webhook.url}/v1/authenticate`, version: 'v1', cacheTtlMs: 500 });
+        webhook = await startInClusterWebhook(cluster, { cacheTtlMs: 500 });
       },
       cluster: (cluster) => ({ ace: { enabled: true, fqdn: `localhost:${cluster.port}`, caData: Buffer.from(cluster.caPem).toString('base64') } }),
     });
@@ -129,7 +119,6 @@ describe('identity.kubernetesUsername provider:login: one readable name on the p
     await fixture?.stopProxy();
     await webhook?.stop();
     await fixture?.close();
-    await webhookKubeconfig?.remove();
   });
 
   test('the binding names local:alice, and both paths present local:alice with the user ID as uid', async () => {

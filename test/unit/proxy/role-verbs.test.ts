@@ -10,7 +10,8 @@ import { createUpstreamPool } from '../../../src/clusters/upstreams.js';
 import { statusFromError } from '../../../src/kube/status.js';
 import { admit, type RequestHead } from '../../../src/proxy/admission.js';
 import { roleRefusal } from '../../../src/proxy/role-verbs.js';
-import type { Cluster, ClusterRole } from '../../../src/store/store.js';
+import type { ClusterRole } from '../../../src/store/store.js';
+import { clusterRecord } from '../../support/cluster-record.js';
 
 interface Row {
   readonly method: string;
@@ -90,20 +91,7 @@ describe('a viewer reads and does nothing else', () => {
 describe('admission applies the role', () => {
   const viewer = makeUserInfo({ name: 'u-vvvvvvvvvvvv', groups: ['system:authenticated'] });
   const authenticator: TokenAuthenticator = { authenticateToken: async () => authenticated(viewer, { name: 't-viewer', expiresAt: null, clusterId: null }) };
-  const dev: Cluster = {
-    id: 'dev',
-    displayName: 'dev',
-    server: 'http://10.0.0.1:6443',
-    mode: 'direct',
-    caPem: null,
-    credentials: { kind: 'token', token: 'proxy-token' },
-    insecureSkipTlsVerify: false,
-    ace: { enabled: false, fqdn: null, caPem: null, nodes: [] },
-    createdAt: new Date(0),
-    updatedAt: new Date(0),
-    deletingSince: null,
-    syncHoldsObjects: false,
-  };
+  const dev = clusterRecord('dev', 'http://10.0.0.1:6443');
   const pool = createUpstreamPool({ allowPlainHttp: true });
   after(() => pool.close());
   const deps = { authenticator, getCluster: () => dev, authorize: () => 'viewer' as const, upstreams: pool, allowedOrigins: [] };
