@@ -11,7 +11,7 @@ import { statusFromError } from '../../../src/kube/status.js';
 import { admit, type RequestHead } from '../../../src/proxy/admission.js';
 import { roleRefusal } from '../../../src/proxy/role-verbs.js';
 import type { ClusterRole } from '../../../src/store/store.js';
-import { clusterRecord } from '../../support/cluster-record.js';
+import { directCluster } from '../../support/forward-harness.js';
 
 interface Row {
   readonly method: string;
@@ -91,7 +91,7 @@ describe('a viewer reads and does nothing else', () => {
 describe('admission applies the role', () => {
   const viewer = makeUserInfo({ name: 'u-vvvvvvvvvvvv', groups: ['system:authenticated'] });
   const authenticator: TokenAuthenticator = { authenticateToken: async () => authenticated(viewer, { name: 't-viewer', expiresAt: null, clusterId: null }) };
-  const dev = clusterRecord('dev', 'http://10.0.0.1:6443');
+  const dev = directCluster('dev', 'http://10.0.0.1:6443');
   const pool = createUpstreamPool({ allowPlainHttp: true });
   after(() => pool.close());
   const deps = { authenticator, getCluster: () => dev, authorize: () => 'viewer' as const, upstreams: pool, allowedOrigins: [] };
