@@ -41,6 +41,7 @@ export const errorCatalog = {
   AUTH_UNDECIDED: { status: 503, message: 'authentication could not be decided; try again' },
   USER_DISABLED: { status: 403, message: 'the user is disabled' },
   FORBIDDEN: { status: 403, message: 'forbidden' },
+  ROLE_READ_ONLY: { status: 403, message: 'your role on this cluster may only read' },
   IDENTITY_NAME_RESERVED: { status: 400, message: 'the name is reserved for Kubernetes system identities' },
   IDENTITY_NAME_INVALID: { status: 400, message: 'the identity name is invalid' },
   LOGIN_FAILED: { status: 401, message: 'wrong username or password' },

@@ -18,6 +18,8 @@ import { withAuthenticatedGroup } from './groups.js';
 import { kubegateTokenAuthenticator } from './kubegate-tokens.js';
 import type { TokenLookups } from './lookups.js';
 import { unionAuthenticator } from './union.js';
+import { withKubernetesUsername } from './principal.js';
+import type { KubernetesUsernameFormat } from '../config/identity.js';
 
 export interface TokenChainOptions {
   readonly lookups: TokenLookups;
@@ -33,6 +35,8 @@ export interface TokenChainOptions {
   readonly touchIntervalMs?: number;
   /** Told when a background `lastUsedAt` write fails. */
   readonly onTouchError?: (error: unknown) => void;
+  /** The Kubernetes user name of every user (`identity.kubernetesUsername`); default `id`. */
+  readonly kubernetesUsername?: KubernetesUsernameFormat;
   /** The wall clock for token expiry and cache lifetimes; `() => new Date()` by default. For tests. */
   readonly now?: () => Date;
 }
@@ -45,7 +49,8 @@ export function createTokenChain(options: TokenChainOptions): CachedAuthenticato
     touchIntervalMs: options.touchIntervalMs,
     onTouchError: options.onTouchError,
   });
-  return cachedAuthenticator(withAuthenticatedGroup(unionAuthenticator([kubegateTokens, ...(options.otherTokens ?? [])])), {
+  const named = withKubernetesUsername(unionAuthenticator([kubegateTokens, ...(options.otherTokens ?? [])]), options.kubernetesUsername ?? 'id');
+  return cachedAuthenticator(withAuthenticatedGroup(named), {
     successTtlMs: options.successTtlMs,
     failureTtlMs: options.failureTtlMs,
     maxEntries: options.maxEntries,

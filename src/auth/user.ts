@@ -16,7 +16,13 @@ import { randomBytes } from 'node:crypto';
 import { KubegateError } from '../errors.js';
 
 export interface UserInfo {
+  /** The kubegate user ID (or, for Rancher's tokens in the webhook, the token's user name). */
   readonly name: string;
+  /**
+   * The Kubernetes user name, when the installation names users other than by ID
+   * (`identity.kubernetesUsername`, principal.ts); absent means `name`.
+   */
+  readonly kubernetesName?: string;
   readonly uid: string;
   readonly groups: readonly string[];
   readonly extra: Readonly<Record<string, readonly string[]>>;
@@ -78,6 +84,8 @@ export function providerGroup(provider: string, group: string): string {
 
 export interface UserInfoInput {
   name: string;
+  /** Kept only when it differs from `name`. */
+  kubernetesName?: string | undefined;
   uid?: string;
   groups?: Iterable<string>;
   extra?: Record<string, Iterable<string>>;
@@ -99,8 +107,10 @@ export function makeUserInfo(input: UserInfoInput): UserInfo {
     }
     extra[key] = Object.freeze([...values]);
   }
+  const kubernetesName = input.kubernetesName !== undefined && input.kubernetesName !== input.name ? input.kubernetesName : undefined;
   return Object.freeze({
     name: input.name,
+    ...(kubernetesName === undefined ? {} : { kubernetesName }),
     uid: input.uid ?? input.name,
     groups,
     extra: Object.freeze(extra),

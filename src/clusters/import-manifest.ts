@@ -45,8 +45,10 @@ export interface ImportManifestOptions {
   /** `name:secret` of the one-time registration token. */
   readonly registrationToken: string;
   readonly image: string;
-  /** Namespace the sync writes the authorized endpoint's objects to, or null without ACE. */
-  readonly syncNamespace: string | null;
+  /** Namespace of the sync's ownership stamp and, with ACE, the authorized endpoint's objects. */
+  readonly syncNamespace: string;
+  /** The authorized endpoint is on: the sync may write tokens and user attributes too. */
+  readonly ace: boolean;
   /** ClusterRoles memberships bind (the sync needs `bind` on them). */
   readonly roleNames: readonly string[];
   readonly replicas?: number;
@@ -138,28 +140,22 @@ function syncObjects(options: ImportManifestOptions, meta: (name: string, namesp
       subjects: user,
     },
   ];
-  if (options.syncNamespace === null) return objects;
   const namespaced = (name: string): Record<string, unknown> => ({ ...meta(name, false), namespace: options.syncNamespace });
+  const role = (name: string, rules: readonly Record<string, unknown>[]): KubeManifestObject[] => [
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: namespaced(name), rules },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: namespaced(name), roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name }, subjects: user },
+  ];
   return [
     ...objects,
+    // Every cluster: the ownership stamp (which copy of which installation writes here).
     { apiVersion: 'v1', kind: 'Namespace', metadata: meta(options.syncNamespace, false) },
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'Role',
-      metadata: namespaced('kubegate-sync'),
-      rules: [
-        { apiGroups: ['cluster.cattle.io'], resources: ['clusterauthtokens', 'clusteruserattributes'], verbs: ['get', 'list', 'create', 'patch', 'delete'] },
-        { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'create', 'patch', 'delete'] },
-        { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'update', 'delete'] },
-      ],
-    },
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'RoleBinding',
-      metadata: namespaced('kubegate-sync'),
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'kubegate-sync' },
-      subjects: user,
-    },
+    ...role('kubegate-sync-owner', [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'update', 'delete'] }]),
+    ...(options.ace
+      ? role('kubegate-sync', [
+          { apiGroups: ['cluster.cattle.io'], resources: ['clusterauthtokens', 'clusteruserattributes'], verbs: ['get', 'list', 'create', 'patch', 'delete'] },
+          { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'create', 'patch', 'delete'] },
+        ])
+      : []),
   ];
 }
 

@@ -165,6 +165,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       successTtlMs: config.authCache.successTtlSeconds * 1000,
       failureTtlMs: config.authCache.failureTtlSeconds * 1000,
       maxEntries: config.authCache.maxEntries,
+      kubernetesUsername: config.identity.kubernetesUsername,
       onTouchError: (error) => logger.debug({ err: error }, 'recording token use failed'),
     });
 
@@ -199,6 +200,8 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       roleNames: config.sync.roleNames,
       resyncIntervalMs: config.sync.resyncIntervalSeconds * 1000,
       takeOver: config.sync.takeOver,
+      kubernetesUsername: config.identity.kubernetesUsername,
+      localProviders: config.providers.filter((provider) => provider.type === 'local' && provider.enabled).map((provider) => provider.name),
     });
     sync.start();
     cleanups.push(() => sync.stop());
@@ -322,6 +325,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
         issuerUrl: () => publicUrl,
         tokenTtlSeconds: config.issuer.tokenTtlSeconds,
         keyRotationSeconds: config.issuer.keyRotationSeconds,
+        kubernetesUsername: config.identity.kubernetesUsername,
       }),
       config,
       publicUrl: () => publicUrl,

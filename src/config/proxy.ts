@@ -5,6 +5,8 @@
  *
  * README.md, section "Configuration", documents every field; keep the two in step.
  */
+import { KUBERNETES_USERNAME_FORMATS, RESERVED_PROVIDER_PREFIXES } from './identity.js';
+import type { KubernetesUsernameFormat } from './identity.js';
 import { join } from 'node:path';
 import * as z from 'zod';
 import { isKubegateError } from '../errors.js';
@@ -115,6 +117,8 @@ export interface ProxyConfig {
     /** Write to clusters another copy of this installation (restored/copied data) has written to since. */
     readonly takeOver: boolean;
   };
+  /** How users are named to Kubernetes (proxy, webhook, JWTs, role bindings alike). */
+  readonly identity: { readonly kubernetesUsername: KubernetesUsernameFormat };
   /** Accept ID tokens of this OIDC provider as bearer tokens on the cluster path. */
   readonly oidcBearer: { readonly provider: string } | undefined;
   /** Agent-mode clusters: what import manifests contain, and how replicas reach each other's tunnels. */
@@ -276,6 +280,11 @@ const proxySchema = z.strictObject({
       keyRotation: durationSeconds('7d').refine((seconds) => seconds >= 3600 && seconds <= 365 * 86_400, { error: 'must be between 1h and 365d' }),
     })
     .prefault({}),
+  identity: z
+    .strictObject({
+      kubernetesUsername: z.enum(KUBERNETES_USERNAME_FORMATS, { error: `must be one of ${KUBERNETES_USERNAME_FORMATS.join(', ')}` }).default('id'),
+    })
+    .prefault({}),
   sync: z
     .strictObject({
       namespace: kubernetesName.default('cattle-system'),
@@ -344,6 +353,9 @@ function crossCheck(input: Partial<ProxyInput>, invalid: ReadonlySet<string>): C
   providers?.forEach((provider, index) => {
     if (seen.has(provider.name)) issues.push({ path: ['providers', index, 'name'], problem: 'is used by another provider' });
     seen.add(provider.name);
+    if (input.identity?.kubernetesUsername === 'provider:login' && RESERVED_PROVIDER_PREFIXES.includes(provider.name)) {
+      issues.push({ path: ['providers', index, 'name'], problem: `must not be ${provider.name} with identity.kubernetesUsername provider:login (its users would be named ${provider.name}:…, a reserved name space)` });
+    }
   });
   if (oidcBearer !== undefined && providers !== undefined) {
     const target = providers.find((provider) => provider.name === oidcBearer.provider);
@@ -389,6 +401,7 @@ function toProxyConfig(input: ProxyInput): ProxyConfig {
     log: { level: input.log.level },
     providers: input.providers.map((provider) => ({ ...provider, settings: structuredClone(provider.settings) })),
     oidcBearer: input.oidcBearer === undefined ? undefined : { provider: input.oidcBearer.provider },
+    identity: { kubernetesUsername: input.identity.kubernetesUsername },
     console: { enabled: input.console.enabled, sessionTtlSeconds: input.console.sessionTtl },
     groupRefresh: { maxAgeSeconds: input.groupRefresh.maxAge, intervalSeconds: input.groupRefresh.interval },
     providerHealth: { intervalSeconds: input.providerHealth.interval, timeoutSeconds: input.providerHealth.timeout },

@@ -5,7 +5,8 @@
  * classic `--oidc-*` flags for older API servers.
  *
  * Both map the claims (claims.ts) to exactly the identity the proxy impersonates:
- * - username = `sub` unprefixed. Structured: `prefix: ""` (required with `claim`). Classic:
+ * - username = `sub` unprefixed (with `identity.kubernetesUsername: provider:login`, the
+ *   claim `kubegate_username` instead: `usernameClaim`). Structured: `prefix: ""` (required with `claim`). Classic:
  *   `--oidc-username-prefix=-`, because without it every claim but `email` is prefixed with
  *   `<issuer>#`.
  * - groups = `groups` unprefixed (the provider prefix `ldap:`… is already in the value).
@@ -18,7 +19,7 @@
  * The CA is the proxy's own when it has one (its serving certificate's issuer): inline in
  * the structured configuration, a file for `--oidc-ca-file`.
  */
-import { CLAIM_GROUPS, CLAIM_USERNAME, EXTRA_CLAIMS, SIGNING_ALGORITHM } from './claims.js';
+import { CLAIM_GROUPS, CLAIM_USER_ID, EXTRA_CLAIMS, SIGNING_ALGORITHM } from './claims.js';
 
 export const AUTHENTICATION_CONFIG_VERSIONS = ['v1beta1', 'v1alpha1', 'v1'] as const;
 export type AuthenticationConfigVersion = (typeof AUTHENTICATION_CONFIG_VERSIONS)[number];
@@ -32,6 +33,8 @@ export interface AuthenticationConfigInput {
   /** PEM CA that verifies the proxy's serving certificate; null: the system roots do. */
   readonly caPem: string | null;
   readonly version: AuthenticationConfigVersion;
+  /** The claim holding the Kubernetes user name (TokenIssuer.usernameClaim). */
+  readonly usernameClaim: string;
 }
 
 /** The `AuthenticationConfiguration` document (JSON is valid YAML for `--authentication-config`). */
@@ -47,9 +50,9 @@ export function authenticationConfiguration(input: AuthenticationConfigInput): R
           ...(input.caPem === null ? {} : { certificateAuthority: input.caPem }),
         },
         claimMappings: {
-          username: { claim: CLAIM_USERNAME, prefix: '' },
+          username: { claim: input.usernameClaim, prefix: '' },
           groups: { claim: CLAIM_GROUPS, prefix: '' },
-          uid: { claim: CLAIM_USERNAME },
+          uid: { claim: CLAIM_USER_ID },
           extra: EXTRA_CLAIMS.map(({ key, claim }) => ({ key, valueExpression: `claims.${claim}` })),
         },
       },
@@ -62,7 +65,7 @@ export function oidcFlags(input: Omit<AuthenticationConfigInput, 'version'>, caF
   return [
     `--oidc-issuer-url=${input.issuerUrl}`,
     `--oidc-client-id=${input.clusterId}`,
-    `--oidc-username-claim=${CLAIM_USERNAME}`,
+    `--oidc-username-claim=${input.usernameClaim}`,
     '--oidc-username-prefix=-',
     `--oidc-groups-claim=${CLAIM_GROUPS}`,
     '--oidc-groups-prefix=',

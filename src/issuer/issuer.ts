@@ -22,7 +22,9 @@ import type { JWK } from 'jose';
 import { EXTRA_LOGIN_NAME, EXTRA_PROVIDER, EXTRA_TOKEN_NAME } from '../auth/user.js';
 import type { UserInfo } from '../auth/user.js';
 import type { Store } from '../store/store.js';
-import { CLAIM_GROUPS, CLAIM_LOGIN_NAME, CLAIM_PROVIDER, CLAIM_TOKEN_NAME, SIGNING_ALGORITHM } from './claims.js';
+import { CLAIM_GROUPS, CLAIM_KUBERNETES_USERNAME, CLAIM_LOGIN_NAME, CLAIM_PROVIDER, CLAIM_TOKEN_NAME, SIGNING_ALGORITHM, usernameClaimFor } from './claims.js';
+import { kubernetesNameOf } from '../auth/principal.js';
+import type { KubernetesUsernameFormat } from '../config/identity.js';
 import { createKeyRing } from './signing-keys.js';
 
 export const DISCOVERY_PATH = '/.well-known/openid-configuration';
@@ -34,6 +36,8 @@ export interface TokenIssuerOptions {
   readonly issuerUrl: () => string;
   readonly tokenTtlSeconds: number;
   readonly keyRotationSeconds: number;
+  /** How users are named to Kubernetes; default `id`. */
+  readonly kubernetesUsername?: KubernetesUsernameFormat;
   readonly now?: () => Date;
 }
 
@@ -46,6 +50,8 @@ export interface IssuedJwt {
 export interface TokenIssuer {
   readonly issuerUrl: () => string;
   readonly tokenTtlSeconds: number;
+  /** The claim the API server must take the username from (`sub` or `kubegate_username`). */
+  readonly usernameClaim: string;
   /**
    * A JWT for `clusterId` carrying `user` (an identity the proxy authenticated: name = user
    * ID, provider groups, kubegate extras). The caller has checked that it may have one.
@@ -66,9 +72,12 @@ export function createTokenIssuer(options: TokenIssuerOptions): TokenIssuer {
     now,
   });
 
+  const format = options.kubernetesUsername ?? 'id';
+
   return {
     issuerUrl: options.issuerUrl,
     tokenTtlSeconds: options.tokenTtlSeconds,
+    usernameClaim: usernameClaimFor(format),
     async issue(user, clusterId) {
       const key = await ring.signingKey();
       const issuedAt = Math.floor(now().getTime() / 1000);
@@ -78,6 +87,7 @@ export function createTokenIssuer(options: TokenIssuerOptions): TokenIssuer {
         [CLAIM_LOGIN_NAME]: firstExtra(user, EXTRA_LOGIN_NAME),
         [CLAIM_PROVIDER]: firstExtra(user, EXTRA_PROVIDER),
         [CLAIM_TOKEN_NAME]: firstExtra(user, EXTRA_TOKEN_NAME),
+        ...(format === 'id' ? {} : { [CLAIM_KUBERNETES_USERNAME]: kubernetesNameOf(user) }),
       })
         .setProtectedHeader({ alg: key.algorithm, kid: key.kid, typ: 'JWT' })
         .setIssuer(options.issuerUrl())
@@ -98,7 +108,7 @@ export function createTokenIssuer(options: TokenIssuerOptions): TokenIssuer {
         response_types_supported: ['id_token'],
         subject_types_supported: ['public'],
         id_token_signing_alg_values_supported: [SIGNING_ALGORITHM],
-        claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', CLAIM_GROUPS, CLAIM_LOGIN_NAME, CLAIM_PROVIDER, CLAIM_TOKEN_NAME],
+        claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti', CLAIM_GROUPS, CLAIM_LOGIN_NAME, CLAIM_PROVIDER, CLAIM_TOKEN_NAME, ...(format === 'id' ? [] : [CLAIM_KUBERNETES_USERNAME])],
       };
     },
     async jwks() {

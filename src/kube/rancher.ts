@@ -24,6 +24,12 @@ const MANAGED_BY_VALUE = 'kubegate';
 export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
 export const ANNOTATION_PROVIDER = 'kubegate.io/provider';
 export const ANNOTATION_GROUPS_BY_PROVIDER = 'kubegate.io/groups-by-provider';
+/**
+ * On ClusterAuthTokens: the Kubernetes user name the webhook answers for the token, when the
+ * installation names users other than by ID (`userName` stays the user ID: it names the
+ * ClusterUserAttribute, and it is the uid).
+ */
+export const ANNOTATION_USERNAME = 'kubegate.io/username';
 export const INSTALLATION_LABEL = 'kubegate.io/installation';
 export const CLUSTER_LABEL = 'kubegate.io/cluster';
 /** On role bindings: the membership subject and role they implement. */

@@ -9,9 +9,10 @@
  * the `Origin` check (CVE-2019-13209) → bearer token → authenticate (401 / 503) → a
  * cluster-scoped token on another cluster (401) → client `Impersonate-*` parsed (400 when
  * malformed; 403 when the proxy has no `impersonation` review — both after authentication so
- * the audit names who tried) → membership (403) → cluster lookup (404) → for a client
- * `Impersonate-*` request (`kubectl --as`), the target cluster's own answer through its own
- * upstream (impersonation-review.ts: 403 naming every denial, 503 when it cannot tell).
+ * the audit names who tried) → membership (403) → what the role allows (a viewer only reads,
+ * role-verbs.ts: 403) → cluster lookup (404) → for a client `Impersonate-*` request
+ * (`kubectl --as`), the target cluster's own answer through its own upstream
+ * (impersonation-review.ts: 403 naming every denial, 503 when it cannot tell).
  * Membership is checked before existence on purpose: a caller who is not a member gets the
  * same 403 whether or not the cluster exists, so cluster IDs do not leak; only callers whom
  * `authorize` accepts (members, and whoever the caller's policy lets see every cluster) can
@@ -35,6 +36,7 @@ import type { Cluster, ClusterRole } from '../store/store.js';
 import { parseClusterPath, type ClusterPath } from './cluster-path.js';
 import { impersonationHeaders, requestedIdentity } from './impersonate.js';
 import type { ImpersonationDecision, ImpersonationReview } from './impersonation-review.js';
+import { roleRefusal } from './role-verbs.js';
 import { sanitizeRequest } from './sanitize.js';
 
 /** What admission looks at: the request line and headers, nothing of the connection. */
@@ -147,6 +149,8 @@ export async function admit(head: RequestHead, deps: AdmissionDeps, now: () => n
     const allowed = deps.authorize(user, target.clusterId);
     if (allowed === null) return refuse(new KubegateError('FORBIDDEN'));
     role = allowed;
+    const readOnly = roleRefusal(allowed, { method: head.method, path: target.path, upgrade: head.upgrade });
+    if (readOnly !== undefined) return refuse(readOnly);
     const cluster = deps.getCluster(target.clusterId);
     if (cluster === undefined) return refuse(new KubegateError('NOT_FOUND'));
     const upstream = deps.upstreams.get(cluster);

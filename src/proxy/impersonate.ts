@@ -33,6 +33,7 @@
  */
 import { KubegateError } from '../errors.js';
 import type { UserInfo } from '../auth/user.js';
+import { kubernetesNameOf } from '../auth/principal.js';
 
 const IMPERSONATE_USER = 'Impersonate-User';
 const IMPERSONATE_UID = 'Impersonate-Uid';
@@ -69,7 +70,7 @@ export function impersonationHeaders(user: UserInfo): readonly string[] {
 }
 
 function buildImpersonationHeaders(user: UserInfo): readonly string[] {
-  const headers: string[] = [IMPERSONATE_USER, headerValue(user.name, 'the user name', false)];
+  const headers: string[] = [IMPERSONATE_USER, headerValue(kubernetesNameOf(user), 'the user name', false)];
   if (user.uid.length > 0) headers.push(IMPERSONATE_UID, headerValue(user.uid, 'the user uid', false));
   for (const group of user.groups) headers.push(IMPERSONATE_GROUP, headerValue(group, 'a group', false));
   for (const [key, values] of Object.entries(user.extra)) {

@@ -26,6 +26,7 @@
  * in flight from being stored. A revoked token needs nothing here: it no longer
  * authenticates, so its entries can never be reached.
  */
+import { kubernetesNameOf } from '../auth/principal.js';
 import { LRUCache } from 'lru-cache';
 import { SYSTEM_AUTHENTICATED, type UserInfo } from '../auth/user.js';
 import { endpointFromUpstream } from '../clusters/endpoint.js';
@@ -164,7 +165,7 @@ interface Subject {
 function subjectOf(user: UserInfo): Subject {
   const groups = user.groups.includes(SYSTEM_AUTHENTICATED) ? user.groups : [...user.groups, SYSTEM_AUTHENTICATED];
   return {
-    user: user.name,
+    user: kubernetesNameOf(user),
     ...(user.uid.length > 0 ? { uid: user.uid } : {}),
     groups,
     ...(Object.keys(user.extra).length > 0 ? { extra: user.extra } : {}),

@@ -13,15 +13,23 @@
  *   provider, and `extraByProvider` = the extras the proxy impersonates (login name,
  *   provider). The webhook adds the token name; the API server adds `system:authenticated`.
  * - Per membership: a ClusterRoleBinding of the subject to the role's ClusterRole
- *   (owner → cluster-admin, member → edit, viewer → view by default).
+ *   (owner → cluster-admin, member → edit, viewer → view by default). A User subject is the
+ *   user's Kubernetes user name (auth/principal.ts): its ID, or with `provider:login` one
+ *   subject per provider the user logs in with (`memberNames`); a user with no name yet gets
+ *   no binding.
+ * - With `provider:login`, each ClusterAuthToken names the Kubernetes user name of its login
+ *   in the annotation `kubegate.io/username`, which the webhook answers; a token whose name
+ *   would be reserved is left out (the webhook then does not know it: fail closed).
  * Everything carries `app.kubernetes.io/managed-by: kubegate` and its owner's labels
  * (installation ID, cluster ID); binding names include the owner, so two installations (or
  * two cluster IDs on one API server) binding the same group never collide.
  */
 import { createHash } from 'node:crypto';
+import { kubernetesUsername } from '../auth/principal.js';
 import { EXTRA_LOGIN_NAME, EXTRA_PROVIDER } from '../auth/user.js';
+import type { KubernetesUsernameFormat } from '../config/identity.js';
 import type { ClusterAuthToken, ClusterRoleBinding, ClusterUserAttribute, KubeSecret } from '../kube/rancher.js';
-import { ANNOTATION_GROUPS_BY_PROVIDER, ANNOTATION_MEMBERSHIP, ANNOTATION_PROVIDER, CATTLE_GROUP_VERSION, managedMeta } from '../kube/rancher.js';
+import { ANNOTATION_GROUPS_BY_PROVIDER, ANNOTATION_MEMBERSHIP, ANNOTATION_PROVIDER, ANNOTATION_USERNAME, CATTLE_GROUP_VERSION, managedMeta } from '../kube/rancher.js';
 import type { ObjectOwner } from '../kube/rancher.js';
 import type { ClusterRole, Membership, Token, User } from '../store/store.js';
 
@@ -42,6 +50,10 @@ export interface DesiredInput {
   readonly memberships: readonly Membership[];
   readonly roleNames: RoleNames;
   readonly now: Date;
+  /** How users are named to Kubernetes; default `id`. */
+  readonly kubernetesUsername?: KubernetesUsernameFormat;
+  /** Kubernetes user names of User members by user ID (not needed with `id`). */
+  readonly memberNames?: ReadonlyMap<string, readonly string[]>;
 }
 
 export interface DesiredState {
@@ -68,11 +80,21 @@ export function desiredState(input: DesiredInput): DesiredState {
     .filter((token) => token.expiresAt === null || token.expiresAt.getTime() > input.now.getTime())
     .filter((token) => input.users.get(token.userId)?.enabled === true)
     .sort((a, b) => a.name.localeCompare(b.name));
+  const format = input.kubernetesUsername ?? 'id';
   for (const token of live) {
+    let annotations: Record<string, string> = { [ANNOTATION_PROVIDER]: token.provider };
+    if (format !== 'id') {
+      const user = input.users.get(token.userId)!;
+      try {
+        annotations = { ...annotations, [ANNOTATION_USERNAME]: kubernetesUsername(format, { id: user.id, login: user.username, provider: token.provider }) };
+      } catch {
+        continue;
+      }
+    }
     tokens.push({
       apiVersion: CATTLE_GROUP_VERSION,
       kind: 'ClusterAuthToken',
-      metadata: managedMeta(token.name, namespace, owner, { [ANNOTATION_PROVIDER]: token.provider }),
+      metadata: managedMeta(token.name, namespace, owner, annotations),
       userName: token.userId,
       enabled: true,
       ...(token.expiresAt === null ? {} : { expiresAt: rfc3339(token.expiresAt) }),
@@ -110,7 +132,10 @@ export function desiredState(input: DesiredInput): DesiredState {
     });
   }
 
+  const subjectNames = (membership: Membership): readonly string[] =>
+    membership.subjectKind === 'User' && format !== 'id' ? (input.memberNames?.get(membership.subjectName) ?? []) : [membership.subjectName];
   const bindings: ClusterRoleBinding[] = input.memberships
+    .filter((membership) => subjectNames(membership).length > 0)
     .map((membership) => ({
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'ClusterRoleBinding',
@@ -118,7 +143,7 @@ export function desiredState(input: DesiredInput): DesiredState {
         [ANNOTATION_MEMBERSHIP]: JSON.stringify({ kind: membership.subjectKind, name: membership.subjectName, role: membership.role }),
       }),
       roleRef: { apiGroup: 'rbac.authorization.k8s.io' as const, kind: 'ClusterRole' as const, name: input.roleNames[membership.role] },
-      subjects: [{ kind: membership.subjectKind, name: membership.subjectName, apiGroup: 'rbac.authorization.k8s.io' as const }],
+      subjects: subjectNames(membership).map((name) => ({ kind: membership.subjectKind, name, apiGroup: 'rbac.authorization.k8s.io' as const })),
     }))
     .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
 

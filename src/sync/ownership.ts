@@ -18,6 +18,14 @@
  * sync; a copy started first stops its original at the original's next sync, which then
  * reports SYNC_SUPERSEDED. Either way, never two writers unnoticed.
  * Replicas sharing one PostgreSQL share the epoch history, so a rolling restart is fine.
+ *
+ * The stamp also records whether the authorized endpoint's objects (ClusterAuthTokens, their
+ * Secrets, ClusterUserAttributes) may be in the cluster (`aceObjects`): written `true` before
+ * the first of them is, and `false` once they were removed. Role bindings go to every
+ * cluster, the endpoint's objects only to some: the record tells the sync whether a cluster
+ * without the endpoint still needs cleaning, without listing kinds that may not exist there
+ * (no CRDs) or that it may not read (no Role in the namespace). A stamp from before the record
+ * existed counts as `true`, so a cleanup is never skipped on a guess.
  */
 import { createHash } from 'node:crypto';
 import { KubegateError } from '../errors.js';
@@ -29,7 +37,7 @@ import type { ObjectOwner } from '../kube/rancher.js';
 /** Sync epochs kept in the store (one per proxy start, workers and replicas included). */
 export const EPOCHS_KEPT = 64;
 
-interface ConfigMap extends KubeObject {
+export interface ConfigMap extends KubeObject {
   readonly data?: Readonly<Record<string, string>>;
 }
 
@@ -42,35 +50,55 @@ export interface StampOptions {
   readonly takeOver: boolean;
   /** Cleaning up: a missing stamp means nothing to prove, and none is created. */
   readonly cleanup?: boolean;
+  /** The endpoint's objects are about to be written: the stamp must say so first. */
+  readonly writesAceObjects?: boolean;
 }
 
 export type StampOutcome = 'created' | 'current' | 'advanced' | 'taken-over' | 'absent';
+
+export interface Claim {
+  readonly outcome: StampOutcome;
+  /**
+   * Whether the endpoint's objects may be in the cluster, as the stamp said before this claim
+   * (true also when it cannot tell: an old stamp, or none while cleaning up).
+   */
+  readonly aceObjects: boolean;
+  /** The stamp as it now is in the cluster (undefined when `absent`). */
+  readonly stamp: ConfigMap | undefined;
+}
+
+const ACE_OBJECTS_KEY = 'aceObjects';
 
 export function ownershipStampName(owner: ObjectOwner): string {
   return `kubegate-owner-${createHash('sha256').update(`${owner.installationId}\0${owner.clusterId}`).digest('hex').slice(0, 20)}`;
 }
 
 /** Checks and refreshes the stamp; throws SYNC_SUPERSEDED when another copy owns the cluster. */
-export async function claimCluster(client: KubeClient, options: StampOptions): Promise<StampOutcome> {
+export async function claimCluster(client: KubeClient, options: StampOptions): Promise<Claim> {
   const { namespace, owner, epochs } = options;
   const newest = epochs[0];
   if (newest === undefined) throw new TypeError('epochs must not be empty');
   const name = ownershipStampName(owner);
   const path = configMapsPath(namespace, name);
-  const stamp = (epoch: string, resourceVersion?: string): ConfigMap => ({
-    apiVersion: 'v1',
-    kind: 'ConfigMap',
-    metadata: { ...managedMeta(name, namespace, owner), ...(resourceVersion === undefined ? {} : { resourceVersion }) },
-    data: { installationId: owner.installationId, clusterId: owner.clusterId, epoch },
-  });
   const current = await client.get<ConfigMap>(path);
   if (current === undefined) {
-    if (options.cleanup === true) return 'absent';
-    await client.create(configMapsPath(namespace), stamp(newest));
-    return 'created';
+    if (options.cleanup === true) return { outcome: 'absent', aceObjects: true, stamp: undefined };
+    const stamp = stampObject(namespace, owner, newest, options.writesAceObjects === true);
+    try {
+      return { outcome: 'created', aceObjects: false, stamp: await client.create(configMapsPath(namespace), stamp) };
+    } catch (error) {
+      if (kubeStatusCode(error) !== 404) throw error;
+      throw new KubegateError(
+        'KUBE_API_FAILED',
+        `namespace ${namespace} does not exist in the cluster: the sync keeps its ownership stamp there (apply deploy/proxy/downstream-rbac.yaml, or a fresh import for an agent-mode cluster)`,
+        { cause: error },
+      );
+    }
   }
   const epoch = current.data?.['epoch'] ?? '';
-  if (epoch === newest) return 'current';
+  const recorded = current.data?.[ACE_OBJECTS_KEY] !== 'false';
+  const aceObjects = recorded || options.writesAceObjects === true;
+  if (epoch === newest && aceObjects === recorded) return { outcome: 'current', aceObjects: recorded, stamp: current };
   const ours = epochs.includes(epoch);
   if (!ours && !options.takeOver) {
     throw new KubegateError(
@@ -79,8 +107,24 @@ export async function claimCluster(client: KubeClient, options: StampOptions): P
     );
   }
   // A stale resourceVersion (409) means another writer got there first: the next attempt re-reads.
-  await client.replace(path, stamp(newest, current.metadata.resourceVersion));
-  return ours ? 'advanced' : 'taken-over';
+  const stamp = await client.replace(path, stampObject(namespace, owner, newest, aceObjects, current.metadata.resourceVersion));
+  return { outcome: epoch === newest ? 'current' : ours ? 'advanced' : 'taken-over', aceObjects: recorded, stamp };
+}
+
+/** Records in the stamp that the endpoint's objects were removed (after a successful cleanup). */
+export async function recordAceObjectsRemoved(client: KubeClient, namespace: string, owner: ObjectOwner, stamp: ConfigMap): Promise<void> {
+  if (stamp.data?.[ACE_OBJECTS_KEY] === 'false') return;
+  const epoch = stamp.data?.['epoch'] ?? '';
+  await client.replace(configMapsPath(namespace, stamp.metadata.name), stampObject(namespace, owner, epoch, false, stamp.metadata.resourceVersion));
+}
+
+function stampObject(namespace: string, owner: ObjectOwner, epoch: string, aceObjects: boolean, resourceVersion?: string): ConfigMap {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { ...managedMeta(ownershipStampName(owner), namespace, owner), ...(resourceVersion === undefined ? {} : { resourceVersion }) },
+    data: { installationId: owner.installationId, clusterId: owner.clusterId, epoch, [ACE_OBJECTS_KEY]: String(aceObjects) },
+  };
 }
 
 /** Removes the stamp after a cleanup; false when there was none. */

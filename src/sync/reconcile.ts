@@ -12,8 +12,13 @@
  * unwanted. Order keeps the webhook from ever seeing a token without its hash or user:
  * user attributes and Secrets are written before tokens, tokens are deleted before their
  * Secrets and attributes. A binding whose role changed is re-created (roleRef is immutable).
+ * Role bindings are reconciled in every cluster; the authorized endpoint's kinds
+ * (ClusterAuthTokens, Secrets, ClusterUserAttributes) only as `aceObjects` says: `sync`
+ * (the endpoint is on in mode `webhook`), `remove` (it is not, but some may be there: they are
+ * deleted) or `skip` (none can be there: those kinds are not even listed, as a cluster
+ * without the endpoint may lack their CRDs or the Role to read them).
  * A 404 on a collection means the CRDs are not installed: KUBE_API_FAILED saying so — except
- * when cleaning up (`missingIsEmpty`), where a missing kind holds nothing to remove.
+ * when removing, where a missing kind holds nothing to remove.
  */
 import { KubegateError } from '../errors.js';
 import type { KubeClient, KubeObject } from '../kube/client.js';
@@ -23,6 +28,7 @@ import {
   ANNOTATION_GROUPS_BY_PROVIDER,
   ANNOTATION_MEMBERSHIP,
   ANNOTATION_PROVIDER,
+  ANNOTATION_USERNAME,
   MANAGED_SELECTOR,
   clusterAuthTokensPath,   clusterRoleBindingsPath,
   clusterUserAttributesPath,
@@ -45,10 +51,18 @@ export interface ReconcileCounts {
   readonly foreign: number;
 }
 
+export type AceObjects = 'sync' | 'remove' | 'skip';
+
 export interface ReconcileOptions {
   readonly owner: ObjectOwner;
-  /** A collection that does not exist (404: CRDs or namespace missing) holds nothing: for cleanups. */
-  readonly missingIsEmpty?: boolean;
+  /** What to do with the endpoint's kinds (tokens, Secrets, user attributes); see above. */
+  readonly aceObjects: AceObjects;
+}
+
+interface ListOptions {
+  readonly owner: ObjectOwner;
+  /** A collection that does not exist (404: CRDs missing) holds nothing: for cleanups. */
+  readonly missingIsEmpty: boolean;
 }
 
 interface Counts {
@@ -80,7 +94,12 @@ export async function reconcileCluster(client: KubeClient, namespace: string, de
   const tokenKind: Kind<ClusterAuthToken> = {
     resource: 'clusterauthtokens',
     path: (name) => clusterAuthTokensPath(namespace, name),
-    owned: (o) => ({ userName: o.userName, enabled: o.enabled, expiresAt: o.expiresAt ?? null, metadata: { labels: ownerLabelsOf(o), annotations: ownAnnotation(o, ANNOTATION_PROVIDER) } }),
+    owned: (o) => ({
+      userName: o.userName,
+      enabled: o.enabled,
+      expiresAt: o.expiresAt ?? null,
+      metadata: { labels: ownerLabelsOf(o), annotations: { ...ownAnnotation(o, ANNOTATION_PROVIDER), ...ownAnnotation(o, ANNOTATION_USERNAME) } },
+    }),
   };
   const secretKind: Kind<KubeSecret> = {
     resource: 'secrets',
@@ -99,8 +118,15 @@ export async function reconcileCluster(client: KubeClient, namespace: string, de
     immutableChanged: (d, a) => JSON.stringify(d.roleRef) !== JSON.stringify(a.roleRef),
   };
 
-  const list = <T extends KubeObject>(kind: Kind<T>): Promise<Listed<T>> => listManaged(client, kind, options, counts);
-  const [tokens, secrets, attributes, bindings] = await Promise.all([list(tokenKind), list(secretKind), list(attributeKind), list(bindingKind)]);
+  const nothing = <T extends KubeObject>(): Promise<Listed<T>> => Promise.resolve({ ours: new Map<string, T>(), others: new Set<string>() });
+  const listAce = <T extends KubeObject>(kind: Kind<T>): Promise<Listed<T>> =>
+    options.aceObjects === 'skip' ? nothing<T>() : listManaged(client, kind, { owner, missingIsEmpty: options.aceObjects === 'remove' }, counts);
+  const [tokens, secrets, attributes, bindings] = await Promise.all([
+    listAce(tokenKind),
+    listAce(secretKind),
+    listAce(attributeKind),
+    listManaged(client, bindingKind, { owner, missingIsEmpty: false }, counts),
+  ]);
   // Writes first, in dependency order; then deletions in reverse order.
   await upsertAll(client, attributeKind, desired.attributes, attributes, counts, owner);
   await upsertAll(client, secretKind, desired.secrets, secrets, counts, owner);
@@ -113,7 +139,7 @@ export async function reconcileCluster(client: KubeClient, namespace: string, de
   return counts;
 }
 
-async function listManaged<T extends KubeObject>(client: KubeClient, kind: Kind<T>, options: ReconcileOptions, counts: Counts): Promise<Listed<T>> {
+async function listManaged<T extends KubeObject>(client: KubeClient, kind: Kind<T>, options: ListOptions, counts: Counts): Promise<Listed<T>> {
   const ours = new Map<string, T>();
   const others = new Set<string>();
   try {
@@ -126,7 +152,7 @@ async function listManaged<T extends KubeObject>(client: KubeClient, kind: Kind<
     return { ours, others };
   } catch (error) {
     if (kubeStatusCode(error) === 404) {
-      if (options.missingIsEmpty === true) return { ours, others };
+      if (options.missingIsEmpty) return { ours, others };
       throw new KubegateError('KUBE_API_FAILED', `${kind.resource} cannot be listed (404): apply deploy/crds/ and create the namespace`, { cause: error });
     }
     throw error;

@@ -1,8 +1,9 @@
 /**
- * The proxy → cluster sync: keeps every cluster with the authorized endpoint on holding the
- * ClusterAuthTokens, Secrets, ClusterUserAttributes and membership ClusterRoleBindings that
- * the store implies (desired.ts), through the cluster's registered, impersonate-only
- * credentials plus the namespaced writes deploy/proxy/downstream-rbac.yaml grants.
+ * The proxy → cluster sync: keeps every cluster the proxy reaches (directly or through an
+ * agent's tunnel) holding the membership ClusterRoleBindings the store implies, and those
+ * with the authorized endpoint on (mode `webhook`) also the ClusterAuthTokens, Secrets and
+ * ClusterUserAttributes (desired.ts), through the cluster's registered, impersonate-only
+ * credentials plus the writes deploy/proxy/downstream-rbac.yaml grants.
  *
  * Design note:
  * - Event driven: a store change (token issued or revoked, user disabled, groups refreshed,
@@ -15,10 +16,16 @@
  *   one more. A failing cluster (unreachable, CRDs missing) is retried with exponential
  *   backoff (`initialBackoffMs` doubling to `maxBackoffMs`, with jitter) and its error kept
  *   in `status()`; it never blocks other clusters, and nothing here is on a request's path.
- * - Only clusters with the endpoint on are synced. The store remembers whether the sync may
+ * - Every cluster gets the role bindings, so membership roles mean the same everywhere. Token
+ *   state goes only where the endpoint is on in mode `webhook`; the ownership stamp records
+ *   whether any may be there (ownership.ts), so a cluster whose endpoint is turned off has
+ *   it removed (retried until that succeeds), and one that never had it is never asked
+ *   about those kinds (it may have neither their CRDs nor the Role to read them). Token
+ *   changes concern only clusters holding token state. An agent-mode cluster without a
+ *   tunnel is not a failure: its status says CLUSTER_DISCONNECTED (a debug line, no retry
+ *   loop), and its agent connecting schedules it. The store remembers whether the sync may
  *   have objects in a cluster (`syncHoldsObjects`, set before its first write there): a
- *   cluster whose endpoint is turned off has them removed (retried until that succeeds), and
- *   a cluster that never had the endpoint is never contacted at all — no loop, no retries.
+ *   cluster deleted before that is forgotten without contacting it.
  * - A cluster being deleted (`deletingSince`) has its objects removed the same way, with
  *   retries until it succeeds, and only then is it deleted from the store: until then its
  *   tokens can still be revoked, and nobody can use it (clusters/registry.ts).
@@ -33,15 +40,17 @@ import { createKubeClient } from '../kube/client.js';
 import { endpointFromUpstream } from '../clusters/endpoint.js';
 import type { UpstreamPool } from '../clusters/upstreams.js';
 import { aceModeOf } from '../store/store.js';
-import type { Cluster, Store, StoreChange, User } from '../store/store.js';
+import type { Cluster, Membership, Store, StoreChange, User } from '../store/store.js';
+import { kubernetesUsername } from '../auth/principal.js';
+import type { KubernetesUsernameFormat } from '../config/identity.js';
 import { toKubegateError } from '../errors.js';
 import { DEFAULT_ROLE_NAMES, desiredState, groupsKey } from './desired.js';
 import type { DesiredState, RoleNames } from './desired.js';
 import { randomBytes } from 'node:crypto';
 import type { ObjectOwner } from '../kube/rancher.js';
-import { EPOCHS_KEPT, claimCluster, releaseCluster } from './ownership.js';
+import { EPOCHS_KEPT, claimCluster, recordAceObjectsRemoved, releaseCluster } from './ownership.js';
 import { reconcileCluster } from './reconcile.js';
-import type { ReconcileCounts } from './reconcile.js';
+import type { AceObjects, ReconcileCounts } from './reconcile.js';
 
 /** The store setting holding this installation's ID (generated once). */
 export const INSTALLATION_ID_SETTING = 'installation.id';
@@ -73,6 +82,10 @@ export interface ClusterSyncOptions {
    * (`sync.takeOver`): once per cluster in this process. Default false.
    */
   readonly takeOver?: boolean;
+  /** How users are named to Kubernetes (`identity.kubernetesUsername`): binding subjects and tokens follow. Default `id`. */
+  readonly kubernetesUsername?: KubernetesUsernameFormat;
+  /** Enabled providers of type `local`: the providers a user with a password logs in with. */
+  readonly localProviders?: readonly string[];
   readonly now?: () => Date;
 }
 
@@ -137,6 +150,8 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
   const maxBackoffMs = options.maxBackoffMs ?? 60_000;
   const now = options.now ?? (() => new Date());
   const takeOver = options.takeOver ?? false;
+  const format = options.kubernetesUsername ?? 'id';
+  const localProviders = options.localProviders ?? [];
   const states = new Map<string, ClusterState>();
   let identity: Promise<string> | undefined;
   let stopped = true;
@@ -177,12 +192,10 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
     return identity;
   }
 
-  async function computeDesired(cluster: Cluster, owner: ObjectOwner): Promise<DesiredState> {
-    // In the `jwt` mode the API server verifies the proxy's JWTs itself: no token state is synced, only role bindings.
-    const [tokens, memberships] = await Promise.all([
-      aceModeOf(cluster.ace) === 'jwt' ? [] : store.listTokens({ clusterId: cluster.id }),
-      store.listMemberships(cluster.id),
-    ]);
+  async function computeDesired(cluster: Cluster, owner: ObjectOwner, withTokens: boolean): Promise<DesiredState> {
+    // Token state only for the endpoint in mode `webhook`; in mode `jwt` the API server verifies
+    // the proxy's JWTs itself, and without the endpoint there is nothing to verify in the cluster.
+    const [tokens, memberships] = await Promise.all([withTokens ? store.listTokens({ clusterId: cluster.id }) : [], store.listMemberships(cluster.id)]);
     const users = new Map<string, User>();
     const groups = new Map<string, readonly string[]>();
     for (const userId of new Set(tokens.map((token) => token.userId))) {
@@ -194,7 +207,30 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
       const cached = await store.getUserGroups(userId, provider);
       if (cached !== undefined) groups.set(key, cached.groups);
     }
-    return desiredState({ namespace, owner, tokens, users, groups, memberships, roleNames, now: now() });
+    const memberNames = format === 'id' ? undefined : await namesOfMembers(memberships);
+    return desiredState({ namespace, owner, tokens, users, groups, memberships, roleNames, now: now(), kubernetesUsername: format, ...(memberNames === undefined ? {} : { memberNames }) });
+  }
+
+  /** The Kubernetes user names of User members: one per provider each logs in with (principal.ts). */
+  async function namesOfMembers(memberships: readonly Membership[]): Promise<Map<string, readonly string[]>> {
+    const names = new Map<string, readonly string[]>();
+    for (const membership of memberships) {
+      if (membership.subjectKind !== 'User') continue;
+      const user = await store.getUser(membership.subjectName);
+      if (user === undefined) continue;
+      const providers = new Set((await store.listIdentities(user.id)).map((identity) => identity.provider));
+      if (user.passwordHash !== null) for (const provider of localProviders) providers.add(provider);
+      const userNames: string[] = [];
+      for (const provider of [...providers].sort()) {
+        try {
+          userNames.push(kubernetesUsername(format, { id: user.id, login: user.username, provider }));
+        } catch {
+          // A reserved name is never bound (the proxy refuses to authenticate it too).
+        }
+      }
+      names.set(user.id, userNames);
+    }
+    return names;
   }
 
   async function reconcileOnce(clusterId: string, state: ClusterState): Promise<void> {
@@ -204,32 +240,32 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
       return;
     }
     const deleting = cluster.deletingSince !== null;
-    const wanted = cluster.ace.enabled && !deleting;
-    if (!wanted && !cluster.syncHoldsObjects) {
+    if (deleting && !cluster.syncHoldsObjects) {
       // Nothing of ours there: nothing to contact the cluster for.
-      if (deleting) await finishDeletion(clusterId, 0);
+      await finishDeletion(clusterId, 0);
       return;
     }
+    const withTokens = !deleting && cluster.ace.enabled && aceModeOf(cluster.ace) === 'webhook';
     const attemptAt = now();
     try {
       const owner: ObjectOwner = { installationId: await installationId(), clusterId };
       const client = createKubeClient(endpointFromUpstream(upstreams.get(cluster), { impersonateUser: SYNC_USER }));
       const epochs = await store.listSyncEpochs();
       const useTakeOver = takeOver && !state.claimed;
-      if (wanted && !cluster.syncHoldsObjects) await store.setClusterSyncHoldsObjects(clusterId, true);
-      const claimed = await claimCluster(client, { namespace, owner, epochs, takeOver: useTakeOver, cleanup: !wanted });
+      if (!deleting && !cluster.syncHoldsObjects) await store.setClusterSyncHoldsObjects(clusterId, true);
+      const claim = await claimCluster(client, { namespace, owner, epochs, takeOver: useTakeOver, cleanup: deleting, writesAceObjects: withTokens });
       state.claimed ||= useTakeOver;
-      if (claimed === 'taken-over') logger.warn({ cluster: clusterId }, 'cluster taken over from another copy of this installation (sync.takeOver)');
-      const desired = wanted ? await computeDesired(cluster, owner) : NOTHING;
-      const changes = await reconcileCluster(client, namespace, desired, { owner, missingIsEmpty: !wanted });
-      if (!wanted) {
+      if (claim.outcome === 'taken-over') logger.warn({ cluster: clusterId }, 'cluster taken over from another copy of this installation (sync.takeOver)');
+      const desired = deleting ? NOTHING : await computeDesired(cluster, owner, withTokens);
+      const aceObjects: AceObjects = withTokens ? 'sync' : claim.aceObjects ? 'remove' : 'skip';
+      const changes = await reconcileCluster(client, namespace, desired, { owner, aceObjects });
+      if (deleting) {
         await releaseCluster(client, namespace, owner);
         await store.setClusterSyncHoldsObjects(clusterId, false);
-      }
-      if (deleting) {
         await finishDeletion(clusterId, changes.deleted);
         return;
       }
+      if (aceObjects === 'remove' && claim.stamp !== undefined) await recordAceObjectsRemoved(client, namespace, owner, claim.stamp);
       state.failures = 0;
       state.tokenNames = new Set(desired.tokens.map((token) => token.metadata.name));
       state.userIds = new Set(desired.attributes.map((attribute) => attribute.metadata.name));
@@ -266,6 +302,12 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
         consecutiveFailures: state.failures,
         ...(state.status?.objects === undefined ? {} : { objects: state.status.objects }),
       };
+      if (failure.code === 'CLUSTER_DISCONNECTED') {
+        // An agent-mode cluster without a tunnel: not a failure to retry, a wait. Its agent
+        // connecting (a `tunnel` change) schedules the next attempt.
+        logger.debug({ cluster: clusterId }, 'cluster sync waits for an agent of the cluster to connect');
+        throw failure;
+      }
       if (state.loggedError === reason) {
         logger.debug({ cluster: clusterId, error: reason, failures: state.failures }, 'cluster sync failed again; will retry');
       } else {
@@ -345,9 +387,7 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
 
   async function scheduleAll(): Promise<void> {
     try {
-      for (const cluster of await store.listClusters()) {
-        if (cluster.ace.enabled || cluster.deletingSince !== null || cluster.syncHoldsObjects) schedule(cluster.id);
-      }
+      for (const cluster of await store.listClusters()) schedule(cluster.id);
     } catch (error) {
       logger.warn({ err: error }, 'cluster sync could not list clusters; will retry at the next resync');
     }
@@ -358,15 +398,14 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
     switch (change.kind) {
       case 'cluster':
       case 'membership':
-        if (states.has(change.key)) schedule(change.key);
-        else
-          void store.getCluster(change.key).then(
-            (cluster) => {
-              if (cluster !== undefined && (cluster.ace.enabled || cluster.deletingSince !== null || cluster.syncHoldsObjects)) schedule(cluster.id);
-            },
-            () => undefined,
-          );
+        schedule(change.key);
         return;
+      case 'tunnel': {
+        // An agent connected: a cluster that waited for one (or was never reached) syncs now.
+        const state = states.get(change.key);
+        if (state === undefined || state.status?.ok !== true) schedule(change.key);
+        return;
+      }
       case 'token': {
         const holders = [...states].filter(([, state]) => state.tokenNames.has(change.key)).map(([id]) => id);
         if (holders.length > 0) {
@@ -374,14 +413,21 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
           return;
         }
         void store.getToken(change.key).then(
-          (token) => {
-            if (token?.clusterId != null) schedule(token.clusterId);
-            else if (token === undefined) void scheduleAll();
+          async (token) => {
+            if (token === undefined) return void scheduleAll();
+            if (token.clusterId === null) return;
+            // Only a cluster holding token state cares about a new token.
+            const cluster = await store.getCluster(token.clusterId);
+            if (cluster !== undefined && cluster.ace.enabled && aceModeOf(cluster.ace) === 'webhook') schedule(cluster.id);
           },
           () => void scheduleAll(),
         );
         return;
       }
+      case 'identity':
+        // A user's first login through a provider gives it a name there (provider:login).
+        if (format !== 'id') void scheduleAll();
+        return;
       case 'user':
       case 'groups': {
         const holders = [...states].filter(([, state]) => state.userIds.has(change.key)).map(([id]) => id);

@@ -25,6 +25,7 @@
  *   token and audience set), code TOKEN_AUDIENCE_MISMATCH in the webhook's log;
  * - no audiences requested: nothing to check, none named.
  */
+import { kubernetesNameOf } from '../auth/principal.js';
 import { KubegateError } from '../errors.js';
 import { unauthenticated } from '../auth/authenticator.js';
 import type { AuthResult } from '../auth/authenticator.js';
@@ -123,7 +124,7 @@ export function tokenReviewReply(request: TokenReviewRequest, result: AuthResult
       status: {
         authenticated: true,
         user: {
-          username: user.name,
+          username: kubernetesNameOf(user),
           ...(user.uid === '' ? {} : { uid: user.uid }),
           groups: user.groups,
           ...(extra === undefined ? {} : { extra }),

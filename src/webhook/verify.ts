@@ -21,7 +21,9 @@
  * | no ClusterUserAttribute for the user      | error           | may be synced a moment later |
  * | user disabled                             | unauthenticated | |
  *
- * Identity: username = `userName`; groups = the attribute's groups for the token's provider
+ * Identity: username = `userName`, or for kubegate's tokens the annotation
+ * `kubegate.io/username` when the installation names users other than by ID (uid stays
+ * `userName`; a reserved `system:`/`kubegate:` name is refused); groups = the attribute's groups for the token's provider
  * (kubegate's `kubegate.io/groups-by-provider` annotation, when the token carries
  * `kubegate.io/provider`), else the attribute's `groups`. Objects kubegate synced also give
  * uid = userName and extra (login name, provider, token name), so that the identity equals
@@ -35,10 +37,11 @@
  */
 import { authenticated, unauthenticated, undecided } from '../auth/authenticator.js';
 import type { AuthResult, TokenAuthenticator } from '../auth/authenticator.js';
-import { EXTRA_TOKEN_NAME, makeUserInfo } from '../auth/user.js';
+import { EXTRA_TOKEN_NAME, assertProviderName, makeUserInfo } from '../auth/user.js';
+import { RESERVED_PROVIDER_PREFIXES } from '../config/identity.js';
 import { KubegateError, isKubegateError } from '../errors.js';
 import type { ClusterAuthToken, ClusterUserAttribute } from '../kube/rancher.js';
-import { ANNOTATION_PROVIDER, groupsByProvider } from '../kube/rancher.js';
+import { ANNOTATION_PROVIDER, ANNOTATION_USERNAME, groupsByProvider } from '../kube/rancher.js';
 import { tryParseToken } from '../tokens/format.js';
 import { verifySecret } from '../tokens/hash.js';
 
@@ -87,6 +90,7 @@ export function createWebhookVerifier(options: WebhookVerifierOptions): TokenAut
     try {
       return authenticated(identityOf(parsed.name, token, attribute), { name: parsed.name, expiresAt, clusterId: null });
     } catch (error) {
+      if (isKubegateError(error, 'IDENTITY_NAME_RESERVED') || isKubegateError(error, 'IDENTITY_NAME_INVALID')) return unauthenticated(error.code);
       return undecided(isKubegateError(error) ? error : new KubegateError('INTERNAL', undefined, { cause: error }));
     }
   }
@@ -110,7 +114,21 @@ function identityOf(tokenName: string, token: ClusterAuthToken, attribute: Clust
     if (Array.isArray(values)) extra[key] = values.filter((value) => typeof value === 'string');
   }
   extra[EXTRA_TOKEN_NAME] = [tokenName];
-  return makeUserInfo({ name: token.userName, uid: token.userName, groups, extra });
+  return makeUserInfo({ name: token.userName, kubernetesName: kubernetesNameAnnotation(token), uid: token.userName, groups, extra });
+}
+
+/**
+ * The Kubernetes user name the sync stamped on the token (`identity.kubernetesUsername` other
+ * than `id`), or undefined for the user ID. A name in Kubernetes' or kubegate's own name space
+ * (`system:…`, `kubegate:…`) is refused: whoever can write ClusterAuthTokens must not gain a
+ * system identity through the webhook.
+ */
+function kubernetesNameAnnotation(token: ClusterAuthToken): string | undefined {
+  const name = token.metadata.annotations?.[ANNOTATION_USERNAME];
+  if (name === undefined) return undefined;
+  const prefix = name.includes(':') ? name.slice(0, name.indexOf(':')).trim().toLowerCase() : '';
+  if (name === '' || RESERVED_PROVIDER_PREFIXES.includes(prefix)) throw new KubegateError('IDENTITY_NAME_RESERVED', 'the token names a reserved Kubernetes user name');
+  return assertProviderName(name, 'the Kubernetes user name');
 }
 
 /** Rancher's extra keys for the login name and the principal ID. */

@@ -51,6 +51,7 @@ import type { FakePod, KubeStatus, KubeVersion } from './kube-objects.js';
 import { OPENAPI_V2_PROTOBUF, openApiV2Document, openApiV2Protobuf, wantsOpenApiProtobuf } from './kube-openapi.js';
 import { runSpdyExec } from './spdy-exec.js';
 import { runSpdyPortForward, TUNNELED_PORT_FORWARD_PROTOCOL, WebsocketPortForwardServer } from './spdy-portforward.js';
+import { answerSelfSubjectAccessReview, SELF_SUBJECT_ACCESS_REVIEW_PATH } from './kube-authorization.js';
 import { FakeResourceStore } from './kube-resources.js';
 import type { FakeObject } from './kube-resources.js';
 import type { FakeJwtAuthenticator } from './kube-jwt-authn.js';
@@ -502,6 +503,11 @@ export class FakeKubeApiServer {
       return this.sendJson(response, record, answer.status, answer.body);
     }
     if (path === '/api/v1/pods') return this.onlyGet(method, response, record, () => this.listOrWatchPods(request, response, record, query, undefined));
+    const review = SELF_SUBJECT_ACCESS_REVIEW_PATH.exec(path);
+    if (review !== null) {
+      const answer = answerSelfSubjectAccessReview(review[1]!, method, body, identity.user, (plural) => this.resources.list(plural));
+      return this.sendJson(response, record, answer.status, answer.body);
+    }
     const resource = this.resources.match(path);
     if (resource !== undefined) {
       const answer = this.resources.handle({ method, path, query, contentType: request.headers['content-type'], body, response }, resource);

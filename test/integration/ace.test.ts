@@ -1,6 +1,6 @@
 /**
  * The authorized cluster endpoint end to end: the real proxy (startProxy) syncs tokens, user
- * attributes and role bindings into a strict fake cluster; the real webhook (startWebhook)
+ * attributes and role bindings into a strict fake cluster; the real webhook (startWebhook, support/in-cluster-webhook.ts)
  * watches them there; the fake API server asks the webhook about tokens it does not know,
  * as kube-apiserver does with a webhook config file; real kubectl uses both contexts of a
  * downloaded kubeconfig.
@@ -9,16 +9,13 @@ import { SYNC_USER } from '../../src/sync/sync.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { RunningProxy } from '../../src/cmd/proxy.js';
-import { startWebhook } from '../../src/cmd/webhook.js';
-import type { RunningWebhook } from '../../src/cmd/webhook.js';
-import { loadWebhookConfig } from '../../src/config/webhook.js';
-import { createLogger } from '../../src/log.js';
 import type { EffectiveUser, FakeKubeApiServer, FakeUser } from '../fakes/kube-apiserver.js';
 import { CATTLE_NAMESPACE } from '../fakes/rancher-objects.js';
 import type { ApiClient } from '../support/api-client.js';
-import { runKubectl, writeKubeconfig } from '../support/kubectl.js';
-import type { WrittenKubeconfig } from '../support/kubectl.js';
-import { FIXTURE_CLUSTER_TOKEN, startProxyFixture } from '../support/proxy-fixture.js';
+import { runKubectl } from '../support/kubectl.js';
+import { startInClusterWebhook } from '../support/in-cluster-webhook.js';
+import type { InClusterWebhook } from '../support/in-cluster-webhook.js';
+import { startProxyFixture } from '../support/proxy-fixture.js';
 import type { ProxyFixture } from '../support/proxy-fixture.js';
 import { eventually } from '../support/eventually.js';
 
@@ -32,8 +29,7 @@ function identityOf(user: EffectiveUser | undefined): unknown {
 describe('authorized cluster endpoint: proxy sync + webhook + kubectl', () => {
   let fixture: ProxyFixture;
   let fake: FakeKubeApiServer;
-  let webhookKubeconfig: WrittenKubeconfig | undefined;
-  let webhook: RunningWebhook | undefined;
+  let webhook: InClusterWebhook | undefined;
   let proxy: RunningProxy;
   let api: ApiClient;
   let adminToken: string;
@@ -76,13 +72,7 @@ describe('authorized cluster endpoint: proxy sync + webhook + kubectl', () => {
       clusterId: 'edge',
       fake: { namespaces: ['default', 'kube-system', CATTLE_NAMESPACE] },
       async beforeProxy(cluster) {
-        webhookKubeconfig = await writeKubeconfig({ server: cluster.url, caPem: cluster.caPem, token: FIXTURE_CLUSTER_TOKEN });
-        webhook = await startWebhook(loadWebhookConfig({ env: {}, flags: { listen: '127.0.0.1:0', kubeconfig: webhookKubeconfig.path } }), {
-          logger: createLogger({ level: 'silent', name: 'webhook' }),
-          informer: { initialBackoffMs: 20 },
-        });
-        await webhook.source.synced();
-        cluster.useWebhookAuthenticator({ url: `${webhook.url}/v1/authenticate`, version: 'v1', cacheTtlMs: WEBHOOK_CACHE_TTL_MS });
+        webhook = await startInClusterWebhook(cluster, { cacheTtlMs: WEBHOOK_CACHE_TTL_MS });
       },
       cluster: (cluster) => ({ ace: { enabled: true, fqdn: `localhost:${cluster.port}`, caData: Buffer.from(cluster.caPem).toString('base64') } }),
     });
@@ -101,7 +91,6 @@ describe('authorized cluster endpoint: proxy sync + webhook + kubectl', () => {
     await fixture?.stopProxy();
     await webhook?.stop();
     await fixture?.close();
-    await webhookKubeconfig?.remove();
   });
 
   test('a new user’s kubeconfig works through the -fqdn context and the proxy context as the same identity', async () => {

@@ -176,6 +176,8 @@ describe('an agent-mode cluster with real agents and real kubectl', () => {
     assert.equal(view['mode'], 'agent');
     assert.deepEqual(view['agent'], { state: 'disconnected', agents: [] });
     await assertDisconnectedStatus();
+    // The sync waits for an agent instead of failing in a loop.
+    await eventually(async () => /^CLUSTER_DISCONNECTED: /.test(String((await clusterView())['sync']?.error)), 5000, 'the sync to say it waits for an agent');
   });
 
   test('two agents register with one registration token between them and connect; the Secret then holds only the credential', async () => {
@@ -267,6 +269,19 @@ describe('an agent-mode cluster with real agents and real kubectl', () => {
     assert.equal(revoked.status, 204);
     const result = await watch.exited();
     assert.equal(result.timedOut, false, 'the watch ended because of the revocation');
+  });
+
+  test('without the authorized endpoint, the membership becomes a ClusterRoleBinding through the tunnel, once an agent connected', async () => {
+    await eventually(
+      () => fake.objects('clusterrolebindings').some((binding) => JSON.stringify(binding['subjects']).includes(aliceId) && (binding['roleRef'] as { name: string }).name === 'edit'),
+      15_000,
+      "alice's binding synced",
+    );
+    const write = fake.requests.find((request) => request.method === 'POST' && request.path === '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings');
+    assert.equal(write?.user?.username, 'kubegate:sync');
+    assert.equal(fake.objects('clusterauthtokens').length, 0, 'no token state without the endpoint');
+    assert.equal((await clusterView())['sync'].ok, true);
+    assert.equal(fake.connectionCount() - directConnections, relay.accepted, 'the sync reached the API server only through an agent');
   });
 
   test('the authorized-endpoint sync writes through the tunnel too, as the impersonated sync user', async () => {

@@ -23,6 +23,7 @@ import type { ClusterSync } from '../../src/sync/sync.js';
 import { startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import type { FakeKubeApiServer, FakeObject } from '../fakes/kube-apiserver.js';
 import { CATTLE_NAMESPACE } from '../fakes/rancher-objects.js';
+import { eventually } from '../support/eventually.js';
 
 const CLUSTER_TOKEN = 'proxy-sa-token-ownership-0123456789';
 const KEY = Buffer.alloc(32, 7);
@@ -231,44 +232,97 @@ describe('sync ownership', () => {
 });
 
 describe('clusters without the authorized endpoint', () => {
-  test('are never contacted: token and membership changes cause no attempt, no retry, no status and no warning', async () => {
+  test('get the membership role bindings (with owner labels) and no token state, and token changes cause no attempt', async () => {
     const one = await startInstallation(join(dir, 'plain'));
-    const refusing = await startFakeKubeApiServer({ token: CLUSTER_TOKEN, allowImpersonation: false });
+    // No CRDs read, no cattle.io kinds: the fake answers those too, so a request would show.
+    const plain = await startFakeKubeApiServer({ token: CLUSTER_TOKEN, namespaces: ['default', 'kube-system', CATTLE_NAMESPACE] });
     try {
-      await one.store.createCluster({ id: 'plain', server: refusing.url, caPem: refusing.caPem, credentials: { kind: 'token', token: CLUSTER_TOKEN } });
+      await one.store.createCluster({ id: 'plain', server: plain.url, caPem: plain.caPem, credentials: { kind: 'token', token: CLUSTER_TOKEN } });
       one.sync.start();
+      await one.store.putMembership({ clusterId: 'plain', subjectKind: 'User', subjectName: 'u-someone0000', role: 'viewer' });
+      await one.sync.syncNow('plain');
+      const bindings = plain.objects('clusterrolebindings');
+      assert.equal(bindings.length, 1);
+      assert.equal((bindings[0]!['roleRef'] as { name: string }).name, 'view');
+      assert.deepEqual(bindings[0]!['subjects'], [{ kind: 'User', name: 'u-someone0000', apiGroup: 'rbac.authorization.k8s.io' }]);
+      assert.equal(bindings[0]!.metadata.labels?.['kubegate.io/installation'], await one.sync.installationId());
+      assert.equal(bindings[0]!.metadata.labels?.['kubegate.io/cluster'], 'plain');
+      assert.equal(one.sync.status('plain')?.ok, true);
+      const stamp = plain.resources.get('configmaps', CATTLE_NAMESPACE, ownershipStampName({ installationId: await one.sync.installationId(), clusterId: 'plain' }));
+      assert.equal(stamp?.['data'] && (stamp['data'] as Record<string, string>)['aceObjects'], 'false', 'the stamp says no token state is there');
+
+      const before = plain.requests.length;
       await addToken(one.store, 'plain');
       await one.sync.syncNow('plain');
-      await addToken(one.store, 'plain');
-      await one.sync.syncNow('plain');
-      await one.store.putMembership({ clusterId: 'plain', subjectKind: 'User', subjectName: 'u-someone', role: 'viewer' });
-      await one.sync.syncNow('plain');
-      assert.equal(one.sync.status('plain'), undefined, 'no sync state to show');
-      assert.deepEqual(refusing.requests.map((request) => `${request.method} ${request.path}`), [], 'the cluster never heard from the sync');
+      const after = plain.requests.slice(before).map((request) => `${request.method} ${request.path}`);
+      assert.ok(after.length > 0);
+      assert.deepEqual(
+        after.filter((line) => /cluster\.cattle\.io|secrets/.test(line)),
+        [],
+        'the token kinds are never listed or written in a cluster without the endpoint',
+      );
+      assert.equal(plain.objects('clusterauthtokens').length, 0);
       assert.equal(one.logs.filter((line) => Number(line['level']) >= 40).length, 0, 'no warning');
-      assert.equal(one.logs.filter((line) => JSON.stringify(line).includes('    at ')).length, 0, 'no stack trace');
     } finally {
       await one.close();
-      await refusing.close();
+      await plain.close();
     }
   });
 
-  test('turning the endpoint off removes the objects once, and then the cluster is left alone', async () => {
+  test('a membership change reaches a cluster without the endpoint by itself; removing it prunes the binding', async () => {
+    const one = await startInstallation(join(dir, 'plain-events'));
+    const plain = await startFakeKubeApiServer({ token: CLUSTER_TOKEN, namespaces: ['default', CATTLE_NAMESPACE] });
+    try {
+      await one.store.createCluster({ id: 'events', server: plain.url, caPem: plain.caPem, credentials: { kind: 'token', token: CLUSTER_TOKEN } });
+      one.sync.start();
+      await one.store.putMembership({ clusterId: 'events', subjectKind: 'Group', subjectName: 'local:ops', role: 'member' });
+      await eventually(() => plain.objects('clusterrolebindings').some((binding) => (binding['roleRef'] as { name: string }).name === 'edit'), 5000, 'binding synced');
+      await one.store.deleteMembership('events', 'Group', 'local:ops');
+      await eventually(() => plain.objects('clusterrolebindings').length === 0, 5000, 'binding pruned');
+    } finally {
+      await one.close();
+      await plain.close();
+    }
+  });
+
+  test('a cluster whose sync namespace is missing fails with a message saying so, one warning, no stack', async () => {
+    const one = await startInstallation(join(dir, 'no-namespace'));
+    const bare = await startFakeKubeApiServer({ token: CLUSTER_TOKEN });
+    try {
+      await one.store.createCluster({ id: 'bare', server: bare.url, caPem: bare.caPem, credentials: { kind: 'token', token: CLUSTER_TOKEN } });
+      await rejectsWith(one.sync.syncNow('bare'), 'KUBE_API_FAILED');
+      await rejectsWith(one.sync.syncNow('bare'), 'KUBE_API_FAILED');
+      assert.match(one.sync.status('bare')?.error ?? '', /namespace cattle-system does not exist.*downstream-rbac\.yaml/);
+      const lines = one.logs.filter((line) => line['cluster'] === 'bare');
+      assert.deepEqual(lines.filter((line) => String(line['msg']).includes('sync failed')).map((line) => line['level']), [40, 20]);
+      assert.equal(lines.filter((line) => JSON.stringify(line).includes('    at ')).length, 0, 'no stack trace');
+    } finally {
+      await one.close();
+      await bare.close();
+    }
+  });
+
+  test('turning the endpoint off removes the token state once (bindings stay), and then those kinds are left alone', async () => {
     const one = await startInstallation(join(dir, 'switch-off'));
     try {
       await addCluster(one.store, 'switch');
       const token = await addToken(one.store, 'switch');
+      await one.store.putMembership({ clusterId: 'switch', subjectKind: 'Group', subjectName: 'local:switchers', role: 'viewer' });
       await one.sync.syncNow('switch');
       assert.ok(tokenObject(token));
       assert.equal((await one.store.getCluster('switch'))?.syncHoldsObjects, true);
       await one.store.updateCluster('switch', { ace: { enabled: false, fqdn: null, caPem: null, nodes: [] } });
       await one.sync.syncNow('switch');
       assert.equal(tokenObject(token), undefined);
-      assert.equal((await one.store.getCluster('switch'))?.syncHoldsObjects, false);
+      assert.ok(fake.objects('clusterrolebindings').some((binding) => JSON.stringify(binding['subjects']).includes('local:switchers')), 'the binding stays');
       const before = fake.requests.length;
       await addToken(one.store, 'switch');
       await one.sync.syncNow('switch');
-      assert.equal(fake.requests.length, before, 'nothing more to do there');
+      assert.deepEqual(
+        fake.requests.slice(before).filter((request) => /clusterauthtokens|clusteruserattributes|secrets/.test(request.path)).map((request) => request.path),
+        [],
+        'token kinds are not touched any more',
+      );
     } finally {
       await one.close();
     }

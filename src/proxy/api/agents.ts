@@ -99,7 +99,8 @@ function manifestFor(ctx: ProxyApiContext, cluster: Cluster, registrationToken: 
     registrationToken,
     image: ctx.config.agents.image,
     replicas: ctx.config.agents.replicas,
-    syncNamespace: cluster.ace.enabled ? ctx.config.sync.namespace : null,
+    syncNamespace: ctx.config.sync.namespace,
+    ace: cluster.ace.enabled,
     roleNames: [...new Set(Object.values(ctx.config.sync.roleNames))],
   });
 }

@@ -204,14 +204,14 @@ export function clusterRoutes(ctx: ProxyApiContext): Router {
     .route('/clusters/:id')
     .get(auth, async (request, response) => {
       const { cluster, role } = visibleCluster(ctx, callerOf(response), request.params['id'] ?? '', undefined, { deleting: 'allow' });
-      const synced = cluster.ace.enabled || cluster.deletingSince !== null;
-      const sync = synced ? ctx.syncStatus?.(cluster.id) : undefined;
+      // Every cluster is synced (membership role bindings), so every cluster shows its sync state.
+      const sync = ctx.syncStatus?.(cluster.id);
       const tunnels = cluster.mode === 'agent' ? await store.listTunnels({ clusterId: cluster.id }) : undefined;
       response.json({
         ...clusterView(cluster, role),
         status: statusView(ctx.clusterStatus.get(cluster.id)),
         ...(tunnels === undefined ? {} : { agent: agentsView(tunnels) }),
-        ...(synced ? { sync: syncView(sync) } : {}),
+        sync: syncView(sync),
       });
     })
     .patch(audited('cluster.update', idParam('clusterId')), auth, requireAdmin, async (request, response) => {

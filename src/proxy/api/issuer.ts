@@ -66,7 +66,7 @@ export function issuerRoutes(ctx: ProxyApiContext): Router {
     .get(auth, (request, response) => {
       const { cluster } = visibleCluster(ctx, callerOf(response), request.params['id'] ?? '');
       const query = parseQuery(authenticationConfigQuery, request.query);
-      const input = { issuerUrl: ctx.issuer.issuerUrl(), clusterId: cluster.id, caPem: ctx.caPem };
+      const input = { issuerUrl: ctx.issuer.issuerUrl(), clusterId: cluster.id, caPem: ctx.caPem, usernameClaim: ctx.issuer.usernameClaim };
       response.json({
         cluster: cluster.id,
         aceMode: aceModeOf(cluster.ace),

@@ -38,6 +38,7 @@ const options = (overrides: Partial<ImportManifestOptions> = {}): ImportManifest
   registrationToken: REGISTRATION_TOKEN,
   image: IMAGE,
   syncNamespace: 'cattle-system',
+  ace: true,
   roleNames: ['cluster-admin', 'edit', 'view'],
   ...overrides,
 });
@@ -132,13 +133,17 @@ describe('the import manifest', () => {
     ].sort());
   });
 
-  test('the cattle-system Namespace, Role and RoleBinding appear only with the authorized endpoint on', () => {
-    const withAce = objects.filter((object) => object['metadata'].namespace === 'cattle-system' || (object['kind'] === 'Namespace' && object['metadata'].name === 'cattle-system'));
-    assert.deepEqual(withAce.map((object) => `${object['kind']}/${object['metadata'].name}`), ['Namespace/cattle-system', 'Role/kubegate-sync', 'RoleBinding/kubegate-sync']);
-    const withoutAce = importManifestObjects(options({ syncNamespace: null })) as Manifest[];
-    assert.equal(JSON.stringify(withoutAce).includes('cattle'), false);
-    assert.deepEqual(withoutAce.filter((object) => object['kind'] === 'Namespace').map((object) => object['metadata'].name), [AGENT_NAMESPACE]);
-    assert.ok(withoutAce.every((object) => object['metadata'].namespace === undefined || object['metadata'].namespace === AGENT_NAMESPACE));
+  test('without the authorized endpoint the sync user may manage role bindings and its ownership stamp only: no token kinds, no Secrets', () => {
+    const inSyncNamespace = (list: Manifest[]): string[] =>
+      list.filter((object) => object['metadata'].namespace === 'cattle-system' || (object['kind'] === 'Namespace' && object['metadata'].name === 'cattle-system')).map((object) => `${object['kind']}/${object['metadata'].name}`);
+    assert.deepEqual(inSyncNamespace(objects), ['Namespace/cattle-system', 'Role/kubegate-sync-owner', 'RoleBinding/kubegate-sync-owner', 'Role/kubegate-sync', 'RoleBinding/kubegate-sync']);
+    const withoutAce = importManifestObjects(options({ ace: false })) as Manifest[];
+    assert.deepEqual(inSyncNamespace(withoutAce), ['Namespace/cattle-system', 'Role/kubegate-sync-owner', 'RoleBinding/kubegate-sync-owner']);
+    assert.deepEqual(grantsOf(withoutAce, (subject) => subject['kind'] === 'User' && subject['name'] === SYNC_USER), [
+      ...['create', 'delete', 'get', 'list', 'patch'].map((verb) => `cluster rbac.authorization.k8s.io clusterrolebindings * ${verb}`),
+      ...['cluster-admin', 'edit', 'view'].map((role) => `cluster rbac.authorization.k8s.io clusterroles ${role} bind`),
+      ...['create', 'delete', 'get', 'update'].map((verb) => `cattle-system core configmaps * ${verb}`),
+    ].sort());
     assert.deepEqual(grantsOf(withoutAce, isAgentServiceAccount), grantsOf(objects, isAgentServiceAccount), 'the agent gets the same rights either way');
   });
 

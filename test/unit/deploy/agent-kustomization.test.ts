@@ -61,14 +61,15 @@ describe('deploy/agent (kustomize) mirrors the import manifest', () => {
     return dir;
   }
 
-  const rendered = (syncNamespace: string | null): Manifest[] =>
+  const rendered = (ace: boolean): Manifest[] =>
     importManifestObjects({
       clusterId: 'edge',
       proxyUrl: 'https://kubegate.corp.example:8443',
       proxyCaPem: PROXY_CA,
       registrationToken: REGISTRATION_TOKEN,
       image: 'kubegate:1.4.2',
-      syncNamespace,
+      syncNamespace: 'cattle-system',
+      ace,
       roleNames: ['cluster-admin', 'edit', 'view'],
     }) as Manifest[];
 
@@ -78,11 +79,11 @@ describe('deploy/agent (kustomize) mirrors the import manifest', () => {
   after(() => rm(work, { recursive: true, force: true }));
 
   test('filled in, without the authorized endpoint: every object equals the import manifest of a cluster without ACE', async () => {
-    assertSameObjects(await kustomize(await filledIn(false)), rendered(null));
+    assertSameObjects(await kustomize(await filledIn(false)), rendered(false));
   });
 
   test('filled in, with the ace component: every object equals the import manifest of a cluster with ACE', async () => {
-    assertSameObjects(await kustomize(await filledIn(true)), rendered('cattle-system'));
+    assertSameObjects(await kustomize(await filledIn(true)), rendered(true));
   });
 
   test('as shipped it builds, and every per-cluster value is a visible CHANGE-ME placeholder, never a working default', async () => {

@@ -115,3 +115,13 @@ test('a proxy Deployment of several replicas gives each replica a peer URL on it
   const config = loadProxyConfig({ env: { KUBEGATE_PEER_URL: expanded, KUBEGATE_SECRET_KEY: Buffer.alloc(32, 7).toString('base64') } });
   assert.equal(config.agents.peerUrl, `https://10.244.1.7:${httpsPort}`);
 });
+
+test('every downstream cluster gets the default sync namespace, where the sync keeps its ownership stamp before it binds any role', () => {
+  const docs = documentsOf(join(deployDir, 'proxy', 'downstream-rbac.yaml'));
+  const namespaces = docs.filter((doc) => doc.kind === 'Namespace').map((doc) => doc.metadata.name);
+  assert.ok(namespaces.includes('cattle-system'), 'the sync namespace is created by the file');
+  const stampRole = docs.find((doc) => doc.kind === 'Role' && doc.metadata.namespace === 'cattle-system');
+  assert.ok((stampRole?.rules as { resources: string[]; verbs: string[] }[]).some((rule) => rule.resources.includes('configmaps') && rule.verbs.includes('update')));
+  // The Namespace comes before the namespaced objects, so one `kubectl apply -f` creates it first.
+  assert.ok(docs.findIndex((doc) => doc.kind === 'Namespace') < docs.findIndex((doc) => doc.metadata.namespace === 'cattle-system'));
+});
