@@ -44,7 +44,7 @@ import { clientAddressResolver } from '../proxy/client-address.js';
 import { isClusterPath } from '../proxy/cluster-path.js';
 import { createClusterStatus } from '../clusters/status.js';
 import { createClusterRegistry } from '../clusters/registry.js';
-import { createForwarder } from '../proxy/forward.js';
+import { createForwarder, type OpenStream } from '../proxy/forward.js';
 import { createImpersonationReviewer } from '../proxy/impersonation-review.js';
 import { createAuditSink, forwardMetrics } from '../proxy/audit-trail.js';
 import { createUpstreamPool } from '../clusters/upstreams.js';
@@ -56,7 +56,7 @@ import { createProviders } from '../providers/index.js';
 import { deriveLoginStateKey } from '../providers/login-state.js';
 import { oidcBearerAuthenticator } from '../providers/oidc/bearer.js';
 import { oidcBearerSource } from '../providers/oidc/oidc.js';
-import type { Store } from '../store/store.js';
+import type { ClusterRole, Store } from '../store/store.js';
 import { openProxyData } from './proxy-data.js';
 import { runProxyWorkers } from './workers.js';
 import { createHealthHandler, createLongRunningRegistry, installReopenHandler, installSignalHandlers, startMetricsServer, startServer } from '../server.js';
@@ -248,7 +248,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       }
       forwarder.closeStreams((stream) => {
         const groups = groupsByToken.get(stream.tokenName);
-        return stream.user.name === userId && groups !== undefined && directory.roleOf({ ...stream.user, groups }, stream.clusterId) === null;
+        return stream.user.name === userId && groups !== undefined && !roleStillAdmits(directory.roleOf({ ...stream.user, groups }, stream.clusterId), stream);
       }, 'FORBIDDEN');
     }
 
@@ -290,7 +290,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
                 upstreams.evict(change.key);
                 hub.disconnect({ clusterId: change.key });
               }
-              forwarder.closeStreams((stream) => directory.roleOf(stream.user, stream.clusterId) === null, 'FORBIDDEN');
+              forwarder.closeStreams((stream) => !roleStillAdmits(directory.roleOf(stream.user, stream.clusterId), stream), 'FORBIDDEN');
             },
             () => undefined,
           );
@@ -425,6 +425,15 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
     await runCleanups(cleanups, logger);
     throw error;
   }
+}
+
+/**
+ * Whether an open stream may go on under the role its user now has on its cluster: none ends
+ * it, and a viewer's role ends every upgrade (exec, attach, port-forward: refused to viewers,
+ * see role-verbs.ts). A viewer's watches and logs go on.
+ */
+function roleStillAdmits(role: ClusterRole | null, stream: OpenStream): boolean {
+  return role !== null && !(role === 'viewer' && stream.upgrade);
 }
 
 /** A listener that serves peer links only (see StartProxyDeps.ownPeerListener). */

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CATTLE_NAMESPACE } from '../fakes/rancher-objects.js';
 import { eventually } from '../support/eventually.js';
-import { runKubectl } from '../support/kubectl.js';
+import { runKubectl, spawnKubectl } from '../support/kubectl.js';
 import { startInClusterWebhook } from '../support/in-cluster-webhook.js';
 import type { InClusterWebhook } from '../support/in-cluster-webhook.js';
 import { startProxyFixture } from '../support/proxy-fixture.js';
@@ -79,6 +79,25 @@ describe('membership roles on a cluster without the authorized endpoint, with re
     // The member's delete goes through (the cluster's RBAC decides for members).
     const memberDelete = await runKubectl({ binary: 'system', kubeconfig: memberKubeconfig, args: ['delete', 'pod', 'web-1', '--wait=false'] });
     assert.equal(memberDelete.code, 0, memberDelete.stderr);
+  });
+
+  test('a member made viewer loses the exec session already open (viewers may not exec), and keeps reading', async () => {
+    const max = await fixture.addUser('max', { role: 'member' });
+    const kubeconfig = (await fixture.kubeconfig(max.token)).path;
+    const session = await spawnKubectl({ binary: 'system', kubeconfig, args: ['exec', '-i', 'web-0', '--', 'cat'], timeoutMs: 30_000 });
+    try {
+      session.write('before the change\n');
+      await session.waitForOutput('before the change\n');
+      const changed = await fixture.api.request('POST', '/v1/clusters/dev/members', { token: fixture.adminToken, body: { kind: 'User', name: max.id, role: 'viewer' } });
+      assert.ok(changed.status === 201 || changed.status === 200, changed.text);
+      const result = await session.exited();
+      assert.equal(result.timedOut, false, 'the exec session was cut, not left to time out');
+      assert.notEqual(result.code, 0, result.stderr);
+    } finally {
+      await session.kill();
+    }
+    const list = await runKubectl({ binary: 'system', kubeconfig, args: ['get', 'pods', '-o', 'name'] });
+    assert.equal(list.code, 0, list.stderr);
   });
 
   test('a role change re-binds, and removing the member removes the binding', async () => {
