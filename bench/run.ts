@@ -181,7 +181,19 @@ async function main(): Promise<void> {
     /** In turn, or (smoke) every target at once, rows in the targets' order. */
     const each = async <T>(list: readonly Target[], scenario: (subset: readonly Target[]) => Promise<T[]>): Promise<T[]> =>
       settings.parallel ? (await Promise.all(list.map((target) => scenario([target])))).flat() : scenario(list);
-    const small = await run('small', [], () => each(targets, (subset) => smallGet(subset, settings)));
+    const small = await run('small', [], async () => {
+      const rows = await each(targets, (subset) => smallGet(subset, settings));
+      if (!settings.parallel) return rows;
+      // Smoke: with every target loaded at once, the TLS handshakes of 64 connections may not
+      // finish within the second on a busy machine; such a row is measured again on its own.
+      const measured: typeof rows = [];
+      for (const row of rows) {
+        const target = targets.find((candidate) => candidate.name === row.target);
+        if (row.requestsPerSecond > 0 || target === undefined) measured.push(row);
+        else measured.push(...(await smallGet([target], { ...settings, parallel: false, concurrencies: [row.connections], smallSeconds: 2 })));
+      }
+      return measured;
+    });
     const large = await run('large', [], () => each(targets, (subset) => largeList(subset, settings)));
     const held = await run('watches', { watches: [], idle: [] }, async () => {
       const parts = await each(targets, async (subset) => [await heldWatches(subset, upstream, tls, settings)]);

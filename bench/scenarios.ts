@@ -78,12 +78,7 @@ export async function smallGet(targets: readonly Target[], settings: BenchSettin
         const url = `${target.origin}${SMALL_PATH}`;
         if (round === 0 && !settings.quick) await runWrk({ url, connections, durationSeconds: 1, headers: target.headers, workDir: settings.workDir });
         const cpuBefore = target.pid === undefined ? 0 : cpuSeconds(target.pid);
-        let result = await runWrk({ url, connections, durationSeconds: settings.smallSeconds, headers: target.headers, workDir: settings.workDir });
-        // Smoke: targets share the CPU at once, and on a busy machine the handshakes of 64
-        // connections may not finish within the second; the row gets its figure from a longer run.
-        if (settings.parallel && result.requests === 0) {
-          result = await runWrk({ url, connections, durationSeconds: 3 * settings.smallSeconds, headers: target.headers, workDir: settings.workDir });
-        }
+        const result = await runWrk({ url, connections, durationSeconds: settings.smallSeconds, headers: target.headers, workDir: settings.workDir });
         const proxyCores = target.pid === undefined ? null : (cpuSeconds(target.pid) - cpuBefore) / result.durationSeconds;
         const key = `${target.name}/${connections}`;
         const list = runs.get(key) ?? [];
