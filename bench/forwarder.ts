@@ -4,6 +4,9 @@
  *                  kubegate forwards (upstream request destroyed when the client goes away);
  *                  upgrades piped by hand.
  *   http-proxy-3 — the proxying library alone: proxy.web for requests, proxy.ws for upgrades.
+ *   undici       — node:https server, the upstream exchange on an undici Pool (`dispatch`, the
+ *                  answer written as it arrives, backpressure honoured); ordinary requests
+ *                  only (the paired CPU comparison), upgrades refused.
  * Both serve TLS with the benchmark's certificate and verify the upstream against its CA.
  * Usage: node --import tsx bench/forwarder.ts KIND PORT TARGET_URL CA CERT KEY; prints one JSON line when ready.
  */
@@ -12,6 +15,8 @@ import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
+import { Pool } from 'undici';
+import type { Dispatcher } from 'undici';
 
 const [kind, portText, targetUrl, caFile, certFile, keyFile] = process.argv.slice(2);
 if (kind === undefined || targetUrl === undefined || caFile === undefined || certFile === undefined || keyFile === undefined) {
@@ -101,6 +106,57 @@ if (kind === 'node-http') {
     socket.on('error', () => undefined);
     wsProxy.ws(req, socket, head);
   });
+} else if (kind === 'undici') {
+  const pool = new Pool(target.origin, { connect: { ca }, connections: null, pipelining: 1, keepAliveTimeout: 30_000, bodyTimeout: 0 });
+  const UNDICI_REFUSED = new Set([...HOP_BY_HOP, 'expect']);
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const headers: string[] = [];
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i] as string;
+      if (!UNDICI_REFUSED.has(name.toLowerCase())) headers.push(name, raw[i + 1] as string);
+    }
+    headers.push('Host', target.host);
+    let abort: ((error?: Error) => void) | undefined;
+    let gone = false;
+    res.once('close', () => {
+      if (res.writableFinished) return;
+      gone = true;
+      abort?.();
+    });
+    const handler: Dispatcher.DispatchHandler = {
+      onConnect(abortRequest) {
+        abort = abortRequest;
+        if (gone) abortRequest();
+      },
+      onHeaders(statusCode, rawHeaders, resume) {
+        const out: string[] = [];
+        for (let i = 0; i < rawHeaders.length; i += 2) {
+          const name = (rawHeaders[i] as Buffer).toString('latin1');
+          if (!HOP_BY_HOP.has(name.toLowerCase())) out.push(name, (rawHeaders[i + 1] as Buffer).toString('latin1'));
+        }
+        res.writeHead(statusCode, out);
+        if (req.url?.includes('watch=')) res.flushHeaders();
+        res.on('drain', resume);
+        return true;
+      },
+      onData(chunk) {
+        return res.write(chunk);
+      },
+      onComplete() {
+        res.end();
+      },
+      onError() {
+        if (!res.headersSent) {
+          res.writeHead(502);
+          res.end();
+        } else res.destroy();
+      },
+    };
+    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    pool.dispatch({ path: req.url ?? '/', method: req.method as Dispatcher.HttpMethod, headers, body: hasBody ? req : null, bodyTimeout: 0 }, handler);
+  });
+  server.on('upgrade', (_req: IncomingMessage, socket: Duplex) => socket.destroy());
 } else {
   throw new TypeError(`unknown forwarder ${kind}`);
 }

@@ -14,6 +14,7 @@ export interface Machine {
   readonly node: string;
   readonly nginx: string;
   readonly wrk: string;
+  readonly go: string;
   readonly kernel: string;
 }
 
@@ -24,7 +25,7 @@ export interface WebhookResult {
 }
 
 export interface BenchResults {
-  readonly mode: 'quick' | 'full';
+  readonly mode: 'smoke' | 'quick' | 'full';
   readonly machine: Machine;
   readonly settings: Record<string, unknown>;
   readonly targets: readonly string[];
@@ -48,6 +49,8 @@ export interface TargetCheck {
 }
 
 const MB = 1024 * 1024;
+/** The Go peer's row name (bench/go-reverseproxy). */
+const GO = 'go-reverseproxy';
 
 function fixed(value: number | null | undefined, digits = 2): string {
   return value === null || value === undefined || !Number.isFinite(value) ? '–' : value.toFixed(digits);
@@ -70,18 +73,28 @@ function table(headers: readonly string[], rows: readonly (readonly string[])[])
 export function checkTargets(results: Omit<BenchResults, 'targetsCheck'>): TargetCheck[] {
   const checks: TargetCheck[] = [];
   const small = (target: string, c: number): SmallRow | undefined => results.small.find((row) => row.target === target && row.connections === c);
-  const bestBare = Math.max(small('node-http', 16)?.requestsPerSecond ?? 0, small('http-proxy-3', 16)?.requestsPerSecond ?? 0);
-  const nginx16 = small('nginx', 16)?.requestsPerSecond ?? 0;
-  const kg16 = small('kubegate', 16);
-  if (kg16 !== undefined) {
-    checks.push({ target: 'kubegate', goal: 'small GET c=16 ≥ 1.0× best bare Node forwarder', measured: ratio(kg16.requestsPerSecond, bestBare), met: kg16.requestsPerSecond >= bestBare });
-    checks.push({ target: 'kubegate', goal: 'small GET c=16 ≥ 0.5× nginx', measured: ratio(kg16.requestsPerSecond, nginx16), met: kg16.requestsPerSecond >= 0.5 * nginx16 });
+  for (const connections of [1, 16, 64]) {
+    const kg = small('kubegate', connections);
+    if (kg === undefined) continue;
+    const nodeHttp = small('node-http', connections)?.requestsPerSecond ?? 0;
+    const goPeer = small(GO, connections)?.requestsPerSecond ?? 0;
+    const nginx = small('nginx', connections)?.requestsPerSecond ?? 0;
+    const rate = kg.requestsPerSecond;
+    checks.push({ target: 'kubegate', goal: `small GET c=${connections} ≥ 1.0× the bare Node forwarder (node-http)`, measured: ratio(rate, nodeHttp), met: rate >= nodeHttp });
+    checks.push({ target: 'kubegate', goal: `small GET c=${connections} ≥ 1.0× ${GO}`, measured: ratio(rate, goPeer), met: rate >= goPeer });
+    checks.push({ target: 'kubegate', goal: `small GET c=${connections} ≥ 0.5× nginx`, measured: ratio(rate, nginx), met: rate >= 0.5 * nginx });
   }
+  const nginx16 = small('nginx', 16)?.requestsPerSecond ?? 0;
   const kg1 = small('kubegate', 1);
   const direct1 = small('direct', 1);
+  const go1 = small(GO, 1);
   if (kg1 !== undefined && direct1 !== undefined) {
     const added = kg1.p50Ms - direct1.p50Ms;
     checks.push({ target: 'kubegate', goal: 'p50 added at c=1 ≤ 0.15 ms', measured: `${fixed(added, 3)} ms`, met: added <= 0.15 });
+    if (go1 !== undefined) {
+      const goAdded = go1.p50Ms - direct1.p50Ms;
+      checks.push({ target: 'kubegate', goal: `p50 added at c=1 ≤ ${GO}'s`, measured: `${fixed(added, 3)} ms vs ${fixed(goAdded, 3)} ms`, met: added <= goAdded });
+    }
   }
   for (const connections of [1, 16, 64]) {
     const viaAgent = small('kubegate-agent', connections);
@@ -101,15 +114,25 @@ export function checkTargets(results: Omit<BenchResults, 'targetsCheck'>): Targe
   for (const row of results.large.filter((r) => r.target.startsWith('kubegate'))) {
     const mb = Math.round(row.bytes / MB);
     checks.push({ target: row.target, goal: `${mb} MB list ≥ 1.3 GB/s`, measured: `${fixed(row.bytesPerSecond / 1e9)} GB/s`, met: row.bytesPerSecond >= 1.3e9 });
+    const goRate = results.large.find((r) => r.target === GO && r.bytes === row.bytes)?.bytesPerSecond;
+    if (goRate !== undefined) checks.push({ target: row.target, goal: `${mb} MB list ≥ 0.8× ${GO}`, measured: ratio(row.bytesPerSecond, goRate), met: row.bytesPerSecond >= 0.8 * goRate });
     if (row.peakRssBytes !== null) {
       checks.push({ target: row.target, goal: `${mb} MB list: proxy peak RSS ≤ 150 MB`, measured: `${fixed(row.peakRssBytes / MB, 0)} MB`, met: row.peakRssBytes <= 150 * MB });
     }
   }
   for (const row of results.idle.filter((r) => r.target.startsWith('kubegate'))) {
     checks.push({ target: row.target, goal: '≤ 8 KB per idle keep-alive connection', measured: `${fixed((row.perConnectionBytes ?? 0) / 1024, 1)} KB`, met: (row.perConnectionBytes ?? Infinity) <= 8 * 1024 });
+    const goBytes = results.idle.find((r) => r.target === GO)?.perConnectionBytes;
+    if (goBytes !== undefined && goBytes !== null) {
+      checks.push({ target: row.target, goal: `per idle connection ≤ ${GO}'s`, measured: `${fixed((row.perConnectionBytes ?? 0) / 1024, 1)} KB vs ${fixed(goBytes / 1024, 1)} KB`, met: (row.perConnectionBytes ?? Infinity) <= goBytes });
+    }
   }
   for (const row of results.watches.filter((r) => r.target.startsWith('kubegate'))) {
     checks.push({ target: row.target, goal: `${row.watches} watches: ≤ 20 KB per held watch`, measured: `${fixed((row.perWatchBytes ?? 0) / 1024, 1)} KB`, met: (row.perWatchBytes ?? Infinity) <= 20 * 1024 });
+    const goWatch = results.watches.find((r) => r.target === GO && r.watches === row.watches)?.perWatchBytes;
+    if (goWatch !== undefined && goWatch !== null) {
+      checks.push({ target: row.target, goal: `${row.watches} watches: per held watch ≤ ${GO}'s`, measured: `${fixed((row.perWatchBytes ?? 0) / 1024, 1)} KB vs ${fixed(goWatch / 1024, 1)} KB`, met: (row.perWatchBytes ?? Infinity) <= goWatch });
+    }
     checks.push({ target: row.target, goal: `${row.watches} watches held`, measured: `${row.opened} opened, ${row.failed} failed`, met: row.failed === 0 && row.opened === row.watches });
     checks.push({ target: row.target, goal: `${row.watches} dropped watches closed upstream within 1 s`, measured: `${row.upstreamOpenAfter1s} still open`, met: row.upstreamOpenAfter1s === 0 });
   }
@@ -134,16 +157,17 @@ export function formatResults(results: BenchResults): string {
   const out: string[] = [];
   const m = results.machine;
   out.push(`kubegate benchmarks (${results.mode}) — ${m.date}`);
-  out.push(`machine: ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, ${m.kernel}; node ${m.node}; ${m.nginx}; ${m.wrk}`);
+  out.push(`machine: ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB, ${m.kernel}; node ${m.node}; ${m.nginx}; ${m.wrk}; ${m.go}`);
   out.push('generator, proxy and upstream share these CPUs: wrk -t1; "proxy cpu" and "wrk cpu" are cores busy during the run.');
   out.push('');
 
   const direct = (c: number): SmallRow | undefined => results.small.find((r) => r.target === 'direct' && r.connections === c);
   const bare = (c: number): SmallRow | undefined => results.small.find((r) => r.target === 'http-proxy-3' && r.connections === c);
+  const go = (c: number): SmallRow | undefined => results.small.find((r) => r.target === GO && r.connections === c);
   out.push('## small GET (2 KB pod list, keep-alive, TLS both sides)');
   out.push(
     table(
-      ['target', 'c', 'req/s', 'p50 ms', 'p99 ms', '+p99 vs direct', '× direct', '× http-proxy-3', 'proxy cpu', 'wrk cpu', 'errors'],
+      ['target', 'c', 'req/s', 'p50 ms', 'p99 ms', '+p99 vs direct', '× direct', '× http-proxy-3', '× go', 'proxy cpu', 'µs cpu/req', 'wrk cpu', 'errors'],
       results.small.map((row) => [
         row.target,
         String(row.connections),
@@ -153,7 +177,9 @@ export function formatResults(results: BenchResults): string {
         fixed(row.p99Ms - (direct(row.connections)?.p99Ms ?? 0), 3),
         ratio(row.requestsPerSecond, direct(row.connections)?.requestsPerSecond),
         ratio(row.requestsPerSecond, bare(row.connections)?.requestsPerSecond),
+        ratio(row.requestsPerSecond, go(row.connections)?.requestsPerSecond),
         fixed(row.proxyCores),
+        row.proxyCores === null || row.requestsPerSecond === 0 ? '–' : fixed((row.proxyCores / row.requestsPerSecond) * 1e6, 0),
         fixed(row.generatorCores),
         String(row.errors),
       ]),
@@ -165,13 +191,14 @@ export function formatResults(results: BenchResults): string {
   out.push('## large list (c=4)');
   out.push(
     table(
-      ['target', 'size', 'GB/s', '× direct', '× http-proxy-3', 'proxy peak RSS MB', 'RSS growth MB', 'errors'],
+      ['target', 'size', 'GB/s', '× direct', '× http-proxy-3', '× go', 'proxy peak RSS MB', 'RSS growth MB', 'errors'],
       results.large.map((row) => [
         row.target,
         `${Math.round(row.bytes / MB)} MB`,
         fixed(row.bytesPerSecond / 1e9),
         ratio(row.bytesPerSecond, largeBase('direct', row.bytes)),
         ratio(row.bytesPerSecond, largeBase('http-proxy-3', row.bytes)),
+        ratio(row.bytesPerSecond, largeBase(GO, row.bytes)),
         row.peakRssBytes === null ? '–' : fixed(row.peakRssBytes / MB, 0),
         row.peakRssGrowthBytes === null ? '–' : fixed(row.peakRssGrowthBytes / MB, 0),
         String(row.errors),
@@ -184,9 +211,10 @@ export function formatResults(results: BenchResults): string {
   out.push('## held watches (idle, then events fanned out while open, then every client dropped)');
   out.push(
     table(
-      ['target', 'watches', 'opened', 'open s', 'RSS MB', 'KB/watch', '× http-proxy-3', 'event p50 ms', 'event p99 ms', 'events', 'upstream open 1 s after drop', 'all closed after s'],
+      ['target', 'watches', 'opened', 'open s', 'RSS MB', 'KB/watch', '× http-proxy-3', '× go', 'event p50 ms', 'event p99 ms', 'events', 'upstream open 1 s after drop', 'all closed after s'],
       results.watches.map((row) => {
         const base = watchBase('http-proxy-3', row.watches)?.perWatchBytes ?? undefined;
+        const goBase = watchBase(GO, row.watches)?.perWatchBytes ?? undefined;
         return [
           row.target,
           String(row.watches),
@@ -195,6 +223,7 @@ export function formatResults(results: BenchResults): string {
           row.rssHeldBytes === null ? '–' : fixed(row.rssHeldBytes / MB, 0),
           row.perWatchBytes === null ? '–' : fixed(row.perWatchBytes / 1024, 1),
           row.perWatchBytes === null ? '–' : ratio(row.perWatchBytes, base),
+          row.perWatchBytes === null ? '–' : ratio(row.perWatchBytes, goBase),
           fixed(row.eventP50Ms),
           fixed(row.eventP99Ms),
           `${row.eventsReceived}/${row.eventsExpected}`,
@@ -208,8 +237,14 @@ export function formatResults(results: BenchResults): string {
   out.push('## idle keep-alive connections (one small GET each, then held)');
   out.push(
     table(
-      ['target', 'connections', 'opened', 'KB/connection'],
-      results.idle.map((row) => [row.target, String(row.connections), String(row.opened), row.perConnectionBytes === null ? '–' : fixed(row.perConnectionBytes / 1024, 1)]),
+      ['target', 'connections', 'opened', 'KB/connection', '× go'],
+      results.idle.map((row) => [
+        row.target,
+        String(row.connections),
+        String(row.opened),
+        row.perConnectionBytes === null ? '–' : fixed(row.perConnectionBytes / 1024, 1),
+        row.perConnectionBytes === null ? '–' : ratio(row.perConnectionBytes, results.idle.find((r) => r.target === GO)?.perConnectionBytes ?? undefined),
+      ]),
     ),
   );
   out.push('');
@@ -218,7 +253,7 @@ export function formatResults(results: BenchResults): string {
   out.push('## exec upgrade (time to first byte of a session; 16-byte echo round trip)');
   out.push(
     table(
-      ['target', 'protocol', 'sessions', 'TTFB p50 ms', 'TTFB p99 ms', '+p50 vs direct', 'echo p50 ms', 'echo p99 ms', '+echo p50 vs direct', 'failed'],
+      ['target', 'protocol', 'sessions', 'TTFB p50 ms', 'TTFB p99 ms', '+p50 vs direct', '+p50 vs go', 'echo p50 ms', 'echo p99 ms', '+echo p50 vs direct', '+echo p50 vs go', 'failed'],
       results.exec.map((row) => [
         row.target,
         row.protocol,
@@ -226,9 +261,11 @@ export function formatResults(results: BenchResults): string {
         fixed(row.firstByteP50Ms, 3),
         fixed(row.firstByteP99Ms, 3),
         fixed(row.firstByteP50Ms - (execBase('direct', row.protocol)?.firstByteP50Ms ?? 0), 3),
+        fixed(row.firstByteP50Ms - (execBase(GO, row.protocol)?.firstByteP50Ms ?? NaN), 3),
         fixed(row.echoP50Ms, 3),
         fixed(row.echoP99Ms, 3),
         fixed(row.echoP50Ms - (execBase('direct', row.protocol)?.echoP50Ms ?? 0), 3),
+        fixed(row.echoP50Ms - (execBase(GO, row.protocol)?.echoP50Ms ?? NaN), 3),
         String(row.failed),
       ]),
     ),

@@ -17,7 +17,10 @@ const REPO = new URL('..', import.meta.url).pathname;
 const SMALL_PATH = `${CLUSTER_PATH}/api/v1/namespaces/default/pods`;
 
 export interface BenchSettings {
+  /** Short runs (--quick and --smoke): no warm-up rounds. */
   readonly quick: boolean;
+  /** --smoke: every target measured at the same time (figures not comparable, only present). */
+  readonly parallel: boolean;
   readonly workDir: string;
   readonly smallSeconds: number;
   readonly rounds: number;
@@ -33,6 +36,8 @@ export interface BenchSettings {
   readonly firstRequestTokens: number;
   readonly revocationRounds: number;
   readonly webhookSeconds: number;
+  readonly webhookSha3Tokens: number;
+  readonly webhookScryptTokens: number;
 }
 
 export function percentile(values: readonly number[], p: number): number {
@@ -184,6 +189,7 @@ async function holdConnections(target: Target, upstream: Upstream, tls: Tls, set
     count,
     openConcurrency: 32,
     upstreamOrigin: upstream.origin,
+    client: target.name,
     events: settings.events,
     eventIntervalMs: settings.eventIntervalMs,
     eventTimeoutMs: 10_000,
@@ -241,7 +247,7 @@ export async function heldWatches(targets: readonly Target[], upstream: Upstream
   const idle: IdleRow[] = [];
   for (const count of settings.watchCounts) {
     for (const target of targets) {
-      await waitForUpstreamWatches(upstream, 0, 10_000);
+      await waitForUpstreamWatches(upstream, target.name, 10_000);
       const rssBefore = target.pid === undefined ? null : rssBytes(target.pid);
       const held = await holdConnections(target, upstream, tls, settings, 'watch', count);
       try {
@@ -252,8 +258,8 @@ export async function heldWatches(targets: readonly Target[], upstream: Upstream
         await held.command('drop', 'dropped', 10_000);
         const droppedAt = Date.now();
         await sleep(1000);
-        const upstreamOpenAfter1s = (await upstream.stats()).openWatches;
-        const left = await waitForUpstreamWatches(upstream, 0, 14_000);
+        const upstreamOpenAfter1s = (await upstream.stats(target.name)).openWatches;
+        const left = await waitForUpstreamWatches(upstream, target.name, 14_000);
         const upstreamDrainMs = left === 0 ? Date.now() - droppedAt : null;
         watches.push({
           target: target.name,
@@ -278,7 +284,7 @@ export async function heldWatches(targets: readonly Target[], upstream: Upstream
   }
   for (const target of targets) {
     if (target.pid === undefined) continue;
-    await waitForUpstreamWatches(upstream, 0, 10_000);
+    await waitForUpstreamWatches(upstream, target.name, 10_000);
     const rssBefore = rssBytes(target.pid);
     const held = await holdConnections(target, upstream, tls, settings, 'idle', settings.idleConnections);
     try {
@@ -293,12 +299,13 @@ export async function heldWatches(targets: readonly Target[], upstream: Upstream
   return { watches, idle };
 }
 
-async function waitForUpstreamWatches(upstream: Upstream, count: number, timeoutMs: number): Promise<number> {
+/** Waits until no watch of `client` is open upstream (bounded); returns how many still are. */
+async function waitForUpstreamWatches(upstream: Upstream, client: string, timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
-  let open = (await upstream.stats()).openWatches;
-  while (open > count && Date.now() < deadline) {
+  let open = (await upstream.stats(client)).openWatches;
+  while (open > 0 && Date.now() < deadline) {
     await sleep(100);
-    open = (await upstream.stats()).openWatches;
+    open = (await upstream.stats(client)).openWatches;
   }
   return open;
 }

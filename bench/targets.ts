@@ -1,10 +1,12 @@
 /**
  * What a benchmark run starts on loopback: the TLS material (one CA, one serving
  * certificate for 127.0.0.1/localhost that every server uses), the fast upstream, and each
- * path in front of it — direct, nginx, the two bare Node forwarders, kubegate in one
+ * path in front of it — direct, nginx, the two bare Node forwarders, the Go peer (stdlib
+ * ReverseProxy with token lookup and impersonation, bench/go-reverseproxy), kubegate in one
  * process and with N workers. Every target is reached at `<base>/k8s/clusters/bench/…`;
  * the upstream ignores that prefix, so the peers forward paths unchanged.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
@@ -25,7 +27,7 @@ export interface Tls {
   readonly caPem: string;
 }
 
-export type TargetKind = 'direct' | 'nginx' | 'bare' | 'kubegate';
+export type TargetKind = 'direct' | 'nginx' | 'bare' | 'go' | 'kubegate';
 
 export interface Target {
   readonly name: string;
@@ -61,8 +63,8 @@ export async function createTls(dir: string): Promise<Tls> {
 export interface Upstream {
   readonly child: Child;
   readonly origin: string;
-  stats(): Promise<{ openWatches: number; openUpgrades: number; watchRequests: number }>;
-  emit(): Promise<number>;
+  /** `client`: count only the watches labelled so (`X-Bench-Client`). */
+  stats(client?: string): Promise<{ openWatches: number; openUpgrades: number; watchRequests: number }>;
 }
 
 export async function startUpstream(tls: Tls): Promise<Upstream> {
@@ -73,8 +75,7 @@ export async function startUpstream(tls: Tls): Promise<Upstream> {
   return {
     child,
     origin,
-    stats: async () => JSON.parse(await fetchText(`${origin}/bench/stats`, agent)),
-    emit: async () => (JSON.parse(await fetchText(`${origin}/bench/emit`, agent, 'POST')) as { delivered: number }).delivered,
+    stats: async (client) => JSON.parse(await fetchText(`${origin}/bench/stats${client === undefined ? '' : `?client=${encodeURIComponent(client)}`}`, agent)),
   };
 }
 
@@ -95,12 +96,44 @@ export function directTarget(upstream: Upstream): Target {
   return { name: 'direct', kind: 'direct', origin: upstream.origin, headers: {}, pid: undefined, stop: async () => undefined };
 }
 
-export async function startBareForwarder(kind: 'node-http' | 'http-proxy-3', upstream: Upstream, tls: Tls): Promise<Target> {
+export async function startBareForwarder(kind: 'node-http' | 'http-proxy-3' | 'undici', upstream: Upstream, tls: Tls): Promise<Target> {
   const port = await freePort();
   const { child } = await startChild(kind, process.execPath, [...NODE_ARGS, join(REPO, 'bench/forwarder.ts'), kind, String(port), upstream.origin, tls.caFile, tls.certFile, tls.keyFile], {
     cwd: REPO,
   });
   return { name: kind, kind: 'bare', origin: `https://127.0.0.1:${port}`, headers: {}, pid: child.pid, stop: () => child.stop() };
+}
+
+/** The identity the Go peer maps its one token to, and the credential it sends upstream. */
+const GO_PEER = { token: 'bench-go-reverseproxy-token', user: 'bench', group: 'kubegate:members', upstreamToken: 'bench-upstream-credential' };
+
+/**
+ * Builds bench/go-reverseproxy with Debian's Go (standard library only, so offline: no module
+ * proxy is asked) into the run's directory and starts it.
+ */
+export async function startGoReverseProxy(upstream: Upstream, tls: Tls, dir: string): Promise<Target> {
+  const binary = join(dir, 'go-reverseproxy');
+  const build = spawnSync('go', ['build', '-o', binary, '.'], {
+    cwd: join(REPO, 'bench/go-reverseproxy'),
+    env: { ...process.env, GOPROXY: 'off', GOFLAGS: '-mod=mod', CGO_ENABLED: '0' },
+    encoding: 'utf8',
+  });
+  if (build.error !== undefined || build.status !== 0) {
+    throw new Error(`building bench/go-reverseproxy failed (Debian's golang-go: scripts/setup-bench.sh): ${build.error?.message ?? ''}${build.stderr ?? ''}`);
+  }
+  const port = await freePort();
+  const { child } = await startChild('go-reverseproxy', binary, [
+    String(port),
+    upstream.origin,
+    tls.caFile,
+    tls.certFile,
+    tls.keyFile,
+    GO_PEER.token,
+    GO_PEER.user,
+    GO_PEER.group,
+    GO_PEER.upstreamToken,
+  ]);
+  return { name: 'go-reverseproxy', kind: 'go', origin: `https://127.0.0.1:${port}`, headers: { authorization: `Bearer ${GO_PEER.token}` }, pid: child.pid, stop: () => child.stop() };
 }
 
 export async function startNginx(upstream: Upstream, tls: Tls, dir: string): Promise<Target> {
@@ -180,15 +213,28 @@ export async function waitForHttps(url: string, caPem: string, child: Child, hea
 const ADMIN_PASSWORD = 'bench-Admin-pass-1';
 const USER_PASSWORD = 'bench-User-pass-1';
 
+export interface KubegateOptions {
+  readonly workers: number;
+  /** Run kubegate under --cpu-prof (one .cpuprofile per process, written at stop). */
+  readonly cpuProfileDir?: string | undefined;
+  /** 'agent': the cluster is agent-mode, and a real `kubegate agent` process holds the tunnel. */
+  readonly via?: 'direct' | 'agent';
+  /** The source tree to run (default this one): paired runs compare two trees. */
+  readonly repo?: string;
+  /** The row's name (default kubegate, kubegate-wN or kubegate-agent). */
+  readonly name?: string;
+}
+
 /**
  * kubegate proxy as a real process (`kubegate proxy --config …`), set up through its REST API.
- * `cpuProfileDir`: run kubegate under --cpu-prof (one .cpuprofile per process, written at stop).
- * `via: 'agent'`: the cluster is agent-mode, and a real `kubegate agent` process holds the
- * tunnel through which every request reaches the upstream (the `kubegate-agent` row).
+ * With `via: 'agent'` every request reaches the upstream through the tunnel of a real
+ * `kubegate agent` process (the `kubegate-agent` row).
  */
-export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, workers: number, cpuProfileDir?: string, via: 'direct' | 'agent' = 'direct'): Promise<Target> {
+export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, options: KubegateOptions): Promise<Target> {
+  const { workers, cpuProfileDir, via = 'direct', repo = REPO } = options;
+  const name = options.name ?? (via === 'agent' ? 'kubegate-agent' : workers > 1 ? `kubegate-w${workers}` : 'kubegate');
   const port = await freePort();
-  const home = join(dir, via === 'agent' ? 'kubegate-agent' : `kubegate-${workers}`);
+  const home = join(dir, name);
   mkdirSync(home, { recursive: true });
   const auditFile = join(home, 'audit.log');
   const configFile = join(home, 'kubegate.yaml');
@@ -214,8 +260,8 @@ export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, w
   );
   const readyMessage = workers > 1 ? '"msg":"kubegate proxy workers are serving"' : '"msg":"kubegate proxy is serving"';
   const profile = cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir];
-  const { child } = await startChild(via === 'agent' ? 'kubegate-agent-proxy' : `kubegate-${workers}`, process.execPath, [...profile, ...NODE_ARGS, join(REPO, 'src/cmd/main.ts'), 'proxy', '--config', configFile], {
-    cwd: REPO,
+  const { child } = await startChild(via === 'agent' ? `${name}-proxy` : name, process.execPath, [...profile, ...NODE_ARGS, join(repo, 'src/cmd/main.ts'), 'proxy', '--config', configFile], {
+    cwd: repo,
     env: { ...process.env, KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD },
     ready: (line) => line.includes(readyMessage),
   });
@@ -232,7 +278,7 @@ export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, w
           : { id: 'bench', server: upstream.origin, caData: Buffer.from(tls.caPem).toString('base64'), token: 'bench-upstream-credential' },
     });
     if (cluster.status !== 201) throw new Error(`creating the cluster answered ${cluster.status}: ${cluster.text}`);
-    if (via === 'agent') agent = await startAgent(origin, upstream, tls, home, cluster.json.import.url as string);
+    if (via === 'agent') agent = await startAgent(repo, origin, upstream, tls, home, cluster.json.import.url as string);
     const user = await api.request('POST', '/v1/users', { token: adminToken, body: { username: 'bench', password: USER_PASSWORD } });
     if (user.status !== 201) throw new Error(`creating the user answered ${user.status}: ${user.text}`);
     const member = await api.request('POST', '/v1/clusters/bench/members', {
@@ -244,7 +290,7 @@ export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, w
     const headers = { authorization: `Bearer ${userToken}` };
     await waitForHttps(`${origin}${CLUSTER_PATH}/api/v1/namespaces/default/pods`, tls.caPem, child, headers);
     return {
-      name: via === 'agent' ? 'kubegate-agent' : workers > 1 ? `kubegate-w${workers}` : 'kubegate',
+      name,
       kind: 'kubegate',
       origin,
       headers,
@@ -263,7 +309,7 @@ export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, w
 }
 
 /** `kubegate agent` for the bench cluster: registers with the import's token and dials the proxy. */
-async function startAgent(proxyOrigin: string, upstream: Upstream, tls: Tls, home: string, importUrl: string): Promise<Child> {
+async function startAgent(repo: string, proxyOrigin: string, upstream: Upstream, tls: Tls, home: string, importUrl: string): Promise<Child> {
   const credentialDir = join(home, 'agent');
   mkdirSync(credentialDir, { recursive: true, mode: 0o700 });
   const registration = new URL(importUrl).pathname.replace(/^\/v1\/import\//, '').replace(/\.yaml$/, '');
@@ -274,7 +320,7 @@ async function startAgent(proxyOrigin: string, upstream: Upstream, tls: Tls, hom
     process.execPath,
     [
       ...NODE_ARGS,
-      join(REPO, 'src/cmd/main.ts'),
+      join(repo, 'src/cmd/main.ts'),
       'agent',
       '--proxy-url',
       proxyOrigin,
@@ -299,7 +345,7 @@ async function startAgent(proxyOrigin: string, upstream: Upstream, tls: Tls, hom
       '--metrics-listen',
       'none',
     ],
-    { cwd: REPO, ready: (line) => line.includes('"msg":"tunnel to the proxy is up"') },
+    { cwd: repo, ready: (line) => line.includes('"msg":"tunnel to the proxy is up"') },
   );
   return child;
 }

@@ -5,13 +5,15 @@
  * - `GET …/pods` — a small pod list (about 2 KB), prebuilt once.
  * - `GET …/pods?size=BYTES` — a pod list of about BYTES, built once per size and cached.
  * - `GET …?watch=1` — a watch: headers and an ADDED event at once, then one JSON event per line whenever
- *   `POST /bench/emit` fans an event out; each event carries the monotonic clock reading
+ *   `POST /bench/emit` fans an event out (`?client=LABEL`: only to the watches whose request
+ *   carried `X-Bench-Client: LABEL`, so that several targets can be measured at once); each
+ *   event carries the monotonic clock reading
  *   (`process.hrtime`, shared by every process on the machine) of its emission, so a client
  *   can compute delivery latency.
  * - upgrades: WebSocket (`v5.channel.k8s.io`, through ws) and SPDY/3.1 (the handshake only;
  *   after the 101 the bytes are echoed raw). Both send one byte at once after the 101 — the
  *   first byte of an exec session — and then echo what they receive.
- * - `GET /bench/stats` — open watches and upgrades, watch requests seen.
+ * - `GET /bench/stats[?client=LABEL]` — open watches (of that client label) and upgrades, watch requests seen.
  * A `/k8s/clusters/<id>` prefix is ignored, so proxies can forward paths unchanged.
  * Usage: node --import tsx bench/upstream.ts CERT_FILE KEY_FILE PORT; prints one JSON line when ready.
  */
@@ -25,6 +27,8 @@ const [certFile, keyFile, portText] = process.argv.slice(2);
 if (certFile === undefined || keyFile === undefined) throw new TypeError('usage: upstream.ts CERT KEY PORT');
 
 const watches = new Set<ServerResponse>();
+/** Open watches by their `X-Bench-Client` label ('' when none). */
+const watchesByClient = new Map<string, Set<ServerResponse>>();
 const upgraded = new Set<Duplex>();
 let watchRequests = 0;
 const lists = new Map<number, Buffer>();
@@ -66,22 +70,25 @@ function sendJson(res: ServerResponse, status: number, body: Buffer): void {
   res.end(body);
 }
 
-function emit(): number {
+function emit(client: string | null): number {
   const sentNs = process.hrtime.bigint().toString();
   const event = Buffer.from(
     `${JSON.stringify({ type: 'MODIFIED', object: { kind: 'Pod', apiVersion: 'v1', metadata: { name: 'pod-0', namespace: 'default', annotations: { 'bench/sent-ns': sentNs } } } })}\n`,
   );
-  for (const res of watches) res.write(event);
-  return watches.size;
+  const to = client === null ? watches : (watchesByClient.get(client) ?? new Set<ServerResponse>());
+  for (const res of to) res.write(event);
+  return to.size;
 }
 
 function handle(req: IncomingMessage, res: ServerResponse): void {
   const url = stripPrefix(req.url ?? '/');
   if (url.startsWith('/bench/')) {
+    const client = new URLSearchParams(url.slice(url.indexOf('?') + 1)).get('client');
     if (url.startsWith('/bench/stats')) {
-      sendJson(res, 200, Buffer.from(JSON.stringify({ openWatches: watches.size, openUpgrades: upgraded.size, watchRequests })));
+      const openWatches = client === null ? watches.size : (watchesByClient.get(client)?.size ?? 0);
+      sendJson(res, 200, Buffer.from(JSON.stringify({ openWatches, openUpgrades: upgraded.size, watchRequests })));
     } else if (url.startsWith('/bench/emit') && req.method === 'POST') {
-      sendJson(res, 200, Buffer.from(JSON.stringify({ delivered: emit() })));
+      sendJson(res, 200, Buffer.from(JSON.stringify({ delivered: emit(client) })));
     } else sendJson(res, 404, Buffer.from('{}'));
     return;
   }
@@ -94,8 +101,16 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
     // Like kube-apiserver, the watch starts with the current state (one ADDED event here);
     // a proxy that holds headers back until the first body byte (http-proxy-3) needs it.
     res.write(initialEvent);
+    const client = String(req.headers['x-bench-client'] ?? '');
+    let labelled = watchesByClient.get(client);
+    if (labelled === undefined) watchesByClient.set(client, (labelled = new Set()));
+    const group = labelled;
     watches.add(res);
-    res.once('close', () => watches.delete(res));
+    group.add(res);
+    res.once('close', () => {
+      watches.delete(res);
+      group.delete(res);
+    });
     return;
   }
   const size = Number(query.get('size') ?? '0');

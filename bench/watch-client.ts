@@ -22,6 +22,8 @@ interface Options {
   readonly count: number;
   readonly openConcurrency: number;
   readonly upstreamOrigin: string;
+  /** Sent as `X-Bench-Client` with every watch; events are asked for this label only. */
+  readonly client: string;
   readonly events: number;
   readonly eventIntervalMs: number;
   readonly eventTimeoutMs: number;
@@ -45,7 +47,7 @@ function openWatch(): Promise<boolean> {
       host: target.hostname,
       port: target.port,
       path: `${options.path}/api/v1/namespaces/default/pods?watch=1`,
-      headers: options.headers,
+      headers: { ...options.headers, 'x-bench-client': options.client },
       ca: options.caPem,
       agent: false,
       timeout: options.openTimeoutMs,
@@ -143,7 +145,7 @@ async function emitEvents(): Promise<void> {
   let expected = 0;
   for (let i = 0; i < options.events; i++) {
     const delivered = await new Promise<number>((resolve) => {
-      const req = https.request(`${options.upstreamOrigin}/bench/emit`, { method: 'POST', agent }, (res) => {
+      const req = https.request(`${options.upstreamOrigin}/bench/emit?client=${encodeURIComponent(options.client)}`, { method: 'POST', agent }, (res) => {
         let text = '';
         res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
         res.on('end', () => resolve((JSON.parse(text) as { delivered: number }).delivered));

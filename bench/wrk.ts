@@ -68,7 +68,8 @@ export async function runWrk(options: WrkOptions): Promise<WrkResult> {
     proc.stdout.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
     proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
     const killer = setTimeout(() => proc.kill('SIGKILL'), (options.durationSeconds + timeout + 30) * 1000);
-    proc.once('exit', (code) => {
+    // 'close', not 'exit': under load the process can exit before its output has been read.
+    proc.once('close', (code) => {
       clearTimeout(killer);
       if (code === 0) resolve(text);
       else reject(new Error(`wrk failed (${code}): ${text.slice(-1000)}`));

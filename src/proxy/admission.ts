@@ -94,6 +94,8 @@ export interface Admitted extends AdmissionFacts {
   readonly upstream: Upstream;
   /** The headers for the upstream request, flat `[name, value, …]`, identity last. */
   readonly headers: string[];
+  /** The request has a body to stream upstream (framing is the forwarding client's). */
+  readonly hasBody: boolean;
 }
 
 export interface Refused extends AdmissionFacts {
@@ -170,7 +172,7 @@ export async function admit(head: RequestHead, deps: AdmissionDeps, now: () => n
     headers.push('Host', upstream.hostHeader);
     pushAll(headers, upstream.authHeaders);
     pushAll(headers, impersonationHeaders(impersonated ?? user));
-    return { admitted: true, target, longRunning, user, token, role: allowed, impersonated, upstream, headers };
+    return { admitted: true, target, longRunning, user, token, role: allowed, impersonated, upstream, headers, hasBody: clean.hasBody };
   } catch (cause) {
     // A malformed path or header, an unusable cluster configuration, or a bug: its catalog
     // error (an unknown error becomes INTERNAL).

@@ -7,15 +7,19 @@
  * identity headers), which touches no socket; a refusal becomes a Kubernetes Status and an
  * audit record, and nothing reaches the cluster. What follows is only forwarding.
  *
- * Forwarding uses node:http directly rather than http-proxy: the outgoing header list is
- * built from `rawHeaders` (so every duplicate and spelling is handled), both bodies are
- * piped without buffering, and teardown is explicit — the client going away destroys the
- * upstream request at once (watches included), an upstream failure before the answer becomes
- * a Status, after it cuts the client connection. PERFORMANCE.md measured plain piping as fast
- * as http-proxy-3; admission (token cache hit, cached headers) adds a few percent on top.
- * Long-running requests (watch, follow, exec/attach/port-forward, proxy) get no timeout and
- * have their headers flushed at once; others fail with 504 when the upstream has not started
- * its answer within `idleTimeoutMs` of silence. Once the answer flows there is no timeout:
+ * Ordinary requests go upstream on the cluster's undici Pool (`dispatch`, the lowest-level
+ * call: no response object, no stream per answer): the outgoing header list is built from
+ * `rawHeaders` (so every duplicate and spelling is handled), the request body is streamed
+ * from the client, and the answer is written to the client chunk by chunk as it arrives,
+ * pausing the upstream whenever the client's socket is full — never buffered. Teardown is
+ * explicit — the client going away aborts the upstream exchange at once (watches included),
+ * an upstream failure before the answer becomes a Status, after it cuts the client
+ * connection. The upstream's answer head is handled in one place (`relayResponseHead`).
+ * Paired runs measured the undici exchange well below node:http's per request
+ * (BENCHMARKS.md). Long-running requests (watch, follow, exec/attach/port-forward, proxy) get
+ * no timeout and have their headers flushed at once; others fail with 504 when the upstream
+ * has not started its answer within `idleTimeoutMs` of silence (undici's headers timeout,
+ * kept on its shared timer wheel rather than a timer per request). Once the answer flows there is no timeout:
  * a pause then is usually the client reading slowly (backpressure), and kube-apiserver bounds
  * non-long-running requests itself. Long-running streams are registered: `closeStreams`
  * cuts them on revocation, they end when their token expires, and at shutdown the server's
@@ -39,6 +43,7 @@ import { STATUS_CODES, type ClientRequest, type IncomingMessage, type ServerResp
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { RequestOptions } from 'node:http';
+import type { Dispatcher } from 'undici';
 import type { TokenFacts } from '../auth/authenticator.js';
 import type { UserInfo } from '../auth/user.js';
 import { isKubegateError, KubegateError, type ErrorCode } from '../errors.js';
@@ -173,8 +178,10 @@ class Exchange implements OpenStream {
   role: ClusterRole | null = null;
   code: ErrorCode | null = null;
   status = CLIENT_GONE;
+  /** Ordinary requests: the upstream exchange on the cluster's pool. */
+  call: { cancel(): void } | undefined;
+  /** Upgrades: the upstream request, then the upstream socket once switched. */
   upstreamReq: ClientRequest | undefined;
-  upstreamRes: IncomingMessage | undefined;
   upstreamSocket: Duplex | undefined;
   /** A graceful end (shutdown) is under way: upstream teardown must not cut the client. */
   ending = false;
@@ -199,6 +206,7 @@ class Exchange implements OpenStream {
 
   /** Cuts the exchange: used by `closeStreams` and at token expiry. */
   abort(): void {
+    this.call?.cancel();
     this.upstreamReq?.destroy();
     this.upstreamSocket?.destroy();
     if (this.res !== undefined) this.res.destroy();
@@ -252,21 +260,21 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
     });
   }
 
-  /** The upstream request of an admitted exchange; upgrades use the agent that never reuses a socket. */
-  function upstreamRequest(ex: Exchange, admission: Admitted, timeoutMs: number | undefined): ClientRequest {
+  /** The upstream request of an admitted upgrade, on the agent that never reuses a socket. */
+  function upgradeRequest(ex: Exchange, admission: Admitted): ClientRequest {
     const { upstream, target } = admission;
     const options: RequestOptions = {
       host: upstream.hostname,
       port: upstream.port,
-      agent: ex.upgrade ? upstream.upgradeAgent : upstream.agent,
+      agent: upstream.upgradeAgent,
       method: ex.req.method,
       path: upstream.pathPrefix + target.path + target.query,
       headers: admission.headers,
+      timeout: idleTimeoutMs,
     };
-    if (timeoutMs !== undefined) options.timeout = timeoutMs;
     const upstreamReq = upstream.request(options);
     ex.upstreamReq = upstreamReq;
-    if (timeoutMs !== undefined) upstreamReq.on('timeout', destroyOnTimeout);
+    upstreamReq.on('timeout', destroyOnTimeout);
     return upstreamReq;
   }
 
@@ -295,8 +303,7 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
     const res = ex.res;
     if (res === undefined || res.writableEnded || res.destroyed) return;
     ex.ending = true;
-    ex.upstreamRes?.unpipe(res);
-    ex.upstreamReq?.destroy();
+    ex.call?.cancel();
     if (res.headersSent) {
       res.end();
     } else {
@@ -344,7 +351,7 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
     const ex = new Exchange(req, false, req.socket, res);
     deps.metrics?.requestStarted();
     res.once('close', () => {
-      if (!res.writableFinished) ex.upstreamReq?.destroy();
+      if (!res.writableFinished) ex.call?.cancel();
       if (res.headersSent) ex.status = res.statusCode;
       finish(ex);
     });
@@ -362,42 +369,107 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
   function forwardRequest(ex: Exchange, req: IncomingMessage, res: ServerResponse, admission: Admitted): void {
     const longRunning = admission.target.longRunning;
     if (longRunning) registerStream(ex, admission.token);
-    const upstreamReq = upstreamRequest(ex, admission, longRunning ? undefined : idleTimeoutMs);
+    const { upstream, target } = admission;
+    const call = new UpstreamCall(ex, res, longRunning);
+    ex.call = call;
+    upstream.dispatcher.dispatch(
+      {
+        path: upstream.pathPrefix + target.path + target.query,
+        method: req.method as Dispatcher.HttpMethod,
+        headers: admission.headers,
+        body: admission.hasBody ? req : null,
+        headersTimeout: longRunning ? 0 : idleTimeoutMs,
+        bodyTimeout: 0,
+      },
+      call,
+    );
+  }
 
-    upstreamReq.on('response', (upstreamRes: IncomingMessage) => {
-      if (res.destroyed || ex.ending) {
-        upstreamReq.destroy();
-        return;
+  /**
+   * The upstream half of an ordinary exchange, as undici's dispatch handler: the answer's head
+   * goes through `relayResponseHead`, its body to the client as it arrives (the upstream is
+   * paused while the client's socket is full), and a failure becomes a Status or, once the
+   * answer has started, a cut connection.
+   */
+  class UpstreamCall implements Dispatcher.DispatchHandler {
+    #abort: ((reason?: Error) => void) | undefined;
+    #resume: (() => void) | undefined;
+    #cancelled = false;
+
+    constructor(
+      readonly ex: Exchange,
+      readonly res: ServerResponse,
+      readonly longRunning: boolean,
+    ) {}
+
+    /** The client left, the stream was closed or the proxy is stopping: the exchange is aborted upstream. */
+    cancel(): void {
+      if (this.#cancelled) return;
+      this.#cancelled = true;
+      this.#abort?.();
+    }
+
+    onConnect(abort: (reason?: Error) => void): void {
+      this.#abort = abort;
+      if (this.#cancelled) abort();
+    }
+
+    onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+      const { ex, res } = this;
+      if (this.#cancelled || res.destroyed || ex.ending) {
+        this.cancel();
+        return false;
       }
-      ex.upstreamRes = upstreamRes;
-      upstreamRes.on('error', ignoreError);
-      if (!longRunning) upstreamReq.setTimeout(0);
-      try {
-        res.writeHead(upstreamRes.statusCode ?? 502, filterResponseHeaders(upstreamRes.rawHeaders));
-      } catch (cause) {
-        // A cluster must not be able to crash the proxy with an answer node will not relay.
-        upstreamReq.destroy();
-        ex.code = 'UPSTREAM_UNREACHABLE';
-        writeStatus(res, upstreamFailure(ex, new KubegateError('UPSTREAM_UNREACHABLE', "the cluster's API server sent an answer the proxy cannot relay", { cause })));
-        return;
+      this.#resume = resume;
+      const headers: string[] = new Array<string>(rawHeaders.length);
+      for (let i = 0; i < rawHeaders.length; i++) headers[i] = (rawHeaders[i] as Buffer).toString('latin1');
+      if (!relayResponseHead(ex, res, statusCode, headers)) {
+        this.cancel();
+        return false;
       }
-      if (longRunning) res.flushHeaders();
-      upstreamRes.once('close', () => {
-        if (!upstreamRes.complete && !ex.ending) res.destroy();
-      });
-      upstreamRes.pipe(res);
-    });
-    upstreamReq.on('error', (err: Error) => {
+      if (this.longRunning) res.flushHeaders();
+      return true;
+    }
+
+    onData(chunk: Buffer): boolean {
+      if (this.#cancelled) return false;
+      if (this.res.write(chunk)) return true;
+      if (this.#resume !== undefined) this.res.once('drain', this.#resume);
+      return false;
+    }
+
+    onComplete(): void {
+      if (!this.#cancelled) this.res.end();
+    }
+
+    onError(err: Error): void {
+      const { ex, res } = this;
       if (res.destroyed || ex.finished || ex.ending || ex.code !== null) return;
-      const error = upstreamFailure(ex, err);
+      const error = upstreamFailure(ex, asUpstreamError(err));
       if (res.headersSent) {
         res.destroy();
         return;
       }
       ex.code = error.code;
       writeStatus(res, error);
-    });
-    req.pipe(upstreamReq);
+    }
+  }
+
+  /**
+   * The upstream's answer head, relayed to the client: the one place where a status and the
+   * response headers from a cluster are looked at. False when it could not be relayed (a
+   * Status was sent instead).
+   */
+  function relayResponseHead(ex: Exchange, res: ServerResponse, statusCode: number, rawHeaders: readonly string[]): boolean {
+    try {
+      res.writeHead(statusCode, filterResponseHeaders(rawHeaders));
+      return true;
+    } catch (cause) {
+      // A cluster must not be able to crash the proxy with an answer node will not relay.
+      ex.code = 'UPSTREAM_UNREACHABLE';
+      writeStatus(res, upstreamFailure(ex, new KubegateError('UPSTREAM_UNREACHABLE', "the cluster's API server sent an answer the proxy cannot relay", { cause })));
+      return false;
+    }
   }
 
   // --- upgrades ------------------------------------------------------------------------
@@ -423,7 +495,7 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
 
   function forwardUpgrade(ex: Exchange, socket: Duplex, head: Buffer, admission: Admitted): void {
     registerStream(ex, admission.token);
-    const upstreamReq = upstreamRequest(ex, admission, idleTimeoutMs);
+    const upstreamReq = upgradeRequest(ex, admission);
 
     upstreamReq.on('upgrade', (upstreamRes: IncomingMessage, upstreamSocket: Duplex, upstreamHead: Buffer) => {
       upstreamSocket.on('error', ignoreError);
@@ -517,6 +589,17 @@ function ignoreError(): void {}
 
 function abortExchange(ex: Exchange): void {
   ex.abort();
+}
+
+/**
+ * undici's timeouts are the proxy's UPSTREAM_TIMEOUT, logged with the same cause as the
+ * agents' connect timeout (upstreams.ts); every other failure is kept as it is.
+ */
+function asUpstreamError(err: Error): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') return new KubegateError('UPSTREAM_TIMEOUT', undefined, { cause: new Error('connect timeout') });
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') return new KubegateError('UPSTREAM_TIMEOUT', undefined, { cause: err });
+  return err;
 }
 
 function destroyOnTimeout(this: ClientRequest): void {

@@ -15,14 +15,15 @@
  * `Impersonate-*`, `Cookie`, `Host`, `Content-Length`, …) is refused outright (400): an
  * intermediary applying hop-by-hop rules after us would otherwise remove the identity we set
  * (CVE-2021-31999). Transfer codings other than `chunked` are refused, since re-framing them
- * could desynchronise the upstream connection. Upgrades are limited to WebSocket and SPDY/3.1
+ * could desynchronise the upstream connection; a chunked body is reported (`hasBody`) and
+ * re-framed by the forwarding client, which declares the framing itself. Upgrades are limited to WebSocket and SPDY/3.1
  * and carry no body. Down, hop-by-hop headers and `Set-Cookie` are dropped: a cluster must
  * not plant cookies on the proxy's origin.
  */
 import { KubegateError } from '../errors.js';
 
 export interface SanitizedRequest {
-  /** The client's headers that may go upstream, flat `[name, value, …]`, framing included. */
+  /** The client's headers that may go upstream, flat `[name, value, …]`; `Content-Length` kept, no `Transfer-Encoding`. */
   readonly headers: string[];
   /** The value of the one `Authorization` header, if any. */
   readonly authorization: string | undefined;
@@ -30,6 +31,8 @@ export interface SanitizedRequest {
   readonly impersonation: readonly string[];
   /** The `Origin` header, if any. */
   readonly origin: string | undefined;
+  /** The request has a body to forward (a non-zero `Content-Length`, or chunked). */
+  readonly hasBody: boolean;
 }
 
 /** Dropped from every request; the proxy sets its own where needed. */
@@ -147,7 +150,6 @@ export function sanitizeRequest(raw: readonly string[], upgrade: boolean): Sanit
       throw new KubegateError('BAD_REQUEST', 'only the chunked transfer coding, without Content-Length, is accepted');
     }
     hasBody = true;
-    if (!upgrade) headers.push('Transfer-Encoding', 'chunked');
   }
 
   if (upgrade) {
@@ -157,7 +159,7 @@ export function sanitizeRequest(raw: readonly string[], upgrade: boolean): Sanit
     headers.push('Connection', 'Upgrade', 'Upgrade', protocol);
   }
 
-  return { headers, authorization, impersonation, origin };
+  return { headers, authorization, impersonation, origin, hasBody };
 }
 
 /**

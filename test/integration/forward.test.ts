@@ -150,11 +150,13 @@ describe('forwarding ordinary requests', () => {
     assert.equal(response.status, 200);
     assert.deepEqual(JSON.parse(response.body.toString()), { path: '/api/v1/namespaces/default/pods?labelSelector=app%3Dweb&limit=500' });
     assert.equal(upstreamA.requests.length, 1);
+    // The forwarding client (undici) writes Host and Connection right after the request line.
     assert.deepEqual(upstreamA.requests[0]?.rawHeaders, [
+      'host', `127.0.0.1:${upstreamA.port}`,
+      'connection', 'keep-alive',
       'Accept', 'application/json',
       'User-Agent', 'kubectl/v1.30.0',
       'X-Request-Id', 'r1',
-      'Host', `127.0.0.1:${upstreamA.port}`,
       'Authorization', 'Bearer proxy-token-a',
       'Impersonate-User', 'u-aaaaaaaaaaaa',
       'Impersonate-Uid', 'u-aaaaaaaaaaaa',
@@ -162,7 +164,6 @@ describe('forwarding ordinary requests', () => {
       'Impersonate-Group', 'system:authenticated',
       'Impersonate-Extra-kubegate.io%2flogin-name', 'alice',
       'Impersonate-Extra-kubegate.io%2fprovider', 'local',
-      'Connection', 'keep-alive',
     ]);
   });
 

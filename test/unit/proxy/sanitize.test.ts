@@ -67,8 +67,12 @@ describe('sanitizeRequest', () => {
     assert.equal(refusedWith(['Authorization', 'Bearer a', 'authorization', 'Bearer b']), 'BAD_REQUEST');
   });
 
-  it('re-declares chunked framing and refuses other transfer codings or chunked with Content-Length', () => {
-    assert.deepEqual(sanitizeRequest(['Transfer-Encoding', 'chunked'], false).headers, ['Transfer-Encoding', 'chunked']);
+  it('reports a chunked body for the forwarding client to re-frame and refuses other transfer codings or chunked with Content-Length', () => {
+    const chunked = sanitizeRequest(['Transfer-Encoding', 'chunked'], false);
+    assert.deepEqual(chunked.headers, []);
+    assert.equal(chunked.hasBody, true);
+    assert.equal(sanitizeRequest(['Content-Length', '0'], false).hasBody, false);
+    assert.equal(sanitizeRequest(['Content-Length', '3'], false).hasBody, true);
     assert.equal(refusedWith(['Transfer-Encoding', 'gzip, chunked']), 'BAD_REQUEST');
     assert.equal(refusedWith(['Transfer-Encoding', 'chunked', 'Content-Length', '3']), 'BAD_REQUEST');
   });

@@ -1,0 +1,3 @@
+module kubegate.bench/goreverseproxy
+
+go 1.19

@@ -1,0 +1,96 @@
+/**
+ * Paired CPU comparison: `npm run bench:paired -- [--kubegate NAME=DIR]… [--peers node-http,undici,go-reverseproxy]
+ * [--rounds 8] [--seconds 3] [--connections 16]`.
+ *
+ * On a machine whose speed drifts from one minute to the next (and that other work shares),
+ * requests per second compare nothing; the CPU time the proxy process spends per request
+ * does, when every variant is measured in the same minutes. So: one upstream, every variant
+ * started side by side (kubegate from each source tree given, by default this one; the bare
+ * peers), then `rounds` rounds in which each variant in turn (the order rotated every round)
+ * serves a small GET under wrk for `seconds`; per round the proxy's CPU time (user + system,
+ * from /proc) is divided by the requests served. Prints the median, lowest and highest
+ * µs/request per variant and each median relative to the first variant.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { cpuSeconds, stopAllChildren } from './processes.js';
+import { CLUSTER_PATH, createTls, startBareForwarder, startGoReverseProxy, startKubegate, startUpstream } from './targets.js';
+import type { Target } from './targets.js';
+import { runWrk } from './wrk.js';
+
+const REPO = new URL('..', import.meta.url).pathname;
+const PEERS = ['node-http', 'http-proxy-3', 'undici', 'go-reverseproxy'] as const;
+type Peer = (typeof PEERS)[number];
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      kubegate: { type: 'string', multiple: true },
+      peers: { type: 'string', default: '' },
+      rounds: { type: 'string', default: '8' },
+      seconds: { type: 'string', default: '3' },
+      connections: { type: 'string', default: '16' },
+    },
+  });
+  const rounds = Number(values.rounds);
+  const seconds = Number(values.seconds);
+  const connections = Number(values.connections);
+  for (const [name, value] of [['rounds', rounds], ['seconds', seconds], ['connections', connections]] as const) {
+    if (!Number.isInteger(value) || value < 1) throw new TypeError(`--${name} must be a whole number ≥ 1`);
+  }
+  const peers = (values.peers ?? '').split(',').filter((name) => name !== '') as Peer[];
+  for (const peer of peers) if (!PEERS.includes(peer)) throw new TypeError(`--peers: unknown ${peer} (${PEERS.join(', ')})`);
+  const trees = (values.kubegate ?? ['kubegate=.']).map((entry) => {
+    const at = entry.indexOf('=');
+    if (at <= 0) throw new TypeError('--kubegate NAME=DIR');
+    return { name: entry.slice(0, at), repo: resolve(REPO, entry.slice(at + 1)) };
+  });
+
+  const workDir = mkdtempSync(join(tmpdir(), 'kubegate-paired-'));
+  try {
+    const tls = await createTls(workDir);
+    const upstream = await startUpstream(tls);
+    const targets: Target[] = await Promise.all([
+      ...trees.map((tree) => startKubegate(upstream, tls, workDir, { workers: 1, repo: tree.repo, name: tree.name })),
+      ...peers.map((peer) => (peer === 'go-reverseproxy' ? startGoReverseProxy(upstream, tls, workDir) : startBareForwarder(peer, upstream, tls))),
+    ]);
+    const url = (target: Target): string => `${target.origin}${CLUSTER_PATH}/api/v1/namespaces/default/pods`;
+    for (const target of targets) await runWrk({ url: url(target), connections, durationSeconds: 1, headers: target.headers, workDir });
+    const samples = new Map<string, number[]>(targets.map((target) => [target.name, []]));
+    for (let round = 0; round < rounds; round++) {
+      for (let i = 0; i < targets.length; i++) {
+        const target = targets[(i + round) % targets.length] as Target;
+        const pid = target.pid as number;
+        const before = cpuSeconds(pid);
+        const result = await runWrk({ url: url(target), connections, durationSeconds: seconds, headers: target.headers, workDir });
+        if (result.errors > 0) throw new Error(`${target.name}: ${result.errors} errors`);
+        samples.get(target.name)?.push(((cpuSeconds(pid) - before) * 1e6) / result.requests);
+      }
+      process.stderr.write(`round ${round + 1}/${rounds}: ${targets.map((t) => `${t.name} ${(samples.get(t.name)?.at(-1) ?? 0).toFixed(0)}`).join(', ')}\n`);
+    }
+    const base = median(samples.get(targets[0]?.name ?? '') ?? [0]);
+    process.stdout.write(`CPU µs per small GET (c=${connections}, ${rounds} rounds of ${seconds} s; median [lowest–highest], × ${targets[0]?.name})\n`);
+    for (const target of targets) {
+      const list = samples.get(target.name) ?? [];
+      const m = median(list);
+      process.stdout.write(`${target.name.padEnd(24)} ${m.toFixed(0).padStart(5)}  [${Math.min(...list).toFixed(0)}–${Math.max(...list).toFixed(0)}]  ${(m / base).toFixed(2)}×\n`);
+    }
+  } finally {
+    await stopAllChildren();
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+main().catch(async (error: unknown) => {
+  process.stderr.write(`paired run failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  await stopAllChildren();
+  process.exitCode = 1;
+});
