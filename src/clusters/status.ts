@@ -9,6 +9,12 @@
  * cluster and pruned when a cluster disappears. Error texts are short, fixed phrases plus a
  * system error code (`ECONNREFUSED`, `CERT_HAS_EXPIRED`) or an HTTP status: enough for an
  * operator, nothing of the upstream's body.
+ *
+ * A 401 means the API server answers but refuses the proxy's credential (a wrong token
+ * authenticates nobody, whatever the path): the cluster is reachable and unhealthy,
+ * `credential: 'refused'`. The forwarding path reports the same thing the moment a user's
+ * request meets it (`reportCredentialRefused`), so the status does not wait for the next
+ * round; the next probe that gets through marks the credential accepted again.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from '../log.js';
@@ -21,9 +27,18 @@ export interface ClusterStatus {
   /** `gitVersion` from /version, when reachable. */
   readonly version?: string;
   readonly checkedAt: Date;
-  /** Why it is not reachable. */
+  /** Whether the API server accepted the proxy's credential (`unknown` when it could not be asked). */
+  readonly credential: 'accepted' | 'refused' | 'unknown';
+  /** Why it is not reachable or not healthy. */
   readonly error?: string;
 }
+
+/** Reachable with the proxy's credential accepted: requests can be forwarded. */
+export function isHealthy(status: ClusterStatus): boolean {
+  return status.reachable && status.credential === 'accepted';
+}
+
+const CREDENTIAL_REFUSED = "the API server refused the proxy's credential (HTTP 401)";
 
 export interface ClusterStatusMonitorOptions {
   readonly directory: Pick<ClusterRegistry, 'listClusters' | 'getCluster'>;
@@ -41,6 +56,8 @@ export interface ClusterStatusMonitor {
   get(clusterId: string): ClusterStatus | undefined;
   /** Probes one cluster now (e.g. just after it was added); resolves with its new status. */
   probe(clusterId: string): Promise<ClusterStatus | undefined>;
+  /** The forwarding path saw the cluster answer 401 to the proxy's credential: unhealthy now. */
+  reportCredentialRefused(clusterId: string): void;
   /** Probes every cluster now; resolves when the round is over. */
   probeAll(): Promise<void>;
   /** Starts the periodic rounds (the first one at once). */
@@ -69,9 +86,12 @@ export function createClusterStatus(options: ClusterStatusMonitorOptions): Clust
     let status: ClusterStatus;
     try {
       const version = await fetchVersion(cluster, options.upstreams, signal);
-      status = { reachable: true, ...(version === undefined ? {} : { version }), checkedAt: now() };
+      status = { reachable: true, ...(version === undefined ? {} : { version }), checkedAt: now(), credential: 'accepted' };
     } catch (error) {
-      status = { reachable: false, checkedAt: now(), error: describeFailure(error, signal) };
+      status =
+        error instanceof CredentialRefused
+          ? { reachable: true, checkedAt: now(), credential: 'refused', error: CREDENTIAL_REFUSED }
+          : { reachable: false, checkedAt: now(), credential: 'unknown', error: describeFailure(error, signal) };
       options.logger?.debug({ cluster: cluster.id, err: error }, 'cluster probe failed');
     }
     // A cluster deleted (or a monitor stopped) while its probe ran keeps no status.
@@ -100,6 +120,14 @@ export function createClusterStatus(options: ClusterStatusMonitorOptions): Clust
       return cluster === undefined ? undefined : probeCluster(cluster);
     },
     probeAll,
+    reportCredentialRefused(clusterId) {
+      if (options.directory.getCluster(clusterId) === undefined) return;
+      const previous = statuses.get(clusterId);
+      if (previous?.credential === 'refused') return;
+      options.logger?.warn({ cluster: clusterId }, "the cluster refused the proxy's credential: marked unhealthy");
+      const version = previous?.version;
+      statuses.set(clusterId, { reachable: true, ...(version === undefined ? {} : { version }), checkedAt: now(), credential: 'refused', error: CREDENTIAL_REFUSED });
+    },
     start() {
       if (timer !== undefined) return;
       if (stopper.signal.aborted) stopper = new AbortController();
@@ -132,6 +160,11 @@ function fetchVersion(cluster: Cluster, upstreams: Pick<UpstreamPool, 'get'>, si
     });
     request.once('error', reject);
     request.once('response', (response: IncomingMessage) => {
+      if (response.statusCode === 401) {
+        response.resume();
+        reject(new CredentialRefused(CREDENTIAL_REFUSED));
+        return;
+      }
       if (response.statusCode !== 200) {
         response.resume();
         reject(new ProbeAnswer(`the API server answered HTTP ${response.statusCode ?? 'without a status'}`));
@@ -163,6 +196,9 @@ function fetchVersion(cluster: Cluster, upstreams: Pick<UpstreamPool, 'get'>, si
 
 /** A failure whose message is ours and safe to show. */
 class ProbeAnswer extends Error {}
+
+/** The API server answered 401 to the proxy's credential. */
+class CredentialRefused extends ProbeAnswer {}
 
 function describeFailure(error: unknown, signal: AbortSignal): string {
   if (error instanceof ProbeAnswer) return error.message;

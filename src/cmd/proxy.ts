@@ -228,6 +228,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
         },
         metrics: forwardMetrics(metrics, (clusterId) => directory.getCluster(clusterId) !== undefined),
         longRunning,
+        credentialRefused: clusterStatus.reportCredentialRefused,
       },
       { idleTimeoutMs: config.upstream.requestTimeoutSeconds * 1000 },
     );

@@ -41,11 +41,12 @@ import type { Duplex } from 'node:stream';
 import type { RequestOptions } from 'node:http';
 import type { TokenFacts } from '../auth/authenticator.js';
 import type { UserInfo } from '../auth/user.js';
-import { isKubegateError, KubegateError, type ErrorCode } from '../errors.js';
-import { writeStatus, writeStatusToSocket } from '../kube/status.js';
+import { KubegateError, type ErrorCode } from '../errors.js';
+import { isDiscoveryRead, writeStatus, writeStatusToSocket } from '../kube/status.js';
 import type { ClusterRole } from '../store/store.js';
 import { admit, type Admission, type AdmissionDeps, type Admitted } from './admission.js';
 import { filterResponseHeaders } from './sanitize.js';
+import { credentialRefusal, namingCluster, upstreamFailure as describeUpstreamFailure, type CredentialRefusedReport } from './upstream-culprit.js';
 
 export interface AuditRecord {
   /** Start of the request, epoch milliseconds. */
@@ -112,6 +113,8 @@ export interface ForwarderDeps extends AdmissionDeps {
   readonly logger: ForwardLogger;
   readonly metrics?: ForwardMetrics;
   readonly longRunning?: LongRunningTracker;
+  /** Told when a cluster answered 401 to the proxy's own credential (upstream-culprit.ts). */
+  readonly credentialRefused?: CredentialRefusedReport;
 }
 
 export interface ForwarderOptions {
@@ -238,6 +241,7 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
         code = closed.refusal === 'UNAUTHENTICATED' ? 'TOKEN_INVALID' : closed.refusal;
       } else {
         ({ error, code } = admission);
+        error = namingCluster(error, ex.clusterId);
       }
       if (error.status >= 500) logger.warn({ err: error.cause ?? error, cluster: ex.clusterId, code: error.code }, 'request refused by the proxy');
       ex.code = code;
@@ -271,7 +275,7 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
   }
 
   function upstreamFailure(ex: Exchange, err: unknown): KubegateError {
-    const error = isKubegateError(err) ? err : new KubegateError('UPSTREAM_UNREACHABLE', undefined, { cause: err });
+    const error = describeUpstreamFailure(ex.clusterId, err);
     logger.warn({ cluster: ex.clusterId, code: error.code, cause: describeCause(error.cause ?? err) }, 'upstream request failed');
     return error;
   }
@@ -351,7 +355,7 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
     admitExchange(
       ex,
       (error) => {
-        if (!res.destroyed) writeStatus(res, error);
+        if (!res.destroyed) writeStatus(res, error, statusForm(ex));
       },
       (admission) => {
         if (!res.destroyed) forwardRequest(ex, req, res, admission);
@@ -372,6 +376,15 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
       ex.upstreamRes = upstreamRes;
       upstreamRes.on('error', ignoreError);
       if (!longRunning) upstreamReq.setTimeout(0);
+      const refusal = credentialRefusal(ex.clusterId, admission.upstream.via, upstreamRes.statusCode ?? 0, deps.credentialRefused);
+      if (refusal !== undefined) {
+        // The 401's small body is read and dropped (the connection stays reusable); ours replaces it.
+        upstreamRes.resume();
+        logger.warn({ cluster: ex.clusterId, code: refusal.code }, "the cluster refused the proxy's credential");
+        ex.code = refusal.code;
+        writeStatus(res, refusal, statusForm(ex));
+        return;
+      }
       try {
         res.writeHead(upstreamRes.statusCode ?? 502, filterResponseHeaders(upstreamRes.rawHeaders));
       } catch (cause) {
@@ -395,7 +408,7 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
         return;
       }
       ex.code = error.code;
-      writeStatus(res, error);
+      writeStatus(res, error, statusForm(ex));
     });
     req.pipe(upstreamReq);
   }
@@ -456,6 +469,15 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
         writeStatusToSocket(socket, error);
         return;
       }
+      const refusal = credentialRefusal(ex.clusterId, admission.upstream.via, status, deps.credentialRefused);
+      if (refusal !== undefined) {
+        upstreamRes.socket?.destroy();
+        logger.warn({ cluster: ex.clusterId, code: refusal.code }, "the cluster refused the proxy's credential");
+        ex.code = refusal.code;
+        ex.status = refusal.status;
+        writeStatusToSocket(socket, refusal);
+        return;
+      }
       ex.status = status;
       relayRefusedUpgrade(upstreamRes, socket);
     });
@@ -514,6 +536,11 @@ function learn(ex: Exchange, admission: Admission): void {
 }
 
 function ignoreError(): void {}
+
+/** How a refusal is written: kubectl's discovery reads need the form it prints (kube/status.ts). */
+function statusForm(ex: Exchange): 'status' | 'discovery' {
+  return isDiscoveryRead(ex.req.method ?? '', ex.path) ? 'discovery' : 'status';
+}
 
 function abortExchange(ex: Exchange): void {
   ex.abort();

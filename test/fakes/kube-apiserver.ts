@@ -209,6 +209,8 @@ export class FakeKubeApiServer {
   private execSessions = 0;
   private portForwardSessions = 0;
   private closed = false;
+  /** The bearer token that authenticates as `tokenUser` (options.token until `acceptToken`). */
+  private acceptedToken: string;
 
   constructor(server: Server, caPem: string, options: FakeKubeApiServerOptions) {
     this.server = server;
@@ -217,6 +219,8 @@ export class FakeKubeApiServer {
     this.version = options.version ?? defaultVersion;
     this.tokenUser = options.tokenUser ?? defaultTokenUser;
     this.accessPolicy = options.accessPolicy ?? denyAll;
+    this.acceptedToken = options.token;
+    this.allowImpersonation = options.allowImpersonation ?? true;
     const pods = options.pods ?? [makePod('web-0'), makePod('web-1')];
     for (const pod of pods) this.store(pod);
     this.resources = new FakeResourceStore(
@@ -292,6 +296,15 @@ export class FakeKubeApiServer {
     for (const follower of this.logFollowers) if (follower.key === key) follower.response.write(`${line}\n`);
   }
 
+  /**
+   * From now on only `token` authenticates as the token user: the proxy's registered token
+   * is then refused with 401, as when its ServiceAccount token was rotated or deleted.
+   */
+  acceptToken(token: string): void {
+    if (token === '') throw new TypeError('token must be a non-empty string');
+    this.acceptedToken = token;
+  }
+
   /** From now on, authenticate unknown bearer tokens with this webhook (undefined: stop). */
   useWebhookAuthenticator(config: FakeWebhookAuthnConfig | undefined): FakeWebhookAuthenticator | undefined {
     this.webhookAuthenticator = config === undefined ? undefined : new FakeWebhookAuthenticator(config);
@@ -333,6 +346,9 @@ export class FakeKubeApiServer {
    * is down), after it is recorded: for tests of clients that must retry.
    */
   unavailable = false;
+
+  /** While false, any Impersonate-User is forbidden (403 Status), as for a caller without the RBAC verb. */
+  allowImpersonation: boolean;
 
   /** Resolves with the first recorded request (past or future) that matches. */
   async waitForRequest(predicate: (request: RecordedRequest) => boolean, timeoutMs = 5000): Promise<RecordedRequest> {
@@ -449,14 +465,14 @@ export class FakeKubeApiServer {
     const webhook = this.webhookAuthenticator;
     if (webhook === undefined) return undefined;
     const token = readBearerToken(request);
-    if (token === undefined || token === this.options.token) return undefined;
+    if (token === undefined || token === this.acceptedToken) return undefined;
     return webhook.authenticate(token);
   }
 
   /** For a bearer token other than the configured one, what the JWT authenticator says (undefined: not a valid JWT). */
   private async jwtUserOf(request: IncomingMessage): Promise<FakeUser | undefined> {
     const token = readBearerToken(request);
-    if (this.jwtAuthenticator === undefined || token === undefined || token === this.options.token) return undefined;
+    if (this.jwtAuthenticator === undefined || token === undefined || token === this.acceptedToken) return undefined;
     return this.jwtAuthenticator.authenticate(token).catch(() => undefined);
   }
 
@@ -550,10 +566,10 @@ export class FakeKubeApiServer {
 
   private identityOptions(): Parameters<typeof resolveIdentity>[1] {
     return {
-      token: this.options.token,
+      token: this.acceptedToken,
       tokenUser: this.tokenUser,
       clientCertificates: this.options.clientCaPem !== undefined,
-      allowImpersonation: this.options.allowImpersonation ?? true,
+      allowImpersonation: this.allowImpersonation,
     };
   }
 

@@ -24,7 +24,7 @@ import type { Response } from 'express';
 import { KubegateError, isKubegateError } from '../../errors.js';
 import { aceModeOf } from '../../store/store.js';
 import type { Cluster, ClusterPatch, ClusterRole, NewCluster, TunnelRecord } from '../../store/store.js';
-import type { ClusterStatus } from '../../clusters/status.js';
+import { isHealthy, type ClusterStatus } from '../../clusters/status.js';
 import type { ClusterSyncStatus } from '../../sync/sync.js';
 import { audited, auditTarget, idParam } from './audit.js';
 import { authenticate, callerOf, requireAdmin } from './authenticate.js';
@@ -111,9 +111,11 @@ function agentsView(tunnels: readonly TunnelRecord[]): Record<string, unknown> {
 }
 
 function statusView(status: ClusterStatus | undefined): Record<string, unknown> {
-  if (status === undefined) return { reachable: false, checkedAt: null, error: 'not checked yet' };
+  if (status === undefined) return { reachable: false, healthy: false, credential: 'unknown', checkedAt: null, error: 'not checked yet' };
   return {
     reachable: status.reachable,
+    healthy: isHealthy(status),
+    credential: status.credential,
     ...(status.version === undefined ? {} : { version: status.version }),
     checkedAt: status.checkedAt.toISOString(),
     ...(status.error === undefined ? {} : { error: status.error }),
