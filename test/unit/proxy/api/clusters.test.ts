@@ -67,7 +67,7 @@ describe('clusters', () => {
       status = (await request(h.app).get('/v1/clusters/prod').set(bearer(h.admin.token)).expect(200)).body.status;
       if (status['reachable'] !== true) await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    assert.deepEqual(status, { reachable: true, version: 'v1.32.4', checkedAt: new Date(h.clock.ms).toISOString() });
+    assert.deepEqual(status, { reachable: true, healthy: true, credential: 'accepted', version: 'v1.32.4', checkedAt: new Date(h.clock.ms).toISOString() });
     const probe = fake.requests.find((recorded) => recorded.path === '/version')!;
     assert.equal(probe.headers.authorization, `Bearer ${PROXY_SA_TOKEN}`, 'the probe uses the cluster credentials');
   });
