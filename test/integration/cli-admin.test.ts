@@ -68,6 +68,20 @@ describe('kubegate admin CLI against a real proxy', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  test('login to a proxy whose CA is not given says the certificate is not trusted and how to pass the CA, not that the proxy could not be reached', async () => {
+    const untrusted = await kubegate(admin(), ['login', proxy.url]);
+    assert.equal(untrusted.code, 8, untrusted.stderr);
+    assert.match(untrusted.stderr, /^kubegate: PROXY_CERTIFICATE_UNTRUSTED: the TLS certificate of the proxy at https:\/\/127\.0\.0\.1:\d+ is not signed by a CA this machine trusts \([A-Z_]+\): pass the proxy's CA with --certificate-authority <file>/);
+    assert.match(untrusted.stderr, /\/v1\/cacerts/);
+    assert.doesNotMatch(untrusted.stderr, /could not be reached/);
+    // A CA given, but not the proxy's: said so too.
+    const otherCa = join(dir, 'other-ca.pem');
+    await writeFile(otherCa, fake.caPem);
+    const wrong = await kubegate(admin(), ['login', proxy.url, '--certificate-authority', otherCa]);
+    assert.equal(wrong.code, 8, wrong.stderr);
+    assert.match(wrong.stderr, /PROXY_CERTIFICATE_UNTRUSTED: .* is not signed by the CA given \([A-Z_]+\): pass the proxy's CA with --certificate-authority/);
+  });
+
   test('login remembers the proxy and its CA, so whoami needs no flags', async () => {
     const login = await ok(admin(), ['login', proxy.url, '--certificate-authority', caFile]);
     assert.match(login.stderr, /^Logged in to https:\/\/127\.0\.0\.1:\d+ until /);
