@@ -16,11 +16,11 @@
  * request meets it (`reportCredentialRefused`), so the status does not wait for the next
  * round; the next probe that gets through marks the credential accepted again.
  */
-import type { IncomingMessage } from 'node:http';
 import type { Logger } from '../log.js';
 import type { Cluster } from '../store/store.js';
 import type { ClusterRegistry } from './registry.js';
 import type { UpstreamPool } from './upstreams.js';
+import { describeUnreachable, requestUpstreamJson, UpstreamAnswerError } from './upstream-request.js';
 
 export interface ClusterStatus {
   readonly reachable: boolean;
@@ -68,7 +68,6 @@ export interface ClusterStatusMonitor {
 
 const DEFAULT_INTERVAL_SECONDS = 30;
 const DEFAULT_TIMEOUT_MS = 5000;
-const MAX_BODY_BYTES = 64 * 1024;
 
 export function createClusterStatus(options: ClusterStatusMonitorOptions): ClusterStatusMonitor {
   const intervalSeconds = options.intervalSeconds ?? DEFAULT_INTERVAL_SECONDS;
@@ -91,7 +90,7 @@ export function createClusterStatus(options: ClusterStatusMonitorOptions): Clust
       status =
         error instanceof CredentialRefused
           ? { reachable: true, checkedAt: now(), credential: 'refused', error: CREDENTIAL_REFUSED }
-          : { reachable: false, checkedAt: now(), credential: 'unknown', error: describeFailure(error, signal) };
+          : { reachable: false, checkedAt: now(), credential: 'unknown', error: describeUnreachable(error, signal) };
       options.logger?.debug({ cluster: cluster.id, err: error }, 'cluster probe failed');
     }
     // A cluster deleted (or a monitor stopped) while its probe ran keeps no status.
@@ -144,68 +143,14 @@ export function createClusterStatus(options: ClusterStatusMonitorOptions): Clust
 }
 
 /** `GET /version` on the cluster; resolves with gitVersion, rejects on any failure. */
-function fetchVersion(cluster: Cluster, upstreams: Pick<UpstreamPool, 'get'>, signal: AbortSignal): Promise<string | undefined> {
-  const upstream = upstreams.get(cluster);
-  const headers: Record<string, string> = { Host: upstream.hostHeader, Accept: 'application/json' };
-  for (let i = 0; i < upstream.authHeaders.length; i += 2) headers[upstream.authHeaders[i]!] = upstream.authHeaders[i + 1]!;
-  return new Promise((resolve, reject) => {
-    const request = upstream.request({
-      method: 'GET',
-      hostname: upstream.hostname,
-      port: upstream.port,
-      path: `${upstream.pathPrefix}/version`,
-      headers,
-      agent: upstream.agent,
-      signal,
-    });
-    request.once('error', reject);
-    request.once('response', (response: IncomingMessage) => {
-      if (response.statusCode === 401) {
-        response.resume();
-        reject(new CredentialRefused(CREDENTIAL_REFUSED));
-        return;
-      }
-      if (response.statusCode !== 200) {
-        response.resume();
-        reject(new ProbeAnswer(`the API server answered HTTP ${response.statusCode ?? 'without a status'}`));
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      response.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > MAX_BODY_BYTES) {
-          response.destroy(new ProbeAnswer('the /version answer is too large'));
-          return;
-        }
-        chunks.push(chunk);
-      });
-      response.once('error', reject);
-      response.once('end', () => {
-        try {
-          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { gitVersion?: unknown };
-          resolve(typeof body.gitVersion === 'string' && body.gitVersion.length <= 128 ? body.gitVersion : undefined);
-        } catch {
-          reject(new ProbeAnswer('the /version answer is not JSON'));
-        }
-      });
-    });
-    request.end();
-  });
+async function fetchVersion(cluster: Cluster, upstreams: Pick<UpstreamPool, 'get'>, signal: AbortSignal): Promise<string | undefined> {
+  const answer = await requestUpstreamJson(upstreams.get(cluster), { method: 'GET', path: '/version' }, signal);
+  if (answer.status === 401) throw new CredentialRefused(CREDENTIAL_REFUSED);
+  if (answer.status !== 200) throw new UpstreamAnswerError(`the API server answered HTTP ${answer.status}`);
+  if (typeof answer.body !== 'object' || answer.body === null) throw new UpstreamAnswerError('the /version answer is not JSON');
+  const version = (answer.body as { gitVersion?: unknown }).gitVersion;
+  return typeof version === 'string' && version.length <= 128 ? version : undefined;
 }
-
-/** A failure whose message is ours and safe to show. */
-class ProbeAnswer extends Error {}
 
 /** The API server answered 401 to the proxy's credential. */
-class CredentialRefused extends ProbeAnswer {}
-
-function describeFailure(error: unknown, signal: AbortSignal): string {
-  if (error instanceof ProbeAnswer) return error.message;
-  if (signal.aborted) return 'no answer in time';
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && /^[A-Z][A-Z0-9_]{1,63}$/.test(code)) {
-    return code === 'CONFIG_INVALID' ? 'the cluster settings cannot be used' : `the API server cannot be reached (${code})`;
-  }
-  return 'the API server cannot be reached';
-}
+class CredentialRefused extends UpstreamAnswerError {}

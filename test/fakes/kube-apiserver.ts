@@ -13,7 +13,8 @@
  * response (403, a redirect, …) on a connection that stays usable, as Go's server keeps
  * it, so upgrade-smuggling attacks (CVE-2018-1002105) and redirect following
  * (CVE-2020-8559) are reproducible. It answers SubjectAccessReviews strictly, by a policy
- * each test sets, and records them (kube-access-review.ts). It serves HTTPS on 127.0.0.1 with a certificate from
+ * each test sets, and records them (kube-access-review.ts), and validates and answers
+ * SelfSubjectAccessReviews as the real server does (kube-self-access-review.ts). It serves HTTPS on 127.0.0.1 with a certificate from
  * src/pki covering localhost, 127.0.0.1 and ::1.
  */
 import { createHash, randomUUID } from 'node:crypto';
@@ -52,6 +53,7 @@ import { OPENAPI_V2_PROTOBUF, openApiV2Document, openApiV2Protobuf, wantsOpenApi
 import { runSpdyExec } from './spdy-exec.js';
 import { runSpdyPortForward, TUNNELED_PORT_FORWARD_PROTOCOL, WebsocketPortForwardServer } from './spdy-portforward.js';
 import { answerSelfSubjectAccessReview, SELF_SUBJECT_ACCESS_REVIEW_PATH } from './kube-authorization.js';
+import { answerProxyIdentityAccessReview, SELF_SUBJECT_ACCESS_REVIEWS_PATH } from './kube-self-access-review.js';
 import { FakeResourceStore } from './kube-resources.js';
 import type { FakeObject } from './kube-resources.js';
 import type { FakeJwtAuthenticator } from './kube-jwt-authn.js';
@@ -517,6 +519,19 @@ export class FakeKubeApiServer {
         this.changed();
       });
       return this.sendJson(response, record, answer.status, answer.body);
+    }
+    // The proxy's own identity's rights (impersonation, access reviews) are flags of the fake,
+    // not RBAC objects: its self reviews are answered from them; everyone else's from RBAC.
+    if (path === SELF_SUBJECT_ACCESS_REVIEWS_PATH && !identity.user.impersonated && identity.user.authenticatedBy === 'token') {
+      if (method !== 'POST') return this.sendMethodNotAllowed(response, record);
+      const review = answerProxyIdentityAccessReview({
+        contentType: request.headers['content-type'],
+        body,
+        user: identity.user,
+        impersonationAllowed: this.allowImpersonation,
+        accessReviewsAllowed: this.options.allowAccessReviews ?? true,
+      });
+      return this.sendJson(response, record, review.status, review.body);
     }
     if (path === '/api/v1/pods') return this.onlyGet(method, response, record, () => this.listOrWatchPods(request, response, record, query, undefined));
     const review = SELF_SUBJECT_ACCESS_REVIEW_PATH.exec(path);
