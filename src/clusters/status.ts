@@ -91,7 +91,8 @@ export function createClusterStatus(options: ClusterStatusMonitorOptions): Clust
         error instanceof CredentialRefused
           ? { reachable: true, checkedAt: now(), credential: 'refused', error: CREDENTIAL_REFUSED }
           : { reachable: false, checkedAt: now(), credential: 'unknown', error: describeUnreachable(error, signal) };
-      options.logger?.debug({ cluster: cluster.id, err: error }, 'cluster probe failed');
+      // Every round: the short reason only, never a stack.
+      options.logger?.debug({ cluster: cluster.id, error: status.error }, 'cluster probe failed');
     }
     // A cluster deleted (or a monitor stopped) while its probe ran keeps no status.
     if (options.directory.getCluster(cluster.id) !== undefined && !stopper.signal.aborted) statuses.set(cluster.id, status);

@@ -113,7 +113,7 @@ export interface ForwarderDeps extends AdmissionDeps {
   readonly logger: ForwardLogger;
   readonly metrics?: ForwardMetrics;
   readonly longRunning?: LongRunningTracker;
-  /** Told when a cluster answered 401 to the proxy's own credential (upstream-culprit.ts). */
+  /** Told when a cluster answered 401 to the proxy's own credential (upstream-culprit.ts); it logs, once per streak. */
   readonly credentialRefused?: CredentialRefusedReport;
 }
 
@@ -380,7 +380,6 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
       if (refusal !== undefined) {
         // The 401's small body is read and dropped (the connection stays reusable); ours replaces it.
         upstreamRes.resume();
-        logger.warn({ cluster: ex.clusterId, code: refusal.code }, "the cluster refused the proxy's credential");
         ex.code = refusal.code;
         writeStatus(res, refusal, statusForm(ex));
         return;
@@ -472,7 +471,6 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
       const refusal = credentialRefusal(ex.clusterId, admission.upstream.via, status, deps.credentialRefused);
       if (refusal !== undefined) {
         upstreamRes.socket?.destroy();
-        logger.warn({ cluster: ex.clusterId, code: refusal.code }, "the cluster refused the proxy's credential");
         ex.code = refusal.code;
         ex.status = refusal.status;
         writeStatusToSocket(socket, refusal);
