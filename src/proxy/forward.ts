@@ -30,6 +30,11 @@
  * (CVE-2018-1002105); a redirect is never followed and becomes a 502 Status (CVE-2020-8559),
  * since a compromised cluster could otherwise steer kubectl, token in hand, elsewhere.
  *
+ * The upstream's answer head goes through upstream-culprit.ts: a 401 there is the cluster
+ * refusing the proxy's own credential and becomes CLUSTER_CREDENTIAL_REFUSED (the cluster's
+ * status turns unhealthy); everything else is relayed. Refusals of kubectl's discovery reads
+ * are written in the form kubectl prints for them (kube/status.ts).
+ *
  * Audit records carry identity, cluster, method, path without query (exec commands and
  * selectors live in the query) and sizes — never headers, cookies or tokens; `tokenName` is
  * the token's public name. `X-Forwarded-For` is passed through untouched and not added.
