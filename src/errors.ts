@@ -67,6 +67,8 @@ export const errorCatalog = {
   UPSTREAM_TIMEOUT: { status: 504, message: "the cluster's API server did not answer in time" },
   UPSTREAM_REDIRECT_REFUSED: { status: 502, message: "the cluster's API server answered an upgrade with a redirect, which the proxy does not follow" },
   KUBE_API_FAILED: { status: 502, message: 'a request to the Kubernetes API failed' },
+  PROXY_CERTIFICATE_UNTRUSTED: { status: 502, message: "the proxy's TLS certificate is not trusted; pass its CA with --certificate-authority <file>" },
+  CLUSTER_CREDENTIAL_REFUSED: { status: 502, message: "the cluster's API server refused the proxy's credential for it" },
 
   // --- cluster agents and tunnels ------------------------------------------------------
   CLUSTER_DISCONNECTED: { status: 503, message: "the cluster's agent is not connected to the proxy; check the kubegate agent in that cluster" },

@@ -72,7 +72,7 @@ export function createProxyClient(server: string, caPem: string | undefined): Pr
         },
       );
       request.on('timeout', () => request.destroy(new Error('the proxy did not answer in time')));
-      request.on('error', (error) => reject(new KubegateError('PROVIDER_UNAVAILABLE', `the proxy at ${base.origin} could not be reached`, { cause: error })));
+      request.on('error', (error) => reject(connectionFailure(`${base.origin}${prefix}`, caPem !== undefined, error)));
       request.end(body);
     });
   }
@@ -86,6 +86,34 @@ export function createProxyClient(server: string, caPem: string | undefined): Pr
       throw apiError(response);
     },
   };
+}
+
+/** Node's codes for a server certificate that does not verify. */
+const UNTRUSTED_CERTIFICATE = /^(?:SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(?:_LOCALLY)?|CERT_UNTRUSTED|CERT_SIGNATURE_FAILURE|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|ERR_TLS_CERT_ALTNAME_INVALID)$/;
+
+/**
+ * Why the proxy could not be talked to. An untrusted certificate is not "could not be
+ * reached": it says so, why (node's code) and how to pass the CA.
+ */
+function connectionFailure(origin: string, caGiven: boolean, error: Error): KubegateError {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === undefined || !UNTRUSTED_CERTIFICATE.test(code)) {
+    return new KubegateError('PROVIDER_UNAVAILABLE', `the proxy at ${origin} could not be reached${code === undefined ? '' : ` (${code})`}`, { cause: error });
+  }
+  const why =
+    code === 'ERR_TLS_CERT_ALTNAME_INVALID'
+      ? `is not valid for the host name in ${origin}`
+      : code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID'
+        ? 'is outside its validity period'
+        : caGiven
+          ? 'is not signed by the CA given'
+          : 'is not signed by a CA this machine trusts';
+  return new KubegateError(
+    'PROXY_CERTIFICATE_UNTRUSTED',
+    `the TLS certificate of the proxy at ${origin} ${why} (${code}): pass the proxy's CA with --certificate-authority <file> (or KUBEGATE_CA_DATA); ` +
+      `the proxy serves it at ${origin}/v1/cacerts — check it out of band before trusting it`,
+    { cause: error },
+  );
 }
 
 /** The API's `{"error":{code,message}}` as a KubegateError (INTERNAL when it is not one). */

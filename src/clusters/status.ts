@@ -9,21 +9,36 @@
  * cluster and pruned when a cluster disappears. Error texts are short, fixed phrases plus a
  * system error code (`ECONNREFUSED`, `CERT_HAS_EXPIRED`) or an HTTP status: enough for an
  * operator, nothing of the upstream's body.
+ *
+ * A 401 means the API server answers but refuses the proxy's credential (a wrong token
+ * authenticates nobody, whatever the path): the cluster is reachable and unhealthy,
+ * `credential: 'refused'`. The forwarding path reports the same thing the moment a user's
+ * request meets it (`reportCredentialRefused`), so the status does not wait for the next
+ * round; the next probe that gets through marks the credential accepted again.
  */
-import type { IncomingMessage } from 'node:http';
 import type { Logger } from '../log.js';
 import type { Cluster } from '../store/store.js';
 import type { ClusterRegistry } from './registry.js';
 import type { UpstreamPool } from './upstreams.js';
+import { describeUnreachable, requestUpstreamJson, UpstreamAnswerError } from './upstream-request.js';
 
 export interface ClusterStatus {
   readonly reachable: boolean;
   /** `gitVersion` from /version, when reachable. */
   readonly version?: string;
   readonly checkedAt: Date;
-  /** Why it is not reachable. */
+  /** Whether the API server accepted the proxy's credential (`unknown` when it could not be asked). */
+  readonly credential: 'accepted' | 'refused' | 'unknown';
+  /** Why it is not reachable or not healthy. */
   readonly error?: string;
 }
+
+/** Reachable with the proxy's credential accepted: requests can be forwarded. */
+export function isHealthy(status: ClusterStatus): boolean {
+  return status.reachable && status.credential === 'accepted';
+}
+
+const CREDENTIAL_REFUSED = "the API server refused the proxy's credential (HTTP 401)";
 
 export interface ClusterStatusMonitorOptions {
   readonly directory: Pick<ClusterRegistry, 'listClusters' | 'getCluster'>;
@@ -41,6 +56,8 @@ export interface ClusterStatusMonitor {
   get(clusterId: string): ClusterStatus | undefined;
   /** Probes one cluster now (e.g. just after it was added); resolves with its new status. */
   probe(clusterId: string): Promise<ClusterStatus | undefined>;
+  /** The forwarding path saw the cluster answer 401 to the proxy's credential: unhealthy now. */
+  reportCredentialRefused(clusterId: string): void;
   /** Probes every cluster now; resolves when the round is over. */
   probeAll(): Promise<void>;
   /** Starts the periodic rounds (the first one at once). */
@@ -51,7 +68,6 @@ export interface ClusterStatusMonitor {
 
 const DEFAULT_INTERVAL_SECONDS = 30;
 const DEFAULT_TIMEOUT_MS = 5000;
-const MAX_BODY_BYTES = 64 * 1024;
 
 export function createClusterStatus(options: ClusterStatusMonitorOptions): ClusterStatusMonitor {
   const intervalSeconds = options.intervalSeconds ?? DEFAULT_INTERVAL_SECONDS;
@@ -69,10 +85,14 @@ export function createClusterStatus(options: ClusterStatusMonitorOptions): Clust
     let status: ClusterStatus;
     try {
       const version = await fetchVersion(cluster, options.upstreams, signal);
-      status = { reachable: true, ...(version === undefined ? {} : { version }), checkedAt: now() };
+      status = { reachable: true, ...(version === undefined ? {} : { version }), checkedAt: now(), credential: 'accepted' };
     } catch (error) {
-      status = { reachable: false, checkedAt: now(), error: describeFailure(error, signal) };
-      options.logger?.debug({ cluster: cluster.id, err: error }, 'cluster probe failed');
+      status =
+        error instanceof CredentialRefused
+          ? { reachable: true, checkedAt: now(), credential: 'refused', error: CREDENTIAL_REFUSED }
+          : { reachable: false, checkedAt: now(), credential: 'unknown', error: describeUnreachable(error, signal) };
+      // Every round: the short reason only, never a stack.
+      options.logger?.debug({ cluster: cluster.id, error: status.error }, 'cluster probe failed');
     }
     // A cluster deleted (or a monitor stopped) while its probe ran keeps no status.
     if (options.directory.getCluster(cluster.id) !== undefined && !stopper.signal.aborted) statuses.set(cluster.id, status);
@@ -100,6 +120,14 @@ export function createClusterStatus(options: ClusterStatusMonitorOptions): Clust
       return cluster === undefined ? undefined : probeCluster(cluster);
     },
     probeAll,
+    reportCredentialRefused(clusterId) {
+      if (options.directory.getCluster(clusterId) === undefined) return;
+      const previous = statuses.get(clusterId);
+      if (previous?.credential === 'refused') return;
+      options.logger?.warn({ cluster: clusterId }, "the cluster refused the proxy's credential: marked unhealthy");
+      const version = previous?.version;
+      statuses.set(clusterId, { reachable: true, ...(version === undefined ? {} : { version }), checkedAt: now(), credential: 'refused', error: CREDENTIAL_REFUSED });
+    },
     start() {
       if (timer !== undefined) return;
       if (stopper.signal.aborted) stopper = new AbortController();
@@ -116,60 +144,14 @@ export function createClusterStatus(options: ClusterStatusMonitorOptions): Clust
 }
 
 /** `GET /version` on the cluster; resolves with gitVersion, rejects on any failure. */
-function fetchVersion(cluster: Cluster, upstreams: Pick<UpstreamPool, 'get'>, signal: AbortSignal): Promise<string | undefined> {
-  const upstream = upstreams.get(cluster);
-  const headers: Record<string, string> = { Host: upstream.hostHeader, Accept: 'application/json' };
-  for (let i = 0; i < upstream.authHeaders.length; i += 2) headers[upstream.authHeaders[i]!] = upstream.authHeaders[i + 1]!;
-  return new Promise((resolve, reject) => {
-    const request = upstream.request({
-      method: 'GET',
-      hostname: upstream.hostname,
-      port: upstream.port,
-      path: `${upstream.pathPrefix}/version`,
-      headers,
-      agent: upstream.agent,
-      signal,
-    });
-    request.once('error', reject);
-    request.once('response', (response: IncomingMessage) => {
-      if (response.statusCode !== 200) {
-        response.resume();
-        reject(new ProbeAnswer(`the API server answered HTTP ${response.statusCode ?? 'without a status'}`));
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      response.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > MAX_BODY_BYTES) {
-          response.destroy(new ProbeAnswer('the /version answer is too large'));
-          return;
-        }
-        chunks.push(chunk);
-      });
-      response.once('error', reject);
-      response.once('end', () => {
-        try {
-          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { gitVersion?: unknown };
-          resolve(typeof body.gitVersion === 'string' && body.gitVersion.length <= 128 ? body.gitVersion : undefined);
-        } catch {
-          reject(new ProbeAnswer('the /version answer is not JSON'));
-        }
-      });
-    });
-    request.end();
-  });
+async function fetchVersion(cluster: Cluster, upstreams: Pick<UpstreamPool, 'get'>, signal: AbortSignal): Promise<string | undefined> {
+  const answer = await requestUpstreamJson(upstreams.get(cluster), { method: 'GET', path: '/version' }, signal);
+  if (answer.status === 401) throw new CredentialRefused(CREDENTIAL_REFUSED);
+  if (answer.status !== 200) throw new UpstreamAnswerError(`the API server answered HTTP ${answer.status}`);
+  if (typeof answer.body !== 'object' || answer.body === null) throw new UpstreamAnswerError('the /version answer is not JSON');
+  const version = (answer.body as { gitVersion?: unknown }).gitVersion;
+  return typeof version === 'string' && version.length <= 128 ? version : undefined;
 }
 
-/** A failure whose message is ours and safe to show. */
-class ProbeAnswer extends Error {}
-
-function describeFailure(error: unknown, signal: AbortSignal): string {
-  if (error instanceof ProbeAnswer) return error.message;
-  if (signal.aborted) return 'no answer in time';
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code === 'string' && /^[A-Z][A-Z0-9_]{1,63}$/.test(code)) {
-    return code === 'CONFIG_INVALID' ? 'the cluster settings cannot be used' : `the API server cannot be reached (${code})`;
-  }
-  return 'the API server cannot be reached';
-}
+/** The API server answered 401 to the proxy's credential. */
+class CredentialRefused extends UpstreamAnswerError {}

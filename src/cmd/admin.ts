@@ -99,10 +99,11 @@ async function newPassword(flags: Flags, deps: ConnectionDeps, question = 'Passw
 function clusterState(row: Row): string | undefined {
   const agent = row['agent'] as { state?: string } | undefined;
   if (agent?.state !== undefined) return `agent ${agent.state}`;
-  const status = row['status'] as { reachable?: boolean; checkedAt?: string | null } | undefined;
+  const status = row['status'] as { reachable?: boolean; credential?: string; checkedAt?: string | null } | undefined;
   if (status === undefined) return undefined;
   if (status.checkedAt === null) return 'not checked';
-  return status.reachable === true ? 'reachable' : 'unreachable';
+  if (status.reachable !== true) return 'unreachable';
+  return status.credential === 'refused' ? 'credential refused' : 'reachable';
 }
 
 const CLUSTER_COLUMNS: readonly Column<Row>[] = [
@@ -200,6 +201,8 @@ export function addAdminCommands(program: Command, tokenCommand: Command, deps: 
         const body = await clusterFromKubeconfig(kubeconfig, flags['context'] as string | undefined);
         const created = (await session.call('POST', '/v1/clusters', { id, ...body, ...named })).body as Row;
         out(formatOutput(format(flags), created, [created], CLUSTER_COLUMNS));
+        const check = created['credentialCheck'] as { ok?: unknown; error?: unknown } | undefined;
+        if (check !== undefined && check.ok !== true) err(`Warning: cluster ${id} is registered, but its credential check failed: ${String(check.error)}\n`);
       }),
     );
   withOutput(withConnection(cluster.command('list').alias('ls')))

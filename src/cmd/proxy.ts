@@ -43,6 +43,7 @@ import { createProxyApp } from '../proxy/app.js';
 import { clientAddressResolver } from '../proxy/client-address.js';
 import { isClusterPath } from '../proxy/cluster-path.js';
 import { createClusterStatus } from '../clusters/status.js';
+import { checkClusterCredential } from '../clusters/credential-check.js';
 import { createClusterRegistry } from '../clusters/registry.js';
 import { createForwarder, type OpenStream } from '../proxy/forward.js';
 import { createImpersonationReviewer } from '../proxy/impersonation-review.js';
@@ -228,6 +229,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
         },
         metrics: forwardMetrics(metrics, (clusterId) => directory.getCluster(clusterId) !== undefined),
         longRunning,
+        credentialRefused: clusterStatus.reportCredentialRefused,
       },
       { idleTimeoutMs: config.upstream.requestTimeoutSeconds * 1000 },
     );
@@ -334,6 +336,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       audit: audit.writeEvent,
       metrics,
       clusterStatus,
+      checkCredential: (cluster) => checkClusterCredential(cluster, { upstreams }),
       syncStatus: (clusterId) => sync.status(clusterId),
       providerHealth: (name) => providerHealth.get(name),
       removeCluster: (clusterId) => sync.syncNow(clusterId),

@@ -23,7 +23,8 @@
  * Each worker is a replica of its own for agent tunnels: a tunnel lands on one worker, and
  * the others reach it over a peer link to that worker's own peer listener (the shared
  * socket would hand the link to any worker).
- * Per-process state stays per process: the login failure rate limit counts per worker.
+ * Per-process state stays per process (cluster probes, caches); the login failure rate limit
+ * is shared, since its counters are in the store.
  */
 import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';

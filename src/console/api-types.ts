@@ -26,7 +26,15 @@ export interface ClusterSummary {
 }
 
 export interface ClusterDetail extends ClusterSummary {
-  readonly status: { readonly reachable: boolean; readonly version?: string; readonly checkedAt: string | null; readonly error?: string };
+  readonly status: {
+    readonly reachable: boolean;
+    /** Reachable and the proxy's credential accepted. */
+    readonly healthy: boolean;
+    readonly credential: 'accepted' | 'refused' | 'unknown';
+    readonly version?: string;
+    readonly checkedAt: string | null;
+    readonly error?: string;
+  };
   /** Agent-mode clusters: whether an agent holds a tunnel. */
   readonly agent?: { readonly state: 'connected' | 'disconnected'; readonly agents: readonly { readonly agentId: string }[] };
 }

@@ -102,15 +102,36 @@ export function statusBody(err: KubegateError): Buffer {
 /**
  * Answers `res` with the Status for `err`. When the response has already started (an error
  * in the middle of a stream) the only honest signal left is to cut the connection.
+ *
+ * `form: 'discovery'` is for kubectl's discovery reads (see `isDiscoveryRead`): client-go
+ * reads them with `Raw()`, which never decodes a Status. For a 5xx it then prints
+ * `an error on the server ("<body>") has prevented the request from succeeding` when the
+ * body is `text/*` and the status is neither 503 nor 504 (for those it prints a fixed
+ * sentence), and `("unknown")` for a JSON body. So a 5xx refusal of a discovery read is sent
+ * as 502 with the message as plain text — the one form in which kubectl shows the culprit.
  */
-export function writeStatus(res: ServerResponse, err: KubegateError): void {
+export function writeStatus(res: ServerResponse, err: KubegateError, form: 'status' | 'discovery' = 'status'): void {
   if (res.headersSent) {
     res.destroy();
+    return;
+  }
+  if (form === 'discovery' && err.status >= 500) {
+    const text = Buffer.from(`${err.message} (${err.code})\n`, 'utf8');
+    res.writeHead(err.status === 503 || err.status === 504 ? 502 : err.status, ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(text.length), 'Cache-Control', 'no-store']);
+    res.end(text);
     return;
   }
   const body = statusBody(err);
   res.writeHead(err.status, ['Content-Type', 'application/json', 'Content-Length', String(body.length), 'Cache-Control', 'no-store']);
   res.end(body);
+}
+
+/** The paths client-go's discovery reads without decoding a Status (`Raw()`), relative to the cluster. */
+const DISCOVERY_PATHS: ReadonlySet<string> = new Set(['/api', '/apis', '/version']);
+
+/** Whether a request is one of kubectl's discovery reads (`GET /api`, `/apis`, `/version`). */
+export function isDiscoveryRead(method: string, clusterPath: string): boolean {
+  return method === 'GET' && DISCOVERY_PATHS.has(clusterPath);
 }
 
 /** How long a refused upgrade connection may linger after the answer before it is destroyed. */

@@ -39,7 +39,7 @@ import express from 'express';
 import type { Express } from 'express';
 import { KubegateError } from '../errors.js';
 import { clientAddressResolver } from './client-address.js';
-import { createLoginRateLimiter } from './login-rate-limit.js';
+import { createLoginRateLimiter, createStoreFailureCounter } from './login-rate-limit.js';
 import { agentRoutes } from './api/agents.js';
 import { clusterRoutes } from './api/clusters.js';
 import type { ApiServices, ProxyApiContext } from './api/context.js';
@@ -64,7 +64,11 @@ export function createProxyApp(ctx: ProxyApiContext): Express {
   app.set('query parser', 'simple');
 
   const services: ApiServices = {
-    limiter: createLoginRateLimiter({ ...ctx.config.loginRateLimit, now: () => ctx.now().getTime() }),
+    limiter: createLoginRateLimiter({
+      ...ctx.config.loginRateLimit,
+      // In the store, so every worker and replica on it counts against the same limits.
+      counters: (kind) => createStoreFailureCounter({ store: ctx.store, counter: kind, windowSeconds: ctx.config.loginRateLimit.windowSeconds, now: () => ctx.now().getTime() }),
+    }),
     clientAddress: clientAddressResolver(ctx.config.trustedProxies),
   };
 

@@ -34,6 +34,11 @@
  * (CVE-2018-1002105); a redirect is never followed and becomes a 502 Status (CVE-2020-8559),
  * since a compromised cluster could otherwise steer kubectl, token in hand, elsewhere.
  *
+ * The upstream's answer head goes through upstream-culprit.ts: a 401 there is the cluster
+ * refusing the proxy's own credential and becomes CLUSTER_CREDENTIAL_REFUSED (the cluster's
+ * status turns unhealthy); everything else is relayed. Refusals of kubectl's discovery reads
+ * are written in the form kubectl prints for them (kube/status.ts).
+ *
  * Audit records carry identity, cluster, method, path without query (exec commands and
  * selectors live in the query) and sizes — never headers, cookies or tokens; `tokenName` is
  * the token's public name. `X-Forwarded-For` is passed through untouched and not added.
@@ -46,11 +51,12 @@ import type { RequestOptions } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { TokenFacts } from '../auth/authenticator.js';
 import type { UserInfo } from '../auth/user.js';
-import { isKubegateError, KubegateError, type ErrorCode } from '../errors.js';
-import { writeStatus, writeStatusToSocket } from '../kube/status.js';
+import { KubegateError, type ErrorCode } from '../errors.js';
+import { isDiscoveryRead, writeStatus, writeStatusToSocket } from '../kube/status.js';
 import type { ClusterRole } from '../store/store.js';
 import { admit, type Admission, type AdmissionDeps, type Admitted } from './admission.js';
 import { filterResponseHeaders } from './sanitize.js';
+import { credentialRefusal, namingCluster, upstreamFailure as describeUpstreamFailure, type CredentialRefusedReport } from './upstream-culprit.js';
 
 export interface AuditRecord {
   /** Start of the request, epoch milliseconds. */
@@ -117,6 +123,8 @@ export interface ForwarderDeps extends AdmissionDeps {
   readonly logger: ForwardLogger;
   readonly metrics?: ForwardMetrics;
   readonly longRunning?: LongRunningTracker;
+  /** Told when a cluster answered 401 to the proxy's own credential (upstream-culprit.ts); it logs, once per streak. */
+  readonly credentialRefused?: CredentialRefusedReport;
 }
 
 export interface ForwarderOptions {
@@ -246,6 +254,7 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
         code = closed.refusal === 'UNAUTHENTICATED' ? 'TOKEN_INVALID' : closed.refusal;
       } else {
         ({ error, code } = admission);
+        error = namingCluster(error, ex.clusterId);
       }
       if (error.status >= 500) logger.warn({ err: error.cause ?? error, cluster: ex.clusterId, code: error.code }, 'request refused by the proxy');
       ex.code = code;
@@ -279,7 +288,7 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
   }
 
   function upstreamFailure(ex: Exchange, err: unknown): KubegateError {
-    const error = isKubegateError(err) ? err : new KubegateError('UPSTREAM_UNREACHABLE', undefined, { cause: err });
+    const error = describeUpstreamFailure(ex.clusterId, err);
     logger.warn({ cluster: ex.clusterId, code: error.code, cause: describeCause(error.cause ?? err) }, 'upstream request failed');
     return error;
   }
@@ -358,7 +367,7 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
     admitExchange(
       ex,
       (error) => {
-        if (!res.destroyed) writeStatus(res, error);
+        if (!res.destroyed) writeStatus(res, error, statusForm(ex));
       },
       (admission) => {
         if (!res.destroyed) forwardRequest(ex, req, res, admission);
@@ -395,6 +404,8 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
     #abort: ((reason?: Error) => void) | undefined;
     #resume: (() => void) | undefined;
     #cancelled = false;
+    /** The answer was replaced by a Status: its body is read and dropped. */
+    #discard = false;
 
     constructor(
       readonly ex: Exchange,
@@ -423,7 +434,13 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
       this.#resume = resume;
       const headers: string[] = new Array<string>(rawHeaders.length);
       for (let i = 0; i < rawHeaders.length; i++) headers[i] = (rawHeaders[i] as Buffer).toString('latin1');
-      if (!relayResponseHead(ex, res, statusCode, headers)) {
+      const relayed = relayResponseHead(ex, res, statusCode, headers);
+      if (relayed === 'replaced') {
+        // The 401's small body is read and dropped (the connection stays reusable); ours replaced it.
+        this.#discard = true;
+        return true;
+      }
+      if (relayed === 'failed') {
         this.cancel();
         return false;
       }
@@ -433,13 +450,14 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
 
     onData(chunk: Buffer): boolean {
       if (this.#cancelled) return false;
+      if (this.#discard) return true;
       if (this.res.write(chunk)) return true;
       if (this.#resume !== undefined) this.res.once('drain', this.#resume);
       return false;
     }
 
     onComplete(): void {
-      if (!this.#cancelled) this.res.end();
+      if (!this.#cancelled && !this.#discard) this.res.end();
     }
 
     onError(err: Error): void {
@@ -451,24 +469,31 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
         return;
       }
       ex.code = error.code;
-      writeStatus(res, error);
+      writeStatus(res, error, statusForm(ex));
     }
   }
 
   /**
    * The upstream's answer head, relayed to the client: the one place where a status and the
-   * response headers from a cluster are looked at. False when it could not be relayed (a
-   * Status was sent instead).
+   * response headers from a cluster are looked at. A 401 to the proxy's own credential is
+   * `replaced` by a CLUSTER_CREDENTIAL_REFUSED Status (upstream-culprit.ts); an answer node
+   * cannot relay `failed` (a Status was sent instead).
    */
-  function relayResponseHead(ex: Exchange, res: ServerResponse, statusCode: number, rawHeaders: readonly string[]): boolean {
+  function relayResponseHead(ex: Exchange, res: ServerResponse, statusCode: number, rawHeaders: readonly string[]): 'relayed' | 'replaced' | 'failed' {
+    const refusal = credentialRefusal(ex.clusterId, ex.via ?? 'direct', statusCode, deps.credentialRefused);
+    if (refusal !== undefined) {
+      ex.code = refusal.code;
+      writeStatus(res, refusal, statusForm(ex));
+      return 'replaced';
+    }
     try {
       res.writeHead(statusCode, filterResponseHeaders(rawHeaders));
-      return true;
+      return 'relayed';
     } catch (cause) {
       // A cluster must not be able to crash the proxy with an answer node will not relay.
       ex.code = 'UPSTREAM_UNREACHABLE';
-      writeStatus(res, upstreamFailure(ex, new KubegateError('UPSTREAM_UNREACHABLE', "the cluster's API server sent an answer the proxy cannot relay", { cause })));
-      return false;
+      writeStatus(res, upstreamFailure(ex, new KubegateError('UPSTREAM_UNREACHABLE', "the cluster's API server sent an answer the proxy cannot relay", { cause })), statusForm(ex));
+      return 'failed';
     }
   }
 
@@ -526,6 +551,14 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
         ex.code = error.code;
         ex.status = error.status;
         writeStatusToSocket(socket, error);
+        return;
+      }
+      const refusal = credentialRefusal(ex.clusterId, admission.upstream.via, status, deps.credentialRefused);
+      if (refusal !== undefined) {
+        upstreamRes.socket?.destroy();
+        ex.code = refusal.code;
+        ex.status = refusal.status;
+        writeStatusToSocket(socket, refusal);
         return;
       }
       ex.status = status;
@@ -586,6 +619,11 @@ function learn(ex: Exchange, admission: Admission): void {
 }
 
 function ignoreError(): void {}
+
+/** How a refusal is written: kubectl's discovery reads need the form it prints (kube/status.ts). */
+function statusForm(ex: Exchange): 'status' | 'discovery' {
+  return isDiscoveryRead(ex.req.method ?? '', ex.path) ? 'discovery' : 'status';
+}
 
 function abortExchange(ex: Exchange): void {
   ex.abort();

@@ -27,16 +27,20 @@
  *   and scoped by provider (LDAP compares case-insensitively), kept as a SHA-256 digest so
  *   every entry has the same small size; IPv4-mapped IPv6 addresses are their IPv4 address;
  *   other IPv6 addresses count per /64, the block one host usually controls.
- * - Counters sit behind FailureCounter, so that a counter shared by replicas can be plugged
- *   in later. The one here is in process memory: several workers or replicas each keep their
- *   own, so the effective limit is multiplied by their number. Its memory is bounded: each
- *   counter holds at most `maxKeys` keys (least recently used go first; closed windows count
- *   as absent). Evicting a username's counter needs many failures from many addresses, each
- *   of which is limited itself.
+ * - Counters sit behind FailureCounter. The proxy uses the store's (createStoreFailureCounter):
+ *   one row per key in `login_failures`, taken in one transaction that locks the row, so
+ *   every worker (`--workers`, SQLite) and every replica (PostgreSQL) counts against the same
+ *   limits and the reserve-before-verify guarantee holds across them. A place is named by its
+ *   window's start, so a place given back after its window closed (and a new one opened)
+ *   changes nothing. The one in process memory (createMemoryFailureCounter) is for a limiter
+ *   without a store; its memory is bounded: each counter holds at most `maxKeys` keys (least
+ *   recently used go first; closed windows count as absent). Evicting a username's counter
+ *   needs many failures from many addresses, each of which is limited itself.
  */
 import { createHash } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import { LRUCache } from 'lru-cache';
+import type { Store } from '../store/store.js';
 
 /** One counted attempt in one key's window; handed back to `giveBack`. */
 export interface CounterPlace {
@@ -133,6 +137,38 @@ export function createMemoryFailureCounter(options: MemoryFailureCounterOptions)
     async forget(key, place) {
       if (place === undefined || isCurrent(place)) windows.delete(key);
     },
+  };
+}
+
+export interface StoreFailureCounterOptions {
+  readonly store: Pick<Store, 'takeLoginFailure' | 'giveBackLoginFailure' | 'forgetLoginFailures'>;
+  /** Which counter of the store (`username`, `address`, `password-change`). */
+  readonly counter: string;
+  readonly windowSeconds: number;
+  /** Wall clock in epoch milliseconds; Date.now by default. */
+  readonly now?: () => number;
+}
+
+interface StorePlace extends CounterPlace {
+  /** The start of the window the place was taken in (epoch ms): the window's identity. */
+  readonly windowStart: number;
+}
+
+/** A FailureCounter in the store, shared by every process on it. */
+export function createStoreFailureCounter(options: StoreFailureCounterOptions): FailureCounter {
+  const { store, counter, windowSeconds } = options;
+  if (!Number.isSafeInteger(windowSeconds) || windowSeconds < 1) throw new TypeError('windowSeconds must be a positive whole number');
+  const now = options.now ?? Date.now;
+  const windowOf = (place: CounterPlace): number => (place as StorePlace).windowStart;
+  return {
+    async take(key, limit) {
+      const take = await store.takeLoginFailure(counter, key, limit, windowSeconds, new Date(now()));
+      if (!take.taken) return take;
+      const place: StorePlace = { key, windowStart: take.windowStart };
+      return { taken: true, place };
+    },
+    giveBack: (place) => store.giveBackLoginFailure(counter, place.key, windowOf(place)),
+    forget: (key, place) => store.forgetLoginFailures(counter, key, place === undefined ? undefined : windowOf(place)),
   };
 }
 

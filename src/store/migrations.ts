@@ -36,6 +36,11 @@
  *   two replicas rotating at once create one key), the private JWK sealed, the public JWK
  *   in clear (text in both dialects: it is served byte for byte).
  *
+ * - login_failures (5): the login rate limit's fixed windows (proxy/login-rate-limit.ts),
+ *   one row per counter (`username`, `address`, `password-change`) and key (a digest or a
+ *   client address), `window_start` in epoch milliseconds in both dialects; shared by every
+ *   process and replica on the store. Closed windows are deleted by the next take.
+ *
  * SQLite cannot drop a NOT NULL, so version 2 rebuilds `clusters` there (new table, copy,
  * drop, rename): the SQLite runner applies migrations with foreign keys off and checks
  * them (`PRAGMA foreign_key_check`) before it commits, as SQLite's documentation prescribes.
@@ -212,6 +217,21 @@ CREATE TABLE signing_keys (
 ) STRICT;
 `,
   },
+  {
+    version: 5,
+    name: 'login failure counters',
+    sql: `
+CREATE TABLE login_failures (
+  counter      TEXT    NOT NULL,
+  key          TEXT    NOT NULL,
+  window_start INTEGER NOT NULL,
+  places       INTEGER NOT NULL CHECK (places >= 0),
+  refused      INTEGER NOT NULL CHECK (refused IN (0, 1)),
+  PRIMARY KEY (counter, key)
+) STRICT;
+CREATE INDEX login_failures_window_start ON login_failures (counter, window_start);
+`,
+  },
 ];
 
 export const postgresMigrations: readonly Migration[] = [
@@ -364,6 +384,21 @@ CREATE TABLE signing_keys (
   created_at         TIMESTAMPTZ NOT NULL,
   CONSTRAINT signing_keys_generation_unique UNIQUE (generation)
 );
+`,
+  },
+  {
+    version: 5,
+    name: 'login failure counters',
+    sql: `
+CREATE TABLE login_failures (
+  counter      TEXT COLLATE "C" NOT NULL,
+  key          TEXT COLLATE "C" NOT NULL,
+  window_start BIGINT  NOT NULL,
+  places       INTEGER NOT NULL CHECK (places >= 0),
+  refused      BOOLEAN NOT NULL,
+  PRIMARY KEY (counter, key)
+);
+CREATE INDEX login_failures_window_start ON login_failures (counter, window_start);
 `,
   },
 ];

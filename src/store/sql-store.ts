@@ -88,6 +88,7 @@ import type {
   Cluster,
   ClusterPatch,
   Identity,
+  LoginFailureTake,
   Membership,
   NewAgentSecret,
   NewCluster,
@@ -161,6 +162,8 @@ class SqlStore implements Store {
   readonly #listeners: ChangeListeners;
   readonly #onError: (error: unknown) => void;
   #closed = false;
+  /** When each login failure counter last deleted its closed windows (epoch ms). */
+  readonly #loginFailuresPrunedAt = new Map<string, number>();
 
   constructor(options: SqlStoreOptions) {
     this.#db = options.dialect;
@@ -447,6 +450,70 @@ class SqlStore implements Store {
 
   async listSyncEpochs(): Promise<string[]> {
     return (await this.#all<{ epoch: string }>('SELECT epoch FROM sync_epochs ORDER BY created_at DESC, epoch', [])).map((row) => row.epoch);
+  }
+
+  // --- login failure counters ----------------------------------------------------------------
+
+  async takeLoginFailure(counter: string, key: string, limit: number, windowSeconds: number, now: Date): Promise<LoginFailureTake> {
+    const params = [checkString(counter, 'counter'), checkString(key, 'key')] as const;
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new TypeError('limit must be a positive whole number');
+    if (!Number.isSafeInteger(windowSeconds) || windowSeconds < 1) throw new TypeError('windowSeconds must be a positive whole number');
+    const at = checkDate(now, 'now').getTime();
+    const windowMs = windowSeconds * 1000;
+    const taken = await this.#write<LoginFailureTake>(async (tx) => {
+      // This key's closed window goes first (the row this transaction locks anyway).
+      await tx.all('DELETE FROM login_failures WHERE counter = ? AND key = ? AND window_start <= ? RETURNING key', [...params, at - windowMs]);
+      await tx.all(
+        'INSERT INTO login_failures (counter, key, window_start, places, refused) VALUES (?, ?, ?, 0, ?) ON CONFLICT (counter, key) DO NOTHING RETURNING key',
+        [...params, at, false],
+      );
+      // Locked: a concurrent take of the same key on another connection waits for this one.
+      const row = (await one<{ window_start: number | string; places: number | string; refused: boolean | number }>(
+        tx,
+        `SELECT window_start, places, refused FROM login_failures WHERE counter = ? AND key = ?${this.#db.lockRow}`,
+        params,
+      ))!;
+      const windowStart = Number(row.window_start);
+      if (Number(row.places) >= limit) {
+        const firstRefusal = !row.refused;
+        if (firstRefusal) await tx.all('UPDATE login_failures SET refused = ? WHERE counter = ? AND key = ?', [true, ...params]);
+        return { result: { taken: false, retryAfterSeconds: Math.max(1, Math.ceil((windowStart + windowMs - at) / 1000)), firstRefusal }, changes: [] };
+      }
+      await tx.all('UPDATE login_failures SET places = places + 1 WHERE counter = ? AND key = ?', params);
+      return { result: { taken: true, windowStart }, changes: [] };
+    });
+    this.#pruneLoginFailures(params[0], at, windowMs);
+    return taken;
+  }
+
+  /**
+   * Deletes the closed windows of other keys, at most once per window length per counter and
+   * outside the take's transaction (so it never holds a lock a take waits for); best effort.
+   */
+  #pruneLoginFailures(counter: string, at: number, windowMs: number): void {
+    if (at - (this.#loginFailuresPrunedAt.get(counter) ?? -Infinity) < windowMs) return;
+    this.#loginFailuresPrunedAt.set(counter, at);
+    this.#write(async (tx) => {
+      await tx.all('DELETE FROM login_failures WHERE counter = ? AND window_start <= ? RETURNING key', [counter, at - windowMs]);
+      return { result: undefined, changes: [] };
+    }).catch(this.#onError);
+  }
+
+  async giveBackLoginFailure(counter: string, key: string, windowStart: number): Promise<void> {
+    const params = [checkString(counter, 'counter'), checkString(key, 'key'), checkWindowStart(windowStart)];
+    await this.#write(async (tx) => {
+      await tx.all('UPDATE login_failures SET places = places - 1 WHERE counter = ? AND key = ? AND window_start = ? AND places > 0', params);
+      return { result: undefined, changes: [] };
+    });
+  }
+
+  async forgetLoginFailures(counter: string, key: string, windowStart?: number): Promise<void> {
+    const params: SqlParam[] = [checkString(counter, 'counter'), checkString(key, 'key')];
+    if (windowStart !== undefined) params.push(checkWindowStart(windowStart));
+    await this.#write(async (tx) => {
+      await tx.all(`DELETE FROM login_failures WHERE counter = ? AND key = ?${windowStart === undefined ? '' : ' AND window_start = ?'} RETURNING key`, params);
+      return { result: undefined, changes: [] };
+    });
   }
 
   // --- memberships -------------------------------------------------------------------------
@@ -756,6 +823,11 @@ async function insertAgentSecret(tx: SqlRunner, values: Required<NewAgentSecret>
     [values.name, values.kind, values.clusterId, values.secretHash, values.description, new Date(), values.expiresAt],
   );
   return agentSecretFromRow(row!);
+}
+
+function checkWindowStart(value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw new TypeError('windowStart must be epoch milliseconds');
+  return value;
 }
 
 function tokenWhere(filter: TokenFilter): { sql: string; params: SqlParam[] } {

@@ -120,6 +120,12 @@ export interface AceNode {
  */
 export type AceMode = 'webhook' | 'jwt';
 
+/** What `takeLoginFailure` answered; `windowStart` (epoch ms) names the window a place is in. */
+export type LoginFailureTake =
+  | { readonly taken: true; readonly windowStart: number }
+  /** `firstRefusal`: the window refuses for the first time (its limit just tripped). */
+  | { readonly taken: false; readonly retryAfterSeconds: number; readonly firstRefusal: boolean };
+
 export interface AceSettings {
   readonly enabled: boolean;
   /** Absent: `webhook` (what every cluster registered before the JWT mode uses). */
@@ -365,6 +371,18 @@ export interface Store {
   addSyncEpoch(epoch: string, at: Date, keep: number): Promise<string[]>;
   /** The kept sync epochs, newest first. */
   listSyncEpochs(): Promise<string[]>;
+
+  // login failure counters (not announced; shared by every process on this store)
+  /**
+   * Takes a place in the fixed window of `counter`/`key` (opened at the first place, closed
+   * `windowSeconds` later), or refuses when it holds `limit` places already. Atomic across
+   * processes: no two callers both get the last place.
+   */
+  takeLoginFailure(counter: string, key: string, limit: number, windowSeconds: number, now: Date): Promise<LoginFailureTake>;
+  /** Gives a place back to the window that opened at `windowStart`, unless that window is gone. */
+  giveBackLoginFailure(counter: string, key: string, windowStart: number): Promise<void>;
+  /** Forgets the key's window; with `windowStart`, only when that window is still the current one. */
+  forgetLoginFailures(counter: string, key: string, windowStart?: number): Promise<void>;
 
   // memberships
   /** Creates or replaces the role of one subject in one cluster. */

@@ -385,11 +385,24 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
     states.delete(clusterId);
   }
 
+  /** The last failure to list clusters that was logged (one warning per streak, no stack). */
+  let listFailureLogged: string | undefined;
+
   async function scheduleAll(): Promise<void> {
     try {
       for (const cluster of await store.listClusters()) schedule(cluster.id);
+      if (listFailureLogged !== undefined) logger.info('cluster sync can list clusters again');
+      listFailureLogged = undefined;
     } catch (error) {
-      logger.warn({ err: error }, 'cluster sync could not list clusters; will retry at the next resync');
+      const failure = toKubegateError(error);
+      const reason = `${failure.code}: ${failure.message}`;
+      if (reason === listFailureLogged) {
+        logger.debug({ error: reason }, 'cluster sync could not list clusters again');
+      } else {
+        listFailureLogged = reason;
+        // Unknown errors keep their stack for the first line of a streak only.
+        logger.warn({ error: reason, ...(failure.code === 'INTERNAL' ? { err: error } : {}) }, 'cluster sync could not list clusters; will retry at the next resync');
+      }
     }
   }
 

@@ -13,7 +13,8 @@
  * response (403, a redirect, …) on a connection that stays usable, as Go's server keeps
  * it, so upgrade-smuggling attacks (CVE-2018-1002105) and redirect following
  * (CVE-2020-8559) are reproducible. It answers SubjectAccessReviews strictly, by a policy
- * each test sets, and records them (kube-access-review.ts). It serves HTTPS on 127.0.0.1 with a certificate from
+ * each test sets, and records them (kube-access-review.ts), and validates and answers
+ * SelfSubjectAccessReviews as the real server does (kube-self-access-review.ts). It serves HTTPS on 127.0.0.1 with a certificate from
  * src/pki covering localhost, 127.0.0.1 and ::1.
  */
 import { createHash, randomUUID } from 'node:crypto';
@@ -52,6 +53,7 @@ import { OPENAPI_V2_PROTOBUF, openApiV2Document, openApiV2Protobuf, wantsOpenApi
 import { runSpdyExec } from './spdy-exec.js';
 import { runSpdyPortForward, TUNNELED_PORT_FORWARD_PROTOCOL, WebsocketPortForwardServer } from './spdy-portforward.js';
 import { answerSelfSubjectAccessReview, SELF_SUBJECT_ACCESS_REVIEW_PATH } from './kube-authorization.js';
+import { answerProxyIdentityAccessReview, SELF_SUBJECT_ACCESS_REVIEWS_PATH } from './kube-self-access-review.js';
 import { FakeResourceStore } from './kube-resources.js';
 import type { FakeObject } from './kube-resources.js';
 import type { FakeJwtAuthenticator } from './kube-jwt-authn.js';
@@ -209,6 +211,8 @@ export class FakeKubeApiServer {
   private execSessions = 0;
   private portForwardSessions = 0;
   private closed = false;
+  /** The bearer token that authenticates as `tokenUser` (options.token until `acceptToken`). */
+  private acceptedToken: string;
 
   constructor(server: Server, caPem: string, options: FakeKubeApiServerOptions) {
     this.server = server;
@@ -217,6 +221,8 @@ export class FakeKubeApiServer {
     this.version = options.version ?? defaultVersion;
     this.tokenUser = options.tokenUser ?? defaultTokenUser;
     this.accessPolicy = options.accessPolicy ?? denyAll;
+    this.acceptedToken = options.token;
+    this.allowImpersonation = options.allowImpersonation ?? true;
     const pods = options.pods ?? [makePod('web-0'), makePod('web-1')];
     for (const pod of pods) this.store(pod);
     this.resources = new FakeResourceStore(
@@ -292,6 +298,15 @@ export class FakeKubeApiServer {
     for (const follower of this.logFollowers) if (follower.key === key) follower.response.write(`${line}\n`);
   }
 
+  /**
+   * From now on only `token` authenticates as the token user: the proxy's registered token
+   * is then refused with 401, as when its ServiceAccount token was rotated or deleted.
+   */
+  acceptToken(token: string): void {
+    if (token === '') throw new TypeError('token must be a non-empty string');
+    this.acceptedToken = token;
+  }
+
   /** From now on, authenticate unknown bearer tokens with this webhook (undefined: stop). */
   useWebhookAuthenticator(config: FakeWebhookAuthnConfig | undefined): FakeWebhookAuthenticator | undefined {
     this.webhookAuthenticator = config === undefined ? undefined : new FakeWebhookAuthenticator(config);
@@ -333,6 +348,9 @@ export class FakeKubeApiServer {
    * is down), after it is recorded: for tests of clients that must retry.
    */
   unavailable = false;
+
+  /** While false, any Impersonate-User is forbidden (403 Status), as for a caller without the RBAC verb. */
+  allowImpersonation: boolean;
 
   /** Resolves with the first recorded request (past or future) that matches. */
   async waitForRequest(predicate: (request: RecordedRequest) => boolean, timeoutMs = 5000): Promise<RecordedRequest> {
@@ -449,14 +467,14 @@ export class FakeKubeApiServer {
     const webhook = this.webhookAuthenticator;
     if (webhook === undefined) return undefined;
     const token = readBearerToken(request);
-    if (token === undefined || token === this.options.token) return undefined;
+    if (token === undefined || token === this.acceptedToken) return undefined;
     return webhook.authenticate(token);
   }
 
   /** For a bearer token other than the configured one, what the JWT authenticator says (undefined: not a valid JWT). */
   private async jwtUserOf(request: IncomingMessage): Promise<FakeUser | undefined> {
     const token = readBearerToken(request);
-    if (this.jwtAuthenticator === undefined || token === undefined || token === this.options.token) return undefined;
+    if (this.jwtAuthenticator === undefined || token === undefined || token === this.acceptedToken) return undefined;
     return this.jwtAuthenticator.authenticate(token).catch(() => undefined);
   }
 
@@ -501,6 +519,19 @@ export class FakeKubeApiServer {
         this.changed();
       });
       return this.sendJson(response, record, answer.status, answer.body);
+    }
+    // The proxy's own identity's rights (impersonation, access reviews) are flags of the fake,
+    // not RBAC objects: its self reviews are answered from them; everyone else's from RBAC.
+    if (path === SELF_SUBJECT_ACCESS_REVIEWS_PATH && !identity.user.impersonated && identity.user.authenticatedBy === 'token') {
+      if (method !== 'POST') return this.sendMethodNotAllowed(response, record);
+      const review = answerProxyIdentityAccessReview({
+        contentType: request.headers['content-type'],
+        body,
+        user: identity.user,
+        impersonationAllowed: this.allowImpersonation,
+        accessReviewsAllowed: this.options.allowAccessReviews ?? true,
+      });
+      return this.sendJson(response, record, review.status, review.body);
     }
     if (path === '/api/v1/pods') return this.onlyGet(method, response, record, () => this.listOrWatchPods(request, response, record, query, undefined));
     const review = SELF_SUBJECT_ACCESS_REVIEW_PATH.exec(path);
@@ -550,10 +581,10 @@ export class FakeKubeApiServer {
 
   private identityOptions(): Parameters<typeof resolveIdentity>[1] {
     return {
-      token: this.options.token,
+      token: this.acceptedToken,
       tokenUser: this.tokenUser,
       clientCertificates: this.options.clientCaPem !== undefined,
-      allowImpersonation: this.options.allowImpersonation ?? true,
+      allowImpersonation: this.allowImpersonation,
     };
   }
 

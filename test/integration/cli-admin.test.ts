@@ -68,6 +68,20 @@ describe('kubegate admin CLI against a real proxy', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  test('login to a proxy whose CA is not given says the certificate is not trusted and how to pass the CA, not that the proxy could not be reached', async () => {
+    const untrusted = await kubegate(admin(), ['login', proxy.url]);
+    assert.equal(untrusted.code, 8, untrusted.stderr);
+    assert.match(untrusted.stderr, /^kubegate: PROXY_CERTIFICATE_UNTRUSTED: the TLS certificate of the proxy at https:\/\/127\.0\.0\.1:\d+ is not signed by a CA this machine trusts \([A-Z_]+\): pass the proxy's CA with --certificate-authority <file>/);
+    assert.match(untrusted.stderr, /\/v1\/cacerts/);
+    assert.doesNotMatch(untrusted.stderr, /could not be reached/);
+    // A CA given, but not the proxy's: said so too.
+    const otherCa = join(dir, 'other-ca.pem');
+    await writeFile(otherCa, fake.caPem);
+    const wrong = await kubegate(admin(), ['login', proxy.url, '--certificate-authority', otherCa]);
+    assert.equal(wrong.code, 8, wrong.stderr);
+    assert.match(wrong.stderr, /PROXY_CERTIFICATE_UNTRUSTED: .* is not signed by the CA given \([A-Z_]+\): pass the proxy's CA with --certificate-authority/);
+  });
+
   test('login remembers the proxy and its CA, so whoami needs no flags', async () => {
     const login = await ok(admin(), ['login', proxy.url, '--certificate-authority', caFile]);
     assert.match(login.stderr, /^Logged in to https:\/\/127\.0\.0\.1:\d+ until /);
@@ -85,12 +99,23 @@ describe('kubegate admin CLI against a real proxy', () => {
     const created = parse(added.stdout);
     assert.equal(created.id, 'dev');
     assert.equal(created.server, fake.url);
+    assert.equal(created.credentialCheck.ok, true, 'the SelfSubjectAccessReviews allowed every impersonation the proxy needs');
+    assert.doesNotMatch(added.stderr, /Warning/);
     assert.ok(!added.stdout.includes(CLUSTER_TOKEN), 'the credentials are never printed');
     const listed = await ok(admin(), ['cluster', 'list']);
     assert.match(listed.stdout, /^ID\s+SERVER\s+ROLE\s+STATE\s+VERSION\n/);
     assert.match(listed.stdout, new RegExp(`^dev\\s+${fake.url.replace(/\./g, '\\.')}\\s+owner\\s`, 'm'));
     const got = JSON.parse((await ok(admin(), ['cluster', 'get', 'dev', '-o', 'json'])).stdout);
     assert.equal(got.displayName, 'Development');
+  });
+
+  test('cluster add registers a cluster whose token is refused, and warns that its credential check failed', async () => {
+    const kubeconfig = join(dir, 'stale.kubeconfig');
+    await writeFile(kubeconfig, stringify(buildKubeconfig({ server: fake.url, caPem: fake.caPem, token: 'a-rotated-away-token' })), { mode: 0o600 });
+    const added = await ok(admin(), ['cluster', 'add', 'stale', '--kubeconfig', kubeconfig]);
+    assert.match(added.stdout, /^stale\s/m, 'registered all the same');
+    assert.equal(added.stderr, "Warning: cluster stale is registered, but its credential check failed: the API server refused the proxy's credential (HTTP 401)\n");
+    await ok(admin(), ['cluster', 'rm', 'stale']);
   });
 
   test('cluster add refuses a kubeconfig whose user needs an exec plugin, with exit code 2 and the field', async () => {

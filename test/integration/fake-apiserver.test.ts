@@ -707,3 +707,50 @@ describe('the fake kube-apiserver answers SubjectAccessReviews as strictly as ku
     }
   });
 });
+
+describe('the fake kube-apiserver answers SelfSubjectAccessReviews as strictly as kube-apiserver', () => {
+  let fake: FakeKubeApiServer;
+  const path = '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews';
+  const review = (attributes: Record<string, unknown>) => ({ apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: attributes });
+  const post = (body: string, headers: OutgoingHttpHeaders = {}) =>
+    send(fake, path, { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers }, { method: 'POST', body });
+
+  before(async () => {
+    fake = await startFakeKubeApiServer({ token });
+  });
+  after(() => fake.close());
+
+  it("allows the token identity to impersonate what the proxy needs, and nothing else", async () => {
+    const allowed = await post(JSON.stringify(review({ resourceAttributes: { verb: 'impersonate', group: 'authentication.k8s.io', resource: 'userextras', subresource: 'kubegate.io/login-name' } })));
+    assert.equal(allowed.status, 201, allowed.body);
+    assert.equal(JSON.parse(allowed.body).status.allowed, true);
+    const other = await post(JSON.stringify(review({ resourceAttributes: { verb: 'get', group: '', resource: 'pods', namespace: 'default' } })));
+    assert.equal(JSON.parse(other.body).status.allowed, false);
+    const reviews = await post(JSON.stringify(review({ resourceAttributes: { verb: 'create', group: 'authorization.k8s.io', resource: 'subjectaccessreviews' } })));
+    assert.equal(JSON.parse(reviews.body).status.allowed, true, 'the proxy identity may ask the cluster about kubectl --as');
+    fake.allowImpersonation = false;
+    try {
+      const denied = await post(JSON.stringify(review({ resourceAttributes: { verb: 'impersonate', group: '', resource: 'users' } })));
+      assert.equal(JSON.parse(denied.body).status.allowed, false);
+    } finally {
+      fake.allowImpersonation = true;
+    }
+  });
+
+  it('refuses what kube-apiserver refuses: no credentials, not JSON, another kind, neither or both attribute sets, non-string fields, GET', async () => {
+    assert.equal((await send(fake, path, { 'content-type': 'application/json' }, { method: 'POST', body: '{}' })).status, 401);
+    assert.equal((await post(JSON.stringify(review({ resourceAttributes: { verb: 'get' } })), { 'content-type': 'text/plain' })).status, 415);
+    assert.equal((await post('{not json')).status, 400);
+    const wrongKind = await post(JSON.stringify({ apiVersion: 'authorization.k8s.io/v1beta2', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { verb: 'get' } } }));
+    assert.equal(wrongKind.status, 400);
+    assert.match(JSON.parse(wrongKind.body).message, /does not match the expected API version/);
+    for (const spec of [{}, { resourceAttributes: { verb: 'get' }, nonResourceAttributes: { path: '/healthz', verb: 'get' } }]) {
+      const invalid = await post(JSON.stringify(review(spec)));
+      assert.equal(invalid.status, 422, invalid.body);
+      assert.equal(JSON.parse(invalid.body).reason, 'Invalid');
+      assert.match(JSON.parse(invalid.body).message, /exactly one of nonResourceAttributes or resourceAttributes must be specified/);
+    }
+    assert.equal((await post(JSON.stringify(review({ resourceAttributes: { verb: 7 } })))).status, 400);
+    assert.equal((await send(fake, path, { authorization: `Bearer ${token}` })).status, 405);
+  });
+});

@@ -415,7 +415,7 @@ describe('refusing attacks and bad requests before the cluster', () => {
 
   it('answers 503 when authentication cannot be decided, because an outage is not a wrong token', async () => {
     for (const token of ['t-undecided:x', 't-throws:x']) {
-      const response = await send(proxy.port, { path: '/k8s/clusters/a/api', headers: ['Authorization', `Bearer ${token}`] });
+      const response = await send(proxy.port, { path: '/k8s/clusters/a/api/v1/pods', headers: ['Authorization', `Bearer ${token}`] });
       assert.equal(response.status, 503, token);
       assert.equal(statusOf(response).cause, 'AUTH_UNDECIDED');
     }
@@ -437,9 +437,14 @@ describe('upstream failures', () => {
     const { port } = closed.address() as AddressInfo;
     closed.close();
     clusters.set('down', cluster('down', `http://127.0.0.1:${port}`));
-    const response = await send(proxy.port, { path: '/k8s/clusters/down/api', headers: ['Authorization', ALICE] });
+    const response = await send(proxy.port, { path: '/k8s/clusters/down/api/v1/pods', headers: ['Authorization', ALICE] });
     assert.equal(response.status, 502);
     assert.deepEqual(statusOf(response), { code: 502, reason: 'ServiceUnavailable', cause: 'UPSTREAM_UNREACHABLE' });
+    assert.equal(JSON.parse(response.body.toString('utf8')).message, 'cluster "down": its API server could not be reached (ECONNREFUSED)');
+    // kubectl's discovery reads print only a text body (kube/status.ts): the same message as text/plain 502.
+    const discovery = await send(proxy.port, { path: '/k8s/clusters/down/api', headers: ['Authorization', ALICE] });
+    assert.equal(discovery.status, 502);
+    assert.equal(discovery.body.toString('utf8'), 'cluster "down": its API server could not be reached (ECONNREFUSED) (UPSTREAM_UNREACHABLE)\n');
   });
 
   it('answers 504 within the connect timeout when the cluster accepts TCP but never completes TLS', async () => {
@@ -450,7 +455,7 @@ describe('upstream failures', () => {
     await once(silent, 'listening');
     try {
       clusters.set('slow', cluster('slow', `https://127.0.0.1:${(silent.address() as AddressInfo).port}`));
-      const response = await send(proxy.port, { path: '/k8s/clusters/slow/api', headers: ['Authorization', ALICE] });
+      const response = await send(proxy.port, { path: '/k8s/clusters/slow/api/v1/pods', headers: ['Authorization', ALICE] });
       assert.equal(response.status, 504);
       assert.equal(statusOf(response).cause, 'UPSTREAM_TIMEOUT');
       // The connect timeout (shorter than the idle one) ended it, not the idle timeout.
@@ -544,9 +549,10 @@ describe('TLS to the cluster', () => {
     clusters.set('tls-wrong-ca', cluster('tls-wrong-ca', tlsUpstream.url, { caPem: otherCa.certPem }));
     clusters.set('tls-system-roots', cluster('tls-system-roots', tlsUpstream.url));
     for (const id of ['tls-wrong-ca', 'tls-system-roots']) {
-      const response = await send(proxy.port, { path: `/k8s/clusters/${id}/version`, headers: ['Authorization', ALICE] });
+      const response = await send(proxy.port, { path: `/k8s/clusters/${id}/api/v1/pods`, headers: ['Authorization', ALICE] });
       assert.equal(response.status, 502, id);
       assert.equal(statusOf(response).cause, 'UPSTREAM_UNREACHABLE');
+      assert.match(JSON.parse(response.body.toString('utf8')).message, new RegExp(`^cluster "${id}": its API server's TLS certificate could not be verified \\(`));
     }
     assert.equal(tlsUpstream.requests.length, before, 'no request was sent over an unverified connection');
     clusters.set('tls-insecure', cluster('tls-insecure', tlsUpstream.url, { insecureSkipTlsVerify: true }));

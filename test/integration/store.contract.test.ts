@@ -517,6 +517,70 @@ export function describeStoreContract(name: string, openHarness: () => StoreHarn
       });
     });
 
+    describe('login failure counters', () => {
+      const T0 = new Date('2030-01-01T00:00:00.000Z');
+      const later = (seconds: number): Date => new Date(T0.getTime() + seconds * 1000);
+
+      it('takes places up to the limit, then refuses until the window closes; only the first refusal says so', async () => {
+        for (let i = 0; i < 3; i++) assert.deepEqual(await store.takeLoginFailure('username', 'k', 3, 60, later(i)), { taken: true, windowStart: T0.getTime() });
+        assert.deepEqual(await store.takeLoginFailure('username', 'k', 3, 60, later(10)), { taken: false, retryAfterSeconds: 50, firstRefusal: true });
+        assert.deepEqual(await store.takeLoginFailure('username', 'k', 3, 60, later(59.5)), { taken: false, retryAfterSeconds: 1, firstRefusal: false });
+        // Other keys and other counters are apart.
+        assert.equal((await store.takeLoginFailure('address', 'k', 3, 60, later(10))).taken, true);
+        assert.equal((await store.takeLoginFailure('username', 'other', 3, 60, later(10))).taken, true);
+        // The window closes 60 s after it opened: a new one opens with the next take.
+        assert.deepEqual(await store.takeLoginFailure('username', 'k', 3, 60, later(60)), { taken: true, windowStart: later(60).getTime() });
+      });
+
+      it('gives a place back only to the window it was taken in', async () => {
+        const first = await store.takeLoginFailure('username', 'k', 1, 60, T0);
+        assert.ok(first.taken);
+        assert.equal((await store.takeLoginFailure('username', 'k', 1, 60, later(1))).taken, false);
+        await store.giveBackLoginFailure('username', 'k', first.windowStart);
+        const again = await store.takeLoginFailure('username', 'k', 1, 60, later(2));
+        assert.ok(again.taken);
+        // A place of a closed window given back after a new window opened changes nothing.
+        const fresh = await store.takeLoginFailure('username', 'k', 1, 60, later(61));
+        assert.ok(fresh.taken);
+        await store.giveBackLoginFailure('username', 'k', first.windowStart);
+        assert.equal((await store.takeLoginFailure('username', 'k', 1, 60, later(62))).taken, false);
+      });
+
+      it('forgets a window (an admin reset, or a success), with windowStart only while it is the current one', async () => {
+        const taken = await store.takeLoginFailure('username', 'k', 1, 60, T0);
+        assert.ok(taken.taken);
+        await store.forgetLoginFailures('username', 'k', taken.windowStart + 1);
+        assert.equal((await store.takeLoginFailure('username', 'k', 1, 60, later(1))).taken, false, 'another window start forgets nothing');
+        await store.forgetLoginFailures('username', 'k', taken.windowStart);
+        assert.equal((await store.takeLoginFailure('username', 'k', 1, 60, later(2))).taken, true);
+        await store.forgetLoginFailures('username', 'k');
+        assert.equal((await store.takeLoginFailure('username', 'k', 1, 60, later(3))).taken, true);
+      });
+
+      it('never hands out more than the limit to concurrent takes on several connections, because the limit is checked before the password', async () => {
+        const others = [await open(), await open()];
+        const stores = [store, ...others];
+        const takes = await Promise.all(Array.from({ length: 30 }, (_, i) => stores[i % stores.length]!.takeLoginFailure('username', 'burst', 5, 60, later(1))));
+        assert.equal(takes.filter((take) => take.taken).length, 5);
+        assert.equal(takes.filter((take) => !take.taken && take.firstRefusal).length, 1, 'the limit trips once');
+      });
+
+      it('deletes closed windows of other keys, so the table holds only open ones', async () => {
+        await store.takeLoginFailure('username', 'gone', 3, 60, T0);
+        await store.takeLoginFailure('address', 'kept', 3, 60, T0);
+        await store.takeLoginFailure('username', 'new', 3, 60, later(61));
+        await eventually(async () => (await db.query("SELECT key FROM login_failures WHERE key = 'gone'")).length === 0, 5000, 'the closed window pruned');
+        assert.deepEqual((await db.query('SELECT counter, key FROM login_failures ORDER BY key')).map((row) => `${String(row.counter)}/${String(row.key)}`), ['address/kept', 'username/new']);
+      });
+
+      it('refuses bad arguments before any SQL', async () => {
+        await assert.rejects(store.takeLoginFailure('username', 'k', 0, 60, T0), TypeError);
+        await assert.rejects(store.takeLoginFailure('username', 'k', 1, 0, T0), TypeError);
+        await assert.rejects(store.giveBackLoginFailure('username', 'k', -1), TypeError);
+        await assert.rejects(store.forgetLoginFailures('username', 'k', 1.5), TypeError);
+      });
+    });
+
     describe('memberships', () => {
       beforeEach(async () => {
         await store.createCluster(newCluster('prod'));

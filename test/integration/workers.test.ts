@@ -94,6 +94,16 @@ describe('kubegate proxy --workers 2', () => {
     assert.deepEqual(statuses, Array(CONNECTIONS).fill(401));
   });
 
+  test('the login limit counts failures of every worker together, because its counters are in the store', async () => {
+    // Each request is a new connection, which the primary hands to the next worker: the five
+    // failures (loginRateLimit.maxFailures' default) are spread over both workers.
+    const attempt = () => api.request('POST', '/v1/login', { body: { provider: 'local', username: 'carol', password: 'not-her-password' } });
+    for (let i = 0; i < 5; i++) assert.equal((await attempt()).status, 401);
+    const refused: number[] = [];
+    for (let i = 0; i < 2; i++) refused.push((await attempt()).status);
+    assert.deepEqual(refused, [429, 429], 'refused by whichever worker answers');
+  });
+
   test('SIGTERM to the primary stops both workers gracefully and the primary exits 0', async () => {
     workers.process.kill('SIGTERM');
     const code = await Promise.race([workers.exited, new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 20_000))]);

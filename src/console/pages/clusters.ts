@@ -22,7 +22,9 @@ import { requireSession } from '../session.js';
 
 export function statusBadge(status: ClusterDetail['status']): Html {
   if (status.checkedAt === null) return html`<span class="badge warn">not checked yet</span>`;
-  return status.reachable ? html`<span class="badge ok">reachable</span>` : html`<span class="badge bad" title="${status.error ?? ''}">unreachable</span>`;
+  if (!status.reachable) return html`<span class="badge bad" title="${status.error ?? ''}">unreachable</span>`;
+  if (status.credential === 'refused') return html`<span class="badge bad" title="${status.error ?? ''}">credential refused</span>`;
+  return html`<span class="badge ok">reachable</span>`;
 }
 
 function kubeconfigForm(cluster: ClusterSummary, csrf: string): Html {

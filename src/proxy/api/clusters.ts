@@ -24,7 +24,8 @@ import type { Response } from 'express';
 import { KubegateError, isKubegateError } from '../../errors.js';
 import { aceModeOf } from '../../store/store.js';
 import type { Cluster, ClusterPatch, ClusterRole, NewCluster, TunnelRecord } from '../../store/store.js';
-import type { ClusterStatus } from '../../clusters/status.js';
+import { isHealthy, type ClusterStatus } from '../../clusters/status.js';
+import type { CredentialCheck } from '../../clusters/credential-check.js';
 import type { ClusterSyncStatus } from '../../sync/sync.js';
 import { audited, auditTarget, idParam } from './audit.js';
 import { authenticate, callerOf, requireAdmin } from './authenticate.js';
@@ -42,6 +43,9 @@ import {
 import type { ProxyApiContext } from './context.js';
 import { methodNotAllowed } from './error-response.js';
 import { parseBody } from './validation.js';
+
+/** The fields that say how a direct cluster is reached (an agent-mode cluster's agent reports these). */
+const REACH_FIELDS = ['server', 'caData', 'token', 'clientCert', 'clientKey', 'insecureSkipTLSVerify'] as const;
 
 /** How long DELETE waits for the cluster's cleanup before answering 202. */
 const DELETE_WAIT_MS = 5000;
@@ -111,12 +115,31 @@ function agentsView(tunnels: readonly TunnelRecord[]): Record<string, unknown> {
 }
 
 function statusView(status: ClusterStatus | undefined): Record<string, unknown> {
-  if (status === undefined) return { reachable: false, checkedAt: null, error: 'not checked yet' };
+  if (status === undefined) return { reachable: false, healthy: false, credential: 'unknown', checkedAt: null, error: 'not checked yet' };
   return {
     reachable: status.reachable,
+    healthy: isHealthy(status),
+    credential: status.credential,
     ...(status.version === undefined ? {} : { version: status.version }),
     checkedAt: status.checkedAt.toISOString(),
     ...(status.error === undefined ? {} : { error: status.error }),
+  };
+}
+
+/** The registration's credential check, as POST and PATCH /v1/clusters answer it. */
+function credentialCheckView(check: CredentialCheck): Record<string, unknown> {
+  return {
+    ok: check.ok,
+    credential: check.credential,
+    checkedAt: check.checkedAt.toISOString(),
+    rights: check.rights.map((right) => ({
+      verb: right.verb,
+      group: right.group,
+      resource: right.resource,
+      ...(right.subresource === undefined ? {} : { subresource: right.subresource }),
+      allowed: right.allowed,
+    })),
+    ...(check.error === undefined ? {} : { error: check.error }),
   };
 }
 
@@ -154,10 +177,19 @@ export function clusterRoutes(ctx: ProxyApiContext): Router {
     ctx.clusterStatus.probe(clusterId).catch((error: unknown) => ctx.logger.warn({ err: error, cluster: clusterId }, 'cluster probe failed'));
   }
 
-  function sendCluster(response: Response, clusterId: string, status: number): void {
+  function sendCluster(response: Response, clusterId: string, status: number, check?: CredentialCheck): void {
     const caller = callerOf(response);
     const { cluster, role } = visibleCluster(ctx, caller, clusterId);
-    response.status(status).json(clusterView(cluster, role));
+    response.status(status).json({ ...clusterView(cluster, role), ...(check === undefined ? {} : { credentialCheck: credentialCheckView(check) }) });
+  }
+
+  /** Checks the credential of a direct cluster just registered or re-pointed; the answer says what it found. */
+  async function checkCredential(clusterId: string): Promise<CredentialCheck | undefined> {
+    const cluster = directory.getCluster(clusterId);
+    if (cluster === undefined || cluster.mode !== 'direct') return undefined;
+    const check = await ctx.checkCredential(cluster);
+    if (!check.ok) ctx.logger.warn({ cluster: clusterId, credential: check.credential, problem: check.error }, "the cluster's credential check found a problem");
+    return check;
   }
 
   router
@@ -186,7 +218,7 @@ export function clusterRoutes(ctx: ProxyApiContext): Router {
         return;
       }
       probeSoon(id);
-      sendCluster(response, id, 201);
+      sendCluster(response, id, 201, await checkCredential(id));
     })
     .get(auth, (_request, response) => {
       const caller = callerOf(response);
@@ -219,7 +251,7 @@ export function clusterRoutes(ctx: ProxyApiContext): Router {
       const body = parseBody(patchClusterBody, request.body);
       auditTarget(response, { fields: Object.keys(body).sort() });
       if (cluster.mode === 'agent') {
-        const direct = (['server', 'caData', 'token', 'clientCert', 'clientKey', 'insecureSkipTLSVerify'] as const).find((field) => body[field] !== undefined);
+        const direct = REACH_FIELDS.find((field) => body[field] !== undefined);
         if (direct !== undefined) throw new KubegateError('CLUSTER_MODE_MISMATCH', `${direct}: an agent-mode cluster's API server is reported by its agent`, { field: direct });
       }
       const caPem = body.caData === undefined ? cluster.caPem : body.caData;
@@ -239,7 +271,8 @@ export function clusterRoutes(ctx: ProxyApiContext): Router {
       if ((await store.updateCluster(cluster.id, patch)) === undefined) throw new KubegateError('NOT_FOUND', 'no such cluster');
       await directory.refresh();
       probeSoon(cluster.id);
-      sendCluster(response, cluster.id, 200);
+      const reached = REACH_FIELDS.some((field) => body[field] !== undefined);
+      sendCluster(response, cluster.id, 200, reached ? await checkCredential(cluster.id) : undefined);
     })
     .delete(audited('cluster.delete', idParam('clusterId')), auth, requireAdmin, async (request, response) => {
       const caller = callerOf(response);

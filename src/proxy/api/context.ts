@@ -11,8 +11,9 @@ import type { ProxyMetrics } from '../../metrics.js';
 import type { ProviderHealth } from '../../providers/health.js';
 import type { ProviderRegistry } from '../../providers/provider.js';
 import type { TokenIssuer } from '../../issuer/issuer.js';
-import type { Store } from '../../store/store.js';
+import type { Cluster, Store } from '../../store/store.js';
 import type { ClusterStatusMonitor } from '../../clusters/status.js';
+import type { CredentialCheck } from '../../clusters/credential-check.js';
 import type { ClusterRegistry } from '../../clusters/registry.js';
 import type { ClientAddressOf } from '../client-address.js';
 import type { LoginRateLimiter } from '../login-rate-limit.js';
@@ -49,6 +50,8 @@ export interface ProxyApiContext {
   readonly clusterStatus: Pick<ClusterStatusMonitor, 'get' | 'probe'>;
   /** The last background health check of an enabled provider (admins see it in GET /v1/providers). */
   readonly providerHealth?: (name: string) => ProviderHealth | undefined;
+  /** Asks a direct cluster whether the registered credential may do what the proxy needs (credential-check.ts). */
+  readonly checkCredential: (cluster: Cluster) => Promise<CredentialCheck>;
   /** State of the sync to the cluster (authorized endpoint), or undefined when it has none. */
   readonly syncStatus?: (clusterId: string) => ClusterSyncStatus | undefined;
   /**

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { createClusterStatus } from '../../../src/clusters/status.js';
+import { createClusterStatus, isHealthy } from '../../../src/clusters/status.js';
 import { createUpstreamPool } from '../../../src/clusters/upstreams.js';
 import type { UpstreamPool } from '../../../src/clusters/upstreams.js';
 import type { Cluster } from '../../../src/store/store.js';
@@ -55,8 +55,8 @@ describe('createClusterStatus', () => {
     const clusters = new Map([['a', cluster('a', fake.url, { caPem: fake.caPem })]]);
     const monitor = createClusterStatus({ directory: directoryOf(clusters), upstreams, now: () => CHECKED_AT });
     assert.equal(monitor.get('a'), undefined);
-    assert.deepEqual(await monitor.probe('a'), { reachable: true, version: 'v1.32.4', checkedAt: CHECKED_AT });
-    assert.deepEqual(monitor.get('a'), { reachable: true, version: 'v1.32.4', checkedAt: CHECKED_AT });
+    assert.deepEqual(await monitor.probe('a'), { reachable: true, version: 'v1.32.4', checkedAt: CHECKED_AT, credential: 'accepted' });
+    assert.deepEqual(monitor.get('a'), { reachable: true, version: 'v1.32.4', checkedAt: CHECKED_AT, credential: 'accepted' });
     const recorded = fake.requests.findLast((request) => request.path === '/version')!;
     assert.equal(recorded.headers.authorization, `Bearer ${TOKEN}`);
   });
@@ -69,7 +69,10 @@ describe('createClusterStatus', () => {
     ]);
     const monitor = createClusterStatus({ directory: directoryOf(clusters), upstreams, now: () => CHECKED_AT });
     await monitor.probeAll();
-    assert.deepEqual(monitor.get('wrong-token'), { reachable: false, checkedAt: CHECKED_AT, error: 'the API server answered HTTP 401' });
+    // A 401 is an answer: reachable, but the proxy's credential is refused (unhealthy).
+    assert.deepEqual(monitor.get('wrong-token'), { reachable: true, checkedAt: CHECKED_AT, credential: 'refused', error: "the API server refused the proxy's credential (HTTP 401)" });
+    assert.equal(isHealthy(monitor.get('wrong-token')!), false);
+    assert.equal(monitor.get('refused')?.credential, 'unknown');
     assert.equal(monitor.get('refused')?.error, 'the API server cannot be reached (ECONNREFUSED)');
     assert.match(monitor.get('untrusted')?.error ?? '', /^the API server cannot be reached \([A-Z_]+\)$/);
   });
@@ -79,7 +82,7 @@ describe('createClusterStatus', () => {
     const clusters = new Map([['silent', cluster('silent', `https://127.0.0.1:${port}`)]]);
     const monitor = createClusterStatus({ directory: directoryOf(clusters), upstreams, timeoutMs: 200, now: () => CHECKED_AT });
     const started = Date.now();
-    assert.deepEqual(await monitor.probe('silent'), { reachable: false, checkedAt: CHECKED_AT, error: 'no answer in time' });
+    assert.deepEqual(await monitor.probe('silent'), { reachable: false, checkedAt: CHECKED_AT, credential: 'unknown', error: 'no answer in time' });
     assert.ok(Date.now() - started < 2000);
   });
 
@@ -87,6 +90,19 @@ describe('createClusterStatus', () => {
     const clusters = new Map([['plain', cluster('plain', 'http://127.0.0.1:1')]]);
     const monitor = createClusterStatus({ directory: directoryOf(clusters), upstreams, now: () => CHECKED_AT });
     assert.equal((await monitor.probe('plain'))?.error, 'the cluster settings cannot be used');
+  });
+
+  it('marks a cluster unhealthy at once when the forwarding path reports its credential refused, until a probe gets through', async () => {
+    const clusters = new Map([['a', cluster('a', fake.url, { caPem: fake.caPem })]]);
+    const monitor = createClusterStatus({ directory: directoryOf(clusters), upstreams, now: () => CHECKED_AT });
+    await monitor.probe('a');
+    assert.equal(isHealthy(monitor.get('a')!), true);
+    monitor.reportCredentialRefused('a');
+    assert.deepEqual(monitor.get('a'), { reachable: true, version: 'v1.32.4', checkedAt: CHECKED_AT, credential: 'refused', error: "the API server refused the proxy's credential (HTTP 401)" });
+    monitor.reportCredentialRefused('unknown-cluster');
+    assert.equal(monitor.get('unknown-cluster'), undefined, 'no status for a cluster the directory does not know');
+    await monitor.probe('a');
+    assert.equal(isHealthy(monitor.get('a')!), true);
   });
 
   it('forgets clusters that are gone, and answers undefined when asked to probe one', async () => {

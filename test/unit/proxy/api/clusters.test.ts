@@ -50,13 +50,62 @@ describe('clusters', () => {
       ace: { enabled: false, mode: 'webhook', fqdn: null, nodes: [] },
       createdAt: response.body.createdAt,
       updatedAt: response.body.updatedAt,
+      credentialCheck: {
+        ok: true,
+        credential: 'accepted',
+        checkedAt: new Date(h.clock.ms).toISOString(),
+        rights: [
+          { verb: 'impersonate', group: '', resource: 'users', allowed: true },
+          { verb: 'impersonate', group: '', resource: 'groups', allowed: true },
+          { verb: 'impersonate', group: 'authentication.k8s.io', resource: 'uids', allowed: true },
+          { verb: 'impersonate', group: 'authentication.k8s.io', resource: 'userextras', subresource: 'kubegate.io/login-name', allowed: true },
+          { verb: 'impersonate', group: 'authentication.k8s.io', resource: 'userextras', subresource: 'kubegate.io/provider', allowed: true },
+          { verb: 'impersonate', group: 'authentication.k8s.io', resource: 'userextras', subresource: 'kubegate.io/token-name', allowed: true },
+          { verb: 'create', group: 'authorization.k8s.io', resource: 'subjectaccessreviews', allowed: true },
+        ],
+      },
     });
     assert.ok(!JSON.stringify(response.body).includes(PROXY_SA_TOKEN));
+    const reviews = fake.requests.filter((recorded) => recorded.path === '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews');
+    assert.equal(reviews.length, 7, 'one SelfSubjectAccessReview per right, as the registered identity');
+    assert.ok(reviews.every((review) => review.headers.authorization === `Bearer ${PROXY_SA_TOKEN}` && review.status === 201));
     const stored = await h.store.getCluster('prod');
     assert.deepEqual(stored?.credentials, { kind: 'token', token: PROXY_SA_TOKEN });
     assert.equal(stored?.caPem, fake.caPem);
     const members = await h.store.listMemberships('prod');
     assert.deepEqual(members.map((m) => [m.subjectKind, m.subjectName, m.role]), [['User', h.admin.user.id, 'owner']]);
+  });
+
+  it("still registers a cluster whose credential is refused or may not impersonate, and the answer says what is wrong", async () => {
+    const refused = await register({ id: 'stale', server: fake.url, caData: b64(fake.caPem), token: 'rotated-away' }).expect(201);
+    assert.deepEqual(refused.body.credentialCheck, {
+      ok: false,
+      credential: 'refused',
+      checkedAt: new Date(h.clock.ms).toISOString(),
+      rights: [],
+      error: "the API server refused the proxy's credential (HTTP 401)",
+    });
+    fake.allowImpersonation = false;
+    try {
+      const denied = await register({ id: 'no-rbac', server: fake.url, caData: b64(fake.caPem), token: PROXY_SA_TOKEN }).expect(201);
+      assert.equal(denied.body.credentialCheck.ok, false);
+      assert.equal(denied.body.credentialCheck.credential, 'accepted');
+      assert.ok(denied.body.credentialCheck.rights.every((right: { verb: string; allowed: boolean }) => right.allowed === (right.verb === 'create')));
+      assert.equal(
+        denied.body.credentialCheck.error,
+        "the proxy's identity may not impersonate users, impersonate groups, impersonate uids, impersonate userextras/kubegate.io/login-name, impersonate userextras/kubegate.io/provider, impersonate userextras/kubegate.io/token-name in the cluster: apply deploy/proxy/downstream-rbac.yaml there",
+      );
+    } finally {
+      fake.allowImpersonation = true;
+    }
+    const unreachable = await register({ id: 'nowhere', server: 'https://127.0.0.1:1', caData: b64(fake.caPem), token: PROXY_SA_TOKEN }).expect(201);
+    assert.deepEqual(unreachable.body.credentialCheck, { ok: false, credential: 'unknown', checkedAt: new Date(h.clock.ms).toISOString(), rights: [], error: 'the API server cannot be reached (ECONNREFUSED)' });
+    // A new token is checked again when it is set.
+    const fixed = await request(h.app).patch('/v1/clusters/stale').set(bearer(h.admin.token)).send({ token: PROXY_SA_TOKEN }).expect(200);
+    assert.equal(fixed.body.credentialCheck.ok, true);
+    const renamed = await request(h.app).patch('/v1/clusters/stale').set(bearer(h.admin.token)).send({ displayName: 'Stale' }).expect(200);
+    assert.equal(renamed.body.credentialCheck, undefined, 'nothing about how it is reached changed');
+    for (const id of ['stale', 'no-rbac', 'nowhere']) await request(h.app).delete(`/v1/clusters/${id}?force=true`).set(bearer(h.admin.token)).expect(204);
   });
 
   it('probes a new cluster in the background and shows whether it answers', async () => {
@@ -67,7 +116,7 @@ describe('clusters', () => {
       status = (await request(h.app).get('/v1/clusters/prod').set(bearer(h.admin.token)).expect(200)).body.status;
       if (status['reachable'] !== true) await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    assert.deepEqual(status, { reachable: true, version: 'v1.32.4', checkedAt: new Date(h.clock.ms).toISOString() });
+    assert.deepEqual(status, { reachable: true, healthy: true, credential: 'accepted', version: 'v1.32.4', checkedAt: new Date(h.clock.ms).toISOString() });
     const probe = fake.requests.find((recorded) => recorded.path === '/version')!;
     assert.equal(probe.headers.authorization, `Bearer ${PROXY_SA_TOKEN}`, 'the probe uses the cluster credentials');
   });

@@ -33,6 +33,7 @@ import type { ClusterStatusMonitor } from '../../../../src/clusters/status.js';
 import { createClusterRegistry } from '../../../../src/clusters/registry.js';
 import type { ClusterRegistry } from '../../../../src/clusters/registry.js';
 import { createUpstreamPool } from '../../../../src/clusters/upstreams.js';
+import { checkClusterCredential } from '../../../../src/clusters/credential-check.js';
 import type { UpstreamPool } from '../../../../src/clusters/upstreams.js';
 import { createSecretBox } from '../../../../src/store/secret-box.js';
 import { openSqliteStore } from '../../../../src/store/sqlite.js';
@@ -152,6 +153,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       audit: (event) => void audit.push(event),
       metrics,
       clusterStatus,
+      checkCredential: (cluster) => checkClusterCredential(cluster, { upstreams: upstreams!, timeoutMs: 2000, now: clock.now }),
       now: clock.now,
     };
 
