@@ -316,14 +316,8 @@ function parseJson(value: JsonColumn): unknown {
 
 // --- checked values ------------------------------------------------------------------------
 
-export interface UserValues {
-  readonly id: string;
-  readonly username: string;
-  readonly displayName: string;
-  readonly globalRole: GlobalRole;
-  readonly enabled: boolean;
-  readonly passwordHash: string | null;
-}
+/** A new user's stored values: a User without the times the store sets. */
+export type UserValues = Pick<User, 'id' | 'username' | 'displayName' | 'globalRole' | 'enabled' | 'passwordHash'>;
 
 export function checkNewUser(user: NewUser): UserValues {
   requireObject(user, 'user');
