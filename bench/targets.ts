@@ -115,7 +115,14 @@ export async function startGoReverseProxy(upstream: Upstream, tls: Tls, dir: str
   const binary = join(dir, 'go-reverseproxy');
   const build = spawnSync('go', ['build', '-o', binary, '.'], {
     cwd: join(REPO, 'bench/go-reverseproxy'),
-    env: { ...process.env, GOPROXY: 'off', GOFLAGS: '-mod=mod', CGO_ENABLED: '0' },
+    env: {
+      ...process.env,
+      GOPROXY: 'off',
+      GOFLAGS: '-mod=mod',
+      CGO_ENABLED: '0',
+      // Go refuses to build without a cache directory; a CI user may have no HOME.
+      ...(process.env['GOCACHE'] === undefined && process.env['HOME'] === undefined && process.env['XDG_CACHE_HOME'] === undefined ? { GOCACHE: join(dir, 'go-cache') } : {}),
+    },
     encoding: 'utf8',
   });
   if (build.error !== undefined || build.status !== 0) {
