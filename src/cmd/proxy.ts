@@ -222,6 +222,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
         authorize: directory.roleOf,
         upstreams,
         impersonation,
+        clusterVersion: (clusterId) => clusterStatus.get(clusterId)?.version,
         audit: audit.write,
         logger,
         get allowedOrigins() {

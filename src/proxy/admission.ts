@@ -34,7 +34,7 @@ import type { Upstream, UpstreamPool } from '../clusters/upstreams.js';
 import { isKubegateError, KubegateError, toKubegateError, type ErrorCode } from '../errors.js';
 import type { Cluster, ClusterRole } from '../store/store.js';
 import { parseClusterPath, type ClusterPath } from './cluster-path.js';
-import { impersonationHeaders, requestedIdentity } from './impersonate.js';
+import { acceptsImpersonateUid, impersonationHeaders, requestedIdentity, withoutImpersonateUid } from './impersonate.js';
 import type { ImpersonationDecision, ImpersonationReview } from './impersonation-review.js';
 import { roleRefusal } from './role-verbs.js';
 import { sanitizeRequest } from './sanitize.js';
@@ -69,6 +69,11 @@ export interface AdmissionDeps {
    * headers request. Without it, such requests are refused (IMPERSONATION_REFUSED).
    */
   readonly impersonation?: ImpersonationReview | undefined;
+  /**
+   * The cluster's `gitVersion` as last probed (clusters/status.ts), or undefined when not
+   * known: `Impersonate-Uid` goes only to API servers from 1.22 on, which know the header.
+   */
+  readonly clusterVersion?: ((clusterId: string) => string | undefined) | undefined;
 }
 
 /** What was learnt about a request before it was admitted or refused, for the audit record. */
@@ -156,6 +161,11 @@ export async function admit(head: RequestHead, deps: AdmissionDeps, now: () => n
     const cluster = deps.getCluster(target.clusterId);
     if (cluster === undefined) return refuse(new KubegateError('NOT_FOUND'));
     const upstream = deps.upstreams.get(cluster);
+    const version = deps.clusterVersion?.(target.clusterId);
+    const uidAccepted = acceptsImpersonateUid(version);
+    if (!uidAccepted && impersonated !== undefined && impersonated.uid !== '') {
+      return refuse(new KubegateError('IMPERSONATION_INVALID', `the cluster's API server (${version ?? ''}) is older than 1.22 and does not know Impersonate-Uid`));
+    }
     if (impersonated !== undefined && deps.impersonation !== undefined) {
       let decision: ImpersonationDecision;
       try {
@@ -171,7 +181,7 @@ export async function admit(head: RequestHead, deps: AdmissionDeps, now: () => n
     const headers = clean.headers;
     headers.push('Host', upstream.hostHeader);
     pushAll(headers, upstream.authHeaders);
-    pushAll(headers, impersonationHeaders(impersonated ?? user));
+    pushAll(headers, uidAccepted ? impersonationHeaders(impersonated ?? user) : withoutImpersonateUid(impersonationHeaders(impersonated ?? user)));
     return { admitted: true, target, longRunning, user, token, role: allowed, impersonated, upstream, headers, hasBody: clean.hasBody };
   } catch (cause) {
     // A malformed path or header, an unusable cluster configuration, or a bug: its catalog

@@ -69,6 +69,27 @@ export function impersonationHeaders(user: UserInfo): readonly string[] {
   return headers;
 }
 
+/**
+ * Whether an API server of this `gitVersion` knows `Impersonate-Uid` (Kubernetes 1.22 and
+ * later). An unknown version (not probed yet, or unparsable) counts as knowing it: clusters
+ * older than 1.22 are the exception, and the probe names them within one round.
+ */
+export function acceptsImpersonateUid(gitVersion: string | undefined): boolean {
+  const match = gitVersion === undefined ? null : /^v?(\d+)\.(\d+)/.exec(gitVersion);
+  if (match === null) return true;
+  const major = Number(match[1]);
+  return major > 1 || (major === 1 && Number(match[2]) >= 22);
+}
+
+/** A flat impersonation header list without its `Impersonate-Uid` line. */
+export function withoutImpersonateUid(headers: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i] !== IMPERSONATE_UID) kept.push(headers[i] as string, headers[i + 1] as string);
+  }
+  return kept;
+}
+
 function buildImpersonationHeaders(user: UserInfo): readonly string[] {
   const headers: string[] = [IMPERSONATE_USER, headerValue(kubernetesNameOf(user), 'the user name', false)];
   if (user.uid.length > 0) headers.push(IMPERSONATE_UID, headerValue(user.uid, 'the user uid', false));

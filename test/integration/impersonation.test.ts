@@ -366,3 +366,30 @@ describe('real kubectl --as, --as-group and exec --as through kubegate proxy', (
     assert.ok(lines.some((line) => line.status === 101 && line.user === aliceId && line.impersonated?.user === 'bob'));
   });
 });
+
+describe('Impersonate-Uid and an API server older than 1.22, through the real kubegate proxy wiring', () => {
+  let fixture: ProxyFixture;
+
+  before(async () => {
+    fixture = await startProxyFixture({ name: 'uid-121', fake: { version: { major: '1', minor: '21', gitVersion: 'v1.21.14' } } });
+  });
+
+  after(async () => {
+    await fixture?.close();
+  });
+
+  it('once the probe has read the version, requests carry no Impersonate-Uid, and --as-uid is refused with the version named', async () => {
+    const alice = await fixture.addUser('alice');
+    await eventually(async () => (await fixture.api.request('GET', '/v1/clusters/dev', { token: fixture.adminToken })).text.includes('v1.21.14'), 10_000, 'the probe read the version');
+    const before = fixture.fake.requests.length;
+    const list = await fixture.api.request('GET', `/k8s/clusters/dev${PODS}`, { token: alice.token });
+    assert.equal(list.status, 200, list.text);
+    const seen = fixture.fake.requests.slice(before).find((request) => request.path === PODS);
+    assert.ok(seen);
+    assert.equal(seen.headers['impersonate-user'], alice.id);
+    assert.equal(seen.headers['impersonate-uid'], undefined);
+    const asUid = await fixture.api.request('GET', `/k8s/clusters/dev${PODS}`, { token: alice.token, headers: { 'impersonate-user': 'bob', 'impersonate-uid': '1234' } });
+    assert.equal(asUid.status, 400, asUid.text);
+    assert.match(asUid.text, /v1\.21\.14.*Impersonate-Uid/);
+  });
+});

@@ -150,6 +150,36 @@ describe('admission admits', () => {
   });
 });
 
+describe('admission and the cluster\'s version: Impersonate-Uid only for API servers from 1.22 on', () => {
+  const versioned = (version: string | undefined): AdmissionDeps => ({ ...deps, clusterVersion: (id) => (id === 'dev' ? version : undefined) });
+  const uidLines = (headers: readonly string[]): string[] => headers.filter((_, i) => i % 2 === 0 && headers[i] === 'Impersonate-Uid');
+
+  for (const [version, expected] of [['v1.21.14', 0], ['v1.22.0', 1], ['v1.32.4+k3s1', 1], [undefined, 1], ['not-a-version', 1]] as const) {
+    it(`${version ?? 'an unprobed cluster'}: ${expected === 0 ? 'no' : 'an'} Impersonate-Uid line`, async () => {
+      const admission = await admit(head('/k8s/clusters/dev/api', ALICE), versioned(version), () => NOW);
+      assert.ok(admission.admitted);
+      assert.equal(uidLines(admission.headers).length, expected);
+      assert.equal(admission.headers[admission.headers.indexOf('Impersonate-User') + 1], alice.name, 'the rest of the identity is unchanged');
+    });
+  }
+
+  it('refuses kubectl --as-uid to a cluster older than 1.22 (400 IMPERSONATION_INVALID naming the version) before asking it anything', async () => {
+    let asked = 0;
+    const review: ImpersonationReview = {
+      async review() {
+        asked++;
+        return { allowed: true };
+      },
+    };
+    const admission = await admit(head('/k8s/clusters/dev/api', [...ALICE, 'Impersonate-User', 'bob', 'Impersonate-Uid', '1234']), { ...versioned('v1.21.3'), impersonation: review }, () => NOW);
+    assert.equal(admission.admitted, false);
+    if (admission.admitted) return;
+    assert.deepEqual([admission.error.status, admission.code], [400, 'IMPERSONATION_INVALID']);
+    assert.match(admission.error.message, /v1\.21\.3.*Impersonate-Uid/);
+    assert.equal(asked, 0);
+  });
+});
+
 describe('admission of a client asking to act as someone else (kubectl --as)', () => {
   const asked: { cluster: string; user: string; requested: string }[] = [];
   const answers = new Map<string, ImpersonationDecision | Error>([
