@@ -24,6 +24,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Registry } from 'prom-client';
 import { createTokenChain } from '../auth/token-chain.js';
+import { EXTRA_LOGIN_NAME, EXTRA_PROVIDER, EXTRA_TOKEN_NAME } from '../auth/user.js';
 import { KubegateError } from '../errors.js';
 import { configForLog, loadProxyConfig } from '../config/proxy.js';
 import type { ProxyConfig, ProxyConfigFlags } from '../config/proxy.js';
@@ -223,6 +224,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
         upstreams,
         impersonation,
         clusterVersion: (clusterId) => clusterStatus.get(clusterId)?.version,
+        forwardedExtras: new Set(config.identity.forwardedExtras ?? [EXTRA_LOGIN_NAME, EXTRA_PROVIDER, EXTRA_TOKEN_NAME]),
         audit: audit.write,
         logger,
         get allowedOrigins() {

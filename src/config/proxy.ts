@@ -118,7 +118,11 @@ export interface ProxyConfig {
     readonly takeOver: boolean;
   };
   /** How users are named to Kubernetes (proxy, webhook, JWTs, role bindings alike). */
-  readonly identity: { readonly kubernetesUsername: KubernetesUsernameFormat };
+  readonly identity: {
+    readonly kubernetesUsername: KubernetesUsernameFormat;
+    /** The user extras the proxy path forwards (Impersonate-Extra-*); undefined: all of kubegate's own. */
+    readonly forwardedExtras: readonly string[] | undefined;
+  };
   /** Accept ID tokens of this OIDC provider as bearer tokens on the cluster path. */
   readonly oidcBearer: { readonly provider: string } | undefined;
   /** Agent-mode clusters: what import manifests contain, and how replicas reach each other's tunnels. */
@@ -181,6 +185,9 @@ const providerSchema = z.strictObject({
 const kubernetesName = z
   .string()
   .regex(/^[a-z0-9]([a-z0-9.:-]{0,251}[a-z0-9])?$/, { error: 'must be a Kubernetes object name (lower case, digits, "-", ".", ":")' });
+
+/** A user extra key as Kubernetes spells them (lower case, DNS-subdomain-like, an optional path). */
+const EXTRA_KEY = /^[a-z0-9]([a-z0-9._/-]{0,126}[a-z0-9])?$/;
 
 const postgresUrl = z.string().refine(isPostgresUrl, { error: 'must be a postgres:// or postgresql:// URL' });
 
@@ -283,6 +290,7 @@ const proxySchema = z.strictObject({
   identity: z
     .strictObject({
       kubernetesUsername: z.enum(KUBERNETES_USERNAME_FORMATS, { error: `must be one of ${KUBERNETES_USERNAME_FORMATS.join(', ')}` }).default('id'),
+      forwardedExtras: z.array(z.string().regex(EXTRA_KEY, { error: 'must be a lower-case extra key such as kubegate.io/login-name' })).max(16).optional(),
     })
     .prefault({}),
   sync: z
@@ -401,7 +409,10 @@ function toProxyConfig(input: ProxyInput): ProxyConfig {
     log: { level: input.log.level },
     providers: input.providers.map((provider) => ({ ...provider, settings: structuredClone(provider.settings) })),
     oidcBearer: input.oidcBearer === undefined ? undefined : { provider: input.oidcBearer.provider },
-    identity: { kubernetesUsername: input.identity.kubernetesUsername },
+    identity: {
+      kubernetesUsername: input.identity.kubernetesUsername,
+      forwardedExtras: input.identity.forwardedExtras === undefined ? undefined : [...new Set(input.identity.forwardedExtras)],
+    },
     console: { enabled: input.console.enabled, sessionTtlSeconds: input.console.sessionTtl },
     groupRefresh: { maxAgeSeconds: input.groupRefresh.maxAge, intervalSeconds: input.groupRefresh.interval },
     providerHealth: { intervalSeconds: input.providerHealth.interval, timeoutSeconds: input.providerHealth.timeout },

@@ -74,6 +74,12 @@ export interface AdmissionDeps {
    * known: `Impersonate-Uid` goes only to API servers from 1.22 on, which know the header.
    */
   readonly clusterVersion?: ((clusterId: string) => string | undefined) | undefined;
+  /**
+   * The extras of the caller's own identity that are forwarded (`Impersonate-Extra-*`);
+   * undefined forwards all it has. Extras a client asks for with `--as-user-extra` are
+   * reviewed by the cluster instead.
+   */
+  readonly forwardedExtras?: ReadonlySet<string> | undefined;
 }
 
 /** What was learnt about a request before it was admitted or refused, for the audit record. */
@@ -181,7 +187,8 @@ export async function admit(head: RequestHead, deps: AdmissionDeps, now: () => n
     const headers = clean.headers;
     headers.push('Host', upstream.hostHeader);
     pushAll(headers, upstream.authHeaders);
-    pushAll(headers, uidAccepted ? impersonationHeaders(impersonated ?? user) : withoutImpersonateUid(impersonationHeaders(impersonated ?? user)));
+    const identityHeaders = impersonated === undefined ? impersonationHeaders(user, deps.forwardedExtras) : impersonationHeaders(impersonated);
+    pushAll(headers, uidAccepted ? identityHeaders : withoutImpersonateUid(identityHeaders));
     return { admitted: true, target, longRunning, user, token, role: allowed, impersonated, upstream, headers, hasBody: clean.hasBody };
   } catch (cause) {
     // A malformed path or header, an unusable cluster configuration, or a bug: its catalog

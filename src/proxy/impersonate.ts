@@ -16,6 +16,8 @@
  *
  * UserInfo objects are deeply frozen and shared by the authentication cache, so the header
  * list is computed once per UserInfo and kept in a WeakMap: a repeat user costs one lookup.
+ * A kubegate user's extras are forwarded only when the configured allow-list names them
+ * (`identity.forwardedExtras`), so a cluster never needs RBAC for an extra it did not expect.
  *
  * A client may ask to act as someone else (`kubectl --as`, `--as-group`, `--as-uid`,
  * `--as-user-extra`): `requestedIdentity` reads its `Impersonate-*` lines the way
@@ -57,14 +59,34 @@ const MAX_SUBDOMAIN_LENGTH = 253;
 
 /**
  * The impersonation headers for `user` as a flat `[name, value, name, value, …]` list, in the
- * order User, Uid (when set), Group…, Extra…. Cached per UserInfo object. Throws
+ * order User, Uid (when set), Group…, Extra… — only the extras `forwardedExtras` names, when
+ * given. Cached per UserInfo object (and allow-list). Throws
  * KubegateError IDENTITY_NAME_INVALID for a value HTTP cannot carry unchanged.
  */
-export function impersonationHeaders(user: UserInfo): readonly string[] {
+export function impersonationHeaders(user: UserInfo, forwardedExtras?: ReadonlySet<string>): readonly string[] {
+  if (forwardedExtras !== undefined) return filteredHeaders(user, forwardedExtras);
   let headers = cache.get(user);
   if (headers === undefined) {
     headers = buildImpersonationHeaders(user);
     cache.set(user, headers);
+  }
+  return headers;
+}
+
+/** Per allow-list, per UserInfo: the headers with only the extras the list names. */
+const filteredCache = new WeakMap<ReadonlySet<string>, WeakMap<UserInfo, readonly string[]>>();
+
+function filteredHeaders(user: UserInfo, forwardedExtras: ReadonlySet<string>): readonly string[] {
+  let perUser = filteredCache.get(forwardedExtras);
+  if (perUser === undefined) {
+    perUser = new WeakMap();
+    filteredCache.set(forwardedExtras, perUser);
+  }
+  let headers = perUser.get(user);
+  if (headers === undefined) {
+    const extra = Object.fromEntries(Object.entries(user.extra).filter(([key]) => forwardedExtras.has(key)));
+    headers = buildImpersonationHeaders({ ...user, extra });
+    perUser.set(user, headers);
   }
   return headers;
 }

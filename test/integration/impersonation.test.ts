@@ -367,11 +367,24 @@ describe('real kubectl --as, --as-group and exec --as through kubegate proxy', (
   });
 });
 
-describe('Impersonate-Uid and an API server older than 1.22, through the real kubegate proxy wiring', () => {
+describe('Impersonate-Uid and an API server older than 1.22, and identity.forwardedExtras, through the real kubegate proxy wiring', () => {
   let fixture: ProxyFixture;
 
   before(async () => {
-    fixture = await startProxyFixture({ name: 'uid-121', fake: { version: { major: '1', minor: '21', gitVersion: 'v1.21.14' } } });
+    fixture = await startProxyFixture({
+      name: 'uid-121',
+      fake: { version: { major: '1', minor: '21', gitVersion: 'v1.21.14' } },
+      config: () => ({ identity: { forwardedExtras: ['kubegate.io/login-name'] } }),
+    });
+  });
+
+  it('forwards only the extras identity.forwardedExtras names', async () => {
+    const carol = await fixture.addUser('carol');
+    const before = fixture.fake.requests.length;
+    const list = await fixture.api.request('GET', `/k8s/clusters/dev${PODS}`, { token: carol.token });
+    assert.equal(list.status, 200, list.text);
+    const seen = fixture.fake.requests.slice(before).find((request) => request.path === PODS);
+    assert.deepEqual(seen?.user?.extra, { 'kubegate.io/login-name': ['carol'] });
   });
 
   after(async () => {

@@ -222,6 +222,16 @@ oidcBearer: { provider: sso }
     assert.match(error.message, /issuer\.keyRotation \(.*\): must be between 1h and 365d/);
   });
 
+  it('reads identity.forwardedExtras as a set of extra keys (undefined by default: all of kubegate\'s own), and names a bad key by its path', () => {
+    assert.equal(loadProxyConfig({ env: {} }).identity.forwardedExtras, undefined);
+    const good = writeConfig('extras.yaml', 'identity:\n  forwardedExtras: [kubegate.io/login-name, kubegate.io/login-name, acme.com/team]\n');
+    assert.deepEqual(loadProxyConfig({ env: {}, file: good }).identity.forwardedExtras, ['kubegate.io/login-name', 'acme.com/team']);
+    const bad = writeConfig('bad-extras.yaml', 'identity:\n  forwardedExtras: [kubegate.io/login-name, "Bad Key"]\n');
+    const error = configError(() => loadProxyConfig({ env: {}, file: bad }));
+    assert.equal(error.field, 'identity.forwardedExtras[1]');
+    assert.match(error.message, /identity\.forwardedExtras\[1\].*must be a lower-case extra key/);
+  });
+
   it('rejects postgres without secretKey, because every replica must decrypt what another one stored', () => {
     const error = configError(() => loadProxyConfig({ env: { KUBEGATE_STORE_URL: 'postgres://db/kubegate' } }));
     assert.equal(error.field, 'secretKey');

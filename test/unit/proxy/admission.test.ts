@@ -150,6 +150,20 @@ describe('admission admits', () => {
   });
 });
 
+describe('admission forwards only the allowed extras of the caller (identity.forwardedExtras)', () => {
+  const extraLines = (headers: readonly string[]): string[] => headers.filter((_, i) => i % 2 === 0 && headers[i]!.startsWith('Impersonate-Extra-'));
+
+  it('leaves out an extra the allow-list does not name, keeps one it names, and changes nothing else', async () => {
+    const none = await admit(head('/k8s/clusters/dev/api', ALICE), { ...deps, forwardedExtras: new Set(['kubegate.io/provider']) }, () => NOW);
+    assert.ok(none.admitted);
+    assert.deepEqual(extraLines(none.headers), []);
+    assert.equal(none.headers[none.headers.indexOf('Impersonate-User') + 1], alice.name);
+    const kept = await admit(head('/k8s/clusters/dev/api', ALICE), { ...deps, forwardedExtras: new Set(['kubegate.io/login-name']) }, () => NOW);
+    assert.ok(kept.admitted);
+    assert.deepEqual(extraLines(kept.headers), ['Impersonate-Extra-kubegate.io%2flogin-name']);
+  });
+});
+
 describe('admission and the cluster\'s version: Impersonate-Uid only for API servers from 1.22 on', () => {
   const versioned = (version: string | undefined): AdmissionDeps => ({ ...deps, clusterVersion: (id) => (id === 'dev' ? version : undefined) });
   const uidLines = (headers: readonly string[]): string[] => headers.filter((_, i) => i % 2 === 0 && headers[i] === 'Impersonate-Uid');
