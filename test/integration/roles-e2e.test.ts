@@ -162,6 +162,18 @@ describe('identity.kubernetesUsername provider:login: one readable name on the p
     assert.equal(can.stdout.trim(), 'yes', can.stderr);
   });
 
+  test('kubectl --as is reviewed by the cluster for the readable name, the one its RBAC knows', async () => {
+    fixture.fake.useAccessPolicy((review) => review.user === 'local:alice' && review.resourceAttributes?.resource === 'users' && review.resourceAttributes.name === 'bob');
+    try {
+      const before = fixture.fake.subjectAccessReviews.length;
+      const asBob = await fixture.api.request('GET', '/k8s/clusters/edge/api/v1/namespaces/default/pods', { token: alice.token, headers: { 'impersonate-user': 'bob' } });
+      assert.equal(asBob.status, 200, asBob.text);
+      assert.deepEqual(fixture.fake.subjectAccessReviews.slice(before).map((review) => [review.user, review.uid]), [['local:alice', alice.id]]);
+    } finally {
+      fixture.fake.useAccessPolicy(() => false);
+    }
+  });
+
   test('a JWT for the cluster carries the readable name in kubegate_username, the ID in sub, and the generated config maps them so', async () => {
     const issued = await fixture.api.request('POST', '/v1/clusters/edge/jwt', { token: alice.token });
     assert.equal(issued.status, 201, issued.text);
