@@ -6,13 +6,13 @@
  * reach the cluster.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startFakeKubeApiServer, type FakeKubeApiServer } from '../fakes/kube-apiserver.js';
-import { spawnAgent, type AgentProcess } from '../support/agent-process.js';
+import { spawnRegisteredAgent, type AgentProcess } from '../support/agent-process.js';
 import { createApiClient } from '../support/api-client.js';
 import { eventually } from '../support/eventually.js';
 import { startWorkersProcess, type WorkersProcess } from '../support/workers-process.js';
@@ -48,33 +48,21 @@ describe('agent tunnels behind kubegate proxy --workers 2', () => {
     workers = await startWorkersProcess({ dataDir: join(dir, 'data'), workers: 2, env: { KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD } });
     const api = createApiClient(workers.origin, workers.caPem);
     const adminToken = await api.login('admin', ADMIN_PASSWORD);
-    const created = await api.request('POST', '/v1/clusters', { token: adminToken, body: { id: 'edge', mode: 'agent' } });
-    assert.equal(created.status, 201, created.text);
+    agent = await spawnRegisteredAgent({
+      dir,
+      proxyUrl: workers.origin,
+      proxyCaPem: workers.caPem,
+      api,
+      adminToken,
+      apiServer: { url: fake.url, caPem: fake.caPem, token: AGENT_SA_TOKEN },
+      clusterId: 'edge',
+      agentId: 'agent-0',
+    });
     const alice = await api.request('POST', '/v1/users', { token: adminToken, body: { username: 'alice', password: ALICE_PASSWORD } });
     assert.equal(alice.status, 201, alice.text);
     const member = await api.request('POST', '/v1/clusters/edge/members', { token: adminToken, body: { kind: 'User', name: alice.json.id, role: 'member' } });
     assert.equal(member.status, 201, member.text);
     aliceToken = await api.login('alice', ALICE_PASSWORD);
-
-    const credentialDir = join(dir, 'agent-credential');
-    await mkdir(credentialDir, { recursive: true });
-    await writeFile(join(dir, 'proxy-ca.pem'), workers.caPem);
-    await writeFile(join(dir, 'api-ca.pem'), fake.caPem);
-    await writeFile(join(dir, 'api-token'), AGENT_SA_TOKEN);
-    const registration = new URL(created.json.import.url as string).pathname.replace(/^\/v1\/import\//, '').replace(/\.yaml$/, '');
-    await writeFile(join(credentialDir, 'registration-token'), registration, { mode: 0o600 });
-    agent = spawnAgent({
-      proxyUrl: workers.origin,
-      proxyCaFile: join(dir, 'proxy-ca.pem'),
-      clusterId: 'edge',
-      agentId: 'agent-0',
-      apiServer: fake.url,
-      apiServerName: 'localhost',
-      apiCaFile: join(dir, 'api-ca.pem'),
-      apiTokenFile: join(dir, 'api-token'),
-      credentialDir,
-    });
-    await agent.waitForLog(/tunnel to the proxy is up/, 60_000);
   });
 
   after(async () => {

@@ -205,9 +205,12 @@ export async function portForwardEcho(options: { readonly binary: KubectlBinary;
       const socket = connect(localPort, '127.0.0.1');
       let received = '';
       socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+      // kubectl resets the local connection when forwarding fails: what arrived is the answer.
+      socket.on('error', () => undefined);
+      const closed = new Promise((resolve) => socket.once('close', resolve));
       await once(socket, 'connect');
       socket.end(message);
-      await once(socket, 'close');
+      await closed;
       echoes.push(received);
     }
     return { echoes, stderr: kubectl.stderr() };

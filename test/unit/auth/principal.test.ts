@@ -171,8 +171,8 @@ describe('configuration', () => {
   };
 
   it('defaults to id and accepts provider:login', () => {
-    assert.deepEqual((load('{}') as { identity: unknown }).identity, { kubernetesUsername: 'id' });
-    assert.deepEqual((load('identity: { kubernetesUsername: "provider:login" }') as { identity: unknown }).identity, { kubernetesUsername: 'provider:login' });
+    assert.deepEqual((load('{}') as { identity: unknown }).identity, { kubernetesUsername: 'id', forwardedExtras: undefined });
+    assert.deepEqual((load('identity: { kubernetesUsername: "provider:login" }') as { identity: unknown }).identity, { kubernetesUsername: 'provider:login', forwardedExtras: undefined });
   });
 
   it('names the field of a bad value, and of a provider whose users would get a reserved name', () => {
