@@ -97,11 +97,20 @@ function filteredHeaders(user: UserInfo, forwardedExtras: ReadonlySet<string>): 
  * older than 1.22 are the exception, and the probe names them within one round.
  */
 export function acceptsImpersonateUid(gitVersion: string | undefined): boolean {
-  const match = gitVersion === undefined ? null : /^v?(\d+)\.(\d+)/.exec(gitVersion);
-  if (match === null) return true;
-  const major = Number(match[1]);
-  return major > 1 || (major === 1 && Number(match[2]) >= 22);
+  if (gitVersion === undefined) return true;
+  // Asked on every forwarded request; a cluster reports one version for long stretches.
+  let accepts = uidByVersion.get(gitVersion);
+  if (accepts === undefined) {
+    const match = /^v?(\d+)\.(\d+)/.exec(gitVersion);
+    const major = Number(match?.[1]);
+    accepts = match === null || major > 1 || (major === 1 && Number(match[2]) >= 22);
+    if (uidByVersion.size >= 256) uidByVersion.clear();
+    uidByVersion.set(gitVersion, accepts);
+  }
+  return accepts;
 }
+
+const uidByVersion = new Map<string, boolean>();
 
 /** A flat impersonation header list without its `Impersonate-Uid` line. */
 export function withoutImpersonateUid(headers: readonly string[]): string[] {
