@@ -1,21 +1,22 @@
 /**
  * A strict fake kube-apiserver for tests (the real one cannot run here).
  *
- * Design note: it is strict where a real API server is strict and where kubegate could
- * get things wrong — authentication (401 Status JSON), impersonation header rules
+ * Design note: it is strict where a real API server is strict and where kubegate could get
+ * things wrong — authentication (401 Status JSON), impersonation header rules
  * (kube-identity.ts), Accept negotiation, 404 Status bodies, watch semantics
  * (resourceVersion, chunked newline-delimited events, teardown on client close), log
- * following, and exec upgrades over WebSocket (v5/v4 channel protocols) and SPDY/3.1. It
- * records every request exactly as it arrived (method, path, raw query, `rawHeaders`, the
- * socket it came on, the effective user, the answer's status) so proxy tests can compare
- * what reached the "cluster". It counts open sockets, watches, log streams and exec
+ * following, and exec and attach upgrades over WebSocket (v5/v4 channel protocols) and
+ * SPDY/3.1 (kube-exec.ts) and port-forward (spdy-portforward.ts). It records every request
+ * exactly as it arrived (method, path, raw query, `rawHeaders`, the socket it came on, the
+ * effective user, the answer's status) so proxy tests can compare what reached the
+ * "cluster". It counts open sockets, watches, log streams and exec, attach and port-forward
  * sessions so teardown can be proven. Tests can make it answer upgrades with a non-101
- * response (403, a redirect, …) on a connection that stays usable, as Go's server keeps
- * it, so upgrade-smuggling attacks (CVE-2018-1002105) and redirect following
- * (CVE-2020-8559) are reproducible. It answers SubjectAccessReviews strictly, by a policy
- * each test sets, and records them (kube-access-review.ts), and validates and answers
- * SelfSubjectAccessReviews as the real server does (kube-self-access-review.ts). It serves HTTPS on 127.0.0.1 with a certificate from
- * src/pki covering localhost, 127.0.0.1 and ::1.
+ * response (403, a redirect, …) on a connection that stays usable, as Go's server keeps it,
+ * so upgrade-smuggling attacks (CVE-2018-1002105) and redirect following (CVE-2020-8559)
+ * are reproducible. It answers SubjectAccessReviews strictly, by a policy each test sets,
+ * and records them (kube-access-review.ts), and validates and answers
+ * SelfSubjectAccessReviews as the real server does (kube-self-access-review.ts). It serves
+ * HTTPS on 127.0.0.1 with a certificate from src/pki covering localhost, 127.0.0.1 and ::1.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
@@ -31,8 +32,8 @@ import { readBearerToken, resolveIdentity } from './kube-identity.js';
 import { answerSubjectAccessReview, denyAll, SUBJECT_ACCESS_REVIEW_PATH } from './kube-access-review.js';
 import type { FakeAccessPolicy, RecordedSubjectAccessReview } from './kube-access-review.js';
 import type { EffectiveUser, FakeUser } from './kube-identity.js';
-import { chooseWebsocketProtocol, WebsocketExecServer } from './kube-exec.js';
-import type { ExecRequest } from './kube-exec.js';
+import { attachSession, chooseWebsocketProtocol, execSession, WebsocketExecServer } from './kube-exec.js';
+import type { AttachRequest, ExecRequest, StreamSession } from './kube-exec.js';
 import { apiGroupList, coreV1Resources, groupDiscovery } from './kube-discovery.js';
 import {
   acceptsJson,
@@ -209,6 +210,7 @@ export class FakeKubeApiServer {
   /** Namespaces, Secrets, RBAC, Deployments… and Rancher's ClusterAuthTokens/ClusterUserAttributes (kube-resources.ts). */
   readonly resources: FakeResourceStore;
   private execSessions = 0;
+  private attachSessions = 0;
   private portForwardSessions = 0;
   private closed = false;
   /** The bearer token that authenticates as `tokenUser` (options.token until `acceptToken`). */
@@ -260,6 +262,11 @@ export class FakeKubeApiServer {
   /** Exec sessions (WebSocket or SPDY) still connected. */
   get openExecSessions(): number {
     return this.execSessions;
+  }
+
+  /** Attach sessions (WebSocket or SPDY) still connected. */
+  get openAttachSessions(): number {
+    return this.attachSessions;
   }
 
   /** Port-forward sessions (SPDY, or SPDY tunnelled in a WebSocket) still connected. */
@@ -745,34 +752,39 @@ export class FakeKubeApiServer {
       this.refuseUpgrade(socket, head, record, status.code, { 'Content-Type': 'application/json' }, JSON.stringify(status));
 
     const podMatch = podPath.exec(record.path);
-    if (podMatch === null || podMatch[2] === undefined || (podMatch[3] !== 'exec' && podMatch[3] !== 'portforward')) return refuseWithStatus(pathNotFoundStatus());
+    const subresource = podMatch?.[3];
+    if (podMatch === null || podMatch[2] === undefined || (subresource !== 'exec' && subresource !== 'attach' && subresource !== 'portforward')) return refuseWithStatus(pathNotFoundStatus());
     const namespace = decodeURIComponent(podMatch[1]!);
     const name = decodeURIComponent(podMatch[2]);
     const pod = this.podsByKey.get(`${namespace}/${name}`);
     if (pod === undefined) return refuseWithStatus(objectNotFoundStatus('pods', name));
-    if (podMatch[3] === 'portforward') return this.portForward(request, socket, head, record, pod, refuseWithStatus);
-    const exec = parseExecRequest(pod, new URLSearchParams(record.rawQuery));
-    if (typeof exec === 'string') return refuseWithStatus(failureStatus(400, 'BadRequest', exec));
+    if (subresource === 'portforward') return this.portForward(request, socket, head, record, pod, refuseWithStatus);
+    const query = new URLSearchParams(record.rawQuery);
+    const session = subresource === 'exec' ? sessionOf(parseExecRequest(pod, query), execSession) : sessionOf(parseAttachRequest(pod, query), attachSession);
+    if (typeof session === 'string') return refuseWithStatus(failureStatus(400, 'BadRequest', session));
     if (pod.status.phase !== 'Running') {
       return refuseWithStatus(failureStatus(400, 'BadRequest', `pod ${name} is not running (phase ${pod.status.phase})`));
     }
 
-    const sessionEnded = (): void => {
-      this.execSessions -= 1;
+    const count = (delta: number): void => {
+      if (subresource === 'exec') this.execSessions += delta;
+      else this.attachSessions += delta;
       this.changed();
     };
+    const sessionEnded = (): void => count(-1);
     if (upgradeHeader.toLowerCase() === 'websocket') {
       if (record.method !== 'GET') return refuseWithStatus(failureStatus(400, 'BadRequest', 'WebSocket upgrades must use GET'));
       const protocol = chooseWebsocketProtocol(request.headers['sec-websocket-protocol']);
       if (protocol === undefined) return refuseWithStatus(failureStatus(400, 'BadRequest', 'none of the requested WebSocket subprotocols is supported'));
       record.upgrade = { upgradeHeader, protocol };
       record.status = 101;
-      this.execSessions += 1;
-      this.changed();
-      this.websocketExec.accept({ request, socket, head, exec, protocol, onClose: sessionEnded });
+      count(1);
+      this.websocketExec.accept({ request, socket, head, session, protocol, onClose: sessionEnded });
       return;
     }
     if (upgradeHeader.toLowerCase() === 'spdy/3.1') {
+      // kube-apiserver serves exec and attach (connect verbs) on GET and POST; client-go POSTs.
+      if (record.method !== 'GET' && record.method !== 'POST') return refuseWithStatus(failureStatus(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
       const offered = (request.headers['x-stream-protocol-version'] ?? '')
         .toString()
         .split(',')
@@ -783,15 +795,9 @@ export class FakeKubeApiServer {
       }
       record.upgrade = { upgradeHeader, protocol: 'v4.channel.k8s.io' };
       record.status = 101;
-      this.execSessions += 1;
-      this.changed();
+      count(1);
       socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\n\r\n');
-      runSpdyExec({
-        socket,
-        head,
-        exec,
-        onClose: sessionEnded,
-      });
+      runSpdyExec({ socket, head, session, onClose: sessionEnded });
       return;
     }
     refuseWithStatus(failureStatus(400, 'BadRequest', `unsupported upgrade ${JSON.stringify(upgradeHeader)}`));
@@ -885,14 +891,46 @@ function splitSelector(selector: string | null): string[] {
 function parseExecRequest(pod: FakePod, query: URLSearchParams): ExecRequest | string {
   const command = query.getAll('command');
   if (command.length === 0) return 'you must specify at least 1 command';
+  const streams = parseStreams(query);
+  if (typeof streams === 'string') return streams;
+  const container = containerOf(pod, query);
+  if (!container.ok) return container.error;
+  return { namespace: pod.metadata.namespace, pod: pod.metadata.name, container: container.name, command, ...streams };
+}
+
+/**
+ * `pods/attach` as kube-apiserver checks it (the container, against the pod's spec: 400) and
+ * then the kubelet (at least one stream: 400).
+ */
+function parseAttachRequest(pod: FakePod, query: URLSearchParams): AttachRequest | string {
+  const container = containerOf(pod, query);
+  if (!container.ok) return container.error;
+  const streams = parseStreams(query);
+  if (typeof streams === 'string') return streams;
+  return { namespace: pod.metadata.namespace, pod: pod.metadata.name, container: container.name, ...streams };
+}
+
+/** The session of a parsed request, or the message of a refused one. */
+function sessionOf<T>(request: T | string, toSession: (request: T) => StreamSession): StreamSession | string {
+  return typeof request === 'string' ? request : toSession(request);
+}
+
+type Streams = Pick<AttachRequest, 'stdin' | 'stdout' | 'stderr' | 'tty'>;
+
+function parseStreams(query: URLSearchParams): Streams | string {
   const stdin = isTrue(query.get('stdin'));
   const stdout = isTrue(query.get('stdout'));
   const stderr = isTrue(query.get('stderr'));
   const tty = isTrue(query.get('tty'));
   if (!stdin && !stdout && !stderr) return 'you must specify at least 1 of stdin, stdout, stderr';
+  return { stdin, stdout, stderr, tty };
+}
+
+/** The `container` parameter, or the pod's only container; kube-apiserver's messages otherwise. */
+function containerOf(pod: FakePod, query: URLSearchParams): { ok: true; name: string } | { ok: false; error: string } {
   const containers = pod.spec.containers.map((container) => container.name);
   const container = query.get('container') ?? (containers.length === 1 ? containers[0]! : undefined);
-  if (container === undefined) return `a container name must be specified for pod ${pod.metadata.name}, choose one of: [${containers.join(' ')}]`;
-  if (!containers.includes(container)) return `container ${container} is not valid for pod ${pod.metadata.name}`;
-  return { namespace: pod.metadata.namespace, pod: pod.metadata.name, container, command, stdin, stdout, stderr, tty };
+  if (container === undefined) return { ok: false, error: `a container name must be specified for pod ${pod.metadata.name}, choose one of: [${containers.join(' ')}]` };
+  if (!containers.includes(container)) return { ok: false, error: `container ${container} is not valid for pod ${pod.metadata.name}` };
+  return { ok: true, name: container };
 }

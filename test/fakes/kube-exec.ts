@@ -1,13 +1,17 @@
 /**
- * `pods/<name>/exec` for the fake API server: a tiny command interpreter and the
- * WebSocket transport (`v5.channel.k8s.io`, `v4.channel.k8s.io`) kubectl ≥ 1.30 uses.
+ * `pods/<name>/exec` and `pods/<name>/attach` for the fake API server: a tiny command
+ * interpreter, the containers' main process, and the WebSocket transport
+ * (`v5.channel.k8s.io`, `v4.channel.k8s.io`) kubectl ≥ 1.30 uses for both.
  *
- * Design note: the interpreter is transport-neutral (it sees an ExecIo), so the SPDY
- * transport in spdy-exec.ts reuses it. Commands: `echo ARGS…` (prints ARGS and a newline),
- * `cat` (copies stdin to stdout until stdin closes), `exit N` or `sh -c "exit N"`,
- * `sleep …` (runs until the client goes away — for teardown tests); anything else prints
- * an error and exits 127. The final status travels on the error channel exactly as the
- * kubelet writes it for v4+ protocols, which is what makes kubectl exit with the code.
+ * Design note: a transport runs a StreamSession — the streams the query asked for and what
+ * they connect to, seen through an ExecIo — so exec and attach share the WebSocket transport
+ * here and the SPDY one in spdy-exec.ts, as they share the kubelet's. Exec commands:
+ * `echo ARGS…` (prints ARGS and a newline), `cat` (copies stdin to stdout until stdin
+ * closes), `exit N` or `sh -c "exit N"`, `sleep …` (runs until the client goes away — for
+ * teardown tests); anything else prints an error and exits 127. Attach reaches the
+ * container's main process, an echo (see attachSession). The final status travels on the
+ * error channel exactly as the kubelet writes it for v4+ protocols, which is what makes
+ * kubectl exit with the code.
  * Channel bytes: 0 stdin, 1 stdout, 2 stderr, 3 error, 4 resize, 255 close (v5 only).
  */
 import type { IncomingMessage } from 'node:http';
@@ -15,15 +19,20 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 
-export interface ExecRequest {
+/** `pods/<name>/attach`: the streams to connect to the container's main process. */
+export interface AttachRequest {
   readonly namespace: string;
   readonly pod: string;
   readonly container: string;
-  readonly command: readonly string[];
   readonly stdin: boolean;
   readonly stdout: boolean;
   readonly stderr: boolean;
   readonly tty: boolean;
+}
+
+/** `pods/<name>/exec`: the same streams, connected to a new process running `command`. */
+export interface ExecRequest extends AttachRequest {
+  readonly command: readonly string[];
 }
 
 export interface ExecIo {
@@ -39,7 +48,7 @@ export interface ExecCommandHandlers {
 }
 
 /** Starts the command; the transport feeds stdin into the returned handlers. */
-export function startExecCommand(request: ExecRequest, io: ExecIo): ExecCommandHandlers {
+function startExecCommand(request: ExecRequest, io: ExecIo): ExecCommandHandlers {
   const [program, ...args] = request.command;
   const idle: ExecCommandHandlers = { onStdin: () => undefined, onStdinEnd: () => undefined };
   switch (program) {
@@ -76,8 +85,51 @@ export function startExecCommand(request: ExecRequest, io: ExecIo): ExecCommandH
   }
 }
 
+/**
+ * One streaming session as a transport runs it: which streams exist (the query's stdin,
+ * stdout, stderr, tty) and what they connect to.
+ */
+export interface StreamSession {
+  readonly stdin: boolean;
+  readonly stdout: boolean;
+  readonly stderr: boolean;
+  readonly tty: boolean;
+  /** Starts what the streams connect to; the transport feeds stdin into the returned handlers. */
+  start(io: ExecIo): ExecCommandHandlers;
+  /** The error-channel payload once the session ends with `exitCode`. */
+  statusJson(exitCode: number): string;
+}
+
+/** `exec`: a new process running the requested command. */
+export function execSession(request: ExecRequest): StreamSession {
+  return {
+    ...streamsOf(request),
+    start: (io) => startExecCommand(request, io),
+    statusJson: (exitCode) => exitStatusJson(request.command, exitCode),
+  };
+}
+
+/**
+ * `attach`: the container's main process, which in the fake echoes its stdin to stdout and
+ * never exits by itself. When the client closes stdin the session ends with Success while the
+ * process keeps running — what the kubelet does for a container without `stdinOnce`: it
+ * detaches, closing the attach's streams. Without stdin the session lasts until the client
+ * goes away.
+ */
+export function attachSession(request: AttachRequest): StreamSession {
+  return {
+    ...streamsOf(request),
+    start: (io) => ({ onStdin: (data) => io.writeStdout(data), onStdinEnd: () => io.finish(0) }),
+    statusJson: (exitCode) => exitStatusJson([], exitCode),
+  };
+}
+
+function streamsOf({ stdin, stdout, stderr, tty }: AttachRequest): Pick<StreamSession, 'stdin' | 'stdout' | 'stderr' | 'tty'> {
+  return { stdin, stdout, stderr, tty };
+}
+
 /** The error-channel payload for v4+ protocols. */
-export function exitStatusJson(command: readonly string[], exitCode: number): string {
+function exitStatusJson(command: readonly string[], exitCode: number): string {
   if (exitCode === 0) return JSON.stringify({ metadata: {}, status: 'Success' });
   return JSON.stringify({
     metadata: {},
@@ -100,13 +152,13 @@ export interface WebsocketExecOptions {
   readonly request: IncomingMessage;
   readonly socket: Duplex;
   readonly head: Buffer;
-  readonly exec: ExecRequest;
+  readonly session: StreamSession;
   readonly protocol: string;
   /** Called once when the session ends for any reason. */
   readonly onClose: () => void;
 }
 
-/** Owns the ws server used for exec upgrades (noServer mode); close() terminates every session. */
+/** Owns the ws server used for exec and attach upgrades (noServer mode); close() terminates every session. */
 export class WebsocketExecServer {
   private readonly server: WebSocketServer;
   private readonly sockets = new Set<WebSocket>();
@@ -146,11 +198,11 @@ export class WebsocketExecServer {
       finish: (exitCode) => {
         if (finished) return;
         finished = true;
-        send(3, exitStatusJson(options.exec.command, exitCode));
+        send(3, options.session.statusJson(exitCode));
         ws.close(1000);
       },
     };
-    const handlers = startExecCommand(options.exec, io);
+    const handlers = options.session.start(io);
     const closeStdin = (): void => {
       if (stdinClosed) return;
       stdinClosed = true;

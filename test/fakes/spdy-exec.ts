@@ -1,6 +1,6 @@
 /**
- * `kubectl exec` over SPDY/3.1 (client-go's remotecommand, the only transport of kubectl <
- * 1.30) for the fake API server; the framing is spdy-codec.ts.
+ * `kubectl exec` and `kubectl attach` over SPDY/3.1 (client-go's remotecommand, the only
+ * transport of kubectl < 1.30) for the fake API server; the framing is spdy-codec.ts.
  *
  * Design note: client-go opens one stream per `streamtype` header (error, stdin, stdout,
  * stderr, resize) and waits for a SYN_REPLY to each; the command starts once the streams the
@@ -9,21 +9,20 @@
  */
 import type { Duplex } from 'node:stream';
 import { controlFrame, readFrames, dataFrame, flagFin, frameType, HeaderBlockReader, HeaderBlockWriter, u32 } from './spdy-codec.js';
-import { exitStatusJson, startExecCommand } from './kube-exec.js';
-import type { ExecCommandHandlers, ExecIo, ExecRequest } from './kube-exec.js';
+import type { ExecCommandHandlers, ExecIo, StreamSession } from './kube-exec.js';
 
 export interface SpdyExecOptions {
   /** The upgraded socket; the 101 answer has already been written. */
   readonly socket: Duplex;
   readonly head: Buffer;
-  readonly exec: ExecRequest;
+  readonly session: StreamSession;
   /** Called once when the connection ends for any reason. */
   readonly onClose: () => void;
 }
 
-/** Runs one exec session over an upgraded SPDY/3.1 connection. */
+/** Runs one exec or attach session over an upgraded SPDY/3.1 connection. */
 export function runSpdyExec(options: SpdyExecOptions): void {
-  const { socket, exec } = options;
+  const { socket, session } = options;
   const reader = new HeaderBlockReader();
   const writer = new HeaderBlockWriter();
   const streams = new Map<string, number>();
@@ -46,7 +45,7 @@ export function runSpdyExec(options: SpdyExecOptions): void {
     finish: (exitCode) => {
       if (finished) return;
       finished = true;
-      writeToStream('error', exitStatusJson(exec.command, exitCode));
+      writeToStream('error', session.statusJson(exitCode));
       for (const type of ['stdout', 'stderr', 'error']) {
         const streamId = streams.get(type);
         if (streamId !== undefined) write(dataFrame(streamId, flagFin, Buffer.alloc(0)));
@@ -55,10 +54,10 @@ export function runSpdyExec(options: SpdyExecOptions): void {
       socket.end();
     },
   };
-  const expectedTypes = ['error', ...(exec.stdin ? ['stdin'] : []), ...(exec.stdout ? ['stdout'] : []), ...(exec.stderr && !exec.tty ? ['stderr'] : [])];
+  const expectedTypes = ['error', ...(session.stdin ? ['stdin'] : []), ...(session.stdout ? ['stdout'] : []), ...(session.stderr && !session.tty ? ['stderr'] : [])];
   const maybeStart = (): void => {
     if (handlers !== undefined || !expectedTypes.every((type) => streams.has(type))) return;
-    handlers = startExecCommand(exec, io);
+    handlers = session.start(io);
     if (stdinEndedBeforeStart) handlers.onStdinEnd();
   };
 

@@ -24,7 +24,7 @@ import { spawnAgent, type AgentProcess } from '../support/agent-process.js';
 import { startProxyForAgents } from '../support/agent-proxy.js';
 import type { ApiClient } from '../support/api-client.js';
 import { eventually } from '../support/eventually.js';
-import { portForwardEcho, runKubectl, spawnKubectl } from '../support/kubectl.js';
+import { attachEcho, portForwardEcho, runKubectl, spawnKubectl } from '../support/kubectl.js';
 import { ECHO_PORT } from '../fakes/spdy-portforward.js';
 
 const ADMIN_PASSWORD = 'bootstrap-Pa55word-agent';
@@ -220,7 +220,7 @@ describe('an agent-mode cluster with real agents and real kubectl', () => {
   });
 
   for (const binary of ['system', '1.20'] as const) {
-    test(`kubectl ${binary}: get, exec and logs run through the tunnel as the impersonated user`, async () => {
+    test(`kubectl ${binary}: get, exec, attach, port-forward and logs run through the tunnel as the impersonated user`, async () => {
       const before = fake.requests.length;
       const list = await runKubectl({ binary, kubeconfig: aliceKubeconfig, args: ['get', 'pods'] });
       assert.equal(list.code, 0, list.stderr);
@@ -234,6 +234,11 @@ describe('an agent-mode cluster with real agents and real kubectl', () => {
       const exec = await runKubectl({ binary, kubeconfig: aliceKubeconfig, args: ['exec', 'web-0', '--', 'echo', `through-the-tunnel-${binary}`] });
       assert.equal(exec.code, 0, exec.stderr);
       assert.match(exec.stdout, new RegExp(`through-the-tunnel-${binary}`));
+
+      const attached = await attachEcho({ binary, kubeconfig: aliceKubeconfig, pod: 'web-0', lines: [`attach-through-the-tunnel-${binary}\n`, 'second line\n'] });
+      assert.equal(attached.code, 0, attached.stderr);
+      assert.equal(attached.stdout, `attach-through-the-tunnel-${binary}\nsecond line\n`);
+      assert.equal(fake.requests.findLast((request) => request.path === '/api/v1/namespaces/default/pods/web-0/attach')?.user?.username, aliceId);
 
       const forwarded = await portForwardEcho({ binary, kubeconfig: aliceKubeconfig, pod: 'web-0', port: ECHO_PORT, messages: [`port-forward-through-the-tunnel-${binary}\n`] });
       assert.deepEqual(forwarded.echoes, [`port-forward-through-the-tunnel-${binary}\n`], forwarded.stderr);

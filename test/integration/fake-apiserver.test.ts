@@ -13,7 +13,7 @@ import { WebSocket } from 'ws';
 import { createCertificateAuthority, issueClientCertificate } from '../../src/pki/certificates.js';
 import { makePod, startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import type { FakeKubeApiServer } from '../fakes/kube-apiserver.js';
-import { buildKubeconfig, portForwardEcho, runKubectl, spawnKubectl, writeKubeconfig } from '../support/kubectl.js';
+import { attachEcho, buildKubeconfig, portForwardEcho, runKubectl, spawnKubectl, writeKubeconfig } from '../support/kubectl.js';
 import { ECHO_PORT } from '../fakes/spdy-portforward.js';
 import type { KubectlBinary } from '../support/kubectl.js';
 
@@ -126,6 +126,25 @@ for (const { binary, execUpgrade, execProtocol } of binaries) {
       assert.deepEqual(upgrade?.upgrade, { upgradeHeader: execUpgrade, protocol: execProtocol });
       assert.equal(upgrade?.status, 101);
       await fake.waitUntil(() => fake.openExecSessions === 0);
+    });
+
+    it(`attaches -i to the container's main process over ${execUpgrade}: each typed line comes back while attached, and closing stdin detaches`, async () => {
+      const result = await attachEcho({
+        binary,
+        kubeconfig,
+        pod: 'web-0',
+        lines: ['first line\n', 'second line\n'],
+        whileAttached: () => fake.waitUntil(() => fake.openAttachSessions === 1),
+      });
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout, 'first line\nsecond line\n');
+      const upgrade = fake.requests.findLast((request) => request.path === '/api/v1/namespaces/default/pods/web-0/attach');
+      assert.equal(upgrade?.status, 101);
+      assert.deepEqual(upgrade?.upgrade, { upgradeHeader: execUpgrade, protocol: execProtocol });
+      assert.equal(upgrade?.method, execUpgrade === 'websocket' ? 'GET' : 'POST');
+      const query = new URLSearchParams(upgrade?.rawQuery);
+      assert.deepEqual([query.get('container'), query.get('stdin'), query.get('stdout'), query.get('stderr')], ['app', 'true', 'true', 'true']);
+      await fake.waitUntil(() => fake.openAttachSessions === 0);
     });
 
     it(`forwards a port to the pod's echo over ${binary === '1.20' ? 'SPDY' : 'SPDY tunnelled in a WebSocket'}, and reports a port nothing listens on`, async () => {
@@ -352,6 +371,53 @@ describe('the fake kube-apiserver is strict', () => {
     } finally {
       fake.answerUpgradesWith(undefined);
     }
+  });
+
+  it('refuses an attach as kube-apiserver does: 404 for an unknown pod, 400 for an unknown container or no stream, 405 for another method', async () => {
+    const spdyAttach = (method: string, path: string): string =>
+      `${method} ${path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\n` +
+      'Connection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\nContent-Length: 0\r\n\r\n';
+    const cases = [
+      { method: 'POST', path: '/api/v1/namespaces/default/pods/ghost/attach?stdin=true', status: 404, message: 'pods "ghost" not found' },
+      { method: 'POST', path: '/api/v1/namespaces/default/pods/web-0/attach?container=nope&stdin=true', status: 400, message: 'container nope is not valid for pod web-0' },
+      { method: 'POST', path: '/api/v1/namespaces/default/pods/web-0/attach?container=app', status: 400, message: 'you must specify at least 1 of stdin, stdout, stderr' },
+      { method: 'PUT', path: '/api/v1/namespaces/default/pods/web-0/attach?stdin=true', status: 405, message: 'the server does not allow this method on the requested resource' },
+    ];
+    for (const { method, path, status, message } of cases) {
+      const received = await rawExchange(fake, spdyAttach(method, path), (text) => /"code":\d+\}$/.test(text));
+      assert.match(received, new RegExp(`^HTTP/1\\.1 ${status} `), path);
+      const body = JSON.parse(received.slice(received.indexOf('\r\n\r\n') + 4)) as { kind: string; code: number; message: string };
+      assert.deepEqual([body.kind, body.code, body.message], ['Status', status, message], path);
+    }
+    assert.equal(fake.openAttachSessions, 0);
+  });
+
+  it('attaches over WebSocket v5: stdin comes back on stdout, and the close-stdin signal ends the session with Success', async () => {
+    const ws = new WebSocket(`wss://127.0.0.1:${fake.port}/api/v1/namespaces/default/pods/web-0/attach?stdin=true&stdout=true`, ['v5.channel.k8s.io'], {
+      ca: fake.caPem,
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    const messages: Buffer[] = [];
+    const closed = new Promise<number>((resolve, reject) => {
+      ws.on('close', resolve);
+      ws.on('error', reject);
+    });
+    await new Promise((resolve) => ws.once('open', resolve));
+    const echoed = new Promise((resolve) => ws.once('message', resolve));
+    ws.on('message', (data: Buffer) => messages.push(data));
+    ws.send(Buffer.concat([Buffer.from([0]), Buffer.from('typed\n')]));
+    await echoed;
+    assert.equal(fake.openAttachSessions, 1);
+    ws.send(Buffer.from([255, 0]));
+    assert.equal(await closed, 1000);
+    assert.deepEqual(
+      messages.map((message) => [message[0], message.subarray(1).toString()]),
+      [
+        [1, 'typed\n'],
+        [3, '{"metadata":{},"status":"Success"}'],
+      ],
+    );
+    await fake.waitUntil(() => fake.openAttachSessions === 0);
   });
 
   it('authenticates a WebSocket exec by the bearer-token subprotocol, as kube-apiserver does for browsers', async () => {

@@ -19,7 +19,7 @@ import { createLogger } from '../../src/log.js';
 import { makePod } from '../fakes/kube-apiserver.js';
 import type { FakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import type { ApiClient } from '../support/api-client.js';
-import { portForwardEcho, runKubectl, spawnKubectl } from '../support/kubectl.js';
+import { attachEcho, portForwardEcho, runKubectl, spawnKubectl } from '../support/kubectl.js';
 import { ECHO_PORT } from '../fakes/spdy-portforward.js';
 import { FIXTURE_ADMIN_PASSWORD, FIXTURE_CLUSTER_TOKEN, startProxyFixture } from '../support/proxy-fixture.js';
 import type { ProxyFixture } from '../support/proxy-fixture.js';
@@ -116,6 +116,22 @@ describe('kubegate proxy end to end with real kubectl', () => {
       assert.equal(exec?.user?.username, aliceId);
     });
 
+    test(`kubectl ${binary} attach -i echoes each typed line through the proxy upgrade while attached, and detaches when stdin closes`, async () => {
+      const result = await attachEcho({
+        binary,
+        kubeconfig: aliceKubeconfigPath,
+        pod: 'web-0',
+        lines: [`attached-${binary}\n`, 'second line\n'],
+        whileAttached: () => fake.waitUntil(() => fake.openAttachSessions === 1),
+      });
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stdout, `attached-${binary}\nsecond line\n`);
+      const upgrade = fake.requests.findLast((r) => r.path === '/api/v1/namespaces/default/pods/web-0/attach');
+      assert.equal(upgrade?.status, 101);
+      assert.equal(upgrade?.user?.username, aliceId);
+      await fake.waitUntil(() => fake.openAttachSessions === 0);
+    });
+
     test(`kubectl ${binary} port-forward reaches the pod through the proxy upgrade, as the impersonated user`, async () => {
       const result = await portForwardEcho({ binary, kubeconfig: aliceKubeconfigPath, pod: 'web-0', port: ECHO_PORT, messages: [`through-the-proxy-${binary}\n`] });
       assert.deepEqual(result.echoes, [`through-the-proxy-${binary}\n`], result.stderr);
@@ -124,6 +140,16 @@ describe('kubegate proxy end to end with real kubectl', () => {
       assert.equal(upgrade?.user?.username, aliceId);
     });
   }
+
+  test('an attach without stdin stays open until kubectl goes away, and then the cluster-side session ends too', async () => {
+    const attach = await spawnKubectl({ binary: 'system', kubeconfig: aliceKubeconfigPath, args: ['attach', 'web-0'], timeoutMs: 30_000 });
+    try {
+      await fake.waitUntil(() => fake.openAttachSessions === 1, 20_000);
+    } finally {
+      await attach.kill();
+    }
+    await fake.waitUntil(() => fake.openAttachSessions === 0);
+  });
 
   test('kubectl get pods -w streams events, and dropping kubectl closes the upstream watch within a second', async () => {
     const watch = await spawnKubectl({ binary: 'system', kubeconfig: aliceKubeconfigPath, args: ['get', 'pods', '-w', '--output-watch-events'] });

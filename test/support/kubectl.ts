@@ -218,3 +218,36 @@ export async function portForwardEcho(options: { readonly binary: KubectlBinary;
     await kubectl.kill();
   }
 }
+
+export interface AttachEchoOptions {
+  readonly binary: KubectlBinary;
+  readonly kubeconfig: KubectlOptions['kubeconfig'];
+  readonly pod: string;
+  /** Lines to type, each ending in `\n`. */
+  readonly lines: readonly string[];
+  /** Runs once the first line has come back, while the session is open (e.g. to count sessions). */
+  readonly whileAttached?: () => Promise<void>;
+}
+
+/**
+ * `kubectl attach -i <pod>` to a fake pod's main process, which echoes its stdin: types each
+ * line only once the one before has come back — so the echo is proven interactive, not a copy
+ * made after stdin closed — then closes stdin, which detaches, and resolves with kubectl's
+ * result once it has exited.
+ */
+export async function attachEcho(options: AttachEchoOptions): Promise<KubectlResult> {
+  const kubectl = await spawnKubectl({ binary: options.binary, kubeconfig: options.kubeconfig, args: ['attach', '-i', options.pod], timeoutMs: 60_000 });
+  try {
+    let expected = '';
+    for (const [index, line] of options.lines.entries()) {
+      kubectl.write(line);
+      expected += line;
+      await kubectl.waitForOutput(expected, 20_000);
+      if (index === 0) await options.whileAttached?.();
+    }
+    kubectl.end();
+    return await kubectl.exited();
+  } finally {
+    await kubectl.kill();
+  }
+}
