@@ -48,6 +48,7 @@ import { checkClusterCredential } from '../clusters/credential-check.js';
 import { createClusterRegistry } from '../clusters/registry.js';
 import { createForwarder, type OpenStream } from '../proxy/forward.js';
 import { createImpersonationReviewer } from '../proxy/impersonation-review.js';
+import { roleRefusal } from '../proxy/role-verbs.js';
 import { createAuditSink, forwardMetrics } from '../proxy/audit-trail.js';
 import { createUpstreamPool } from '../clusters/upstreams.js';
 import { createClusterSync } from '../sync/sync.js';
@@ -435,11 +436,12 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
 
 /**
  * Whether an open stream may go on under the role its user now has on its cluster: none ends
- * it, and a viewer's role ends every upgrade (exec, attach, port-forward: refused to viewers,
- * see role-verbs.ts). A viewer's watches and logs go on.
+ * it, and so does a role that would refuse the request now (role-verbs.ts) — for a viewer,
+ * every upgrade (exec, attach, port-forward) and every held answer of a `proxy` subresource.
+ * A viewer's watches and logs go on.
  */
 function roleStillAdmits(role: ClusterRole | null, stream: OpenStream): boolean {
-  return role !== null && !(role === 'viewer' && stream.upgrade);
+  return role !== null && roleRefusal(role, stream) === undefined;
 }
 
 /** A listener that serves peer links only (see StartProxyDeps.ownPeerListener). */

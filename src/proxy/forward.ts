@@ -140,6 +140,9 @@ export interface OpenStream {
   readonly user: UserInfo;
   readonly tokenName: string;
   readonly clusterId: string;
+  readonly method: string;
+  /** The path asked of the cluster, without the query. */
+  readonly path: string;
   readonly upgrade: boolean;
 }
 
@@ -210,6 +213,10 @@ class Exchange implements OpenStream {
     const url = req.url ?? '';
     const queryStart = url.indexOf('?');
     this.path = (queryStart < 0 ? url : url.slice(0, queryStart)).slice(0, MAX_AUDIT_PATH);
+  }
+
+  get method(): string {
+    return this.req.method ?? '';
   }
 
   /** Cuts the exchange: used by `closeStreams` and at token expiry. */

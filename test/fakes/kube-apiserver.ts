@@ -6,17 +6,19 @@
  * (kube-identity.ts), Accept negotiation, 404 Status bodies, watch semantics
  * (resourceVersion, chunked newline-delimited events, teardown on client close), log
  * following, and exec and attach upgrades over WebSocket (v5/v4 channel protocols) and
- * SPDY/3.1 (kube-exec.ts) and port-forward (spdy-portforward.ts). It records every request
+ * SPDY/3.1 (kube-exec.ts), port-forward (spdy-portforward.ts), and a pod's `proxy`
+ * subresource (an application that can hold its answer open). It records every request
  * exactly as it arrived (method, path, raw query, `rawHeaders`, the socket it came on, the
  * effective user, the answer's status) so proxy tests can compare what reached the
- * "cluster". It counts open sockets, watches, log streams and exec, attach and port-forward
- * sessions so teardown can be proven. Tests can make it answer upgrades with a non-101
- * response (403, a redirect, …) on a connection that stays usable, as Go's server keeps it,
- * so upgrade-smuggling attacks (CVE-2018-1002105) and redirect following (CVE-2020-8559)
- * are reproducible. It answers SubjectAccessReviews strictly, by a policy each test sets,
- * and records them (kube-access-review.ts), and validates and answers
- * SelfSubjectAccessReviews as the real server does (kube-self-access-review.ts). It serves
- * HTTPS on 127.0.0.1 with a certificate from src/pki covering localhost, 127.0.0.1 and ::1.
+ * "cluster". It counts open sockets, watches, log streams, held proxy answers and exec,
+ * attach and port-forward sessions so teardown can be proven. Tests can make it answer
+ * upgrades with a non-101 response (403, a redirect, …) on a connection that stays usable,
+ * as Go's server keeps it, so upgrade-smuggling attacks (CVE-2018-1002105) and redirect
+ * following (CVE-2020-8559) are reproducible. It answers SubjectAccessReviews strictly, by
+ * a policy each test sets, and records them (kube-access-review.ts), and validates and
+ * answers SelfSubjectAccessReviews as the real server does (kube-self-access-review.ts). It
+ * serves HTTPS on 127.0.0.1 with a certificate from src/pki covering localhost, 127.0.0.1
+ * and ::1.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
@@ -163,6 +165,8 @@ const recordedBodyLimitBytes = 1024 * 1024;
 const defaultVersion: KubeVersion = { major: '1', minor: '32', gitVersion: 'v1.32.4' };
 const defaultTokenUser: FakeUser = { username: 'kubegate-proxy', groups: ['system:authenticated'], extra: {} };
 const podPath = /^\/api\/v1\/namespaces\/([^/]+)\/pods(?:\/([^/]+)(?:\/([^/]+))?)?$/;
+/** `pods/[scheme:]name[:port]/proxy[/path]`. */
+const podProxyPath = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/(?:https?:)?([^/:]+)(?::[^/]*)?\/proxy(\/.*)?$/;
 
 /** Starts a fake API server on 127.0.0.1 with a fresh CA. */
 export async function startFakeKubeApiServer(options: FakeKubeApiServerOptions): Promise<FakeKubeApiServer> {
@@ -198,6 +202,7 @@ export class FakeKubeApiServer {
   private readonly events: StoredEvent[] = [];
   private readonly watches = new Set<Watch>();
   private readonly logFollowers = new Set<LogFollower>();
+  private readonly proxyStreams = new Set<ServerResponse>();
   private readonly logs = new Map<string, string[]>();
   private readonly websocketExec = new WebsocketExecServer();
   private readonly websocketPortForward = new WebsocketPortForwardServer();
@@ -257,6 +262,11 @@ export class FakeKubeApiServer {
   /** `logs -f` streams still open. */
   get openLogStreams(): number {
     return this.logFollowers.size;
+  }
+
+  /** Answers of a pod's `proxy/stream` still open. */
+  get openProxyStreams(): number {
+    return this.proxyStreams.size;
   }
 
   /** Exec sessions (WebSocket or SPDY) still connected. */
@@ -391,6 +401,7 @@ export class FakeKubeApiServer {
     for (const watch of this.watches) watch.response.destroy();
     this.resources.destroyWatches();
     for (const follower of this.logFollowers) follower.response.destroy();
+    for (const stream of this.proxyStreams) stream.destroy();
     for (const socket of this.sockets.keys()) socket.destroy();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
@@ -556,6 +567,8 @@ export class FakeKubeApiServer {
       return this.sendJson(response, record, answer.status, answer.body);
     }
 
+    const proxyMatch = podProxyPath.exec(path);
+    if (proxyMatch !== null) return this.proxyToPod(response, record, decodeURIComponent(proxyMatch[1]!), decodeURIComponent(proxyMatch[2]!), proxyMatch[3] ?? '/');
     const podMatch = podPath.exec(path);
     if (podMatch === null) return this.sendStatus(response, record, pathNotFoundStatus());
     const namespace = decodeURIComponent(podMatch[1]!);
@@ -692,6 +705,28 @@ export class FakeKubeApiServer {
     this.changed();
     response.on('close', () => {
       this.logFollowers.delete(follower);
+      this.changed();
+    });
+  }
+
+  /**
+   * `pods/<name>/proxy/<path>`: kube-apiserver relays any method to the pod's address; each
+   * running fake pod serves an application there that answers `<pod> <METHOD> <path>`, except
+   * on `/stream`, where it starts an answer and holds it open until the client goes away
+   * (a long poll or event stream: counted in `openProxyStreams`).
+   */
+  private proxyToPod(response: ServerResponse, record: MutableRecord, namespace: string, name: string, podPathPart: string): void {
+    const pod = this.podsByKey.get(`${namespace}/${name}`);
+    if (pod === undefined) return this.sendStatus(response, record, objectNotFoundStatus('pods', name));
+    if (pod.status.phase !== 'Running') return this.sendStatus(response, record, failureStatus(503, 'ServiceUnavailable', `pod ${name} is not running (phase ${pod.status.phase})`));
+    if (podPathPart !== '/stream') return this.send(response, record, 200, 'text/plain; charset=utf-8', `${name} ${record.method} ${podPathPart}\n`);
+    record.status = 200;
+    response.writeHead(200, { 'Content-Type': 'text/event-stream' });
+    response.write(`data: ${name} stream open\n\n`);
+    this.proxyStreams.add(response);
+    this.changed();
+    response.on('close', () => {
+      this.proxyStreams.delete(response);
       this.changed();
     });
   }

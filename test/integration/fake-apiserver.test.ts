@@ -5,9 +5,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { stat } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { connect as tlsConnect } from 'node:tls';
 import { WebSocket } from 'ws';
 import { createCertificateAuthority, issueClientCertificate } from '../../src/pki/certificates.js';
@@ -418,6 +419,24 @@ describe('the fake kube-apiserver is strict', () => {
       ],
     );
     await fake.waitUntil(() => fake.openAttachSessions === 0);
+  });
+
+  it("relays a pod's proxy subresource to the pod's application, whose /stream holds its answer open until the client goes away", async () => {
+    const auth = { Authorization: `Bearer ${token}` };
+    const plain = await send(fake, '/api/v1/namespaces/default/pods/web-0:8080/proxy/healthz?x=1', auth, { method: 'POST' });
+    assert.deepEqual([plain.status, plain.body], [200, 'web-0 POST /healthz\n']);
+    const missing = await send(fake, '/api/v1/namespaces/default/pods/ghost/proxy/', auth);
+    assert.equal(missing.status, 404);
+    assert.match(missing.body, /pods \\"ghost\\" not found/);
+    const held = httpsRequest({ host: '127.0.0.1', port: fake.port, path: '/api/v1/namespaces/default/pods/web-0/proxy/stream', headers: auth, ca: fake.caPem, agent: false });
+    held.on('error', () => undefined);
+    held.end();
+    const [response] = (await once(held, 'response')) as [IncomingMessage];
+    assert.equal(response.statusCode, 200);
+    await once(response, 'data');
+    await fake.waitUntil(() => fake.openProxyStreams === 1);
+    response.destroy();
+    await fake.waitUntil(() => fake.openProxyStreams === 0);
   });
 
   it('authenticates a WebSocket exec by the bearer-token subprotocol, as kube-apiserver does for browsers', async () => {

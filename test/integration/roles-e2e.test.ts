@@ -5,7 +5,11 @@
  * writes. Real kubectl throughout.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import https from 'node:https';
 import { after, before, describe, test } from 'node:test';
+import { makePod } from '../fakes/kube-apiserver.js';
 import { CATTLE_NAMESPACE } from '../fakes/rancher-objects.js';
 import { eventually } from '../support/eventually.js';
 import { runKubectl, spawnKubectl } from '../support/kubectl.js';
@@ -20,6 +24,25 @@ describe('membership roles on a cluster without the authorized endpoint, with re
   let member: FixtureUser;
   let viewerKubeconfig: string;
   let memberKubeconfig: string;
+
+  /**
+   * A GET through the proxy whose answer stays open: resolves once its body says `ready`,
+   * with what has arrived so far and whether the answer is still open.
+   */
+  async function openHeld(path: string, token: string, ready: RegExp): Promise<{ received: () => string; isOpen: () => boolean; destroy: () => void }> {
+    const request = https.request(`${fixture.proxy.url}${path}`, { ca: fixture.proxy.caPem!, agent: false, headers: { authorization: `Bearer ${token}` } });
+    request.on('error', () => undefined);
+    request.end();
+    const [response] = (await once(request, 'response')) as [IncomingMessage];
+    assert.equal(response.statusCode, 200, path);
+    let received = '';
+    let open = true;
+    response.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+    response.on('error', () => undefined);
+    response.once('close', () => (open = false));
+    await eventually(() => ready.test(received), 5000, `${path} to answer ${String(ready)}`);
+    return { received: () => received, isOpen: () => open, destroy: () => response.destroy() };
+  }
 
   const bindingOf = (userId: string): Record<string, unknown> | undefined =>
     fixture.fake.objects('clusterrolebindings').find((binding) => JSON.stringify(binding['subjects']).includes(userId));
@@ -98,6 +121,29 @@ describe('membership roles on a cluster without the authorized endpoint, with re
     }
     const list = await runKubectl({ binary: 'system', kubeconfig, args: ['get', 'pods', '-o', 'name'] });
     assert.equal(list.code, 0, list.stderr);
+  });
+
+  test("a member made viewer loses the held answer of a pod's proxy subresource (viewers may not use it), while the watch beside it goes on", async () => {
+    const pia = await fixture.addUser('pia', { role: 'member' });
+    const held = await openHeld('/k8s/clusters/dev/api/v1/namespaces/default/pods/web-0/proxy/stream', pia.token, /web-0 stream open/);
+    const watch = await openHeld('/k8s/clusters/dev/api/v1/namespaces/default/pods?watch=true', pia.token, /web-0/);
+    try {
+      await fixture.fake.waitUntil(() => fixture.fake.openProxyStreams === 1);
+      const changed = await fixture.api.request('POST', '/v1/clusters/dev/members', { token: fixture.adminToken, body: { kind: 'User', name: pia.id, role: 'viewer' } });
+      assert.ok(changed.status === 201 || changed.status === 200, changed.text);
+      await eventually(() => !held.isOpen(), 5000, 'the proxy answer to be cut');
+      await fixture.fake.waitUntil(() => fixture.fake.openProxyStreams === 0);
+      // The watch, which a viewer may hold, still delivers.
+      fixture.fake.emitPodEvent('ADDED', makePod('seen-by-the-viewer'));
+      await eventually(() => watch.received().includes('seen-by-the-viewer'), 5000, 'the event on the watch');
+      assert.equal(watch.isOpen(), true);
+    } finally {
+      held.destroy();
+      watch.destroy();
+    }
+    const again = await fixture.api.request('GET', '/k8s/clusters/dev/api/v1/namespaces/default/pods/web-0/proxy/stream', { token: pia.token });
+    assert.equal(again.status, 403, again.text);
+    assert.match(again.text, /ROLE_READ_ONLY/);
   });
 
   test('a role change re-binds, and removing the member removes the binding', async () => {
