@@ -7,9 +7,14 @@
  * 1. By field name, at any depth: the value of every field whose name says it is secret
  *    (`authorization`, `cookie`, `set-cookie`, `kubeconfig`, and names ending in `password`,
  *    `secret`, `token`, `secretKey`, `privateKey`, `clientKey`, `clientKeyData`, `apiKey`;
- *    case-insensitive, `-`/`_` allowed) becomes `[REDACTED]`, whatever its type. This
- *    covers logged objects (plain objects and arrays), child-logger bindings, request and
- *    response headers (`req`/`res` serializers) and extra properties of errors (`err`).
+ *    case-insensitive, `-`/`_` allowed) becomes `[REDACTED]` when it can carry a secret:
+ *    strings, numbers, buffers, objects and arrays, whatever they hold (a password-named
+ *    string is redacted even when it reads `true`). Two kinds of value cannot and are kept:
+ *    booleans and null (flags such as `resetPassword: true`), and under `kubeconfig` an
+ *    absolute file path on one line (where a kubeconfig is — the webhook logs it — never
+ *    its contents, which are YAML or JSON and cannot start with `/`). This covers logged
+ *    objects (plain objects and arrays), child-logger bindings, request and response
+ *    headers (`req`/`res` serializers) and extra properties of errors (`err`).
  * 2. By shape, over every finished line (pino's `streamWrite` hook), which also covers
  *    message strings and error messages and stacks:
  *    - `Bearer …` / `Basic …` credentials,
@@ -105,10 +110,20 @@ function censorFields(value: unknown, depth = 0): unknown {
   let copy: Record<string, unknown> | undefined;
   for (const key of Object.keys(record)) {
     const field = record[key];
-    const censored = field !== undefined && isSecretFieldName(key) ? REDACTED : censorFields(field, depth + 1);
+    const censored = field !== undefined && isSecretFieldName(key) ? censorSecretField(key, field) : censorFields(field, depth + 1);
     if (censored !== field) (copy ??= { ...record })[key] = censored;
   }
   return copy ?? value;
+}
+
+/** An absolute POSIX path on one line, no longer than PATH_MAX. */
+const ABSOLUTE_FILE_PATH = /^\/[^\u0000-\u001f\u007f]{0,4095}$/;
+
+/** The logged form of the value of a secret-named field (see the file comment, layer 1). */
+function censorSecretField(name: string, value: unknown): unknown {
+  if (typeof value === 'boolean' || value === null) return value;
+  if (typeof value === 'string' && name.toLowerCase() === 'kubeconfig' && ABSOLUTE_FILE_PATH.test(value)) return value;
+  return REDACTED;
 }
 
 function serializeError(error: unknown): unknown {

@@ -60,7 +60,11 @@ export async function runWebhook(options: LoadConfigOptions<WebhookConfigFlags>)
 
 export async function startWebhook(config: WebhookConfig, deps: StartWebhookDeps): Promise<RunningWebhook> {
   const { logger } = deps;
-  logger.info({ listen: config.listen, namespace: config.namespace, kubeconfig: config.kubeconfig ?? 'in-cluster', tls: config.tls.certFile !== undefined }, 'starting kubegate webhook');
+  // The kubeconfig's path (absolute once loaded) is logged; the log censor keeps a path, never contents.
+  logger.info(
+    { listen: config.listen, namespace: config.namespace, kubeconfig: config.kubeconfig, inCluster: config.kubeconfig === undefined, tls: config.tls.certFile !== undefined },
+    'starting kubegate webhook',
+  );
   const tls = readTls(config);
   const endpoint = deps.endpoint ?? (await loadKubeEndpoint(config.kubeconfig));
   const client = createKubeClient(endpoint);

@@ -99,6 +99,27 @@ describe('kubegate webhook against a Kubernetes API server', () => {
     }
   });
 
+  it('logs where its kubeconfig is when it starts, never what is in it, because the path is what an operator checks', async () => {
+    const chunks: string[] = [];
+    const logger = createLogger({ level: 'info', name: 'webhook', destination: { write: (chunk: string) => void chunks.push(chunk) } });
+    const config = loadWebhookConfig({ env: {}, flags: { listen: '127.0.0.1:0', kubeconfig: kubeconfig.path } });
+    const logged = await startWebhook(config, { logger, informer: { initialBackoffMs: 20 } });
+    try {
+      await logged.source.synced();
+    } finally {
+      await logged.stop();
+    }
+    const output = chunks.join('');
+    assert.ok(!output.includes(proxyToken), 'the token in the kubeconfig never reaches the log');
+    const start = output
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .find((entry) => entry['msg'] === 'starting kubegate webhook');
+    assert.equal(start?.['kubeconfig'], kubeconfig.path);
+    assert.equal(start?.['inCluster'], false);
+  });
+
   it('keeps no data of unrelated Secrets, because the namespace holds keys this process must not hold', () => {
     assert.equal(webhook.source.secretHash('unrelated-tls'), undefined);
   });

@@ -37,7 +37,7 @@ describe('createLogger', () => {
     assert.match(String(entry.time), /^\d{4}-\d\d-\d\dT/);
   });
 
-  it('redacts secret-named fields at any depth and in arrays, whatever their type', () => {
+  it('redacts secret-named fields at any depth and in arrays, whatever they hold', () => {
     const { logger, lines } = captureLogger();
     logger.info(
       {
@@ -58,6 +58,53 @@ describe('createLogger', () => {
     assert.equal(entry.user.password, REDACTED);
     assert.equal(entry.kubeconfig, REDACTED, 'a kubeconfig body is redacted whole');
     assert.equal(entry.tokenName, TOKEN_NAME, 'a token name identifies a token without granting anything');
+  });
+
+  it('redacts every value under a secret name that can carry a secret: strings (even "true" or a path), numbers, buffers, arrays', () => {
+    const { logger, lines } = captureLogger();
+    logger.info(
+      {
+        password: 'true',
+        bindPassword: 123456789,
+        token: Buffer.from('buffer-secret-abc'),
+        clientSecret: ['array-secret-def'],
+        apiKey: '/looks/like/a/path-but-is-a-key',
+        kubeconfig: 'apiVersion: v1\nusers:\n- name: u\n  user: {token: kc-yaml-secret}\n',
+        nested: { kubeconfig: '{"apiVersion":"v1","users":[{"user":{"token":"kc-json-secret"}}]}' },
+        encoded: { KUBECONFIG: Buffer.from('apiVersion: v1\n').toString('base64') },
+      },
+      'secrets of every type',
+    );
+    const output = lines().join('\n');
+    assertNoSecret(output, ['123456789', 'buffer-secret-abc', 'YnVmZmVy', 'array-secret-def', 'path-but-is-a-key', 'kc-yaml-secret', 'kc-json-secret', Buffer.from('apiVersion: v1\n').toString('base64')]);
+    const entry = JSON.parse(output) as Record<string, unknown> & { nested: Record<string, unknown>; encoded: Record<string, unknown> };
+    for (const value of [entry['password'], entry['bindPassword'], entry['token'], entry['clientSecret'], entry['apiKey'], entry['kubeconfig'], entry.nested['kubeconfig'], entry.encoded['KUBECONFIG']]) {
+      assert.equal(value, REDACTED);
+    }
+  });
+
+  it('keeps flags and a kubeconfig file path under secret names, because they carry no secret and operators need them', () => {
+    const { logger, lines } = captureLogger();
+    logger.info(
+      {
+        bootstrap: { resetPassword: true, password: null },
+        tokenRequired: false,
+        kubeconfig: '/etc/kubernetes/kubegate webhook/kubeconfig.yaml',
+        webhook: { kubeconfig: '/var/lib/kubegate/kubeconfig' },
+      },
+      'flags and paths',
+    );
+    const entry = JSON.parse(lines().join('\n')) as { bootstrap: Record<string, unknown>; tokenRequired: unknown; kubeconfig: unknown; webhook: Record<string, unknown> };
+    assert.deepEqual(entry.bootstrap, { resetPassword: true, password: null });
+    assert.equal(entry.tokenRequired, false);
+    assert.equal(entry.kubeconfig, '/etc/kubernetes/kubegate webhook/kubeconfig.yaml');
+    assert.equal(entry.webhook['kubeconfig'], '/var/lib/kubegate/kubeconfig');
+    // Only an absolute path on one line passes: a relative name or two lines are redacted.
+    logger.info({ kubeconfig: 'kubeconfig.yaml' }, 'relative');
+    logger.info({ kubeconfig: '/etc/kubeconfig\ntoken: multi-line-secret' }, 'two lines');
+    const [, relative, twoLines] = lines().map((line) => JSON.parse(line) as { kubeconfig: unknown });
+    assert.equal(relative?.kubeconfig, REDACTED);
+    assert.equal(twoLines?.kubeconfig, REDACTED);
   });
 
   it('does not modify the objects it logs, because callers keep using them', () => {

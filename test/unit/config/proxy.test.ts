@@ -7,6 +7,7 @@ import { KubegateError } from '../../../src/errors.js';
 import { configForLog, loadProxyConfig } from '../../../src/config/proxy.js';
 import type { ProxyConfig } from '../../../src/config/proxy.js';
 import { MAX_CONFIG_FILE_BYTES } from '../../../src/config/source.js';
+import { createLogger, REDACTED } from '../../../src/log.js';
 
 const SECRET_KEY = Buffer.alloc(32, 7).toString('base64');
 
@@ -388,5 +389,15 @@ describe('configForLog', () => {
     }
     assert.match(text, /"listen":"0\.0\.0\.0:8443"/);
     assert.match(text, /postgres:\/\/kubegate:REDACTED@db\/kubegate/);
+  });
+
+  it('reaches the start log line with bootstrap.resetPassword readable and the password not, because the flag is what an operator checks', () => {
+    const config = loadProxyConfig({ env: { KUBEGATE_SECRET_KEY: SECRET_KEY, KUBEGATE_BOOTSTRAP_PASSWORD: 'bootstrap-pass-reset-1', KUBEGATE_BOOTSTRAP_RESET_PASSWORD: 'true' } });
+    const chunks: string[] = [];
+    createLogger({ level: 'info', name: 'proxy', destination: { write: (chunk: string) => void chunks.push(chunk) } }).info({ config: configForLog(config) }, 'starting kubegate proxy');
+    const line = chunks.join('');
+    assert.ok(!line.includes('bootstrap-pass-reset-1'), line);
+    const logged = (JSON.parse(line) as { config: { bootstrap: Record<string, unknown> } }).config.bootstrap;
+    assert.deepEqual(logged, { username: 'admin', password: REDACTED, resetPassword: true });
   });
 });
