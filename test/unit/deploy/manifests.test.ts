@@ -1,14 +1,16 @@
 /**
  * The deploy/ manifests are part of the product: they must parse, the proxy's example
- * configuration must pass kubegate's own validation, and the identity the proxy uses in a
- * downstream cluster must be able to impersonate and nothing more cluster-wide.
+ * configuration must pass kubegate's own validation, the identity the proxy uses in a
+ * downstream cluster must be able to impersonate and nothing more cluster-wide, no volume
+ * mount may lie inside another, and the proxy must find its configuration and serving
+ * certificate in the volumes that hold them.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { loadProxyConfig } from '../../../src/config/proxy.js';
 import { SYNC_USER } from '../../../src/sync/sync.js';
 
@@ -124,4 +126,64 @@ test('every downstream cluster gets the default sync namespace, where the sync k
   assert.ok((stampRole?.rules as { resources: string[]; verbs: string[] }[]).some((rule) => rule.resources.includes('configmaps') && rule.verbs.includes('update')));
   // The Namespace comes before the namespaced objects, so one `kubectl apply -f` creates it first.
   assert.ok(docs.findIndex((doc) => doc.kind === 'Namespace') < docs.findIndex((doc) => doc.metadata.namespace === 'cattle-system'));
+});
+
+/** Whether `path` is `parent` or lies inside it, by path segment (`/etc/kubegate-tls` is not inside `/etc/kubegate`). */
+function isWithin(path: string, parent: string): boolean {
+  const inner = path.replace(/\/+$/, '');
+  const outer = parent.replace(/\/+$/, '');
+  return inner === outer || inner.startsWith(`${outer}/`);
+}
+
+interface VolumeMount {
+  readonly name: string;
+  readonly mountPath: string;
+}
+
+test('no volume mount of a workload under deploy/ lies inside another, because its mount point would have to be made inside a read-only, atomically swapped ConfigMap or Secret directory', () => {
+  const workloads = yamlFiles(deployDir).flatMap((file) =>
+    documentsOf(file)
+      .filter((doc) => doc.kind === 'Deployment' || doc.kind === 'DaemonSet')
+      .map((workload) => ({ file, spec: workload.spec.template.spec as Record<string, any> })),
+  );
+  let checked = 0;
+  for (const { file, spec } of workloads) {
+    for (const container of [...((spec.initContainers ?? []) as Record<string, any>[]), ...(spec.containers as Record<string, any>[])]) {
+      const mounts = (container.volumeMounts ?? []) as VolumeMount[];
+      for (const mount of mounts) {
+        checked++;
+        for (const other of mounts) {
+          if (other === mount) continue;
+          assert.ok(!isWithin(mount.mountPath, other.mountPath), `${file}: ${container.name} mounts ${mount.name} at ${mount.mountPath}, inside ${other.name} at ${other.mountPath}`);
+        }
+      }
+    }
+  }
+  assert.ok(checked >= 4, 'the proxy, agent and webhook mounts were looked at');
+  assert.ok(!isWithin('/etc/kubegate-tls', '/etc/kubegate') && isWithin('/etc/kubegate/tls', '/etc/kubegate/'), 'nesting is by path segment');
+});
+
+test('the proxy Deployment reads its configuration and its serving certificate from the volumes that hold them', () => {
+  const [deployment] = documentsOf(join(deployDir, 'proxy', 'deployment.yaml')).filter((doc) => doc.kind === 'Deployment');
+  const spec = deployment!.spec.template.spec as { containers: Record<string, any>[]; volumes: Record<string, any>[] };
+  const [container] = spec.containers;
+  const mounts = container!.volumeMounts as VolumeMount[];
+  /** The file a path names, as `[volume, key]`: the volume mounted at the path's directory. */
+  const fileAt = (path: string): [Record<string, any>, string] => {
+    const slash = path.lastIndexOf('/');
+    const mount = mounts.find((candidate) => candidate.mountPath.replace(/\/+$/, '') === path.slice(0, slash));
+    assert.ok(mount, `no volume is mounted where ${path} is`);
+    return [spec.volumes.find((volume) => volume.name === mount.name)!, path.slice(slash + 1)];
+  };
+  const args = container!.args as string[];
+  const [configVolume, configKey] = fileAt(args[args.indexOf('--config') + 1]!);
+  const [configMap] = documentsOf(join(deployDir, 'proxy', 'config.yaml'));
+  assert.equal(configVolume.configMap?.name, configMap!.metadata.name);
+  assert.ok(configKey in configMap!.data, `the ConfigMap has ${configKey}`);
+  const tls = (parse(configMap!.data[configKey]) as { tls: { certFile: string; keyFile: string } }).tls;
+  for (const [path, key] of [[tls.certFile, 'tls.crt'], [tls.keyFile, 'tls.key']] as const) {
+    const [volume, file] = fileAt(path);
+    assert.equal(volume.secret?.secretName, 'kubegate-proxy-tls', path);
+    assert.equal(file, key, 'a kubernetes.io/tls Secret holds tls.crt and tls.key');
+  }
 });
