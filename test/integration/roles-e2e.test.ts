@@ -88,7 +88,7 @@ describe('membership roles on a cluster without the authorized endpoint, with re
     assert.equal(memberCanDelete.stdout.trim(), 'yes', memberCanDelete.stderr);
   });
 
-  test('a viewer’s delete and exec are refused by the proxy with a Status naming the role, and never reach the cluster', async () => {
+  test('a viewer’s delete, exec and attach are refused by the proxy with a Status naming the role, and never reach the cluster', async () => {
     const before = fixture.fake.requests.length;
     const deleted = await runKubectl({ binary: 'system', kubeconfig: viewerKubeconfig, args: ['delete', 'pod', 'web-0'] });
     assert.notEqual(deleted.code, 0);
@@ -97,6 +97,10 @@ describe('membership roles on a cluster without the authorized endpoint, with re
     const exec = await runKubectl({ binary: 'system', kubeconfig: viewerKubeconfig, args: ['exec', 'web-0', '--', 'true'] });
     assert.notEqual(exec.code, 0);
     assert.match(exec.stderr, /viewer/);
+    const attach = await runKubectl({ binary: 'system', kubeconfig: viewerKubeconfig, args: ['attach', '-i', 'web-0'], stdin: 'typed by a viewer\n' });
+    assert.notEqual(attach.code, 0);
+    assert.match(attach.stderr, /exec, attach and port-forward are refused/);
+    assert.equal(fixture.fake.requests.slice(before).some((request) => request.path.endsWith('/attach')), false, 'no attach reached the cluster');
     const writes = fixture.fake.requests.slice(before).filter((request) => request.method !== 'GET');
     assert.deepEqual(writes.map((request) => `${request.method} ${request.path}`), [], 'nothing but reads reached the cluster');
     // The member's delete goes through (the cluster's RBAC decides for members).
