@@ -55,6 +55,8 @@ export interface ProxyMetricsSources {
   readonly activeStreams?: () => { readonly watch: number; readonly upgrade: number };
   /** The enabled providers' last health check: up, down, or not checked yet (undefined). */
   readonly providerUp?: () => Iterable<readonly [provider: string, up: boolean | undefined]>;
+  /** Whether this process holds the background job lease (runs the sync, probes, refreshes). */
+  readonly backgroundLeader?: () => boolean;
 }
 
 export function createProxyMetrics(registry: Registry, sources: ProxyMetricsSources = {}): ProxyMetrics {
@@ -123,6 +125,15 @@ export function createProxyMetrics(registry: Registry, sources: ProxyMetricsSour
       if (states === undefined) return;
       this.reset();
       for (const [provider, up] of states) if (up !== undefined) this.set({ provider }, up ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'kubegate_background_leader',
+    help: '1 in the process that holds the background job lease and runs the sync, cluster probes, group refresh and provider health checks; 0 elsewhere.',
+    // Summed over workers: 1 on the replica one of whose workers holds it.
+    registers,
+    collect() {
+      this.set(sources.backgroundLeader?.() === true ? 1 : 0);
     },
   });
   // Series with a fixed label set exist from the start, so that rate() sees their first increase.

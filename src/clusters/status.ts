@@ -5,8 +5,12 @@
  * `intervalSeconds` each cluster the directory knows gets one `GET /version` through the
  * upstream pool — the same agent, CA and impersonate-only credentials the forwarding path
  * uses, so "reachable" means "the proxy can reach it" — bounded by `timeoutMs`. A round
- * does not start while the previous one is still running. Answers are kept in memory per
- * cluster and pruned when a cluster disappears. Error texts are short, fixed phrases plus a
+ * does not start while the previous one is still running. Answers are kept per cluster in
+ * `records` (default in memory; the proxy's are the store's job reports, so that every
+ * replica shows what the one running the rounds found: `sharedClusterStatusRecords`) and
+ * pruned when a cluster disappears. Rounds run only where `start()` was called (the
+ * background job lease holder); `probe()` and `reportCredentialRefused()` work anywhere.
+ * Error texts are short, fixed phrases plus a
  * system error code (`ECONNREFUSED`, `CERT_HAS_EXPIRED`) or an HTTP status: enough for an
  * operator, nothing of the upstream's body.
  *
@@ -17,6 +21,7 @@
  * round; the next probe that gets through marks the credential accepted again.
  */
 import type { Logger } from '../log.js';
+import type { JobReports, Report } from '../store/job-reports.js';
 import type { Cluster } from '../store/store.js';
 import type { ClusterRegistry } from './registry.js';
 import type { UpstreamPool } from './upstreams.js';
@@ -40,6 +45,16 @@ export function isHealthy(status: ClusterStatus): boolean {
 
 const CREDENTIAL_REFUSED = "the API server refused the proxy's credential (HTTP 401)";
 
+/** Where the monitor keeps its answers. */
+export interface ClusterStatusRecords {
+  get(clusterId: string): ClusterStatus | undefined;
+  set(clusterId: string, status: ClusterStatus): void;
+  /** The cluster is gone. */
+  delete(clusterId: string): void;
+  /** The clusters that have an answer. */
+  keys(): Iterable<string>;
+}
+
 export interface ClusterStatusMonitorOptions {
   readonly directory: Pick<ClusterRegistry, 'listClusters' | 'getCluster'>;
   readonly upstreams: Pick<UpstreamPool, 'get'>;
@@ -49,6 +64,8 @@ export interface ClusterStatusMonitorOptions {
   readonly timeoutMs?: number;
   readonly logger?: Logger;
   readonly now?: () => Date;
+  /** Default: in this process's memory. */
+  readonly records?: ClusterStatusRecords;
 }
 
 export interface ClusterStatusMonitor {
@@ -62,7 +79,7 @@ export interface ClusterStatusMonitor {
   probeAll(): Promise<void>;
   /** Starts the periodic rounds (the first one at once). */
   start(): void;
-  /** Stops the rounds and cancels probes in flight. */
+  /** Stops the rounds and cancels probes in flight; `probe()` still works. May be followed by `start()`. */
   stop(): void;
 }
 
@@ -75,13 +92,14 @@ export function createClusterStatus(options: ClusterStatusMonitorOptions): Clust
   if (!Number.isFinite(intervalSeconds) || intervalSeconds <= 0) throw new TypeError('intervalSeconds must be positive');
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new TypeError('timeoutMs must be positive');
   const now = options.now ?? (() => new Date());
-  const statuses = new Map<string, ClusterStatus>();
+  const statuses: ClusterStatusRecords = options.records ?? new Map<string, ClusterStatus>();
   let stopper = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let round: Promise<void> | undefined;
 
   async function probeCluster(cluster: Cluster): Promise<ClusterStatus> {
-    const signal = AbortSignal.any([stopper.signal, AbortSignal.timeout(timeoutMs)]);
+    const stopping = stopper.signal;
+    const signal = AbortSignal.any([stopping, AbortSignal.timeout(timeoutMs)]);
     let status: ClusterStatus;
     try {
       const version = await fetchVersion(cluster, options.upstreams, signal);
@@ -95,7 +113,7 @@ export function createClusterStatus(options: ClusterStatusMonitorOptions): Clust
       options.logger?.debug({ cluster: cluster.id, error: status.error }, 'cluster probe failed');
     }
     // A cluster deleted (or a monitor stopped) while its probe ran keeps no status.
-    if (options.directory.getCluster(cluster.id) !== undefined && !stopper.signal.aborted) statuses.set(cluster.id, status);
+    if (options.directory.getCluster(cluster.id) !== undefined && !stopping.aborted) statuses.set(cluster.id, status);
     return status;
   }
 
@@ -104,7 +122,7 @@ export function createClusterStatus(options: ClusterStatusMonitorOptions): Clust
       try {
         const clusters = options.directory.listClusters();
         const known = new Set(clusters.map((cluster) => cluster.id));
-        for (const id of statuses.keys()) if (!known.has(id)) statuses.delete(id);
+        for (const id of [...statuses.keys()]) if (!known.has(id)) statuses.delete(id);
         await Promise.all(clusters.map(probeCluster));
       } finally {
         round = undefined;
@@ -130,7 +148,6 @@ export function createClusterStatus(options: ClusterStatusMonitorOptions): Clust
     },
     start() {
       if (timer !== undefined) return;
-      if (stopper.signal.aborted) stopper = new AbortController();
       void probeAll();
       timer = setInterval(() => void probeAll(), intervalSeconds * 1000);
       timer.unref();
@@ -139,7 +156,55 @@ export function createClusterStatus(options: ClusterStatusMonitorOptions): Clust
       if (timer !== undefined) clearInterval(timer);
       timer = undefined;
       stopper.abort();
+      // Probes asked for later (a registered cluster, a tunnel) still run.
+      stopper = new AbortController();
     },
+  };
+}
+
+/**
+ * The monitor's records as the store's job reports (`cluster-probe`): written by whichever
+ * process probed, read by every process. A report that does not decode counts as none.
+ */
+export function sharedClusterStatusRecords(reports: JobReports): ClusterStatusRecords {
+  /** Decoded once per report object: the forwarding path reads the version per request. */
+  const decoded = new WeakMap<Report, ClusterStatus | null>();
+  return {
+    get(clusterId) {
+      const report = reports.get('cluster-probe', clusterId);
+      if (report === undefined) return undefined;
+      let status = decoded.get(report);
+      if (status === undefined) {
+        status = clusterStatusFromReport(report);
+        decoded.set(report, status);
+      }
+      return status ?? undefined;
+    },
+    set(clusterId, status) {
+      void reports.put('cluster-probe', clusterId, {
+        reachable: status.reachable,
+        ...(status.version === undefined ? {} : { version: status.version }),
+        checkedAt: status.checkedAt.toISOString(),
+        credential: status.credential,
+        ...(status.error === undefined ? {} : { error: status.error }),
+      });
+    },
+    // The store deletes a cluster's reports with the cluster: nothing to prune here.
+    delete: () => undefined,
+    keys: () => [],
+  };
+}
+
+function clusterStatusFromReport(report: Report): ClusterStatus | null {
+  const { reachable, version, checkedAt, credential, error } = report;
+  if (typeof reachable !== 'boolean' || typeof checkedAt !== 'string' || Number.isNaN(Date.parse(checkedAt))) return null;
+  if (credential !== 'accepted' && credential !== 'refused' && credential !== 'unknown') return null;
+  return {
+    reachable,
+    ...(typeof version === 'string' ? { version } : {}),
+    checkedAt: new Date(checkedAt),
+    credential,
+    ...(typeof error === 'string' ? { error } : {}),
   };
 }
 

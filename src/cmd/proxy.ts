@@ -43,7 +43,7 @@ import { createTokenIssuer } from '../issuer/issuer.js';
 import { createProxyApp } from '../proxy/app.js';
 import { clientAddressResolver } from '../proxy/client-address.js';
 import { isClusterPath } from '../proxy/cluster-path.js';
-import { createClusterStatus } from '../clusters/status.js';
+import { createClusterStatus, sharedClusterStatusRecords } from '../clusters/status.js';
 import { checkClusterCredential } from '../clusters/credential-check.js';
 import { createClusterRegistry } from '../clusters/registry.js';
 import { createForwarder, type OpenStream } from '../proxy/forward.js';
@@ -53,18 +53,27 @@ import { createAuditSink, forwardMetrics } from '../proxy/audit-trail.js';
 import { createUpstreamPool } from '../clusters/upstreams.js';
 import { createClusterSync } from '../sync/sync.js';
 import type { ClusterSync } from '../sync/sync.js';
+import { whenClusterRemoved } from '../sync/removal.js';
+import { sharedSyncStatus } from '../sync/status-report.js';
 import { createGroupRefresher, revokeDisabledProviders } from '../providers/group-refresh.js';
-import { createProviderHealthMonitor, upOf } from '../providers/health.js';
+import { createProviderHealthMonitor, sharedProviderHealthRecords, upOf } from '../providers/health.js';
 import { createProviders } from '../providers/index.js';
 import { deriveLoginStateKey } from '../providers/login-state.js';
 import { oidcBearerAuthenticator } from '../providers/oidc/bearer.js';
 import { oidcBearerSource } from '../providers/oidc/oidc.js';
+import { loadJobReports } from '../store/job-reports.js';
+import { holdLease } from '../store/lease.js';
 import type { ClusterRole, Store } from '../store/store.js';
 import { openProxyData } from './proxy-data.js';
 import { runProxyWorkers } from './workers.js';
 import { createHealthHandler, createLongRunningRegistry, installReopenHandler, installSignalHandlers, startMetricsServer, startServer } from '../server.js';
 import type { RunningServer } from '../server.js';
 import { writeStatus } from '../kube/status.js';
+
+/** The store lease whose holder runs the background jobs. */
+const BACKGROUND_LEASE = 'background-jobs';
+/** How long a replica that does not sync waits for the holder to remove a deleted cluster (the API answers 202 sooner). */
+const REMOVAL_WAIT_MS = 30_000;
 
 export interface RunningProxy {
   /** `https://host:port` the proxy is bound to (loopback for a wildcard bind). */
@@ -77,8 +86,10 @@ export interface RunningProxy {
   readonly registry: Registry;
   /** `http://host:port` of the separate metrics listener, or undefined without one. */
   readonly metricsUrl: string | undefined;
-  /** Pushes tokens, user attributes and role bindings to clusters with the authorized endpoint on. */
+  /** Pushes tokens, user attributes and role bindings to clusters with the authorized endpoint on (while this process holds the background job lease). */
   readonly sync: ClusterSync;
+  /** Whether this process holds the background job lease and runs the background jobs now. */
+  holdsBackgroundLease(): boolean;
   /** Reopens the audit file (SIGHUP, after logrotate moved it away). */
   reopenFiles(): void;
   stop(): Promise<void>;
@@ -130,7 +141,11 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       authCache: () => tokenCache.stats(),
       activeStreams: () => forwarder.openStreamCounts(),
       providerUp: () => checkedProviders.map((provider) => [provider.name, upOf(providerHealth.get(provider.name))] as const),
+      backgroundLeader: () => backgroundJobs.held(),
     });
+    // What the background jobs found, as every process serves it.
+    const reports = await loadJobReports(store, { onError: (error) => logger.warn({ err: error }, 'a background job report could not be read or written') });
+    cleanups.push(() => reports.close());
     const directory = await createClusterRegistry(store, {
       onReloadError: (error) => logger.warn({ err: error }, 'cluster directory reload failed; keeping the previous state'),
     });
@@ -147,7 +162,6 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       maxAgeSeconds: config.groupRefresh.maxAgeSeconds,
       intervalSeconds: config.groupRefresh.intervalSeconds,
     });
-    groupRefresher.start();
     cleanups.push(() => groupRefresher.stop());
     // Provider health is checked in the background, never per request.
     const checkedProviders = [...providers.list(), ...(providers.listWebLogin?.() ?? [])];
@@ -157,8 +171,8 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       intervalMs: config.providerHealth.intervalSeconds * 1000,
       timeoutMs: config.providerHealth.timeoutSeconds * 1000,
       logger,
+      records: sharedProviderHealthRecords(reports),
     });
-    providerHealth.start();
     cleanups.push(() => providerHealth.stop());
     // `oidcBearer`: that issuer's ID tokens are accepted next to kubegate tokens.
     const tokenCache = createTokenChain({
@@ -189,12 +203,12 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
 
     const upstreams = createUpstreamPool({ connectTimeoutMs: config.upstream.connectTimeoutSeconds * 1000, tunnels: hub });
     cleanups.push(() => upstreams.close());
-    const clusterStatus = createClusterStatus({ directory, upstreams, logger });
-    clusterStatus.start();
+    const clusterStatus = createClusterStatus({ directory, upstreams, logger, records: sharedClusterStatusRecords(reports) });
     cleanups.push(() => clusterStatus.stop());
     // A tunnel coming or going changes what the cluster's status says: probe it now.
     cleanups.push(hub.subscribe((clusterId) => void clusterStatus.probe(clusterId).catch(() => undefined)));
     const tunnelEndpoint = createTunnelEndpoint({ store, getCluster: directory.getCluster, hub, logger, metrics: tunnelMetrics });
+    const syncStatus = sharedSyncStatus(reports);
     const sync = createClusterSync({
       store,
       upstreams,
@@ -205,9 +219,32 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       takeOver: config.sync.takeOver,
       kubernetesUsername: config.identity.kubernetesUsername,
       localProviders: config.providers.filter((provider) => provider.type === 'local' && provider.enabled).map((provider) => provider.name),
+      onStatus: (clusterId, status) => syncStatus.record(clusterId, status),
     });
-    sync.start();
     cleanups.push(() => sync.stop());
+
+    // The background jobs run in the one process of the installation that holds the lease.
+    const backgroundJobs = holdLease({
+      store,
+      name: BACKGROUND_LEASE,
+      holder: replicaId,
+      durationMs: config.background.leaseSeconds * 1000,
+      logger,
+      onAcquired() {
+        sync.start();
+        clusterStatus.start();
+        groupRefresher.start();
+        providerHealth.start();
+      },
+      async onLost() {
+        sync.stop();
+        clusterStatus.stop();
+        await Promise.all([groupRefresher.stop(), providerHealth.stop()]);
+      },
+    });
+    cleanups.push(() => backgroundJobs.stop());
+    // A single proxy starts its jobs before it serves.
+    await backgroundJobs.ready;
 
     const audit = createAuditSink(config.audit);
     cleanups.push(() => audit.close());
@@ -341,9 +378,10 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       metrics,
       clusterStatus,
       checkCredential: (cluster) => checkClusterCredential(cluster, { upstreams }),
-      syncStatus: (clusterId) => sync.status(clusterId),
+      syncStatus: (clusterId) => syncStatus.get(clusterId),
       providerHealth: (name) => providerHealth.get(name),
-      removeCluster: (clusterId) => sync.syncNow(clusterId),
+      // The lease holder's sync cleans the cluster; elsewhere, wait for it to have done so.
+      removeCluster: (clusterId) => (backgroundJobs.held() ? sync.syncNow(clusterId) : whenClusterRemoved(store, clusterId, REMOVAL_WAIT_MS)),
       // Every worker and replica derives the same key: a login may finish on any of them.
       loginStateKey: deriveLoginStateKey(secretKey),
       now: () => new Date(),
@@ -417,6 +455,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       registry,
       metricsUrl: metricsServer?.url,
       sync,
+      holdsBackgroundLease: () => backgroundJobs.held(),
       reopenFiles: () => audit.reopen(),
       stop() {
         stopping ??= (async () => {

@@ -23,8 +23,11 @@
  * Each worker is a replica of its own for agent tunnels: a tunnel lands on one worker, and
  * the others reach it over a peer link to that worker's own peer listener (the shared
  * socket would hand the link to any worker).
- * Per-process state stays per process (cluster probes, caches); the login failure rate limit
- * is shared, since its counters are in the store.
+ * Caches stay per process; the login failure rate limit is shared, since its counters are in
+ * the store. The background jobs (sync, cluster probes, group refresh, provider health) run
+ * in the one worker that holds the store's background job lease, as among replicas (each
+ * worker tries for it like a replica), and what they find reaches the others as store job
+ * reports through the same relay.
  */
 import cluster from 'node:cluster';
 import type { Worker } from 'node:cluster';

@@ -107,6 +107,11 @@ export interface ProxyConfig {
   readonly groupRefresh: { readonly maxAgeSeconds: number; readonly intervalSeconds: number };
   /** Background health checks of the enabled providers (src/providers/health.ts). */
   readonly providerHealth: { readonly intervalSeconds: number; readonly timeoutSeconds: number };
+  /**
+   * The background jobs (sync, cluster probes, group refresh, provider health) run in the one
+   * process that holds a store lease of `leaseSeconds` (src/store/lease.ts).
+   */
+  readonly background: { readonly leaseSeconds: number };
   /** Sync to clusters with the authorized endpoint on (tokens, user attributes, role bindings). */
   readonly sync: {
     /** Namespace of the Rancher-compatible objects in each cluster. */
@@ -270,6 +275,11 @@ const proxySchema = z.strictObject({
       timeout: durationSeconds('10s').refine((seconds) => seconds >= 1 && seconds <= 300, { error: 'must be between 1s and 5m' }),
     })
     .prefault({}),
+  background: z
+    .strictObject({
+      leaseDuration: durationSeconds('15s').refine((seconds) => seconds >= 3 && seconds <= 300, { error: 'must be between 3s and 5m' }),
+    })
+    .prefault({}),
   agents: z
     .strictObject({
       image: z.string().min(1).max(512).regex(/^[^\s]+$/, { error: 'must be a container image reference' }).default('kubegate:latest'),
@@ -416,6 +426,7 @@ function toProxyConfig(input: ProxyInput): ProxyConfig {
     console: { enabled: input.console.enabled, sessionTtlSeconds: input.console.sessionTtl },
     groupRefresh: { maxAgeSeconds: input.groupRefresh.maxAge, intervalSeconds: input.groupRefresh.interval },
     providerHealth: { intervalSeconds: input.providerHealth.interval, timeoutSeconds: input.providerHealth.timeout },
+    background: { leaseSeconds: input.background.leaseDuration },
     sync: {
       namespace: input.sync.namespace,
       resyncIntervalSeconds: input.sync.resyncInterval,

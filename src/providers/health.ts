@@ -16,11 +16,16 @@
  *   directory that echoes a password back in an error message still never shows it.
  * - A state change is logged once (warn when a provider turns unhealthy, info when it is
  *   back), not every round.
+ * - Answers are kept in `records` (default in memory; the proxy's are the store's job
+ *   reports, `sharedProviderHealthRecords`), so that every replica shows what the one
+ *   process running the rounds (the background job lease holder) found. The monitor can be
+ *   stopped and started again as the lease comes and goes.
  */
 import type { ProviderConfig } from '../config/proxy.js';
 import { isKubegateError } from '../errors.js';
 import { REDACTED, censorSecrets, isSecretFieldName } from '../log.js';
 import type { Logger } from '../log.js';
+import type { JobReports } from '../store/job-reports.js';
 
 export type ProviderHealthState = 'unknown' | 'healthy' | 'unhealthy';
 
@@ -39,6 +44,12 @@ export interface HealthCheckedProvider {
   checkHealth?(): Promise<void>;
 }
 
+/** Where the monitor keeps its answers. */
+export interface ProviderHealthRecords {
+  get(name: string): ProviderHealth | undefined;
+  set(name: string, health: ProviderHealth): void;
+}
+
 export interface ProviderHealthMonitorOptions {
   readonly providers: readonly HealthCheckedProvider[];
   /** The providers' configuration: the values of their secret settings never reach a message. */
@@ -47,10 +58,12 @@ export interface ProviderHealthMonitorOptions {
   readonly timeoutMs: number;
   readonly logger: Logger;
   readonly now?: () => Date;
+  /** Default: in this process's memory. */
+  readonly records?: ProviderHealthRecords;
 }
 
 export interface ProviderHealthMonitor {
-  /** Starts the rounds (the first at once). Idempotent. */
+  /** Starts the rounds (the first at once). Idempotent; may follow `stop()`. */
   start(): void;
   /** Stops the rounds and waits for a running one. */
   stop(): Promise<void>;
@@ -67,12 +80,12 @@ export function createProviderHealthMonitor(options: ProviderHealthMonitorOption
   const { providers, logger, intervalMs, timeoutMs } = options;
   if (!(intervalMs > 0) || !(timeoutMs > 0)) throw new TypeError('intervalMs and timeoutMs must be > 0');
   const now = options.now ?? (() => new Date());
-  const health = new Map<string, ProviderHealth>(providers.map((provider) => [provider.name, UNKNOWN]));
+  const names = new Set(providers.map((provider) => provider.name));
+  const health: ProviderHealthRecords = options.records ?? new Map<string, ProviderHealth>();
   const secrets = new Map(options.configs.map((config) => [config.name, secretValuesOf(config.settings)]));
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let started = false;
-  let stopped = false;
 
   async function checkOne(provider: HealthCheckedProvider): Promise<void> {
     let message: string | null = null;
@@ -99,27 +112,50 @@ export function createProviderHealthMonitor(options: ProviderHealthMonitorOption
     return running;
   }
 
-  function schedule(): void {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      void checkNow().finally(schedule);
-    }, intervalMs);
-    timer.unref();
+  /** Rounds of an earlier start() (before a stop) must not schedule more after a new start(). */
+  let generation = 0;
+
+  function loop(current: number): void {
+    void checkNow().finally(() => {
+      if (!started || current !== generation) return;
+      timer = setTimeout(() => loop(current), intervalMs);
+      timer.unref();
+    });
   }
 
   return {
     start() {
-      if (started || stopped) return;
+      if (started) return;
       started = true;
-      void checkNow().finally(schedule);
+      loop(++generation);
     },
     async stop() {
-      stopped = true;
+      started = false;
       clearTimeout(timer);
       await running;
     },
     checkNow,
-    get: (name) => health.get(name),
+    // Only enabled providers have a health; unknown until the first check answered.
+    get: (name) => (names.has(name) ? (health.get(name) ?? UNKNOWN) : undefined),
+  };
+}
+
+/**
+ * The monitor's records as the store's job reports (`provider-health`): written by the
+ * process that checks, read by every process. A report that does not decode counts as none.
+ */
+export function sharedProviderHealthRecords(reports: JobReports): ProviderHealthRecords {
+  return {
+    get(name) {
+      const report = reports.get('provider-health', name);
+      if (report === undefined) return undefined;
+      const { state, checkedAt, message } = report;
+      if ((state !== 'healthy' && state !== 'unhealthy') || typeof checkedAt !== 'string' || (message !== null && typeof message !== 'string')) return undefined;
+      return Object.freeze({ state, checkedAt, message });
+    },
+    set(name, health) {
+      void reports.put('provider-health', name, { state: health.state, checkedAt: health.checkedAt, message: health.message });
+    },
   };
 }
 

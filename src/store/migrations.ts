@@ -41,6 +41,14 @@
  *   client address), `window_start` in epoch milliseconds in both dialects; shared by every
  *   process and replica on the store. Closed windows are deleted by the next take.
  *
+ * - leases (7): who runs the background jobs (store/lease.ts): one row per lease, its
+ *   holder (a random per-process ID) and when it lapses — by the database's clock on
+ *   PostgreSQL (timestamptz), epoch milliseconds on SQLite.
+ * - job_reports (7): what the background jobs found (a cluster's probe, its sync's outcome,
+ *   a provider's health), one JSON object per job and subject, so that every replica serves
+ *   what the lease holder found (store/job-reports.ts). The store deletes a cluster's
+ *   reports with the cluster (no foreign key: a subject is a cluster or a provider).
+ *
  * SQLite cannot drop a NOT NULL, so version 2 rebuilds `clusters` there (new table, copy,
  * drop, rename): the SQLite runner applies migrations with foreign keys off and checks
  * them (`PRAGMA foreign_key_check`) before it commits, as SQLite's documentation prescribes.
@@ -232,6 +240,24 @@ CREATE TABLE login_failures (
 CREATE INDEX login_failures_window_start ON login_failures (counter, window_start);
 `,
   },
+  {
+    version: 7,
+    name: 'background job lease and reports',
+    sql: `
+CREATE TABLE leases (
+  name       TEXT    NOT NULL PRIMARY KEY,
+  holder     TEXT    NOT NULL,
+  expires_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE job_reports (
+  job     TEXT NOT NULL CHECK (job IN ('cluster-probe', 'cluster-sync', 'provider-health')),
+  subject TEXT NOT NULL,
+  report  TEXT NOT NULL CHECK (json_valid(report)),
+  PRIMARY KEY (job, subject)
+) STRICT;
+`,
+  },
 ];
 
 export const postgresMigrations: readonly Migration[] = [
@@ -399,6 +425,24 @@ CREATE TABLE login_failures (
   PRIMARY KEY (counter, key)
 );
 CREATE INDEX login_failures_window_start ON login_failures (counter, window_start);
+`,
+  },
+  {
+    version: 7,
+    name: 'background job lease and reports',
+    sql: `
+CREATE TABLE leases (
+  name       TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+  holder     TEXT        NOT NULL,
+  expires_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE job_reports (
+  job     TEXT COLLATE "C" NOT NULL CHECK (job IN ('cluster-probe', 'cluster-sync', 'provider-health')),
+  subject TEXT COLLATE "C" NOT NULL,
+  report  JSONB NOT NULL,
+  PRIMARY KEY (job, subject)
+);
 `,
   },
 ];

@@ -24,7 +24,7 @@ export const CHANGE_CHANNEL = 'kubegate_changes';
 export const CHANGE_LISTENER_APPLICATION_NAME = 'kubegate-changes';
 
 /** Kinds that travel in notifications; `resync` is made locally after a reconnection. */
-const CHANGE_KINDS: readonly ChangeKind[] = ['user', 'identity', 'token', 'cluster', 'membership', 'provider', 'groups', 'agent', 'tunnel'];
+const CHANGE_KINDS: readonly ChangeKind[] = ['user', 'identity', 'token', 'cluster', 'membership', 'provider', 'groups', 'agent', 'tunnel', 'report'];
 const PAYLOAD_PATTERN = /^([0-9a-f]{16}) ([a-z]+):(.*)$/s;
 
 export function changePayload(instanceId: string, change: StoreChange): string {

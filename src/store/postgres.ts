@@ -126,6 +126,8 @@ interface Queryable {
 class PostgresDialect implements SqlDialect {
   readonly kind = 'postgres' as const;
   readonly lockRow = ' FOR UPDATE';
+  /** The server's clock (the transaction's start), the same for every replica. */
+  readonly now = 'now()';
   readonly #pool: pg.Pool;
   readonly #onError: (error: unknown) => void;
   readonly #instanceId: string;
@@ -143,6 +145,10 @@ class PostgresDialect implements SqlDialect {
 
   oneOf(column: string): string {
     return `${column} = ANY (?::text[])`;
+  }
+
+  nowPlus(): string {
+    return "(now() + ?::double precision * interval '1 millisecond')";
   }
 
   async all<R>(sql: string, params: readonly SqlParam[]): Promise<R[]> {

@@ -30,6 +30,7 @@ import type {
   ClusterRole,
   GlobalRole,
   Identity,
+  JobReport,
   Membership,
   NewAgentSecret,
   NewCluster,
@@ -39,6 +40,7 @@ import type {
   NewUser,
   ProviderConfig,
   NewSigningKey,
+  ReportJob,
   SigningKey,
   StoreChange,
   SubjectKind,
@@ -62,6 +64,11 @@ const CLUSTER_ROLES: readonly ClusterRole[] = ['owner', 'member', 'viewer'];
 const CLUSTER_MODES: readonly ClusterMode[] = ['direct', 'agent'];
 const AGENT_SECRET_KINDS: readonly AgentSecretKind[] = ['registration', 'agent'];
 const ACE_MODES: readonly AceMode[] = ['webhook', 'jwt'];
+const REPORT_JOBS: readonly ReportJob[] = ['cluster-probe', 'cluster-sync', 'provider-health'];
+/** A job report is a small status object, not a place for payloads. */
+const MAX_REPORT_BYTES = 16 * 1024;
+/** Leases last from a moment (a test) to a day. */
+const MAX_LEASE_MS = 86_400_000;
 
 // --- rows ----------------------------------------------------------------------------------
 
@@ -166,6 +173,12 @@ export interface SigningKeyRow {
   created_at: Timestamp;
 }
 
+export interface JobReportRow {
+  job: string;
+  subject: string;
+  report: JsonColumn;
+}
+
 export interface UserGroupsRow {
   user_id: string;
   provider: string;
@@ -183,6 +196,7 @@ export const PROVIDER_CONFIG_COLUMNS = 'name, type, enabled, settings_sealed, up
 export const USER_GROUPS_COLUMNS = 'user_id, provider, group_names, refreshed_at';
 export const AGENT_SECRET_COLUMNS = 'name, kind, cluster_id, secret_hash, description, created_at, expires_at, last_used_at';
 export const SIGNING_KEY_COLUMNS = 'kid, generation, algorithm, public_jwk, private_jwk_sealed, created_at';
+export const JOB_REPORT_COLUMNS = 'job, subject, report';
 export const TUNNEL_COLUMNS = 'cluster_id, agent_id, replica_id, peer_url, agent_version, kubernetes_version, connected_at, heartbeat_at';
 
 export function userFromRow(row: UserRow): User {
@@ -304,6 +318,10 @@ export function signingKeyFromRow(row: SigningKeyRow, secretBox: SecretBox): Sig
     privateJwk: secretBox.open(row.private_jwk_sealed),
     createdAt: toDate(row.created_at),
   };
+}
+
+export function jobReportFromRow(row: JobReportRow): JobReport {
+  return { job: row.job as ReportJob, subject: row.subject, report: parseJson(row.report) as Record<string, unknown> };
 }
 
 function toDate(value: Timestamp): Date {
@@ -541,6 +559,29 @@ export function tunnelChanged(current: TunnelRecord, next: TunnelRecord): boolea
     current.kubernetesVersion !== next.kubernetesVersion ||
     current.connectedAt.getTime() !== next.connectedAt.getTime()
   );
+}
+
+export function checkReportJob(job: unknown): ReportJob {
+  return checkOneOf(job, REPORT_JOBS, 'job');
+}
+
+/** A job report as stored: a JSON object (plain data) of at most MAX_REPORT_BYTES, as text. */
+export function checkJobReport(job: unknown, subject: unknown, report: unknown): { job: ReportJob; subject: string; json: string } {
+  requireObject(report, 'report');
+  if (Array.isArray(report)) throw new TypeError('report must be a JSON object');
+  const json = JSON.stringify(report);
+  if (Buffer.byteLength(json, 'utf8') > MAX_REPORT_BYTES) throw new TypeError(`report must be at most ${MAX_REPORT_BYTES} bytes of JSON`);
+  // PostgreSQL's jsonb cannot hold a NUL character even escaped; SQLite could: refuse it in both.
+  if (json.includes('\\u0000')) throw new TypeError('report must not contain NUL characters');
+  return { job: checkReportJob(job), subject: checkKey(subject, 'subject'), json };
+}
+
+/** A lease request: name, holder (keys) and a whole number of milliseconds. */
+export function checkLease(name: unknown, holder: unknown, durationMs: unknown): { name: string; holder: string; durationMs: number } {
+  if (!Number.isSafeInteger(durationMs) || (durationMs as number) < 1 || (durationMs as number) > MAX_LEASE_MS) {
+    throw new TypeError(`durationMs must be a whole number of milliseconds from 1 to ${MAX_LEASE_MS}`);
+  }
+  return { name: checkKey(name, 'name'), holder: checkKey(holder, 'holder'), durationMs: durationMs as number };
 }
 
 export function checkDate(value: unknown, field: string): Date {

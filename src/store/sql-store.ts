@@ -28,6 +28,7 @@ import {
   AGENT_SECRET_COLUMNS,
   CLUSTER_COLUMNS,
   IDENTITY_COLUMNS,
+  JOB_REPORT_COLUMNS,
   MEMBERSHIP_COLUMNS,
   PROVIDER_CONFIG_COLUMNS,
   SIGNING_KEY_COLUMNS,
@@ -41,6 +42,8 @@ import {
   checkAgentSecretFilter,
   checkDate,
   checkIdentity,
+  checkJobReport,
+  checkLease,
   checkNewAgentSecret,
   checkNewCluster,
   checkNewMembership,
@@ -48,6 +51,7 @@ import {
   checkNewSigningKey,
   checkNewToken,
   checkNewUser,
+  checkReportJob,
   checkString,
   checkSubjects,
   checkTokenFilter,
@@ -57,6 +61,7 @@ import {
   clusterFromRow,
   distinctChanges,
   identityFromRow,
+  jobReportFromRow,
   membershipFromRow,
   patchCluster,
   patchUser,
@@ -72,6 +77,7 @@ import {
   type AgentSecretRow,
   type ClusterRow,
   type IdentityRow,
+  type JobReportRow,
   type MembershipRow,
   type ProviderConfigRow,
   type SigningKeyRow,
@@ -88,6 +94,7 @@ import type {
   Cluster,
   ClusterPatch,
   Identity,
+  JobReport,
   LoginFailureTake,
   Membership,
   NewAgentSecret,
@@ -98,6 +105,7 @@ import type {
   NewToken,
   NewUser,
   ProviderConfig,
+  ReportJob,
   SigningKey,
   Store,
   StoreChange,
@@ -132,6 +140,13 @@ export interface SqlDialect extends SqlRunner {
   readonly lockRow: string;
   /** A condition: `column` equals one of the strings of one array parameter. */
   oneOf(column: string): string;
+  /**
+   * The database's time now plus one parameter (milliseconds), as the dialect stores times:
+   * leases are timed by the database's clock, never by the replicas' (which may disagree).
+   */
+  nowPlus(): string;
+  /** The database's time now, as the dialect stores times. */
+  readonly now: string;
   /**
    * Runs `work` in one transaction. Its (distinct) changes are published to other processes
    * only if it commits; local listeners are told by the store after this resolves.
@@ -393,8 +408,10 @@ class SqlStore implements Store {
       const memberships = await tx.all('DELETE FROM memberships WHERE cluster_id = ? RETURNING cluster_id', [id]);
       const secrets = await tx.all<{ name: string }>('DELETE FROM agent_secrets WHERE cluster_id = ? RETURNING name', [id]);
       const tunnels = await tx.all('DELETE FROM tunnels WHERE cluster_id = ? RETURNING agent_id', [id]);
+      const reports = await tx.all<{ job: string }>(`DELETE FROM job_reports WHERE subject = ? AND job IN ('cluster-probe', 'cluster-sync') RETURNING job`, [id]);
       await tx.all('DELETE FROM clusters WHERE id = ? RETURNING id', [id]);
       const changes: StoreChange[] = [change('cluster', id)];
+      for (const report of reports) changes.push(change('report', `${report.job}/${id}`));
       if (memberships.length > 0) changes.push(change('membership', id));
       if (tunnels.length > 0) changes.push(change('tunnel', id));
       for (const token of tokens) changes.push(change('token', token.name));
@@ -743,6 +760,61 @@ class SqlStore implements Store {
   async deleteSigningKey(kid: string): Promise<boolean> {
     checkString(kid, 'kid');
     return this.#write(async (tx) => ({ result: (await tx.all('DELETE FROM signing_keys WHERE kid = ? RETURNING kid', [kid])).length > 0, changes: [] }));
+  }
+
+  // --- background job reports --------------------------------------------------------------
+
+  async putJobReport(job: ReportJob, subject: string, report: Readonly<Record<string, unknown>>): Promise<void> {
+    const values = checkJobReport(job, subject, report);
+    await this.#write(async (tx) => {
+      // A probe or sync that ended after its cluster was deleted leaves no report behind.
+      if (values.job !== 'provider-health' && (await one(tx, `SELECT id FROM clusters WHERE id = ?${this.#db.lockRow}`, [values.subject])) === undefined) {
+        return { result: undefined, changes: [] };
+      }
+      await tx.all(
+        `INSERT INTO job_reports (job, subject, report) VALUES (?, ?, ?)
+         ON CONFLICT (job, subject) DO UPDATE SET report = excluded.report RETURNING job`,
+        [values.job, values.subject, values.json],
+      );
+      return { result: undefined, changes: [change('report', `${values.job}/${values.subject}`)] };
+    });
+  }
+
+  async getJobReport(job: ReportJob, subject: string): Promise<JobReport | undefined> {
+    const row = await this.#one<JobReportRow>(`SELECT ${JOB_REPORT_COLUMNS} FROM job_reports WHERE job = ? AND subject = ?`, [
+      checkReportJob(job),
+      checkString(subject, 'subject'),
+    ]);
+    return row && jobReportFromRow(row);
+  }
+
+  async listJobReports(): Promise<JobReport[]> {
+    return (await this.#all<JobReportRow>(`SELECT ${JOB_REPORT_COLUMNS} FROM job_reports ORDER BY job, subject`, [])).map(jobReportFromRow);
+  }
+
+  // --- the background job lease ----------------------------------------------------------------
+
+  async takeLease(name: string, holder: string, durationMs: number): Promise<string> {
+    const values = checkLease(name, holder, durationMs);
+    return this.#write(async (tx) => {
+      // One statement decides: free, lapsed, or already this holder's → (re)taken; else untouched.
+      const taken = await one<{ holder: string }>(
+        tx,
+        `INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ${this.#db.nowPlus()})
+         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+         WHERE leases.holder = excluded.holder OR leases.expires_at <= ${this.#db.now}
+         RETURNING holder`,
+        [values.name, values.holder, values.durationMs],
+      );
+      if (taken !== undefined) return { result: taken.holder, changes: [] };
+      const current = await one<{ holder: string }>(tx, 'SELECT holder FROM leases WHERE name = ?', [values.name]);
+      return { result: current!.holder, changes: [] };
+    });
+  }
+
+  async releaseLease(name: string, holder: string): Promise<boolean> {
+    const params = [checkString(name, 'name'), checkString(holder, 'holder')];
+    return this.#write(async (tx) => ({ result: (await tx.all('DELETE FROM leases WHERE name = ? AND holder = ? RETURNING name', params)).length > 0, changes: [] }));
   }
 
   // --- lifecycle ---------------------------------------------------------------------------

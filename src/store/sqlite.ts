@@ -136,6 +136,8 @@ function restrictFileModes(path: string): void {
 class SqliteDialect implements SqlDialect {
   readonly kind = 'sqlite' as const;
   readonly lockRow = '';
+  /** Epoch milliseconds, from the (one) machine's clock: SQLite is local to it. */
+  readonly now = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
   readonly #writer: Connection;
   readonly #reader: Connection;
   readonly #busyTimeoutMs: number;
@@ -150,6 +152,10 @@ class SqliteDialect implements SqlDialect {
 
   oneOf(column: string): string {
     return `${column} IN (SELECT value FROM json_each(?))`;
+  }
+
+  nowPlus(): string {
+    return `(${this.now} + ?)`;
   }
 
   async all<R>(sql: string, params: readonly SqlParam[]): Promise<R[]> {

@@ -301,15 +301,30 @@ export interface SigningKey {
 export type NewSigningKey = Omit<SigningKey, 'createdAt'> & { readonly createdAt: Date };
 
 /**
+ * What a background job reports for every replica to serve (src/store/job-reports.ts):
+ * `cluster-probe` (a cluster's reachability, clusters/status.ts) and `cluster-sync` (its
+ * sync's last outcome, sync/sync.ts), subject = the cluster ID, removed with the cluster;
+ * `provider-health` (providers/health.ts), subject = the provider name.
+ */
+export type ReportJob = 'cluster-probe' | 'cluster-sync' | 'provider-health';
+
+/** One job's last report about one subject: a JSON object the job itself encodes and decodes. */
+export interface JobReport {
+  readonly job: ReportJob;
+  readonly subject: string;
+  readonly report: Readonly<Record<string, unknown>>;
+}
+
+/**
  * `resync` carries no key: changes may have been missed (a replica's PostgreSQL notification
  * connection was down and has come back), so every cache built from the store must be
  * dropped or reloaded.
  */
-export type ChangeKind = 'user' | 'identity' | 'token' | 'cluster' | 'membership' | 'provider' | 'groups' | 'agent' | 'tunnel' | 'resync';
+export type ChangeKind = 'user' | 'identity' | 'token' | 'cluster' | 'membership' | 'provider' | 'groups' | 'agent' | 'tunnel' | 'report' | 'resync';
 
 /**
  * What changed; `key` is the object's ID (user ID, token name, cluster ID, provider name,
- * agent secret name; the cluster ID for a tunnel).
+ * agent secret name; the cluster ID for a tunnel; `<job>/<subject>` for a job report).
  */
 export interface StoreChange {
   readonly kind: ChangeKind;
@@ -354,7 +369,7 @@ export interface Store {
   getCluster(id: string): Promise<Cluster | undefined>;
   listClusters(): Promise<Cluster[]>;
   updateCluster(id: string, patch: ClusterPatch): Promise<Cluster | undefined>;
-  /** Deletes the cluster with its memberships, the tokens scoped to it, its agent secrets and tunnels. */
+  /** Deletes the cluster with its memberships, the tokens scoped to it, its agent secrets, tunnels and job reports. */
   deleteCluster(id: string): Promise<boolean>;
   /** Sets `deletingSince` (kept when already set); undefined for an unknown cluster. */
   markClusterDeleting(id: string, at: Date): Promise<Cluster | undefined>;
@@ -434,6 +449,26 @@ export interface Store {
   /** Every key, oldest generation first. */
   listSigningKeys(): Promise<SigningKey[]>;
   deleteSigningKey(kid: string): Promise<boolean>;
+
+  // background job reports (announced as `report`, key `<job>/<subject>`)
+  /**
+   * Creates or replaces the job's report about the subject (a JSON object of at most 16 KiB);
+   * a cluster job's report about a cluster the store does not have is not written.
+   */
+  putJobReport(job: ReportJob, subject: string, report: Readonly<Record<string, unknown>>): Promise<void>;
+  getJobReport(job: ReportJob, subject: string): Promise<JobReport | undefined>;
+  /** Every report, by job and subject. */
+  listJobReports(): Promise<JobReport[]>;
+
+  // the background job lease (not announced; see src/store/lease.ts)
+  /**
+   * Takes the lease `name` for `holder` for `durationMs` from now by the database's clock —
+   * when it is free, expired, or `holder`'s already (a renewal) — in one atomic statement.
+   * Answers the holder afterwards: `holder` itself when taken or renewed, else the other one.
+   */
+  takeLease(name: string, holder: string, durationMs: number): Promise<string>;
+  /** Gives the lease up at once (a graceful stop), if `holder` holds it; false otherwise. */
+  releaseLease(name: string, holder: string): Promise<boolean>;
 
   // lifecycle
   /**

@@ -34,6 +34,11 @@
  *   cluster writes nothing there (SYNC_SUPERSEDED) unless started with `takeOver`.
  * - A failing cluster logs one warning per streak (its code and message, no stack), then
  *   debug lines, and one line when it recovers.
+ * - One process of the installation syncs: the proxy starts the sync where it holds the
+ *   background job lease (store/lease.ts) and stops it when the lease is lost, so each
+ *   change reaches each cluster once, not once per replica. Each new status goes to
+ *   `onStatus` (the proxy stores it as a job report, status-report.ts), so every replica
+ *   shows it.
  */
 import type { Logger } from '../log.js';
 import { createKubeClient } from '../kube/client.js';
@@ -87,6 +92,8 @@ export interface ClusterSyncOptions {
   /** Enabled providers of type `local`: the providers a user with a password logs in with. */
   readonly localProviders?: readonly string[];
   readonly now?: () => Date;
+  /** Told every new status of a cluster (after each attempt). */
+  readonly onStatus?: (clusterId: string, status: ClusterSyncStatus) => void;
 }
 
 export interface ClusterSyncStatus {
@@ -152,6 +159,7 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
   const takeOver = options.takeOver ?? false;
   const format = options.kubernetesUsername ?? 'id';
   const localProviders = options.localProviders ?? [];
+  const onStatus = options.onStatus ?? (() => undefined);
   const states = new Map<string, ClusterState>();
   let identity: Promise<string> | undefined;
   let stopped = true;
@@ -279,6 +287,7 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
         foreignObjects: changes.foreign,
         conflicts: changes.conflicts,
       };
+      onStatus(clusterId, state.status);
       if (state.loggedError !== undefined) logger.info({ cluster: clusterId }, 'cluster sync recovered');
       state.loggedError = undefined;
       if (changes.created + changes.updated + changes.deleted > 0) logger.info({ cluster: clusterId, ...changes }, 'cluster sync applied changes');
@@ -302,6 +311,7 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
         consecutiveFailures: state.failures,
         ...(state.status?.objects === undefined ? {} : { objects: state.status.objects }),
       };
+      onStatus(clusterId, state.status);
       if (failure.code === 'CLUSTER_DISCONNECTED') {
         // An agent-mode cluster without a tunnel: not a failure to retry, a wait. Its agent
         // connecting (a `tunnel` change) schedules the next attempt.

@@ -10,13 +10,17 @@ import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
+import { CATTLE_NAMESPACE } from '../fakes/rancher-objects.js';
 import { createApiClient } from '../support/api-client.js';
 import type { ApiClient } from '../support/api-client.js';
+import { eventually } from '../support/eventually.js';
 import { startWorkersProcess, type WorkersProcess } from '../support/workers-process.js';
 
 const ADMIN_PASSWORD = 'workers-Admin-pass-1';
 const ALICE_PASSWORD = 'workers-Alice-pass-1';
 const CONNECTIONS = 8;
+const CLUSTER_TOKEN = 'workers-cluster-token-0123456789abcdef';
 
 /** One request on a new TLS connection (so that the primary hands it to the next worker). */
 function clusterRequest(origin: string, caPem: string, token: string): Promise<number> {
@@ -102,6 +106,44 @@ describe('kubegate proxy --workers 2', () => {
     const refused: number[] = [];
     for (let i = 0; i < 2; i++) refused.push((await attempt()).status);
     assert.deepEqual(refused, [429, 429], 'refused by whichever worker answers');
+  });
+
+  test('one worker holds the background job lease and syncs; every worker shows what it found, because the jobs run once per installation', async () => {
+    const version = { major: '1', minor: '30', gitVersion: 'v1.30.2-workers' };
+    const fake = await startFakeKubeApiServer({ token: CLUSTER_TOKEN, version, namespaces: ['default', CATTLE_NAMESPACE] });
+    try {
+      const logLines = (): Array<Record<string, unknown>> =>
+        output
+          .join('\n')
+          .split('\n')
+          .filter((line) => line.startsWith('{'))
+          .map((line) => JSON.parse(line) as Record<string, unknown>);
+      const holderPids = (): Set<unknown> =>
+        new Set(logLines().filter((line) => line['msg'] === 'this process holds the background job lease: it runs the background jobs').map((line) => line['pid']));
+      assert.equal(holderPids().size, 1, 'one worker took the lease');
+      assert.ok(workerPids.includes(Number([...holderPids()][0])));
+      assert.equal(metricValue(await scrape(), 'kubegate_background_leader'), 1, 'summed over the workers');
+
+      const adminToken = await api.login('admin', ADMIN_PASSWORD);
+      const created = await api.request('POST', '/v1/clusters', {
+        token: adminToken,
+        body: { id: 'jobs', server: fake.url, caData: Buffer.from(fake.caPem).toString('base64'), token: CLUSTER_TOKEN },
+      });
+      assert.equal(created.status, 201, created.text);
+      const member = await api.request('POST', '/v1/clusters/jobs/members', { token: adminToken, body: { kind: 'Group', name: 'local:ops', role: 'member' } });
+      assert.equal(member.status, 201, member.text);
+      await eventually(() => fake.objects('clusterrolebindings').some((binding) => (binding['roleRef'] as { name: string }).name === 'edit'), 10_000, 'the binding');
+
+      // Each request on a new connection, so both workers answer: the same probe and sync everywhere.
+      await eventually(async () => {
+        const views = await Promise.all(Array.from({ length: CONNECTIONS }, () => api.request('GET', '/v1/clusters/jobs', { token: adminToken })));
+        return views.every((view) => view.json.status?.version === version.gitVersion && view.json.sync?.ok === true);
+      }, 10_000, 'every worker shows the probe and the sync');
+      const syncing = new Set(logLines().filter((line) => line['msg'] === 'cluster sync applied changes').map((line) => line['pid']));
+      assert.deepEqual([...syncing], [...holderPids()], 'only the lease holder wrote to the cluster');
+    } finally {
+      await fake.close();
+    }
   });
 
   test('SIGTERM to the primary stops both workers gracefully and the primary exits 0', async () => {
