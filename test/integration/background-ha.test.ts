@@ -16,7 +16,7 @@ import { loadProxyConfig } from '../../src/config/proxy.js';
 import { createLogger } from '../../src/log.js';
 import { startFakeKubeApiServer, type FakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import { CATTLE_NAMESPACE } from '../fakes/rancher-objects.js';
-import { createApiClient, type ApiClient } from '../support/api-client.js';
+import { createApiClient, registerClusterWithMemberGroup, type ApiClient } from '../support/api-client.js';
 import { eventually } from '../support/eventually.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 import { spawnProxy, type ProxyProcess } from '../support/proxy-process.js';
@@ -78,13 +78,7 @@ describe('background jobs across two proxy replicas on PostgreSQL', () => {
     assert.match(await (await fetch(`${replicaB.metricsUrl}/metrics`)).text(), /^kubegate_background_leader 0$/m);
 
     // Registered through A (which probes it at once) and given a member through B.
-    const created = await apiA.request('POST', '/v1/clusters', {
-      token: adminToken,
-      body: { id: 'edge', server: fake.url, caData: Buffer.from(fake.caPem).toString('base64'), token: CLUSTER_TOKEN },
-    });
-    assert.equal(created.status, 201, created.text);
-    const member = await apiB.request('POST', '/v1/clusters/edge/members', { token: adminToken, body: { kind: 'Group', name: 'local:ops', role: 'member' } });
-    assert.equal(member.status, 201, member.text);
+    await registerClusterWithMemberGroup(apiA, adminToken, { id: 'edge', server: fake.url, caPem: fake.caPem, token: CLUSTER_TOKEN }, 'local:ops', apiB);
     await eventually(() => bound('edit', 'local:ops'), 10_000, 'the membership binding in the cluster');
 
     // B shows the health A probed and the outcome of A's sync, though it did neither.

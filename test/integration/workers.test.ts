@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import { CATTLE_NAMESPACE } from '../fakes/rancher-objects.js';
-import { createApiClient } from '../support/api-client.js';
+import { createApiClient, registerClusterWithMemberGroup } from '../support/api-client.js';
 import type { ApiClient } from '../support/api-client.js';
 import { eventually } from '../support/eventually.js';
 import { startWorkersProcess, type WorkersProcess } from '../support/workers-process.js';
@@ -125,13 +125,7 @@ describe('kubegate proxy --workers 2', () => {
       assert.equal(metricValue(await scrape(), 'kubegate_background_leader'), 1, 'summed over the workers');
 
       const adminToken = await api.login('admin', ADMIN_PASSWORD);
-      const created = await api.request('POST', '/v1/clusters', {
-        token: adminToken,
-        body: { id: 'jobs', server: fake.url, caData: Buffer.from(fake.caPem).toString('base64'), token: CLUSTER_TOKEN },
-      });
-      assert.equal(created.status, 201, created.text);
-      const member = await api.request('POST', '/v1/clusters/jobs/members', { token: adminToken, body: { kind: 'Group', name: 'local:ops', role: 'member' } });
-      assert.equal(member.status, 201, member.text);
+      await registerClusterWithMemberGroup(api, adminToken, { id: 'jobs', server: fake.url, caPem: fake.caPem, token: CLUSTER_TOKEN }, 'local:ops');
       await eventually(() => fake.objects('clusterrolebindings').some((binding) => (binding['roleRef'] as { name: string }).name === 'edit'), 10_000, 'the binding');
 
       // Each request on a new connection, so both workers answer: the same probe and sync everywhere.

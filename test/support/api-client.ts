@@ -77,3 +77,22 @@ export function createApiClient(baseUrl: string, caPem: string): ApiClient {
     },
   };
 }
+
+/** A direct cluster as `POST /v1/clusters` takes it: where it is, its CA and the proxy's token there. */
+export interface DirectClusterInput {
+  readonly id: string;
+  readonly server: string;
+  readonly caPem: string;
+  readonly token: string;
+}
+
+/** Registers a direct cluster (as an admin, through `api`) and gives `group` the member role in it; fails the test otherwise. */
+export async function registerClusterWithMemberGroup(api: ApiClient, adminToken: string, cluster: DirectClusterInput, group: string, membersApi: ApiClient = api): Promise<void> {
+  const created = await api.request('POST', '/v1/clusters', {
+    token: adminToken,
+    body: { id: cluster.id, server: cluster.server, caData: Buffer.from(cluster.caPem).toString('base64'), token: cluster.token },
+  });
+  if (created.status !== 201) throw new Error(`registering ${cluster.id} answered ${created.status}: ${created.text}`);
+  const member = await membersApi.request('POST', `/v1/clusters/${cluster.id}/members`, { token: adminToken, body: { kind: 'Group', name: group, role: 'member' } });
+  if (member.status !== 201) throw new Error(`adding ${group} to ${cluster.id} answered ${member.status}: ${member.text}`);
+}
