@@ -98,6 +98,17 @@ describe('background jobs across two proxy replicas on PostgreSQL', () => {
     assert.equal(replicaB.sync.status('edge'), undefined, 'B still never ran a reconcile of its own');
   });
 
+  test("DELETE through the replica that does not sync is answered once the holder's sync cleaned the cluster and removed it", async () => {
+    await registerClusterWithMemberGroup(apiA, adminToken, { id: 'gone', server: fake.url, caPem: fake.caPem, token: CLUSTER_TOKEN }, 'local:leaving');
+    const ofGone = (): number => fake.objects('clusterrolebindings').filter((binding) => binding.metadata.labels?.['kubegate.io/cluster'] === 'gone').length;
+    await eventually(() => ofGone() > 0, 10_000, 'the bindings of the second cluster');
+    const deleted = await apiB.request('DELETE', '/v1/clusters/gone', { token: adminToken });
+    assert.equal(deleted.status, 204, deleted.text);
+    assert.equal(ofGone(), 0, 'the holder removed its objects before B answered');
+    assert.equal((await apiA.request('GET', '/v1/clusters/gone', { token: adminToken })).status, 404);
+    assert.equal(replicaB.holdsBackgroundLease(), false);
+  });
+
   test('the holder dies: the other replica takes over within a lease period and syncs a change made afterwards', async () => {
     await replicaA.kill();
     await eventually(() => replicaB.holdsBackgroundLease(), 15_000, 'B holds the lease');
