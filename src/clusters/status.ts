@@ -10,9 +10,9 @@
  * replica shows what the one running the rounds found: `sharedClusterStatusRecords`) and
  * pruned when a cluster disappears. Rounds run only where `start()` was called (the
  * background job lease holder); `probe()` and `reportCredentialRefused()` work anywhere.
- * Error texts are short, fixed phrases plus a
- * system error code (`ECONNREFUSED`, `CERT_HAS_EXPIRED`) or an HTTP status: enough for an
- * operator, nothing of the upstream's body.
+ * Error texts are short, fixed phrases plus a system error code (`ECONNREFUSED`,
+ * `CERT_HAS_EXPIRED`) or an HTTP status: enough for an operator, nothing of the upstream's
+ * body.
  *
  * A 401 means the API server answers but refuses the proxy's credential (a wrong token
  * authenticates nobody, whatever the path): the cluster is reachable and unhealthy,
