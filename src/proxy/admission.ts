@@ -34,7 +34,7 @@ import type { Upstream, UpstreamPool } from '../clusters/upstreams.js';
 import { isKubegateError, KubegateError, toKubegateError, type ErrorCode } from '../errors.js';
 import type { Cluster, ClusterRole } from '../store/store.js';
 import { parseClusterPath, type ClusterPath } from './cluster-path.js';
-import { acceptsImpersonateUid, impersonationHeaders, requestedIdentity, withoutImpersonateUid } from './impersonate.js';
+import { acceptsImpersonateUid, impersonationHeaders, requestedIdentity, withForwardedExtras, withoutImpersonateUid } from './impersonate.js';
 import type { ImpersonationDecision, ImpersonationReview } from './impersonation-review.js';
 import { roleRefusal } from './role-verbs.js';
 import { sanitizeRequest } from './sanitize.js';
@@ -175,7 +175,7 @@ export async function admit(head: RequestHead, deps: AdmissionDeps, now: () => n
     if (impersonated !== undefined && deps.impersonation !== undefined) {
       let decision: ImpersonationDecision;
       try {
-        decision = await deps.impersonation.review(upstream, user, impersonated);
+        decision = await deps.impersonation.review(upstream, withForwardedExtras(user, deps.forwardedExtras), impersonated);
       } catch (cause) {
         return refuse(isKubegateError(cause, 'IMPERSONATION_UNVERIFIED') ? cause : new KubegateError('IMPERSONATION_UNVERIFIED', undefined, { cause }));
       }

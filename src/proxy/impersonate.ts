@@ -17,7 +17,8 @@
  * UserInfo objects are deeply frozen and shared by the authentication cache, so the header
  * list is computed once per UserInfo and kept in a WeakMap: a repeat user costs one lookup.
  * A kubegate user's extras are forwarded only when the configured allow-list names them
- * (`identity.forwardedExtras`), so a cluster never needs RBAC for an extra it did not expect.
+ * (`identity.forwardedExtras`), so a cluster never needs RBAC for an extra it did not expect;
+ * the `kubectl --as` review names the same filtered extras (`withForwardedExtras`).
  *
  * A client may ask to act as someone else (`kubectl --as`, `--as-group`, `--as-uid`,
  * `--as-user-extra`): `requestedIdentity` reads its `Impersonate-*` lines the way
@@ -84,11 +85,20 @@ function filteredHeaders(user: UserInfo, forwardedExtras: ReadonlySet<string>): 
   }
   let headers = perUser.get(user);
   if (headers === undefined) {
-    const extra = Object.fromEntries(Object.entries(user.extra).filter(([key]) => forwardedExtras.has(key)));
-    headers = buildImpersonationHeaders({ ...user, extra });
+    headers = buildImpersonationHeaders(withForwardedExtras(user, forwardedExtras));
     perUser.set(user, headers);
   }
   return headers;
+}
+
+/**
+ * `user` as a cluster sees it on the proxy path: only the extras `forwardedExtras` names
+ * (all of them when undefined). The `kubectl --as` review asks about this identity, so the
+ * cluster decides on the one it will actually see.
+ */
+export function withForwardedExtras(user: UserInfo, forwardedExtras: ReadonlySet<string> | undefined): UserInfo {
+  if (forwardedExtras === undefined || Object.keys(user.extra).every((key) => forwardedExtras.has(key))) return user;
+  return { ...user, extra: Object.fromEntries(Object.entries(user.extra).filter(([key]) => forwardedExtras.has(key))) };
 }
 
 /**

@@ -10,7 +10,7 @@
  * upstream** — the one the request will be forwarded to, direct or through its agent's
  * tunnel — with the proxy's credential (which needs `create subjectaccessreviews`) and no
  * `Impersonate-*` header, and `spec` set to the kubegate user exactly as the proxy would
- * impersonate it (name, uid, groups with `system:authenticated`, extras). Never another
+ * impersonate it (name, uid, groups with `system:authenticated`, the extras it forwards). Never another
  * cluster, never a local store: a grant in cluster A says nothing about cluster B
  * (CVE-2026-44945 asked the wrong cluster). The reviews run in parallel; every denial is
  * named; any failure to get an answer — no connection, a non-2xx answer (the proxy's

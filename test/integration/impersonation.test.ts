@@ -387,6 +387,16 @@ describe('Impersonate-Uid and an API server older than 1.22, and identity.forwar
     assert.deepEqual(seen?.user?.extra, { 'kubegate.io/login-name': ['carol'] });
   });
 
+  it('asks the kubectl --as review about the identity the cluster would see: only the extras identity.forwardedExtras names', async () => {
+    const dave = await fixture.addUser('dave');
+    const before = fixture.fake.subjectAccessReviews.length;
+    const asBob = await fixture.api.request('GET', `/k8s/clusters/dev${PODS}`, { token: dave.token, headers: { 'impersonate-user': 'bob' } });
+    assert.equal(asBob.status, 403, asBob.text);
+    const reviews = fixture.fake.subjectAccessReviews.slice(before).filter((review) => review.user === dave.id);
+    assert.equal(reviews.length, 1);
+    assert.deepEqual(reviews[0]!.extra, { 'kubegate.io/login-name': ['dave'] });
+  });
+
   after(async () => {
     await fixture?.close();
   });
