@@ -40,6 +40,9 @@
  *   one row per counter (`username`, `address`, `password-change`) and key (a digest or a
  *   client address), `window_start` in epoch milliseconds in both dialects; shared by every
  *   process and replica on the store. Closed windows are deleted by the next take.
+ * - users.email (6): the user's verified e-mail address or NULL, unique ignoring case
+ *   among the users that have one (a partial unique index on `lower(email)`; addresses are
+ *   ASCII, auth/email.ts, so both dialects lower-case them alike). Existing users get NULL.
  *
  * - leases (7): who runs the background jobs (store/lease.ts): one row per lease, its
  *   holder (a random per-process ID) and when it lapses — by the database's clock on
@@ -241,6 +244,14 @@ CREATE INDEX login_failures_window_start ON login_failures (counter, window_star
 `,
   },
   {
+    version: 6,
+    name: 'user e-mail addresses',
+    sql: `
+ALTER TABLE users ADD COLUMN email TEXT;
+CREATE UNIQUE INDEX users_email_unique ON users (lower(email)) WHERE email IS NOT NULL;
+`,
+  },
+  {
     version: 7,
     name: 'background job lease and reports',
     sql: `
@@ -425,6 +436,14 @@ CREATE TABLE login_failures (
   PRIMARY KEY (counter, key)
 );
 CREATE INDEX login_failures_window_start ON login_failures (counter, window_start);
+`,
+  },
+  {
+    version: 6,
+    name: 'user e-mail addresses',
+    sql: `
+ALTER TABLE users ADD COLUMN email TEXT COLLATE "C";
+CREATE UNIQUE INDEX users_email_unique ON users (lower(email)) WHERE email IS NOT NULL;
 `,
   },
   {

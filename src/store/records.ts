@@ -13,6 +13,7 @@
  * Date and boolean; the mappers accept both, and always build new objects, so nothing a
  * caller does to a returned entity reaches the store.
  */
+import { parseEmailAddress } from '../auth/email.js';
 import { KubegateError } from '../errors.js';
 import type { SecretBox } from './secret-box.js';
 import type {
@@ -86,6 +87,7 @@ export interface UserRow {
   global_role: string;
   enabled: Flag;
   password_hash: string | null;
+  email: string | null;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -187,7 +189,7 @@ export interface UserGroupsRow {
 }
 
 /** Column lists, named rather than `*`: a prepared statement keeps its result shape when a later migration adds a column. */
-export const USER_COLUMNS = 'id, username, display_name, global_role, enabled, password_hash, created_at, updated_at';
+export const USER_COLUMNS = 'id, username, display_name, global_role, enabled, password_hash, email, created_at, updated_at';
 export const IDENTITY_COLUMNS = 'provider, provider_user_id, user_id, login_name, created_at';
 export const TOKEN_COLUMNS = 'name, token_hash, user_id, kind, provider, cluster_id, description, expires_at, last_used_at, created_at';
 export const CLUSTER_COLUMNS = 'id, display_name, server, mode, ca_pem, credentials_sealed, insecure_skip_tls_verify, ace, created_at, updated_at, deleting_since, sync_holds_objects';
@@ -207,6 +209,7 @@ export function userFromRow(row: UserRow): User {
     globalRole: row.global_role as GlobalRole,
     enabled: Boolean(row.enabled),
     passwordHash: row.password_hash,
+    email: row.email,
     createdAt: toDate(row.created_at),
     updatedAt: toDate(row.updated_at),
   };
@@ -335,7 +338,7 @@ function parseJson(value: JsonColumn): unknown {
 // --- checked values ------------------------------------------------------------------------
 
 /** A new user's stored values: a User without the times the store sets. */
-export type UserValues = Pick<User, 'id' | 'username' | 'displayName' | 'globalRole' | 'enabled' | 'passwordHash'>;
+export type UserValues = Pick<User, 'id' | 'username' | 'displayName' | 'globalRole' | 'enabled' | 'passwordHash' | 'email'>;
 
 export function checkNewUser(user: NewUser): UserValues {
   requireObject(user, 'user');
@@ -347,6 +350,7 @@ export function checkNewUser(user: NewUser): UserValues {
     globalRole: user.globalRole === undefined ? 'user' : checkOneOf(user.globalRole, GLOBAL_ROLES, 'globalRole'),
     enabled: user.enabled === undefined ? true : checkBoolean(user.enabled, 'enabled'),
     passwordHash: user.passwordHash === undefined || user.passwordHash === null ? null : checkText(user.passwordHash, 'passwordHash'),
+    email: user.email === undefined || user.email === null ? null : parseEmailAddress(user.email),
   };
 }
 

@@ -196,9 +196,9 @@ class SqlStore implements Store {
     return this.#write(async (tx) => {
       const row = await one<UserRow>(
         tx,
-        `INSERT INTO users (id, username, display_name, global_role, enabled, password_hash, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${USER_COLUMNS}`,
-        [values.id, values.username, values.displayName, values.globalRole, values.enabled, values.passwordHash, now, now],
+        `INSERT INTO users (id, username, display_name, global_role, enabled, password_hash, email, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${USER_COLUMNS}`,
+        [values.id, values.username, values.displayName, values.globalRole, values.enabled, values.passwordHash, values.email, now, now],
       );
       return { result: userFromRow(row!), changes: [change('user', values.id)] };
     });
@@ -214,6 +214,12 @@ class SqlStore implements Store {
     return row && userFromRow(row);
   }
 
+  async getUserByEmail(email: string): Promise<User | undefined> {
+    // lower() of both sides: the unique index is on lower(email) (migration 6), ASCII only in both dialects.
+    const row = await this.#one<UserRow>(`SELECT ${USER_COLUMNS} FROM users WHERE lower(email) = lower(?)`, [checkString(email, 'email')]);
+    return row && userFromRow(row);
+  }
+
   async listUsers(): Promise<User[]> {
     return (await this.#all<UserRow>(`SELECT ${USER_COLUMNS} FROM users ORDER BY username`, [])).map(userFromRow);
   }
@@ -226,9 +232,9 @@ class SqlStore implements Store {
       const values = patchUser(userFromRow(current), patch);
       const row = await one<UserRow>(
         tx,
-        `UPDATE users SET display_name = ?, global_role = ?, enabled = ?, password_hash = ?, updated_at = ?
+        `UPDATE users SET display_name = ?, global_role = ?, enabled = ?, password_hash = ?, email = ?, updated_at = ?
          WHERE id = ? RETURNING ${USER_COLUMNS}`,
-        [values.displayName, values.globalRole, values.enabled, values.passwordHash, new Date(), id],
+        [values.displayName, values.globalRole, values.enabled, values.passwordHash, values.email, new Date(), id],
       );
       return { result: userFromRow(row!), changes: [change('user', id)] };
     });

@@ -31,6 +31,12 @@ export interface User {
   readonly enabled: boolean;
   /** scrypt hash of a local password (`$scrypt$…`), or null for provider-only users. */
   readonly passwordHash: string | null;
+  /**
+   * The user's verified e-mail address (auth/email.ts: domain lower case), or null: set by
+   * an admin for local users, refreshed from the provider at each login otherwise. Unique
+   * among users, ignoring case.
+   */
+  readonly email: string | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
@@ -42,6 +48,7 @@ export interface NewUser {
   readonly globalRole?: GlobalRole;
   readonly enabled?: boolean;
   readonly passwordHash?: string | null;
+  readonly email?: string | null;
 }
 
 export interface UserPatch {
@@ -49,6 +56,8 @@ export interface UserPatch {
   readonly globalRole?: GlobalRole;
   readonly enabled?: boolean;
   readonly passwordHash?: string | null;
+  /** An address another user holds (in any case) is STORE_CONSTRAINT. */
+  readonly email?: string | null;
 }
 
 /** A link from a provider's stable user ID (LDAP DN, GitHub numeric ID, OIDC `sub`) to a user. */
@@ -341,6 +350,8 @@ export interface Store {
   createUser(user: NewUser): Promise<User>;
   getUser(id: string): Promise<User | undefined>;
   getUserByUsername(username: string): Promise<User | undefined>;
+  /** The user holding the e-mail address `email`, compared ignoring case. */
+  getUserByEmail(email: string): Promise<User | undefined>;
   listUsers(): Promise<User[]>;
   updateUser(id: string, patch: UserPatch): Promise<User | undefined>;
   /** Deletes the user with its identities, tokens, group cache and User memberships. */

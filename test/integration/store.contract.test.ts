@@ -244,6 +244,44 @@ export function describeStoreContract(name: string, openHarness: () => StoreHarn
         assert.equal(await store.countUsers(), 1);
         assert.equal((await store.getUser('u-bob'))?.enabled, true);
       });
+
+      it('records a verified e-mail address per user, found ignoring case, because it may become the Kubernetes user name', async () => {
+        const created = await store.createUser(newUser('alice'));
+        assert.equal(created.email, null);
+        const set = await store.updateUser('u-alice', { email: 'Alice.Smith@Example.ORG' });
+        // The domain is lower-cased; the local part is kept as given.
+        assert.equal(set?.email, 'Alice.Smith@example.org');
+        assert.equal((await store.getUserByEmail('alice.smith@EXAMPLE.org'))?.id, 'u-alice');
+        assert.equal(await store.getUserByEmail('bob@example.org'), undefined);
+        // A patch that does not name the address keeps it; null clears it.
+        assert.equal((await store.updateUser('u-alice', { displayName: 'Alice' }))?.email, 'Alice.Smith@example.org');
+        assert.equal((await store.updateUser('u-alice', { email: null }))?.email, null);
+        assert.equal(await store.getUserByEmail('alice.smith@example.org'), undefined);
+        const bob = await store.createUser(newUser('bob', { email: 'bob@example.org' }));
+        assert.equal(bob.email, 'bob@example.org');
+        assert.deepEqual(await store.getUser('u-bob'), bob);
+      });
+
+      it('refuses an address another user holds, in any case, with STORE_CONSTRAINT and keeps both users as they were', async () => {
+        await store.createUser(newUser('alice', { email: 'alice@example.org' }));
+        await store.createUser(newUser('bob'));
+        await rejectsWithCode(store.updateUser('u-bob', { email: 'ALICE@example.org' }), 'STORE_CONSTRAINT');
+        await rejectsWithCode(store.createUser(newUser('carol', { email: 'Alice@Example.org' })), 'STORE_CONSTRAINT');
+        assert.equal((await store.getUser('u-bob'))?.email, null);
+        assert.equal(await store.getUser('u-carol'), undefined);
+        assert.equal((await store.getUserByEmail('alice@example.org'))?.id, 'u-alice');
+        // Many users may have none.
+        await store.createUser(newUser('dave'));
+        assert.equal(await store.countUsers(), 3);
+      });
+
+      it('refuses what is not an address kubegate accepts with BAD_REQUEST naming email, and writes nothing', async () => {
+        await store.createUser(newUser('alice'));
+        for (const email of ['alice', 'a@b@example.org', 'system:x@example.org', 'al ice@example.org', 'alice@localhost', 'alicé@example.org', `${'a'.repeat(65)}@example.org`]) {
+          await rejectsWithCode(store.updateUser('u-alice', { email }), 'BAD_REQUEST');
+        }
+        assert.equal((await store.getUser('u-alice'))?.email, null);
+      });
     });
 
     describe('identities', () => {
@@ -1568,6 +1606,8 @@ describe('upgrading a version 1 database', () => {
   const expectUpgraded = async (store: Store): Promise<void> => {
     const cluster = await store.getCluster('prod');
     assert.equal(cluster?.mode, 'direct');
+    // Users made before e-mail addresses (version 6) have none.
+    assert.equal((await store.getUser('u-alice'))?.email, null);
     assert.deepEqual(cluster?.credentials, { kind: 'token', token: CLUSTER_TOKEN });
     assert.deepEqual((await store.listTokens({ clusterId: 'prod' })).map((token) => token.name), ['t-1']);
     assert.equal((await store.listMemberships('prod')).length, 1);

@@ -18,7 +18,7 @@ describe('store migrations', () => {
     /** What exists after every migration: created, minus dropped, with renames followed. */
     const objects = (list: typeof sqliteMigrations): string[] => {
       const existing = new Set<string>();
-      const statements = /CREATE (TABLE|INDEX) (\w+)|DROP (TABLE|INDEX) (\w+)|ALTER TABLE (\w+) RENAME TO (\w+)/g;
+      const statements = /CREATE (?:UNIQUE )?(TABLE|INDEX) (\w+)|DROP (TABLE|INDEX) (\w+)|ALTER TABLE (\w+) RENAME TO (\w+)/g;
       for (const match of list.map((migration) => migration.sql).join('\n').matchAll(statements)) {
         if (match[1] !== undefined) existing.add(`${match[1]} ${match[2]}`);
         else if (match[3] !== undefined) existing.delete(`${match[3]} ${match[4]}`);

@@ -7,7 +7,7 @@ const NOW = new Date('2025-06-01T12:00:00Z');
 const OWNER = { installationId: 'i-prod', clusterId: 'edge' };
 
 function user(id: string, enabled = true): User {
-  return { id, username: `${id}-login`, displayName: id, globalRole: 'user', enabled, passwordHash: null, createdAt: NOW, updatedAt: NOW };
+  return { id, username: `${id}-login`, displayName: id, globalRole: 'user', enabled, passwordHash: null, email: null, createdAt: NOW, updatedAt: NOW };
 }
 
 function token(name: string, userId: string, fields: Partial<Token> = {}): Token {
