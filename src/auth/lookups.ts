@@ -26,6 +26,8 @@ export interface UserRecord {
   /** The login name, carried as an extra. */
   readonly username: string;
   readonly enabled: boolean;
+  /** The verified e-mail address, or null/absent (the `email` user name, principal.ts). */
+  readonly email?: string | null;
 }
 
 export interface GroupsRecord {

@@ -9,6 +9,12 @@
  *   and the provider tells same-named people of two directories apart. It changes when a
  *   login name does; a user who logs in through two providers has one name per provider
  *   (role bindings name both).
+ * - `email`: the user's recorded, verified e-mail address (`alice@example.org`; store
+ *   `User.email`: from the provider at each login, or set by an admin for local users). A
+ *   user without one falls back to `provider:login`. The two cannot collide: an address
+ *   never contains `:` (auth/email.ts), a `provider:login` name always does. The name
+ *   follows the address: when the provider changes it, the next login records the new one
+ *   (the store announces a user change: caches drop the user, the sync re-binds).
  *
  * Only the user *name* changes: the uid stays the user ID everywhere (Impersonate-Uid, the
  * TokenReview uid, the JWT `sub`), and inside kubegate (memberships, caches, audit) a user is
@@ -16,13 +22,15 @@
  *
  * Provider names are end-user-free (configuration), login names are not: a name that would
  * fall into `system:` or kubegate's own `kubegate:` space (the sync's user) is refused, and
- * configuration refuses providers named `system` or `kubegate` in this mode.
+ * configuration refuses providers named `system` or `kubegate` in these modes.
  */
 import { RESERVED_PROVIDER_PREFIXES } from '../config/identity.js';
 import type { KubernetesUsernameFormat } from '../config/identity.js';
-import { KubegateError, isKubegateError } from '../errors.js';
-import { authenticated, unauthenticated } from './authenticator.js';
+import { KubegateError, isKubegateError, toKubegateError } from '../errors.js';
+import { authenticated, unauthenticated, undecided } from './authenticator.js';
 import type { AuthResult, TokenAuthenticator } from './authenticator.js';
+import { normalisedEmailAddress } from './email.js';
+import type { AuthLookups } from './lookups.js';
 import { EXTRA_LOGIN_NAME, EXTRA_PROVIDER, makeUserInfo } from './user.js';
 import type { UserInfo } from './user.js';
 
@@ -34,11 +42,18 @@ export interface PrincipalInput {
   readonly login: string;
   /** The provider the user logged in with. */
   readonly provider: string;
+  /** The user's recorded verified e-mail address (`email` format only). */
+  readonly email?: string | null | undefined;
 }
 
 /** The Kubernetes user name for `format`; IDENTITY_NAME_RESERVED for a name in a reserved space. */
 export function kubernetesUsername(format: KubernetesUsernameFormat, input: PrincipalInput): string {
   if (format === 'id') return input.id;
+  if (format === 'email' && input.email !== undefined && input.email !== null) {
+    const address = normalisedEmailAddress(input.email);
+    if (address === undefined) throw new KubegateError('IDENTITY_NAME_INVALID', 'the recorded e-mail address is not one kubegate accepts');
+    return address;
+  }
   const name = `${input.provider}:${input.login}`;
   const prefix = name.slice(0, name.indexOf(':')).toLowerCase();
   if (RESERVED_PROVIDER_PREFIXES.includes(prefix)) {
@@ -54,11 +69,15 @@ export function kubernetesNameOf(user: UserInfo): string {
 
 /**
  * Names every user `inner` authenticates for `format`, from the login-name and provider
- * extras every kubegate authenticator sets. An identity without them, or whose name would be
- * reserved, is refused (fail closed): it never reaches a cluster under its ID instead.
+ * extras every kubegate authenticator sets, and (format `email`) the user's recorded address,
+ * read through `lookups` (on a miss of the cache in front: the answer is cached with the
+ * name). An identity without them, or whose name would be reserved, is refused (fail
+ * closed): it never reaches a cluster under its ID instead; a store that cannot answer is
+ * `error`, as for any lookup.
  */
-export function withKubernetesUsername(inner: TokenAuthenticator, format: KubernetesUsernameFormat): TokenAuthenticator {
+export function withKubernetesUsername(inner: TokenAuthenticator, format: KubernetesUsernameFormat, lookups?: Pick<AuthLookups, 'getUser'>): TokenAuthenticator {
   if (format === 'id') return inner;
+  if (format === 'email' && lookups === undefined) throw new TypeError('the email format needs the user lookup');
   return {
     async authenticateToken(token, options): Promise<AuthResult> {
       const result = await inner.authenticateToken(token, options);
@@ -69,9 +88,11 @@ export function withKubernetesUsername(inner: TokenAuthenticator, format: Kubern
       if (login === undefined || provider === undefined) return unauthenticated('IDENTITY_NAME_INVALID');
       let kubernetesName: string;
       try {
-        kubernetesName = kubernetesUsername(format, { id: user.name, login, provider });
+        const email = format === 'email' ? ((await lookups!.getUser(user.name))?.email ?? null) : null;
+        kubernetesName = kubernetesUsername(format, { id: user.name, login, provider, email });
       } catch (error) {
-        return unauthenticated(isKubegateError(error) ? error.code : 'IDENTITY_NAME_INVALID');
+        if (isKubegateError(error) && (error.code === 'IDENTITY_NAME_INVALID' || error.code === 'IDENTITY_NAME_RESERVED')) return unauthenticated(error.code);
+        return undecided(isKubegateError(error) ? error : new KubegateError('AUTH_UNDECIDED', undefined, { cause: toKubegateError(error) }));
       }
       return authenticated(makeUserInfo({ ...user, kubernetesName }), result.token);
     },

@@ -49,7 +49,7 @@ export function createTokenChain(options: TokenChainOptions): CachedAuthenticato
     touchIntervalMs: options.touchIntervalMs,
     onTouchError: options.onTouchError,
   });
-  const named = withKubernetesUsername(unionAuthenticator([kubegateTokens, ...(options.otherTokens ?? [])]), options.kubernetesUsername ?? 'id');
+  const named = withKubernetesUsername(unionAuthenticator([kubegateTokens, ...(options.otherTokens ?? [])]), options.kubernetesUsername ?? 'id', options.lookups);
   return cachedAuthenticator(withAuthenticatedGroup(named), {
     successTtlMs: options.successTtlMs,
     failureTtlMs: options.failureTtlMs,

@@ -6,7 +6,7 @@
  *   kubegate password                                 POST /v1/me/password
  *   kubegate cluster add|list|get|rm                  POST|GET /v1/clusters, GET|DELETE /v1/clusters/:id
  *                                                     (add --agent: an agent-mode cluster and its import command)
- *   kubegate user add|list|disable|enable             POST|GET /v1/users, PATCH /v1/users/:id
+ *   kubegate user add|list|update|disable|enable      POST|GET /v1/users, PATCH /v1/users/:id
  *   kubegate member add|list|rm <cluster>             /v1/clusters/:id/members
  *   kubegate token create|list|revoke                 POST|GET /v1/tokens, DELETE /v1/tokens/:name
  *   kubegate provider list                            GET /v1/providers (with each provider's health: admins)
@@ -119,7 +119,7 @@ function fieldColumns(pairs: readonly (readonly [string, string])[]): Column<Row
   return pairs.map(([header, field]) => ({ header, value: (row: Row) => row[field] }));
 }
 
-const USER_COLUMNS = fieldColumns([['ID', 'id'], ['USERNAME', 'username'], ['ROLE', 'globalRole'], ['ENABLED', 'enabled'], ['LOCAL', 'local']]);
+const USER_COLUMNS = fieldColumns([['ID', 'id'], ['USERNAME', 'username'], ['EMAIL', 'email'], ['ROLE', 'globalRole'], ['ENABLED', 'enabled'], ['LOCAL', 'local']]);
 const MEMBER_COLUMNS = fieldColumns([['KIND', 'kind'], ['NAME', 'name'], ['ROLE', 'role']]);
 const TOKEN_COLUMNS = fieldColumns([['NAME', 'name'], ['KIND', 'kind'], ['CLUSTER', 'cluster'], ['EXPIRES', 'expiresAt'], ['LAST USED', 'lastUsedAt'], ['DESCRIPTION', 'description']]);
 const WHOAMI_COLUMNS = fieldColumns([['USERNAME', 'username'], ['ID', 'id'], ['ROLE', 'globalRole'], ['PROVIDER', 'provider'], ['GROUPS', 'groups']]);
@@ -231,17 +231,27 @@ export function addAdminCommands(program: Command, tokenCommand: Command, deps: 
       }),
     );
 
-  const user = program.command('user').description('Add, list, disable and enable users (admins).');
+  const user = program.command('user').description('Add, list, update, disable and enable users (admins).');
   withOutput(withConnection(user.command('add <username>')))
     .description('Add a local user (POST /v1/users); the password comes from --password-stdin, KUBEGATE_NEW_PASSWORD or a prompt.')
     .option('--display-name <name>', 'display name (default: the username)')
+    .option('--email <address>', 'the verified e-mail address you vouch for (the Kubernetes user name with identity.kubernetesUsername: email)')
     .option('--admin', 'give the global role admin')
     .option('--password-stdin', 'read the password from standard input')
     .action(
       run(async (session, flags, [username]) => {
         const password = await newPassword(flags, deps());
         const displayName = flags['displayName'] as string | undefined;
-        const created = (await session.call('POST', '/v1/users', { username, password, globalRole: flags['admin'] === true ? 'admin' : 'user', ...(displayName === undefined ? {} : { displayName }) })).body as Row;
+        const email = flags['email'] as string | undefined;
+        const created = (
+          await session.call('POST', '/v1/users', {
+            username,
+            password,
+            globalRole: flags['admin'] === true ? 'admin' : 'user',
+            ...(displayName === undefined ? {} : { displayName }),
+            ...(email === undefined ? {} : { email }),
+          })
+        ).body as Row;
         out(formatOutput(format(flags), created, [created], fieldColumns([['ID', 'id'], ['USERNAME', 'username']])));
       }),
     );
@@ -251,6 +261,26 @@ export function addAdminCommands(program: Command, tokenCommand: Command, deps: 
       run(async (session, flags) => {
         const body = (await session.call('GET', '/v1/users')).body;
         out(formatOutput(format(flags), body, itemsOf(body), USER_COLUMNS));
+      }),
+    );
+  withOutput(withConnection(user.command('update <user>')))
+    .description("Change a user's display name or e-mail address, by username or ID (PATCH /v1/users/:id).")
+    .option('--display-name <name>', 'the new display name')
+    .option('--email <address>', 'the verified e-mail address you vouch for')
+    .option('--no-email', 'remove the recorded e-mail address')
+    .action(
+      run(async (session, flags, [nameOrId]) => {
+        const displayName = flags['displayName'] as string | undefined;
+        const email = flags['email'] as string | false | undefined;
+        if (displayName === undefined && email === undefined) throw new KubegateError('BAD_REQUEST', 'give --display-name, --email or --no-email', { field: 'email' });
+        const id = await userIdOf(session, nameOrId!);
+        const updated = (
+          await session.call('PATCH', `/v1/users/${path(id)}`, {
+            ...(displayName === undefined ? {} : { displayName }),
+            ...(email === undefined ? {} : { email: email === false ? null : email }),
+          })
+        ).body as Row;
+        out(formatOutput(format(flags), updated, [updated], USER_COLUMNS));
       }),
     );
   for (const [name, enabled] of [['disable', false], ['enable', true]] as const) {

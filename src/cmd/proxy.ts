@@ -60,6 +60,7 @@ import { createProviderHealthMonitor, sharedProviderHealthRecords, upOf } from '
 import { createProviders } from '../providers/index.js';
 import { deriveLoginStateKey } from '../providers/login-state.js';
 import { oidcBearerAuthenticator } from '../providers/oidc/bearer.js';
+import { recordVerifiedEmail } from '../providers/verified-email.js';
 import { oidcBearerSource } from '../providers/oidc/oidc.js';
 import { loadJobReports } from '../store/job-reports.js';
 import { holdLease } from '../store/lease.js';
@@ -178,7 +179,15 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
     const tokenCache = createTokenChain({
       lookups: store,
       otherTokens:
-        config.oidcBearer === undefined ? [] : [oidcBearerAuthenticator({ source: oidcBearerSource(providers, config.oidcBearer.provider), lookups: store })],
+        config.oidcBearer === undefined
+          ? []
+          : [
+              oidcBearerAuthenticator({
+                source: oidcBearerSource(providers, config.oidcBearer.provider),
+                lookups: store,
+                recordEmail: async (userId, email) => void (await recordVerifiedEmail(store, logger, userId, email)),
+              }),
+            ],
       successTtlMs: config.authCache.successTtlSeconds * 1000,
       failureTtlMs: config.authCache.failureTtlSeconds * 1000,
       maxEntries: config.authCache.maxEntries,

@@ -371,8 +371,9 @@ function crossCheck(input: Partial<ProxyInput>, invalid: ReadonlySet<string>): C
   providers?.forEach((provider, index) => {
     if (seen.has(provider.name)) issues.push({ path: ['providers', index, 'name'], problem: 'is used by another provider' });
     seen.add(provider.name);
-    if (input.identity?.kubernetesUsername === 'provider:login' && RESERVED_PROVIDER_PREFIXES.includes(provider.name)) {
-      issues.push({ path: ['providers', index, 'name'], problem: `must not be ${provider.name} with identity.kubernetesUsername provider:login (its users would be named ${provider.name}:…, a reserved name space)` });
+    const format = input.identity?.kubernetesUsername ?? 'id';
+    if (format !== 'id' && RESERVED_PROVIDER_PREFIXES.includes(provider.name)) {
+      issues.push({ path: ['providers', index, 'name'], problem: `must not be ${provider.name} with identity.kubernetesUsername ${format} (its users would be named ${provider.name}:…, a reserved name space)` });
     }
   });
   if (oidcBearer !== undefined && providers !== undefined) {

@@ -74,6 +74,8 @@ export interface UserSummary {
   readonly globalRole: 'admin' | 'user';
   readonly enabled: boolean;
   readonly local: boolean;
+  /** The verified e-mail address, or null. */
+  readonly email: string | null;
   readonly createdAt: string;
 }
 

@@ -5,8 +5,8 @@
  * classic `--oidc-*` flags for older API servers.
  *
  * Both map the claims (claims.ts) to exactly the identity the proxy impersonates:
- * - username = `sub` unprefixed (with `identity.kubernetesUsername: provider:login`, the
- *   claim `kubegate_username` instead: `usernameClaim`). Structured: `prefix: ""` (required with `claim`). Classic:
+ * - username = `sub` unprefixed (with `identity.kubernetesUsername: provider:login` or
+ *   `email`, the claim `kubegate_username` instead: `usernameClaim`). Structured: `prefix: ""` (required with `claim`). Classic:
  *   `--oidc-username-prefix=-`, because without it every claim but `email` is prefixed with
  *   `<issuer>#`.
  * - groups = `groups` unprefixed (the provider prefix `ldap:`… is already in the value).

@@ -8,7 +8,7 @@
  * | `iss` | the proxy's public URL | which authenticator verifies the token |
  * | `aud` | the cluster ID | the token is for that one cluster |
  * | `sub` | the kubegate user ID (`u-…`) | uid, and the username with `identity.kubernetesUsername: id` |
- * | `kubegate_username` | the Kubernetes user name (`ldap:alice`), only when not `id` | username (no prefix) |
+ * | `kubegate_username` | the Kubernetes user name (`ldap:alice`, `alice@example.org`), only when not `id` | username (no prefix) |
  * | `groups` | provider groups (`ldap:cn=ops,…`), never a `system:` one | groups (no prefix); the API server adds `system:authenticated` |
  * | `preferred_username` | the login name | extra `kubegate.io/login-name` |
  * | `kubegate_provider` | the provider of the login | extra `kubegate.io/provider` |

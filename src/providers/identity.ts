@@ -14,6 +14,13 @@ export interface ProviderIdentity {
   /** Provider-prefixed groups, e.g. `ldap:cn=ops,ou=groups,dc=example,dc=org`. */
   readonly groups: readonly string[];
   /**
+   * The person's e-mail address as the provider vouches for it (OIDC: `email` with
+   * `email_verified`; LDAP: the directory's attribute; GitHub: the primary verified one),
+   * normalised (auth/email.ts); absent when there is none that kubegate accepts. A login
+   * records it on the user (proxy/api/login.ts).
+   */
+  readonly email?: string;
+  /**
    * Set only by providers whose accounts ARE kubegate users (the local provider): the login
    * uses this user directly and links no identity.
    */

@@ -15,9 +15,10 @@
  * - Per membership: a ClusterRoleBinding of the subject to the role's ClusterRole
  *   (owner → cluster-admin, member → edit, viewer → view by default). A User subject is the
  *   user's Kubernetes user name (auth/principal.ts): its ID, or with `provider:login` one
- *   subject per provider the user logs in with (`memberNames`); a user with no name yet gets
- *   no binding.
- * - With `provider:login`, each ClusterAuthToken names the Kubernetes user name of its login
+ *   subject per provider the user logs in with (`memberNames`), or with `email` the user's
+ *   address (one subject; without one, the `provider:login` names); a user with no name yet
+ *   gets no binding.
+ * - With `provider:login` or `email`, each ClusterAuthToken names the Kubernetes user name of its login
  *   in the annotation `kubegate.io/username`, which the webhook answers; a token whose name
  *   would be reserved is left out (the webhook then does not know it: fail closed).
  * Everything carries `app.kubernetes.io/managed-by: kubegate` and its owner's labels
@@ -86,7 +87,7 @@ export function desiredState(input: DesiredInput): DesiredState {
     if (format !== 'id') {
       const user = input.users.get(token.userId)!;
       try {
-        annotations = { ...annotations, [ANNOTATION_USERNAME]: kubernetesUsername(format, { id: user.id, login: user.username, provider: token.provider }) };
+        annotations = { ...annotations, [ANNOTATION_USERNAME]: kubernetesUsername(format, { id: user.id, login: user.username, provider: token.provider, email: user.email }) };
       } catch {
         continue;
       }

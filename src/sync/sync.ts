@@ -219,7 +219,10 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
     return desiredState({ namespace, owner, tokens, users, groups, memberships, roleNames, now: now(), kubernetesUsername: format, ...(memberNames === undefined ? {} : { memberNames }) });
   }
 
-  /** The Kubernetes user names of User members: one per provider each logs in with (principal.ts). */
+  /**
+   * The Kubernetes user names of User members (principal.ts): one per provider each logs in
+   * with — with `email`, the one address of a user that has one.
+   */
   async function namesOfMembers(memberships: readonly Membership[]): Promise<Map<string, readonly string[]>> {
     const names = new Map<string, readonly string[]>();
     for (const membership of memberships) {
@@ -231,12 +234,12 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
       const userNames: string[] = [];
       for (const provider of [...providers].sort()) {
         try {
-          userNames.push(kubernetesUsername(format, { id: user.id, login: user.username, provider }));
+          userNames.push(kubernetesUsername(format, { id: user.id, login: user.username, provider, email: user.email }));
         } catch {
           // A reserved name is never bound (the proxy refuses to authenticate it too).
         }
       }
-      names.set(user.id, userNames);
+      names.set(user.id, [...new Set(userNames)]);
     }
     return names;
   }
@@ -455,6 +458,15 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
       case 'groups': {
         const holders = [...states].filter(([, state]) => state.userIds.has(change.key)).map(([id]) => id);
         for (const id of holders) schedule(id);
+        // A user's name may have changed (`email`: a new address): the clusters binding it re-bind.
+        if (change.kind === 'user' && format !== 'id') {
+          void store.listMembershipsOf({ users: [change.key], groups: [] }).then(
+            (memberships) => {
+              for (const clusterId of new Set(memberships.map((membership) => membership.clusterId))) if (!holders.includes(clusterId)) schedule(clusterId);
+            },
+            () => void scheduleAll(),
+          );
+        }
         // A user's first cluster token announces itself as a `token` change; nothing more to do.
         return;
       }

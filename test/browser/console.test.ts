@@ -107,10 +107,12 @@ describe('web console in Chromium', () => {
     await page.getByRole('link', { name: 'Users' }).click();
     await page.getByLabel('Username').fill('alice');
     await page.getByLabel('Display name').fill('Alice <Ops>');
+    await page.getByLabel('E-mail address').fill('alice@example.org');
     await page.getByLabel('Initial password').fill(ALICE_PASSWORD);
     await page.getByRole('button', { name: 'Add user' }).click();
     await page.getByText('The user was created.').waitFor();
     assert.ok(await page.getByRole('cell', { name: 'Alice <Ops>' }).isVisible(), 'the display name is shown as text');
+    assert.ok(await page.getByRole('cell', { name: 'alice@example.org' }).isVisible(), 'the e-mail address is listed');
     await screenshot('03-users');
 
     await page.getByRole('link', { name: 'Clusters', exact: true }).click();

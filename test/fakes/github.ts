@@ -11,6 +11,11 @@
  *   as GitHub answers), codes single-use and expiring after `codeTtlMs` (else 200
  *   `bad_verification_code`), the same redirect URI, the PKCE verifier when a challenge was
  *   sent. JSON only with `Accept: application/json`; form-encoded otherwise, as GitHub does.
+ * - scopes: a token holds the scopes its authorize asked for (GitHub grants what the OAuth
+ *   app asks, space- or comma-separated), answered in `scope` and `X-OAuth-Scopes`.
+ *   `GET /user/emails` needs `user:email` (or `user`): without it 404 `Not Found`, as GitHub
+ *   answers an OAuth token that lacks the scope; it lists every address with `primary`,
+ *   `verified` and `visibility`.
  * - REST: `Authorization: Bearer|token <access token>` or 401 JSON `Bad credentials`;
  *   `per_page` (default 30, at most `maxPerPage`) and `page`, with a `Link` header
  *   (`rel="next"`, `rel="last"`) when there are more pages; 403 without a User-Agent, as
@@ -30,6 +35,8 @@ export interface FakeGithubUser {
   name?: string | null;
   orgs: string[];
   teams: { readonly org: string; readonly slug: string }[];
+  /** What `/user/emails` lists (none by default). */
+  emails?: { readonly email: string; readonly primary: boolean; readonly verified: boolean }[];
 }
 
 export interface FakeGithubRequest {
@@ -71,6 +78,7 @@ interface IssuedCode {
   readonly redirectUri: string;
   readonly challenge: string | undefined;
   readonly expiresAtMs: number;
+  readonly scopes: readonly string[];
 }
 
 const DOCS = 'https://docs.github.com/rest';
@@ -78,7 +86,7 @@ const DOCS = 'https://docs.github.com/rest';
 export async function startFakeGithub(options: FakeGithubOptions): Promise<FakeGithub> {
   const maxPerPage = options.maxPerPage ?? 100;
   const codes = new Map<string, IssuedCode>();
-  const accessTokens = new Map<string, number>();
+  const accessTokens = new Map<string, { readonly userId: number; readonly scopes: readonly string[] }>();
   const sockets = new Set<Socket>();
   const server = http.createServer((req, res) => {
     void handle(req, res).catch(() => {
@@ -153,7 +161,8 @@ export async function startFakeGithub(options: FakeGithubOptions): Promise<FakeG
         return;
       }
       const code = randomBytes(10).toString('hex');
-      codes.set(code, { userId: fake.nextUser, redirectUri, challenge, expiresAtMs: Date.now() + fake.codeTtlMs });
+      const scopes = (query.get('scope') ?? '').split(/[\s,]+/).filter((scope) => scope !== '');
+      codes.set(code, { userId: fake.nextUser, redirectUri, challenge, expiresAtMs: Date.now() + fake.codeTtlMs, scopes });
       target.searchParams.set('code', code);
     }
     target.searchParams.set('state', state);
@@ -198,8 +207,8 @@ export async function startFakeGithub(options: FakeGithubOptions): Promise<FakeG
       }
     }
     const token = `gho_${randomBytes(18).toString('hex')}`;
-    accessTokens.set(token, issued.userId);
-    answer({ access_token: token, token_type: 'bearer', scope: 'read:org,read:user' });
+    accessTokens.set(token, { userId: issued.userId, scopes: issued.scopes });
+    answer({ access_token: token, token_type: 'bearer', scope: issued.scopes.join(',') });
   }
 
   function page(res: http.ServerResponse, path: string, query: URLSearchParams, items: readonly unknown[]): void {
@@ -224,14 +233,23 @@ export async function startFakeGithub(options: FakeGithubOptions): Promise<FakeG
   function rest(req: http.IncomingMessage, path: string, query: URLSearchParams, res: http.ServerResponse): void {
     if (refusedUpFront(req, res)) return;
     const match = /^(?:Bearer|token) (\S+)$/.exec(req.headers['authorization'] ?? '');
-    const userId = match === null ? undefined : accessTokens.get(match[1] ?? '');
-    const user = userId === undefined ? undefined : fake.users.get(userId);
-    if (user === undefined) {
+    const granted = match === null ? undefined : accessTokens.get(match[1] ?? '');
+    const user = granted === undefined ? undefined : fake.users.get(granted.userId);
+    if (user === undefined || granted === undefined) {
       json(res, 401, { message: 'Bad credentials', documentation_url: DOCS, status: '401' });
       return;
     }
+    res.setHeader('x-oauth-scopes', granted.scopes.join(', '));
     if (path === '/user') {
       json(res, 200, { login: user.login, id: user.id, type: 'User', name: user.name ?? null });
+      return;
+    }
+    if (path === '/user/emails') {
+      if (!granted.scopes.includes('user:email') && !granted.scopes.includes('user')) {
+        json(res, 404, { message: 'Not Found', documentation_url: DOCS, status: '404' });
+        return;
+      }
+      page(res, path, query, (user.emails ?? []).map((entry) => ({ ...entry, visibility: entry.primary ? 'private' : null })));
       return;
     }
     const orgId = (org: string): number => createHash('sha256').update(org).digest().readUInt32BE(0);
@@ -264,7 +282,7 @@ export async function startFakeGithub(options: FakeGithubOptions): Promise<FakeG
     const route = `${req.method} ${target.pathname}`;
     if (route === 'GET /login/oauth/authorize') authorize(target.searchParams, res);
     else if (route === 'POST /login/oauth/access_token') await accessToken(req, target.searchParams, res);
-    else if (route === 'GET /user' || route === 'GET /user/orgs' || route === 'GET /user/teams') rest(req, target.pathname, target.searchParams, res);
+    else if (route === 'GET /user' || route === 'GET /user/emails' || route === 'GET /user/orgs' || route === 'GET /user/teams') rest(req, target.pathname, target.searchParams, res);
     else if (route === 'GET /rate_limit') rateLimit(req, res);
     else json(res, 404, { message: 'Not Found', documentation_url: DOCS });
   }

@@ -232,6 +232,24 @@ describe('kubegate admin CLI against a real proxy', () => {
     assert.match(again.stderr, /^kubegate: CONFLICT: a user with this username exists/);
   });
 
+  test('user add --email and user update --email / --no-email record the address an admin vouches for; a held or bad one is refused', async () => {
+    await ok(admin(), ['user', 'add', 'erin', '--email', 'Erin@Example.org', '--password-stdin'], `${ALICE_PASSWORD}\n`);
+    const emailOf = async (username: string): Promise<unknown> =>
+      (JSON.parse((await ok(admin(), ['user', 'list', '-o', 'json'])).stdout).items as { username: string; email: unknown }[]).find((user) => user.username === username)?.email;
+    assert.equal(await emailOf('erin'), 'Erin@example.org');
+    const updated = JSON.parse((await ok(admin(), ['user', 'update', 'erin', '--email', 'erin.k@example.org', '-o', 'json'])).stdout);
+    assert.equal(updated.email, 'erin.k@example.org');
+    const held = await kubegate(admin(), ['user', 'update', 'alice', '--email', 'ERIN.K@example.org']);
+    assert.equal(held.code, 6);
+    assert.match(held.stderr, /^kubegate: CONFLICT: another user has this e-mail address/);
+    const bad = await kubegate(admin(), ['user', 'update', 'alice', '--email', 'alice@']);
+    assert.equal(bad.code, 2);
+    const nothing = await kubegate(admin(), ['user', 'update', 'alice']);
+    assert.equal(nothing.code, 2);
+    await ok(admin(), ['user', 'update', 'erin', '--no-email']);
+    assert.equal(await emailOf('erin'), null);
+  });
+
   test('disabling a user ends their CLI session: the next call logs in again and is refused', async () => {
     await ok(admin(), ['user', 'disable', 'alice']);
     const refused = await kubegate(alice(), ['whoami']);

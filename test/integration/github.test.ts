@@ -106,13 +106,13 @@ describe('GitHub browser login through the proxy', () => {
     return new URL(back.headers.get('location') ?? '');
   }
 
-  it('redirects to GitHub with the client ID, the proxy callback, read:user read:org, a sealed state and S256 PKCE', async () => {
+  it('redirects to GitHub with the client ID, the proxy callback, read:user user:email read:org, a sealed state and S256 PKCE', async () => {
     const start = await request(app).get('/v1/login/github').expect(302);
     const location = new URL(start.headers['location'] as string);
     assert.equal(`${location.origin}${location.pathname}`, `${fake.url}/login/oauth/authorize`);
     assert.equal(location.searchParams.get('client_id'), CLIENT_ID);
     assert.equal(location.searchParams.get('redirect_uri'), `${PUBLIC_URL}/v1/login/github/callback`);
-    assert.equal(location.searchParams.get('scope'), 'read:user read:org');
+    assert.equal(location.searchParams.get('scope'), 'read:user user:email read:org');
     assert.match(location.searchParams.get('state') ?? '', /^[A-Za-z0-9_-]{64,}$/);
     assert.equal(location.searchParams.get('code_challenge_method'), 'S256');
     assert.equal(location.searchParams.get('client_secret'), null);
@@ -130,6 +130,43 @@ describe('GitHub browser login through the proxy', () => {
     assert.equal(exchange?.accept, 'application/json', 'GitHub answers form-encoded without it');
     const api = fake.requests.filter((r) => r.url.startsWith('/user')).at(-1);
     assert.match(api?.authorization ?? '', /^Bearer gho_/);
+  });
+
+  it('records the primary address GitHub marks verified (GET /user/emails, under the user:email scope), and drops it once it is not', async () => {
+    const octocat = fake.users.get(OCTOCAT)!;
+    octocat.emails = [
+      { email: 'octo-old@example.org', primary: false, verified: true },
+      { email: 'Octocat@GitHub.Example', primary: true, verified: true },
+    ];
+    try {
+      const response = await request(app).get(pathOf(await callbackFor(OCTOCAT))).expect(200);
+      assert.equal((await h.store.getUser(response.body.user.id))?.email, 'Octocat@github.example');
+      assert.ok(fake.requests.some((r) => r.url.startsWith('/user/emails')));
+      octocat.emails = [{ email: 'Octocat@github.example', primary: true, verified: false }];
+      await request(app).get(pathOf(await callbackFor(OCTOCAT))).expect(200);
+      assert.equal((await h.store.getUser(response.body.user.id))?.email, null);
+    } finally {
+      delete octocat.emails;
+    }
+  });
+
+  it('has a fake as strict as GitHub: /user/emails is 404 for a token granted without user:email', async () => {
+    fake.nextUser = OCTOCAT;
+    const redirectUri = `${PUBLIC_URL}/v1/login/github/callback`;
+    const authorize = new URL(`${fake.url}/login/oauth/authorize`);
+    for (const [key, value] of Object.entries({ client_id: CLIENT_ID, redirect_uri: redirectUri, state: 'st', scope: 'read:user read:org' })) authorize.searchParams.set(key, value);
+    const back = await fetch(authorize, { redirect: 'manual' });
+    const code = new URL(back.headers.get('location') ?? '').searchParams.get('code') ?? '';
+    const exchange = await fetch(`${fake.url}/login/oauth/access_token`, {
+      method: 'POST',
+      headers: { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ client_id: CLIENT_ID, client_secret: CLIENT_SECRET, code, redirect_uri: redirectUri }),
+    });
+    const granted = (await exchange.json()) as { access_token: string; scope: string };
+    assert.equal(granted.scope, 'read:user,read:org');
+    const emails = await fetch(`${fake.url}/user/emails`, { headers: { authorization: `Bearer ${granted.access_token}`, 'user-agent': 'kubegate-test' } });
+    assert.equal(emails.status, 404);
+    assert.equal(emails.headers.get('x-oauth-scopes'), 'read:user, read:org');
   });
 
   it('finds the same kubegate user after the GitHub login was renamed, because the link is the numeric ID', async () => {

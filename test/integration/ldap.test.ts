@@ -111,12 +111,27 @@ describe('LDAP provider against a real slapd', () => {
   const provider = (settings: Record<string, unknown> = {}, fields: Partial<ProviderConfig> = {}) =>
     createLdapProvider(config({ ...ldapProviderSettings(slapd), ...settings }, fields), { logger: log.logger });
 
-  it('authenticates a user with the right password and reports the DN, names and groups from the directory', async () => {
+  it('authenticates a user with the right password and reports the DN, names, e-mail address and groups from the directory', async () => {
     const result = await provider().authenticatePassword('alice', users.alice.password);
     assert.deepEqual(result, {
       outcome: 'authenticated',
-      identity: { providerUserId: users.alice.dn, loginName: 'alice', displayName: 'Alice Liddell', groups: [group(groups.ops)] },
+      identity: { providerUserId: users.alice.dn, loginName: 'alice', displayName: 'Alice Liddell', groups: [group(groups.ops)], email: 'alice@example.org' },
     });
+  });
+
+  it('reads the e-mail address from userEmailAttribute (the first value that is an address), and none when it is switched off', async () => {
+    const emailOf = async (settings: Record<string, unknown>): Promise<string | undefined> => {
+      const result = await provider(settings).authenticatePassword('bob', users.bob.password);
+      return result.outcome === 'authenticated' ? result.identity.email : 'not authenticated';
+    };
+    await slapd.asAdmin((client) => replaceAttribute(client, users.bob.dn, 'mail', ['not an address', 'Bob.Builder@Example.ORG']));
+    try {
+      assert.equal(await emailOf({}), 'Bob.Builder@example.org');
+      assert.equal(await emailOf({ userEmailAttribute: '' }), undefined);
+      assert.equal(await emailOf({ userEmailAttribute: 'cn' }), undefined, 'a value that is no address is none');
+    } finally {
+      await slapd.asAdmin((client) => replaceAttribute(client, users.bob.dn, 'mail', ['bob@example.org']));
+    }
   });
 
   it('matches the login name as the directory does (case-insensitively) but reports the entry’s own spelling', async () => {
@@ -285,7 +300,7 @@ describe('LDAP provider against a real slapd', () => {
     assert.deepEqual(await ldap.refreshIdentity(users.alice.dn.toUpperCase()), {
       outcome: 'found',
       enabled: true,
-      identity: { providerUserId: users.alice.dn, loginName: 'alice', displayName: 'Alice Liddell', groups: [group(groups.ops)] },
+      identity: { providerUserId: users.alice.dn, loginName: 'alice', displayName: 'Alice Liddell', groups: [group(groups.ops)], email: 'alice@example.org' },
     });
     const carol = await ldap.refreshIdentity(users.carol.dn);
     assert.equal(carol.outcome === 'found' && carol.enabled, false);

@@ -24,6 +24,7 @@ export interface TestAccount {
   readonly preferred_username?: string;
   readonly name?: string;
   readonly email?: string;
+  readonly email_verified?: boolean;
   readonly groups?: readonly unknown[];
 }
 
@@ -90,7 +91,7 @@ export async function startOidcIssuer(options: StartOidcIssuerOptions): Promise<
       pkce: { required: () => true },
       features: { devInteractions: { enabled: false }, deviceFlow: { enabled: true } },
       jwks: { keys: [key.jwk] },
-      claims: { openid: ['sub'], profile: ['preferred_username', 'name'], email: ['email'], groups: ['groups'] },
+      claims: { openid: ['sub'], profile: ['preferred_username', 'name'], email: ['email', 'email_verified'], groups: ['groups'] },
       conformIdTokenClaims: false,
       cookies: { keys: ['oidc-issuer-test-cookie-key'] },
       interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },

@@ -2,7 +2,7 @@
  * Users (admins): the list, a form for a new local user, disable and enable.
  *
  *   GET  /console/admin/users                    GET /v1/users
- *   POST /console/admin/users                    {username, displayName, password, admin, _csrf} → POST /v1/users
+ *   POST /console/admin/users                    {username, displayName, email, password, admin, _csrf} → POST /v1/users
  *   POST /console/admin/users/:id/disable|enable {_csrf} → PATCH /v1/users/:id {enabled}
  *
  * The API decides who may do this (admins only) and refuses what would leave no enabled
@@ -27,7 +27,7 @@ const DONE = { created: 'The user was created.', disabled: 'The user was disable
 
 function userRow(user: UserSummary, csrf: string): Html {
   const action = user.enabled ? 'disable' : 'enable';
-  return html`<tr><td>${user.username}</td><td>${user.displayName}</td><td class="mono">${user.id}</td><td>${user.globalRole}</td>
+  return html`<tr><td>${user.username}</td><td>${user.displayName}</td><td>${user.email ?? ''}</td><td class="mono">${user.id}</td><td>${user.globalRole}</td>
 <td>${user.enabled ? html`<span class="badge ok">enabled</span>` : html`<span class="badge bad">disabled</span>`}</td>
 <td>${user.local ? 'local' : 'external'}</td><td>${when(user.createdAt)}</td>
 <td class="actions"><form method="post" action="${USERS_PATH}/${user.id}/${action}">${csrfField(csrf)}<button class="${user.enabled ? 'danger' : 'secondary'}" type="submit" aria-label="${user.enabled ? 'Disable' : 'Enable'} ${user.username}">${user.enabled ? 'Disable' : 'Enable'}</button></form></td></tr>`;
@@ -37,7 +37,7 @@ export function userRoutes(ctx: ConsoleContext): Router {
   const router = Router();
   const session = requireSession(ctx);
 
-  async function page(current: ConsoleSession, typed: { username?: string; displayName?: string } = {}): Promise<Html> {
+  async function page(current: ConsoleSession, typed: { username?: string; displayName?: string; email?: string } = {}): Promise<Html> {
     const users = itemsOf<UserSummary>(await ctx.api.call('GET', '/v1/users', { token: current.token }));
     return html`<h1>Users</h1>
 <section class="card" aria-labelledby="add-user"><h2 id="add-user">Add a local user</h2>
@@ -45,12 +45,13 @@ export function userRoutes(ctx: ConsoleContext): Router {
 ${csrfField(current.csrf)}
 <label for="username">Username<input id="username" name="username" type="text" required maxlength="64" autocomplete="off" value="${typed.username ?? ''}"></label>
 <label for="displayName">Display name<input id="displayName" name="displayName" type="text" maxlength="256" value="${typed.displayName ?? ''}"></label>
+<label for="email">E-mail address <span class="muted">(one you have verified: it may become the user's name in Kubernetes)</span><input id="email" name="email" type="email" maxlength="254" autocomplete="off" value="${typed.email ?? ''}"></label>
 <label for="password">Initial password<input id="password" name="password" type="password" required autocomplete="new-password"></label>
 <label class="check"><input type="checkbox" name="admin" value="yes"> Administrator (global role admin)</label>
 <div><button type="submit">Add user</button></div>
 </form></section>
 <section class="card" aria-labelledby="user-list"><h2 id="user-list">All users</h2>
-<table><thead><tr><th scope="col">Username</th><th scope="col">Display name</th><th scope="col">ID</th><th scope="col">Role</th><th scope="col">State</th><th scope="col">Kind</th><th scope="col">Created</th><th scope="col"><span class="muted">Actions</span></th></tr></thead>
+<table><thead><tr><th scope="col">Username</th><th scope="col">Display name</th><th scope="col">E-mail</th><th scope="col">ID</th><th scope="col">Role</th><th scope="col">State</th><th scope="col">Kind</th><th scope="col">Created</th><th scope="col"><span class="muted">Actions</span></th></tr></thead>
 <tbody>${users.map((user) => userRow(user, current.csrf))}</tbody></table></section>`;
   }
 
@@ -60,7 +61,11 @@ ${csrfField(current.csrf)}
 
   router.post('/admin/users', session, async (request, response) => {
     const current = sessionOf(response);
-    const typed = { username: formField(request, 'username', { optional: true }), displayName: formField(request, 'displayName', { optional: true }) };
+    const typed = {
+      username: formField(request, 'username', { optional: true }),
+      displayName: formField(request, 'displayName', { optional: true }),
+      email: formField(request, 'email', { optional: true }),
+    };
     await submitForm(
       async () => {
         await ctx.api.call('POST', '/v1/users', {
@@ -69,6 +74,7 @@ ${csrfField(current.csrf)}
             username: formField(request, 'username'),
             password: formField(request, 'password'),
             ...(typed.displayName === '' ? {} : { displayName: typed.displayName }),
+            ...(typed.email === '' ? {} : { email: typed.email }),
             globalRole: formField(request, 'admin', { optional: true }) === 'yes' ? 'admin' : 'user',
           },
         });

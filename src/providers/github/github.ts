@@ -4,15 +4,18 @@
  * (src/proxy/api/browser-login.ts).
  *
  * Flow: the browser goes to `<oauth base>/login/oauth/authorize` with the client ID, the
- * proxy's callback, the scopes `read:user read:org`, the sealed `state` and a PKCE S256
+ * proxy's callback, the scopes `read:user user:email read:org`, the sealed `state` and a PKCE S256
  * challenge (GitHub checks it since 2025; servers that predate PKCE ignore it). The callback's
  * code is exchanged at `<oauth base>/login/oauth/access_token`; then the REST API answers who
- * the person is: `GET /user`, `/user/orgs`, `/user/teams` (paginated, see api.ts).
+ * the person is: `GET /user`, `/user/emails` (needs `user:email`), `/user/orgs`,
+ * `/user/teams` (paginated, see api.ts).
  *
  * Identity:
  * - providerUserId: the numeric GitHub user ID (as a string), which never changes: a renamed
  *   account is still the same kubegate user. loginName: the GitHub login; displayName: the
- *   profile name, else the login.
+ *   profile name, else the login. email: the primary address if GitHub marks it verified
+ *   (and kubegate accepts it, auth/email.ts), else none — never the public profile address,
+ *   which anyone can type.
  * - groups: `<provider>:<org>` for each organization and `<provider>:<org>/<team-slug>` for
  *   each team, lower case (GitHub names are case-insensitive, so access rules written in any
  *   case match). A name that is not a usable group (`system:…`, control characters) is
@@ -29,6 +32,7 @@
  * or missing code → LOGIN_CALLBACK_INVALID; GitHub unreachable or misconfigured →
  * PROVIDER_UNAVAILABLE. Settings: see settings.ts.
  */
+import { normalisedEmailAddress } from '../../auth/email.js';
 import { assertProviderName, providerGroup } from '../../auth/user.js';
 import type { ProviderConfig } from '../../config/proxy.js';
 import { KubegateError, isKubegateError, toKubegateError } from '../../errors.js';
@@ -41,7 +45,7 @@ import { pkceChallenge } from '../web-login.js';
 import { createGithubClient, isRecord } from './api.js';
 import { githubEndpoints, githubSettingsSchema } from './settings.js';
 
-const GITHUB_SCOPES = 'read:user read:org';
+const GITHUB_SCOPES = 'read:user user:email read:org';
 const MAX_DISPLAY_NAME_LENGTH = 256;
 
 export interface GithubProviderDeps {
@@ -93,22 +97,33 @@ export function createGithubProvider(config: ProviderConfig, deps: GithubProvide
   }
 
   async function identityFor(accessToken: string): Promise<ProviderIdentity> {
-    const [user, orgs, teams] = await Promise.all([client.getObject('user', accessToken), client.getList('user/orgs', accessToken), client.getList('user/teams', accessToken)]);
+    const [user, emails, orgs, teams] = await Promise.all([
+      client.getObject('user', accessToken),
+      client.getList('user/emails', accessToken),
+      client.getList('user/orgs', accessToken),
+      client.getList('user/teams', accessToken),
+    ]);
     if (orgs.truncated || teams.truncated) {
       deps.logger?.warn({ provider: config.name }, 'GitHub lists more organizations or teams than kubegate reads; the rest are not groups');
     }
-    return identityFromGithub(config.name, user, orgs.items, teams.items);
+    return identityFromGithub(config.name, user, orgs.items, teams.items, emails.items);
   }
 
   return Object.freeze({ name: config.name, type: 'github' as const, access, authorizationUrl, completeWebLogin, checkHealth: () => client.checkApi() });
 }
 
 /**
- * The identity in GitHub's answers to `/user`, `/user/orgs` and `/user/teams`.
+ * The identity in GitHub's answers to `/user`, `/user/orgs`, `/user/teams` and `/user/emails`.
  * PROVIDER_UNAVAILABLE when `/user` has no usable ID or login (GitHub is misbehaving);
  * IDENTITY_NAME_RESERVED / IDENTITY_NAME_INVALID for an unusable login.
  */
-export function identityFromGithub(provider: string, user: Readonly<Record<string, unknown>>, orgs: readonly unknown[], teams: readonly unknown[]): ProviderIdentity {
+export function identityFromGithub(
+  provider: string,
+  user: Readonly<Record<string, unknown>>,
+  orgs: readonly unknown[],
+  teams: readonly unknown[],
+  emails: readonly unknown[] = [],
+): ProviderIdentity {
   const { id, login, name } = user;
   if (typeof id !== 'number' || !Number.isSafeInteger(id) || id <= 0 || typeof login !== 'string' || login.length === 0) {
     throw new KubegateError('PROVIDER_UNAVAILABLE', 'the GitHub API answered /user without a usable id and login');
@@ -134,11 +149,14 @@ export function identityFromGithub(provider: string, user: Readonly<Record<strin
     if (isNamePart(orgLogin) && isNamePart(slug)) add(`${orgLogin}/${slug}`);
   }
   const usableName = typeof name === 'string' && name.length > 0 && name.length <= MAX_DISPLAY_NAME_LENGTH && !/[\u0000-\u001f\u007f]/.test(name);
+  const primary = emails.find((entry) => isRecord(entry) && entry['primary'] === true && entry['verified'] === true);
+  const email = isRecord(primary) ? normalisedEmailAddress(primary['email']) : undefined;
   return {
     providerUserId: String(id),
     loginName,
     displayName: usableName ? name : loginName,
     groups: [...new Set(groups)],
+    ...(email === undefined ? {} : { email }),
   };
 }
 

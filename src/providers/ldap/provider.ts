@@ -22,7 +22,9 @@
  * around separators), so a change in how the directory spells it does not create a second
  * kubegate user; groups are `providerGroup(name, normalised group DN)`, e.g.
  * `corp-ldap:cn=ops,ou=groups,dc=example,dc=org`. `loginName` and `displayName` are the
- * entry's values (userLoginAttribute, userNameAttribute), not what was typed.
+ * entry's values (userLoginAttribute, userNameAttribute), not what was typed. `email` is the
+ * first value of userEmailAttribute (default `mail`) that kubegate accepts as an address
+ * (auth/email.ts): the directory controls it, so it counts as verified.
  *
  * `refreshIdentity(dn)` reads the same facts without a password, for the background group
  * refresh: `gone` when the entry was deleted, moved out of userSearchBase, or no longer
@@ -36,6 +38,7 @@ import { PresenceFilter } from 'ldapts';
 import type { ProviderConfig } from '../../config/proxy.js';
 import { KubegateError, isKubegateError } from '../../errors.js';
 import type { Logger } from '../../log.js';
+import { normalisedEmailAddress } from '../../auth/email.js';
 import { providerGroup } from '../../auth/user.js';
 import { MAX_PASSWORD_BYTES } from '../../auth/password.js';
 import type { PasswordProvider, ProviderIdentity, ProviderLoginResult, ProviderRefreshResult } from '../provider.js';
@@ -139,7 +142,8 @@ export function createLdapProvider(config: ProviderConfig, deps: LdapProviderDep
     const loginName = valuesOf(entry, settings.userLoginAttribute)[0] ?? typedLogin ?? entry.dn;
     const displayName = valuesOf(entry, settings.userNameAttribute)[0] ?? loginName;
     const groupDns = withGroups ? await lookUpGroupDns(session, settings, type, entry, logger) : [];
-    return { providerUserId: normaliseDn(entry.dn), loginName, displayName, groups: groupNames(groupDns) };
+    const email = settings.userEmailAttribute === undefined ? undefined : valuesOf(entry, settings.userEmailAttribute).map(normalisedEmailAddress).find((address) => address !== undefined);
+    return { providerUserId: normaliseDn(entry.dn), loginName, displayName, groups: groupNames(groupDns), ...(email === undefined ? {} : { email }) };
   }
 
   function groupNames(dns: readonly string[]): string[] {

@@ -34,7 +34,7 @@ export type AccountState = 'enabled' | 'disabled' | 'unreadable';
 
 /** The attributes a user search asks for. */
 function userAttributes(settings: LdapSettings): string[] {
-  const wanted = [settings.userLoginAttribute, settings.userNameAttribute, settings.userMemberAttribute, settings.userEnabledAttribute];
+  const wanted = [settings.userLoginAttribute, settings.userNameAttribute, settings.userEmailAttribute, settings.userMemberAttribute, settings.userEnabledAttribute];
   if (settings.groupMemberUserAttribute !== 'dn') wanted.push(settings.groupMemberUserAttribute);
   return [...new Set(wanted.filter((attribute): attribute is string => attribute !== undefined))];
 }

@@ -18,6 +18,7 @@
  * | userObjectClass | inetOrgPerson / person | |
  * | userSearchFilter | none | an extra filter ANDed to the user search, e.g. `(department=ops)` |
  * | userNameAttribute | cn / displayName | display name |
+ * | userEmailAttribute | mail | the user's e-mail address, directory-controlled (`""`: do not read) |
  * | userMemberAttribute | memberOf | attribute listing the user's group DNs (`""`: do not read) |
  * | userEnabledAttribute, userDisabledBitMask | none, 0 / userAccountControl, 2 | disabled when (value & mask) ≠ 0 |
  * | groupSearchBase | userSearchBase | where groups are searched (subtree) |
@@ -66,6 +67,8 @@ export interface LdapSettings {
   readonly userObjectClass: string;
   readonly userSearchFilter: Filter | undefined;
   readonly userNameAttribute: string;
+  /** undefined: not read. */
+  readonly userEmailAttribute: string | undefined;
   /** undefined: not read. */
   readonly userMemberAttribute: string | undefined;
   /** undefined: every account is enabled. */
@@ -135,6 +138,7 @@ const settingsSchema = z.strictObject({
   userObjectClass: attributeName.optional(),
   userSearchFilter: filterText.optional(),
   userNameAttribute: attributeName.optional(),
+  userEmailAttribute: optionalAttributeName.default('mail'),
   userMemberAttribute: optionalAttributeName.default('memberOf'),
   userEnabledAttribute: optionalAttributeName.optional(),
   userDisabledBitMask: z.int().min(0).max(0xffffffff).optional(),
@@ -177,6 +181,7 @@ export function parseLdapSettings(type: LdapProviderType, providerName: string, 
     userObjectClass: input.userObjectClass ?? defaults.userObjectClass,
     userSearchFilter: input.userSearchFilter === undefined ? undefined : FilterParser.parseString(input.userSearchFilter),
     userNameAttribute: input.userNameAttribute ?? defaults.userNameAttribute,
+    userEmailAttribute: input.userEmailAttribute || undefined,
     userMemberAttribute: input.userMemberAttribute || undefined,
     userEnabledAttribute,
     userDisabledBitMask: BigInt(userDisabledBitMask),

@@ -20,7 +20,10 @@
  * users. Links are cached (bounded, `linkCacheTtlMs`); the user itself is read each time
  * (the cached authenticator in front keeps that off the hot path), so a disabled or deleted
  * user stops at once. Groups are the token's groups claim, prefixed; with
- * `groupsFromUserinfo` (groups not in the token) the groups stored at the last login.
+ * `groupsFromUserinfo` (groups not in the token) the groups stored at the last login. The
+ * token's verified e-mail address (claims.ts) is recorded on the user when it differs from
+ * the recorded one (`recordEmail`, the login's own rule: proxy/api/login.ts), so the
+ * `email` user name follows the issuer on this path too.
  *
  * Outcomes: a bad signature, wrong audience, foreign issuer, bad `alg` → OIDC_TOKEN_INVALID;
  * expired → TOKEN_EXPIRED; JWKS or discovery unreachable, store down → error (undecided),
@@ -35,7 +38,7 @@ import type { AuthResult, TokenAuthenticator } from '../../auth/authenticator.js
 import type { IdentityLookups } from '../../auth/lookups.js';
 import { EXTRA_LOGIN_NAME, EXTRA_PROVIDER, EXTRA_TOKEN_NAME, makeUserInfo } from '../../auth/user.js';
 import { KubegateError, isKubegateError, toKubegateError } from '../../errors.js';
-import { groupsFromClaims, subjectOf } from './claims.js';
+import { groupsFromClaims, subjectOf, verifiedEmailOf } from './claims.js';
 import type { OidcBearerSource } from './oidc.js';
 
 /** Asymmetric JWS algorithms accepted; `none` and HS* never are. */
@@ -58,6 +61,8 @@ export interface OidcBearerAuthenticatorOptions {
   readonly jwksCooldownMs?: number;
   /** Wall clock; `() => new Date()` by default. */
   readonly now?: () => Date;
+  /** Records the token's verified e-mail address (undefined: none) on the user, when it differs from the recorded one. */
+  readonly recordEmail?: (userId: string, email: string | undefined) => Promise<void>;
 }
 
 export function oidcBearerAuthenticator(options: OidcBearerAuthenticatorOptions): TokenAuthenticator {
@@ -137,6 +142,8 @@ export function oidcBearerAuthenticator(options: OidcBearerAuthenticatorOptions)
         return unauthenticated('IDENTITY_NOT_LINKED');
       }
       if (!user.enabled) return unauthenticated('USER_DISABLED');
+      const email = verifiedEmailOf(payload, source);
+      if (options.recordEmail !== undefined && (email ?? null) !== (user.email ?? null)) await options.recordEmail(user.id, email);
       const groups = source.groupsInIdToken
         ? groupsFromClaims(source.name, payload, source.groupsClaim)
         : ((await lookups.getUserGroups(user.id, source.name))?.groups ?? []);

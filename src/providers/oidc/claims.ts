@@ -10,7 +10,13 @@
  * - Groups come from the configured claim (an array of strings, or one string), each
  *   prefixed with the provider name; entries that are not usable names (`system:…`, control
  *   characters, not a string) are dropped: provider data never becomes a `system:` group.
+ * - The e-mail address is the configured claim (default `email`), taken only when the token
+ *   says `email_verified: true` (a boolean, as Kubernetes' own OIDC authenticator requires),
+ *   or, with `assumeEmailVerified` (an issuer that never sends `email_verified` and whose
+ *   addresses are trusted), when `email_verified` is absent — never when it is false. An
+ *   address kubegate does not accept (auth/email.ts) is no address.
  */
+import { normalisedEmailAddress } from '../../auth/email.js';
 import { assertProviderName, providerGroup } from '../../auth/user.js';
 import { KubegateError, isKubegateError } from '../../errors.js';
 import type { ProviderIdentity } from '../provider.js';
@@ -23,6 +29,16 @@ export const MAX_GROUPS = 1000;
 export interface ClaimNames {
   readonly usernameClaim: string;
   readonly groupsClaim: string;
+  readonly emailClaim: string;
+  /** Take the address when `email_verified` is absent (never when it is false). */
+  readonly assumeEmailVerified: boolean;
+}
+
+/** The verified e-mail address in `claims`, normalised; undefined when there is none to trust. */
+export function verifiedEmailOf(claims: Readonly<Record<string, unknown>>, names: Pick<ClaimNames, 'emailClaim' | 'assumeEmailVerified'>): string | undefined {
+  const verified = claims['email_verified'];
+  if (verified !== true && !(verified === undefined && names.assumeEmailVerified)) return undefined;
+  return normalisedEmailAddress(claims[names.emailClaim]);
 }
 
 /** `sub`, or IDENTITY_NAME_INVALID when it is missing, empty or too long. */
@@ -64,10 +80,12 @@ export function identityFromClaims(
   const claimed = claims[names.usernameClaim];
   const loginName = assertProviderName(typeof claimed === 'string' && claimed.length > 0 ? claimed : sub, 'the login name');
   const name = claims['name'];
+  const email = verifiedEmailOf(claims, names);
   return {
     providerUserId: sub,
     loginName,
     displayName: typeof name === 'string' && name.length > 0 && name.length <= 256 ? name : loginName,
     groups: groups === undefined ? groupsFromClaims(providerName, claims, names.groupsClaim) : [...groups],
+    ...(email === undefined ? {} : { email }),
   };
 }

@@ -24,7 +24,9 @@
  *   issuer (https URL), clientId, clientSecret (omit for a public client), scopes (default
  *   openid profile email), usernameClaim (default preferred_username, falling back to sub),
  *   groupsClaim (default groups), groupsFromUserinfo (read groups from the userinfo
- *   endpoint instead of the ID token), audiences (accepted `aud` of bearer ID tokens,
+ *   endpoint instead of the ID token), emailClaim (default email; taken only with
+ *   `email_verified: true`, claims.ts), assumeEmailVerified (default false: an issuer that
+ *   never sends email_verified and whose addresses are trusted), audiences (accepted `aud` of bearer ID tokens,
  *   default [clientId]), timeoutSeconds (default 10), accessMode/allowedPrincipals
  *   (src/providers/access.ts), allowInsecureIssuerForTests (test-only, default false).
  */
@@ -53,6 +55,8 @@ const oidcSettingsSchema = z
     scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, { error: 'must be a scope token' })).min(1).default(['openid', 'profile', 'email']),
     usernameClaim: claimName.default('preferred_username'),
     groupsClaim: claimName.default('groups'),
+    emailClaim: claimName.default('email'),
+    assumeEmailVerified: z.boolean().default(false),
     groupsFromUserinfo: z.boolean().default(false),
     audiences: z.array(z.string().min(1).max(512)).min(1).optional(),
     timeoutSeconds: z.number().int().min(1).max(120).default(10),
@@ -91,7 +95,7 @@ export function createOidcProvider(config: ProviderConfig): OidcProvider {
   if (config.type !== 'oidc') throw new TypeError('createOidcProvider needs a provider of type oidc');
   const settings = parseProviderSettings(oidcSettingsSchema, config.settings);
   const access: AccessPolicy = createAccessPolicy(settings, { providerName: config.name });
-  const names: ClaimNames = { usernameClaim: settings.usernameClaim, groupsClaim: settings.groupsClaim };
+  const names: ClaimNames = { usernameClaim: settings.usernameClaim, groupsClaim: settings.groupsClaim, emailClaim: settings.emailClaim, assumeEmailVerified: settings.assumeEmailVerified };
   const scope = settings.scopes.join(' ');
   let discovering: Promise<client.Configuration> | undefined;
 
@@ -206,8 +210,7 @@ export function createOidcProvider(config: ProviderConfig): OidcProvider {
     issuer: settings.issuer,
     audiences: Object.freeze([...(settings.audiences ?? [settings.clientId])]),
     groupsInIdToken: !settings.groupsFromUserinfo,
-    usernameClaim: settings.usernameClaim,
-    groupsClaim: settings.groupsClaim,
+    ...names,
     async jwksUri(): Promise<URL> {
       const uri = (await discover()).serverMetadata().jwks_uri;
       if (uri === undefined) throw new KubegateError('PROVIDER_UNAVAILABLE', 'the OIDC issuer publishes no jwks_uri');

@@ -30,6 +30,7 @@ import * as z from 'zod';
 import { newUserId } from '../../auth/user.js';
 import { KubegateError, isKubegateError, toKubegateError } from '../../errors.js';
 import { decideAccess } from '../../providers/access.js';
+import { recordVerifiedEmail } from '../../providers/verified-email.js';
 import type { PasswordProvider, ProviderIdentity, ProviderLoginResult } from '../../providers/provider.js';
 import type { User } from '../../store/store.js';
 import type { LoginAttempt } from '../login-rate-limit.js';
@@ -226,7 +227,9 @@ export interface AdmittedLogin {
 }
 
 /**
- * completeLogin without the token: access policy → user → groups stored → USER_DISABLED.
+ * completeLogin without the token: access policy → user → groups stored → the provider's
+ * verified e-mail address recorded (providers/verified-email.ts; not for local users, whose
+ * address an admin sets) → USER_DISABLED.
  * The CLI loopback flow (web-login.ts) admits on the callback and issues at `/exchange`.
  */
 export async function admitLogin(ctx: ProxyApiContext, provider: LoginProvider, identity: ProviderIdentity): Promise<AdmittedLogin> {
@@ -237,6 +240,7 @@ export async function admitLogin(ctx: ProxyApiContext, provider: LoginProvider, 
   }
   const user = await userFor(ctx, provider, identity);
   await storeGroups(ctx, user.id, provider.name, identity.groups);
+  if (identity.userId === undefined) await recordVerifiedEmail(ctx.store, ctx.logger, user.id, identity.email);
   if (!user.enabled) throw new KubegateError('USER_DISABLED');
   return { user, groups: identity.groups };
 }

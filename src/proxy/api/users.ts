@@ -11,6 +11,10 @@
  *   drops the refusals cached meanwhile, so the tokens work again at once.
  * - No change may leave the installation without an enabled admin (LAST_ADMIN): the only
  *   way back would be editing the database.
+ * - `email` is a local user's verified address (the `email` Kubernetes user name,
+ *   auth/principal.ts): an admin vouches for it here (`null` clears it); a provider's login
+ *   replaces it with the provider's (providers/verified-email.ts). An address another user
+ *   holds, in any case, is CONFLICT.
  * - Races with a login in flight (issue #16.5). Disable: a login that checked `enabled`
  *   just before the disable may still issue a token, but that token is useless — token
  *   authentication reads the user on every uncached use, and the disable dropped every
@@ -28,6 +32,7 @@
 import { Router } from 'express';
 import * as z from 'zod';
 import { verifyPassword } from '../../auth/password.js';
+import { normalisedEmailAddress } from '../../auth/email.js';
 import { isUserId, newUserId } from '../../auth/user.js';
 import { KubegateError, isKubegateError } from '../../errors.js';
 import type { User, UserPatch } from '../../store/store.js';
@@ -41,15 +46,22 @@ const USERNAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 const username = z.string().regex(USERNAME_PATTERN, { error: 'must be 1–64 letters, digits, ".", "_", "@" or "-", starting with a letter or digit' });
 const password = z.string().min(1).max(4096);
 const globalRole = z.enum(['admin', 'user']);
+const email = z.string().transform((value, context) => {
+  const address = normalisedEmailAddress(value);
+  if (address === undefined) context.addIssue({ code: 'custom', message: 'must be an e-mail address such as alice@example.org (ASCII, no quotes, at most 254 characters)' });
+  return address ?? z.NEVER;
+});
 
-const createUserBody = z.strictObject({ username, password, displayName: text(256).optional(), globalRole: globalRole.optional() });
+const createUserBody = z.strictObject({ username, password, displayName: text(256).optional(), globalRole: globalRole.optional(), email: email.optional() });
 const patchUserBody = z.strictObject({
   enabled: z.boolean().optional(),
   globalRole: globalRole.optional(),
   password: password.optional(),
   displayName: text(256).optional(),
+  email: email.nullable().optional(),
 });
 const changePasswordBody = z.strictObject({ currentPassword: password, newPassword: password });
+const EMAIL_CONFLICT = (): KubegateError => new KubegateError('CONFLICT', 'another user has this e-mail address', { field: 'email' });
 
 export function userView(user: User): Record<string, unknown> {
   return {
@@ -59,6 +71,7 @@ export function userView(user: User): Record<string, unknown> {
     globalRole: user.globalRole,
     enabled: user.enabled,
     local: user.passwordHash !== null,
+    email: user.email,
     createdAt: user.createdAt.toISOString(),
     updatedAt: user.updatedAt.toISOString(),
   };
@@ -73,6 +86,13 @@ export function userRoutes(ctx: ProxyApiContext, services: ApiServices): Router 
     const user = isUserId(id) ? await store.getUser(id) : undefined;
     if (user === undefined) throw new KubegateError('NOT_FOUND', 'no such user');
     return user;
+  }
+
+  /** CONFLICT when a user other than `userId` holds `address` (in any case). */
+  async function keepEmailFree(address: string | null | undefined, userId?: string): Promise<void> {
+    if (address === undefined || address === null) return;
+    const holder = await store.getUserByEmail(address);
+    if (holder !== undefined && holder.id !== userId) throw EMAIL_CONFLICT();
   }
 
   /** LAST_ADMIN when `user` is the only enabled admin and would stop being one. */
@@ -99,6 +119,7 @@ export function userRoutes(ctx: ProxyApiContext, services: ApiServices): Router 
         id: caller.user.id,
         username: caller.user.username,
         displayName: caller.user.displayName,
+        email: caller.user.email,
         globalRole: caller.user.globalRole,
         groups: [...caller.identity.groups],
         provider: caller.provider,
@@ -146,6 +167,7 @@ export function userRoutes(ctx: ProxyApiContext, services: ApiServices): Router 
       auditTarget(response, { username: body.username, globalRole: body.globalRole ?? 'user' });
       const conflict = new KubegateError('CONFLICT', 'a user with this username exists', { field: 'username' });
       if ((await store.getUserByUsername(body.username)) !== undefined) throw conflict;
+      await keepEmailFree(body.email);
       const passwordHash = await ctx.providers.local.hashNewPassword(body.password, 'password');
       let user: User;
       try {
@@ -156,9 +178,10 @@ export function userRoutes(ctx: ProxyApiContext, services: ApiServices): Router 
           globalRole: body.globalRole ?? 'user',
           enabled: true,
           passwordHash,
+          email: body.email ?? null,
         });
       } catch (error) {
-        if (isKubegateError(error, 'STORE_CONSTRAINT')) throw conflict;
+        if (isKubegateError(error, 'STORE_CONSTRAINT')) throw body.email !== undefined && (await store.getUserByEmail(body.email)) !== undefined ? EMAIL_CONFLICT() : conflict;
         throw error;
       }
       auditTarget(response, { userId: user.id });
@@ -187,9 +210,18 @@ export function userRoutes(ctx: ProxyApiContext, services: ApiServices): Router 
         ...(body.enabled === undefined ? {} : { enabled: body.enabled }),
         ...(body.globalRole === undefined ? {} : { globalRole: body.globalRole }),
         ...(body.displayName === undefined ? {} : { displayName: body.displayName }),
+        ...(body.email === undefined ? {} : { email: body.email }),
         ...(body.password === undefined ? {} : { passwordHash: await ctx.providers.local.hashNewPassword(body.password, 'password') }),
       };
-      const updated = await store.updateUser(user.id, patch);
+      await keepEmailFree(body.email, user.id);
+      let updated: User | undefined;
+      try {
+        updated = await store.updateUser(user.id, patch);
+      } catch (error) {
+        // Another user took the address since keepEmailFree looked.
+        if (isKubegateError(error, 'STORE_CONSTRAINT') && body.email !== undefined) throw EMAIL_CONFLICT();
+        throw error;
+      }
       if (updated === undefined) throw new KubegateError('NOT_FOUND', 'no such user');
       if (updated.enabled !== user.enabled) await forgetCachedAnswers(updated.id);
       response.json(userView(updated));

@@ -38,6 +38,35 @@ describe('the Kubernetes user name', () => {
     assert.equal(kubernetesUsername('provider:login', { id: 'u-aaaaaaaaaaaa', login: 'alice', provider: 'ldap' }), 'ldap:alice');
   });
 
+  it('is the recorded address with `email`, and provider:login for a user without one', () => {
+    const input = { id: 'u-aaaaaaaaaaaa', login: 'alice', provider: 'ldap' };
+    assert.equal(kubernetesUsername('email', { ...input, email: 'alice@example.org' }), 'alice@example.org');
+    assert.equal(kubernetesUsername('email', { ...input, email: null }), 'ldap:alice');
+    assert.equal(kubernetesUsername('email', input), 'ldap:alice');
+    // The address is the name in every format but `email`.
+    assert.equal(kubernetesUsername('provider:login', { ...input, email: 'alice@example.org' }), 'ldap:alice');
+    // The fallback is refused in a reserved space as with provider:login.
+    assert.throws(() => kubernetesUsername('email', { id: 'u-x', login: 'sync', provider: 'kubegate', email: null }), (error: unknown) => error instanceof KubegateError && error.code === 'IDENTITY_NAME_RESERVED');
+    // What is not an address kubegate accepts never becomes a name (the store refuses it first).
+    assert.throws(() => kubernetesUsername('email', { ...input, email: 'system:masters@x' }), (error: unknown) => error instanceof KubegateError && error.code === 'IDENTITY_NAME_INVALID');
+  });
+
+  it('with `email`, reads the address through the lookup at authentication: the name follows a changed address', async () => {
+    const users = new Map<string, { id: string; username: string; enabled: boolean; email: string | null }>([[alice.name, { id: alice.name, username: 'alice', enabled: true, email: 'alice@example.org' }]]);
+    const named = withKubernetesUsername(fixed(alice), 'email', { getUser: async (id) => users.get(id) });
+    const nameOf = async (): Promise<string | false> => named.authenticateToken('x').then((r) => r.outcome === 'authenticated' && kubernetesNameOf(r.user));
+    assert.equal(await nameOf(), 'alice@example.org');
+    users.set(alice.name, { ...users.get(alice.name)!, email: 'alice.smith@example.org' });
+    assert.equal(await nameOf(), 'alice.smith@example.org');
+    users.set(alice.name, { ...users.get(alice.name)!, email: null });
+    assert.equal(await nameOf(), 'ldap:alice');
+    // A store that cannot answer: undecided, never a name without the address.
+    const down = withKubernetesUsername(fixed(alice), 'email', { getUser: async () => Promise.reject(new KubegateError('STORE_UNAVAILABLE')) });
+    const result = await down.authenticateToken('x');
+    assert.equal(result.outcome, 'error');
+    assert.equal(result.outcome === 'error' && result.error.code, 'STORE_UNAVAILABLE');
+  });
+
   it('refuses names in Kubernetes’ or kubegate’s own space (kubegate:sync is the sync’s user)', () => {
     for (const provider of ['system', 'kubegate', 'System']) {
       assert.throws(() => kubernetesUsername('provider:login', { id: 'u-x', login: 'sync', provider }), (error: unknown) => error instanceof KubegateError && error.code === 'IDENTITY_NAME_RESERVED');
@@ -103,8 +132,8 @@ describe('the webhook path', () => {
 });
 
 describe('issued JWTs', () => {
-  it('map the username from kubegate_username (provider:login) or sub (id), the uid always from sub', () => {
-    for (const [format, claim] of [['id', 'sub'], ['provider:login', 'kubegate_username']] as const) {
+  it('map the username from kubegate_username (provider:login, email) or sub (id), the uid always from sub', () => {
+    for (const [format, claim] of [['id', 'sub'], ['provider:login', 'kubegate_username'], ['email', 'kubegate_username']] as const) {
       const input = { issuerUrl: 'https://kubegate.example.com', clusterId: 'edge', caPem: null, usernameClaim: usernameClaimFor(format) };
       const config = authenticationConfiguration({ ...input, version: 'v1beta1' }) as { jwt: Array<{ claimMappings: { username: { claim: string }; uid: { claim: string } } }> };
       assert.equal(config.jwt[0]!.claimMappings.username.claim, claim);
@@ -116,7 +145,7 @@ describe('issued JWTs', () => {
 
 describe('role bindings the sync writes', () => {
   const NOW = new Date('2025-06-01T12:00:00Z');
-  const user: User = { id: 'u-aaaaaaaaaaaa', username: 'alice', displayName: 'Alice', globalRole: 'user', enabled: true, passwordHash: null, createdAt: NOW, updatedAt: NOW };
+  const user: User = { id: 'u-aaaaaaaaaaaa', username: 'alice', displayName: 'Alice', globalRole: 'user', enabled: true, passwordHash: null, email: null, createdAt: NOW, updatedAt: NOW };
   const token: Token = { name: 't-1', tokenHash: '$3:1:c2FsdA:aGFzaA', userId: user.id, kind: 'kubeconfig', provider: 'ldap', clusterId: 'edge', description: '', expiresAt: null, lastUsedAt: null, createdAt: NOW };
   const base = {
     namespace: 'cattle-system',
@@ -146,6 +175,14 @@ describe('role bindings the sync writes', () => {
     assert.deepEqual(readable.bindings.map((b) => b.metadata.name).filter((name) => byId.bindings.some((b) => b.metadata.name === name)).length, 2);
   });
 
+  it('with `email`, stamp the address on the token of a user that has one, and provider:login on that of one without', () => {
+    const withAddress = desiredState({ ...base, users: new Map([[user.id, { ...user, email: 'alice@example.org' }]]), kubernetesUsername: 'email', memberNames: new Map([[user.id, ['alice@example.org']]]) });
+    assert.equal(withAddress.tokens[0]?.metadata.annotations?.[ANNOTATION_USERNAME], 'alice@example.org');
+    assert.ok(withAddress.bindings.some((binding) => JSON.stringify(binding.subjects) === JSON.stringify([{ kind: 'User', name: 'alice@example.org', apiGroup: 'rbac.authorization.k8s.io' }])));
+    const without = desiredState({ ...base, kubernetesUsername: 'email', memberNames: new Map([[user.id, ['ldap:alice']]]) });
+    assert.equal(without.tokens[0]?.metadata.annotations?.[ANNOTATION_USERNAME], 'ldap:alice');
+  });
+
   it('leave out a token whose name would be reserved (the webhook then does not know it)', () => {
     const state = desiredState({ ...base, tokens: [{ ...token, provider: 'kubegate' }], kubernetesUsername: 'provider:login', memberNames: new Map() });
     assert.deepEqual(state.tokens, []);
@@ -170,14 +207,17 @@ describe('configuration', () => {
     return assert.fail('accepted');
   };
 
-  it('defaults to id and accepts provider:login', () => {
+  it('defaults to id and accepts provider:login and email', () => {
     assert.deepEqual((load('{}') as { identity: unknown }).identity, { kubernetesUsername: 'id', forwardedExtras: undefined });
     assert.deepEqual((load('identity: { kubernetesUsername: "provider:login" }') as { identity: unknown }).identity, { kubernetesUsername: 'provider:login', forwardedExtras: undefined });
+    assert.deepEqual((load('identity: { kubernetesUsername: email }') as { identity: unknown }).identity, { kubernetesUsername: 'email', forwardedExtras: undefined });
   });
 
   it('names the field of a bad value, and of a provider whose users would get a reserved name', () => {
-    assert.match(refusal('identity: { kubernetesUsername: email }'), /identity\.kubernetesUsername.*must be one of id, provider:login/);
+    assert.match(refusal('identity: { kubernetesUsername: mail }'), /identity\.kubernetesUsername.*must be one of id, provider:login, email/);
     assert.match(refusal('identity: { kubernetesUsername: "provider:login" }\nproviders: [{ name: local, type: local }, { name: system, type: local }]'), /providers\.1\.name|providers\[1\]\.name/);
+    // `email` falls back to provider:login, so the same providers are refused.
+    assert.match(refusal('identity: { kubernetesUsername: email }\nproviders: [{ name: local, type: local }, { name: kubegate, type: local }]'), /providers\.1\.name|providers\[1\]\.name/);
     load('providers: [{ name: system, type: local }]');
   });
 });

@@ -220,6 +220,21 @@ describe('web console', () => {
     assert.match(users.text, /&lt;img src=x onerror=alert\(1\)&gt;/);
   });
 
+  it('adds a local user with the e-mail address the admin vouches for and lists it; a bad address is refused, the typed values kept', async () => {
+    const session = await logIn('root');
+    const form = await pageOf(session, '/console/admin/users');
+    const post = (fields: Record<string, string>) =>
+      request(app).post('/console/admin/users').set('Cookie', `${SESSION}=${session}`).type('form').send({ _csrf: csrfOf(form.text), password: PASSWORD, ...fields });
+    await post({ username: 'erin-mail', email: 'Erin@Example.org' }).expect(303);
+    assert.equal((await h.store.getUserByUsername('erin-mail'))?.email, 'Erin@example.org');
+    assert.match((await pageOf(session, '/console/admin/users')).text, /<td>Erin@example\.org<\/td>/);
+    const refused = await post({ username: 'frank-mail', email: 'frank at example.org' });
+    assert.equal(refused.status, 400);
+    assert.match(refused.text, /email/);
+    assert.match(refused.text, /value="frank at example\.org"/);
+    assert.equal(await h.store.getUserByUsername('frank-mail'), undefined);
+  });
+
   it('answers admin pages with the API refusal for a user who is not an admin', async () => {
     await h.addUser('alice-plain');
     const session = await logIn('alice-plain');

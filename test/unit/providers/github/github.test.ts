@@ -64,6 +64,21 @@ describe('identity from GitHub answers', () => {
     assert.throws(() => identityFromGithub('gh', { id: 7, login: 'system:admin' }, [], []), (error: unknown) => isKubegateError(error, 'IDENTITY_NAME_RESERVED'));
   });
 
+  it('takes the primary address only when GitHub marks it verified, never another one', () => {
+    const email = (emails: unknown[]): string | undefined => identityFromGithub('gh', { id: 7, login: 'x' }, [], [], emails).email;
+    assert.equal(
+      email([
+        { email: 'old@example.org', primary: false, verified: true },
+        { email: 'Octo@Example.ORG', primary: true, verified: true },
+      ]),
+      'Octo@example.org',
+    );
+    assert.equal(email([{ email: 'octo@example.org', primary: true, verified: false }, { email: 'other@example.org', primary: false, verified: true }]), undefined);
+    assert.equal(email([{ email: 'not an address', primary: true, verified: true }]), undefined);
+    assert.equal(email([null, 'octo@example.org', { email: 7, primary: true, verified: true }]), undefined);
+    assert.equal(email([]), undefined);
+  });
+
   it('skips entries of the wrong shape', () => {
     const identity = identityFromGithub('gh', { id: 7, login: 'x' }, [null, 3, { login: 5 }, { login: '' }], [{ slug: 'a' }, { slug: 'b', organization: {} }, 'c']);
     assert.deepEqual(identity.groups, []);

@@ -39,6 +39,8 @@ describe('parseLdapSettings', () => {
     assert.equal(settings.userLoginAttribute, 'uid');
     assert.equal(settings.userObjectClass, 'inetOrgPerson');
     assert.equal(settings.userNameAttribute, 'cn');
+    assert.equal(settings.userEmailAttribute, 'mail');
+    assert.equal(parseLdapSettings('ldap', 'corp', { ...minimal, userEmailAttribute: '' }).userEmailAttribute, undefined);
     assert.equal(settings.userMemberAttribute, 'memberOf');
     assert.equal(settings.userEnabledAttribute, undefined);
     assert.equal(settings.groupObjectClass, 'groupOfNames');
@@ -87,6 +89,7 @@ describe('parseLdapSettings', () => {
     assertInvalid({ ...minimal, tls: 'maybe' }, 'settings.tls');
     assertInvalid({ ...minimal, connectionTimeoutSeconds: 0 }, 'settings.connectionTimeoutSeconds');
     assertInvalid({ ...minimal, userLoginAttribute: 'uid)(x' }, 'settings.userLoginAttribute');
+    assertInvalid({ ...minimal, userEmailAttribute: 'mail)(x' }, 'settings.userEmailAttribute');
     assertInvalid({ ...minimal, userSearchFilter: 'department=ops' }, 'settings.userSearchFilter');
     assertInvalid({ ...minimal, groupSearchFilter: '(&(a=b)' }, 'settings.groupSearchFilter');
     assertInvalid({ ...minimal, groupMemberUserAttribute: 'not valid' }, 'settings.groupMemberUserAttribute');

@@ -31,6 +31,11 @@ describe('OIDC provider settings', () => {
     assert.equal(configError({ clientSecrett: 'x' }).field, 'settings.clientSecrett');
   });
 
+  it('refuses an empty emailClaim and a non-boolean assumeEmailVerified by name', () => {
+    assert.equal(configError({ emailClaim: '' }).field, 'settings.emailClaim');
+    assert.equal(configError({ assumeEmailVerified: 'yes' }).field, 'settings.assumeEmailVerified');
+  });
+
   it('refuses scopes without openid, because there would be no ID token', () => {
     assert.equal(configError({ scopes: ['profile'] }).field, 'settings.scopes');
   });
@@ -46,7 +51,7 @@ describe('OIDC provider settings', () => {
 });
 
 describe('OIDC claims to identity', () => {
-  const names = { usernameClaim: 'preferred_username', groupsClaim: 'groups' };
+  const names = { usernameClaim: 'preferred_username', groupsClaim: 'groups', emailClaim: 'email', assumeEmailVerified: false };
 
   it('links by sub and prefixes groups, dropping system: and non-string ones, because provider data never becomes a system: name', () => {
     const identity = identityFromClaims('corp', { sub: 'abc', preferred_username: 'erin', groups: ['dev', 'system:masters', 7, ' System:nodes', 'dev'] }, names);
@@ -67,6 +72,23 @@ describe('OIDC claims to identity', () => {
 
   it('refuses a token without a usable sub, because sub is the stable link', () => {
     assert.throws(() => identityFromClaims('corp', { preferred_username: 'erin' }, names), { code: 'IDENTITY_NAME_INVALID' });
+  });
+
+  it('takes the e-mail address only when email_verified is true (the boolean), normalised', () => {
+    const email = (claims: Record<string, unknown>, overrides: Partial<typeof names> = {}): string | undefined => identityFromClaims('corp', { sub: 'abc', ...claims }, { ...names, ...overrides }).email;
+    assert.equal(email({ email: 'Erin@Example.ORG', email_verified: true }), 'Erin@example.org');
+    assert.equal(email({ email: 'erin@example.org', email_verified: false }), undefined);
+    assert.equal(email({ email: 'erin@example.org' }), undefined, 'no email_verified: not verified');
+    assert.equal(email({ email: 'erin@example.org', email_verified: 'true' }), undefined, 'only the boolean counts, as for Kubernetes');
+    assert.equal(email({ email: 'not an address', email_verified: true }), undefined);
+    assert.equal(email({ email: 'system:masters@example.org', email_verified: true }), undefined);
+    assert.equal(email({ mail: 'erin@example.org', email: 'other@example.org', email_verified: true }, { emailClaim: 'mail' }), 'erin@example.org');
+  });
+
+  it('with assumeEmailVerified, takes an address without email_verified, but never one marked false', () => {
+    const trusted = { ...names, assumeEmailVerified: true };
+    assert.equal(identityFromClaims('corp', { sub: 'abc', email: 'erin@example.org' }, trusted).email, 'erin@example.org');
+    assert.equal(identityFromClaims('corp', { sub: 'abc', email: 'erin@example.org', email_verified: false }, trusted).email, undefined);
   });
 
   it('reads groups from another claim when configured', () => {
