@@ -20,6 +20,7 @@ describe('GET /v1/me', () => {
       id: alice.user.id,
       username: 'alice',
       displayName: 'alice',
+      email: null,
       globalRole: 'user',
       groups: ['system:authenticated'],
       provider: 'local',
@@ -54,6 +55,25 @@ describe('users administration', () => {
     const response = await request(h.app).post('/v1/users').set(bearer(h.admin.token)).send({ username: 'root', password: 'a long enough password' }).expect(409);
     assert.equal(errorOf(response.body).code, 'CONFLICT');
     assert.equal(errorOf(response.body).field, 'username');
+  });
+
+  it('records the e-mail address an admin vouches for, refuses a malformed or held one naming email, and clears it with null', async () => {
+    const created = await request(h.app).post('/v1/users').set(bearer(h.admin.token)).send({ username: 'hedy', password: 'a long enough password', email: 'Hedy@Example.org' }).expect(201);
+    assert.equal((await h.store.getUser(created.body.id))?.email, 'Hedy@example.org');
+    for (const email of ['hedy', 'system:hedy@example.org', 'he dy@example.org', 42]) {
+      const refused = await request(h.app).post('/v1/users').set(bearer(h.admin.token)).send({ username: 'hedy2', password: 'a long enough password', email }).expect(400);
+      assert.equal(errorOf(refused.body).field, 'email', String(email));
+    }
+    const held = await request(h.app).post('/v1/users').set(bearer(h.admin.token)).send({ username: 'hedy2', password: 'a long enough password', email: 'HEDY@example.org' }).expect(409);
+    assert.equal(errorOf(held.body).field, 'email');
+    assert.equal(await h.store.getUserByUsername('hedy2'), undefined);
+    const other = await request(h.app).post('/v1/users').set(bearer(h.admin.token)).send({ username: 'hedy3', password: 'a long enough password' }).expect(201);
+    const taken = await request(h.app).patch(`/v1/users/${other.body.id}`).set(bearer(h.admin.token)).send({ email: 'hedy@EXAMPLE.org' }).expect(409);
+    assert.equal(errorOf(taken.body).code, 'CONFLICT');
+    const cleared = await request(h.app).patch(`/v1/users/${created.body.id}`).set(bearer(h.admin.token)).send({ email: null }).expect(200);
+    assert.equal(cleared.body.email, null);
+    const moved = await request(h.app).patch(`/v1/users/${other.body.id}`).set(bearer(h.admin.token)).send({ email: 'hedy@example.org' }).expect(200);
+    assert.equal(moved.body.email, 'hedy@example.org');
   });
 
   it('enforces the minimum password length of the local provider, naming the field', async () => {
