@@ -121,15 +121,25 @@ describe('identity.kubernetesUsername email: the verified address on the proxy, 
     );
   });
 
+  /** An ID token of the issuer for `account`, as an oidc-login plugin would hold it (device flow). */
+  async function idTokenOf(account: string): Promise<string> {
+    const configuration = await client.discovery(new URL(issuer.issuer), CLIENT_ID, CLIENT_SECRET, undefined, { execute: [client.allowInsecureRequests] });
+    const device = await client.initiateDeviceAuthorization(configuration, { scope: 'openid profile email' });
+    issuer.nextAccount = account;
+    await new TestBrowser().approveDevice(device.verification_uri_complete ?? '');
+    const tokens = await client.genericGrantRequest(configuration, 'urn:ietf:params:oauth:grant-type:device_code', { device_code: device.device_code });
+    return tokens.id_token ?? '';
+  }
+
   it('names an OIDC user by a verified email claim, on login tokens and on the ID token as a bearer token alike', async () => {
     const erin = await oidcLogin('sub-erin');
     assert.equal(await nameOnProxyPath(erin.token), 'Erin@example.org');
-    const configuration = await client.discovery(new URL(issuer.issuer), CLIENT_ID, CLIENT_SECRET, undefined, { execute: [client.allowInsecureRequests] });
-    const device = await client.initiateDeviceAuthorization(configuration, { scope: 'openid profile email' });
-    issuer.nextAccount = 'sub-erin';
-    await new TestBrowser().approveDevice(device.verification_uri_complete ?? '');
-    const tokens = await client.genericGrantRequest(configuration, 'urn:ietf:params:oauth:grant-type:device_code', { device_code: device.device_code });
-    assert.equal(await nameOnProxyPath(tokens.id_token ?? ''), 'Erin@example.org');
+    assert.equal(await nameOnProxyPath(await idTokenOf('sub-erin')), 'Erin@example.org');
+    // A new ID token with a new verified address records it on the bearer path too: every path follows.
+    issuer.accounts.set('sub-erin', { ...issuer.accounts.get('sub-erin')!, email: 'erin.k@example.org' });
+    assert.equal(await nameOnProxyPath(await idTokenOf('sub-erin')), 'erin.k@example.org');
+    assert.equal((await fixture.api.request('GET', '/v1/me', { token: erin.token })).json.email, 'erin.k@example.org');
+    assert.equal(await nameOnProxyPath(erin.token), 'erin.k@example.org');
   });
 
   it('does not use an address the issuer has not verified: that user is provider:login', async () => {
