@@ -5,8 +5,9 @@
  * in-cluster webhook answering its TokenReviews). Every path names a user by the verified
  * address the provider vouches for: Impersonate-User on the proxy path (login tokens and
  * OIDC ID tokens as bearer tokens), the webhook's TokenReview username, the issued JWT's
- * `kubegate_username`, and the User subjects of the synced role bindings. A user without a
- * verified address (an unverified OIDC one, one another user holds) is `provider:login`.
+ * `kubegate_username`, the subject of `kubectl --as` reviews, and the User subjects of the
+ * synced role bindings. A user without a verified address (an unverified OIDC one, one
+ * another user holds) is `provider:login`.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -147,7 +148,7 @@ describe('identity.kubernetesUsername email: the verified address on the proxy, 
     assert.equal(await nameOnProxyPath(ursula.token), `${OIDC}:ursula`);
   });
 
-  it('names a local user by the address an admin vouched for, on the webhook path and in JWTs too', async () => {
+  it('names a local user by the address an admin vouched for, on the webhook path, in kubectl --as reviews and in JWTs too', async () => {
     const lena = await fixture.addUser('lena', { role: 'viewer' });
     const bad = await fixture.api.request('PATCH', `/v1/users/${lena.id}`, { token: fixture.adminToken, body: { email: 'lena at example.org' } });
     assert.equal(bad.status, 400, bad.text);
@@ -172,6 +173,17 @@ describe('identity.kubernetesUsername email: the verified address on the proxy, 
     assert.equal(lists[0]!.user?.authenticatedBy, 'webhook');
     assert.equal(lists[0]!.user?.username, 'lena@example.org');
     assert.equal(lists[0]!.user?.uid, lena.id);
+
+    // kubectl --as is reviewed by the cluster for the same name.
+    fixture.fake.useAccessPolicy((review) => review.user === 'lena@example.org' && review.resourceAttributes?.resource === 'users' && review.resourceAttributes.name === 'bob');
+    try {
+      const reviewed = fixture.fake.subjectAccessReviews.length;
+      const asBob = await fixture.api.request('GET', `/k8s/clusters/edge${PODS}`, { token: lena.token, headers: { 'impersonate-user': 'bob' } });
+      assert.equal(asBob.status, 200, asBob.text);
+      assert.deepEqual(fixture.fake.subjectAccessReviews.slice(reviewed).map((review) => [review.user, review.uid]), [['lena@example.org', lena.id]]);
+    } finally {
+      fixture.fake.useAccessPolicy(() => false);
+    }
 
     const issued = await fixture.api.request('POST', '/v1/clusters/edge/jwt', { token: lena.token });
     assert.equal(issued.status, 201, issued.text);
