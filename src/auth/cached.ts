@@ -1,10 +1,14 @@
 /**
  * A caching decorator for a TokenAuthenticator, after kube-apiserver's cached token
- * authenticator, for the proxy's hot path (token → HMAC → LRU hit, no I/O).
+ * authenticator, for the proxy's hot path (token → keyed hash → LRU hit, no I/O).
  *
- * - Keys are HMAC-SHA256 of the token (and the requested audiences) under random 32-byte
- *   keys made per instance, so raw tokens never sit in the cache as keys, and a heap dump
- *   reveals nothing that can be replayed.
+ * - Keys are SHA-256 of a random 32-byte secret made per instance followed by the token (and
+ *   the requested audiences), so raw tokens never sit in the cache as keys, and a heap dump
+ *   reveals nothing that can be replayed. One one-shot `crypto.hash` call per lookup: an HMAC
+ *   object per request cost ~5 µs against ~1 µs (BENCHMARKS.md, 2026-12-05). The keys are
+ *   never shown to anyone, so the length extension that separates SHA-256(secret ‖ m) from
+ *   an HMAC gives nothing to an attacker; what matters here — no preimage, no collision,
+ *   no key shared between instances — the prefixed hash has.
  * - `authenticated` answers live `successTtlMs`, but never past the token's `expiresAt`;
  *   `unauthenticated` answers live `failureTtlMs`; `error` answers are never cached, so an
  *   outage is retried by the next request. A TTL of 0 turns that kind of caching off.
@@ -20,8 +24,7 @@
  *   before a revocation cannot be cached after it.
  * - Cached answers are frozen copies; one request cannot change what another receives.
  */
-import { createHmac, createSecretKey, randomBytes } from 'node:crypto';
-import type { KeyObject } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { tryParseToken } from '../tokens/format.js';
 import type { AuthenticateOptions, Authenticated, AuthResult, TokenAuthenticator, Unauthenticated } from './authenticator.js';
@@ -68,27 +71,29 @@ interface Entry {
   readonly userName: string | undefined;
 }
 
-/** The two per-instance HMAC keys: one for plain lookups, one for audience-bound ones. */
+/**
+ * The two per-instance secrets, as the text prefixed to what is hashed: one for plain
+ * lookups, one for audience-bound ones.
+ */
 export interface CacheKeySecrets {
-  readonly plain: KeyObject;
-  readonly withAudiences: KeyObject;
+  readonly plain: string;
+  readonly withAudiences: string;
 }
 
 export function newCacheKeySecrets(): CacheKeySecrets {
-  return { plain: createSecretKey(randomBytes(32)), withAudiences: createSecretKey(randomBytes(32)) };
+  return { plain: randomBytes(32).toString('base64'), withAudiences: randomBytes(32).toString('base64') };
 }
 
 /**
- * The cache key for `token` requested with `audiences`: base64 HMAC-SHA256. Without
- * audiences (the hot path) the message is the token alone, one update; with audiences it is
- * `JSON(audiences) ‖ 0x00 ‖ token` under the other key. JSON never holds a raw NUL, and the
- * two kinds use independent keys, so no two requests share a key.
+ * The cache key for `token` requested with `audiences`: base64 SHA-256 of the instance's
+ * secret followed by the token. Without audiences (the hot path) the token follows the
+ * `plain` secret; with audiences it is `JSON(audiences) ‖ 0x00 ‖ token` after the other
+ * secret. Both secrets have the same length and JSON never holds a raw NUL, so no two
+ * requests share a key.
  */
 export function cacheKeyFor(secrets: CacheKeySecrets, token: string, audiences?: readonly string[]): string {
-  if (audiences === undefined || audiences.length === 0) {
-    return createHmac('sha256', secrets.plain).update(token).digest('base64');
-  }
-  return createHmac('sha256', secrets.withAudiences).update(`${JSON.stringify(audiences)}\x00`).update(token).digest('base64');
+  if (audiences === undefined || audiences.length === 0) return hash('sha256', secrets.plain + token, 'base64');
+  return hash('sha256', `${secrets.withAudiences}${JSON.stringify(audiences)}\x00${token}`, 'base64');
 }
 
 /** Sets of cache keys by a name (token name or user ID), kept in step with the LRU. */
