@@ -10,7 +10,15 @@
  * secret or body can reach them. The destination is asynchronous and buffered (lines leave
  * in writes of AUDIT_BUFFER_BYTES), so an audit line never blocks the forwarding path nor
  * costs a write of its own; a buffer that has not filled is written within
- * AUDIT_FLUSH_INTERVAL_MS, so a quiet proxy's trail is still current. `close()` drains it
+ * AUDIT_FLUSH_INTERVAL_MS, so a quiet proxy's trail is still current.
+ *
+ * A request line is one per forwarded request, so it is cheap: formatted by one template
+ * straight from the record (no intermediate object, every string through JSON.stringify),
+ * and collected here into a batch that is handed to the destination whole once it reaches
+ * AUDIT_BUFFER_BYTES — the destination measures and appends each string it gets, which per
+ * line cost more than the line itself (BENCHMARKS.md, 2026-12-05). Every path that writes
+ * out (the timer, close, reopen, exit) hands the batch over first, so batching loses nothing
+ * and keeps the order of lines. `close()` drains it
  * at shutdown, and whatever is still buffered when the process exits by any other path
  * (a second signal, a fatal error, process.exit) is written synchronously from the `exit`
  * event: no buffered line is lost short of SIGKILL.
@@ -75,8 +83,17 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
   } catch (cause) {
     throw new KubegateError('CONFIG_INVALID', 'audit.file: cannot open the file for appending', { field: 'audit.file', cause });
   }
+  /** Lines not yet handed to the destination, in order. */
+  let batch = '';
+  const handOver = (): void => {
+    if (batch === '') return;
+    const lines = batch;
+    batch = '';
+    destination.write(lines);
+  };
   const flushNow = (): void => {
     try {
+      handOver();
       destination.flushSync?.();
     } catch {
       // nothing buffered, or the destination is closed
@@ -88,39 +105,27 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
     if (!buffered) return;
     buffered = false;
     try {
+      handOver();
       destination.flush?.();
     } catch {
       // the destination is closed: nothing more can be written
     }
   }, AUDIT_FLUSH_INTERVAL_MS).unref();
-  /** One JSON line of `kind`, buffered; fields are listed explicitly by the callers. */
-  function writeLine(kind: 'request' | 'api', time: number, fields: Record<string, unknown>): void {
+  function append(line: string): void {
     buffered = true;
-    destination.write(`${JSON.stringify({ type: 'audit', kind, time: new Date(time).toISOString(), ...fields })}\n`);
+    batch += line;
+    if (batch.length >= AUDIT_BUFFER_BYTES) handOver();
   }
   return {
     write(record) {
-      writeLine('request', record.time, {
-        user: record.user,
-        groups: record.groups,
-        impersonated: record.impersonated,
-        tokenName: record.tokenName,
-        cluster: record.cluster,
-        role: record.role,
-        method: record.method,
-        path: record.path,
-        status: record.status,
-        code: record.code,
-        durationMs: record.durationMs,
-        bytesIn: record.bytesIn,
-        bytesOut: record.bytesOut,
-        upgrade: record.upgrade,
-        longRunning: record.longRunning,
-        via: record.via,
-      });
+      append(requestLine(record));
     },
     writeEvent(event) {
-      writeLine('api', event.time, {
+      // Fields listed one by one: nothing else of the event reaches the line.
+      const line = {
+        type: 'audit',
+        kind: 'api',
+        time: new Date(event.time).toISOString(),
         action: event.action,
         user: event.user,
         tokenName: event.tokenName,
@@ -129,7 +134,8 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
         address: event.address,
         userAgent: event.userAgent,
         target: event.target,
-      });
+      };
+      append(`${JSON.stringify(line)}\n`);
     },
     reopen() {
       if (options.file === undefined || options.destination !== undefined) return;
@@ -144,6 +150,30 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
       flushNow();
     },
   };
+}
+
+/**
+ * The `kind: "request"` line of a record: the fields of AuditRecord in its order, as
+ * JSON.stringify would write them from an object, without building one.
+ */
+function requestLine(record: AuditRecord): string {
+  return (
+    `{"type":"audit","kind":"request","time":"${new Date(record.time).toISOString()}","user":${json(record.user)},` +
+    `"groups":${JSON.stringify(record.groups)},"impersonated":${json(record.impersonated)},"tokenName":${json(record.tokenName)},` +
+    `"cluster":${json(record.cluster)},"role":${json(record.role)},"method":${json(record.method)},"path":${json(record.path)},` +
+    `"status":${number(record.status)},"code":${json(record.code)},"durationMs":${number(record.durationMs)},` +
+    `"bytesIn":${number(record.bytesIn)},"bytesOut":${number(record.bytesOut)},"upgrade":${record.upgrade},` +
+    `"longRunning":${record.longRunning},"via":${json(record.via)}}\n`
+  );
+}
+
+function json(value: unknown): string {
+  return value === null ? 'null' : JSON.stringify(value);
+}
+
+/** As JSON.stringify writes a number: `null` for NaN and infinities. */
+function number(value: number): string {
+  return Number.isFinite(value) ? String(value) : 'null';
 }
 
 /** The `cluster` label of a request to a cluster kubegate does not know (or no cluster at all). */

@@ -10,6 +10,7 @@ import { Registry } from 'prom-client';
 import { createProxyMetrics } from '../../../src/metrics.js';
 import { createAuditSink, forwardMetrics } from '../../../src/proxy/audit-trail.js';
 import type { AuditRecord } from '../../../src/proxy/forward.js';
+import fc from 'fast-check';
 import { eventually } from '../../support/eventually.js';
 
 function record(path: string): AuditRecord {
@@ -124,10 +125,61 @@ describe('audit lines', () => {
     };
     sink.writeEvent({ ...event, time: Date.UTC(2026, 10, 24, 12, 0, 1) });
     sink.close();
-    const [request, line] = lines.map((text) => JSON.parse(text) as Record<string, unknown>);
+    const texts = lines.join('').split('\n');
+    assert.equal(texts.pop(), '', 'every line ends with a newline');
+    const [request, line] = texts.map((text) => JSON.parse(text) as Record<string, unknown>);
     assert.equal(request?.['type'], 'audit');
     assert.equal(request?.['kind'], 'request');
     assert.deepEqual(line, { type: 'audit', kind: 'api', time: '2026-11-24T12:00:01.000Z', ...event });
+  });
+});
+
+describe('audit request lines', () => {
+  const text = fc.string({ unit: 'binary', maxLength: 40 });
+  const nullable = <T>(arbitrary: fc.Arbitrary<T>) => fc.option(arbitrary, { nil: null });
+  const records: fc.Arbitrary<AuditRecord> = fc.record({
+    time: fc.integer({ min: 0, max: Date.UTC(2100, 0, 1) }),
+    user: nullable(text),
+    groups: fc.array(text, { maxLength: 4 }),
+    impersonated: nullable(fc.record({ user: text, uid: text, groups: fc.array(text, { maxLength: 3 }), extra: fc.dictionary(text, fc.array(text, { maxLength: 2 })) })),
+    tokenName: nullable(text),
+    cluster: nullable(text),
+    role: nullable(fc.constantFrom('member' as const, 'viewer' as const, 'owner' as const)),
+    method: text,
+    path: text,
+    status: fc.integer({ min: 100, max: 599 }),
+    code: nullable(fc.constantFrom('UNAUTHENTICATED' as const, 'FORBIDDEN' as const, 'UPSTREAM_TIMEOUT' as const)),
+    durationMs: fc.oneof(fc.double({ noDefaultInfinity: true, noNaN: true }), fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY)),
+    bytesIn: fc.integer({ min: 0 }),
+    bytesOut: fc.integer({ min: 0 }),
+    upgrade: fc.boolean(),
+    longRunning: fc.boolean(),
+    via: nullable(fc.constantFrom('direct' as const, 'agent' as const)),
+  });
+
+  it('are the JSON of the record, byte for byte, whatever its strings and numbers hold', () => {
+    fc.assert(
+      fc.property(records, (entry) => {
+        const lines: string[] = [];
+        const sink = createAuditSink({ enabled: true, file: undefined, destination: { write: (line: string) => void lines.push(line) } });
+        sink.write(entry);
+        sink.close();
+        const { time, ...fields } = entry;
+        assert.equal(lines.join(''), `${JSON.stringify({ type: 'audit', kind: 'request', time: new Date(time).toISOString(), ...fields })}\n`);
+      }),
+    );
+  });
+
+  it('reach the destination in batches, in order, and all of them once the sink is closed', () => {
+    const writes: string[] = [];
+    const sink = createAuditSink({ enabled: true, file: undefined, destination: { write: (chunk: string) => void writes.push(chunk) } });
+    const count = 500;
+    for (let i = 0; i < count; i++) sink.write(record(`/api/v1/namespaces/ns-${i}/pods`));
+    const beforeClose = writes.length;
+    sink.close();
+    assert.ok(beforeClose > 1 && beforeClose < count / 10, `${beforeClose} writes before close: batched, yet handed over while the proxy runs`);
+    const paths = writes.join('').trim().split('\n').map((line) => (JSON.parse(line) as { path: string }).path);
+    assert.deepEqual(paths, Array.from({ length: count }, (_, i) => `/api/v1/namespaces/ns-${i}/pods`));
   });
 });
 
