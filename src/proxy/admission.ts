@@ -29,6 +29,7 @@
  * client only ever sees a generic 401. Admission never throws.
  */
 import type { AuthResult, TokenAuthenticator, TokenFacts } from '../auth/authenticator.js';
+import type { CachedAuthenticator } from '../auth/cached.js';
 import type { UserInfo } from '../auth/user.js';
 import type { Upstream, UpstreamPool } from '../clusters/upstreams.js';
 import { isKubegateError, KubegateError, toKubegateError, type ErrorCode } from '../errors.js';
@@ -37,7 +38,7 @@ import { parseClusterPath, type ClusterPath } from './cluster-path.js';
 import { acceptsImpersonateUid, impersonationHeaders, requestedIdentity, withForwardedExtras, withoutImpersonateUid } from './impersonate.js';
 import type { ImpersonationDecision, ImpersonationReview } from './impersonation-review.js';
 import { roleRefusal } from './role-verbs.js';
-import { sanitizeRequest } from './sanitize.js';
+import { sanitizeRequest, type SanitizedRequest } from './sanitize.js';
 
 /** What admission looks at: the request line and headers, nothing of the connection. */
 export interface RequestHead {
@@ -51,7 +52,8 @@ export interface RequestHead {
 }
 
 export interface AdmissionDeps {
-  readonly authenticator: TokenAuthenticator;
+  /** With `cachedAnswer` (the token cache), a known token is admitted without a promise. */
+  readonly authenticator: TokenAuthenticator & Partial<Pick<CachedAuthenticator, 'cachedAnswer'>>;
   /** Synchronous, from the in-memory cluster directory. */
   readonly getCluster: (clusterId: string) => Cluster | undefined;
   /** Synchronous, cached: the caller's role in the cluster, or null when not allowed in. */
@@ -121,80 +123,146 @@ export type Admission = Admitted | Refused;
 
 const BEARER_PREFIX = /^bearer +/i;
 
-/** Decides whether `head` may go to its cluster. Never throws; `now` is for tests. */
-export async function admit(head: RequestHead, deps: AdmissionDeps, now: () => number = Date.now): Promise<Admission> {
-  let target: ClusterPath | undefined;
-  let longRunning = head.upgrade;
-  let user: UserInfo | undefined;
-  let token: TokenFacts | undefined;
-  let role: ClusterRole | null = null;
-  let impersonated: UserInfo | undefined;
-  const refuse = (cause: unknown, code?: ErrorCode): Refused => {
-    const error = toKubegateError(cause);
-    return { admitted: false, error, code: code ?? error.code, target, longRunning, user, token, role, impersonated };
-  };
+/**
+ * Decides whether `head` may go to its cluster. Never throws; `now` is for tests. A token the
+ * authenticator answers from its cache (`cachedAnswer`) is decided synchronously, without a
+ * promise or a microtask: that is every request of a busy proxy but a token's first. A
+ * token it has to look up, and a client impersonation the cluster must review, answer a
+ * promise.
+ */
+export function admit(head: RequestHead, deps: AdmissionDeps, now: () => number = Date.now): Admission | Promise<Admission> {
+  return new AdmissionRun(head, deps, now).start();
+}
 
-  try {
-    target = parseClusterPath(head.url);
-    longRunning ||= target.longRunning;
-    const clean = sanitizeRequest(head.rawHeaders, head.upgrade);
-    if (head.upgrade && clean.origin !== undefined && !isAllowedOrigin(deps.allowedOrigins, clean.origin)) {
-      return refuse(new KubegateError('ORIGIN_REFUSED'));
-    }
-    const tokenText = bearerToken(clean.authorization);
-    if (tokenText === undefined) return refuse(new KubegateError('UNAUTHENTICATED'));
+/** One request's admission: what it learnt so far (for the audit of a refusal) and its steps. */
+class AdmissionRun implements AdmissionFacts {
+  target: ClusterPath | undefined;
+  longRunning: boolean;
+  user: UserInfo | undefined;
+  token: TokenFacts | undefined;
+  role: ClusterRole | null = null;
+  impersonated: UserInfo | undefined;
 
-    let result: AuthResult;
-    try {
-      result = await deps.authenticator.authenticateToken(tokenText);
-    } catch (cause) {
-      return refuse(new KubegateError('AUTH_UNDECIDED', undefined, { cause }));
-    }
-    if (result.outcome === 'unauthenticated') return refuse(new KubegateError('UNAUTHENTICATED'), result.code);
-    if (result.outcome === 'error') return refuse(new KubegateError('AUTH_UNDECIDED', undefined, { cause: result.error }));
-    user = result.user;
-    token = result.token;
-    if (token.expiresAt !== null && token.expiresAt.getTime() <= now()) return refuse(new KubegateError('UNAUTHENTICATED'), 'TOKEN_EXPIRED');
-    if (token.clusterId !== null && token.clusterId !== target.clusterId) return refuse(new KubegateError('TOKEN_WRONG_CLUSTER'));
-    impersonated = clean.impersonation.length === 0 ? undefined : requestedIdentity(clean.impersonation);
-    if (impersonated !== undefined && deps.impersonation === undefined) return refuse(new KubegateError('IMPERSONATION_REFUSED'));
-
-    const allowed = deps.authorize(user, target.clusterId);
-    if (allowed === null) return refuse(new KubegateError('FORBIDDEN'));
-    role = allowed;
-    const readOnly = roleRefusal(allowed, { method: head.method, path: target.path, upgrade: head.upgrade });
-    if (readOnly !== undefined) return refuse(readOnly);
-    const cluster = deps.getCluster(target.clusterId);
-    if (cluster === undefined) return refuse(new KubegateError('NOT_FOUND'));
-    const upstream = deps.upstreams.get(cluster);
-    const version = deps.clusterVersion?.(target.clusterId);
-    const uidAccepted = acceptsImpersonateUid(version);
-    if (!uidAccepted && impersonated !== undefined && impersonated.uid !== '') {
-      return refuse(new KubegateError('IMPERSONATION_INVALID', `the cluster's API server (${version ?? ''}) is older than 1.22 and does not know Impersonate-Uid`));
-    }
-    if (impersonated !== undefined && deps.impersonation !== undefined) {
-      let decision: ImpersonationDecision;
-      try {
-        decision = await deps.impersonation.review(upstream, withForwardedExtras(user, deps.forwardedExtras), impersonated);
-      } catch (cause) {
-        return refuse(isKubegateError(cause, 'IMPERSONATION_UNVERIFIED') ? cause : new KubegateError('IMPERSONATION_UNVERIFIED', undefined, { cause }));
-      }
-      if (!decision.allowed) {
-        return refuse(new KubegateError('IMPERSONATION_DENIED', `the cluster does not allow you to impersonate ${decision.denied.join(', ')}`));
-      }
-    }
-
-    const headers = clean.headers;
-    headers.push('Host', upstream.hostHeader);
-    pushAll(headers, upstream.authHeaders);
-    const identityHeaders = impersonated === undefined ? impersonationHeaders(user, deps.forwardedExtras) : impersonationHeaders(impersonated);
-    pushAll(headers, uidAccepted ? identityHeaders : withoutImpersonateUid(identityHeaders));
-    return { admitted: true, target, longRunning, user, token, role: allowed, impersonated, upstream, headers, hasBody: clean.hasBody };
-  } catch (cause) {
-    // A malformed path or header, an unusable cluster configuration, or a bug: its catalog
-    // error (an unknown error becomes INTERNAL).
-    return refuse(cause);
+  constructor(
+    readonly head: RequestHead,
+    readonly deps: AdmissionDeps,
+    readonly now: () => number,
+  ) {
+    this.longRunning = head.upgrade;
   }
+
+  refuse(cause: unknown, code?: ErrorCode): Refused {
+    const error = toKubegateError(cause);
+    const { target, longRunning, user, token, role, impersonated } = this;
+    return { admitted: false, error, code: code ?? error.code, target, longRunning, user, token, role, impersonated };
+  }
+
+  /** Path, headers, origin and bearer token; then the token's answer, from the cache when it has one. */
+  start(): Admission | Promise<Admission> {
+    const { head, deps } = this;
+    let target: ClusterPath;
+    let clean: SanitizedRequest;
+    let tokenText: string;
+    try {
+      target = parseClusterPath(head.url);
+      this.target = target;
+      this.longRunning ||= target.longRunning;
+      clean = sanitizeRequest(head.rawHeaders, head.upgrade);
+      if (head.upgrade && clean.origin !== undefined && !isAllowedOrigin(deps.allowedOrigins, clean.origin)) {
+        return this.refuse(new KubegateError('ORIGIN_REFUSED'));
+      }
+      const bearer = bearerToken(clean.authorization);
+      if (bearer === undefined) return this.refuse(new KubegateError('UNAUTHENTICATED'));
+      tokenText = bearer;
+      const cached = deps.authenticator.cachedAnswer?.(tokenText);
+      if (cached !== undefined) return this.authenticated(target, clean, cached);
+    } catch (cause) {
+      // A malformed path or header, or a bug: its catalog error (an unknown error becomes INTERNAL).
+      return this.refuse(cause);
+    }
+    let lookup: Promise<AuthResult>;
+    try {
+      lookup = deps.authenticator.authenticateToken(tokenText);
+    } catch (cause) {
+      return this.refuse(authUndecided(cause));
+    }
+    return lookup.then(
+      (result) => this.authenticated(target, clean, result),
+      (cause: unknown) => this.refuse(authUndecided(cause)),
+    );
+  }
+
+  /** Everything after the token's answer: expiry, scope, membership, role, cluster, impersonation. */
+  authenticated(target: ClusterPath, clean: SanitizedRequest, result: AuthResult): Admission | Promise<Admission> {
+    const { head, deps } = this;
+    try {
+      if (result.outcome === 'unauthenticated') return this.refuse(new KubegateError('UNAUTHENTICATED'), result.code);
+      if (result.outcome === 'error') return this.refuse(authUndecided(result.error));
+      const { user, token } = result;
+      this.user = user;
+      this.token = token;
+      if (token.expiresAt !== null && token.expiresAt.getTime() <= this.now()) return this.refuse(new KubegateError('UNAUTHENTICATED'), 'TOKEN_EXPIRED');
+      if (token.clusterId !== null && token.clusterId !== target.clusterId) return this.refuse(new KubegateError('TOKEN_WRONG_CLUSTER'));
+      const impersonated = clean.impersonation.length === 0 ? undefined : requestedIdentity(clean.impersonation);
+      this.impersonated = impersonated;
+      if (impersonated !== undefined && deps.impersonation === undefined) return this.refuse(new KubegateError('IMPERSONATION_REFUSED'));
+
+      const role = deps.authorize(user, target.clusterId);
+      if (role === null) return this.refuse(new KubegateError('FORBIDDEN'));
+      this.role = role;
+      const readOnly = roleRefusal(role, { method: head.method, path: target.path, upgrade: head.upgrade });
+      if (readOnly !== undefined) return this.refuse(readOnly);
+      const cluster = deps.getCluster(target.clusterId);
+      if (cluster === undefined) return this.refuse(new KubegateError('NOT_FOUND'));
+      const upstream = deps.upstreams.get(cluster);
+      const version = deps.clusterVersion?.(target.clusterId);
+      const uidAccepted = acceptsImpersonateUid(version);
+      if (!uidAccepted && impersonated !== undefined && impersonated.uid !== '') {
+        return this.refuse(new KubegateError('IMPERSONATION_INVALID', `the cluster's API server (${version ?? ''}) is older than 1.22 and does not know Impersonate-Uid`));
+      }
+      if (impersonated !== undefined && deps.impersonation !== undefined) {
+        return this.reviewed(deps.impersonation, upstream, impersonated).then((refusal) => refusal ?? this.admitted(target, clean, upstream, uidAccepted));
+      }
+      return this.admitted(target, clean, upstream, uidAccepted);
+    } catch (cause) {
+      // A malformed `Impersonate-*` header, an unusable cluster configuration, or a bug.
+      return this.refuse(cause);
+    }
+  }
+
+  /** The cluster's own answer to the caller's impersonation: undefined when allowed, else the refusal. */
+  async reviewed(review: ImpersonationReview, upstream: Upstream, impersonated: UserInfo): Promise<Refused | undefined> {
+    let decision: ImpersonationDecision;
+    try {
+      decision = await review.review(upstream, withForwardedExtras(this.user as UserInfo, this.deps.forwardedExtras), impersonated);
+    } catch (cause) {
+      return this.refuse(isKubegateError(cause, 'IMPERSONATION_UNVERIFIED') ? cause : new KubegateError('IMPERSONATION_UNVERIFIED', undefined, { cause }));
+    }
+    if (decision.allowed) return undefined;
+    return this.refuse(new KubegateError('IMPERSONATION_DENIED', `the cluster does not allow you to impersonate ${decision.denied.join(', ')}`));
+  }
+
+  /** The upstream request's headers: the sanitized client's, `Host`, the proxy's credential, identity last. */
+  admitted(target: ClusterPath, clean: SanitizedRequest, upstream: Upstream, uidAccepted: boolean): Admission {
+    try {
+      const user = this.user as UserInfo;
+      const impersonated = this.impersonated;
+      const headers = clean.headers;
+      headers.push('Host', upstream.hostHeader);
+      pushAll(headers, upstream.authHeaders);
+      const identityHeaders = impersonated === undefined ? impersonationHeaders(user, this.deps.forwardedExtras) : impersonationHeaders(impersonated);
+      pushAll(headers, uidAccepted ? identityHeaders : withoutImpersonateUid(identityHeaders));
+      const { longRunning, token, role } = this;
+      return { admitted: true, target, longRunning, user, token: token as TokenFacts, role: role as ClusterRole, impersonated, upstream, headers, hasBody: clean.hasBody };
+    } catch (cause) {
+      // An identity that HTTP cannot carry unchanged (IDENTITY_NAME_INVALID), or a bug.
+      return this.refuse(cause);
+    }
+  }
+}
+
+function authUndecided(cause: unknown): KubegateError {
+  return new KubegateError('AUTH_UNDECIDED', undefined, { cause });
 }
 
 /** The normalised allow-list of each `allowedOrigins` array seen (arrays are not copied). */

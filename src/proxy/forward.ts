@@ -5,7 +5,9 @@
  * Design note (fail closed). Every request, ordinary or upgrade, first goes through one
  * admission (admission.ts: path → headers → origin → token → membership → cluster →
  * identity headers), which touches no socket; a refusal becomes a Kubernetes Status and an
- * audit record, and nothing reaches the cluster. What follows is only forwarding.
+ * audit record, and nothing reaches the cluster. What follows is only forwarding. A token
+ * the cache knows is admitted in the same synchronous step as the request arrives (no
+ * promise); only a token's first use and a reviewed `kubectl --as` wait.
  *
  * Ordinary requests go upstream on the cluster's undici Pool (`dispatch`, the lowest-level
  * call: no response object, no stream per answer): the outgoing header list is built from
@@ -206,6 +208,8 @@ class Exchange implements OpenStream {
     readonly upgrade: boolean,
     readonly clientSocket: Duplex,
     readonly res: ServerResponse | undefined,
+    /** Upgrades: the first bytes after the request head, for the upstream. */
+    readonly upgradeHead: Buffer,
   ) {
     const socket = clientSocket as Partial<Socket>;
     this.bytesReadAtStart = socket.bytesRead ?? 0;
@@ -229,6 +233,7 @@ class Exchange implements OpenStream {
   }
 }
 
+const NO_HEAD = Buffer.alloc(0);
 const ANONYMOUS: UserInfo = Object.freeze({ name: '', uid: '', groups: Object.freeze([]), extra: Object.freeze({}) });
 
 export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions = {}): Forwarder {
@@ -240,40 +245,73 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
   const { logger } = deps;
 
   /**
-   * Admits the exchange's request; a refusal is recorded on it and answered with `refuse`.
-   * The closeStreams calls made during admission are applied to the authenticated exchange
-   * in the same synchronous step that forwards it.
+   * Admits the exchange's request, then forwards it or answers the refusal. A token known to
+   * the cache is decided at once; otherwise the exchange waits in `admitting`, and the
+   * closeStreams calls made meanwhile are applied to it once authenticated, in the same
+   * synchronous step that would forward it.
    */
-  function admitExchange(ex: Exchange, refuse: (error: KubegateError) => void, forward: (admission: Admitted) => void): void {
-    admitting.add(ex);
-    admit({ method: ex.req.method ?? '', url: ex.req.url ?? '', rawHeaders: ex.req.rawHeaders, upgrade: ex.upgrade }, deps).then((admission) => {
-      admitting.delete(ex);
-      learn(ex, admission);
-      let error: KubegateError;
-      let code: ErrorCode;
-      if (admission.admitted) {
-        const closed = ex.closedWhileAdmitting?.find((entry) => entry.match(ex));
-        if (closed === undefined) {
-          forward(admission);
-          return;
-        }
-        error = new KubegateError(closed.refusal);
-        code = closed.refusal === 'UNAUTHENTICATED' ? 'TOKEN_INVALID' : closed.refusal;
-      } else {
-        ({ error, code } = admission);
-        error = namingCluster(error, ex.clusterId);
+  function admitExchange(ex: Exchange): void {
+    const { req } = ex;
+    const admission = admit({ method: req.method ?? '', url: req.url ?? '', rawHeaders: req.rawHeaders, upgrade: ex.upgrade }, deps);
+    if (!(admission instanceof Promise)) {
+      try {
+        settle(ex, admission);
+      } catch (err) {
+        forwardingFailed(ex, err);
       }
-      if (error.status >= 500) logger.warn({ err: error.cause ?? error, cluster: ex.clusterId, code: error.code }, 'request refused by the proxy');
-      ex.code = code;
-      ex.status = error.status;
-      refuse(error);
-    }).catch((err: unknown) => {
-      admitting.delete(ex);
-      // Not a refusal: a bug while starting to forward. The exchange is cut, never left open.
-      logger.warn({ err, cluster: ex.clusterId }, 'forwarding failed');
-      ex.code ??= 'INTERNAL';
-      ex.abort();
-    });
+      return;
+    }
+    admitting.add(ex);
+    admission
+      .then((result) => {
+        admitting.delete(ex);
+        settle(ex, result);
+      })
+      .catch((err: unknown) => {
+        admitting.delete(ex);
+        forwardingFailed(ex, err);
+      });
+  }
+
+  /** Forwards an admitted exchange, or records and answers its refusal. */
+  function settle(ex: Exchange, admission: Admission): void {
+    learn(ex, admission);
+    let error: KubegateError;
+    let code: ErrorCode;
+    if (admission.admitted) {
+      const closed = ex.closedWhileAdmitting?.find((entry) => entry.match(ex));
+      if (closed === undefined) {
+        forwardAdmitted(ex, admission);
+        return;
+      }
+      error = new KubegateError(closed.refusal);
+      code = closed.refusal === 'UNAUTHENTICATED' ? 'TOKEN_INVALID' : closed.refusal;
+    } else {
+      ({ error, code } = admission);
+      error = namingCluster(error, ex.clusterId);
+    }
+    if (error.status >= 500) logger.warn({ err: error.cause ?? error, cluster: ex.clusterId, code: error.code }, 'request refused by the proxy');
+    ex.code = code;
+    ex.status = error.status;
+    const res = ex.res;
+    if (res === undefined) writeStatusToSocket(ex.clientSocket, error);
+    else if (!res.destroyed) writeStatus(res, error, statusForm(ex));
+  }
+
+  function forwardAdmitted(ex: Exchange, admission: Admitted): void {
+    const res = ex.res;
+    if (res === undefined) {
+      if (!ex.clientSocket.destroyed) forwardUpgrade(ex, ex.clientSocket, ex.upgradeHead, admission);
+    } else if (!res.destroyed) {
+      forwardRequest(ex, ex.req, res, admission);
+    }
+  }
+
+  /** Not a refusal: a bug while starting to forward. The exchange is cut, never left open. */
+  function forwardingFailed(ex: Exchange, err: unknown): void {
+    logger.warn({ err, cluster: ex.clusterId }, 'forwarding failed');
+    ex.code ??= 'INTERNAL';
+    ex.abort();
   }
 
   /** The upstream request of an admitted upgrade, on the agent that never reuses a socket. */
@@ -364,22 +402,14 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
   // --- ordinary requests -----------------------------------------------------------------
 
   function handleRequest(req: IncomingMessage, res: ServerResponse): void {
-    const ex = new Exchange(req, false, req.socket, res);
+    const ex = new Exchange(req, false, req.socket, res, NO_HEAD);
     deps.metrics?.requestStarted();
     res.once('close', () => {
       if (!res.writableFinished) ex.call?.cancel();
       if (res.headersSent) ex.status = res.statusCode;
       finish(ex);
     });
-    admitExchange(
-      ex,
-      (error) => {
-        if (!res.destroyed) writeStatus(res, error, statusForm(ex));
-      },
-      (admission) => {
-        if (!res.destroyed) forwardRequest(ex, req, res, admission);
-      },
-    );
+    admitExchange(ex);
   }
 
   function forwardRequest(ex: Exchange, req: IncomingMessage, res: ServerResponse, admission: Admitted): void {
@@ -508,7 +538,7 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
 
   function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', ignoreError);
-    const ex = new Exchange(req, true, socket, undefined);
+    const ex = new Exchange(req, true, socket, undefined, head);
     deps.metrics?.requestStarted();
     socket.once('close', () => {
       ex.upstreamReq?.destroy();
@@ -516,13 +546,7 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
       if (upstreamSocket !== undefined) closePeer(upstreamSocket);
       finish(ex);
     });
-    admitExchange(
-      ex,
-      (error) => writeStatusToSocket(socket, error),
-      (admission) => {
-        if (!socket.destroyed) forwardUpgrade(ex, socket, head, admission);
-      },
-    );
+    admitExchange(ex);
   }
 
   function forwardUpgrade(ex: Exchange, socket: Duplex, head: Buffer, admission: Admitted): void {

@@ -274,6 +274,26 @@ describe('cachedAuthenticator: invalidation', () => {
   });
 });
 
+describe('cachedAuthenticator: cachedAnswer, the synchronous hit', () => {
+  it('answers only what is cached and fresh, as authenticateToken would, and never asks the inner authenticator', async () => {
+    const inner = directory({ 't-a:s': 'u-aaaaaaaaaaaa' });
+    const { clock, cache } = setUp(inner);
+    assert.equal(cache.cachedAnswer('t-a:s'), undefined, 'nothing cached yet');
+    assert.equal(inner.calls.length, 0);
+    const looked = await cache.authenticateToken('t-a:s');
+    assert.equal(cache.cachedAnswer('t-a:s'), looked);
+    assert.equal(cache.cachedAnswer('t-a:s', { audiences: ['api'] }), undefined, 'another key space');
+    assert.equal(cache.stats().hits, 1);
+    clock.advance(60_000);
+    assert.equal(cache.cachedAnswer('t-a:s'), undefined, 'expired');
+    assert.equal(cache.stats().entries, 0, 'the expired entry is dropped');
+    await cache.authenticateToken('t-a:s');
+    assert.equal(cache.invalidateToken('t-a'), 1);
+    assert.equal(cache.cachedAnswer('t-a:s'), undefined, 'revoked');
+    assert.equal(inner.calls.length, 2);
+  });
+});
+
 describe('cachedAuthenticator: keys and options', () => {
   it('derives keys as a base64 SHA-256 under a per-instance secret that does not contain the token, so raw tokens never become keys', () => {
     fc.assert(

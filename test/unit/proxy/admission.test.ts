@@ -113,6 +113,47 @@ describe('admission refuses, and says why', () => {
   }
 });
 
+describe('admission of a token the authenticator has cached (cachedAnswer)', () => {
+  /** Answers every token but `t-throws:s` from its "cache"; a lookup would fail the test. */
+  const cachedDeps: AdmissionDeps = {
+    ...deps,
+    authenticator: {
+      authenticateToken: async (token) => {
+        if (token !== 't-throws:s') assert.fail(`looked up ${token} although its answer was cached`);
+        throw new Error('authenticator bug');
+      },
+      cachedAnswer: (token) => {
+        const answer = answers.get(token) ?? unauthenticated('TOKEN_INVALID');
+        return answer instanceof Error ? undefined : answer;
+      },
+    },
+  };
+
+  for (const row of refusals) {
+    it(`refuses ${row.name} the same way: ${row.status} ${row.cause}`, async () => {
+      const answered = admit(row.head, cachedDeps, () => NOW);
+      const throwsOnLookup = row.head.rawHeaders.includes('Bearer t-throws:s');
+      assert.equal(answered instanceof Promise, throwsOnLookup, throwsOnLookup ? 'a token not cached is looked up' : 'decided without a promise');
+      const admission = await answered;
+      assert.equal(admission.admitted, false);
+      if (admission.admitted) return;
+      assert.equal(admission.error.code, row.cause);
+      assert.equal(admission.code, row.auditCode ?? row.cause);
+      assert.equal(admission.user?.name, row.user);
+    });
+  }
+
+  it('admits a member synchronously, with the same headers as after a lookup', async () => {
+    const request = head('/k8s/clusters/dev/api/v1/pods', [...ALICE, 'Accept', 'application/json']);
+    const admission = admit(request, cachedDeps, () => NOW);
+    assert.ok(!(admission instanceof Promise) && admission.admitted);
+    const looked = await admit(request, deps, () => NOW);
+    assert.ok(looked.admitted);
+    assert.deepEqual(admission.headers, looked.headers);
+    assert.equal(admission.user, alice);
+  });
+});
+
 describe('admission admits', () => {
   it('a member to an existing cluster, with the client headers stripped and the identity added last', async () => {
     const admission = await admit(
