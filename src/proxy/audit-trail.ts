@@ -15,8 +15,9 @@
  * A request line is one per forwarded request, so it is cheap: formatted by one template
  * straight from the record (no intermediate object, every string through JSON.stringify),
  * and collected here into a batch that is handed to the destination whole once it reaches
- * AUDIT_BUFFER_BYTES — the destination measures and appends each string it gets, which per
- * line cost more than the line itself (BENCHMARKS.md, 2026-12-05). Every path that writes
+ * AUDIT_BATCH_CHARS — the destination measures and appends each string it gets, which per
+ * line cost more than the line itself, and each of its writes is a hand-off to the thread
+ * pool, so a batch is one write (BENCHMARKS.md, 2026-12-05). Every path that writes
  * out (the timer, close, reopen, exit) hands the batch over first, so batching loses nothing
  * and keeps the order of lines. `close()` drains it
  * at shutdown, and whatever is still buffered when the process exits by any other path
@@ -50,6 +51,8 @@ export interface AuditSink {
 
 // sonic-boom requires less than its largest single write (16 KiB).
 const AUDIT_BUFFER_BYTES = 8 * 1024;
+/** Request lines are handed to the destination in batches of about this many characters. */
+const AUDIT_BATCH_CHARS = 64 * 1024;
 const AUDIT_FLUSH_INTERVAL_MS = 1000;
 
 export interface AuditSinkOptions {
@@ -114,7 +117,7 @@ export function createAuditSink(options: AuditSinkOptions): AuditSink {
   function append(line: string): void {
     buffered = true;
     batch += line;
-    if (batch.length >= AUDIT_BUFFER_BYTES) handOver();
+    if (batch.length >= AUDIT_BATCH_CHARS) handOver();
   }
   return {
     write(record) {

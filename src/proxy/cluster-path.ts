@@ -80,8 +80,16 @@ export function parseClusterPath(url: string): ClusterPath {
   return { clusterId, path, query, longRunning: isLongRunning(path, query) };
 }
 
+/**
+ * Paths without any character that a refusal below needs (`.`, `%`, `\`, `#`, NUL) and
+ * without `//`: every segment is safe as it is. Most kubectl paths; the rest are checked
+ * segment by segment.
+ */
+const PLAIN_PATH = /^(?:\/[^/.%\\#\0]+)*\/?$/;
+
 /** `/segment/segment…` as received: see the design note for what is refused. */
 function isSafePath(rest: string): boolean {
+  if (PLAIN_PATH.test(rest)) return true;
   if (UNSAFE_RAW.test(rest)) return false;
   const segments = rest.split('/');
   // segments[0] is the empty text before the leading `/`.
