@@ -1,6 +1,6 @@
 /**
  * Paired CPU comparison: `npm run bench:paired -- [--kubegate NAME=DIR]… [--peers node-http,undici,go-reverseproxy]
- * [--rounds 8] [--seconds 3] [--connections 16]`.
+ * [--rounds 8] [--seconds 3] [--connections 16] [--cpu-prof DIR]`.
  *
  * On a machine whose speed drifts from one minute to the next (and that other work shares),
  * requests per second compare nothing; the CPU time the proxy process spends per request
@@ -10,8 +10,13 @@
  * serves a small GET under wrk for `seconds`; per round the proxy's CPU time (user + system,
  * from /proc) is divided by the requests served. Prints the median, lowest and highest
  * µs/request per variant and each median relative to the first variant.
+ *
+ * `--cpu-prof DIR`: the kubegate trees and the bare Node peers run under `node --cpu-prof`
+ * (DIR/<name>/), so their profiles cover the same minutes; at the end the command that
+ * attributes each one's time per request, function by function (profile-summary.ts
+ * `--inclusive --last --requests`), is printed with the requests that process served.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -38,8 +43,16 @@ async function main(): Promise<void> {
       rounds: { type: 'string', default: '8' },
       seconds: { type: 'string', default: '3' },
       connections: { type: 'string', default: '16' },
+      'cpu-prof': { type: 'string' },
     },
   });
+  const profileRoot = values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']);
+  const profileDir = (name: string): string | undefined => {
+    if (profileRoot === undefined) return undefined;
+    const dir = join(profileRoot, name);
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  };
   const rounds = Number(values.rounds);
   const seconds = Number(values.seconds);
   const connections = Number(values.connections);
@@ -59,12 +72,14 @@ async function main(): Promise<void> {
     const tls = await createTls(workDir);
     const upstream = await startUpstream(tls);
     const targets: Target[] = await Promise.all([
-      ...trees.map((tree) => startKubegate(upstream, tls, workDir, { workers: 1, repo: tree.repo, name: tree.name })),
-      ...peers.map((peer) => (peer === 'go-reverseproxy' ? startGoReverseProxy(upstream, tls, workDir) : startBareForwarder(peer, upstream, tls))),
+      ...trees.map((tree) => startKubegate(upstream, tls, workDir, { workers: 1, repo: tree.repo, name: tree.name, cpuProfileDir: profileDir(tree.name) })),
+      ...peers.map((peer) => (peer === 'go-reverseproxy' ? startGoReverseProxy(upstream, tls, workDir) : startBareForwarder(peer, upstream, tls, profileDir(peer)))),
     ]);
     const url = (target: Target): string => `${target.origin}${CLUSTER_PATH}/api/v1/namespaces/default/pods`;
     for (const target of targets) await runWrk({ url: url(target), connections, durationSeconds: 1, headers: target.headers, workDir });
     const samples = new Map<string, number[]>(targets.map((target) => [target.name, []]));
+    const served = new Map<string, number>(targets.map((target) => [target.name, 0]));
+    const measuringSince = Date.now();
     for (let round = 0; round < rounds; round++) {
       for (let i = 0; i < targets.length; i++) {
         const target = targets[(i + round) % targets.length] as Target;
@@ -73,6 +88,7 @@ async function main(): Promise<void> {
         const result = await runWrk({ url: url(target), connections, durationSeconds: seconds, headers: target.headers, workDir });
         if (result.errors > 0) throw new Error(`${target.name}: ${result.errors} errors`);
         samples.get(target.name)?.push(((cpuSeconds(pid) - before) * 1e6) / result.requests);
+        served.set(target.name, (served.get(target.name) ?? 0) + result.requests);
       }
       process.stderr.write(`round ${round + 1}/${rounds}: ${targets.map((t) => `${t.name} ${(samples.get(t.name)?.at(-1) ?? 0).toFixed(0)}`).join(', ')}\n`);
     }
@@ -82,6 +98,16 @@ async function main(): Promise<void> {
       const list = samples.get(target.name) ?? [];
       const m = median(list);
       process.stdout.write(`${target.name.padEnd(24)} ${m.toFixed(0).padStart(5)}  [${Math.min(...list).toFixed(0)}–${Math.max(...list).toFixed(0)}]  ${(m / base).toFixed(2)}×\n`);
+    }
+    if (profileRoot !== undefined) {
+      // Profiles are written when the processes stop; the window reaches back to the first round.
+      await stopAllChildren();
+      const windowSeconds = Math.ceil((Date.now() - measuringSince) / 1000);
+      process.stdout.write(`profiles in ${profileRoot}; per request, function by function:\n`);
+      for (const target of targets) {
+        if (target.kind === 'go') continue;
+        process.stdout.write(`  node --import tsx bench/profile-summary.ts ${join(profileRoot, target.name)} 40 --inclusive --last ${windowSeconds} --requests ${served.get(target.name) ?? 0}\n`);
+      }
     }
   } finally {
     await stopAllChildren();

@@ -96,9 +96,11 @@ export function directTarget(upstream: Upstream): Target {
   return { name: 'direct', kind: 'direct', origin: upstream.origin, headers: {}, pid: undefined, stop: async () => undefined };
 }
 
-export async function startBareForwarder(kind: 'node-http' | 'http-proxy-3' | 'undici', upstream: Upstream, tls: Tls): Promise<Target> {
+/** `cpuProfileDir`: the forwarder runs under `node --cpu-prof` and leaves its profile there when stopped. */
+export async function startBareForwarder(kind: 'node-http' | 'http-proxy-3' | 'undici', upstream: Upstream, tls: Tls, cpuProfileDir?: string): Promise<Target> {
   const port = await freePort();
-  const { child } = await startChild(kind, process.execPath, [...NODE_ARGS, join(REPO, 'bench/forwarder.ts'), kind, String(port), upstream.origin, tls.caFile, tls.certFile, tls.keyFile], {
+  const profile = cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir];
+  const { child } = await startChild(kind, process.execPath, [...profile, ...NODE_ARGS, join(REPO, 'bench/forwarder.ts'), kind, String(port), upstream.origin, tls.caFile, tls.certFile, tls.keyFile], {
     cwd: REPO,
   });
   return { name: kind, kind: 'bare', origin: `https://127.0.0.1:${port}`, headers: {}, pid: child.pid, stop: () => child.stop() };
