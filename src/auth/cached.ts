@@ -1,14 +1,12 @@
 /**
  * A caching decorator for a TokenAuthenticator, after kube-apiserver's cached token
- * authenticator, for the proxy's hot path (token → keyed hash → LRU hit, no I/O).
+ * authenticator, for the proxy's hot path (token → keyed SHA3 digest → LRU hit, no I/O).
  *
- * - Keys are SHA-256 of a random 32-byte secret made per instance followed by the token (and
- *   the requested audiences), so raw tokens never sit in the cache as keys, and a heap dump
- *   reveals nothing that can be replayed. One one-shot `crypto.hash` call per lookup: an HMAC
- *   object per request cost ~5 µs against ~1 µs (BENCHMARKS.md, 2026-12-05). The keys are
- *   never shown to anyone, so the length extension that separates SHA-256(secret ‖ m) from
- *   an HMAC gives nothing to an attacker; what matters here — no preimage, no collision,
- *   no key shared between instances — the prefixed hash has.
+ * - Keys are keyed SHA3-256 digests of the token (and the requested audiences) under random
+ *   32-byte keys made per instance, so raw tokens never sit in the cache as keys, and a heap
+ *   dump reveals nothing that can be replayed. SHA3 with the key as prefix is a MAC (no length
+ *   extension, unlike SHA-2), and as one call of `crypto.hash` it costs a fraction of an HMAC
+ *   object per lookup — measurable on the webhook, where the lookup is most of a review.
  * - `authenticated` answers live `successTtlMs`, but never past the token's `expiresAt`;
  *   `unauthenticated` answers live `failureTtlMs`; `error` answers are never cached, so an
  *   outage is retried by the next request. A TTL of 0 turns that kind of caching off.
@@ -77,10 +75,7 @@ interface Entry {
   readonly userName: string | undefined;
 }
 
-/**
- * The two per-instance secrets, as the text prefixed to what is hashed: one for plain
- * lookups, one for audience-bound ones.
- */
+/** The two per-instance keys: one for plain lookups, one for audience-bound ones (base64 of 32 random bytes each). */
 export interface CacheKeySecrets {
   readonly plain: string;
   readonly withAudiences: string;
@@ -91,15 +86,14 @@ export function newCacheKeySecrets(): CacheKeySecrets {
 }
 
 /**
- * The cache key for `token` requested with `audiences`: base64 SHA-256 of the instance's
- * secret followed by the token. Without audiences (the hot path) the token follows the
- * `plain` secret; with audiences it is `JSON(audiences) ‖ 0x00 ‖ token` after the other
- * secret. Both secrets have the same length and JSON never holds a raw NUL, so no two
- * requests share a key.
+ * The cache key for `token` requested with `audiences`: base64 SHA3-256 of key ‖ message.
+ * Without audiences (the hot path) the message is the token alone; with audiences it is
+ * `JSON(audiences) ‖ 0x00 ‖ token` under the other key. The keys have a fixed length, JSON
+ * never holds a raw NUL, and the two kinds use independent keys, so no two requests share a key.
  */
 export function cacheKeyFor(secrets: CacheKeySecrets, token: string, audiences?: readonly string[]): string {
-  if (audiences === undefined || audiences.length === 0) return hash('sha256', secrets.plain + token, 'base64');
-  return hash('sha256', `${secrets.withAudiences}${JSON.stringify(audiences)}\x00${token}`, 'base64');
+  if (audiences === undefined || audiences.length === 0) return hash('sha3-256', secrets.plain + token, 'base64');
+  return hash('sha3-256', `${secrets.withAudiences}${JSON.stringify(audiences)}\x00${token}`, 'base64');
 }
 
 /** Sets of cache keys by a name (token name or user ID), kept in step with the LRU. */

@@ -295,7 +295,7 @@ describe('cachedAuthenticator: cachedAnswer, the synchronous hit', () => {
 });
 
 describe('cachedAuthenticator: keys and options', () => {
-  it('derives keys as a base64 SHA-256 under a per-instance secret that does not contain the token, so raw tokens never become keys', () => {
+  it('derives keys as a base64 keyed SHA3-256 digest that does not contain the token, so raw tokens never become keys', () => {
     fc.assert(
       fc.property(fc.string({ minLength: 1, maxLength: 200 }), (token) => {
         const key = cacheKeyFor(newCacheKeySecrets(), token);
@@ -305,7 +305,7 @@ describe('cachedAuthenticator: keys and options', () => {
     );
   });
 
-  it('derives different keys under different secrets, so each instance has its own key space', () => {
+  it('derives different keys under different secret keys, so each instance has its own key space', () => {
     assert.notEqual(cacheKeyFor(newCacheKeySecrets(), 't-a:s'), cacheKeyFor(newCacheKeySecrets(), 't-a:s'));
   });
 
