@@ -275,7 +275,7 @@ describe('cachedAuthenticator: invalidation', () => {
 });
 
 describe('cachedAuthenticator: keys and options', () => {
-  it('derives keys as a base64 HMAC-SHA256 that does not contain the token, so raw tokens never become keys', () => {
+  it('derives keys as a base64 keyed SHA3-256 digest that does not contain the token, so raw tokens never become keys', () => {
     fc.assert(
       fc.property(fc.string({ minLength: 1, maxLength: 200 }), (token) => {
         const key = cacheKeyFor(newCacheKeySecrets(), token);
@@ -285,7 +285,7 @@ describe('cachedAuthenticator: keys and options', () => {
     );
   });
 
-  it('derives different keys under different HMAC keys, so each instance has its own key space', () => {
+  it('derives different keys under different secret keys, so each instance has its own key space', () => {
     assert.notEqual(cacheKeyFor(newCacheKeySecrets(), 't-a:s'), cacheKeyFor(newCacheKeySecrets(), 't-a:s'));
   });
 
