@@ -69,8 +69,8 @@ export async function startWebhook(config: WebhookConfig, deps: StartWebhookDeps
   const endpoint = deps.endpoint ?? (await loadKubeEndpoint(config.kubeconfig));
   const client = createKubeClient(endpoint);
   const registry = new Registry();
-  // Read at scrape time: the cache is created below.
-  const metrics = createWebhookMetrics(registry, { cache: () => cache.stats() });
+  // Read at scrape time: the cache and the handler are created below.
+  const metrics = createWebhookMetrics(registry, { cache: () => cache.stats(), reviews: () => handler.reviewCounts() });
 
   // The cache is created before the source so that the source's change callbacks can reach it.
   let source: KubernetesSource | undefined;
