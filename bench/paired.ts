@@ -1,6 +1,6 @@
 /**
  * Paired CPU comparison: `npm run bench:paired -- [--kubegate NAME=DIR]… [--peers node-http,undici,go-reverseproxy]
- * [--rounds 8] [--seconds 3] [--connections 16] [--cpu-prof DIR]`.
+ * [--rounds 8] [--seconds 3] [--connections 16] [--cpu-prof DIR] [--large BYTES]`.
  *
  * On a machine whose speed drifts from one minute to the next (and that other work shares),
  * requests per second compare nothing; the CPU time the proxy process spends per request
@@ -15,6 +15,9 @@
  * (DIR/<name>/), so their profiles cover the same minutes; at the end the command that
  * attributes each one's time per request, function by function (profile-summary.ts
  * `--inclusive --last --requests`), is printed with the requests that process served.
+ * `--large BYTES` relays a pod list of that size instead (the large-list scenario's answer;
+ * `--connections` defaults to 4 there, like the scenario) and divides the CPU time by the
+ * megabytes relayed: CPU ms per MB, plus each variant's median GB/s in the same rounds.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,8 +45,9 @@ async function main(): Promise<void> {
       peers: { type: 'string', default: '' },
       rounds: { type: 'string', default: '8' },
       seconds: { type: 'string', default: '3' },
-      connections: { type: 'string', default: '16' },
+      connections: { type: 'string' },
       'cpu-prof': { type: 'string' },
+      large: { type: 'string' },
     },
   });
   const profileRoot = values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']);
@@ -55,7 +59,9 @@ async function main(): Promise<void> {
   };
   const rounds = Number(values.rounds);
   const seconds = Number(values.seconds);
-  const connections = Number(values.connections);
+  const large = values.large === undefined ? undefined : Number(values.large);
+  const connections = Number(values.connections ?? (large === undefined ? 16 : 4));
+  if (large !== undefined && (!Number.isSafeInteger(large) || large < 1)) throw new TypeError('--large must be a whole number of bytes ≥ 1');
   for (const [name, value] of [['rounds', rounds], ['seconds', seconds], ['connections', connections]] as const) {
     if (!Number.isInteger(value) || value < 1) throw new TypeError(`--${name} must be a whole number ≥ 1`);
   }
@@ -75,29 +81,42 @@ async function main(): Promise<void> {
       ...trees.map((tree) => startKubegate(upstream, tls, workDir, { workers: 1, repo: tree.repo, name: tree.name, cpuProfileDir: profileDir(tree.name) })),
       ...peers.map((peer) => (peer === 'go-reverseproxy' ? startGoReverseProxy(upstream, tls, workDir) : startBareForwarder(peer, upstream, tls, profileDir(peer)))),
     ]);
-    const url = (target: Target): string => `${target.origin}${CLUSTER_PATH}/api/v1/namespaces/default/pods`;
-    for (const target of targets) await runWrk({ url: url(target), connections, durationSeconds: 1, headers: target.headers, workDir });
+    const path = large === undefined ? '/api/v1/namespaces/default/pods' : `/api/v1/pods?size=${large}`;
+    const url = (target: Target): string => `${target.origin}${CLUSTER_PATH}${path}`;
+    const timeout = large === undefined ? {} : { timeoutSeconds: 30 };
+    for (const target of targets) await runWrk({ url: url(target), connections, durationSeconds: 1, headers: target.headers, workDir, ...timeout });
+    /** Small GET: CPU µs per request; large list: CPU ms per MB relayed. */
     const samples = new Map<string, number[]>(targets.map((target) => [target.name, []]));
     const served = new Map<string, number>(targets.map((target) => [target.name, 0]));
     const measuringSince = Date.now();
+    const rates = new Map<string, number[]>(targets.map((target) => [target.name, []]));
     for (let round = 0; round < rounds; round++) {
       for (let i = 0; i < targets.length; i++) {
         const target = targets[(i + round) % targets.length] as Target;
         const pid = target.pid as number;
         const before = cpuSeconds(pid);
-        const result = await runWrk({ url: url(target), connections, durationSeconds: seconds, headers: target.headers, workDir });
+        const result = await runWrk({ url: url(target), connections, durationSeconds: seconds, headers: target.headers, workDir, ...timeout });
         if (result.errors > 0) throw new Error(`${target.name}: ${result.errors} errors`);
-        samples.get(target.name)?.push(((cpuSeconds(pid) - before) * 1e6) / result.requests);
+        const cpu = cpuSeconds(pid) - before;
         served.set(target.name, (served.get(target.name) ?? 0) + result.requests);
+        const megabytes = (result.bytesPerSecond * result.durationSeconds) / 1e6;
+        samples.get(target.name)?.push(large === undefined ? (cpu * 1e6) / result.requests : (cpu * 1e3) / megabytes);
+        rates.get(target.name)?.push(large === undefined ? result.requestsPerSecond : result.bytesPerSecond / 1e9);
       }
       process.stderr.write(`round ${round + 1}/${rounds}: ${targets.map((t) => `${t.name} ${(samples.get(t.name)?.at(-1) ?? 0).toFixed(0)}`).join(', ')}\n`);
     }
     const base = median(samples.get(targets[0]?.name ?? '') ?? [0]);
-    process.stdout.write(`CPU µs per small GET (c=${connections}, ${rounds} rounds of ${seconds} s; median [lowest–highest], × ${targets[0]?.name})\n`);
+    const what = large === undefined ? 'CPU µs per small GET' : `CPU ms per MB of a ${(large / 1024 / 1024).toFixed(0)} MiB list`;
+    const rate = large === undefined ? 'req/s' : 'GB/s';
+    const digits = large === undefined ? 0 : 2;
+    process.stdout.write(`${what} (c=${connections}, ${rounds} rounds of ${seconds} s; median [lowest–highest], × ${targets[0]?.name}; median ${rate})\n`);
     for (const target of targets) {
       const list = samples.get(target.name) ?? [];
       const m = median(list);
-      process.stdout.write(`${target.name.padEnd(24)} ${m.toFixed(0).padStart(5)}  [${Math.min(...list).toFixed(0)}–${Math.max(...list).toFixed(0)}]  ${(m / base).toFixed(2)}×\n`);
+      const r = median(rates.get(target.name) ?? [0]);
+      process.stdout.write(
+        `${target.name.padEnd(24)} ${m.toFixed(digits).padStart(7)}  [${Math.min(...list).toFixed(digits)}–${Math.max(...list).toFixed(digits)}]  ${(m / base).toFixed(2)}×  ${r.toFixed(large === undefined ? 0 : 2)} ${rate}\n`,
+      );
     }
     if (profileRoot !== undefined) {
       // Profiles are written when the processes stop; the window reaches back to the first round.

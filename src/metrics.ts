@@ -146,7 +146,11 @@ export function createProxyMetrics(registry: Registry, sources: ProxyMetricsSour
 export interface WebhookMetricsSources {
   /** Cumulative verification cache lookups since start. */
   readonly cache?: () => { readonly hits: number; readonly misses: number };
+  /** Cumulative TokenReviews answered since start, by result (counted by the handler in plain numbers). */
+  readonly reviews?: () => Readonly<Record<ReviewResult, number>>;
 }
+
+export type ReviewResult = 'authenticated' | 'unauthenticated' | 'error';
 
 export function createWebhookMetrics(registry: Registry, sources: WebhookMetricsSources = {}): WebhookMetrics {
   collectDefaultMetrics({ register: registry });
@@ -157,6 +161,13 @@ export function createWebhookMetrics(registry: Registry, sources: WebhookMetrics
       help: 'TokenReviews answered, by result (authenticated, unauthenticated, error).',
       labelNames: ['result'] as const,
       registers,
+      // A labelled increment per review cost ~10 µs of a cached review's ~80 (paired runs).
+      collect() {
+        const counts = sources.reviews?.();
+        if (counts === undefined) return;
+        this.reset();
+        for (const [result, count] of Object.entries(counts)) this.inc({ result }, count);
+      },
     }),
     reviewDuration: new Histogram({
       name: 'kubegate_webhook_review_duration_seconds',

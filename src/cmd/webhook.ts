@@ -4,7 +4,7 @@
  *
  * config → logger → API server endpoint (kubeconfig, or in-cluster) → source (informers on
  * ClusterAuthTokens, ClusterUserAttributes, Secrets of the namespace) → verifier → cache
- * (HMAC keys; entries of a token dropped when its objects change, a user's when its
+ * (keyed SHA3 digests as keys; entries of a token dropped when its objects change, a user's when its
  * attribute changes) → handler → server (plain HTTP on loopback by default, HTTPS with
  * --tls-cert/--tls-key). The server listens at once; `/readyz` turns ready, and reviews are
  * decided, only after every resource was listed (before that a review answers an uncached
@@ -69,8 +69,8 @@ export async function startWebhook(config: WebhookConfig, deps: StartWebhookDeps
   const endpoint = deps.endpoint ?? (await loadKubeEndpoint(config.kubeconfig));
   const client = createKubeClient(endpoint);
   const registry = new Registry();
-  // Read at scrape time: the cache is created below.
-  const metrics = createWebhookMetrics(registry, { cache: () => cache.stats() });
+  // Read at scrape time: the cache and the handler are created below.
+  const metrics = createWebhookMetrics(registry, { cache: () => cache.stats(), reviews: () => handler.reviewCounts() });
 
   // The cache is created before the source so that the source's change callbacks can reach it.
   let source: KubernetesSource | undefined;

@@ -13,7 +13,9 @@
  * call: no response object, no stream per answer): the outgoing header list is built from
  * `rawHeaders` (so every duplicate and spelling is handled), the request body is streamed
  * from the client, and the answer is written to the client chunk by chunk as it arrives,
- * pausing the upstream whenever the client's socket is full — never buffered. Teardown is
+ * pausing the upstream whenever more than RELAY_BUFFER_BYTES wait to reach the client (a
+ * bound above one TLS record, so that a fast client does not pause it at every chunk) —
+ * never buffered whole. Teardown is
  * explicit — the client going away aborts the upstream exchange at once (watches included),
  * an upstream failure before the answer becomes a Status, after it cuts the client
  * connection. The upstream's answer head is handled in one place (`relayResponseHead`).
@@ -173,6 +175,13 @@ const TCP_KEEPALIVE_MS = 30_000;
 const LINGER_MS = 2000;
 const MAX_AUDIT_PATH = 1024;
 const CLIENT_GONE = 499;
+/**
+ * How much of an answer may wait in the client connection's buffer before the upstream is
+ * paused. A TLS socket's own mark is 16 KiB, exactly one TLS record, and every TLS write
+ * completes asynchronously: at that mark every chunk relayed paused the upstream and resumed
+ * it a turn of the event loop later. Past this bound a slow client still pauses the upstream.
+ */
+const RELAY_BUFFER_BYTES = 256 * 1024;
 
 /** Per-request state: what the audit record needs and what teardown must reach. */
 class Exchange implements OpenStream {
@@ -488,8 +497,9 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
     onData(chunk: Buffer): boolean {
       if (this.#cancelled) return false;
       if (this.#discard) return true;
-      if (this.res.write(chunk)) return true;
-      if (this.#resume !== undefined) this.res.once('drain', this.#resume);
+      const res = this.res;
+      if (res.write(chunk) || res.writableLength < RELAY_BUFFER_BYTES) return true;
+      if (this.#resume !== undefined) res.once('drain', this.#resume);
       return false;
     }
 

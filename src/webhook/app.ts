@@ -15,8 +15,8 @@
  * A token valid for none of the requested audiences (config `audiences`, token-review.ts) is
  * answered `authenticated: false` and not stamped as used.
  *
- * Per review: metrics (result, latency; cache hits and misses are read when `/metrics` is
- * scraped), a debug log line with the outcome and the token NAME only (built only when debug
+ * Per review: metrics (latency; the result counted in plain numbers, which `/metrics` reads
+ * when scraped, as it reads cache hits and misses), a debug log line with the outcome and the token NAME only (built only when debug
  * is on), and, on success, a background `lastUsedAt` stamp. A cached answer's reply is
  * serialized once (token-review.ts).
  */
@@ -27,7 +27,7 @@ import type { TokenAuthenticator } from '../auth/authenticator.js';
 import { KubegateError, toKubegateError } from '../errors.js';
 import { writeStatus } from '../kube/status.js';
 import type { Logger } from '../log.js';
-import type { WebhookMetrics } from '../metrics.js';
+import type { ReviewResult, WebhookMetrics } from '../metrics.js';
 import { createHealthHandler } from '../server.js';
 import { tryParseToken } from '../tokens/format.js';
 import { checkAudiences, parseTokenReview, tokenReviewReplyJson } from './token-review.js';
@@ -56,6 +56,8 @@ export interface WebhookHandler {
   (request: IncomingMessage, response: ServerResponse): void;
   /** `/readyz` answers 503 from now on. */
   markShuttingDown(): void;
+  /** TokenReviews answered since start, by result (`kubegate_webhook_reviews_total` reads them when scraped). */
+  reviewCounts(): Readonly<Record<ReviewResult, number>>;
 }
 
 export function createWebhookHandler(deps: WebhookAppDeps): WebhookHandler {
@@ -63,6 +65,7 @@ export function createWebhookHandler(deps: WebhookAppDeps): WebhookHandler {
   const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const audiences = deps.audiences ?? [];
   const now = deps.now ?? (() => new Date());
+  const reviewCounts: Record<ReviewResult, number> = { authenticated: 0, unauthenticated: 0, error: 0 };
   const health = createHealthHandler({
     registry: deps.registry,
     metricsBearerToken: deps.metricsBearerToken,
@@ -77,7 +80,7 @@ export function createWebhookHandler(deps: WebhookAppDeps): WebhookHandler {
     const verified = await authenticator.authenticateToken(parsed.token, parsed.audiences.length === 0 ? undefined : { audiences: parsed.audiences });
     const result = checkAudiences(parsed, verified, audiences);
     if (result.outcome === 'authenticated') source.recordUse(result.token.name, now());
-    metrics.reviews.inc({ result: result.outcome });
+    reviewCounts[result.outcome]++;
     const reply = tokenReviewReplyJson(parsed, result, audiences);
     response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(reply), 'cache-control': 'no-store' });
     response.end(reply);
@@ -105,7 +108,7 @@ export function createWebhookHandler(deps: WebhookAppDeps): WebhookHandler {
         const failure = toKubegateError(error);
         if (failure.code === 'INTERNAL') logger.error({ err: error }, 'token review failed');
         if (failure.code === 'BAD_REQUEST' || failure.code === 'PAYLOAD_TOO_LARGE' || failure.code === 'UNSUPPORTED_MEDIA_TYPE') {
-          metrics.reviews.inc({ result: 'error' });
+          reviewCounts.error++;
         }
         if (response.headersSent) response.destroy();
         else writeStatus(response, failure);
@@ -125,7 +128,7 @@ export function createWebhookHandler(deps: WebhookAppDeps): WebhookHandler {
     if (health(request, response)) return;
     writeStatus(response, new KubegateError('NOT_FOUND', 'the webhook serves POST /v1/authenticate'));
   };
-  return Object.assign(handle, { markShuttingDown: () => health.markShuttingDown() });
+  return Object.assign(handle, { markShuttingDown: () => health.markShuttingDown(), reviewCounts: () => reviewCounts });
 }
 
 /** Reads and parses a JSON body of at most `maxBytes`; BAD_REQUEST / PAYLOAD_TOO_LARGE / UNSUPPORTED_MEDIA_TYPE otherwise. */

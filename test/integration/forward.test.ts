@@ -288,6 +288,66 @@ describe('forwarding ordinary requests', () => {
     assert.equal(received, first.length + rest.length);
     assert.equal(hash.digest('hex'), createHash('sha256').update(first).update(rest).digest('hex'));
   });
+
+  it('pauses the cluster while the client does not read: the proxy holds a bounded part of the answer, and all of it arrives once the client reads', async () => {
+    const CHUNK = 64 * 1024;
+    // Far more than the kernel buffers of both connections can absorb while the client does not read.
+    const TOTAL = 64 * 1024 * 1024;
+    const upstream = { sent: 0, waiting: false, finished: false, hash: createHash('sha256') };
+    upstreamA.onRequest = (req, res) => {
+      req.resume();
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': TOTAL });
+      const next = (): void => {
+        upstream.waiting = false;
+        while (upstream.sent < TOTAL) {
+          const chunk = Buffer.alloc(CHUNK, upstream.sent / CHUNK);
+          upstream.hash.update(chunk);
+          upstream.sent += CHUNK;
+          if (!res.write(chunk)) {
+            upstream.waiting = true;
+            res.once('drain', next);
+            return;
+          }
+        }
+        res.end(() => (upstream.finished = true));
+      };
+      next();
+    };
+    const client = await connectRaw(proxy.port);
+    client.write(`GET /k8s/clusters/a/api/v1/pods HTTP/1.1\r\nHost: proxy\r\nAuthorization: ${ALICE}\r\n\r\n`);
+    const head = await readUntil(client, (received) => received.includes('\r\n\r\n'));
+    client.pause();
+    // Stalled: the cluster waits for its connection to drain and sends nothing more between two looks.
+    let sentBefore = -1;
+    let stillFor = 0;
+    await eventually(
+      () => {
+        stillFor = upstream.waiting && upstream.sent === sentBefore ? stillFor + 1 : 0;
+        sentBefore = upstream.sent;
+        return upstream.finished || stillFor >= 3;
+      },
+      20_000,
+      'the cluster to stall or finish',
+    );
+    assert.equal(upstream.finished, false, 'the whole answer was taken from the cluster while the client read nothing');
+    assert.ok(upstream.sent < TOTAL);
+    const buffered = Math.max(...proxy.clientSockets().map((socket) => socket.writableLength));
+    assert.ok(buffered <= 512 * 1024, `the proxy buffered ${buffered} bytes for a client that does not read`);
+
+    const hash = createHash('sha256');
+    const bodyStart = head.indexOf('\r\n\r\n') + 4;
+    let received = head.length - bodyStart;
+    hash.update(head.subarray(bodyStart));
+    client.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      received += chunk.length;
+    });
+    client.resume();
+    await eventually(() => received >= TOTAL, 30_000, 'the whole answer at the client');
+    client.destroy();
+    assert.equal(received, TOTAL);
+    assert.equal(hash.digest('hex'), upstream.hash.digest('hex'));
+  });
 });
 
 describe('refusing attacks and bad requests before the cluster', () => {

@@ -139,6 +139,8 @@ export interface ProxyHarness {
   readonly forwarder: Forwarder;
   readonly audit: AuditRecord[];
   readonly warnings: object[];
+  /** The proxy's ends of its client connections, open now. */
+  clientSockets(): readonly Socket[];
   close(): Promise<void>;
 }
 
@@ -172,6 +174,7 @@ export async function startProxy(deps: Omit<ForwarderDeps, 'audit' | 'logger'>, 
     forwarder,
     audit,
     warnings,
+    clientSockets: () => [...sockets],
     close: async () => {
       for (const socket of sockets) socket.destroy();
       server.close();

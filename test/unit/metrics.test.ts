@@ -78,6 +78,18 @@ describe('createWebhookMetrics', () => {
     assert.ok(text.includes('kubegate_webhook_cache_total{result="miss"} 3'), text);
   });
 
+  it('reads the review counts when scraped, so that a review does no metrics work for its result', async () => {
+    const registry = new Registry();
+    let counts = { authenticated: 0, unauthenticated: 0, error: 0 };
+    createWebhookMetrics(registry, { reviews: () => counts });
+    assert.match(await registry.metrics(), /kubegate_webhook_reviews_total\{result="authenticated"\} 0/);
+    counts = { authenticated: 7, unauthenticated: 2, error: 1 };
+    const text = await registry.metrics();
+    for (const line of ['{result="authenticated"} 7', '{result="unauthenticated"} 2', '{result="error"} 1']) {
+      assert.ok(text.includes(`kubegate_webhook_reviews_total${line}`), text);
+    }
+  });
+
   it('refuses a second registration into the same registry, because duplicate series would be ambiguous', () => {
     const registry = new Registry();
     createWebhookMetrics(registry);
