@@ -19,6 +19,23 @@ import type { Child } from './processes.js';
 export const CLUSTER_PATH = '/k8s/clusters/bench';
 const REPO = new URL('..', import.meta.url).pathname;
 const NODE_ARGS = ['--import', 'tsx'];
+const builtTrees = new Map<string, string>();
+
+/**
+ * kubegate as it ships: the tree's compiled `dist/cmd/main.js` (`npm run build`, done here
+ * once per tree and run), not tsx's on-the-fly transpile, whose loader and source cache
+ * add memory and whose helpers add CPU the product does not have. The harness itself and
+ * the bare peers stay on tsx.
+ */
+export function kubegateEntry(repo: string = REPO): string {
+  const built = builtTrees.get(repo);
+  if (built !== undefined) return built;
+  const result = spawnSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: repo, encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`building ${repo} failed: ${result.stdout}${result.stderr}`);
+  const entry = join(repo, 'dist/cmd/main.js');
+  builtTrees.set(repo, entry);
+  return entry;
+}
 
 export interface Tls {
   readonly caFile: string;
@@ -269,7 +286,7 @@ export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, o
   );
   const readyMessage = workers > 1 ? '"msg":"kubegate proxy workers are serving"' : '"msg":"kubegate proxy is serving"';
   const profile = cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir];
-  const { child } = await startChild(via === 'agent' ? `${name}-proxy` : name, process.execPath, [...profile, ...NODE_ARGS, join(repo, 'src/cmd/main.ts'), 'proxy', '--config', configFile], {
+  const { child } = await startChild(via === 'agent' ? `${name}-proxy` : name, process.execPath, [...profile, kubegateEntry(repo), 'proxy', '--config', configFile], {
     cwd: repo,
     env: { ...process.env, KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD },
     ready: (line) => line.includes(readyMessage),
@@ -328,8 +345,7 @@ async function startAgent(repo: string, proxyOrigin: string, upstream: Upstream,
     'kubegate-agent',
     process.execPath,
     [
-      ...NODE_ARGS,
-      join(repo, 'src/cmd/main.ts'),
+      kubegateEntry(repo),
       'agent',
       '--proxy-url',
       proxyOrigin,

@@ -14,6 +14,7 @@ import { freePort, startChild } from './processes.js';
 import type { Child } from './processes.js';
 import { percentile } from './scenarios.js';
 import type { BenchSettings } from './scenarios.js';
+import { kubegateEntry } from './targets.js';
 import type { Tls } from './targets.js';
 import { runWrk } from './wrk.js';
 import type { WrkResult } from './wrk.js';
@@ -84,7 +85,7 @@ export async function webhookScenario(_tls: Tls, settings: BenchSettings, log: (
     children.push(apiServer.child);
     const { kubeconfig } = JSON.parse(apiServer.readyLine) as { kubeconfig: string };
     const port = await freePort();
-    const webhook = await startChild('webhook', process.execPath, [...NODE_ARGS, join(REPO, 'src/cmd/main.ts'), 'webhook', '--listen', `127.0.0.1:${port}`, '--kubeconfig', kubeconfig], {
+    const webhook = await startChild('webhook', process.execPath, [kubegateEntry(REPO), 'webhook', '--listen', `127.0.0.1:${port}`, '--kubeconfig', kubeconfig], {
       cwd: REPO,
       ready: (line) => line.includes('"msg":"webhook objects listed; ready"'),
       readyTimeoutMs: 300_000,
