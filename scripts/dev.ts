@@ -7,7 +7,10 @@
  * not part of the product binary (run with tsx). Ctrl-C stops everything and removes the
  * data dir.
  *
- * KUBEGATE_DEV_LISTEN (default 127.0.0.1:8443) chooses the proxy's address.
+ * KUBEGATE_DEV_LISTEN (default 127.0.0.1:8443) chooses the proxy's address;
+ * KUBEGATE_DEV_METRICS_LISTEN (default 127.0.0.1:0, a free port) the `/metrics` listener's,
+ * so a dev proxy never fights a running `npm start` (127.0.0.1:9464) for the port. The
+ * address it got is printed.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -26,7 +29,11 @@ const cluster = await startFakeKubeApiServer({ token: CLUSTER_TOKEN });
 const proxy = await startProxy(
   loadProxyConfig({
     env: { KUBEGATE_BOOTSTRAP_PASSWORD: password, KUBEGATE_LOG_LEVEL: 'warn' },
-    flags: { listen: process.env['KUBEGATE_DEV_LISTEN'] ?? '127.0.0.1:8443', dataDir: join(dir, 'data') },
+    flags: {
+      listen: process.env['KUBEGATE_DEV_LISTEN'] ?? '127.0.0.1:8443',
+      metricsListen: process.env['KUBEGATE_DEV_METRICS_LISTEN'] ?? '127.0.0.1:0',
+      dataDir: join(dir, 'data'),
+    },
   }),
   { logger: createLogger({ level: 'warn', name: 'proxy' }) },
 );
@@ -42,6 +49,7 @@ await proxy.store.putMembership({ clusterId: 'dev', subjectKind: 'User', subject
 
 const json = (field: string): string => `node -pe 'JSON.parse(require("fs").readFileSync(0, "utf8")).${field}'`;
 process.stdout.write(`kubegate dev: proxy on ${proxy.publicUrl}, sample cluster "dev" (fake API server, pods web-0 and web-1)
+Metrics: ${proxy.metricsUrl === undefined ? 'off' : `${proxy.metricsUrl}/metrics`}
 Data dir ${dir} (removed on exit). Admin: admin / ${password}
 
 Try, in another shell:

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +16,23 @@ import { promisify } from 'node:util';
 
 const repositoryRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-test('npm run dev starts the proxy with a sample cluster and prints commands that end in a working kubectl get pods', async () => {
+/**
+ * Holds 127.0.0.1:9464 (`npm start`'s metrics port) for the test, as a running `npm start`
+ * would. When something else holds it already, that serves as well.
+ */
+async function holdDefaultMetricsPort(): Promise<() => Promise<void>> {
+  const server = createServer();
+  const bound = await new Promise<boolean>((done, fail) => {
+    server.once('error', (error: NodeJS.ErrnoException) => (error.code === 'EADDRINUSE' ? done(false) : fail(error)));
+    server.listen(9464, '127.0.0.1', () => done(true));
+  });
+  return async () => {
+    if (bound) await new Promise<void>((done) => server.close(() => done()));
+  };
+}
+
+test('npm run dev starts the proxy with a sample cluster and prints commands that end in a working kubectl get pods, beside a running npm start', async (t) => {
+  t.after(await holdDefaultMetricsPort());
   const script = spawn(process.execPath, ['--import', 'tsx', join(repositoryRoot, 'scripts', 'dev.ts')], {
     cwd: repositoryRoot,
     env: { ...process.env, KUBEGATE_DEV_LISTEN: '127.0.0.1:0' },
@@ -32,6 +49,10 @@ test('npm run dev starts the proxy with a sample cluster and prints commands tha
       });
       script.once('exit', (code) => fail(new Error(`scripts/dev.ts exited (${code}) before printing its commands: ${output}${errors}`)));
     });
+    const metricsUrl = /^Metrics: (http:\/\/127\.0\.0\.1:\d+\/metrics)$/m.exec(output)?.[1];
+    assert.ok(metricsUrl, `the metrics address is printed: ${output}`);
+    assert.notEqual(new URL(metricsUrl).port, '9464', 'the dev proxy keeps off the metrics port of npm start');
+    assert.match(await (await fetch(metricsUrl)).text(), /^kubegate_/m);
     const commands = output.split('Try, in another shell:\n')[1]?.split('\n\n')[0] ?? '';
     assert.match(commands, /kubectl --kubeconfig dev\.kubeconfig get pods$/);
     const dataDir = /^cd (.+)$/m.exec(commands)?.[1];
