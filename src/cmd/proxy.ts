@@ -229,6 +229,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       kubernetesUsername: config.identity.kubernetesUsername,
       localProviders: config.providers.filter((provider) => provider.type === 'local' && provider.enabled).map((provider) => provider.name),
       onStatus: (clusterId, status) => syncStatus.record(clusterId, status),
+      recordedStatus: (clusterId) => syncStatus.get(clusterId),
     });
     cleanups.push(() => sync.stop());
 

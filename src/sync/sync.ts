@@ -38,7 +38,7 @@
  *   background job lease (store/lease.ts) and stops it when the lease is lost, so each
  *   change reaches each cluster once, not once per replica. Each new status goes to
  *   `onStatus` (the proxy stores it as a job report, status-report.ts), so every replica
- *   shows it.
+ *   shows it; a new holder's failure keeps the last success recorded there (`recordedStatus`).
  */
 import type { Logger } from '../log.js';
 import { createKubeClient } from '../kube/client.js';
@@ -94,6 +94,12 @@ export interface ClusterSyncOptions {
   readonly now?: () => Date;
   /** Told every new status of a cluster (after each attempt). */
   readonly onStatus?: (clusterId: string, status: ClusterSyncStatus) => void;
+  /**
+   * The cluster's last status as the installation recorded it (the shared job report), from
+   * whichever process synced then: a failed attempt keeps its last success and object counts
+   * across a lease hand-over or a restart. Default: this process's own last status only.
+   */
+  readonly recordedStatus?: (clusterId: string) => ClusterSyncStatus | undefined;
 }
 
 export interface ClusterSyncStatus {
@@ -306,13 +312,16 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
       const failure = toKubegateError(error);
       const reason = `${failure.code}: ${failure.message}`;
       state.failures++;
+      // The recorded status includes this process's own (onStatus records it) and, after a
+      // hand-over, the previous holder's.
+      const previous = options.recordedStatus?.(clusterId) ?? state.status;
       state.status = {
         ok: false,
         lastAttemptAt: attemptAt,
-        lastSuccessAt: state.status?.lastSuccessAt ?? null,
+        lastSuccessAt: previous?.lastSuccessAt ?? null,
         error: reason,
         consecutiveFailures: state.failures,
-        ...(state.status?.objects === undefined ? {} : { objects: state.status.objects }),
+        ...(previous?.objects === undefined ? {} : { objects: previous.objects }),
       };
       onStatus(clusterId, state.status);
       if (failure.code === 'CLUSTER_DISCONNECTED') {
