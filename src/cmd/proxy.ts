@@ -185,7 +185,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
               oidcBearerAuthenticator({
                 source: oidcBearerSource(providers, config.oidcBearer.provider),
                 lookups: store,
-                recordEmail: async (userId, email) => void (await recordVerifiedEmail(store, logger, userId, email)),
+                recordEmail: async (userId, provider, email) => void (await recordVerifiedEmail(store, logger, userId, provider, email)),
               }),
             ],
       successTtlMs: config.authCache.successTtlSeconds * 1000,

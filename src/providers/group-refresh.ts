@@ -8,7 +8,11 @@
  * (`refreshIdentity`; providers without it, such as local, are skipped):
  * - found, enabled, still allowed by the access mode → the new groups are stored (the store
  *   announces the change, so token caches drop the old answer on every replica) and
- *   `onUserChanged` is called when they differ;
+ *   `onUserChanged` is called when they differ; the address the provider vouches for now is
+ *   recorded by the login's own rules (verified-email.ts: only from the provider the user's
+ *   address comes from, never one another user holds, none removes it), so a directory's
+ *   changed `mail` renames an `email`-named user without waiting for a login (the store's
+ *   `user` change drops cached identities and re-syncs the bindings);
  * - gone, disabled, or no longer allowed → every token the user got through THAT provider
  *   is deleted (store.deleteTokens({ userId, provider })), the cached groups are emptied,
  *   `onUserChanged` is called. Tokens of the user's other providers stay;
@@ -27,6 +31,7 @@ import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import { UNRESTRICTED_ACCESS, decideAccess } from './access.js';
 import type { PasswordProvider, ProviderRefreshResult, ProviderRegistry } from './provider.js';
+import { recordVerifiedEmail } from './verified-email.js';
 
 const DEFAULT_GROUP_MAX_AGE_SECONDS = 3600;
 const DEFAULT_GROUP_REFRESH_INTERVAL_SECONDS = 300;
@@ -39,7 +44,7 @@ export interface GroupRefresherOptions {
   readonly maxAgeSeconds?: number;
   /** Time between rounds. Default 300. */
   readonly intervalSeconds?: number;
-  /** Called with the kubegate user ID whenever a user's groups or tokens changed. */
+  /** Called with the kubegate user ID whenever a user's groups, tokens or recorded address changed. */
   readonly onUserChanged?: (userId: string) => void;
   readonly now?: () => Date;
 }
@@ -49,6 +54,8 @@ export interface GroupRefreshSummary {
   readonly checked: number;
   /** Identities whose stored groups changed. */
   readonly changed: number;
+  /** Identities whose provider's address changed the user's recorded one. */
+  readonly addressesChanged: number;
   /** Identities whose tokens were revoked (gone, disabled, not allowed). */
   readonly revoked: number;
   /** Identities the provider could not answer for (kept, retried next round). */
@@ -85,9 +92,10 @@ export function createGroupRefresher(options: GroupRefresherOptions): GroupRefre
   }
 
   async function runRound(): Promise<GroupRefreshSummary> {
-    const counts = { checked: 0, changed: 0, revoked: 0, failed: 0 };
+    const counts = { checked: 0, changed: 0, addressesChanged: 0, revoked: 0, failed: 0 };
     const unavailable = new Set<string>();
     for (const user of await store.listUsers()) {
+      let recordedEmail = user.email;
       for (const identity of await store.listIdentities(user.id)) {
         if (stopping) return counts;
         const provider = providers.get(identity.provider);
@@ -113,10 +121,15 @@ export function createGroupRefresher(options: GroupRefresherOptions): GroupRefre
           if (result.outcome !== 'found') continue;
           const groups = [...result.identity.groups];
           await store.putUserGroups({ userId: user.id, provider: provider.name, groups, refreshedAt: now() });
-          if (cached === undefined || !sameGroups(cached.groups, groups)) {
-            counts.changed += 1;
-            onUserChanged?.(user.id);
+          const groupsChanged = cached === undefined || !sameGroups(cached.groups, groups);
+          if (groupsChanged) counts.changed += 1;
+          const recorded = await recordVerifiedEmail(store, logger, user.id, provider.name, result.identity.email);
+          const addressChanged = recorded !== undefined && recorded.email !== recordedEmail;
+          if (addressChanged) {
+            counts.addressesChanged += 1;
+            recordedEmail = recorded.email;
           }
+          if (groupsChanged || addressChanged) onUserChanged?.(user.id);
         } catch (error) {
           counts.failed += 1;
           logger.warn({ provider: provider.name, userId: user.id, err: error }, 'group refresh failed; keeping the groups for now');

@@ -53,6 +53,8 @@ describe('identity.kubernetesUsername email: the verified address on the proxy, 
       config: () => ({
         externalUrl: EXTERNAL,
         identity: { kubernetesUsername: 'email' },
+        // The background refresh re-reads LDAP identities every second.
+        groupRefresh: { maxAge: '1s', interval: '1s' },
         providers: [
           { name: 'local', type: 'local' },
           { name: LDAP, type: 'ldap', settings: ldapProviderSettings(slapd) },
@@ -117,6 +119,24 @@ describe('identity.kubernetesUsername email: the verified address on the proxy, 
     assert.equal(await nameOnProxyPath(token), 'Alice.Liddell@example.org');
     await eventually(
       () => bindingSubjects().includes('User/Alice.Liddell@example.org') && !bindingSubjects().includes('User/alice@example.org'),
+      5000,
+      'the binding re-synced to the new address',
+    );
+  });
+
+  it('follows the directory’s changed mail without a new login: the background refresh renames the user on the proxy path and re-binds it', async (t) => {
+    t.after(() => slapd.asAdmin((ldap) => replaceAttribute(ldap, SEED.users.bob.dn, 'mail', ['bob@example.org'])));
+    const token = await fixture.api.login('bob', SEED.users.bob.password, LDAP);
+    const me = await fixture.api.request('GET', '/v1/me', { token });
+    await fixture.grant('User', me.json.id, 'viewer');
+    assert.equal(await nameOnProxyPath(token), 'bob@example.org');
+    await eventually(() => bindingSubjects().includes('User/bob@example.org'), 5000, 'the binding names the address');
+
+    await slapd.asAdmin((ldap) => replaceAttribute(ldap, SEED.users.bob.dn, 'mail', ['robert@example.org']));
+    await eventually(async () => (await nameOnProxyPath(token)) === 'robert@example.org', 10_000, 'the proxy path names the new address');
+    assert.equal((await fixture.api.request('GET', '/v1/me', { token })).json.email, 'robert@example.org');
+    await eventually(
+      () => bindingSubjects().includes('User/robert@example.org') && !bindingSubjects().includes('User/bob@example.org'),
       5000,
       'the binding re-synced to the new address',
     );

@@ -19,6 +19,7 @@ import type { ProviderLoginResult } from '../../src/providers/provider.js';
 import { createSecretBox } from '../../src/store/secret-box.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { Store } from '../../src/store/store.js';
+import { eventually } from '../support/eventually.js';
 import { SEED, addGroupOfNames, replaceAttribute, startSlapd, ldapProviderSettings } from '../support/slapd.js';
 import type { TestSlapd } from '../support/slapd.js';
 
@@ -387,6 +388,52 @@ describe('group refresh against a real slapd', () => {
     await eager.refreshOnce();
     assert.deepEqual([...((await store.getUserGroups(alice.userId, PROVIDER))?.groups ?? [])].sort(), [group(groups.ops), group(`cn=sre,${SEED.groupsDn}`)].sort());
     assert.deepEqual(await tokenNames(alice.userId), [alice.ldapToken, alice.localToken].sort());
+  });
+
+  it("records the directory's address at each refresh as a login would: a changed mail, none, one another user holds (named by user IDs only), never a later-linked provider's", async (t) => {
+    const lines: Array<Record<string, unknown>> = [];
+    const capturing = createLogger({ level: 'info', name: 'test', destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) } });
+    t.after(() => slapd.asAdmin((client) => replaceAttribute(client, users.alice.dn, 'mail', ['alice@example.org'])));
+    const alice = await linkedUser(users.alice.dn);
+    const changed: string[] = [];
+    const refresher = createGroupRefresher({ store, providers: registryWith(), logger: capturing, maxAgeSeconds: 0, onUserChanged: (id) => changed.push(id) });
+    const emailOf = async (userId: string): Promise<string | null | undefined> => (await store.getUser(userId))?.email;
+
+    assert.equal((await refresher.refreshOnce()).addressesChanged, 1);
+    assert.equal(await emailOf(alice.userId), 'alice@example.org');
+    await slapd.asAdmin((client) => replaceAttribute(client, users.alice.dn, 'mail', ['Alice.Liddell@Example.ORG']));
+    changed.length = 0;
+    assert.equal((await refresher.refreshOnce()).addressesChanged, 1);
+    assert.equal(await emailOf(alice.userId), 'Alice.Liddell@example.org', 'no login needed');
+    assert.deepEqual(changed, [alice.userId], 'the address alone changed: the user is announced');
+    const unchanged = await refresher.refreshOnce();
+    assert.equal(unchanged.addressesChanged, 0);
+    await slapd.asAdmin((client) => replaceAttribute(client, users.alice.dn, 'mail', []));
+    await refresher.refreshOnce();
+    assert.equal(await emailOf(alice.userId), null, 'the directory vouches for none any more');
+
+    // Another user holds the address the directory now gives alice.
+    await store.createUser({ id: 'u-holder000001', username: 'holder', email: 'shared@example.org' });
+    await slapd.asAdmin((client) => replaceAttribute(client, users.alice.dn, 'mail', ['shared@example.org']));
+    assert.equal(lines.filter((line) => line['level'] === 40).length, 0);
+    await refresher.refreshOnce();
+    assert.equal(await emailOf(alice.userId), null);
+    assert.equal(await emailOf('u-holder000001'), 'shared@example.org');
+    const warning = lines.find((line) => line['level'] === 40 && line['holder'] === 'u-holder000001');
+    assert.equal(warning?.['user'], alice.userId);
+    assert.doesNotMatch(JSON.stringify(lines), /shared@/);
+
+    // A user whose first link is another provider keeps that provider's address.
+    await slapd.asAdmin((client) => replaceAttribute(client, users.alice.dn, 'mail', ['alice@example.org']));
+    sequence += 1;
+    const both = `u-${String(sequence).padStart(12, 'b')}`;
+    await store.createUser({ id: both, username: `both${sequence}`, email: 'bob@corp-github.example' });
+    const first = await store.linkIdentity({ provider: 'github', providerUserId: '4242', userId: both, loginName: 'bob' });
+    await eventually(() => Date.now() > first.createdAt.getTime(), 1000, 'a later link time');
+    await store.linkIdentity({ provider: PROVIDER, providerUserId: users.bob.dn, userId: both, loginName: 'bob' });
+    await store.putUserGroups({ userId: both, provider: PROVIDER, groups: [], refreshedAt: longAgo });
+    await refresher.refreshOnce();
+    assert.equal(await emailOf(both), 'bob@corp-github.example', "the LDAP refresh leaves the first-linked provider's address alone");
   });
 
   it("revokes the provider's tokens of a user deleted from the directory or disabled there, and keeps their other tokens", async () => {

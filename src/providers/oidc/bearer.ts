@@ -61,8 +61,8 @@ export interface OidcBearerAuthenticatorOptions {
   readonly jwksCooldownMs?: number;
   /** Wall clock; `() => new Date()` by default. */
   readonly now?: () => Date;
-  /** Records the token's verified e-mail address (undefined: none) on the user, when it differs from the recorded one. */
-  readonly recordEmail?: (userId: string, email: string | undefined) => Promise<void>;
+  /** Records the token's verified e-mail address (undefined: none), as the provider vouches for it, on the user, when it differs from the recorded one. */
+  readonly recordEmail?: (userId: string, provider: string, email: string | undefined) => Promise<void>;
 }
 
 export function oidcBearerAuthenticator(options: OidcBearerAuthenticatorOptions): TokenAuthenticator {
@@ -143,7 +143,7 @@ export function oidcBearerAuthenticator(options: OidcBearerAuthenticatorOptions)
       }
       if (!user.enabled) return unauthenticated('USER_DISABLED');
       const email = verifiedEmailOf(payload, source);
-      if (options.recordEmail !== undefined && (email ?? null) !== (user.email ?? null)) await options.recordEmail(user.id, email);
+      if (options.recordEmail !== undefined && (email ?? null) !== (user.email ?? null)) await options.recordEmail(user.id, source.name, email);
       const groups = source.groupsInIdToken
         ? groupsFromClaims(source.name, payload, source.groupsClaim)
         : ((await lookups.getUserGroups(user.id, source.name))?.groups ?? []);

@@ -240,7 +240,7 @@ export async function admitLogin(ctx: ProxyApiContext, provider: LoginProvider, 
   }
   const user = await userFor(ctx, provider, identity);
   await storeGroups(ctx, user.id, provider.name, identity.groups);
-  if (identity.userId === undefined) await recordVerifiedEmail(ctx.store, ctx.logger, user.id, identity.email);
+  if (identity.userId === undefined) await recordVerifiedEmail(ctx.store, ctx.logger, user.id, provider.name, identity.email);
   if (!user.enabled) throw new KubegateError('USER_DISABLED');
   return { user, groups: identity.groups };
 }
