@@ -38,7 +38,7 @@ label.check { display: flex; gap: 8px; align-items: center; font-weight: 400; }
 fieldset { border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; }
 legend { font-weight: 600; font-size: 14px; padding: 0 4px; }
 fieldset label { font-weight: 400; display: flex; gap: 6px; align-items: center; }
-input[type=text], input[type=password], input[type=url], select, textarea { font: inherit; padding: 7px 9px; border: 1px solid #aab2c2; border-radius: 5px; background: #fff; min-width: 220px; }
+input[type=text], input[type=password], input[type=url], input[type=email], select, textarea { font: inherit; padding: 7px 9px; border: 1px solid #aab2c2; border-radius: 5px; background: #fff; min-width: 220px; }
 textarea { min-height: 110px; font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px; }
 .hint { font-weight: 400; font-size: 13px; color: var(--muted); }
 button, .button { font: inherit; font-weight: 600; padding: 7px 14px; border-radius: 5px; border: 1px solid var(--accent); background: var(--accent); color: var(--accent-fg); cursor: pointer; text-decoration: none; display: inline-block; }

@@ -112,7 +112,7 @@ describe('web console in Chromium', () => {
     await page.getByRole('button', { name: 'Add user' }).click();
     await page.getByText('The user was created.').waitFor();
     assert.ok(await page.getByRole('cell', { name: 'Alice <Ops>' }).isVisible(), 'the display name is shown as text');
-    assert.ok(await page.getByRole('cell', { name: 'alice@example.org' }).isVisible(), 'the e-mail address is listed');
+    assert.equal(await page.getByRole('textbox', { name: 'E-mail of alice' }).inputValue(), 'alice@example.org', 'the e-mail address is listed');
     await screenshot('03-users');
 
     await page.getByRole('link', { name: 'Clusters', exact: true }).click();
@@ -147,6 +147,34 @@ describe('web console in Chromium', () => {
     await page.getByRole('link', { name: 'Providers' }).click();
     await page.getByRole('cell', { name: 'username and password' }).waitFor();
     await screenshot('06-providers');
+  });
+
+  test("the admin changes a user's e-mail address, is told when another user holds one, and removes it", async () => {
+    const adminToken = await api.login('admin', ADMIN_PASSWORD);
+    const emailOf = async (username: string): Promise<string | null | undefined> =>
+      ((await api.request('GET', '/v1/users', { token: adminToken })).json.items as Array<{ username: string; email: string | null }>).find((user) => user.username === username)?.email;
+    await page.getByRole('link', { name: 'Users' }).click();
+    const field = page.getByRole('textbox', { name: 'E-mail of alice' });
+    await field.fill('alice.ops@example.org');
+    await page.getByRole('button', { name: 'Save the e-mail of alice' }).click();
+    await page.getByText('The e-mail address was saved.').waitFor();
+    assert.equal(await field.inputValue(), 'alice.ops@example.org');
+    assert.equal(await emailOf('alice'), 'alice.ops@example.org');
+
+    const admin = await api.request('GET', '/v1/me', { token: adminToken });
+    assert.equal((await api.request('PATCH', `/v1/users/${admin.json.id}`, { token: adminToken, body: { email: 'admin@example.org' } })).status, 200);
+    await field.fill('Admin@example.org');
+    await page.getByRole('button', { name: 'Save the e-mail of alice' }).click();
+    await page.getByRole('alert').filter({ hasText: /another user|already|conflict/i }).waitFor();
+    assert.equal(await field.inputValue(), 'Admin@example.org', 'what was typed is kept');
+    assert.equal(await emailOf('alice'), 'alice.ops@example.org', 'nothing changed');
+    await screenshot('03b-user-email-held');
+
+    await field.fill('');
+    await page.getByRole('button', { name: 'Save the e-mail of alice' }).click();
+    await page.getByText('The e-mail address was removed.').waitFor();
+    assert.equal(await field.inputValue(), '');
+    assert.equal(await emailOf('alice'), null);
   });
 
   test('a state-changing POST without the CSRF token is refused, with the session cookie attached', async () => {

@@ -227,12 +227,34 @@ describe('web console', () => {
       request(app).post('/console/admin/users').set('Cookie', `${SESSION}=${session}`).type('form').send({ _csrf: csrfOf(form.text), password: PASSWORD, ...fields });
     await post({ username: 'erin-mail', email: 'Erin@Example.org' }).expect(303);
     assert.equal((await h.store.getUserByUsername('erin-mail'))?.email, 'Erin@example.org');
-    assert.match((await pageOf(session, '/console/admin/users')).text, /<td>Erin@example\.org<\/td>/);
+    assert.match((await pageOf(session, '/console/admin/users')).text, /aria-label="E-mail of erin-mail" value="Erin@example\.org"/);
     const refused = await post({ username: 'frank-mail', email: 'frank at example.org' });
     assert.equal(refused.status, 400);
     assert.match(refused.text, /email/);
     assert.match(refused.text, /value="frank at example\.org"/);
     assert.equal(await h.store.getUserByUsername('frank-mail'), undefined);
+  });
+
+  it("changes and removes a user's e-mail address; a bad one is refused in that user's row, as typed, and changes nothing", async () => {
+    const { user } = await h.addUser('gina-mail');
+    const session = await logIn('root');
+    const form = await pageOf(session, '/console/admin/users');
+    const post = (email: string) =>
+      request(app).post(`/console/admin/users/${user.id}/email`).set('Cookie', `${SESSION}=${session}`).type('form').send({ _csrf: csrfOf(form.text), email });
+    const saved = await post('Gina@Example.org').expect(303);
+    assert.match(String(saved.headers['location']), /done=email-saved$/);
+    assert.equal((await h.store.getUser(user.id))?.email, 'Gina@example.org');
+    const refused = await post('gina at example.org');
+    assert.equal(refused.status, 400);
+    assert.match(refused.text, /email must be an e-mail address/);
+    assert.match(refused.text, /aria-label="E-mail of gina-mail" value="gina at example\.org"/);
+    assert.equal((await h.store.getUser(user.id))?.email, 'Gina@example.org');
+    const removed = await post('').expect(303);
+    assert.match(String(removed.headers['location']), /done=email-removed$/);
+    assert.equal((await h.store.getUser(user.id))?.email, null);
+    const forged = await request(app).post(`/console/admin/users/${user.id}/email`).set('Cookie', `${SESSION}=${session}`).type('form').send({ email: 'x@example.org' });
+    assert.equal(forged.status, 403);
+    assert.equal((await h.store.getUser(user.id))?.email, null);
   });
 
   it('answers admin pages with the API refusal for a user who is not an admin', async () => {
