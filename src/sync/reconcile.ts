@@ -8,7 +8,8 @@
  * someone else's object is skipped and counted as a conflict.
  *
  * list managed objects → create the missing, merge-patch the differing (only the fields
- * kubegate owns: `lastUsedAt`, which the webhook stamps, is never drift), delete the
+ * kubegate owns: `lastUsedAt`, which the webhook stamps, is never drift — it is handed back
+ * as `tokenUses`, for the sync to copy into the store), delete the
  * unwanted. Order keeps the webhook from ever seeing a token without its hash or user:
  * user attributes and Secrets are written before tokens, tokens are deleted before their
  * Secrets and attributes. A binding whose role changed is re-created (roleRef is immutable).
@@ -51,6 +52,15 @@ export interface ReconcileCounts {
   readonly foreign: number;
 }
 
+export interface ReconcileResult {
+  readonly counts: ReconcileCounts;
+  /**
+   * The `lastUsedAt` the webhook stamped on this installation's ClusterAuthTokens in the
+   * cluster, by token name (as listed before the writes; tokens without a stamp are absent).
+   */
+  readonly tokenUses: ReadonlyMap<string, Date>;
+}
+
 export type AceObjects = 'sync' | 'remove' | 'skip';
 
 export interface ReconcileOptions {
@@ -88,7 +98,7 @@ interface Kind<T extends KubeObject> {
   readonly immutableChanged?: (desired: T, actual: T) => boolean;
 }
 
-export async function reconcileCluster(client: KubeClient, namespace: string, desired: DesiredState, options: ReconcileOptions): Promise<ReconcileCounts> {
+export async function reconcileCluster(client: KubeClient, namespace: string, desired: DesiredState, options: ReconcileOptions): Promise<ReconcileResult> {
   const counts: Counts = { created: 0, updated: 0, deleted: 0, conflicts: 0, foreign: 0 };
   const { owner } = options;
   const tokenKind: Kind<ClusterAuthToken> = {
@@ -136,7 +146,16 @@ export async function reconcileCluster(client: KubeClient, namespace: string, de
   await deleteUnwanted(client, secretKind, desired.secrets, secrets, counts);
   await deleteUnwanted(client, attributeKind, desired.attributes, attributes, counts);
   await deleteUnwanted(client, bindingKind, desired.bindings, bindings, counts);
-  return counts;
+  return { counts, tokenUses: usesOf(tokens.ours.values()) };
+}
+
+function usesOf(tokens: Iterable<ClusterAuthToken>): Map<string, Date> {
+  const uses = new Map<string, Date>();
+  for (const token of tokens) {
+    const at = token.lastUsedAt === undefined ? Number.NaN : Date.parse(token.lastUsedAt);
+    if (!Number.isNaN(at)) uses.set(token.metadata.name, new Date(at));
+  }
+  return uses;
 }
 
 async function listManaged<T extends KubeObject>(client: KubeClient, kind: Kind<T>, options: ListOptions, counts: Counts): Promise<Listed<T>> {

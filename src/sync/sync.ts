@@ -39,13 +39,17 @@
  *   change reaches each cluster once, not once per replica. Each new status goes to
  *   `onStatus` (the proxy stores it as a job report, status-report.ts), so every replica
  *   shows it; a new holder's failure keeps the last success recorded there (`recordedStatus`).
+ * - Token use through the authorized endpoint: the webhook stamps `lastUsedAt` on the
+ *   ClusterAuthToken in the cluster (it never writes to the proxy, which may be down); each
+ *   reconcile, which lists those objects anyway, copies stamps newer than the store's into it
+ *   (`copyTokenUses`), so `GET /v1/tokens` shows that use at the next pass.
  */
 import type { Logger } from '../log.js';
 import { createKubeClient } from '../kube/client.js';
 import { endpointFromUpstream } from '../clusters/endpoint.js';
 import type { UpstreamPool } from '../clusters/upstreams.js';
 import { aceModeOf } from '../store/store.js';
-import type { Cluster, Membership, Store, StoreChange, User } from '../store/store.js';
+import type { Cluster, Membership, Store, StoreChange, Token, User } from '../store/store.js';
 import { kubernetesUsername } from '../auth/principal.js';
 import type { KubernetesUsernameFormat } from '../config/identity.js';
 import { toKubegateError } from '../errors.js';
@@ -206,7 +210,7 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
     return identity;
   }
 
-  async function computeDesired(cluster: Cluster, owner: ObjectOwner, withTokens: boolean): Promise<DesiredState> {
+  async function computeDesired(cluster: Cluster, owner: ObjectOwner, withTokens: boolean): Promise<{ desired: DesiredState; tokens: readonly Token[] }> {
     // Token state only for the endpoint in mode `webhook`; in mode `jwt` the API server verifies
     // the proxy's JWTs itself, and without the endpoint there is nothing to verify in the cluster.
     const [tokens, memberships] = await Promise.all([withTokens ? store.listTokens({ clusterId: cluster.id }) : [], store.listMemberships(cluster.id)]);
@@ -222,7 +226,20 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
       if (cached !== undefined) groups.set(key, cached.groups);
     }
     const memberNames = format === 'id' ? undefined : await namesOfMembers(memberships);
-    return desiredState({ namespace, owner, tokens, users, groups, memberships, roleNames, now: now(), kubernetesUsername: format, ...(memberNames === undefined ? {} : { memberNames }) });
+    const desired = desiredState({ namespace, owner, tokens, users, groups, memberships, roleNames, now: now(), kubernetesUsername: format, ...(memberNames === undefined ? {} : { memberNames }) });
+    return { desired, tokens };
+  }
+
+  /**
+   * Copies the webhook's `lastUsedAt` stamps (reconcile.ts `tokenUses`) into the store, so
+   * `GET /v1/tokens` shows use through the authorized endpoint too: only stamps newer than
+   * the store's (touchToken never moves it back, announces nothing and never throws).
+   */
+  async function copyTokenUses(tokens: readonly Token[], uses: ReadonlyMap<string, Date>): Promise<void> {
+    for (const token of tokens) {
+      const used = uses.get(token.name);
+      if (used !== undefined && (token.lastUsedAt === null || used > token.lastUsedAt)) await store.touchToken(token.name, used);
+    }
   }
 
   /**
@@ -273,9 +290,10 @@ export function createClusterSync(options: ClusterSyncOptions): ClusterSync {
       const claim = await claimCluster(client, { namespace, owner, epochs, takeOver: useTakeOver, cleanup: deleting, writesAceObjects: withTokens });
       state.claimed ||= useTakeOver;
       if (claim.outcome === 'taken-over') logger.warn({ cluster: clusterId }, 'cluster taken over from another copy of this installation (sync.takeOver)');
-      const desired = deleting ? NOTHING : await computeDesired(cluster, owner, withTokens);
+      const { desired, tokens } = deleting ? { desired: NOTHING, tokens: [] } : await computeDesired(cluster, owner, withTokens);
       const aceObjects: AceObjects = withTokens ? 'sync' : claim.aceObjects ? 'remove' : 'skip';
-      const changes = await reconcileCluster(client, namespace, desired, { owner, aceObjects });
+      const { counts: changes, tokenUses } = await reconcileCluster(client, namespace, desired, { owner, aceObjects });
+      await copyTokenUses(tokens, tokenUses);
       if (deleting) {
         await releaseCluster(client, namespace, owner);
         await store.setClusterSyncHoldsObjects(clusterId, false);

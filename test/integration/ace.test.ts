@@ -108,6 +108,25 @@ describe('authorized cluster endpoint: proxy sync + webhook + kubectl', () => {
     assert.equal(byWebhook.user?.username, aliceId);
   });
 
+  test("use through the -fqdn context alone shows in the proxy's GET /v1/tokens: the sync copies the webhook's lastUsedAt stamp back", async () => {
+    const uma = await newUser('uma', 'member');
+    const kubeconfig = await kubeconfigFor(uma.session);
+    const name = kubeconfig.token.split(':')[0]!;
+    const lastUsedOf = async (): Promise<string | null | undefined> =>
+      ((await api.request('GET', '/v1/tokens', { token: uma.session })).json.items as Array<{ name: string; lastUsedAt: string | null }>).find((token) => token.name === name)?.lastUsedAt;
+    await eventually(() => fake.resources.get('clusterauthtokens', CATTLE_NAMESPACE, name) !== undefined, 3000, 'token synced');
+    assert.equal(await lastUsedOf(), null, 'never used yet');
+
+    const direct = await runKubectl({ binary: 'system', kubeconfig: kubeconfig.path, args: ['get', 'pods', '-o', 'name'] });
+    assert.equal(direct.code, 0, direct.stderr);
+    let stamped: string | undefined;
+    await eventually(() => (stamped = fake.resources.get('clusterauthtokens', CATTLE_NAMESPACE, name)?.['lastUsedAt'] as string | undefined) !== undefined, 3000, "the webhook's stamp");
+    assert.equal(await lastUsedOf(), null, 'the proxy never saw the token');
+
+    await proxy.sync.syncNow('edge');
+    assert.equal(await lastUsedOf(), new Date(stamped!).toISOString());
+  });
+
   test('membership becomes a ClusterRoleBinding in the cluster, and the user attribute carries the provider groups', async () => {
     await eventually(
       () => fake.objects('clusterrolebindings').some((binding) => JSON.stringify(binding['subjects']).includes(aliceId) && (binding['roleRef'] as { name: string }).name === 'edit'),
