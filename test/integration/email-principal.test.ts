@@ -105,12 +105,18 @@ describe('identity.kubernetesUsername email: the verified address on the proxy, 
   const bindingSubjects = (): string[] =>
     fixture.fake.objects('clusterrolebindings').flatMap((binding) => ((binding['subjects'] as { kind: string; name: string }[] | undefined) ?? []).map((subject) => `${subject.kind}/${subject.name}`));
 
-  it('names an LDAP user by the directory’s mail on the proxy path and in its binding, and follows the directory when it changes', async () => {
-    const token = await fixture.api.login('alice', SEED.users.alice.password, LDAP);
+  /** An LDAP login of the seeded `uid`, made a viewer; checks it is named by its seeded mail on the proxy path and in its binding. */
+  async function ldapViewerNamedByMail(uid: 'alice' | 'bob'): Promise<string> {
+    const token = await fixture.api.login(uid, SEED.users[uid].password, LDAP);
     const me = await fixture.api.request('GET', '/v1/me', { token });
     await fixture.grant('User', me.json.id, 'viewer');
-    assert.equal(await nameOnProxyPath(token), 'alice@example.org');
-    await eventually(() => bindingSubjects().includes('User/alice@example.org'), 5000, 'the binding names the address');
+    assert.equal(await nameOnProxyPath(token), `${uid}@example.org`);
+    await eventually(() => bindingSubjects().includes(`User/${uid}@example.org`), 5000, 'the binding names the address');
+    return token;
+  }
+
+  it('names an LDAP user by the directory’s mail on the proxy path and in its binding, and follows the directory when it changes', async () => {
+    const token = await ldapViewerNamedByMail('alice');
 
     await slapd.asAdmin((ldap) => replaceAttribute(ldap, SEED.users.alice.dn, 'mail', ['Alice.Liddell@Example.org']));
     const again = await fixture.api.login('alice', SEED.users.alice.password, LDAP);
@@ -126,11 +132,7 @@ describe('identity.kubernetesUsername email: the verified address on the proxy, 
 
   it('follows the directory’s changed mail without a new login: the background refresh renames the user on the proxy path and re-binds it', async (t) => {
     t.after(() => slapd.asAdmin((ldap) => replaceAttribute(ldap, SEED.users.bob.dn, 'mail', ['bob@example.org'])));
-    const token = await fixture.api.login('bob', SEED.users.bob.password, LDAP);
-    const me = await fixture.api.request('GET', '/v1/me', { token });
-    await fixture.grant('User', me.json.id, 'viewer');
-    assert.equal(await nameOnProxyPath(token), 'bob@example.org');
-    await eventually(() => bindingSubjects().includes('User/bob@example.org'), 5000, 'the binding names the address');
+    const token = await ldapViewerNamedByMail('bob');
 
     await slapd.asAdmin((ldap) => replaceAttribute(ldap, SEED.users.bob.dn, 'mail', ['robert@example.org']));
     await eventually(async () => (await nameOnProxyPath(token)) === 'robert@example.org', 10_000, 'the proxy path names the new address');
