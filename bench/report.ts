@@ -166,14 +166,20 @@ export function formatResults(results: BenchResults): string {
   const go = (c: number): SmallRow | undefined => results.small.find((r) => r.target === GO && r.connections === c);
   out.push('## small GET (2 KB pod list, keep-alive, TLS both sides)');
   out.push(
+    "p50/p99 are wrk's, corrected for coordinated omission: a request held D ms adds D/e synthetic samples below D (e = c ÷ req/s), so one stall",
+    'of ~250 ms holding every connection of a 5 s round puts p99 near 200 ms. "max" is the slowest request as served; "loop stall" and "GC ≥100 ms"',
+    "are kubegate's own longest event-loop delay and its garbage-collector pauses of 100 ms or more during the round (its /metrics; bench/loop-stalls.ts).",
+  );
+  out.push(
     table(
-      ['target', 'c', 'req/s', 'p50 ms', 'p99 ms', '+p99 vs direct', '× direct', '× http-proxy-3', '× go', 'proxy cpu', 'µs cpu/req', 'wrk cpu', 'errors'],
+      ['target', 'c', 'req/s', 'p50 ms', 'p99 ms', 'max ms', '+p99 vs direct', '× direct', '× http-proxy-3', '× go', 'proxy cpu', 'µs cpu/req', 'wrk cpu', 'loop stall ms', 'GC ≥100 ms', 'errors'],
       results.small.map((row) => [
         row.target,
         String(row.connections),
         kilo(row.requestsPerSecond),
         fixed(row.p50Ms, 3),
         fixed(row.p99Ms, 3),
+        fixed(row.maxMs, 1),
         fixed(row.p99Ms - (direct(row.connections)?.p99Ms ?? 0), 3),
         ratio(row.requestsPerSecond, direct(row.connections)?.requestsPerSecond),
         ratio(row.requestsPerSecond, bare(row.connections)?.requestsPerSecond),
@@ -181,6 +187,8 @@ export function formatResults(results: BenchResults): string {
         fixed(row.proxyCores),
         row.proxyCores === null || row.requestsPerSecond === 0 ? '–' : fixed((row.proxyCores / row.requestsPerSecond) * 1e6, 0),
         fixed(row.generatorCores),
+        fixed(row.loopDelayMaxMs, 1),
+        fixed(row.gcPausesOver100Ms, 0),
         String(row.errors),
       ]),
     ),

@@ -11,6 +11,7 @@ import { WebSocket } from 'ws';
 import { cpuSeconds, rssBytes, sampleRss, startChild } from './processes.js';
 import { CLUSTER_PATH, createUserToken } from './targets.js';
 import type { Target, Tls, Upstream } from './targets.js';
+import { watchLoopStalls } from './loop-stalls.js';
 import { runWrk } from './wrk.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
@@ -62,7 +63,14 @@ export interface SmallRow {
   readonly connections: number;
   readonly requestsPerSecond: number;
   readonly p50Ms: number;
+  /** wrk's p99: after its coordinated-omission correction (loop-stalls.ts), not a percentile of the requests timed. */
   readonly p99Ms: number;
+  /** The slowest request as served (the correction leaves the maximum alone). */
+  readonly maxMs: number;
+  /** kubegate: its longest event-loop delay during the round; null for the other targets. */
+  readonly loopDelayMaxMs: number | null;
+  /** kubegate: its garbage-collector pauses of 100 ms or more during the round; null for the other targets. */
+  readonly gcPausesOver100Ms: number | null;
   readonly errors: number;
   /** CPU of the proxy process tree, in cores (1.0 = one core busy). */
   readonly proxyCores: number | null;
@@ -77,9 +85,11 @@ export async function smallGet(targets: readonly Target[], settings: BenchSettin
       for (const target of targets) {
         const url = `${target.origin}${SMALL_PATH}`;
         if (round === 0 && !settings.quick) await runWrk({ url, connections, durationSeconds: 1, headers: target.headers, workDir: settings.workDir });
+        const stallsOfRound = target.kubegate === undefined ? undefined : await watchLoopStalls(target.kubegate.metricsUrl);
         const cpuBefore = target.pid === undefined ? 0 : cpuSeconds(target.pid);
         const result = await runWrk({ url, connections, durationSeconds: settings.smallSeconds, headers: target.headers, workDir: settings.workDir });
         const proxyCores = target.pid === undefined ? null : (cpuSeconds(target.pid) - cpuBefore) / result.durationSeconds;
+        const stalls = await stallsOfRound?.();
         const key = `${target.name}/${connections}`;
         const list = runs.get(key) ?? [];
         list.push({
@@ -88,6 +98,9 @@ export async function smallGet(targets: readonly Target[], settings: BenchSettin
           requestsPerSecond: result.requestsPerSecond,
           p50Ms: result.p50Ms,
           p99Ms: result.p99Ms,
+          maxMs: result.maxMs,
+          loopDelayMaxMs: stalls?.loopDelayMaxMs ?? null,
+          gcPausesOver100Ms: stalls?.gcPausesOver100Ms ?? null,
           errors: result.errors,
           proxyCores,
           generatorCores: result.generatorCores,

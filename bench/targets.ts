@@ -65,6 +65,8 @@ export interface KubegateHandle {
   readonly userToken: string;
   readonly workers: number;
   readonly auditFile: string;
+  /** Its `/metrics` on the metrics listener (loop-stalls.ts reads the event-loop delay there). */
+  readonly metricsUrl: string;
 }
 
 export async function createTls(dir: string): Promise<Tls> {
@@ -260,6 +262,7 @@ export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, o
   const { workers, cpuProfileDir, via = 'direct', repo = REPO } = options;
   const name = options.name ?? (via === 'agent' ? 'kubegate-agent' : workers > 1 ? `kubegate-w${workers}` : 'kubegate');
   const port = await freePort();
+  const metricsPort = await freePort();
   const home = join(dir, name);
   mkdirSync(home, { recursive: true });
   const auditFile = join(home, 'audit.log');
@@ -279,7 +282,7 @@ export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, o
       'log:',
       '  level: info',
       'metrics:',
-      '  listen: none',
+      `  listen: 127.0.0.1:${metricsPort}`,
       `workers: ${workers}`,
       '',
     ].join('\n'),
@@ -321,7 +324,7 @@ export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, o
       origin,
       headers,
       pid: child.pid,
-      kubegate: { api, adminToken, userToken, workers, auditFile },
+      kubegate: { api, adminToken, userToken, workers, auditFile, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` },
       stop: async () => {
         await agent?.stop();
         await child.stop();

@@ -4,6 +4,12 @@
  * prints the summary as JSON. The generator's own CPU time (user + system, from the
  * shell's `times`) is reported with every run, so that its share of the two cores stays
  * visible beside the proxy's.
+ *
+ * The percentiles are wrk's own, after its coordinated-omission correction: a request that
+ * took n ≥ 2e (e = duration ÷ requests per connection) adds synthetic samples at n − e,
+ * n − 2e, … — so they are not percentiles of the requests timed, and one stall can carry
+ * p99 (bench/loop-stalls.ts explains; Debian's wrk cannot hand the raw histogram to Lua).
+ * `maxMs` is untouched by the correction: the slowest request as served.
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';

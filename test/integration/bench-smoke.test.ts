@@ -53,6 +53,14 @@ describe('npm run bench -- --smoke', () => {
         const row = results.small.find((r: any) => r.target === target && r.connections === connections);
         assert.ok(row?.requestsPerSecond > 0, `small ${target} c=${connections}`);
         assert.equal(row.errors, 0, `small ${target} c=${connections} answered errors`);
+        assert.ok(row.maxMs >= row.p50Ms, `small ${target} c=${connections}: the slowest request as served`);
+        // kubegate's own account of its stalls, from its /metrics; the other targets have none.
+        if (target.startsWith('kubegate')) {
+          assert.ok(row.loopDelayMaxMs > 0, `small ${target} c=${connections}: no event-loop delay read`);
+          assert.ok(Number.isInteger(row.gcPausesOver100Ms) && row.gcPausesOver100Ms >= 0, `small ${target} c=${connections}: GC pauses`);
+        } else {
+          assert.equal(row.loopDelayMaxMs, null, `small ${target} c=${connections}`);
+        }
       }
       assert.equal(results.large.filter((r: any) => r.target === target && r.bytesPerSecond > 0).length, 1, `large ${target}`);
       const watches = results.watches.filter((r: any) => r.target === target);
