@@ -1,6 +1,6 @@
 /**
- * Paired CPU comparison: `npm run bench:paired -- [--kubegate NAME=DIR]… [--peers node-http,undici,go-reverseproxy]
- * [--rounds 8] [--seconds 3] [--connections 16] [--cpu-prof DIR] [--large BYTES]`.
+ * Paired CPU comparison: `npm run bench:paired -- [--kubegate NAME=DIR]… [--node-args NAME='FLAGS']…
+ * [--peers node-http,undici,go-reverseproxy] [--rounds 8] [--seconds 3] [--connections 16] [--cpu-prof DIR] [--large BYTES]`.
  *
  * On a machine whose speed drifts from one minute to the next (and that other work shares),
  * requests per second compare nothing; the CPU time the proxy process spends per request
@@ -15,6 +15,11 @@
  * (DIR/<name>/), so their profiles cover the same minutes; at the end the command that
  * attributes each one's time per request, function by function (profile-summary.ts
  * `--inclusive --last --requests`), is printed with the requests that process served.
+ * `--node-args NAME='--flag …'` starts the kubegate variant NAME with those options for node
+ * itself (V8 flags: the same tree twice, `--kubegate a=. --kubegate b=. --node-args
+ * b=--single-threaded-gc`, compares a flag). Every kubegate variant also reports its own
+ * event-loop stalls per round (loop-stalls.ts): the median and highest of its longest
+ * event-loop delay per round, and its garbage-collector pauses of 100 ms or more in all.
  * `--large BYTES` relays a pod list of that size instead (the large-list scenario's answer;
  * `--connections` defaults to 4 there, like the scenario) and divides the CPU time by the
  * megabytes relayed: CPU ms per MB, plus each variant's median GB/s in the same rounds.
@@ -26,6 +31,7 @@ import { parseArgs } from 'node:util';
 import { cpuSeconds, stopAllChildren } from './processes.js';
 import { CLUSTER_PATH, createTls, startBareForwarder, startGoReverseProxy, startKubegate, startUpstream } from './targets.js';
 import type { Target } from './targets.js';
+import { watchLoopStalls } from './loop-stalls.js';
 import { runWrk } from './wrk.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
@@ -42,6 +48,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       kubegate: { type: 'string', multiple: true },
+      'node-args': { type: 'string', multiple: true },
       peers: { type: 'string', default: '' },
       rounds: { type: 'string', default: '8' },
       seconds: { type: 'string', default: '3' },
@@ -67,18 +74,27 @@ async function main(): Promise<void> {
   }
   const peers = (values.peers ?? '').split(',').filter((name) => name !== '') as Peer[];
   for (const peer of peers) if (!PEERS.includes(peer)) throw new TypeError(`--peers: unknown ${peer} (${PEERS.join(', ')})`);
+  const nodeArgs = new Map<string, string[]>();
+  for (const entry of values['node-args'] ?? []) {
+    const at = entry.indexOf('=');
+    if (at <= 0) throw new TypeError("--node-args NAME='FLAGS'");
+    nodeArgs.set(entry.slice(0, at), entry.slice(at + 1).split(' ').filter((arg) => arg !== ''));
+  }
   const trees = (values.kubegate ?? ['kubegate=.']).map((entry) => {
     const at = entry.indexOf('=');
     if (at <= 0) throw new TypeError('--kubegate NAME=DIR');
     return { name: entry.slice(0, at), repo: resolve(REPO, entry.slice(at + 1)) };
   });
+  for (const name of nodeArgs.keys()) if (!trees.some((tree) => tree.name === name)) throw new TypeError(`--node-args: no --kubegate variant named ${name}`);
 
   const workDir = mkdtempSync(join(tmpdir(), 'kubegate-paired-'));
   try {
     const tls = await createTls(workDir);
     const upstream = await startUpstream(tls);
     const targets: Target[] = await Promise.all([
-      ...trees.map((tree) => startKubegate(upstream, tls, workDir, { workers: 1, repo: tree.repo, name: tree.name, cpuProfileDir: profileDir(tree.name) })),
+      ...trees.map((tree) =>
+        startKubegate(upstream, tls, workDir, { workers: 1, repo: tree.repo, name: tree.name, cpuProfileDir: profileDir(tree.name), nodeArgs: nodeArgs.get(tree.name) }),
+      ),
       ...peers.map((peer) => (peer === 'go-reverseproxy' ? startGoReverseProxy(upstream, tls, workDir) : startBareForwarder(peer, upstream, tls, profileDir(peer)))),
     ]);
     const path = large === undefined ? '/api/v1/namespaces/default/pods' : `/api/v1/pods?size=${large}`;
@@ -90,14 +106,24 @@ async function main(): Promise<void> {
     const served = new Map<string, number>(targets.map((target) => [target.name, 0]));
     const measuringSince = Date.now();
     const rates = new Map<string, number[]>(targets.map((target) => [target.name, []]));
+    /** kubegate variants: each round's longest event-loop delay, and the long GC pauses in all. */
+    const stalls = new Map<string, { loopDelayMaxMs: number[]; gcPausesOver100Ms: number }>();
     for (let round = 0; round < rounds; round++) {
       for (let i = 0; i < targets.length; i++) {
         const target = targets[(i + round) % targets.length] as Target;
         const pid = target.pid as number;
+        const stallsOfRound = target.kubegate === undefined ? undefined : await watchLoopStalls(target.kubegate.metricsUrl);
         const before = cpuSeconds(pid);
         const result = await runWrk({ url: url(target), connections, durationSeconds: seconds, headers: target.headers, workDir, ...timeout });
         if (result.errors > 0) throw new Error(`${target.name}: ${result.errors} errors`);
         const cpu = cpuSeconds(pid) - before;
+        const roundStalls = await stallsOfRound?.();
+        if (roundStalls !== undefined) {
+          const seen = stalls.get(target.name) ?? { loopDelayMaxMs: [], gcPausesOver100Ms: 0 };
+          seen.loopDelayMaxMs.push(roundStalls.loopDelayMaxMs);
+          seen.gcPausesOver100Ms += roundStalls.gcPausesOver100Ms;
+          stalls.set(target.name, seen);
+        }
         served.set(target.name, (served.get(target.name) ?? 0) + result.requests);
         const megabytes = (result.bytesPerSecond * result.durationSeconds) / 1e6;
         samples.get(target.name)?.push(large === undefined ? (cpu * 1e6) / result.requests : (cpu * 1e3) / megabytes);
@@ -114,8 +140,13 @@ async function main(): Promise<void> {
       const list = samples.get(target.name) ?? [];
       const m = median(list);
       const r = median(rates.get(target.name) ?? [0]);
+      const seen = stalls.get(target.name);
+      const stallText =
+        seen === undefined
+          ? ''
+          : `  loop stall ${median(seen.loopDelayMaxMs).toFixed(0)} ms [highest ${Math.max(...seen.loopDelayMaxMs).toFixed(0)}], ${seen.gcPausesOver100Ms} GC pauses ≥100 ms`;
       process.stdout.write(
-        `${target.name.padEnd(24)} ${m.toFixed(digits).padStart(7)}  [${Math.min(...list).toFixed(digits)}–${Math.max(...list).toFixed(digits)}]  ${(m / base).toFixed(2)}×  ${r.toFixed(large === undefined ? 0 : 2)} ${rate}\n`,
+        `${target.name.padEnd(24)} ${m.toFixed(digits).padStart(7)}  [${Math.min(...list).toFixed(digits)}–${Math.max(...list).toFixed(digits)}]  ${(m / base).toFixed(2)}×  ${r.toFixed(large === undefined ? 0 : 2)} ${rate}${stallText}\n`,
       );
     }
     if (profileRoot !== undefined) {

@@ -251,6 +251,8 @@ export interface KubegateOptions {
   readonly repo?: string;
   /** The row's name (default kubegate, kubegate-wN or kubegate-agent). */
   readonly name?: string;
+  /** Options for node itself, before the entry point (V8 flags such as `--single-threaded-gc`; paired.ts `--node-args`). */
+  readonly nodeArgs?: readonly string[] | undefined;
 }
 
 /**
@@ -289,7 +291,7 @@ export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, o
   );
   const readyMessage = workers > 1 ? '"msg":"kubegate proxy workers are serving"' : '"msg":"kubegate proxy is serving"';
   const profile = cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir];
-  const { child } = await startChild(via === 'agent' ? `${name}-proxy` : name, process.execPath, [...profile, kubegateEntry(repo), 'proxy', '--config', configFile], {
+  const { child } = await startChild(via === 'agent' ? `${name}-proxy` : name, process.execPath, [...profile, ...(options.nodeArgs ?? []), kubegateEntry(repo), 'proxy', '--config', configFile], {
     cwd: repo,
     env: { ...process.env, KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD },
     ready: (line) => line.includes(readyMessage),
