@@ -17,9 +17,9 @@
  * hundreds of milliseconds then shows whether one stall made it, and what kind.
  *
  * `nodejs_eventloop_lag_max_seconds` is reset by every scrape (prom-client reads and resets
- * its monitorEventLoopDelay histogram), so `before()` is a scrape taken just before the
- * round and `after()` reads the round's maximum; the GC figure is the difference of
- * `nodejs_gc_duration_seconds` counts over 0.1 s between the two scrapes. With `--workers`,
+ * its monitorEventLoopDelay histogram), so `watchLoopStalls` scrapes once just before the
+ * round (which resets it) and once after it (the round's maximum); the GC figure is the
+ * difference of the `nodejs_gc_duration_seconds` counts over 0.1 s between the two scrapes. With `--workers`,
  * the primary's aggregated registry answers: the largest delay of any worker, the pauses of all.
  */
 import http from 'node:http';
