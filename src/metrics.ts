@@ -34,6 +34,8 @@ export interface WebhookMetrics {
   readonly reviewDuration: Histogram;
   /** Verification cache lookups, `result`: `hit` | `miss`. */
   readonly cache: Counter<'result'>;
+  /** Answer cache lookups by request body, `result`: `hit` | `miss`. */
+  readonly answerCache: Counter<'result'>;
   /** Watches restarted (expired, dropped or failed), by resource. */
   readonly watchRestarts: Counter<'resource'>;
   /** Objects currently known, by resource (`clusterauthtokens`, `clusteruserattributes`, `secrets`). */
@@ -146,6 +148,8 @@ export function createProxyMetrics(registry: Registry, sources: ProxyMetricsSour
 export interface WebhookMetricsSources {
   /** Cumulative verification cache lookups since start. */
   readonly cache?: () => { readonly hits: number; readonly misses: number };
+  /** Cumulative answer cache lookups (reviews answered by request body) since start. */
+  readonly answerCache?: () => { readonly hits: number; readonly misses: number };
   /** Cumulative TokenReviews answered since start, by result (counted by the handler in plain numbers). */
   readonly reviews?: () => Readonly<Record<ReviewResult, number>>;
 }
@@ -188,6 +192,19 @@ export function createWebhookMetrics(registry: Registry, sources: WebhookMetrics
         this.inc({ result: 'miss' }, stats.misses);
       },
     }),
+    answerCache: new Counter({
+      name: 'kubegate_webhook_answer_cache_total',
+      help: 'TokenReview answer cache lookups by request body, by result (hit or miss).',
+      labelNames: ['result'] as const,
+      registers,
+      collect() {
+        const stats = sources.answerCache?.();
+        if (stats === undefined) return;
+        this.reset();
+        this.inc({ result: 'hit' }, stats.hits);
+        this.inc({ result: 'miss' }, stats.misses);
+      },
+    }),
     watchRestarts: new Counter({
       name: 'kubegate_webhook_watch_restarts_total',
       help: 'Watches of the Kubernetes API restarted, by resource.',
@@ -203,6 +220,7 @@ export function createWebhookMetrics(registry: Registry, sources: WebhookMetrics
   };
   for (const result of ['authenticated', 'unauthenticated', 'error']) metrics.reviews.inc({ result }, 0);
   for (const result of ['hit', 'miss']) metrics.cache.inc({ result }, 0);
+  for (const result of ['hit', 'miss']) metrics.answerCache.inc({ result }, 0);
   return metrics;
 }
 

@@ -78,6 +78,17 @@ describe('createWebhookMetrics', () => {
     assert.ok(text.includes('kubegate_webhook_cache_total{result="miss"} 3'), text);
   });
 
+  it('reads the answer cache counts when scraped, as the verification cache counts', async () => {
+    const registry = new Registry();
+    let stats = { hits: 0, misses: 0 };
+    createWebhookMetrics(registry, { answerCache: () => stats });
+    assert.match(await registry.metrics(), /kubegate_webhook_answer_cache_total\{result="hit"\} 0/);
+    stats = { hits: 7, misses: 2 };
+    const text = await registry.metrics();
+    assert.ok(text.includes('kubegate_webhook_answer_cache_total{result="hit"} 7'), text);
+    assert.ok(text.includes('kubegate_webhook_answer_cache_total{result="miss"} 2'), text);
+  });
+
   it('reads the review counts when scraped, so that a review does no metrics work for its result', async () => {
     const registry = new Registry();
     let counts = { authenticated: 0, unauthenticated: 0, error: 0 };
