@@ -33,8 +33,10 @@ const MAX_BODY_BYTES = 4096;
 
 /** A remembered answer: what to write, and what a hit still does (count, stamp use, log). */
 export interface RememberedAnswer {
-  /** The whole response body (a serialized TokenReview). */
-  readonly body: Buffer;
+  /** The whole response body (a serialized TokenReview); a string, so that Node writes it and the head in one chunk. */
+  readonly body: string;
+  /** Its length in bytes. */
+  readonly bodyBytes: number;
   readonly outcome: 'authenticated' | 'unauthenticated';
   /** The token's name (never its secret): stamped as used when authenticated, logged at debug. */
   readonly tokenName: string | undefined;
@@ -82,13 +84,17 @@ export function createAnswerCache(options: AnswerCacheOptions): AnswerCache {
   const { tokenCache } = options;
   const now = options.now ?? Date.now;
   const secret = randomBytes(32);
+  // secret ‖ body is hashed from one scratch buffer: no allocation per key.
+  const scratch = Buffer.alloc(secret.length + MAX_BODY_BYTES);
+  secret.copy(scratch);
   const entries = new LRUCache<string, Entry>({ max: options.maxEntries });
   let hits = 0;
   let misses = 0;
   return {
     keyOf(body) {
       if (body.length > MAX_BODY_BYTES) return undefined;
-      return hash('sha256', Buffer.concat([secret, body], secret.length + body.length), 'base64');
+      body.copy(scratch, secret.length);
+      return hash('sha256', scratch.subarray(0, secret.length + body.length), 'base64');
     },
     get(key) {
       const entry = entries.get(key);
@@ -110,7 +116,7 @@ export function createAnswerCache(options: AnswerCacheOptions): AnswerCache {
       const expiresAtMs = tokenCache.expiresAtOf(verified);
       if (expiresAtMs === undefined || !(now() < expiresAtMs)) return;
       const code = answer.outcome === 'unauthenticated' ? answer.code : undefined;
-      entries.set(key, { body: Buffer.from(reply, 'utf8'), outcome: answer.outcome, tokenName, code, expiresAtMs, generation });
+      entries.set(key, { body: reply, bodyBytes: Buffer.byteLength(reply), outcome: answer.outcome, tokenName, code, expiresAtMs, generation });
     },
     stats: () => ({ hits, misses, entries: entries.size }),
   };

@@ -97,7 +97,7 @@ export function createWebhookHandler(deps: WebhookAppDeps): WebhookHandler {
       }
       if (hit.outcome === 'authenticated' && hit.tokenName !== undefined) source.recordUse(hit.tokenName, now());
       reviewCounts[hit.outcome]++;
-      writeReply(response, hit.body);
+      writeReply(response, hit.body, hit.bodyBytes);
       metrics.reviewDuration.observe((performance.now() - started) / 1000);
       if (logger.isLevelEnabled('debug')) logger.debug({ tokenName: hit.tokenName, outcome: hit.outcome, ...(hit.code === undefined ? {} : { code: hit.code }), answerCache: 'hit' }, 'token review');
     });
@@ -111,7 +111,7 @@ export function createWebhookHandler(deps: WebhookAppDeps): WebhookHandler {
     if (result.outcome === 'authenticated') source.recordUse(result.token.name, now());
     reviewCounts[result.outcome]++;
     const reply = tokenReviewReplyJson(parsed, result, audiences);
-    writeReply(response, reply);
+    writeReply(response, reply, Buffer.byteLength(reply));
     metrics.reviewDuration.observe((performance.now() - started) / 1000);
     if (key !== undefined && result.outcome !== 'error') answers?.remember(key, generation, verified, result, reply, tryParseToken(parsed.token)?.name);
     if (result.outcome === 'error') {
@@ -163,10 +163,9 @@ export function createWebhookHandler(deps: WebhookAppDeps): WebhookHandler {
   return Object.assign(handle, { markShuttingDown: () => health.markShuttingDown(), reviewCounts: () => reviewCounts });
 }
 
-/** One review's answer: status 200, a raw header list and the whole body in one end(). */
-function writeReply(response: ServerResponse, body: string | Buffer): void {
-  const length = typeof body === 'string' ? Buffer.byteLength(body) : body.length;
-  response.writeHead(200, ['content-type', 'application/json', 'content-length', String(length), 'cache-control', 'no-store']);
+/** One review's answer: status 200, a raw header list and the whole body (`bytes` long) in one end(). */
+function writeReply(response: ServerResponse, body: string, bytes: number): void {
+  response.writeHead(200, ['content-type', 'application/json', 'content-length', String(bytes), 'cache-control', 'no-store']);
   response.end(body);
 }
 
