@@ -5,8 +5,8 @@
  * config → logger → API server endpoint (kubeconfig, or in-cluster) → source (informers on
  * ClusterAuthTokens, ClusterUserAttributes, Secrets of the namespace) → verifier → cache
  * (keyed SHA3 digests as keys; entries of a token dropped when its objects change, a user's when its
- * attribute changes) → answers by request body (retired by any of those changes) → handler → server (plain HTTP on loopback by default, HTTPS with
- * --tls-cert/--tls-key). The server listens at once; `/readyz` turns ready, and reviews are
+ * attribute changes) → answers by request body (retired by any of those changes) → handler →
+ * server (plain HTTP on loopback by default, HTTPS with --tls-cert/--tls-key). The server listens at once; `/readyz` turns ready, and reviews are
  * decided, only after every resource was listed (before that a review answers an uncached
  * error, so the API server asks again).
  */
