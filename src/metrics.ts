@@ -95,19 +95,7 @@ export function createProxyMetrics(registry: Registry, sources: ProxyMetricsSour
         this.set({ kind: 'upgrade' }, open.upgrade);
       },
     }),
-    authCache: new Counter({
-      name: 'kubegate_auth_cache_total',
-      help: 'Token authentication cache lookups, by result (hit or miss).',
-      labelNames: ['result'] as const,
-      registers,
-      collect() {
-        const stats = sources.authCache?.();
-        if (stats === undefined) return;
-        this.reset();
-        this.inc({ result: 'hit' }, stats.hits);
-        this.inc({ result: 'miss' }, stats.misses);
-      },
-    }),
+    authCache: hitMissCounter('kubegate_auth_cache_total', 'Token authentication cache lookups, by result (hit or miss).', registers, sources.authCache),
     logins: new Counter({
       name: 'kubegate_login_total',
       help: 'Login attempts, by identity provider and result (success, failure, rate_limited, error).',
@@ -142,6 +130,23 @@ export function createProxyMetrics(registry: Registry, sources: ProxyMetricsSour
   for (const kind of ['watch', 'upgrade']) metrics.activeStreams.set({ kind }, 0);
   for (const result of ['hit', 'miss']) metrics.authCache.inc({ result }, 0);
   return metrics;
+}
+
+/** Cache lookups by `result` (`hit`, `miss`), read from the cache's own plain counts when scraped: nothing per lookup. */
+function hitMissCounter(name: string, help: string, registers: Registry[], stats: (() => { readonly hits: number; readonly misses: number }) | undefined): Counter<'result'> {
+  return new Counter({
+    name,
+    help,
+    labelNames: ['result'] as const,
+    registers,
+    collect() {
+      const counts = stats?.();
+      if (counts === undefined) return;
+      this.reset();
+      this.inc({ result: 'hit' }, counts.hits);
+      this.inc({ result: 'miss' }, counts.misses);
+    },
+  });
 }
 
 /** As ProxyMetricsSources, for the webhook. */
@@ -179,32 +184,8 @@ export function createWebhookMetrics(registry: Registry, sources: WebhookMetrics
       buckets: REVIEW_DURATION_BUCKETS,
       registers,
     }),
-    cache: new Counter({
-      name: 'kubegate_webhook_cache_total',
-      help: 'Token verification cache lookups, by result (hit or miss).',
-      labelNames: ['result'] as const,
-      registers,
-      collect() {
-        const stats = sources.cache?.();
-        if (stats === undefined) return;
-        this.reset();
-        this.inc({ result: 'hit' }, stats.hits);
-        this.inc({ result: 'miss' }, stats.misses);
-      },
-    }),
-    answerCache: new Counter({
-      name: 'kubegate_webhook_answer_cache_total',
-      help: 'TokenReview answer cache lookups by request body, by result (hit or miss).',
-      labelNames: ['result'] as const,
-      registers,
-      collect() {
-        const stats = sources.answerCache?.();
-        if (stats === undefined) return;
-        this.reset();
-        this.inc({ result: 'hit' }, stats.hits);
-        this.inc({ result: 'miss' }, stats.misses);
-      },
-    }),
+    cache: hitMissCounter('kubegate_webhook_cache_total', 'Token verification cache lookups, by result (hit or miss).', registers, sources.cache),
+    answerCache: hitMissCounter('kubegate_webhook_answer_cache_total', 'TokenReview answer cache lookups by request body, by result (hit or miss).', registers, sources.answerCache),
     watchRestarts: new Counter({
       name: 'kubegate_webhook_watch_restarts_total',
       help: 'Watches of the Kubernetes API restarted, by resource.',

@@ -11,6 +11,7 @@ import { request as httpRequest } from 'node:http';
 import { connect, createServer as createNetServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { loadWebhookConfig } from '../../src/config/webhook.js';
+import type { WebhookConfig } from '../../src/config/webhook.js';
 import { startWebhook } from '../../src/cmd/webhook.js';
 import type { RunningWebhook } from '../../src/cmd/webhook.js';
 import { createLogger } from '../../src/log.js';
@@ -59,9 +60,14 @@ function review(url: string, token: string, version: 'v1' | 'v1beta1' = 'v1'): P
 }
 
 /** `kubegate webhook` reading the API server at `server`, once it has listed everything. */
-async function startSyncedWebhook(server: string, caPem: string, env: Record<string, string> = {}): Promise<{ kubeconfig: WrittenKubeconfig; webhook: RunningWebhook }> {
+async function startSyncedWebhook(
+  server: string,
+  caPem: string,
+  env: Record<string, string> = {},
+  adjust: (config: WebhookConfig) => WebhookConfig = (config) => config,
+): Promise<{ kubeconfig: WrittenKubeconfig; webhook: RunningWebhook }> {
   const kubeconfig = await writeKubeconfig({ server, caPem, token: proxyToken });
-  const config = loadWebhookConfig({ env, flags: { listen: '127.0.0.1:0', kubeconfig: kubeconfig.path } });
+  const config = adjust(loadWebhookConfig({ env, flags: { listen: '127.0.0.1:0', kubeconfig: kubeconfig.path } }));
   const webhook = await startWebhook(config, { logger: createLogger({ level: 'silent', name: 'webhook' }), informer: { initialBackoffMs: 20 } });
   await webhook.source.synced();
   return { kubeconfig, webhook };
@@ -551,10 +557,7 @@ describe("kubegate webhook's answer cache is bounded by cache.maxEntries", () =>
       fake.resources.put('clusterauthtokens', rancherClusterAuthToken({ name, userName: 'u-bound' }));
       fake.resources.put('secrets', rancherTokenSecret(name, await rancherHash(3, 's')));
     }
-    kubeconfig = await writeKubeconfig({ server: fake.url, caPem: fake.caPem, token: proxyToken });
-    const config = loadWebhookConfig({ env: {}, flags: { listen: '127.0.0.1:0', kubeconfig: kubeconfig.path } });
-    webhook = await startWebhook({ ...config, cache: { ...config.cache, maxEntries: 2 } }, { logger: createLogger({ level: 'silent', name: 'webhook' }), informer: { initialBackoffMs: 20 } });
-    await webhook.source.synced();
+    ({ kubeconfig, webhook } = await startSyncedWebhook(fake.url, fake.caPem, {}, (config) => ({ ...config, cache: { ...config.cache, maxEntries: 2 } })));
   });
 
   after(async () => {
