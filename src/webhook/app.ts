@@ -85,21 +85,26 @@ export function createWebhookHandler(deps: WebhookAppDeps): WebhookHandler {
   function authenticate(request: IncomingMessage, response: ServerResponse): void {
     const started = performance.now();
     readBody(request, maxBodyBytes, (failure, body) => {
-      if (failure !== undefined) {
-        fail(response, failure);
-        return;
+      // Runs from the request's 'end' event: whatever throws is answered here, never left to crash the process.
+      try {
+        if (failure !== undefined) {
+          fail(response, failure);
+          return;
+        }
+        const key = answers?.keyOf(body);
+        const hit = key === undefined ? undefined : answers?.get(key);
+        if (hit === undefined) {
+          review(body, key, response, started).catch((error: unknown) => fail(response, error));
+          return;
+        }
+        if (hit.outcome === 'authenticated' && hit.tokenName !== undefined) source.recordUse(hit.tokenName, now());
+        reviewCounts[hit.outcome]++;
+        writeReply(response, hit.body, hit.bodyBytes);
+        metrics.reviewDuration.observe((performance.now() - started) / 1000);
+        if (logger.isLevelEnabled('debug')) logger.debug({ tokenName: hit.tokenName, outcome: hit.outcome, ...(hit.code === undefined ? {} : { code: hit.code }), answerCache: 'hit' }, 'token review');
+      } catch (error) {
+        fail(response, error);
       }
-      const key = answers?.keyOf(body);
-      const hit = key === undefined ? undefined : answers?.get(key);
-      if (hit === undefined) {
-        review(body, key, response, started).catch((error: unknown) => fail(response, error));
-        return;
-      }
-      if (hit.outcome === 'authenticated' && hit.tokenName !== undefined) source.recordUse(hit.tokenName, now());
-      reviewCounts[hit.outcome]++;
-      writeReply(response, hit.body, hit.bodyBytes);
-      metrics.reviewDuration.observe((performance.now() - started) / 1000);
-      if (logger.isLevelEnabled('debug')) logger.debug({ tokenName: hit.tokenName, outcome: hit.outcome, ...(hit.code === undefined ? {} : { code: hit.code }), answerCache: 'hit' }, 'token review');
     });
   }
 
