@@ -28,7 +28,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpuSeconds, stopAllChildren } from './processes.js';
-import { CLUSTER_PATH, createTls, startBareForwarder, startGoReverseProxy, startKubegate, startUpstream } from './targets.js';
+import { CLUSTER_PATH, createTls, kubegateEntry, startBareForwarder, startGoReverseProxy, startKubegate, startUpstream } from './targets.js';
 import type { Target } from './targets.js';
 import { CACHED_REVIEW_BODY, REVIEW_HEADERS, startKubegateWebhook, startReviewReference, startWebhookApiServer } from './webhook.js';
 import type { Child } from './processes.js';
@@ -176,6 +176,8 @@ async function startWebhookVariants(
   workDir: string,
   profileDir: (name: string) => string | undefined,
 ): Promise<Measured[]> {
+  // Compile every tree first: a blocking build would stall the children already started.
+  for (const tree of trees) kubegateEntry(tree.repo);
   const apiServer = await startWebhookApiServer(1, 0, workDir);
   const variants = await Promise.all(
     trees.map(async (tree) => webhookVariant(tree.name, 'kubegate', await startKubegateWebhook(apiServer.kubeconfig, { repo: tree.repo, name: tree.name, cpuProfileDir: profileDir(tree.name) }))),
