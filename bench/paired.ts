@@ -1,6 +1,7 @@
 /**
  * Paired CPU comparison: `npm run bench:paired -- [--kubegate NAME=DIR]… [--node-args NAME='FLAGS']…
- * [--peers node-http,undici,go-reverseproxy] [--rounds 8] [--seconds 3] [--connections 16] [--cpu-prof DIR] [--large BYTES]`.
+ * [--peers node-http,undici,go-reverseproxy] [--webhook] [--rounds 8] [--seconds 3] [--connections 16] [--cpu-prof DIR]
+ * [--large BYTES]`.
  *
  * On a machine whose speed drifts from one minute to the next (and that other work shares),
  * requests per second compare nothing; the CPU time the proxy process spends per request
@@ -17,26 +18,49 @@
  * `--inclusive --last --requests`), is printed with the requests that process served.
  * `--node-args NAME='--flag …'` starts the kubegate variant NAME with those options for node
  * itself (V8 flags: the same tree twice, `--kubegate a=. --kubegate b=. --node-args
- * b=--single-threaded-gc`, compares a flag). Every kubegate variant also reports its own
+ * b=--single-threaded-gc`, compares a flag). Every kubegate proxy variant also reports its own
  * event-loop stalls per round (loop-stalls.ts): the median and highest of its longest
  * event-loop delay per round, and its garbage-collector pauses of 100 ms or more in all.
  * `--large BYTES` relays a pod list of that size instead (the large-list scenario's answer;
  * `--connections` defaults to 4 there, like the scenario) and divides the CPU time by the
  * megabytes relayed: CPU ms per MB, plus each variant's median GB/s in the same rounds.
+ * `--webhook` compares `kubegate webhook` instead: each tree's webhook (its compiled dist/)
+ * reads its objects from one bench API server (bench/webhook-apiserver.ts, its own process)
+ * and answers the webhook scenario's warm-cache `$3` TokenReview; `--peers reference` adds
+ * the bare node:http answerer (bench/review-reference.ts). CPU µs per review.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpuSeconds, stopAllChildren } from './processes.js';
-import { CLUSTER_PATH, createTls, startBareForwarder, startGoReverseProxy, startKubegate, startUpstream } from './targets.js';
+import { CLUSTER_PATH, createTls, kubegateEntry, startBareForwarder, startGoReverseProxy, startKubegate, startUpstream } from './targets.js';
 import type { Target } from './targets.js';
 import { watchLoopStalls } from './loop-stalls.js';
+import { CACHED_REVIEW_BODY, REVIEW_HEADERS, startKubegateWebhook, startReviewReference, startWebhookApiServer } from './webhook.js';
+import type { Child } from './processes.js';
 import { runWrk } from './wrk.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
 const PEERS = ['node-http', 'http-proxy-3', 'undici', 'go-reverseproxy'] as const;
 type Peer = (typeof PEERS)[number];
+const WEBHOOK_PEERS = ['reference'] as const;
+
+/** What one round sends to a variant. */
+interface Measured {
+  readonly name: string;
+  readonly kind: Target['kind'];
+  readonly pid: number;
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: string;
+  /** A kubegate proxy's /metrics, whose event-loop and GC figures loop-stalls.ts reads. */
+  readonly metricsUrl?: string | undefined;
+}
+
+function webhookVariant(name: string, kind: Target['kind'], started: { child: Child; url: string }): Measured {
+  return { name, kind, pid: started.child.pid, url: `${started.url}/v1/authenticate`, headers: REVIEW_HEADERS, body: CACHED_REVIEW_BODY };
+}
 
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -55,8 +79,10 @@ async function main(): Promise<void> {
       connections: { type: 'string' },
       'cpu-prof': { type: 'string' },
       large: { type: 'string' },
+      webhook: { type: 'boolean', default: false },
     },
   });
+  const webhook = values.webhook === true;
   const profileRoot = values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']);
   const profileDir = (name: string): string | undefined => {
     if (profileRoot === undefined) return undefined;
@@ -72,8 +98,10 @@ async function main(): Promise<void> {
   for (const [name, value] of [['rounds', rounds], ['seconds', seconds], ['connections', connections]] as const) {
     if (!Number.isInteger(value) || value < 1) throw new TypeError(`--${name} must be a whole number ≥ 1`);
   }
+  if (webhook && large !== undefined) throw new TypeError('--webhook and --large measure different things: give one');
   const peers = (values.peers ?? '').split(',').filter((name) => name !== '') as Peer[];
-  for (const peer of peers) if (!PEERS.includes(peer)) throw new TypeError(`--peers: unknown ${peer} (${PEERS.join(', ')})`);
+  const known: readonly string[] = webhook ? WEBHOOK_PEERS : PEERS;
+  for (const peer of peers) if (!known.includes(peer)) throw new TypeError(`--peers: unknown ${peer} (${known.join(', ')})`);
   const nodeArgs = new Map<string, string[]>();
   for (const entry of values['node-args'] ?? []) {
     const at = entry.indexOf('=');
@@ -83,38 +111,34 @@ async function main(): Promise<void> {
   const trees = (values.kubegate ?? ['kubegate=.']).map((entry) => {
     const at = entry.indexOf('=');
     if (at <= 0) throw new TypeError('--kubegate NAME=DIR');
-    return { name: entry.slice(0, at), repo: resolve(REPO, entry.slice(at + 1)) };
+    return { name: entry.slice(0, at), repo: resolve(REPO, entry.slice(at + 1)), nodeArgs: nodeArgs.get(entry.slice(0, at)) };
   });
   for (const name of nodeArgs.keys()) if (!trees.some((tree) => tree.name === name)) throw new TypeError(`--node-args: no --kubegate variant named ${name}`);
+  if (webhook && nodeArgs.size > 0) throw new TypeError('--node-args applies to proxy variants, not --webhook');
 
   const workDir = mkdtempSync(join(tmpdir(), 'kubegate-paired-'));
   try {
-    const tls = await createTls(workDir);
-    const upstream = await startUpstream(tls);
-    const targets: Target[] = await Promise.all([
-      ...trees.map((tree) =>
-        startKubegate(upstream, tls, workDir, { workers: 1, repo: tree.repo, name: tree.name, cpuProfileDir: profileDir(tree.name), nodeArgs: nodeArgs.get(tree.name) }),
-      ),
-      ...peers.map((peer) => (peer === 'go-reverseproxy' ? startGoReverseProxy(upstream, tls, workDir) : startBareForwarder(peer, upstream, tls, profileDir(peer)))),
-    ]);
-    const path = large === undefined ? '/api/v1/namespaces/default/pods' : `/api/v1/pods?size=${large}`;
-    const url = (target: Target): string => `${target.origin}${CLUSTER_PATH}${path}`;
+    // Every tree is compiled before any process starts: the build blocks this process, and a
+    // child started before it would miss its ready deadline on a loaded machine.
+    for (const tree of trees) kubegateEntry(tree.repo);
+    const targets = webhook ? await startWebhookVariants(trees, peers.length > 0, workDir, profileDir) : await startProxyVariants(trees, peers, large, workDir, profileDir);
     const timeout = large === undefined ? {} : { timeoutSeconds: 30 };
-    for (const target of targets) await runWrk({ url: url(target), connections, durationSeconds: 1, headers: target.headers, workDir, ...timeout });
+    const request = (target: Measured) => ({ url: target.url, connections, headers: target.headers, workDir, ...timeout, ...(target.body === undefined ? {} : { method: 'POST', body: target.body }) });
+    for (const target of targets) await runWrk({ ...request(target), durationSeconds: 1 });
     /** Small GET: CPU µs per request; large list: CPU ms per MB relayed. */
     const samples = new Map<string, number[]>(targets.map((target) => [target.name, []]));
     const served = new Map<string, number>(targets.map((target) => [target.name, 0]));
     const measuringSince = Date.now();
     const rates = new Map<string, number[]>(targets.map((target) => [target.name, []]));
-    /** kubegate variants: each round's longest event-loop delay, and the long GC pauses in all. */
+    /** kubegate proxy variants: each round's longest event-loop delay, and the long GC pauses in all. */
     const stalls = new Map<string, { loopDelayMaxMs: number[]; gcPausesOver100Ms: number }>();
     for (let round = 0; round < rounds; round++) {
       for (let i = 0; i < targets.length; i++) {
-        const target = targets[(i + round) % targets.length] as Target;
-        const pid = target.pid as number;
-        const stallsOfRound = target.kubegate === undefined ? undefined : await watchLoopStalls(target.kubegate.metricsUrl);
+        const target = targets[(i + round) % targets.length] as Measured;
+        const pid = target.pid;
+        const stallsOfRound = target.metricsUrl === undefined ? undefined : await watchLoopStalls(target.metricsUrl);
         const before = cpuSeconds(pid);
-        const result = await runWrk({ url: url(target), connections, durationSeconds: seconds, headers: target.headers, workDir, ...timeout });
+        const result = await runWrk({ ...request(target), durationSeconds: seconds });
         if (result.errors > 0) throw new Error(`${target.name}: ${result.errors} errors`);
         const cpu = cpuSeconds(pid) - before;
         const roundStalls = await stallsOfRound?.();
@@ -132,8 +156,8 @@ async function main(): Promise<void> {
       process.stderr.write(`round ${round + 1}/${rounds}: ${targets.map((t) => `${t.name} ${(samples.get(t.name)?.at(-1) ?? 0).toFixed(0)}`).join(', ')}\n`);
     }
     const base = median(samples.get(targets[0]?.name ?? '') ?? [0]);
-    const what = large === undefined ? 'CPU µs per small GET' : `CPU ms per MB of a ${(large / 1024 / 1024).toFixed(0)} MiB list`;
-    const rate = large === undefined ? 'req/s' : 'GB/s';
+    const what = webhook ? 'CPU µs per cached TokenReview' : large === undefined ? 'CPU µs per small GET' : `CPU ms per MB of a ${(large / 1024 / 1024).toFixed(0)} MiB list`;
+    const rate = webhook ? 'reviews/s' : large === undefined ? 'req/s' : 'GB/s';
     const digits = large === undefined ? 0 : 2;
     process.stdout.write(`${what} (c=${connections}, ${rounds} rounds of ${seconds} s; median [lowest–highest], × ${targets[0]?.name}; median ${rate})\n`);
     for (const target of targets) {
@@ -163,6 +187,37 @@ async function main(): Promise<void> {
     await stopAllChildren();
     rmSync(workDir, { recursive: true, force: true });
   }
+}
+
+async function startProxyVariants(
+  trees: readonly { name: string; repo: string; nodeArgs: string[] | undefined }[],
+  peers: readonly Peer[],
+  large: number | undefined,
+  workDir: string,
+  profileDir: (name: string) => string | undefined,
+): Promise<Measured[]> {
+  const tls = await createTls(workDir);
+  const upstream = await startUpstream(tls);
+  const targets: Target[] = await Promise.all([
+    ...trees.map((tree) => startKubegate(upstream, tls, workDir, { workers: 1, repo: tree.repo, name: tree.name, cpuProfileDir: profileDir(tree.name), nodeArgs: tree.nodeArgs })),
+    ...peers.map((peer) => (peer === 'go-reverseproxy' ? startGoReverseProxy(upstream, tls, workDir) : startBareForwarder(peer, upstream, tls, profileDir(peer)))),
+  ]);
+  const path = large === undefined ? '/api/v1/namespaces/default/pods' : `/api/v1/pods?size=${large}`;
+  return targets.map((target) => ({ name: target.name, kind: target.kind, pid: target.pid as number, url: `${target.origin}${CLUSTER_PATH}${path}`, headers: target.headers, metricsUrl: target.kubegate?.metricsUrl }));
+}
+
+async function startWebhookVariants(
+  trees: readonly { name: string; repo: string }[],
+  withReference: boolean,
+  workDir: string,
+  profileDir: (name: string) => string | undefined,
+): Promise<Measured[]> {
+  const apiServer = await startWebhookApiServer(1, 0, workDir);
+  const variants = await Promise.all(
+    trees.map(async (tree) => webhookVariant(tree.name, 'kubegate', await startKubegateWebhook(apiServer.kubeconfig, { repo: tree.repo, name: tree.name, cpuProfileDir: profileDir(tree.name) }))),
+  );
+  if (withReference) variants.push(webhookVariant('reference', 'bare', await startReviewReference(profileDir('reference'))));
+  return variants;
 }
 
 main().catch(async (error: unknown) => {

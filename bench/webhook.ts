@@ -28,6 +28,10 @@ function reviewBody(token: string): string {
   return JSON.stringify({ apiVersion: API_VERSION, kind: 'TokenReview', spec: { token } });
 }
 
+/** The warm-cache review: token 0 of the `$3` tokens the bench API server holds. */
+export const CACHED_REVIEW_BODY = reviewBody('t-sha3-0:secret-0');
+export const REVIEW_HEADERS: Readonly<Record<string, string>> = { 'content-type': 'application/json' };
+
 /** Reviews each token once over `connections` keep-alive sockets; every one must be authenticated. */
 async function reviewEach(url: string, tokens: readonly string[], connections: number): Promise<Record<string, unknown>> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
@@ -70,32 +74,51 @@ async function reviewEach(url: string, tokens: readonly string[], connections: n
   };
 }
 
+/** The API server behind the webhook, in its own process; its kubeconfig. */
+export async function startWebhookApiServer(sha3Tokens: number, scryptTokens: number, dir: string): Promise<{ child: Child; kubeconfig: string }> {
+  const { child, readyLine } = await startChild('webhook-apiserver', process.execPath, [...NODE_ARGS, join(REPO, 'bench/webhook-apiserver.ts'), JSON.stringify({ sha3Tokens, scryptTokens, dir })], {
+    cwd: REPO,
+    readyTimeoutMs: 300_000,
+  });
+  return { child, kubeconfig: (JSON.parse(readyLine) as { kubeconfig: string }).kubeconfig };
+}
+
+/** The bare node:http answerer (the reference row); `cpuProfileDir`: under `node --cpu-prof`. */
+export async function startReviewReference(cpuProfileDir?: string): Promise<{ child: Child; url: string }> {
+  const profile = cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir];
+  const { child, readyLine } = await startChild('review-reference', process.execPath, [...NODE_ARGS, ...profile, join(REPO, 'bench/review-reference.ts'), String(await freePort())], { cwd: REPO });
+  return { child, url: (JSON.parse(readyLine) as { url: string }).url };
+}
+
+/** `kubegate webhook` from `repo`'s compiled dist/, once it has listed its objects. */
+export async function startKubegateWebhook(kubeconfig: string, options: { readonly repo?: string; readonly name?: string; readonly cpuProfileDir?: string | undefined } = {}): Promise<{ child: Child; url: string }> {
+  const port = await freePort();
+  const profile = options.cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.cpuProfileDir];
+  const { child } = await startChild(options.name ?? 'webhook', process.execPath, [...profile, kubegateEntry(options.repo ?? REPO), 'webhook', '--listen', `127.0.0.1:${port}`, '--kubeconfig', kubeconfig], {
+    cwd: REPO,
+    ready: (line) => line.includes('"msg":"webhook objects listed; ready"'),
+    readyTimeoutMs: 300_000,
+  });
+  return { child, url: `http://127.0.0.1:${port}` };
+}
+
 export async function webhookScenario(_tls: Tls, settings: BenchSettings, log: (message: string) => void): Promise<WebhookResult> {
   // Enough distinct tokens that wrk never runs out within the run (it reports if it does).
   const sha3Tokens = settings.webhookSha3Tokens;
   const scryptTokens = settings.webhookScryptTokens;
   const children: Child[] = [];
   try {
-    const reference = await startChild('review-reference', process.execPath, [...NODE_ARGS, join(REPO, 'bench/review-reference.ts'), String(await freePort())], { cwd: REPO });
+    const reference = await startReviewReference();
     children.push(reference.child);
-    const apiServer = await startChild('webhook-apiserver', process.execPath, [...NODE_ARGS, join(REPO, 'bench/webhook-apiserver.ts'), JSON.stringify({ sha3Tokens, scryptTokens, dir: settings.workDir })], {
-      cwd: REPO,
-      readyTimeoutMs: 300_000,
-    });
+    const apiServer = await startWebhookApiServer(sha3Tokens, scryptTokens, settings.workDir);
     children.push(apiServer.child);
-    const { kubeconfig } = JSON.parse(apiServer.readyLine) as { kubeconfig: string };
-    const port = await freePort();
-    const webhook = await startChild('webhook', process.execPath, [kubegateEntry(REPO), 'webhook', '--listen', `127.0.0.1:${port}`, '--kubeconfig', kubeconfig], {
-      cwd: REPO,
-      ready: (line) => line.includes('"msg":"webhook objects listed; ready"'),
-      readyTimeoutMs: 300_000,
-    });
+    const webhook = await startKubegateWebhook(apiServer.kubeconfig);
     children.push(webhook.child);
-    const url = `http://127.0.0.1:${port}`;
-    const referenceUrl = (JSON.parse(reference.readyLine) as { url: string }).url;
+    const { url } = webhook;
+    const referenceUrl = reference.url;
 
-    const body = reviewBody('t-sha3-0:secret-0');
-    const headers = { 'content-type': 'application/json' };
+    const body = CACHED_REVIEW_BODY;
+    const headers = REVIEW_HEADERS;
     const wrkReview = (target: string, connections: number, requestScript?: string): Promise<WrkResult> =>
       runWrk({ url: `${target}/v1/authenticate`, connections, durationSeconds: settings.webhookSeconds, method: 'POST', headers, body, workDir: settings.workDir, ...(requestScript === undefined ? {} : { requestScript }) });
     if (!settings.quick) {

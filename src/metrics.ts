@@ -34,6 +34,8 @@ export interface WebhookMetrics {
   readonly reviewDuration: Histogram;
   /** Verification cache lookups, `result`: `hit` | `miss`. */
   readonly cache: Counter<'result'>;
+  /** Answer cache lookups by request body, `result`: `hit` | `miss`. */
+  readonly answerCache: Counter<'result'>;
   /** Watches restarted (expired, dropped or failed), by resource. */
   readonly watchRestarts: Counter<'resource'>;
   /** Objects currently known, by resource (`clusterauthtokens`, `clusteruserattributes`, `secrets`). */
@@ -93,19 +95,7 @@ export function createProxyMetrics(registry: Registry, sources: ProxyMetricsSour
         this.set({ kind: 'upgrade' }, open.upgrade);
       },
     }),
-    authCache: new Counter({
-      name: 'kubegate_auth_cache_total',
-      help: 'Token authentication cache lookups, by result (hit or miss).',
-      labelNames: ['result'] as const,
-      registers,
-      collect() {
-        const stats = sources.authCache?.();
-        if (stats === undefined) return;
-        this.reset();
-        this.inc({ result: 'hit' }, stats.hits);
-        this.inc({ result: 'miss' }, stats.misses);
-      },
-    }),
+    authCache: hitMissCounter('kubegate_auth_cache_total', 'Token authentication cache lookups, by result (hit or miss).', registers, sources.authCache),
     logins: new Counter({
       name: 'kubegate_login_total',
       help: 'Login attempts, by identity provider and result (success, failure, rate_limited, error).',
@@ -142,10 +132,29 @@ export function createProxyMetrics(registry: Registry, sources: ProxyMetricsSour
   return metrics;
 }
 
+/** Cache lookups by `result` (`hit`, `miss`), read from the cache's own plain counts when scraped: nothing per lookup. */
+function hitMissCounter(name: string, help: string, registers: Registry[], stats: (() => { readonly hits: number; readonly misses: number }) | undefined): Counter<'result'> {
+  return new Counter({
+    name,
+    help,
+    labelNames: ['result'] as const,
+    registers,
+    collect() {
+      const counts = stats?.();
+      if (counts === undefined) return;
+      this.reset();
+      this.inc({ result: 'hit' }, counts.hits);
+      this.inc({ result: 'miss' }, counts.misses);
+    },
+  });
+}
+
 /** As ProxyMetricsSources, for the webhook. */
 export interface WebhookMetricsSources {
   /** Cumulative verification cache lookups since start. */
   readonly cache?: () => { readonly hits: number; readonly misses: number };
+  /** Cumulative answer cache lookups (reviews answered by request body) since start. */
+  readonly answerCache?: () => { readonly hits: number; readonly misses: number };
   /** Cumulative TokenReviews answered since start, by result (counted by the handler in plain numbers). */
   readonly reviews?: () => Readonly<Record<ReviewResult, number>>;
 }
@@ -175,19 +184,8 @@ export function createWebhookMetrics(registry: Registry, sources: WebhookMetrics
       buckets: REVIEW_DURATION_BUCKETS,
       registers,
     }),
-    cache: new Counter({
-      name: 'kubegate_webhook_cache_total',
-      help: 'Token verification cache lookups, by result (hit or miss).',
-      labelNames: ['result'] as const,
-      registers,
-      collect() {
-        const stats = sources.cache?.();
-        if (stats === undefined) return;
-        this.reset();
-        this.inc({ result: 'hit' }, stats.hits);
-        this.inc({ result: 'miss' }, stats.misses);
-      },
-    }),
+    cache: hitMissCounter('kubegate_webhook_cache_total', 'Token verification cache lookups, by result (hit or miss).', registers, sources.cache),
+    answerCache: hitMissCounter('kubegate_webhook_answer_cache_total', 'TokenReview answer cache lookups by request body, by result (hit or miss).', registers, sources.answerCache),
     watchRestarts: new Counter({
       name: 'kubegate_webhook_watch_restarts_total',
       help: 'Watches of the Kubernetes API restarted, by resource.',
@@ -203,6 +201,7 @@ export function createWebhookMetrics(registry: Registry, sources: WebhookMetrics
   };
   for (const result of ['authenticated', 'unauthenticated', 'error']) metrics.reviews.inc({ result }, 0);
   for (const result of ['hit', 'miss']) metrics.cache.inc({ result }, 0);
+  for (const result of ['hit', 'miss']) metrics.answerCache.inc({ result }, 0);
   return metrics;
 }
 

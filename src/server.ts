@@ -152,9 +152,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
 
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
     inFlight.add(response);
-    response.once('close', () => inFlight.delete(response));
     if (closing) response.setHeader('connection', 'close');
-    response.once('finish', () => {
+    // One listener per request ('close' follows 'finish', or a cut connection).
+    response.once('close', () => {
+      inFlight.delete(response);
       // A keep-alive connection would wait for another request that must not come; end()
       // sends what is still buffered first.
       if (closing && !request.socket.destroyed) request.socket.end();

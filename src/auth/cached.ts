@@ -21,6 +21,10 @@
  *   also forgets the lookups in flight and stops them from being stored, so an answer read
  *   before a revocation cannot be cached after it.
  * - Cached answers are frozen copies; one request cannot change what another receives.
+ * - For a cache built on top of this one (the webhook's answers by request body): `generation`
+ *   changes with every invalidation, and `expiresAtOf(answer)` tells until when an answer this
+ *   cache returned stays cached — so the layer above reuses an answer no longer than this
+ *   cache would, and never across a revocation.
  */
 import { hash, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
@@ -64,6 +68,13 @@ export interface CachedAuthenticator extends TokenAuthenticator {
   /** Drops everything. */
   clear(): void;
   stats(): CachedAuthenticatorStats;
+  /** Changes with every invalidation and clear(); unchanged, every answer given since is still what the cache holds. */
+  readonly generation: number;
+  /**
+   * Until when (milliseconds, the cache's clock) `answer` — as returned by this cache — is
+   * reused; undefined when it was not stored (an error, a TTL of 0, an invalidation during its lookup).
+   */
+  expiresAtOf(answer: AuthResult): number | undefined;
 }
 
 type CachedResult = Authenticated | Unauthenticated;
@@ -143,6 +154,8 @@ class CachedTokenAuthenticator implements CachedAuthenticator {
   readonly #byToken = new KeyIndex();
   readonly #byUser = new KeyIndex();
   readonly #inFlight = new Map<string, Promise<AuthResult>>();
+  /** Each stored answer's expiry, by the (shared, frozen) answer object. */
+  readonly #expiresAt = new WeakMap<AuthResult, number>();
   /** Bumped by every invalidation; a lookup started in an older epoch is not stored. */
   #epoch = 0;
   #hits = 0;
@@ -231,6 +244,7 @@ class CachedTokenAuthenticator implements CachedAuthenticator {
     }
     if (!(expiresAtMs > now)) return;
     this.#cache.set(key, { result, expiresAtMs, tokenName, userName });
+    this.#expiresAt.set(result, expiresAtMs);
     if (tokenName !== undefined) this.#byToken.add(tokenName, key);
     if (userName !== undefined) this.#byUser.add(userName, key);
   }
@@ -259,6 +273,14 @@ class CachedTokenAuthenticator implements CachedAuthenticator {
     this.#cache.clear();
     this.#byToken.clear();
     this.#byUser.clear();
+  }
+
+  get generation(): number {
+    return this.#epoch;
+  }
+
+  expiresAtOf(answer: AuthResult): number | undefined {
+    return this.#expiresAt.get(answer);
   }
 
   stats(): CachedAuthenticatorStats {

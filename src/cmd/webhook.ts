@@ -5,8 +5,8 @@
  * config → logger → API server endpoint (kubeconfig, or in-cluster) → source (informers on
  * ClusterAuthTokens, ClusterUserAttributes, Secrets of the namespace) → verifier → cache
  * (keyed SHA3 digests as keys; entries of a token dropped when its objects change, a user's when its
- * attribute changes) → handler → server (plain HTTP on loopback by default, HTTPS with
- * --tls-cert/--tls-key). The server listens at once; `/readyz` turns ready, and reviews are
+ * attribute changes) → answers by request body (retired by any of those changes) → handler →
+ * server (plain HTTP on loopback by default, HTTPS with --tls-cert/--tls-key). The server listens at once; `/readyz` turns ready, and reviews are
  * decided, only after every resource was listed (before that a review answers an uncached
  * error, so the API server asks again).
  */
@@ -26,6 +26,7 @@ import { createWebhookMetrics } from '../metrics.js';
 import { installReopenHandler, installSignalHandlers, startMetricsServer, startServer } from '../server.js';
 import type { MetricsServer } from '../server.js';
 import { readSecretFile } from '../config/secret-file.js';
+import { createAnswerCache } from '../webhook/answers.js';
 import { createWebhookHandler } from '../webhook/app.js';
 import { createKubernetesSource } from '../webhook/sources/kubernetes.js';
 import type { KubernetesSource } from '../webhook/sources/kubernetes.js';
@@ -70,7 +71,7 @@ export async function startWebhook(config: WebhookConfig, deps: StartWebhookDeps
   const client = createKubeClient(endpoint);
   const registry = new Registry();
   // Read at scrape time: the cache and the handler are created below.
-  const metrics = createWebhookMetrics(registry, { cache: () => cache.stats(), reviews: () => handler.reviewCounts() });
+  const metrics = createWebhookMetrics(registry, { cache: () => cache.stats(), answerCache: () => answers.stats(), reviews: () => handler.reviewCounts() });
 
   // The cache is created before the source so that the source's change callbacks can reach it.
   let source: KubernetesSource | undefined;
@@ -91,6 +92,8 @@ export async function startWebhook(config: WebhookConfig, deps: StartWebhookDeps
       maxEntries: config.cache.maxEntries,
     },
   );
+  // Warm answers by request body, never reused longer than the cache's own answer (webhook/answers.ts).
+  const answers = createAnswerCache({ tokenCache: cache, maxEntries: config.cache.maxEntries });
   source = createKubernetesSource({
     client,
     namespace: config.namespace,
@@ -118,6 +121,7 @@ export async function startWebhook(config: WebhookConfig, deps: StartWebhookDeps
     logger,
     metricsBearerToken,
     audiences: config.audiences,
+    answers,
     ...(config.metrics.listen === undefined ? { registry } : {}),
   });
   let server;

@@ -18,7 +18,10 @@
  * Per review: metrics (latency; the result counted in plain numbers, which `/metrics` reads
  * when scraped, as it reads cache hits and misses), a debug log line with the outcome and the token NAME only (built only when debug
  * is on), and, on success, a background `lastUsedAt` stamp. A cached answer's reply is
- * serialized once (token-review.ts).
+ * serialized once (token-review.ts). A body seen before is answered from the answer cache
+ * (answers.ts: when, and for how long, that is the same answer) with its prebuilt reply —
+ * read by callback, written with a raw header list, no promise, no parse; the same counts,
+ * stamp, metrics and log as any review.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -30,6 +33,7 @@ import type { Logger } from '../log.js';
 import type { ReviewResult, WebhookMetrics } from '../metrics.js';
 import { createHealthHandler } from '../server.js';
 import { tryParseToken } from '../tokens/format.js';
+import type { AnswerCache } from './answers.js';
 import { checkAudiences, parseTokenReview, tokenReviewReplyJson } from './token-review.js';
 
 const AUTHENTICATE_PATH = '/v1/authenticate';
@@ -47,6 +51,8 @@ export interface WebhookAppDeps {
   readonly logger: Logger;
   /** Audiences kubegate tokens are valid for (config `audiences`); empty: the API server's default. */
   readonly audiences?: readonly string[];
+  /** Warm answers by request body (answers.ts); without it every review is parsed and looked up. */
+  readonly answers?: AnswerCache | undefined;
   /** Largest TokenReview body accepted. Default 65 536. */
   readonly maxBodyBytes?: number;
   readonly now?: () => Date;
@@ -73,24 +79,63 @@ export function createWebhookHandler(deps: WebhookAppDeps): WebhookHandler {
       if (!source.ready) throw new KubegateError('NOT_READY', 'the webhook has not listed its objects yet');
     },
   });
-  async function review(request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const { answers } = deps;
+
+  /** Reads the body, then answers from the answer cache or `review`; no promise on a hit. */
+  function authenticate(request: IncomingMessage, response: ServerResponse): void {
     const started = performance.now();
-    const body = await readJsonBody(request, maxBodyBytes);
-    const parsed = parseTokenReview(body);
+    readBody(request, maxBodyBytes, (failure, body) => {
+      // Runs from the request's 'end' event: whatever throws is answered here, never left to crash the process.
+      try {
+        if (failure !== undefined) {
+          fail(response, failure);
+          return;
+        }
+        const key = answers?.keyOf(body);
+        const hit = key === undefined ? undefined : answers?.get(key);
+        if (hit === undefined) {
+          review(body, key, response, started).catch((error: unknown) => fail(response, error));
+          return;
+        }
+        if (hit.outcome === 'authenticated' && hit.tokenName !== undefined) source.recordUse(hit.tokenName, now());
+        reviewCounts[hit.outcome]++;
+        writeReply(response, hit.body, hit.bodyBytes);
+        metrics.reviewDuration.observe((performance.now() - started) / 1000);
+        if (logger.isLevelEnabled('debug')) logger.debug({ tokenName: hit.tokenName, outcome: hit.outcome, ...(hit.code === undefined ? {} : { code: hit.code }), answerCache: 'hit' }, 'token review');
+      } catch (error) {
+        fail(response, error);
+      }
+    });
+  }
+
+  async function review(body: Buffer, key: string | undefined, response: ServerResponse, started: number): Promise<void> {
+    const parsed = parseTokenReview(parseJson(body));
+    const generation = answers?.generation ?? 0;
     const verified = await authenticator.authenticateToken(parsed.token, parsed.audiences.length === 0 ? undefined : { audiences: parsed.audiences });
     const result = checkAudiences(parsed, verified, audiences);
     if (result.outcome === 'authenticated') source.recordUse(result.token.name, now());
     reviewCounts[result.outcome]++;
     const reply = tokenReviewReplyJson(parsed, result, audiences);
-    response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(reply), 'cache-control': 'no-store' });
-    response.end(reply);
+    writeReply(response, reply, Buffer.byteLength(reply));
     metrics.reviewDuration.observe((performance.now() - started) / 1000);
+    if (key !== undefined && result.outcome !== 'error') answers?.remember(key, generation, verified, result, reply, tryParseToken(parsed.token)?.name);
     if (result.outcome === 'error') {
       logger.info({ tokenName: tryParseToken(parsed.token)?.name, outcome: result.outcome, code: result.error.code, reason: result.error.message }, 'token review undecided');
     } else if (logger.isLevelEnabled('debug')) {
       const code = result.outcome === 'unauthenticated' ? result.code : undefined;
       logger.debug({ tokenName: tryParseToken(parsed.token)?.name, outcome: result.outcome, ...(code === undefined ? {} : { code }) }, 'token review');
     }
+  }
+
+  /** A review that could not be answered: Kubernetes Status (400/413/415/500), or a cut connection once the answer began. */
+  function fail(response: ServerResponse, error: unknown): void {
+    const failure = toKubegateError(error);
+    if (failure.code === 'INTERNAL') logger.error({ err: error }, 'token review failed');
+    if (failure.code === 'BAD_REQUEST' || failure.code === 'PAYLOAD_TOO_LARGE' || failure.code === 'UNSUPPORTED_MEDIA_TYPE') {
+      reviewCounts.error++;
+    }
+    if (response.headersSent) response.destroy();
+    else writeStatus(response, failure);
   }
 
   const handle = (request: IncomingMessage, response: ServerResponse): void => {
@@ -104,15 +149,7 @@ export function createWebhookHandler(deps: WebhookAppDeps): WebhookHandler {
         request.resume();
         return;
       }
-      review(request, response).catch((error: unknown) => {
-        const failure = toKubegateError(error);
-        if (failure.code === 'INTERNAL') logger.error({ err: error }, 'token review failed');
-        if (failure.code === 'BAD_REQUEST' || failure.code === 'PAYLOAD_TOO_LARGE' || failure.code === 'UNSUPPORTED_MEDIA_TYPE') {
-          reviewCounts.error++;
-        }
-        if (response.headersSent) response.destroy();
-        else writeStatus(response, failure);
-      });
+      authenticate(request, response);
       return;
     }
     if (path === '/healthcheck') {
@@ -131,39 +168,65 @@ export function createWebhookHandler(deps: WebhookAppDeps): WebhookHandler {
   return Object.assign(handle, { markShuttingDown: () => health.markShuttingDown(), reviewCounts: () => reviewCounts });
 }
 
-/** Reads and parses a JSON body of at most `maxBytes`; BAD_REQUEST / PAYLOAD_TOO_LARGE / UNSUPPORTED_MEDIA_TYPE otherwise. */
-async function readJsonBody(request: IncomingMessage, maxBytes: number): Promise<unknown> {
+/** One review's answer: status 200, a raw header list and the whole body (`bytes` long) in one end(). */
+function writeReply(response: ServerResponse, body: string, bytes: number): void {
+  response.writeHead(200, ['content-type', 'application/json', 'content-length', String(bytes), 'cache-control', 'no-store']);
+  response.end(body);
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Reads a body of at most `maxBytes` and calls `done` once, with the body or with
+ * UNSUPPORTED_MEDIA_TYPE / PAYLOAD_TOO_LARGE / BAD_REQUEST (empty) — by callback, so that an
+ * answer from the cache waits for no promise. A one-chunk body is not copied.
+ */
+function readBody(request: IncomingMessage, maxBytes: number, done: (failure: unknown, body: Buffer) => void): void {
   const contentType = request.headers['content-type'];
   if (contentType !== undefined && !/^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i.test(contentType)) {
     request.resume();
-    throw new KubegateError('UNSUPPORTED_MEDIA_TYPE', 'the TokenReview must be sent as application/json');
+    done(new KubegateError('UNSUPPORTED_MEDIA_TYPE', 'the TokenReview must be sent as application/json'), EMPTY);
+    return;
   }
+  const tooLarge = (): KubegateError => new KubegateError('PAYLOAD_TOO_LARGE', `the TokenReview body is larger than ${maxBytes} bytes`);
   const declared = Number(request.headers['content-length'] ?? Number.NaN);
   if (Number.isFinite(declared) && declared > maxBytes) {
     request.resume();
-    throw new KubegateError('PAYLOAD_TOO_LARGE', `the TokenReview body is larger than ${maxBytes} bytes`);
+    done(tooLarge(), EMPTY);
+    return;
   }
-  const chunks: Buffer[] = [];
+  let first: Buffer | undefined;
+  let more: Buffer[] | undefined;
   let size = 0;
-  await new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        // Stop keeping the body but let it drain, so that the 413 answer can be read.
-        request.off('data', onData);
-        request.resume();
-        reject(new KubegateError('PAYLOAD_TOO_LARGE', `the TokenReview body is larger than ${maxBytes} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    request.on('data', onData);
-    request.once('end', resolve);
-    request.once('error', reject);
+  let settled = false;
+  const settle = (failure: unknown, body: Buffer): void => {
+    if (settled) return;
+    settled = true;
+    done(failure, body);
+  };
+  const onData = (chunk: Buffer): void => {
+    size += chunk.length;
+    if (size > maxBytes) {
+      // Stop keeping the body but let it drain, so that the 413 answer can be read.
+      request.off('data', onData);
+      request.resume();
+      settle(tooLarge(), EMPTY);
+      return;
+    }
+    if (first === undefined) first = chunk;
+    else (more ??= [first]).push(chunk);
+  };
+  request.on('data', onData);
+  request.once('end', () => {
+    if (size === 0) settle(new KubegateError('BAD_REQUEST', 'the body is empty; POST a TokenReview', { field: 'body' }), EMPTY);
+    else settle(undefined, more === undefined ? (first as Buffer) : Buffer.concat(more, size));
   });
-  if (size === 0) throw new KubegateError('BAD_REQUEST', 'the body is empty; POST a TokenReview', { field: 'body' });
+  request.once('error', (error) => settle(error, EMPTY));
+}
+
+function parseJson(body: Buffer): unknown {
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    return JSON.parse(body.toString('utf8')) as unknown;
   } catch {
     throw new KubegateError('BAD_REQUEST', 'the body is not valid JSON', { field: 'body' });
   }

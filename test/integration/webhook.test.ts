@@ -11,6 +11,7 @@ import { request as httpRequest } from 'node:http';
 import { connect, createServer as createNetServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { loadWebhookConfig } from '../../src/config/webhook.js';
+import type { WebhookConfig } from '../../src/config/webhook.js';
 import { startWebhook } from '../../src/cmd/webhook.js';
 import type { RunningWebhook } from '../../src/cmd/webhook.js';
 import { createLogger } from '../../src/log.js';
@@ -59,9 +60,14 @@ function review(url: string, token: string, version: 'v1' | 'v1beta1' = 'v1'): P
 }
 
 /** `kubegate webhook` reading the API server at `server`, once it has listed everything. */
-async function startSyncedWebhook(server: string, caPem: string, env: Record<string, string> = {}): Promise<{ kubeconfig: WrittenKubeconfig; webhook: RunningWebhook }> {
+async function startSyncedWebhook(
+  server: string,
+  caPem: string,
+  env: Record<string, string> = {},
+  adjust: (config: WebhookConfig) => WebhookConfig = (config) => config,
+): Promise<{ kubeconfig: WrittenKubeconfig; webhook: RunningWebhook }> {
   const kubeconfig = await writeKubeconfig({ server, caPem, token: proxyToken });
-  const config = loadWebhookConfig({ env, flags: { listen: '127.0.0.1:0', kubeconfig: kubeconfig.path } });
+  const config = adjust(loadWebhookConfig({ env, flags: { listen: '127.0.0.1:0', kubeconfig: kubeconfig.path } }));
   const webhook = await startWebhook(config, { logger: createLogger({ level: 'silent', name: 'webhook' }), informer: { initialBackoffMs: 20 } });
   await webhook.source.synced();
   return { kubeconfig, webhook };
@@ -422,9 +428,150 @@ describe('kubegate webhook with audiences (KUBEGATE_WEBHOOK_AUDIENCES)', () => {
     }
   });
 
+  it('answers repeated audience-bound reviews from the answer cache with their own audiences, and a new audience set on its own', async () => {
+    for (const version of ['v1', 'v1beta1'] as const) {
+      await audienceReview(version, ['rke2', 'vault']);
+      const hits = await answerCacheCount(webhook.url, 'hit');
+      const again = await audienceReview(version, ['rke2', 'vault']);
+      assert.equal(await answerCacheCount(webhook.url, 'hit'), hits + 1);
+      assert.equal(again.json.apiVersion, `authentication.k8s.io/${version}`);
+      assert.equal(again.json.status?.authenticated, true);
+      assert.deepEqual(again.json.status?.audiences, ['rke2']);
+      assert.deepEqual((await audienceReview(version, ['vault', 'other'])).json.status, { authenticated: false });
+      assert.deepEqual((await audienceReview(version, ['vault', 'other'])).json.status, { authenticated: false });
+      assert.equal(await answerCacheCount(webhook.url, 'hit'), hits + 2, 'the refusal was answered from the cache the second time');
+    }
+  });
+
   it('still accepts reviews that name no audience (the API server default)', async () => {
     const answer = await review(webhook.url, 'kubeconfig-u-aud:aud-secret');
     assert.equal(answer.json.status?.authenticated, true);
     assert.equal(answer.json.status?.audiences, undefined);
+  });
+});
+
+/** `kubegate_webhook_answer_cache_total{result}` as the webhook's /metrics reports it now. */
+async function answerCacheCount(url: string, result: 'hit' | 'miss'): Promise<number> {
+  const text = (await post(url, '/metrics', '', {}, 'GET')).body;
+  const match = new RegExp(`^kubegate_webhook_answer_cache_total\\{result="${result}"\\} (\\d+)$`, 'm').exec(text);
+  assert.ok(match !== null, 'the answer cache metric is served');
+  return Number(match[1]);
+}
+
+describe("kubegate webhook's answer cache (repeated TokenReview bodies)", () => {
+  let fake: FakeKubeApiServer;
+  let kubeconfig: WrittenKubeconfig;
+  let webhook: RunningWebhook;
+
+  /** A user with one token `name:s`, reviewed until the webhook has it. */
+  async function addToken(name: string, userName: string, expiresAt?: string): Promise<void> {
+    fake.resources.put('clusteruserattributes', rancherClusterUserAttribute({ userName, groups: ['github_org://1'] }));
+    fake.resources.put('secrets', rancherTokenSecret(name, await rancherHash(3, 's')));
+    fake.resources.put('clusterauthtokens', rancherClusterAuthToken({ name, userName, ...(expiresAt === undefined ? {} : { expiresAt }) }));
+    await eventually(async () => (await review(webhook.url, `${name}:s`)).json.status?.authenticated === true);
+  }
+
+  /** Reviews `token` until an answer comes from the answer cache; returns that answer. */
+  async function cachedReview(token: string, version: 'v1' | 'v1beta1' = 'v1'): Promise<Answer> {
+    const hits = await answerCacheCount(webhook.url, 'hit');
+    const answer = await review(webhook.url, token, version);
+    assert.equal(await answerCacheCount(webhook.url, 'hit'), hits + 1, 'answered from the answer cache');
+    return answer;
+  }
+
+  before(async () => {
+    fake = await startFakeKubeApiServer({ token: proxyToken, namespaces: ['default', CATTLE_NAMESPACE] });
+    ({ kubeconfig, webhook } = await startSyncedWebhook(fake.url, fake.caPem));
+  });
+
+  after(async () => {
+    await webhook.stop();
+    await fake.close();
+    await kubeconfig.remove();
+  });
+
+  it('answers a repeated review from the cache in the version it was asked in, with the same identity', async () => {
+    await addToken('t-ac-same', 'u-ac-same');
+    for (const version of ['v1', 'v1beta1'] as const) {
+      await review(webhook.url, 't-ac-same:s', version);
+      const answer = await cachedReview('t-ac-same:s', version);
+      assert.equal(answer.status, 200);
+      assert.equal(answer.json.apiVersion, `authentication.k8s.io/${version}`);
+      assert.equal(answer.json.kind, 'TokenReview');
+      assert.deepEqual(answer.json.status, { authenticated: true, user: { username: 'u-ac-same', groups: ['github_org://1'] } });
+    }
+  });
+
+  it('stops authenticating a disabled token that was answered from the cache', async () => {
+    await addToken('t-ac-off', 'u-ac-off');
+    assert.equal((await cachedReview('t-ac-off:s')).json.status?.authenticated, true);
+    fake.resources.put('clusterauthtokens', rancherClusterAuthToken({ name: 't-ac-off', userName: 'u-ac-off', enabled: false }));
+    await eventually(async () => (await review(webhook.url, 't-ac-off:s')).json.status?.authenticated === false, 1000);
+  });
+
+  it('stops authenticating a deleted token that was answered from the cache', async () => {
+    await addToken('t-ac-gone', 'u-ac-gone');
+    assert.equal((await cachedReview('t-ac-gone:s')).json.status?.authenticated, true);
+    fake.resources.remove('clusterauthtokens', CATTLE_NAMESPACE, 't-ac-gone');
+    await eventually(async () => (await review(webhook.url, 't-ac-gone:s')).json.status?.authenticated === false, 1000);
+  });
+
+  it('stops authenticating the token of a user disabled after its answer was cached', async () => {
+    await addToken('t-ac-user', 'u-ac-user');
+    assert.equal((await cachedReview('t-ac-user:s')).json.status?.authenticated, true);
+    fake.resources.put('clusteruserattributes', rancherClusterUserAttribute({ userName: 'u-ac-user', enabled: false }));
+    await eventually(async () => (await review(webhook.url, 't-ac-user:s')).json.status?.authenticated === false, 1000);
+  });
+
+  it('stops authenticating a token at its expiry, well before the cache TTL ends', async () => {
+    // The success TTL is 10 s; the token expires in 2 s, and eventually() gives up after 5.
+    await addToken('t-ac-exp', 'u-ac-exp', new Date(Date.now() + 2000).toISOString());
+    assert.equal((await cachedReview('t-ac-exp:s')).json.status?.authenticated, true);
+    await eventually(async () => (await review(webhook.url, 't-ac-exp:s')).json.status?.authenticated === false, 5000, 'the expired token to be refused');
+  });
+
+  it('never answers an undecided review from the cache, and answers malformed bodies with a Status every time', async () => {
+    const hits = await answerCacheCount(webhook.url, 'hit');
+    for (let i = 0; i < 2; i++) {
+      assert.match((await review(webhook.url, 't-ac-unknown:s')).json.status?.error ?? '', /not known in this cluster/);
+      const malformed = await post(webhook.url, '/v1/authenticate', '{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"t-ac-same:s"}');
+      assert.equal(malformed.status, 400);
+      assert.equal(malformed.json.kind, 'Status');
+      assert.match(malformed.json.message ?? '', /not valid JSON/);
+      const wrongType = await post(webhook.url, '/v1/authenticate', JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token: 't-ac-same:s' } }), { 'content-type': 'text/plain' });
+      assert.equal(wrongType.status, 415, 'the content type is checked before any cached answer');
+    }
+    assert.equal(await answerCacheCount(webhook.url, 'hit'), hits);
+  });
+});
+
+describe("kubegate webhook's answer cache is bounded by cache.maxEntries", () => {
+  let fake: FakeKubeApiServer;
+  let kubeconfig: WrittenKubeconfig;
+  let webhook: RunningWebhook;
+
+  before(async () => {
+    fake = await startFakeKubeApiServer({ token: proxyToken, namespaces: ['default', CATTLE_NAMESPACE] });
+    fake.resources.put('clusteruserattributes', rancherClusterUserAttribute({ userName: 'u-bound' }));
+    for (const name of ['t-b1', 't-b2', 't-b3']) {
+      fake.resources.put('clusterauthtokens', rancherClusterAuthToken({ name, userName: 'u-bound' }));
+      fake.resources.put('secrets', rancherTokenSecret(name, await rancherHash(3, 's')));
+    }
+    ({ kubeconfig, webhook } = await startSyncedWebhook(fake.url, fake.caPem, {}, (config) => ({ ...config, cache: { ...config.cache, maxEntries: 2 } })));
+  });
+
+  after(async () => {
+    await webhook.stop();
+    await fake.close();
+    await kubeconfig.remove();
+  });
+
+  it('forgets the least recently used answer past maxEntries, and answers it again correctly', async () => {
+    for (const name of ['t-b1', 't-b2', 't-b3']) assert.equal((await review(webhook.url, `${name}:s`)).json.status?.authenticated, true);
+    const hits = await answerCacheCount(webhook.url, 'hit');
+    assert.equal((await review(webhook.url, 't-b1:s')).json.status?.authenticated, true);
+    assert.equal(await answerCacheCount(webhook.url, 'hit'), hits, 't-b1 was no longer held');
+    assert.equal((await review(webhook.url, 't-b3:s')).json.status?.authenticated, true);
+    assert.equal(await answerCacheCount(webhook.url, 'hit'), hits + 1, 't-b3 still was');
   });
 });

@@ -67,16 +67,21 @@ describe('createWebhookMetrics', () => {
     assert.match(text, /^process_resident_memory_bytes /m);
   });
 
-  it('reads the verification cache counts when scraped, so that a review does no metrics work for them', async () => {
-    const registry = new Registry();
-    let stats = { hits: 0, misses: 0 };
-    createWebhookMetrics(registry, { cache: () => stats });
-    assert.match(await registry.metrics(), /kubegate_webhook_cache_total\{result="hit"\} 0/);
-    stats = { hits: 41, misses: 3 };
-    const text = await registry.metrics();
-    assert.ok(text.includes('kubegate_webhook_cache_total{result="hit"} 41'), text);
-    assert.ok(text.includes('kubegate_webhook_cache_total{result="miss"} 3'), text);
-  });
+  for (const [source, metric] of [
+    ['cache', 'kubegate_webhook_cache_total'],
+    ['answerCache', 'kubegate_webhook_answer_cache_total'],
+  ] as const) {
+    it(`reads the ${source} counts when scraped (${metric}), so that a review does no metrics work for them`, async () => {
+      const registry = new Registry();
+      let stats = { hits: 0, misses: 0 };
+      createWebhookMetrics(registry, { [source]: () => stats });
+      assert.ok((await registry.metrics()).includes(`${metric}{result="hit"} 0`));
+      stats = { hits: 41, misses: 3 };
+      const text = await registry.metrics();
+      assert.ok(text.includes(`${metric}{result="hit"} 41`), text);
+      assert.ok(text.includes(`${metric}{result="miss"} 3`), text);
+    });
+  }
 
   it('reads the review counts when scraped, so that a review does no metrics work for its result', async () => {
     const registry = new Registry();
