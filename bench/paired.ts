@@ -17,13 +17,14 @@
  * `--inclusive --last --requests`), is printed with the requests that process served.
  * `--large BYTES` relays a pod list of that size instead (the large-list scenario's answer;
  * `--connections` defaults to 4 there, like the scenario) and divides the CPU time by the
- * megabytes relayed: CPU ms per MB, plus each variant's median GB/s in the same rounds.
+ * megabytes relayed: CPU ms per MB, plus each variant's median GB/s in the same rounds and
+ * its peak RSS over all rounds (sampled every 50 ms, as the large-list scenario does).
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { cpuSeconds, stopAllChildren } from './processes.js';
+import { cpuSeconds, sampleRss, stopAllChildren } from './processes.js';
 import { CLUSTER_PATH, createTls, startBareForwarder, startGoReverseProxy, startKubegate, startUpstream } from './targets.js';
 import type { Target } from './targets.js';
 import { runWrk } from './wrk.js';
@@ -90,14 +91,18 @@ async function main(): Promise<void> {
     const served = new Map<string, number>(targets.map((target) => [target.name, 0]));
     const measuringSince = Date.now();
     const rates = new Map<string, number[]>(targets.map((target) => [target.name, []]));
+    const peakRss = new Map<string, number>(targets.map((target) => [target.name, 0]));
     for (let round = 0; round < rounds; round++) {
       for (let i = 0; i < targets.length; i++) {
         const target = targets[(i + round) % targets.length] as Target;
         const pid = target.pid as number;
         const before = cpuSeconds(pid);
+        const memory = sampleRss(pid);
         const result = await runWrk({ url: url(target), connections, durationSeconds: seconds, headers: target.headers, workDir, ...timeout });
+        const { peakBytes } = memory.stop();
         if (result.errors > 0) throw new Error(`${target.name}: ${result.errors} errors`);
         const cpu = cpuSeconds(pid) - before;
+        peakRss.set(target.name, Math.max(peakRss.get(target.name) ?? 0, peakBytes));
         served.set(target.name, (served.get(target.name) ?? 0) + result.requests);
         const megabytes = (result.bytesPerSecond * result.durationSeconds) / 1e6;
         samples.get(target.name)?.push(large === undefined ? (cpu * 1e6) / result.requests : (cpu * 1e3) / megabytes);
@@ -109,13 +114,14 @@ async function main(): Promise<void> {
     const what = large === undefined ? 'CPU µs per small GET' : `CPU ms per MB of a ${(large / 1024 / 1024).toFixed(0)} MiB list`;
     const rate = large === undefined ? 'req/s' : 'GB/s';
     const digits = large === undefined ? 0 : 2;
-    process.stdout.write(`${what} (c=${connections}, ${rounds} rounds of ${seconds} s; median [lowest–highest], × ${targets[0]?.name}; median ${rate})\n`);
+    process.stdout.write(`${what} (c=${connections}, ${rounds} rounds of ${seconds} s; median [lowest–highest], × ${targets[0]?.name}; median ${rate}${large === undefined ? '' : '; peak RSS'})\n`);
     for (const target of targets) {
       const list = samples.get(target.name) ?? [];
       const m = median(list);
       const r = median(rates.get(target.name) ?? [0]);
       process.stdout.write(
-        `${target.name.padEnd(24)} ${m.toFixed(digits).padStart(7)}  [${Math.min(...list).toFixed(digits)}–${Math.max(...list).toFixed(digits)}]  ${(m / base).toFixed(2)}×  ${r.toFixed(large === undefined ? 0 : 2)} ${rate}\n`,
+        `${target.name.padEnd(24)} ${m.toFixed(digits).padStart(7)}  [${Math.min(...list).toFixed(digits)}–${Math.max(...list).toFixed(digits)}]  ${(m / base).toFixed(2)}×  ${r.toFixed(large === undefined ? 0 : 2)} ${rate}` +
+          `${large === undefined ? '' : `  ${((peakRss.get(target.name) ?? 0) / 1048576).toFixed(0)} MB`}\n`,
       );
     }
     if (profileRoot !== undefined) {
