@@ -65,7 +65,6 @@ import { loadJobReports } from '../store/job-reports.js';
 import { holdLease } from '../store/lease.js';
 import type { ClusterRole, Store } from '../store/store.js';
 import { openProxyData } from './proxy-data.js';
-import { keepYoungGenerationSmall } from './proxy-heap.js';
 import { runProxyWorkers } from './workers.js';
 import { createHealthHandler, createLongRunningRegistry, installReopenHandler, installSignalHandlers, startMetricsServer, startServer } from '../server.js';
 import type { RunningServer } from '../server.js';
@@ -113,8 +112,6 @@ export interface StartProxyDeps {
 }
 
 export async function runProxy(options: LoadConfigOptions<ProxyConfigFlags>): Promise<void> {
-  // Before anything relays a body: see proxy-heap.ts (the primary and every worker run this).
-  keepYoungGenerationSmall();
   const config = loadProxyConfig(options);
   const logger = createLogger({ level: config.log.level, name: 'proxy' });
   if (config.workers > 1) {
