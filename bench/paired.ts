@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpuSeconds, sampleRss, stopAllChildren } from './processes.js';
-import { CLUSTER_PATH, createTls, startBareForwarder, startGoReverseProxy, startKubegate, startUpstream } from './targets.js';
+import { CLUSTER_PATH, createTls, kubegateEntry, startBareForwarder, startGoReverseProxy, startKubegate, startUpstream } from './targets.js';
 import type { Target } from './targets.js';
 import { runWrk } from './wrk.js';
 
@@ -76,6 +76,9 @@ async function main(): Promise<void> {
 
   const workDir = mkdtempSync(join(tmpdir(), 'kubegate-paired-'));
   try {
+    // Every tree is compiled before any process starts: the build blocks this process, and a
+    // child started before it would miss its ready deadline on a loaded machine.
+    for (const tree of trees) kubegateEntry(tree.repo);
     const tls = await createTls(workDir);
     const upstream = await startUpstream(tls);
     const targets: Target[] = await Promise.all([
