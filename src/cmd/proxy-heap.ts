@@ -14,8 +14,8 @@
  * factor is read each time the new space would grow: 1 keeps it where it is (main.ts calls
  * this before importing the proxy; V8 may still shrink it when the proxy idles). The CPU
  * this costs (more, smaller scavenges) was measured in paired runs, small GETs and large
- * lists both (BENCHMARKS.md). An operator's own semi-space flags (on the node command line or
- * in NODE_OPTIONS) win: then nothing is set.
+ * lists both (BENCHMARKS.md). An operator's own semi-space flags win: then nothing is set (of
+ * the three, NODE_OPTIONS accepts only `--max-semi-space-size`; the node command line all).
  */
 import { setFlagsFromString } from 'node:v8';
 

@@ -58,7 +58,7 @@ describe('keepYoungGenerationSmall', () => {
   });
 
   it('leaves the heap alone when NODE_OPTIONS sets them', () => {
-    assert.equal(keepYoungGenerationSmall([], '--max-old-space-size=512 --semi-space-growth-factor=2'), false);
+    assert.equal(keepYoungGenerationSmall([], '--max-old-space-size=512 --max-semi-space-size=16'), false);
     assert.equal(keepYoungGenerationSmall(['--min-semi-space-size=4'], ''), false);
   });
 });
