@@ -23,7 +23,8 @@
  * event-loop delay per round, and its garbage-collector pauses of 100 ms or more in all.
  * `--large BYTES` relays a pod list of that size instead (the large-list scenario's answer;
  * `--connections` defaults to 4 there, like the scenario) and divides the CPU time by the
- * megabytes relayed: CPU ms per MB, plus each variant's median GB/s in the same rounds.
+ * megabytes relayed: CPU ms per MB, plus each variant's median GB/s in the same rounds and
+ * its peak RSS over all rounds (sampled every 50 ms, as the large-list scenario does).
  * `--webhook` compares `kubegate webhook` instead: each tree's webhook (its compiled dist/)
  * reads its objects from one bench API server (bench/webhook-apiserver.ts, its own process)
  * and answers the webhook scenario's warm-cache `$3` TokenReview; `--peers reference` adds
@@ -33,7 +34,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { cpuSeconds, stopAllChildren } from './processes.js';
+import { cpuSeconds, sampleRss, stopAllChildren } from './processes.js';
 import { CLUSTER_PATH, createTls, kubegateEntry, startBareForwarder, startGoReverseProxy, startKubegate, startUpstream } from './targets.js';
 import type { Target } from './targets.js';
 import { watchLoopStalls } from './loop-stalls.js';
@@ -132,15 +133,19 @@ async function main(): Promise<void> {
     const rates = new Map<string, number[]>(targets.map((target) => [target.name, []]));
     /** kubegate proxy variants: each round's longest event-loop delay, and the long GC pauses in all. */
     const stalls = new Map<string, { loopDelayMaxMs: number[]; gcPausesOver100Ms: number }>();
+    const peakRss = new Map<string, number>(targets.map((target) => [target.name, 0]));
     for (let round = 0; round < rounds; round++) {
       for (let i = 0; i < targets.length; i++) {
         const target = targets[(i + round) % targets.length] as Measured;
         const pid = target.pid;
         const stallsOfRound = target.metricsUrl === undefined ? undefined : await watchLoopStalls(target.metricsUrl);
         const before = cpuSeconds(pid);
+        const memory = sampleRss(pid);
         const result = await runWrk({ ...request(target), durationSeconds: seconds });
+        const { peakBytes } = memory.stop();
         if (result.errors > 0) throw new Error(`${target.name}: ${result.errors} errors`);
         const cpu = cpuSeconds(pid) - before;
+        peakRss.set(target.name, Math.max(peakRss.get(target.name) ?? 0, peakBytes));
         const roundStalls = await stallsOfRound?.();
         if (roundStalls !== undefined) {
           const seen = stalls.get(target.name) ?? { loopDelayMaxMs: [], gcPausesOver100Ms: 0 };
@@ -159,7 +164,7 @@ async function main(): Promise<void> {
     const what = webhook ? 'CPU µs per cached TokenReview' : large === undefined ? 'CPU µs per small GET' : `CPU ms per MB of a ${(large / 1024 / 1024).toFixed(0)} MiB list`;
     const rate = webhook ? 'reviews/s' : large === undefined ? 'req/s' : 'GB/s';
     const digits = large === undefined ? 0 : 2;
-    process.stdout.write(`${what} (c=${connections}, ${rounds} rounds of ${seconds} s; median [lowest–highest], × ${targets[0]?.name}; median ${rate})\n`);
+    process.stdout.write(`${what} (c=${connections}, ${rounds} rounds of ${seconds} s; median [lowest–highest], × ${targets[0]?.name}; median ${rate}${large === undefined ? '' : '; peak RSS'})\n`);
     for (const target of targets) {
       const list = samples.get(target.name) ?? [];
       const m = median(list);
@@ -170,7 +175,8 @@ async function main(): Promise<void> {
           ? ''
           : `  loop stall ${median(seen.loopDelayMaxMs).toFixed(0)} ms [highest ${Math.max(...seen.loopDelayMaxMs).toFixed(0)}], ${seen.gcPausesOver100Ms} GC pauses ≥100 ms`;
       process.stdout.write(
-        `${target.name.padEnd(24)} ${m.toFixed(digits).padStart(7)}  [${Math.min(...list).toFixed(digits)}–${Math.max(...list).toFixed(digits)}]  ${(m / base).toFixed(2)}×  ${r.toFixed(large === undefined ? 0 : 2)} ${rate}${stallText}\n`,
+        `${target.name.padEnd(24)} ${m.toFixed(digits).padStart(7)}  [${Math.min(...list).toFixed(digits)}–${Math.max(...list).toFixed(digits)}]  ${(m / base).toFixed(2)}×  ${r.toFixed(large === undefined ? 0 : 2)} ${rate}` +
+          `${large === undefined ? '' : `  ${((peakRss.get(target.name) ?? 0) / 1048576).toFixed(0)} MB`}${stallText}\n`,
       );
     }
     if (profileRoot !== undefined) {

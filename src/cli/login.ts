@@ -16,8 +16,8 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { calculatePKCECodeChallenge, randomPKCECodeVerifier } from 'openid-client';
 import { KubegateError, isKubegateError } from '../errors.js';
+import { newPkceVerifier, pkceChallenge } from '../providers/web-login.js';
 import { apiError } from './proxy-client.js';
 import type { ProxyClient } from './proxy-client.js';
 import type { CachedToken } from './token-cache.js';
@@ -98,8 +98,8 @@ async function passwordLogin(options: CliLoginOptions, provider: string): Promis
 
 async function browserLogin(options: CliLoginOptions, provider: string): Promise<CachedToken> {
   // PKCE (RFC 7636, S256), as the proxy does with the identity provider.
-  const verifier = randomPKCECodeVerifier();
-  const challenge = await calculatePKCECodeChallenge(verifier);
+  const verifier = await newPkceVerifier();
+  const challenge = await pkceChallenge(verifier);
   let resolveCode!: (code: string) => void;
   let rejectCode!: (error: Error) => void;
   const codeArrived = new Promise<string>((resolve, reject) => {

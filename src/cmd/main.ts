@@ -2,6 +2,11 @@
 /**
  * The `kubegate` command line: one binary, one subcommand per process or tool. Each
  * subcommand's wiring lives in its own file here; this file only parses arguments.
+ *
+ * A subcommand's module is imported when that subcommand runs, not before: a process loads
+ * only its own graph (a proxy never loads the agent, the webhook or the CLI's login flow;
+ * `kubegate token`, run by kubectl for every credential, never loads express or SQLite).
+ * Memory and start-up time are what that saves (BENCHMARKS.md, "kubegate's memory").
  */
 import { Command, CommanderError, Option } from 'commander';
 import { KubegateError, isKubegateError } from '../errors.js';
@@ -11,12 +16,8 @@ import { openBrowser, terminalPrompter } from '../cli/terminal.js';
 import { createTokenCache, tokenCacheDir } from '../cli/token-cache.js';
 import { addAdminCommands, withConnection } from './admin.js';
 import { KUBEGATE_VERSION } from '../version.js';
-import { runAgent } from './agent.js';
 import { bashCompletion } from './completion.js';
-import { runProxy } from './proxy.js';
-import { runLogin } from './login.js';
-import { runToken } from './token.js';
-import { runWebhook } from './webhook.js';
+import { keepYoungGenerationSmall } from './proxy-heap.js';
 import { DEFAULT_WEBHOOK_URL, runWebhookConfig } from './webhook-config.js';
 
 const program = new Command();
@@ -41,6 +42,9 @@ program
   .option('--metrics-listen <host:port>', 'address of the separate /metrics listener, or none (default 127.0.0.1:9464)')
   .action(async (flags: Record<string, string | undefined>) => {
     const { config, ...settings } = flags;
+    // Before the proxy's modules load: see proxy-heap.ts.
+    keepYoungGenerationSmall();
+    const { runProxy } = await import('./proxy.js');
     await runProxy({ file: config, env: process.env, flags: settings });
   });
 
@@ -56,6 +60,7 @@ program
   .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
   .action(async (flags: Record<string, string | undefined>) => {
     const { config, ...settings } = flags;
+    const { runWebhook } = await import('./webhook.js');
     await runWebhook({ file: config, env: process.env, flags: settings });
   });
 
@@ -80,6 +85,7 @@ program
   .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
   .action(async (flags: Record<string, string | undefined>) => {
     const { config, ...settings } = flags;
+    const { runAgent } = await import('./agent.js');
     await runAgent({ file: config, env: process.env, flags: settings });
   });
 
@@ -104,6 +110,7 @@ const clientDeps = (): ConnectionDeps => ({
 withConnection(program.command('login [proxy-url]'))
   .description('Log in to a kubegate proxy, cache the login token and remember the proxy (password: KUBEGATE_USERNAME/KUBEGATE_PASSWORD or a prompt).')
   .action(async (url: string | undefined, flags: ConnectionFlags) => {
+    const { runLogin } = await import('./login.js');
     await runLogin(url, flags, clientDeps());
   });
 
@@ -114,6 +121,7 @@ const token = withConnection(program.command('token'))
   .option('--cluster <id>', 'the cluster the ExecCredential is for')
   .option('--jwt', "a short-lived JWT the cluster's API server verifies itself (authorized endpoint in the jwt mode)")
   .action(async (flags: ConnectionFlags & { cluster?: string; jwt?: boolean }) => {
+    const { runToken } = await import('./token.js');
     await runToken(flags, clientDeps());
   });
 

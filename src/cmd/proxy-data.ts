@@ -4,14 +4,14 @@
  * once, before forking, so that no two workers race on a first start): data dir (0700) →
  * the data dir lock (SQLite only) → secret key (configured, or the key file, made on first
  * start) → store (migrated) → the bootstrap admin → TLS serving material (an operator's
- * files, or the proxy's own CA and certificate, made on first start).
+ * files, or the proxy's own CA and certificate, made on first start; only then is
+ * @peculiar/x509 loaded).
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ProxyConfig } from '../config/proxy.js';
 import { KubegateError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { loadOrCreateServingMaterial } from '../pki/serving-material.js';
 import { bootstrapConfiguredAdmin } from '../proxy/bootstrap.js';
 import { lockDataDir, type DataDirLock } from '../store/data-dir-lock.js';
 import { openStoreWithKey, type SecretKeySource } from '../store/open.js';
@@ -86,6 +86,7 @@ async function servingTls(config: ProxyConfig): Promise<ServingTls> {
       throw new KubegateError('CONFIG_INVALID', `tls: cannot read the certificate or key file`, { field: 'tls.certFile', cause: error });
     }
   }
+  const { loadOrCreateServingMaterial } = await import('../pki/serving-material.js');
   const material = await loadOrCreateServingMaterial(join(config.dataDir, 'tls'), { sans: config.tls.sans });
   return { certPem: material.certPem, keyPem: material.keyPem, caPem: material.caCertPem };
 }

@@ -23,6 +23,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Registry } from 'prom-client';
+import type { TokenAuthenticator } from '../auth/authenticator.js';
 import { createTokenChain } from '../auth/token-chain.js';
 import { EXTRA_LOGIN_NAME, EXTRA_PROVIDER, EXTRA_TOKEN_NAME } from '../auth/user.js';
 import { KubegateError } from '../errors.js';
@@ -57,11 +58,9 @@ import { whenClusterRemoved } from '../sync/removal.js';
 import { sharedSyncStatus } from '../sync/status-report.js';
 import { createGroupRefresher, revokeDisabledProviders } from '../providers/group-refresh.js';
 import { createProviderHealthMonitor, sharedProviderHealthRecords, upOf } from '../providers/health.js';
-import { createProviders } from '../providers/index.js';
+import { createProviders, type ProviderRegistry } from '../providers/index.js';
 import { deriveLoginStateKey } from '../providers/login-state.js';
-import { oidcBearerAuthenticator } from '../providers/oidc/bearer.js';
 import { recordVerifiedEmail } from '../providers/verified-email.js';
-import { oidcBearerSource } from '../providers/oidc/oidc.js';
 import { loadJobReports } from '../store/job-reports.js';
 import { holdLease } from '../store/lease.js';
 import type { ClusterRole, Store } from '../store/store.js';
@@ -152,7 +151,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
     });
     cleanups.push(() => directory.close());
 
-    const providers = createProviders(config.providers, { store, logger });
+    const providers = await createProviders(config.providers, { store, logger });
     // Tokens issued through a provider that is no longer enabled stop working now.
     await revokeDisabledProviders({ store, providers, logger });
     // Provider groups are re-read in the background; users gone or disabled there lose their tokens.
@@ -175,19 +174,11 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       records: sharedProviderHealthRecords(reports),
     });
     cleanups.push(() => providerHealth.stop());
-    // `oidcBearer`: that issuer's ID tokens are accepted next to kubegate tokens.
+    // `oidcBearer`: that issuer's ID tokens are accepted next to kubegate tokens (jose and
+    // openid-client are loaded only then).
     const tokenCache = createTokenChain({
       lookups: store,
-      otherTokens:
-        config.oidcBearer === undefined
-          ? []
-          : [
-              oidcBearerAuthenticator({
-                source: oidcBearerSource(providers, config.oidcBearer.provider),
-                lookups: store,
-                recordEmail: async (userId, provider, email) => void (await recordVerifiedEmail(store, logger, userId, provider, email)),
-              }),
-            ],
+      otherTokens: config.oidcBearer === undefined ? [] : [await createOidcBearer(config.oidcBearer.provider, providers, store, logger)],
       successTtlMs: config.authCache.successTtlSeconds * 1000,
       failureTtlMs: config.authCache.failureTtlSeconds * 1000,
       maxEntries: config.authCache.maxEntries,
@@ -481,6 +472,16 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
     await runCleanups(cleanups, logger);
     throw error;
   }
+}
+
+/** The authenticator of `oidcBearer`: that OIDC provider's ID tokens as bearer tokens. */
+async function createOidcBearer(providerName: string, providers: ProviderRegistry, store: Store, logger: Logger): Promise<TokenAuthenticator> {
+  const [{ oidcBearerSource }, { oidcBearerAuthenticator }] = await Promise.all([import('../providers/oidc/oidc.js'), import('../providers/oidc/bearer.js')]);
+  return oidcBearerAuthenticator({
+    source: oidcBearerSource(providers, providerName),
+    lookups: store,
+    recordEmail: async (userId, provider, email) => void (await recordVerifiedEmail(store, logger, userId, provider, email)),
+  });
 }
 
 /**

@@ -15,9 +15,10 @@
  *   takes effect at once for new JWTs and after at most the JWT lifetime for issued ones.
  * - Groups never include a `system:` name: provider data is refused such names already,
  *   and `system:authenticated` is added by the API server itself.
+ * - jose is imported at the first JWT, not at start-up (signing-keys.ts too): most proxies
+ *   never issue one.
  */
 import { randomUUID } from 'node:crypto';
-import { SignJWT } from 'jose';
 import type { JWK } from 'jose';
 import { EXTRA_LOGIN_NAME, EXTRA_PROVIDER, EXTRA_TOKEN_NAME } from '../auth/user.js';
 import type { UserInfo } from '../auth/user.js';
@@ -79,7 +80,7 @@ export function createTokenIssuer(options: TokenIssuerOptions): TokenIssuer {
     tokenTtlSeconds: options.tokenTtlSeconds,
     usernameClaim: usernameClaimFor(format),
     async issue(user, clusterId) {
-      const key = await ring.signingKey();
+      const [key, { SignJWT }] = await Promise.all([ring.signingKey(), import('jose')]);
       const issuedAt = Math.floor(now().getTime() / 1000);
       const expiresAt = issuedAt + options.tokenTtlSeconds;
       const token = await new SignJWT({

@@ -19,8 +19,8 @@
  * - Private keys exist in memory (imported once per key) and sealed in the store; the JWKS
  *   carries public halves only.
  * Nothing here runs on a timer: work happens when a token is signed or the JWKS is served.
+ * jose is imported then too (as by issuer.ts): a proxy that never issues a JWT never loads it.
  */
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK } from 'jose';
 import type { CryptoKey, JWK } from 'jose';
 import type { SigningKey, Store } from '../store/store.js';
 import { SIGNING_ALGORITHM } from './claims.js';
@@ -113,7 +113,8 @@ export function createKeyRing(options: KeyRingOptions): KeyRing {
       const key = signer(now().getTime());
       let privateKey = imported.get(key.kid);
       if (privateKey === undefined) {
-        privateKey = importJWK(JSON.parse(key.privateJwk) as JWK, key.algorithm) as Promise<CryptoKey>;
+        const jwk = JSON.parse(key.privateJwk) as JWK;
+        privateKey = import('jose').then(({ importJWK }) => importJWK(jwk, key.algorithm) as Promise<CryptoKey>);
         imported.set(key.kid, privateKey);
       }
       return { kid: key.kid, algorithm: key.algorithm, privateKey: await privateKey };
@@ -126,6 +127,7 @@ export function createKeyRing(options: KeyRingOptions): KeyRing {
 }
 
 async function newKey(generation: number, createdAt: Date): Promise<SigningKey> {
+  const { calculateJwkThumbprint, exportJWK, generateKeyPair } = await import('jose');
   const pair = await generateKeyPair(SIGNING_ALGORITHM, { extractable: true });
   const publicJwk = await exportJWK(pair.publicKey);
   const kid = await calculateJwkThumbprint(publicJwk);

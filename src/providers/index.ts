@@ -6,15 +6,16 @@
  * policy. At most one provider may be of type `local` (they would share the same users),
  * and the name `local` belongs to it. Disabled providers are built (so their settings are
  * still checked at start-up) but are not offered for logins.
+ *
+ * A provider kind's module (and its library: ldapts, openid-client) is imported only when
+ * the configuration has a provider of that kind, so a proxy with local users only never
+ * holds them in memory (BENCHMARKS.md, "kubegate's memory"; a test checks it).
  */
 import type { ProviderConfig } from '../config/proxy.js';
 import { KubegateError, isKubegateError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store } from '../store/store.js';
-import { createGithubProvider } from './github/github.js';
-import { createLdapProvider } from './ldap/provider.js';
 import { createLocalProvider } from './local.js';
-import { createOidcProvider } from './oidc/oidc.js';
 import type { LocalProvider, PasswordProvider, ProviderRegistry } from './provider.js';
 import type { WebLoginProvider } from './web-login.js';
 
@@ -29,13 +30,13 @@ export interface ProviderDeps {
 const DEFAULT_LOCAL: ProviderConfig = Object.freeze({ name: 'local', type: 'local', enabled: true, settings: Object.freeze({}) });
 
 /** Throws CONFIG_INVALID naming the field (`providers[1].type`) when a provider cannot be built. */
-export function createProviders(configs: readonly ProviderConfig[], deps: ProviderDeps): ProviderRegistry {
+export async function createProviders(configs: readonly ProviderConfig[], deps: ProviderDeps): Promise<ProviderRegistry> {
   const enabled = new Map<string, PasswordProvider>();
   const enabledWeb = new Map<string, WebLoginProvider>();
   const names = new Set<string>();
   let local: LocalProvider | undefined;
 
-  configs.forEach((config, index) => {
+  for (const [index, config] of configs.entries()) {
     const at = `providers[${index}]`;
     if (names.has(config.name)) {
       throw new KubegateError('CONFIG_INVALID', `${at}.name is used by another provider`, { field: `${at}.name` });
@@ -56,15 +57,21 @@ export function createProviders(configs: readonly ProviderConfig[], deps: Provid
           provider = local;
           break;
         case 'ldap':
-        case 'activedirectory':
+        case 'activedirectory': {
+          const { createLdapProvider } = await import('./ldap/provider.js');
           provider = createLdapProvider(config, deps);
           break;
-        case 'oidc':
+        }
+        case 'oidc': {
+          const { createOidcProvider } = await import('./oidc/oidc.js');
           webProvider = createOidcProvider(config);
           break;
-        case 'github':
+        }
+        case 'github': {
+          const { createGithubProvider } = await import('./github/github.js');
           webProvider = createGithubProvider(config, deps);
           break;
+        }
         default:
           throw new KubegateError('CONFIG_INVALID', `${at}.type is not a known provider type (known: local, ldap, activedirectory, oidc, github)`, { field: `${at}.type` });
       }
@@ -73,7 +80,7 @@ export function createProviders(configs: readonly ProviderConfig[], deps: Provid
     }
     if (config.enabled && provider !== undefined) enabled.set(config.name, provider);
     if (config.enabled && webProvider !== undefined) enabledWeb.set(config.name, webProvider);
-  });
+  }
 
   if (local === undefined) {
     local = createLocalProvider(DEFAULT_LOCAL, deps);

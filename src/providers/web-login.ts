@@ -4,7 +4,6 @@
  * verifier), the device flow's answers, and the provider interface. How a pending login
  * travels between processes — sealed into what the client carries — is login-state.ts.
  */
-import { calculatePKCECodeChallenge, randomNonce, randomPKCECodeVerifier } from 'openid-client';
 import type { AccessPolicy } from './access.js';
 import type { ProviderLoginResult } from './identity.js';
 
@@ -65,11 +64,24 @@ export interface WebLoginSecrets {
   readonly codeVerifier: string;
 }
 
-export function newWebLoginSecrets(): WebLoginSecrets {
+/**
+ * openid-client (and oauth4webapi under it) is loaded at the first browser login, not at
+ * start-up: a proxy with only password providers never needs it (BENCHMARKS.md, "kubegate's
+ * memory"). The CLI's browser login uses the same helpers.
+ */
+export async function newWebLoginSecrets(): Promise<WebLoginSecrets> {
+  const { randomNonce, randomPKCECodeVerifier } = await import('openid-client');
   return { nonce: randomNonce(), codeVerifier: randomPKCECodeVerifier() };
 }
 
+/** A PKCE verifier alone (the CLI's loopback login with the proxy). */
+export async function newPkceVerifier(): Promise<string> {
+  const { randomPKCECodeVerifier } = await import('openid-client');
+  return randomPKCECodeVerifier();
+}
+
 /** The S256 PKCE challenge of a verifier. */
-export function pkceChallenge(codeVerifier: string): Promise<string> {
+export async function pkceChallenge(codeVerifier: string): Promise<string> {
+  const { calculatePKCECodeChallenge } = await import('openid-client');
   return calculatePKCECodeChallenge(codeVerifier);
 }

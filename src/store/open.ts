@@ -12,12 +12,12 @@
  *
  * The SQLite store is loaded only when configured: better-sqlite3 is a native module (an
  * optional dependency), so the CLI (`kubegate login`, `kubegate token`) and a proxy on
- * PostgreSQL work on a machine where it could not be built.
+ * PostgreSQL work on a machine where it could not be built. The PostgreSQL store (and pg)
+ * is loaded only when configured too: a proxy on SQLite never holds it in memory.
  */
 import { randomBytes } from 'node:crypto';
 import { KubegateError } from '../errors.js';
 import { sqliteModuleMissing } from './native-sqlite.js';
-import { openPostgresStore } from './postgres.js';
 import { SECRET_KEY_BYTES, createKeyFile, createSecretBox, parseSecretKey, readKeyFile, type SecretBox } from './secret-box.js';
 import type { Store } from './store.js';
 
@@ -35,8 +35,10 @@ export async function openStore(config: StoreConfig, secretBox: SecretBox, optio
       const { openSqliteStore } = await loadSqliteStore();
       return openSqliteStore({ path: config.path, secretBox, ...options });
     }
-    case 'postgres':
+    case 'postgres': {
+      const { openPostgresStore } = await import('./postgres.js');
       return openPostgresStore({ connectionString: config.url, secretBox, ...options });
+    }
     default:
       throw new TypeError(`unknown store type ${JSON.stringify((config as { type: unknown }).type)}`);
   }

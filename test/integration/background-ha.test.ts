@@ -56,7 +56,7 @@ describe('background jobs across two proxy replicas on PostgreSQL', () => {
     const config = loadProxyConfig({ file: configFile, env, flags: { listen: '127.0.0.1:0', dataDir: join(dir, 'data-b'), metricsListen: '127.0.0.1:0' } });
     const logger = createLogger({ level: 'info', name: 'proxy', destination: { write: (line: string) => void bLogs.push(JSON.parse(line)) } });
     replicaB = await startProxy(config, { logger });
-    apiA = createApiClient(replicaA.url, replicaA.caPem);
+    apiA = createApiClient(replicaA.url, replicaA.caPem as string);
     apiB = createApiClient(replicaB.url, replicaB.caPem as string);
     adminToken = await apiB.login('admin', ADMIN_PASSWORD);
   });

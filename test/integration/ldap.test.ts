@@ -318,10 +318,10 @@ describe('LDAP provider against a real slapd', () => {
       await store.close();
       await rm(dir, { recursive: true, force: true });
     });
-    const registry = createProviders([config(ldapProviderSettings(slapd)), config(ldapProviderSettings(slapd), { name: 'corp-ad', type: 'activedirectory' })], { store });
+    const registry = await createProviders([config(ldapProviderSettings(slapd)), config(ldapProviderSettings(slapd), { name: 'corp-ad', type: 'activedirectory' })], { store });
     assert.deepEqual(registry.list().map((entry) => [entry.name, entry.type]), [[PROVIDER, 'ldap'], ['corp-ad', 'activedirectory'], ['local', 'local']]);
-    assert.throws(
-      () => createProviders([config({ ...ldapProviderSettings(slapd), port: 70000 })], { store }),
+    await assert.rejects(
+      createProviders([config({ ...ldapProviderSettings(slapd), port: 70000 })], { store }),
       (error: unknown) => isKubegateError(error, 'CONFIG_INVALID') && error.field === 'providers[0].settings.port' && error.message.startsWith('providers[0].settings.port'),
     );
   });
@@ -374,7 +374,7 @@ describe('group refresh against a real slapd', () => {
   it('stores the groups a user has now, tells who changed, and leaves fresh entries alone', async () => {
     const alice = await linkedUser(users.alice.dn);
     const changed: string[] = [];
-    const refresher = createGroupRefresher({ store, providers: registryWith(), logger, onUserChanged: (id) => changed.push(id) });
+    const refresher = createGroupRefresher({ store, providers: await registryWith(), logger, onUserChanged: (id) => changed.push(id) });
     await refresher.refreshOnce();
     assert.deepEqual((await store.getUserGroups(alice.userId, PROVIDER))?.groups, [group(groups.ops)]);
     assert.ok(changed.includes(alice.userId));
@@ -384,7 +384,7 @@ describe('group refresh against a real slapd', () => {
     assert.equal((await store.getUserGroups(alice.userId, PROVIDER))?.groups.length, 1, 'refreshed less than maxAge ago: not asked again');
     assert.equal(fresh.checked, 0);
 
-    const eager = createGroupRefresher({ store, providers: registryWith(), logger, maxAgeSeconds: 0 });
+    const eager = createGroupRefresher({ store, providers: await registryWith(), logger, maxAgeSeconds: 0 });
     await eager.refreshOnce();
     assert.deepEqual([...((await store.getUserGroups(alice.userId, PROVIDER))?.groups ?? [])].sort(), [group(groups.ops), group(`cn=sre,${SEED.groupsDn}`)].sort());
     assert.deepEqual(await tokenNames(alice.userId), [alice.ldapToken, alice.localToken].sort());
@@ -396,7 +396,7 @@ describe('group refresh against a real slapd', () => {
     t.after(() => slapd.asAdmin((client) => replaceAttribute(client, users.alice.dn, 'mail', ['alice@example.org'])));
     const alice = await linkedUser(users.alice.dn);
     const changed: string[] = [];
-    const refresher = createGroupRefresher({ store, providers: registryWith(), logger: capturing, maxAgeSeconds: 0, onUserChanged: (id) => changed.push(id) });
+    const refresher = createGroupRefresher({ store, providers: await registryWith(), logger: capturing, maxAgeSeconds: 0, onUserChanged: (id) => changed.push(id) });
     const emailOf = async (userId: string): Promise<string | null | undefined> => (await store.getUser(userId))?.email;
 
     assert.equal((await refresher.refreshOnce()).addressesChanged, 1);
@@ -442,7 +442,7 @@ describe('group refresh against a real slapd', () => {
       client.add(`uid=gone,${SEED.peopleDn}`, { objectClass: 'inetOrgPerson', uid: 'gone', cn: 'gone', sn: 'gone', userPassword: 'x' }),
     );
     const bob = await linkedUser(users.bob.dn);
-    const refresher = createGroupRefresher({ store, providers: registryWith(), logger, maxAgeSeconds: 0 });
+    const refresher = createGroupRefresher({ store, providers: await registryWith(), logger, maxAgeSeconds: 0 });
     await refresher.refreshOnce();
     assert.equal((await tokenNames(gone.userId)).length, 2);
 
@@ -462,13 +462,13 @@ describe('group refresh against a real slapd', () => {
     const bob = await linkedUser(users.bob.dn);
     await store.createCluster({ id: 'prod', server: 'https://prod.example:6443', credentials: { kind: 'token', token: 'x' } });
     await store.putMembership({ clusterId: 'prod', subjectKind: 'User', subjectName: bob.userId, role: 'viewer' });
-    const restricted = registryWith({ accessMode: 'restricted', allowedPrincipals: [`group:${PROVIDER}:CN=ops, ou=groups,dc=example,dc=org`] });
+    const restricted = await registryWith({ accessMode: 'restricted', allowedPrincipals: [`group:${PROVIDER}:CN=ops, ou=groups,dc=example,dc=org`] });
     await createGroupRefresher({ store, providers: restricted, logger, maxAgeSeconds: 0 }).refreshOnce();
     assert.equal((await tokenNames(alice.userId)).length, 2, 'alice: in an allowed group');
     assert.equal((await tokenNames(bob.userId)).length, 2, 'bob: member of a cluster');
     assert.deepEqual(await tokenNames(dave.userId), [dave.localToken], 'dave: neither');
 
-    const required = registryWith({ accessMode: 'required', allowedPrincipals: [`openldap_user://${users.alice.dn}`] });
+    const required = await registryWith({ accessMode: 'required', allowedPrincipals: [`openldap_user://${users.alice.dn}`] });
     await createGroupRefresher({ store, providers: required, logger, maxAgeSeconds: 0 }).refreshOnce();
     assert.equal((await tokenNames(alice.userId)).length, 2);
     assert.deepEqual(await tokenNames(bob.userId), [bob.localToken]);
@@ -476,7 +476,7 @@ describe('group refresh against a real slapd', () => {
 
   it('keeps the groups and tokens when the directory cannot be reached, and asks again next round', async () => {
     const alice = await linkedUser(users.alice.dn, [group('cn=old,dc=example,dc=org')]);
-    const down = registryWith({ servers: [`127.0.0.1:${await deadPort()}`] });
+    const down = await registryWith({ servers: [`127.0.0.1:${await deadPort()}`] });
     const summary = await createGroupRefresher({ store, providers: down, logger }).refreshOnce();
     assert.equal(summary.failed, 1, 'one attempt: the other identities wait for the next round');
     const cached = await store.getUserGroups(alice.userId, PROVIDER);
@@ -489,7 +489,7 @@ describe('group refresh against a real slapd', () => {
     const alice = await linkedUser(users.alice.dn);
     await store.createToken({ name: `t-gone-provider-${sequence}`, tokenHash: '$3:1:x', userId: alice.userId, kind: 'api', provider: 'old-github' });
     const changed: string[] = [];
-    const disabled = createProviders([config(ldapProviderSettings(slapd), { enabled: false })], { store, logger });
+    const disabled = await createProviders([config(ldapProviderSettings(slapd), { enabled: false })], { store, logger });
     const deleted = await revokeDisabledProviders({ store, providers: disabled, logger, onUserChanged: (id) => changed.push(id) });
     assert.ok(deleted.includes(alice.ldapToken) && deleted.includes(`t-gone-provider-${sequence}`));
     assert.deepEqual(await tokenNames(alice.userId), [alice.localToken]);
@@ -499,7 +499,7 @@ describe('group refresh against a real slapd', () => {
   it('runs rounds on its own once started, and stop() waits for the running one', async () => {
     const alice = await linkedUser(users.alice.dn);
     const changed: string[] = [];
-    const refresher = createGroupRefresher({ store, providers: registryWith(), logger, intervalSeconds: 3600, onUserChanged: (id) => changed.push(id) });
+    const refresher = createGroupRefresher({ store, providers: await registryWith(), logger, intervalSeconds: 3600, onUserChanged: (id) => changed.push(id) });
     refresher.start();
     for (let i = 0; i < 100 && !changed.includes(alice.userId); i += 1) await new Promise((resolve) => setTimeout(resolve, 20));
     await refresher.stop();

@@ -18,7 +18,8 @@ export interface ProxyProcess {
   readonly url: string;
   /** `http://127.0.0.1:port` of the metrics listener. */
   readonly metricsUrl: string;
-  readonly caPem: string;
+  /** PEM of the CA the proxy made, or null when its configuration names certificate files. */
+  readonly caPem: string | null;
   /** Log lines so far, parsed. */
   lines(): readonly Record<string, unknown>[];
   /** SIGKILL, and resolves once the process is gone. */
@@ -30,10 +31,12 @@ export interface ProxyProcessOptions {
   /** A YAML configuration file (`--config`). */
   readonly configFile?: string;
   readonly env: Readonly<Record<string, string>>;
+  /** Node options before the entry point (e.g. another `--import`). */
+  readonly nodeArgs?: readonly string[];
 }
 
 export async function spawnProxy(options: ProxyProcessOptions): Promise<ProxyProcess> {
-  const args = ['--import', 'tsx', join(REPO, 'src/cmd/main.ts'), 'proxy', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--data-dir', options.dataDir];
+  const args = ['--import', 'tsx', ...(options.nodeArgs ?? []), join(REPO, 'src/cmd/main.ts'), 'proxy', '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--data-dir', options.dataDir];
   if (options.configFile !== undefined) args.push('--config', options.configFile);
   const child = spawn(process.execPath, [...args, '--log-level', 'debug'], { cwd: REPO, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...options.env } });
   const exited = once(child, 'exit');
@@ -65,7 +68,10 @@ export async function spawnProxy(options: ProxyProcessOptions): Promise<ProxyPro
       child,
       url,
       metricsUrl,
-      caPem: await readFile(join(options.dataDir, 'tls', 'ca.crt'), 'utf8'),
+      caPem: await readFile(join(options.dataDir, 'tls', 'ca.crt'), 'utf8').catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw error;
+      }),
       lines: () => lines,
       async kill() {
         if (child.exitCode !== null || child.signalCode !== null) return;

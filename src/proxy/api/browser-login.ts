@@ -189,7 +189,7 @@ export function webLoginRoutes(ctx: ProxyApiContext): Router {
       }
       const cli = query.cli_redirect === undefined ? undefined : { r: loopbackRedirect(query.cli_redirect).href, h: query.cli_challenge ?? '' };
       const webConsole = query.console_challenge === undefined ? undefined : { h: query.console_challenge };
-      const secrets = newWebLoginSecrets();
+      const secrets = await newWebLoginSecrets();
       const redirectUri = `${ctx.publicUrl()}/v1/login/${encodeURIComponent(provider.name)}/callback`;
       const pending: z.input<typeof pendingWebLogin> = {
         n: secrets.nonce,

@@ -21,7 +21,7 @@ test('tokens of an enabled browser-login provider survive a restart, while those
   try {
     const logger = pino({ level: 'silent' });
     const github = { clientId: 'kubegate-client', clientSecret: 'kubegate-secret' };
-    const providers = createProviders(
+    const providers = await createProviders(
       [
         { name: 'local', type: 'local', enabled: true, settings: {} },
         { name: 'github', type: 'github', enabled: true, settings: github },

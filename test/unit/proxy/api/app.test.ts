@@ -136,8 +136,8 @@ describe('REST API: shared behaviour', () => {
 describe('REST API: errors that are not ours', () => {
   it('become a generic 500 INTERNAL whose detail is only in the log', async () => {
     const h = await startHarness({
-      providers: (store): ProviderRegistry => {
-        const real = createProviders([], { store });
+      providers: async (store): Promise<ProviderRegistry> => {
+        const real = await createProviders([], { store });
         const broken = {
           name: 'broken',
           type: 'test',
@@ -157,8 +157,8 @@ describe('REST API: errors that are not ours', () => {
 
   it('keep their catalog status when they are KubegateErrors from a provider (an outage is 503, not 401)', async () => {
     const h = await startHarness({
-      providers: (store): ProviderRegistry => {
-        const real = createProviders([], { store });
+      providers: async (store): Promise<ProviderRegistry> => {
+        const real = await createProviders([], { store });
         const down = {
           name: 'corp',
           type: 'test',

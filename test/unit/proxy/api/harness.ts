@@ -60,7 +60,7 @@ export interface HarnessOptions {
   readonly loginRateLimit?: { maxFailures: number; maxFailuresPerAddress: number; windowSeconds: number };
   readonly trustedProxies?: readonly string[];
   /** Replaces the providers made from an empty configuration. */
-  readonly providers?: (store: Store) => ProviderRegistry;
+  readonly providers?: (store: Store) => Promise<ProviderRegistry>;
   /** Omit the proxy CA, as with an operator-supplied serving certificate. */
   readonly withoutCa?: boolean;
 }
@@ -131,7 +131,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       store,
       directory,
       authenticator,
-      providers: options.providers?.(store) ?? createProviders([], { store }),
+      providers: await (options.providers?.(store) ?? createProviders([], { store })),
       issuer: createTokenIssuer({ store, issuerUrl: () => PUBLIC_URL, tokenTtlSeconds: 300, keyRotationSeconds: 7 * 86_400, now: clock.now }),
       config: {
         tokens: {

@@ -250,8 +250,8 @@ describe('POST /v1/login with a provider whose users are not local', () => {
         : { outcome: 'unauthenticated' },
     );
     h = await startHarness({
-      providers: (store): ProviderRegistry => {
-        const real = createProviders([], { store });
+      providers: async (store): Promise<ProviderRegistry> => {
+        const real = await createProviders([], { store });
         return { get: (name) => (name === 'corp' ? corp : real.get(name)), list: () => [corp, ...real.list()], local: real.local };
       },
     });
@@ -324,8 +324,8 @@ class GatedLocalProvider {
       this.open = resolve;
     });
   }
-  readonly providers = (store: Store): ProviderRegistry => {
-    const real = createProviders([], { store });
+  readonly providers = async (store: Store): Promise<ProviderRegistry> => {
+    const real = await createProviders([], { store });
     const counting: PasswordProvider = {
       name: real.local.name,
       type: real.local.type,
