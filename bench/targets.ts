@@ -20,6 +20,8 @@ export const CLUSTER_PATH = '/k8s/clusters/bench';
 const REPO = new URL('..', import.meta.url).pathname;
 const NODE_ARGS = ['--import', 'tsx'];
 const builtTrees = new Map<string, string>();
+/** The node options the proxy ships with (`npm start`, deploy/proxy's NODE_OPTIONS); `nodeArgs` come after and win. */
+const SHIPPED_PROXY_NODE_ARGS = ['--max-semi-space-size=4'];
 
 /**
  * kubegate as it ships: the tree's compiled `dist/cmd/main.js` (`npm run build`, done here
@@ -291,7 +293,7 @@ export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, o
   );
   const readyMessage = workers > 1 ? '"msg":"kubegate proxy workers are serving"' : '"msg":"kubegate proxy is serving"';
   const profile = cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir];
-  const { child } = await startChild(via === 'agent' ? `${name}-proxy` : name, process.execPath, [...profile, ...(options.nodeArgs ?? []), kubegateEntry(repo), 'proxy', '--config', configFile], {
+  const { child } = await startChild(via === 'agent' ? `${name}-proxy` : name, process.execPath, [...profile, ...SHIPPED_PROXY_NODE_ARGS, ...(options.nodeArgs ?? []), kubegateEntry(repo), 'proxy', '--config', configFile], {
     cwd: repo,
     env: { ...process.env, KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD },
     ready: (line) => line.includes(readyMessage),

@@ -17,7 +17,6 @@ import { createTokenCache, tokenCacheDir } from '../cli/token-cache.js';
 import { addAdminCommands, withConnection } from './admin.js';
 import { KUBEGATE_VERSION } from '../version.js';
 import { bashCompletion } from './completion.js';
-import { keepYoungGenerationSmall } from './proxy-heap.js';
 import { DEFAULT_WEBHOOK_URL, runWebhookConfig } from './webhook-config.js';
 
 const program = new Command();
@@ -42,8 +41,6 @@ program
   .option('--metrics-listen <host:port>', 'address of the separate /metrics listener, or none (default 127.0.0.1:9464)')
   .action(async (flags: Record<string, string | undefined>) => {
     const { config, ...settings } = flags;
-    // Before the proxy's modules load: see proxy-heap.ts.
-    keepYoungGenerationSmall();
     const { runProxy } = await import('./proxy.js');
     await runProxy({ file: config, env: process.env, flags: settings });
   });
