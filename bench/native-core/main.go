@@ -72,6 +72,7 @@ import (
 const (
 	relayBufferBytes      = 64 << 10
 	responseHeaderTimeout = 120 * time.Second
+	lazyFlushInterval     = 50 * time.Millisecond
 )
 
 // --- the decider connection ------------------------------------------------------------
@@ -90,6 +91,10 @@ type decider struct {
 	conn net.Conn
 	out  chan []byte
 	gone chan struct{}
+	// Completion frames wait here for the next urgent frame (or the lazy flush), so that an
+	// exchange wakes the decider once, not twice.
+	lazyMu sync.Mutex
+	lazy   []byte
 
 	mu       sync.Mutex
 	dead     bool
@@ -106,15 +111,21 @@ func dialDecider(socket string) (*decider, error) {
 	d := &decider{conn: conn, out: make(chan []byte, 4096), gone: make(chan struct{}), waiting: map[uint64]chan reply{}, cuts: map[uint64]func(){}, clusters: map[string]*cluster{}}
 	go d.writeLoop()
 	go d.readLoop()
+	go d.lazyFlushLoop()
 	return d, nil
 }
 
-// writeLoop writes frames as they come; whatever is queued behind one goes in the same write.
+// writeLoop writes frames as they come, after the completions that wait; whatever is queued
+// behind one goes in the same write.
 func (d *decider) writeLoop() {
 	w := bufio.NewWriterSize(d.conn, 64<<10)
 	for {
 		select {
 		case frame := <-d.out:
+			d.lazyMu.Lock()
+			w.Write(d.lazy)
+			d.lazy = d.lazy[:0]
+			d.lazyMu.Unlock()
 			w.Write(frame)
 			for drained := false; !drained; {
 				select {
@@ -132,6 +143,32 @@ func (d *decider) writeLoop() {
 			return
 		}
 	}
+}
+
+// lazyFlushLoop: completions never wait longer than lazyFlushInterval for an urgent frame.
+func (d *decider) lazyFlushLoop() {
+	ticker := time.NewTicker(lazyFlushInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ticker.C:
+			d.lazyMu.Lock()
+			waiting := len(d.lazy) > 0
+			d.lazyMu.Unlock()
+			if waiting {
+				d.send(nil)
+			}
+		case <-d.gone:
+			return
+		}
+	}
+}
+
+// sendLazily queues a completion frame for the next write.
+func (d *decider) sendLazily(frame []byte) {
+	d.lazyMu.Lock()
+	d.lazy = append(d.lazy, frame...)
+	d.lazyMu.Unlock()
 }
 
 func (d *decider) readLoop() {
@@ -377,7 +414,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			counted.readMark, counted.writtenMark = read, written
 		}
 	}
-	s.d.send(doneFrame(id, result.status, bytesIn, bytesOut, time.Since(start)))
+	s.d.sendLazily(doneFrame(id, result.status, bytesIn, bytesOut, time.Since(start)))
 	if result.cut {
 		panic(http.ErrAbortHandler)
 	}
