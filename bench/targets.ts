@@ -56,7 +56,16 @@ export interface Target {
   /** The proxy's process (tree) for memory and CPU; undefined for direct. */
   readonly pid: number | undefined;
   readonly kubegate?: KubegateHandle;
+  readonly nativeCore?: NativeCoreHandle;
   stop(): Promise<void>;
+}
+
+export interface NativeCoreHandle {
+  /** The public name of the token in the target's headers. */
+  readonly tokenName: string;
+  readonly auditFile: string;
+  /** Deletes that token through the decider's store (as `DELETE /v1/tokens/:name` would). */
+  revoke(): void;
 }
 
 export interface KubegateHandle {
@@ -175,20 +184,30 @@ export async function startGoReverseProxy(upstream: Upstream, tls: Tls, dir: str
  * starts kubegate's decider (compiled like kubegate, `tsc` into dist/native-core, not run under
  * tsx) as its child, so that the target's process tree — memory and CPU — holds both. The
  * decider sets up its store like the kubegate target (a `bench` cluster, a member user) and
- * names the user's token in its ready line.
+ * names the user's token in its ready line. `cluster`: another API server than the bench's
+ * upstream (tests: the fake kube-apiserver), its CA file and the proxy's credential there.
  */
-export async function startNativeCore(upstream: Upstream, tls: Tls, dir: string): Promise<Target> {
+export async function startNativeCore(upstream: Pick<Upstream, 'origin'>, tls: Tls, dir: string, cluster: { readonly caFile: string; readonly token: string } = { caFile: tls.caFile, token: GO_PEER.upstreamToken }): Promise<Target> {
   const binary = buildGoProgram('native-core', dir);
   const compiled = spawnSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', 'bench/native-core/tsconfig.json'], { cwd: REPO, encoding: 'utf8' });
   if (compiled.status !== 0) throw new Error(`building bench/native-core/decider.ts failed: ${compiled.stdout}${compiled.stderr}`);
   const home = join(dir, 'native-core-data');
   mkdirSync(home, { recursive: true });
   const socket = join(home, 'decider.sock');
+  const auditFile = join(home, 'audit.log');
   const port = await freePort();
-  const decider = [process.execPath, join(REPO, 'dist/native-core/bench/native-core/decider.js'), socket, home, upstream.origin, tls.caFile, GO_PEER.upstreamToken, join(home, 'audit.log')];
+  const decider = [process.execPath, join(REPO, 'dist/native-core/bench/native-core/decider.js'), socket, home, upstream.origin, cluster.caFile, cluster.token, auditFile];
   const { child, readyLine } = await startChild('native-core', binary, [String(port), tls.certFile, tls.keyFile, socket, ...decider], { cwd: REPO });
-  const ready = JSON.parse(readyLine) as { decider: { token: string } };
-  return { name: 'native-core', kind: 'native-core', origin: `https://127.0.0.1:${port}`, headers: { authorization: `Bearer ${ready.decider.token}` }, pid: child.pid, stop: () => child.stop() };
+  const ready = JSON.parse(readyLine) as { decider: { token: string; tokenName: string } };
+  return {
+    name: 'native-core',
+    kind: 'native-core',
+    origin: `https://127.0.0.1:${port}`,
+    headers: { authorization: `Bearer ${ready.decider.token}` },
+    pid: child.pid,
+    nativeCore: { tokenName: ready.decider.tokenName, auditFile, revoke: () => child.send(`revoke ${ready.decider.tokenName}`) },
+    stop: () => child.stop(),
+  };
 }
 
 export async function startNginx(upstream: Upstream, tls: Tls, dir: string): Promise<Target> {
