@@ -43,6 +43,10 @@ import { createSecretBox } from '../../src/store/secret-box.js';
 import type { Cluster, ClusterRole } from '../../src/store/store.js';
 
 const CLUSTER_ID = 'bench';
+/** The token cache's success lifetime (the proxy's default `authCache.successTtl`): no decision is reused longer. */
+const SUCCESS_TTL_MS = 10_000;
+/** How long the facts of a reusable decision are kept for the audit of the exchanges it served. */
+const DECISION_FACTS_MS = 10 * 60_000;
 const MAX_AUDIT_PATH = 1024;
 const NEWLINE = 0x0a;
 const ANONYMOUS: UserInfo = Object.freeze({ name: '', uid: '', groups: Object.freeze([]), extra: Object.freeze({}) });
@@ -87,10 +91,16 @@ class Exchange {
     if (admission.admitted) this.via = admission.upstream.via;
   }
 
-  record(status: number, bytesIn: number, bytesOut: number, durationMs: number): AuditRecord {
+  /** A fresh exchange with the same facts: one served from a cached decision that kubegate must answer itself. */
+  copy(): Exchange {
+    return Object.assign(new Exchange(this.method, this.path, this.upgrade), { ...this, time: Date.now(), code: null });
+  }
+
+  /** `time`: when the exchange started (an exchange served from a cached decision is not this one). */
+  record(status: number, bytesIn: number, bytesOut: number, durationMs: number, time: number = this.time): AuditRecord {
     const impersonated = this.impersonated;
     return {
-      time: this.time,
+      time,
       user: this.authenticated ? this.user.name : null,
       groups: this.user.groups,
       impersonated: impersonated === undefined ? null : { user: impersonated.name, uid: impersonated.uid, groups: impersonated.groups, extra: impersonated.extra },
@@ -126,12 +136,21 @@ async function main(): Promise<void> {
   // As `kubegate proxy` builds them with its default configuration (src/cmd/proxy.ts).
   const directory = await createClusterRegistry(store);
   const upstreams = createUpstreamPool();
-  const tokenCache = createTokenChain({ lookups: store, successTtlMs: 10_000, failureTtlMs: 5_000, maxEntries: 10_000 });
+  const tokenCache = createTokenChain({ lookups: store, successTtlMs: SUCCESS_TTL_MS, failureTtlMs: 5_000, maxEntries: 10_000 });
   const audit = createAuditSink({ enabled: true, file: auditFile });
   const metrics = forwardMetrics(createProxyMetrics(new Registry(), { authCache: () => tokenCache.stats() }), (clusterId) => directory.getCluster(clusterId) !== undefined);
   const deps: AdmissionDeps = { authenticator: tokenCache, getCluster: directory.getCluster, authorize: directory.roleOf, upstreams, allowedOrigins: [] };
 
   const exchanges = new Map<string, Exchange>();
+  /** Decisions the core may reuse (variant 2), by the id of the exchange that made them, oldest first. */
+  const decisions = new Map<string, { readonly facts: Exchange; readonly at: number }>();
+  setInterval(() => {
+    const horizon = Date.now() - DECISION_FACTS_MS;
+    for (const [id, decision] of decisions) {
+      if (decision.at > horizon) break;
+      decisions.delete(id);
+    }
+  }, 30_000).unref();
   /** Each Cluster object (the directory hands out a new one after a reload) gets a key of its own. */
   const clusterKeys = new WeakMap<Cluster, string>();
   let clusterCount = 0;
@@ -171,8 +190,15 @@ async function main(): Promise<void> {
       answer(id, ex, new KubegateError('UPSTREAM_UNREACHABLE', 'the native-core prototype reaches direct clusters with a bearer token only'));
       return;
     }
-    const { upstream, target, headers } = admission;
-    send(`A\0${id}\0${key}\0${upstream.pathPrefix}${target.path}${target.query}\0${admission.longRunning ? '1' : '0'}\0${admission.hasBody ? '1' : '0'}\0${headers.join('\0')}\n`);
+    const { upstream, target, headers, token } = admission;
+    // Reusable for an identical head while the token cache would answer the same (variant 2); never a stream or an upgrade.
+    let reusableMs = 0;
+    if (!admission.longRunning && !ex.upgrade) {
+      reusableMs = Math.max(0, Math.min(SUCCESS_TTL_MS, token.expiresAt === null ? Infinity : token.expiresAt.getTime() - Date.now()));
+      if (reusableMs > 0) decisions.set(id, { facts: ex, at: Date.now() });
+    }
+    const flags = `${admission.longRunning ? '1' : '0'}\0${admission.hasBody ? '1' : '0'}\0${reusableMs}`;
+    send(`A\0${id}\0${key}\0${upstream.pathPrefix}${target.path}${target.query}\0${flags}\0${headers.join('\0')}\n`);
   }
 
   function head(fields: string[]): void {
@@ -193,9 +219,18 @@ async function main(): Promise<void> {
 
   /** An answer kubegate replaces, or a cluster that could not be reached: kubegate's Status instead. */
   function problem(fields: string[]): void {
-    const [, id = '', upstreamStatus = '0', reason = ''] = fields;
-    const ex = exchanges.get(id);
-    if (ex === undefined) return;
+    const [, id = '', upstreamStatus = '0', reason = '', reusedFrom = '0'] = fields;
+    let ex = exchanges.get(id);
+    if (ex === undefined) {
+      // Served from a cached decision: from now on an exchange of its own, with a D frame.
+      ex = decisions.get(reusedFrom)?.facts.copy();
+      if (ex === undefined) {
+        logger.warn({ reusedFrom }, 'a problem with an exchange the decider does not know');
+        return;
+      }
+      exchanges.set(id, ex);
+      metrics.requestStarted();
+    }
     const status = Number(upstreamStatus);
     let error: KubegateError;
     if (status === 401) error = credentialRefusal(ex.clusterId, ex.via ?? 'direct', status) as KubegateError;
@@ -220,6 +255,25 @@ async function main(): Promise<void> {
     }
   }
 
+  /** An exchange served from a cached decision ended: its audit line, from the deciding exchange's facts. */
+  function doneReused(fields: string[]): void {
+    const [, from = '', status = '0', bytesIn = '0', bytesOut = '0', micros = '0'] = fields;
+    const facts = decisions.get(from)?.facts;
+    if (facts === undefined) {
+      logger.warn({ from }, 'an exchange served from a decision the decider no longer knows: not audited');
+      return;
+    }
+    const durationMs = Number(micros) / 1000;
+    const record = facts.record(Number(status), Number(bytesIn), Number(bytesOut), durationMs, Date.now() - durationMs);
+    try {
+      metrics.requestStarted();
+      audit.write(record);
+      metrics.requestFinished(record);
+    } catch (error) {
+      logger.warn({ err: error }, 'audit or metrics hook failed');
+    }
+  }
+
   function frame(line: string): void {
     const fields = line.split('\0');
     switch (fields[0]) {
@@ -228,6 +282,9 @@ async function main(): Promise<void> {
         break;
       case 'D':
         done(fields);
+        break;
+      case 'E':
+        doneReused(fields);
         break;
       case 'P':
         problem(fields);
@@ -239,6 +296,8 @@ async function main(): Promise<void> {
 
   // A deleted token: no cached answer, and its open long-running exchanges end (as in src/cmd/proxy.ts).
   store.subscribe((change) => {
+    // Whatever an admission depends on changed: no cached decision of the core may be reused.
+    if (['token', 'user', 'groups', 'membership', 'cluster', 'resync'].includes(change.kind)) send('F\n');
     if (change.kind !== 'token') return;
     tokenCache.invalidateToken(change.key);
     void store.getToken(change.key).then((token) => {

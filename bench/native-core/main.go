@@ -48,6 +48,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -61,6 +63,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -95,6 +98,8 @@ type decider struct {
 	// exchange wakes the decider once, not twice.
 	lazyMu sync.Mutex
 	lazy   []byte
+	// Told when the decider says every reusable decision is void ('F').
+	onFlush func()
 
 	mu       sync.Mutex
 	dead     bool
@@ -193,6 +198,10 @@ func (d *decider) readLoop() {
 			d.mu.Unlock()
 			if ch != nil {
 				ch <- reply{kind: fields[0][0], fields: fields[2:]}
+			}
+		case "F":
+			if d.onFlush != nil {
+				d.onFlush()
 			}
 		case "X":
 			id, _ := strconv.ParseUint(fields[1], 10, 64)
@@ -300,11 +309,14 @@ func (d *decider) addCluster(f []string) error {
 
 // --- frames --------------------------------------------------------------------------------
 
-func headFrame(id uint64, r *http.Request, upgrade bool) []byte {
+// headFrame: the Q frame, and where the head proper (everything after the id) starts. Header
+// names are sorted, so that the same head always makes the same frame (the decision cache's key).
+func headFrame(id uint64, r *http.Request, upgrade bool) ([]byte, int) {
 	b := make([]byte, 0, 512)
 	b = append(b, 'Q', 0)
 	b = strconv.AppendUint(b, id, 10)
 	b = append(b, 0)
+	headStart := len(b)
 	b = append(b, r.Method...)
 	b = append(b, 0)
 	b = append(b, r.RequestURI...)
@@ -320,25 +332,37 @@ func headFrame(id uint64, r *http.Request, upgrade bool) []byte {
 		b = append(b, "\x00Transfer-Encoding\x00"...)
 		b = append(b, coding...)
 	}
-	for name, values := range r.Header {
-		for _, value := range values {
+	names := make([]string, 0, len(r.Header))
+	for name := range r.Header {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		for _, value := range r.Header[name] {
 			b = append(b, 0)
 			b = append(b, name...)
 			b = append(b, 0)
 			b = append(b, value...)
 		}
 	}
-	return append(b, '\n')
+	return append(b, '\n'), headStart
 }
 
-func problemFrame(id uint64, upstreamStatus int, reason string) []byte {
-	return []byte(fmt.Sprintf("P\x00%d\x00%d\x00%s\n", id, upstreamStatus, reason))
+func problemFrame(id uint64, upstreamStatus int, reason string, reusedFrom uint64) []byte {
+	return []byte(fmt.Sprintf("P\x00%d\x00%d\x00%s\x00%d\n", id, upstreamStatus, reason, reusedFrom))
 }
 
-func doneFrame(id uint64, status int, bytesIn, bytesOut uint64, took time.Duration) []byte {
+// doneFrame: D for an exchange the decider decided, E (with the deciding exchange's id) for one
+// served from the decision cache.
+func doneFrame(id uint64, reusedFrom uint64, status int, bytesIn, bytesOut uint64, took time.Duration) []byte {
 	b := make([]byte, 0, 64)
-	b = append(b, 'D', 0)
-	b = strconv.AppendUint(b, id, 10)
+	if reusedFrom == 0 {
+		b = append(b, 'D', 0)
+		b = strconv.AppendUint(b, id, 10)
+	} else {
+		b = append(b, 'E', 0)
+		b = strconv.AppendUint(b, reusedFrom, 10)
+	}
 	b = append(b, 0)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, 0)
@@ -388,14 +412,83 @@ type connKey struct{}
 type server struct {
 	d   *decider
 	ids atomic.Uint64
+	// The decision cache (variant 2), or nil: every head is asked.
+	cache *decisionCache
+}
+
+// decisionCache (variant 2, "JavaScript once per distinct head"): admissions the decider marked
+// reusable, keyed by a keyed SHA-256 of the whole head (method, target, every header line —
+// the bearer token among them, never kept in clear), each for as long as the decider said
+// (the token cache's lifetime, capped by the token's expiry). admit() is a function of the
+// head and of the decider's state, so an identical head gets the identical answer while that
+// state holds; the decider empties the cache ('F') whenever a token, user, group, membership
+// or cluster changes.
+type decisionCache struct {
+	secret  [32]byte
+	mu      sync.RWMutex
+	entries map[[32]byte]cachedDecision
+}
+
+type cachedDecision struct {
+	reply   reply
+	from    uint64
+	expires time.Time
+}
+
+const decisionCacheEntries = 10_000
+
+func newDecisionCache() *decisionCache {
+	c := &decisionCache{entries: map[[32]byte]cachedDecision{}}
+	if _, err := rand.Read(c.secret[:]); err != nil {
+		log.Fatal(err)
+	}
+	return c
+}
+
+func (c *decisionCache) key(head []byte) [32]byte {
+	h := sha256.New()
+	h.Write(c.secret[:])
+	h.Write(head)
+	var key [32]byte
+	h.Sum(key[:0])
+	return key
+}
+
+func (c *decisionCache) get(key [32]byte) (cachedDecision, bool) {
+	c.mu.RLock()
+	entry, ok := c.entries[key]
+	c.mu.RUnlock()
+	if !ok || time.Now().After(entry.expires) {
+		return cachedDecision{}, false
+	}
+	return entry, true
+}
+
+func (c *decisionCache) put(key [32]byte, entry cachedDecision) {
+	c.mu.Lock()
+	if len(c.entries) >= decisionCacheEntries {
+		c.entries = map[[32]byte]cachedDecision{}
+	}
+	c.entries[key] = entry
+	c.mu.Unlock()
+}
+
+func (c *decisionCache) clear() {
+	c.mu.Lock()
+	c.entries = map[[32]byte]cachedDecision{}
+	c.mu.Unlock()
 }
 
 var relayBuffers = sync.Pool{New: func() any { b := make([]byte, relayBufferBytes); return &b }}
 
-// An exchange's outcome: the status for the audit, and whether the client connection must be cut.
+// An exchange's outcome: the status for the audit, whether the client connection must be cut,
+// and the exchange whose cached decision served it (0: the decider was asked).
 type outcome struct {
-	status int
-	cut    bool
+	status     int
+	cut        bool
+	reusedFrom uint64
+	// The decider was asked about this exchange (a P frame): it expects its D frame.
+	askedAgain bool
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -414,7 +507,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			counted.readMark, counted.writtenMark = read, written
 		}
 	}
-	s.d.sendLazily(doneFrame(id, result.status, bytesIn, bytesOut, time.Since(start)))
+	s.d.sendLazily(doneFrame(id, result.reusedFrom, result.status, bytesIn, bytesOut, time.Since(start)))
 	if result.cut {
 		panic(http.ErrAbortHandler)
 	}
@@ -422,17 +515,43 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) serve(w http.ResponseWriter, r *http.Request, id uint64) outcome {
 	upgrade := isUpgrade(r.Header)
-	decision, ok := s.d.ask(id, headFrame(id, r, upgrade))
-	if !ok {
-		return deciderGone(w)
+	frame, headStart := headFrame(id, r, upgrade)
+	var key [32]byte
+	var decision reply
+	var reusedFrom uint64
+	cached := false
+	if s.cache != nil && !upgrade {
+		key = s.cache.key(frame[headStart:])
+		var entry cachedDecision
+		if entry, cached = s.cache.get(key); cached {
+			decision, reusedFrom = entry.reply, entry.from
+		}
+	}
+	if !cached {
+		var ok bool
+		if decision, ok = s.d.ask(id, frame); !ok {
+			return deciderGone(w)
+		}
 	}
 	if decision.kind == 'R' {
 		return writeAnswer(w, decision.fields, upgrade)
 	}
 	f := decision.fields
-	if len(f) < 4 || len(f)%2 != 0 {
+	if len(f) < 5 || len(f)%2 != 1 {
 		return deciderGone(w)
 	}
+	if cacheMs, _ := strconv.Atoi(f[4]); !cached && s.cache != nil && cacheMs > 0 {
+		s.cache.put(key, cachedDecision{reply: decision, from: id, expires: time.Now().Add(time.Duration(cacheMs) * time.Millisecond)})
+	}
+	result := s.forward(w, r, id, f, upgrade, reusedFrom)
+	if cached && !result.askedAgain {
+		result.reusedFrom = reusedFrom
+	}
+	return result
+}
+
+// forward: the admitted exchange, upstream and back. reusedFrom names the cached decision, if any.
+func (s *server) forward(w http.ResponseWriter, r *http.Request, id uint64, f []string, upgrade bool, reusedFrom uint64) outcome {
 	c := s.d.cluster(f[0])
 	if c == nil {
 		return deciderGone(w)
@@ -449,12 +568,12 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request, id uint64) outcom
 		if r.Context().Err() != nil {
 			return outcome{status: 499}
 		}
-		return s.replaced(w, id, 0, failureReason(err), upgrade)
+		return s.replaced(w, id, 0, failureReason(err), upgrade, reusedFrom)
 	}
 	if resp.StatusCode == http.StatusUnauthorized || (upgrade && resp.StatusCode >= 300 && resp.StatusCode < 400) {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
-		return s.replaced(w, id, resp.StatusCode, "", upgrade)
+		return s.replaced(w, id, resp.StatusCode, "", upgrade, reusedFrom)
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		return s.switchProtocols(w, resp, id, cancel)
@@ -494,9 +613,9 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request, id uint64) outcom
 func upstreamRequest(r *http.Request, c *cluster, f []string, hasBody, upgrade bool) (*http.Request, context.CancelFunc) {
 	pathAndQuery := f[1]
 	path, query, _ := strings.Cut(pathAndQuery, "?")
-	header := make(http.Header, (len(f)-4)/2+1)
+	header := make(http.Header, (len(f)-5)/2+1)
 	host := c.host
-	for i := 4; i < len(f); i += 2 {
+	for i := 5; i < len(f); i += 2 {
 		name, value := f[i], f[i+1]
 		if strings.EqualFold(name, "host") {
 			host = value
@@ -607,12 +726,14 @@ func (s *server) switchProtocols(w http.ResponseWriter, resp *http.Response, id 
 }
 
 // replaced asks the decider what to answer instead of an upstream failure or a replaced answer.
-func (s *server) replaced(w http.ResponseWriter, id uint64, upstreamStatus int, reason string, upgrade bool) outcome {
-	answer, ok := s.d.ask(id, problemFrame(id, upstreamStatus, reason))
+func (s *server) replaced(w http.ResponseWriter, id uint64, upstreamStatus int, reason string, upgrade bool, reusedFrom uint64) outcome {
+	answer, ok := s.d.ask(id, problemFrame(id, upstreamStatus, reason, reusedFrom))
 	if !ok || answer.kind != 'R' {
 		return deciderGone(w)
 	}
-	return writeAnswer(w, answer.fields, upgrade)
+	result := writeAnswer(w, answer.fields, upgrade)
+	result.askedAgain = true
+	return result
 }
 
 // writeAnswer writes the decider's answer: status, content type, body (base64).
@@ -738,8 +859,13 @@ func main() {
 		stopDecider()
 		log.Fatal(err)
 	}
+	core := &server{d: d}
+	if os.Getenv("NATIVE_CORE_DECISION_CACHE") == "1" {
+		core.cache = newDecisionCache()
+		d.onFlush = core.cache.clear
+	}
 	srv := &http.Server{
-		Handler:           &server{d: d},
+		Handler:           core,
 		ReadHeaderTimeout: 60 * time.Second,
 		IdleTimeout:       300 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0),
