@@ -44,7 +44,7 @@ import type { Child } from './processes.js';
 import { runWrk } from './wrk.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
-const PEERS = ['node-http', 'http-proxy-3', 'undici', 'go-reverseproxy', 'native-core'] as const;
+const PEERS = ['node-http', 'http-proxy-3', 'undici', 'go-reverseproxy', 'native-core', 'native-core-cached'] as const;
 type Peer = (typeof PEERS)[number];
 const WEBHOOK_PEERS = ['reference'] as const;
 
@@ -208,7 +208,11 @@ async function startProxyVariants(
   const targets: Target[] = await Promise.all([
     ...trees.map((tree) => startKubegate(upstream, tls, workDir, { workers: 1, repo: tree.repo, name: tree.name, cpuProfileDir: profileDir(tree.name), nodeArgs: tree.nodeArgs })),
     ...peers.map((peer) =>
-      peer === 'go-reverseproxy' ? startGoReverseProxy(upstream, tls, workDir) : peer === 'native-core' ? startNativeCore(upstream, tls, workDir) : startBareForwarder(peer, upstream, tls, profileDir(peer)),
+      peer === 'go-reverseproxy'
+        ? startGoReverseProxy(upstream, tls, workDir)
+        : peer === 'native-core' || peer === 'native-core-cached'
+          ? startNativeCore(upstream, tls, workDir, { decisionCache: peer === 'native-core-cached' })
+          : startBareForwarder(peer, upstream, tls, profileDir(peer)),
     ),
   ]);
   const path = large === undefined ? '/api/v1/namespaces/default/pods' : `/api/v1/pods?size=${large}`;

@@ -60,6 +60,11 @@ export interface Target {
   stop(): Promise<void>;
 }
 
+export interface NativeCoreOptions {
+  readonly cluster?: { readonly caFile: string; readonly token: string };
+  readonly decisionCache?: boolean;
+}
+
 export interface NativeCoreHandle {
   /** The public name of the token in the target's headers. */
   readonly tokenName: string;
@@ -186,21 +191,26 @@ export async function startGoReverseProxy(upstream: Upstream, tls: Tls, dir: str
  * decider sets up its store like the kubegate target (a `bench` cluster, a member user) and
  * names the user's token in its ready line. `cluster`: another API server than the bench's
  * upstream (tests: the fake kube-apiserver), its CA file and the proxy's credential there.
+ * `decisionCache`: variant 2, the core reuses a decision for an identical head (row
+ * `native-core-cached`).
  */
-export async function startNativeCore(upstream: Pick<Upstream, 'origin'>, tls: Tls, dir: string, cluster: { readonly caFile: string; readonly token: string } = { caFile: tls.caFile, token: GO_PEER.upstreamToken }): Promise<Target> {
+export async function startNativeCore(upstream: Pick<Upstream, 'origin'>, tls: Tls, dir: string, options: NativeCoreOptions = {}): Promise<Target> {
+  const { cluster = { caFile: tls.caFile, token: GO_PEER.upstreamToken }, decisionCache = false } = options;
+  const name = decisionCache ? 'native-core-cached' : 'native-core';
   const binary = buildGoProgram('native-core', dir);
   const compiled = spawnSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', 'bench/native-core/tsconfig.json'], { cwd: REPO, encoding: 'utf8' });
   if (compiled.status !== 0) throw new Error(`building bench/native-core/decider.ts failed: ${compiled.stdout}${compiled.stderr}`);
-  const home = join(dir, 'native-core-data');
+  const home = join(dir, `${name}-data`);
   mkdirSync(home, { recursive: true });
   const socket = join(home, 'decider.sock');
   const auditFile = join(home, 'audit.log');
   const port = await freePort();
   const decider = [process.execPath, join(REPO, 'dist/native-core/bench/native-core/decider.js'), socket, home, upstream.origin, cluster.caFile, cluster.token, auditFile];
-  const { child, readyLine } = await startChild('native-core', binary, [String(port), tls.certFile, tls.keyFile, socket, ...decider], { cwd: REPO });
+  const env = { ...process.env, NATIVE_CORE_DECISION_CACHE: decisionCache ? '1' : '0' };
+  const { child, readyLine } = await startChild(name, binary, [String(port), tls.certFile, tls.keyFile, socket, ...decider], { cwd: REPO, env });
   const ready = JSON.parse(readyLine) as { decider: { token: string; tokenName: string } };
   return {
-    name: 'native-core',
+    name,
     kind: 'native-core',
     origin: `https://127.0.0.1:${port}`,
     headers: { authorization: `Bearer ${ready.decider.token}` },
