@@ -36,7 +36,7 @@ import { createProxyMetrics } from '../../src/metrics.js';
 import { admit, type Admission, type AdmissionDeps } from '../../src/proxy/admission.js';
 import { issueToken } from '../../src/proxy/api/issue-token.js';
 import { createAuditSink, forwardMetrics } from '../../src/proxy/audit-trail.js';
-import type { AuditRecord } from '../../src/proxy/forward.js';
+import { learn, type AdmissionFactsHolder, type AuditRecord } from '../../src/proxy/forward.js';
 import { credentialRefusal, namingCluster, upstreamFailure } from '../../src/proxy/upstream-culprit.js';
 import { openStore } from '../../src/store/open.js';
 import { createSecretBox } from '../../src/store/secret-box.js';
@@ -52,7 +52,7 @@ const NEWLINE = 0x0a;
 const ANONYMOUS: UserInfo = Object.freeze({ name: '', uid: '', groups: Object.freeze([]), extra: Object.freeze({}) });
 
 /** One exchange between its head and its end: what its audit record needs. */
-class Exchange {
+class Exchange implements AdmissionFactsHolder {
   readonly time = Date.now();
   clusterId = '';
   path: string;
@@ -72,23 +72,6 @@ class Exchange {
   ) {
     const queryStart = url.indexOf('?');
     this.path = (queryStart < 0 ? url : url.slice(0, queryStart)).slice(0, MAX_AUDIT_PATH);
-  }
-
-  /** What admission learnt, for the audit record and for cutting the exchange on revocation. */
-  learn(admission: Admission): void {
-    if (admission.target !== undefined) {
-      this.clusterId = admission.target.clusterId;
-      this.path = admission.target.path;
-    }
-    this.longRunning = admission.longRunning;
-    if (admission.user !== undefined && admission.token !== undefined) {
-      this.user = admission.user;
-      this.authenticated = true;
-      this.tokenName = admission.token.name;
-    }
-    this.role = admission.role;
-    this.impersonated = admission.impersonated;
-    if (admission.admitted) this.via = admission.upstream.via;
   }
 
   /** A fresh exchange with the same facts: one served from a cached decision that kubegate must answer itself. */
@@ -179,7 +162,7 @@ async function main(): Promise<void> {
   }
 
   function settle(id: string, ex: Exchange, admission: Admission): void {
-    ex.learn(admission);
+    learn(ex, admission);
     if (!admission.admitted) {
       answer(id, ex, namingCluster(admission.error, ex.clusterId), admission.code);
       return;
