@@ -30,13 +30,19 @@
 // id on one connection; one goroutine writes (each burst of frames is one write) and one
 // reads.
 //
-//	Go → decider   Q id method target upgrade(0|1) name value …   a request head
-//	               P id upstreamStatus reason                        the upstream failed / answered what kubegate replaces
+//	Go → decider   Q id method target upgrade(0|1) name value …   a request head (header names sorted)
+//	               P id upstreamStatus reason reusedFrom            the upstream failed / answered what kubegate replaces
 //	               D id status bytesIn bytesOut durationMicros      the exchange ended
+//	               E decidingId status bytesIn bytesOut durationMicros   one served from a cached decision ended
 //	decider → Go   C key serverURL caPemBase64 insecure(0|1)       a cluster's upstream (before its first A)
-//	               A id key pathAndQuery longRunning hasBody name value …
+//	               A id key pathAndQuery longRunning hasBody reusableMs name value …
 //	               R id status contentType bodyBase64              answer this instead
 //	               X id                                             cut this long-running exchange (revocation)
+//	               F                                                drop every cached decision
+//
+// D and E frames are not urgent: they wait for the next urgent frame or lazyFlushInterval.
+// The decision cache (variant 2, off unless NATIVE_CORE_DECISION_CACHE=1) is described at
+// decisionCache.
 //
 // If the decider is gone, every request is answered 503 (fail closed).
 //
