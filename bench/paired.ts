@@ -1,6 +1,6 @@
 /**
  * Paired CPU comparison: `npm run bench:paired -- [--kubegate NAME=DIR]… [--node-args NAME='FLAGS']…
- * [--peers node-http,undici,go-reverseproxy] [--webhook] [--rounds 8] [--seconds 3] [--connections 16] [--cpu-prof DIR]
+ * [--peers node-http,undici,go-reverseproxy,native-core] [--webhook] [--rounds 8] [--seconds 3] [--connections 16] [--cpu-prof DIR]
  * [--large BYTES]`.
  *
  * On a machine whose speed drifts from one minute to the next (and that other work shares),
@@ -9,7 +9,8 @@
  * started side by side (kubegate from each source tree given, by default this one; the bare
  * peers), then `rounds` rounds in which each variant in turn (the order rotated every round)
  * serves a small GET under wrk for `seconds`; per round the proxy's CPU time (user + system,
- * from /proc) is divided by the requests served. Prints the median, lowest and highest
+ * from /proc, of its whole process tree: native-core's is the Go core and its Node decider
+ * together) is divided by the requests served. Prints the median, lowest and highest
  * µs/request per variant and each median relative to the first variant.
  *
  * `--cpu-prof DIR`: the kubegate trees and the bare Node peers run under `node --cpu-prof`
@@ -35,7 +36,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpuSeconds, sampleRss, stopAllChildren } from './processes.js';
-import { CLUSTER_PATH, createTls, kubegateEntry, startBareForwarder, startGoReverseProxy, startKubegate, startUpstream } from './targets.js';
+import { CLUSTER_PATH, createTls, kubegateEntry, startBareForwarder, startGoReverseProxy, startKubegate, startNativeCore, startUpstream } from './targets.js';
 import type { Target } from './targets.js';
 import { watchLoopStalls } from './loop-stalls.js';
 import { CACHED_REVIEW_BODY, REVIEW_HEADERS, startKubegateWebhook, startReviewReference, startWebhookApiServer } from './webhook.js';
@@ -43,7 +44,7 @@ import type { Child } from './processes.js';
 import { runWrk } from './wrk.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
-const PEERS = ['node-http', 'http-proxy-3', 'undici', 'go-reverseproxy'] as const;
+const PEERS = ['node-http', 'http-proxy-3', 'undici', 'go-reverseproxy', 'native-core', 'native-core-cached'] as const;
 type Peer = (typeof PEERS)[number];
 const WEBHOOK_PEERS = ['reference'] as const;
 
@@ -185,7 +186,7 @@ async function main(): Promise<void> {
       const windowSeconds = Math.ceil((Date.now() - measuringSince) / 1000);
       process.stdout.write(`profiles in ${profileRoot}; per request, function by function:\n`);
       for (const target of targets) {
-        if (target.kind === 'go') continue;
+        if (target.kind === 'go' || target.kind === 'native-core') continue;
         process.stdout.write(`  node --import tsx bench/profile-summary.ts ${join(profileRoot, target.name)} 40 --inclusive --last ${windowSeconds} --requests ${served.get(target.name) ?? 0}\n`);
       }
     }
@@ -206,7 +207,13 @@ async function startProxyVariants(
   const upstream = await startUpstream(tls);
   const targets: Target[] = await Promise.all([
     ...trees.map((tree) => startKubegate(upstream, tls, workDir, { workers: 1, repo: tree.repo, name: tree.name, cpuProfileDir: profileDir(tree.name), nodeArgs: tree.nodeArgs })),
-    ...peers.map((peer) => (peer === 'go-reverseproxy' ? startGoReverseProxy(upstream, tls, workDir) : startBareForwarder(peer, upstream, tls, profileDir(peer)))),
+    ...peers.map((peer) =>
+      peer === 'go-reverseproxy'
+        ? startGoReverseProxy(upstream, tls, workDir)
+        : peer === 'native-core' || peer === 'native-core-cached'
+          ? startNativeCore(upstream, tls, workDir, { decisionCache: peer === 'native-core-cached' })
+          : startBareForwarder(peer, upstream, tls, profileDir(peer)),
+    ),
   ]);
   const path = large === undefined ? '/api/v1/namespaces/default/pods' : `/api/v1/pods?size=${large}`;
   return targets.map((target) => ({ name: target.name, kind: target.kind, pid: target.pid as number, url: `${target.origin}${CLUSTER_PATH}${path}`, headers: target.headers, metricsUrl: target.kubegate?.metricsUrl }));

@@ -51,6 +51,13 @@ export interface TargetCheck {
 const MB = 1024 * 1024;
 /** The Go peer's row name (bench/go-reverseproxy). */
 const GO = 'go-reverseproxy';
+/** The prototype of a native serving core in front of kubegate's decisions (bench/native-core). */
+const NATIVE_CORE = 'native-core';
+
+/** The rows of kubegate's data path: its own processes, and the native-core prototype. */
+function isKubegatePath(target: string): boolean {
+  return target.startsWith('kubegate') || target === NATIVE_CORE;
+}
 
 function fixed(value: number | null | undefined, digits = 2): string {
   return value === null || value === undefined || !Number.isFinite(value) ? '–' : value.toFixed(digits);
@@ -73,29 +80,32 @@ function table(headers: readonly string[], rows: readonly (readonly string[])[])
 export function checkTargets(results: Omit<BenchResults, 'targetsCheck'>): TargetCheck[] {
   const checks: TargetCheck[] = [];
   const small = (target: string, c: number): SmallRow | undefined => results.small.find((row) => row.target === target && row.connections === c);
-  for (const connections of [1, 16, 64]) {
-    const kg = small('kubegate', connections);
-    if (kg === undefined) continue;
-    const nodeHttp = small('node-http', connections)?.requestsPerSecond ?? 0;
-    const goPeer = small(GO, connections)?.requestsPerSecond ?? 0;
-    const nginx = small('nginx', connections)?.requestsPerSecond ?? 0;
-    const rate = kg.requestsPerSecond;
-    checks.push({ target: 'kubegate', goal: `small GET c=${connections} ≥ 1.0× the bare Node forwarder (node-http)`, measured: ratio(rate, nodeHttp), met: rate >= nodeHttp });
-    checks.push({ target: 'kubegate', goal: `small GET c=${connections} ≥ 1.0× ${GO}`, measured: ratio(rate, goPeer), met: rate >= goPeer });
-    checks.push({ target: 'kubegate', goal: `small GET c=${connections} ≥ 0.5× nginx`, measured: ratio(rate, nginx), met: rate >= 0.5 * nginx });
-  }
-  const nginx16 = small('nginx', 16)?.requestsPerSecond ?? 0;
-  const kg1 = small('kubegate', 1);
-  const direct1 = small('direct', 1);
-  const go1 = small(GO, 1);
-  if (kg1 !== undefined && direct1 !== undefined) {
-    const added = kg1.p50Ms - direct1.p50Ms;
-    checks.push({ target: 'kubegate', goal: 'p50 added at c=1 ≤ 0.15 ms', measured: `${fixed(added, 3)} ms`, met: added <= 0.15 });
-    if (go1 !== undefined) {
-      const goAdded = go1.p50Ms - direct1.p50Ms;
-      checks.push({ target: 'kubegate', goal: `p50 added at c=1 ≤ ${GO}'s`, measured: `${fixed(added, 3)} ms vs ${fixed(goAdded, 3)} ms`, met: added <= goAdded });
+  // kubegate's single process, and the native-core prototype of its serving core (bench/native-core), against the same goals.
+  for (const target of ['kubegate', NATIVE_CORE]) {
+    for (const connections of [1, 16, 64]) {
+      const kg = small(target, connections);
+      if (kg === undefined) continue;
+      const nodeHttp = small('node-http', connections)?.requestsPerSecond ?? 0;
+      const goPeer = small(GO, connections)?.requestsPerSecond ?? 0;
+      const nginx = small('nginx', connections)?.requestsPerSecond ?? 0;
+      const rate = kg.requestsPerSecond;
+      checks.push({ target, goal: `small GET c=${connections} ≥ 1.0× the bare Node forwarder (node-http)`, measured: ratio(rate, nodeHttp), met: rate >= nodeHttp });
+      checks.push({ target, goal: `small GET c=${connections} ≥ 1.0× ${GO}`, measured: ratio(rate, goPeer), met: rate >= goPeer });
+      checks.push({ target, goal: `small GET c=${connections} ≥ 0.5× nginx`, measured: ratio(rate, nginx), met: rate >= 0.5 * nginx });
+    }
+    const kg1 = small(target, 1);
+    const direct1 = small('direct', 1);
+    const go1 = small(GO, 1);
+    if (kg1 !== undefined && direct1 !== undefined) {
+      const added = kg1.p50Ms - direct1.p50Ms;
+      checks.push({ target, goal: 'p50 added at c=1 ≤ 0.15 ms', measured: `${fixed(added, 3)} ms`, met: added <= 0.15 });
+      if (go1 !== undefined) {
+        const goAdded = go1.p50Ms - direct1.p50Ms;
+        checks.push({ target, goal: `p50 added at c=1 ≤ ${GO}'s`, measured: `${fixed(added, 3)} ms vs ${fixed(goAdded, 3)} ms`, met: added <= goAdded });
+      }
     }
   }
+  const nginx16 = small('nginx', 16)?.requestsPerSecond ?? 0;
   for (const connections of [1, 16, 64]) {
     const viaAgent = small('kubegate-agent', connections);
     const direct = small('kubegate', connections);
@@ -111,7 +121,7 @@ export function checkTargets(results: Omit<BenchResults, 'targetsCheck'>): Targe
   for (const row of results.small.filter((r) => r.target.startsWith('kubegate-w') && r.connections === 16)) {
     checks.push({ target: row.target, goal: 'small GET c=16 ≥ 0.8× nginx', measured: ratio(row.requestsPerSecond, nginx16), met: row.requestsPerSecond >= 0.8 * nginx16 });
   }
-  for (const row of results.large.filter((r) => r.target.startsWith('kubegate'))) {
+  for (const row of results.large.filter((r) => isKubegatePath(r.target))) {
     const mb = Math.round(row.bytes / MB);
     checks.push({ target: row.target, goal: `${mb} MB list ≥ 1.3 GB/s`, measured: `${fixed(row.bytesPerSecond / 1e9)} GB/s`, met: row.bytesPerSecond >= 1.3e9 });
     const goRate = results.large.find((r) => r.target === GO && r.bytes === row.bytes)?.bytesPerSecond;
@@ -120,14 +130,14 @@ export function checkTargets(results: Omit<BenchResults, 'targetsCheck'>): Targe
       checks.push({ target: row.target, goal: `${mb} MB list: proxy peak RSS ≤ 150 MB`, measured: `${fixed(row.peakRssBytes / MB, 0)} MB`, met: row.peakRssBytes <= 150 * MB });
     }
   }
-  for (const row of results.idle.filter((r) => r.target.startsWith('kubegate'))) {
+  for (const row of results.idle.filter((r) => isKubegatePath(r.target))) {
     checks.push({ target: row.target, goal: '≤ 8 KB per idle keep-alive connection', measured: `${fixed((row.perConnectionBytes ?? 0) / 1024, 1)} KB`, met: (row.perConnectionBytes ?? Infinity) <= 8 * 1024 });
     const goBytes = results.idle.find((r) => r.target === GO)?.perConnectionBytes;
     if (goBytes !== undefined && goBytes !== null) {
       checks.push({ target: row.target, goal: `per idle connection ≤ ${GO}'s`, measured: `${fixed((row.perConnectionBytes ?? 0) / 1024, 1)} KB vs ${fixed(goBytes / 1024, 1)} KB`, met: (row.perConnectionBytes ?? Infinity) <= goBytes });
     }
   }
-  for (const row of results.watches.filter((r) => r.target.startsWith('kubegate'))) {
+  for (const row of results.watches.filter((r) => isKubegatePath(r.target))) {
     checks.push({ target: row.target, goal: `${row.watches} watches: ≤ 20 KB per held watch`, measured: `${fixed((row.perWatchBytes ?? 0) / 1024, 1)} KB`, met: (row.perWatchBytes ?? Infinity) <= 20 * 1024 });
     const goWatch = results.watches.find((r) => r.target === GO && r.watches === row.watches)?.perWatchBytes;
     if (goWatch !== undefined && goWatch !== null) {

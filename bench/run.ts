@@ -21,7 +21,7 @@ import { checkTargets, formatResults } from './report.js';
 import type { BenchResults, Machine, WebhookResult } from './report.js';
 import { execSessions, firstRequest, heldWatches, largeList, revocation, smallGet } from './scenarios.js';
 import type { BenchSettings } from './scenarios.js';
-import { createTls, directTarget, kubegateEntry, startBareForwarder, startGoReverseProxy, startKubegate, startNginx, startUpstream } from './targets.js';
+import { createTls, directTarget, kubegateEntry, startBareForwarder, startGoReverseProxy, startKubegate, startNativeCore, startNginx, startUpstream } from './targets.js';
 import type { Target } from './targets.js';
 import { webhookScenario } from './webhook.js';
 
@@ -170,6 +170,7 @@ async function main(): Promise<void> {
       startBareForwarder('http-proxy-3', upstream, tls),
       startBareForwarder('node-http', upstream, tls),
       startGoReverseProxy(upstream, tls, workDir),
+      startNativeCore(upstream, tls, workDir),
       startKubegate(upstream, tls, workDir, { workers: 1, cpuProfileDir: profileDir }),
       ...(workers > 1 ? [startKubegate(upstream, tls, workDir, { workers, cpuProfileDir: profileDir })] : []),
       startKubegate(upstream, tls, workDir, { workers: 1, cpuProfileDir: profileDir, via: 'agent' }),

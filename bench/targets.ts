@@ -46,7 +46,7 @@ export interface Tls {
   readonly caPem: string;
 }
 
-export type TargetKind = 'direct' | 'nginx' | 'bare' | 'go' | 'kubegate';
+export type TargetKind = 'direct' | 'nginx' | 'bare' | 'go' | 'native-core' | 'kubegate';
 
 export interface Target {
   readonly name: string;
@@ -58,7 +58,21 @@ export interface Target {
   /** The proxy's process (tree) for memory and CPU; undefined for direct. */
   readonly pid: number | undefined;
   readonly kubegate?: KubegateHandle;
+  readonly nativeCore?: NativeCoreHandle;
   stop(): Promise<void>;
+}
+
+export interface NativeCoreOptions {
+  readonly cluster?: { readonly caFile: string; readonly token: string };
+  readonly decisionCache?: boolean;
+}
+
+export interface NativeCoreHandle {
+  /** The public name of the token in the target's headers. */
+  readonly tokenName: string;
+  readonly auditFile: string;
+  /** Deletes that token through the decider's store (as `DELETE /v1/tokens/:name` would). */
+  revoke(): void;
 }
 
 export interface KubegateHandle {
@@ -131,13 +145,13 @@ export async function startBareForwarder(kind: 'node-http' | 'http-proxy-3' | 'u
 const GO_PEER = { token: 'bench-go-reverseproxy-token', user: 'bench', group: 'kubegate:members', upstreamToken: 'bench-upstream-credential' };
 
 /**
- * Builds bench/go-reverseproxy with Debian's Go (standard library only, so offline: no module
- * proxy is asked) into the run's directory and starts it.
+ * Builds bench/<program> with Debian's Go (standard library only, so offline: no module proxy
+ * is asked) into the run's directory; returns the binary.
  */
-export async function startGoReverseProxy(upstream: Upstream, tls: Tls, dir: string): Promise<Target> {
-  const binary = join(dir, 'go-reverseproxy');
+function buildGoProgram(program: 'go-reverseproxy' | 'native-core', dir: string): string {
+  const binary = join(dir, program);
   const build = spawnSync('go', ['build', '-o', binary, '.'], {
-    cwd: join(REPO, 'bench/go-reverseproxy'),
+    cwd: join(REPO, 'bench', program),
     env: {
       ...process.env,
       GOPROXY: 'off',
@@ -149,8 +163,14 @@ export async function startGoReverseProxy(upstream: Upstream, tls: Tls, dir: str
     encoding: 'utf8',
   });
   if (build.error !== undefined || build.status !== 0) {
-    throw new Error(`building bench/go-reverseproxy failed (Debian's golang-go: scripts/setup-bench.sh): ${build.error?.message ?? ''}${build.stderr ?? ''}`);
+    throw new Error(`building bench/${program} failed (Debian's golang-go: scripts/setup-bench.sh): ${build.error?.message ?? ''}${build.stderr ?? ''}`);
   }
+  return binary;
+}
+
+/** The Go peer, built into the run's directory and started. */
+export async function startGoReverseProxy(upstream: Upstream, tls: Tls, dir: string): Promise<Target> {
+  const binary = buildGoProgram('go-reverseproxy', dir);
   const port = await freePort();
   const { child } = await startChild('go-reverseproxy', binary, [
     String(port),
@@ -164,6 +184,42 @@ export async function startGoReverseProxy(upstream: Upstream, tls: Tls, dir: str
     GO_PEER.upstreamToken,
   ]);
   return { name: 'go-reverseproxy', kind: 'go', origin: `https://127.0.0.1:${port}`, headers: { authorization: `Bearer ${GO_PEER.token}` }, pid: child.pid, stop: () => child.stop() };
+}
+
+/**
+ * The native-core prototype (bench/native-core, BENCHMARKS.md): the Go serving core, which
+ * starts kubegate's decider (compiled like kubegate, `tsc` into dist/native-core, not run under
+ * tsx) as its child, so that the target's process tree — memory and CPU — holds both. The
+ * decider sets up its store like the kubegate target (a `bench` cluster, a member user) and
+ * names the user's token in its ready line. `cluster`: another API server than the bench's
+ * upstream (tests: the fake kube-apiserver), its CA file and the proxy's credential there.
+ * `decisionCache`: variant 2, the core reuses a decision for an identical head (row
+ * `native-core-cached`).
+ */
+export async function startNativeCore(upstream: Pick<Upstream, 'origin'>, tls: Tls, dir: string, options: NativeCoreOptions = {}): Promise<Target> {
+  const { cluster = { caFile: tls.caFile, token: GO_PEER.upstreamToken }, decisionCache = false } = options;
+  const name = decisionCache ? 'native-core-cached' : 'native-core';
+  const binary = buildGoProgram('native-core', dir);
+  const compiled = spawnSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', 'bench/native-core/tsconfig.json'], { cwd: REPO, encoding: 'utf8' });
+  if (compiled.status !== 0) throw new Error(`building bench/native-core/decider.ts failed: ${compiled.stdout}${compiled.stderr}`);
+  const home = join(dir, `${name}-data`);
+  mkdirSync(home, { recursive: true });
+  const socket = join(home, 'decider.sock');
+  const auditFile = join(home, 'audit.log');
+  const port = await freePort();
+  const decider = [process.execPath, join(REPO, 'dist/native-core/bench/native-core/decider.js'), socket, home, upstream.origin, cluster.caFile, cluster.token, auditFile];
+  const env = { ...process.env, NATIVE_CORE_DECISION_CACHE: decisionCache ? '1' : '0' };
+  const { child, readyLine } = await startChild(name, binary, [String(port), tls.certFile, tls.keyFile, socket, ...decider], { cwd: REPO, env });
+  const ready = JSON.parse(readyLine) as { decider: { token: string; tokenName: string } };
+  return {
+    name,
+    kind: 'native-core',
+    origin: `https://127.0.0.1:${port}`,
+    headers: { authorization: `Bearer ${ready.decider.token}` },
+    pid: child.pid,
+    nativeCore: { tokenName: ready.decider.tokenName, auditFile, revoke: () => child.send(`revoke ${ready.decider.tokenName}`) },
+    stop: () => child.stop(),
+  };
 }
 
 export async function startNginx(upstream: Upstream, tls: Tls, dir: string): Promise<Target> {

@@ -115,15 +115,17 @@ export function writeStatus(res: ServerResponse, err: KubegateError, form: 'stat
     res.destroy();
     return;
   }
+  const answer = statusAnswer(err, form);
+  res.writeHead(answer.status, ['Content-Type', answer.contentType, 'Content-Length', String(answer.body.length), 'Cache-Control', 'no-store']);
+  res.end(answer.body);
+}
+
+/** What `writeStatus` sends for `err` in `form`: the HTTP status, the content type and the body. */
+export function statusAnswer(err: KubegateError, form: 'status' | 'discovery' = 'status'): { readonly status: number; readonly contentType: string; readonly body: Buffer } {
   if (form === 'discovery' && err.status >= 500) {
-    const text = Buffer.from(`${err.message} (${err.code})\n`, 'utf8');
-    res.writeHead(err.status === 503 || err.status === 504 ? 502 : err.status, ['Content-Type', 'text/plain; charset=utf-8', 'Content-Length', String(text.length), 'Cache-Control', 'no-store']);
-    res.end(text);
-    return;
+    return { status: err.status === 503 || err.status === 504 ? 502 : err.status, contentType: 'text/plain; charset=utf-8', body: Buffer.from(`${err.message} (${err.code})\n`, 'utf8') };
   }
-  const body = statusBody(err);
-  res.writeHead(err.status, ['Content-Type', 'application/json', 'Content-Length', String(body.length), 'Cache-Control', 'no-store']);
-  res.end(body);
+  return { status: err.status, contentType: 'application/json', body: statusBody(err) };
 }
 
 /** The paths client-go's discovery reads without decoding a Status (`Raw()`), relative to the cluster. */

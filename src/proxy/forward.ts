@@ -642,8 +642,21 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
   return { handleRequest, handleUpgrade, closeStreams, openStreams: () => [...open], openStreamCount: () => open.size, openStreamCounts };
 }
 
+/** What an exchange keeps of its admission for its audit record (and here for `closeStreams`). */
+export interface AdmissionFactsHolder {
+  clusterId: string;
+  path: string;
+  longRunning: boolean;
+  user: UserInfo;
+  authenticated: boolean;
+  tokenName: string;
+  role: ClusterRole | null;
+  impersonated: UserInfo | undefined;
+  via: 'direct' | 'agent' | null;
+}
+
 /** Copies what admission learnt onto the exchange, for its audit record and `closeStreams`. */
-function learn(ex: Exchange, admission: Admission): void {
+export function learn(ex: AdmissionFactsHolder, admission: Admission): void {
   if (admission.target !== undefined) {
     ex.clusterId = admission.target.clusterId;
     ex.path = admission.target.path;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 const REPO = new URL('../..', import.meta.url).pathname;
-const TARGETS = ['direct', 'nginx', 'http-proxy-3', 'node-http', 'go-reverseproxy', 'kubegate', 'kubegate-w2', 'kubegate-agent'];
+const TARGETS = ['direct', 'nginx', 'http-proxy-3', 'node-http', 'go-reverseproxy', 'native-core', 'kubegate', 'kubegate-w2', 'kubegate-agent'];
 const PROXIES = TARGETS.filter((target) => target !== 'direct');
 
 describe('npm run bench -- --smoke', () => {
@@ -90,8 +90,8 @@ describe('npm run bench -- --smoke', () => {
     assert.ok(results.targetsCheck.length > 0);
   });
 
-  test('kubegate holds every watch, delivers every event and closes every dropped watch upstream, because a leak is a bug even in a smoke run', () => {
-    for (const row of results.watches.filter((r: any) => r.target.startsWith('kubegate'))) {
+  test('kubegate (and the native-core prototype in front of its decisions) holds every watch, delivers every event and closes every dropped watch upstream, because a leak is a bug even in a smoke run', () => {
+    for (const row of results.watches.filter((r: any) => r.target.startsWith('kubegate') || r.target === 'native-core')) {
       assert.equal(row.opened, row.watches, `${row.target} opened`);
       assert.equal(row.eventsReceived, row.eventsExpected, `${row.target} events`);
       assert.equal(row.upstreamOpenAfter1s, 0, `${row.target} upstream watches left open`);

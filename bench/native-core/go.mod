@@ -1,0 +1,3 @@
+module kubegate.bench/nativecore
+
+go 1.19
