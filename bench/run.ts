@@ -21,7 +21,7 @@ import { checkTargets, formatResults } from './report.js';
 import type { BenchResults, Machine, WebhookResult } from './report.js';
 import { execSessions, firstRequest, heldWatches, largeList, revocation, smallGet } from './scenarios.js';
 import type { BenchSettings } from './scenarios.js';
-import { createTls, directTarget, kubegateEntry, startBareForwarder, startGoReverseProxy, startKubegate, startNativeCore, startNginx, startUpstream } from './targets.js';
+import { createTls, directTarget, kubegateEntry, nativeCoreDeciderEntry, startBareForwarder, startGoReverseProxy, startKubegate, startNativeCore, startNginx, startUpstream } from './targets.js';
 import type { Target } from './targets.js';
 import { webhookScenario } from './webhook.js';
 
@@ -156,8 +156,9 @@ async function main(): Promise<void> {
     const machine = describeMachine();
     // kubegate is compiled before any process starts: the build blocks this process, and a
     // child started during it would miss its ready deadline on a loaded machine.
-    log('building kubegate (dist/)');
+    log('building kubegate and the native-core decider');
     kubegateEntry();
+    nativeCoreDeciderEntry();
     log(`starting upstream and targets in ${workDir}`);
     const tls = await createTls(workDir);
     const upstream = await startUpstream(tls);

@@ -7,7 +7,7 @@
  * the upstream ignores that prefix, so the peers forward paths unchanged.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
 import { createCertificateAuthority, issueServingCertificate } from '../src/pki/certificates.js';
@@ -24,19 +24,38 @@ const builtTrees = new Map<string, string>();
 const SHIPPED_PROXY_NODE_ARGS = ['--max-semi-space-size=4'];
 
 /**
- * kubegate as it ships: the tree's compiled `dist/cmd/main.js` (`npm run build`, done here
- * once per tree and run), not tsx's on-the-fly transpile, whose loader and source cache
- * add memory and whose helpers add CPU the product does not have. The harness itself and
- * the bare peers stay on tsx.
+ * Compiles a tsconfig of `repo` into `<repo>/dist-bench-<pid>-<label>/` — beside dist/, at its
+ * depth, so that node_modules and `../package.json` resolve as from dist/ — once per harness
+ * process, removed when it exits. Each harness gets its own output: two runs at once (the
+ * test suite runs the bench smoke and the native-core tests side by side) never read each
+ * other's half-written files, and dist/ is left alone.
+ */
+function compileForBench(repo: string, project: string, label: string): string {
+  const key = `${repo}\0${project}`;
+  const built = builtTrees.get(key);
+  if (built !== undefined) return built;
+  const outDir = join(repo, `dist-bench-${process.pid}-${label}`);
+  rmSync(outDir, { recursive: true, force: true });
+  process.once('exit', () => rmSync(outDir, { recursive: true, force: true }));
+  const result = spawnSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', project, '--outDir', outDir], { cwd: repo, encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`building ${project} in ${repo} failed: ${result.stdout}${result.stderr}`);
+  builtTrees.set(key, outDir);
+  return outDir;
+}
+
+/**
+ * kubegate as it ships: the tree compiled as `npm run build` compiles it (tsconfig.build.json),
+ * once per tree and run, not tsx's on-the-fly transpile, whose loader and source cache add
+ * memory and whose helpers add CPU the product does not have. The harness itself and the
+ * bare peers stay on tsx.
  */
 export function kubegateEntry(repo: string = REPO): string {
-  const built = builtTrees.get(repo);
-  if (built !== undefined) return built;
-  const result = spawnSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: repo, encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`building ${repo} failed: ${result.stdout}${result.stderr}`);
-  const entry = join(repo, 'dist/cmd/main.js');
-  builtTrees.set(repo, entry);
-  return entry;
+  return join(compileForBench(repo, 'tsconfig.build.json', `kubegate-${builtTrees.size}`), 'cmd/main.js');
+}
+
+/** The native-core prototype's decider (bench/native-core/decider.ts), compiled like kubegate. */
+export function nativeCoreDeciderEntry(): string {
+  return join(compileForBench(REPO, 'bench/native-core/tsconfig.json', 'native-core'), 'bench/native-core/decider.js');
 }
 
 export interface Tls {
@@ -188,7 +207,7 @@ export async function startGoReverseProxy(upstream: Upstream, tls: Tls, dir: str
 
 /**
  * The native-core prototype (bench/native-core, BENCHMARKS.md): the Go serving core, which
- * starts kubegate's decider (compiled like kubegate, `tsc` into dist/native-core, not run under
+ * starts kubegate's decider (compiled like kubegate, nativeCoreDeciderEntry, not run under
  * tsx) as its child, so that the target's process tree — memory and CPU — holds both. The
  * decider sets up its store like the kubegate target (a `bench` cluster, a member user) and
  * names the user's token in its ready line. `cluster`: another API server than the bench's
@@ -200,14 +219,12 @@ export async function startNativeCore(upstream: Pick<Upstream, 'origin'>, tls: T
   const { cluster = { caFile: tls.caFile, token: GO_PEER.upstreamToken }, decisionCache = false } = options;
   const name = decisionCache ? 'native-core-cached' : 'native-core';
   const binary = buildGoProgram('native-core', dir);
-  const compiled = spawnSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', 'bench/native-core/tsconfig.json'], { cwd: REPO, encoding: 'utf8' });
-  if (compiled.status !== 0) throw new Error(`building bench/native-core/decider.ts failed: ${compiled.stdout}${compiled.stderr}`);
   const home = join(dir, `${name}-data`);
   mkdirSync(home, { recursive: true });
   const socket = join(home, 'decider.sock');
   const auditFile = join(home, 'audit.log');
   const port = await freePort();
-  const decider = [process.execPath, join(REPO, 'dist/native-core/bench/native-core/decider.js'), socket, home, upstream.origin, cluster.caFile, cluster.token, auditFile];
+  const decider = [process.execPath, nativeCoreDeciderEntry(), socket, home, upstream.origin, cluster.caFile, cluster.token, auditFile];
   const env = { ...process.env, NATIVE_CORE_DECISION_CACHE: decisionCache ? '1' : '0' };
   const { child, readyLine } = await startChild(name, binary, [String(port), tls.certFile, tls.keyFile, socket, ...decider], { cwd: REPO, env });
   const ready = JSON.parse(readyLine) as { decider: { token: string; tokenName: string } };
