@@ -170,6 +170,45 @@ describe('audit request lines', () => {
     );
   });
 
+  it('are the JSON of each record when one after another they share some identity fields, the same group arrays included, and not others', () => {
+    // Each record is the previous one with one field (or none) changed, to one of a few values,
+    // each the very same object every time it is drawn: the line reuses what it can from the
+    // previous record, and must never reuse a field that changed.
+    const sameLength = ['dev', 'ops'];
+    const pools = {
+      time: [Date.UTC(2026, 11, 5, 6, 0, 0), Date.UTC(2026, 11, 5, 6, 0, 0, 7), Date.UTC(2026, 11, 5, 6, 0, 0, 42), Date.UTC(2026, 11, 5, 6, 0, 1, 999), Date.UTC(1969, 11, 31, 23, 59, 59, 1)],
+      user: ['u-alice', 'u-bob', null],
+      groups: [Object.freeze(['dev']), Object.freeze(['dev', 'ops']), Object.freeze([] as string[]), sameLength],
+      impersonated: [null, { user: 'carol', uid: '', groups: ['dev'], extra: {} }],
+      tokenName: ['t-abc', 't-def', null],
+      cluster: ['edge', 'core', null],
+      role: ['member', 'viewer', null],
+    } as const;
+    const fields = Object.keys(pools) as (keyof typeof pools)[];
+    const steps = fc.array(fc.record({ field: fc.constantFrom(...fields, undefined), pick: fc.nat(4), mutate: fc.boolean() }), { minLength: 1, maxLength: 16 });
+    fc.assert(
+      fc.property(steps, (changes) => {
+        const lines: string[] = [];
+        const sink = createAuditSink({ enabled: true, file: undefined, destination: { write: (chunk: string) => void lines.push(chunk) } });
+        const expected: string[] = [];
+        let entry: AuditRecord = record('/api/v1/namespaces/default/pods');
+        for (const { field, pick, mutate } of changes) {
+          if (field !== undefined) {
+            const pool = pools[field];
+            entry = { ...entry, [field]: pool[pick % pool.length] };
+          }
+          // An array that is not frozen, changed in place between two records, shows its new content.
+          if (mutate) sameLength[1] = sameLength[1] === 'ops' ? 'sre' : 'ops';
+          sink.write(entry);
+          const { time, ...rest } = entry;
+          expected.push(`${JSON.stringify({ type: 'audit', kind: 'request', time: new Date(time).toISOString(), ...rest })}\n`);
+        }
+        sink.close();
+        assert.equal(lines.join(''), expected.join(''));
+      }),
+    );
+  });
+
   it('reach the destination in batches, in order, and all of them once the sink is closed', () => {
     const writes: string[] = [];
     const sink = createAuditSink({ enabled: true, file: undefined, destination: { write: (chunk: string) => void writes.push(chunk) } });
