@@ -21,7 +21,7 @@ const REPO = new URL('..', import.meta.url).pathname;
 const NODE_ARGS = ['--import', 'tsx'];
 const builtTrees = new Map<string, string>();
 /** The node options the proxy ships with (`npm start`, deploy/proxy's NODE_OPTIONS); `nodeArgs` come after and win. */
-const SHIPPED_PROXY_NODE_ARGS = ['--max-semi-space-size=4'];
+const SHIPPED_PROXY_NODE_ARGS = ['--max-semi-space-size=16'];
 
 /**
  * Compiles a tsconfig of `repo` into `<repo>/dist-bench-<pid>-<label>/` — beside dist/, at its
