@@ -174,7 +174,7 @@ function requestLine(record: AuditRecord): string {
   );
 }
 
-/** The second last formatted, and its ISO text up to the milliseconds (`2026-12-05T06:00:00.`). */
+/** The second whose text was made last, and that text up to the milliseconds (`2026-12-05T06:00:00.`). */
 let isoSecond = Number.NaN;
 let isoSecondText = '';
 
