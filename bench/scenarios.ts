@@ -12,6 +12,8 @@ import { cpuSeconds, rssBytes, sampleRss, startChild } from './processes.js';
 import { CLUSTER_PATH, createUserToken } from './targets.js';
 import type { Target, Tls, Upstream } from './targets.js';
 import { watchLoopStalls } from './loop-stalls.js';
+import { slowestOf, upstreamRound } from './round-waits.js';
+import type { RoundWaits } from './round-waits.js';
 import { runWrk } from './wrk.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
@@ -76,20 +78,44 @@ export interface SmallRow {
   readonly proxyCores: number | null;
   readonly generatorCores: number;
   readonly rounds: number;
+  /** Where this round's slowest requests waited (round-waits.ts). */
+  readonly waits: RoundWaits;
+  /** Every round of this target and concurrency (the row's figures are the median round's), in order. */
+  readonly everyRound: readonly RoundOfSmallGet[];
 }
 
-export async function smallGet(targets: readonly Target[], settings: BenchSettings): Promise<SmallRow[]> {
-  const runs = new Map<string, SmallRow[]>();
+/** One small-GET round's latency figures and waits. */
+export interface RoundOfSmallGet {
+  readonly requestsPerSecond: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly loopDelayMaxMs: number | null;
+  readonly waits: RoundWaits;
+}
+
+/** `upstream`: the bench upstream, whose own figures per round the rows then carry (round-waits.ts). */
+export async function smallGet(targets: readonly Target[], settings: BenchSettings, upstream?: Pick<Upstream, 'round'>): Promise<SmallRow[]> {
+  const runs = new Map<string, Omit<SmallRow, 'everyRound'>[]>();
   for (let round = 0; round < settings.rounds; round++) {
     for (const connections of settings.concurrencies) {
       for (const target of targets) {
         const url = `${target.origin}${SMALL_PATH}`;
         if (round === 0 && !settings.quick) await runWrk({ url, connections, durationSeconds: 1, headers: target.headers, workDir: settings.workDir });
         const stallsOfRound = target.kubegate === undefined ? undefined : await watchLoopStalls(target.kubegate.metricsUrl);
+        const upstreamBefore = await upstream?.round();
+        const startedAt = Date.now();
         const cpuBefore = target.pid === undefined ? 0 : cpuSeconds(target.pid);
         const result = await runWrk({ url, connections, durationSeconds: settings.smallSeconds, headers: target.headers, workDir: settings.workDir });
         const proxyCores = target.pid === undefined ? null : (cpuSeconds(target.pid) - cpuBefore) / result.durationSeconds;
+        const endedAt = Date.now();
+        const upstreamAfter = upstreamBefore === undefined ? undefined : await upstream?.round();
         const stalls = await stallsOfRound?.();
+        const slow = target.kubegate?.slowRequests.between(startedAt, endedAt);
+        const waits: RoundWaits = {
+          slowRequests: slow === undefined ? null : slow.length,
+          slowest: slow === undefined ? null : slowestOf(slow),
+          upstream: upstreamBefore === undefined || upstreamAfter === undefined ? null : upstreamRound(upstreamBefore, upstreamAfter),
+        };
         const key = `${target.name}/${connections}`;
         const list = runs.get(key) ?? [];
         list.push({
@@ -105,12 +131,16 @@ export async function smallGet(targets: readonly Target[], settings: BenchSettin
           proxyCores,
           generatorCores: result.generatorCores,
           rounds: settings.rounds,
+          waits,
         });
         runs.set(key, list);
       }
     }
   }
-  return [...runs.values()].map((list) => median(list, (row) => row.requestsPerSecond));
+  return [...runs.values()].map((list) => ({
+    ...median(list, (row) => row.requestsPerSecond),
+    everyRound: list.map(({ requestsPerSecond, p99Ms, maxMs, loopDelayMaxMs, waits }) => ({ requestsPerSecond, p99Ms, maxMs, loopDelayMaxMs, waits })),
+  }));
 }
 
 // --- large lists ---------------------------------------------------------------------------

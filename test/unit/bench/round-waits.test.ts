@@ -1,0 +1,70 @@
+/**
+ * The bench's reading of where a small-GET round's slowest requests waited (bench/round-waits.ts):
+ * kubegate's `slow request` lines as its own logger writes them, the upstream's round
+ * readings, and the short table the report prints from them.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { formatRoundWaits } from '../../../bench/report.js';
+import type { BenchResults } from '../../../bench/report.js';
+import { createSlowRequestLog, describeSlowest, parseSlowRequestLine, parseUpstreamRoundReading, slowestOf, upstreamRound } from '../../../bench/round-waits.js';
+import type { SmallRow } from '../../../bench/scenarios.js';
+import { createLogger } from '../../../src/log.js';
+import { slowRequestTimings } from '../../../src/proxy/forward.js';
+
+/** Lines exactly as kubegate's logger writes them. */
+function kubegateLines(write: (logger: ReturnType<typeof createLogger>) => void): string[] {
+  const lines: string[] = [];
+  const logger = createLogger({ level: 'info', name: 'proxy', destination: { write: (text: string) => lines.push(...text.split('\n').filter((line) => line !== '')) } });
+  write(logger);
+  return lines;
+}
+
+test("reads kubegate's slow-request lines as its logger writes them, and nothing else", () => {
+  const timings = slowRequestTimings(1000, { dispatched: 1000.5, connected: 1190.5, head: 1200, upstreamEnd: 1201 }, 210);
+  const lines = kubegateLines((logger) => {
+    logger.info({ cluster: 'bench' }, 'kubegate proxy is serving');
+    logger.warn({ cluster: 'bench', method: 'GET', status: 200, ...timings }, 'slow request');
+    logger.warn({ cluster: 'bench', method: 'GET', status: 499, ...slowRequestTimings(2000, { dispatched: 2000.25, connected: 0, head: 0, upstreamEnd: 0 }, 80) }, 'slow request');
+  });
+  assert.equal(lines.length, 3);
+  assert.equal(parseSlowRequestLine(lines[0] as string), undefined);
+  assert.equal(parseSlowRequestLine('{"msg":"slow request", broken'), undefined);
+  const first = parseSlowRequestLine(lines[1] as string);
+  assert.ok(first !== undefined);
+  assert.ok(Math.abs(first.time - Date.now()) < 60_000, 'the ISO time is read as epoch ms');
+  assert.deepEqual({ ...first, time: 0 }, { time: 0, status: 200, durationMs: 210, admitMs: 0.5, connectionMs: 190, upstreamHeadMs: 9.5, upstreamBodyMs: 1, clientWriteMs: 9 });
+  const second = parseSlowRequestLine(lines[2] as string);
+  assert.deepEqual(second && { ...second, time: 0 }, { time: 0, status: 499, durationMs: 80, admitMs: 0.25, connectionMs: 79.75, upstreamHeadMs: null, upstreamBodyMs: null, clientWriteMs: null });
+
+  const log = createSlowRequestLog();
+  for (const line of lines) log.onLine(line);
+  const all = log.between(0, Date.now() + 60_000);
+  assert.equal(all.length, 2);
+  assert.deepEqual(log.between(0, 1), []);
+  assert.equal(slowestOf(all)?.durationMs, 210);
+  assert.equal(slowestOf([]), null);
+  assert.equal(describeSlowest(first), '210 = 1+190+10+1+9');
+  assert.equal(describeSlowest(second ?? null), '80 = 0+80+–+–+–');
+});
+
+test("reads the upstream's round readings, refuses anything else, and takes the connections opened over the round", () => {
+  const before = parseUpstreamRoundReading('{"loopDelayMaxMs":3.1,"connectionsAccepted":40,"connectionsOpen":30}');
+  const after = parseUpstreamRoundReading('{"loopDelayMaxMs":12.5,"connectionsAccepted":56,"connectionsOpen":46}');
+  assert.deepEqual(upstreamRound(before, after), { loopDelayMaxMs: 12.5, connectionsOpened: 16, connectionsOpen: 46 });
+  assert.throws(() => parseUpstreamRoundReading('{"openWatches":0}'), /not an upstream round reading/);
+});
+
+test('the report shows each row its round with the highest max, and leaves the table out for a run recorded without these figures', () => {
+  const recorded = JSON.parse(readFileSync(new URL('../../../bench/recorded/2026-12-05-final.json', import.meta.url), 'utf8')) as BenchResults;
+  assert.deepEqual(formatRoundWaits(recorded.small), []);
+  const base = recorded.small.find((row) => row.target === 'kubegate' && row.connections === 16) as SmallRow;
+  const quiet = { requestsPerSecond: 5600, p99Ms: 9, maxMs: 21, loopDelayMaxMs: 20, waits: { slowRequests: 0, slowest: null, upstream: { loopDelayMaxMs: 9, connectionsOpened: 0, connectionsOpen: 40 } } };
+  const slowest = { time: 0, status: 200, durationMs: 205, admitMs: 0.1, connectionMs: 201, upstreamHeadMs: 2, upstreamBodyMs: 0.5, clientWriteMs: 1.4 };
+  const stalled = { requestsPerSecond: 5500, p99Ms: 160, maxMs: 219, loopDelayMaxMs: 24, waits: { slowRequests: 3, slowest, upstream: { loopDelayMaxMs: 11, connectionsOpened: 16, connectionsOpen: 56 } } };
+  const text = formatRoundWaits([{ ...base, everyRound: [quiet, stalled, quiet] }]).join('\n');
+  const row = text.split('\n').find((line) => line.startsWith('kubegate '));
+  assert.ok(row !== undefined, text);
+  assert.deepEqual(row.trim().split(/\s{2,}/), ['kubegate', '16', '21 / 219 / 21', '219.0', '24.0', '3', '205 = 0+201+2+1+1', '11.0', '16', '56']);
+});
