@@ -101,6 +101,7 @@ export function formatRoundWaits(small: readonly SmallRow[]): string[] {
         fixed(round.loopDelayMaxMs, 1),
         waits.slowRequests === null ? '–' : String(waits.slowRequests),
         describeSlowest(waits.slowest),
+        fixed(waits.slowestEndedAtMs, 0),
         fixed(waits.upstream?.loopDelayMaxMs, 1),
         waits.upstream === null ? '–' : String(waits.upstream.connectionsOpened),
         waits.upstream === null ? '–' : String(waits.upstream.connectionsOpen),
@@ -111,11 +112,12 @@ export function formatRoundWaits(small: readonly SmallRow[]): string[] {
   return [
     '### where the slowest requests waited (per row, its round with the highest max)',
     `"kubegate ≥${SLOW_REQUEST_MS} ms" counts the requests kubegate itself logged as slow (log.slowRequestMs: from their head to the end of the answer); "its slowest"`,
-    'splits the longest: total = admission + waiting for an upstream connection + the upstream\'s answer head + its body + writing to the client (ms).',
+    'splits the longest: total = admission + waiting for an upstream connection + the upstream\'s answer head + its body + writing to the client (ms),',
+    'and says when it ended, ms into the round (the round starts on fresh client connections, and on new upstream ones if the pool closed its idle ones).',
     'A high wrk max with no such request: the wait was outside kubegate\'s handler (TCP, TLS, the client side). "upstream" figures are the bench',
     "upstream's own: its longest loop delay, the TLS connections it accepted during the round (the target's pool opening new ones) and those open at its end.",
     table(
-      ['target', 'c', 'max ms, each round', 'worst max ms', 'loop stall ms', `kubegate ≥${SLOW_REQUEST_MS} ms`, 'its slowest ms (= admit+conn+head+body+write)', 'upstream loop ms', 'upstream new conns', 'upstream open conns'],
+      ['target', 'c', 'max ms, each round', 'worst max ms', 'loop stall ms', `kubegate ≥${SLOW_REQUEST_MS} ms`, 'its slowest ms (= admit+conn+head+body+write)', 'it ended at ms', 'upstream loop ms', 'upstream new conns', 'upstream open conns'],
       rows,
     ),
   ];

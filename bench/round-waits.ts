@@ -59,6 +59,8 @@ export interface RoundWaits {
   readonly slowRequests: number | null;
   /** kubegate rows: the slowest of them, or null (none, or not kubegate). */
   readonly slowest: SlowRequest | null;
+  /** When the slowest ended, ms after the round started (near its duration: at the round's start, new connections). */
+  readonly slowestEndedAtMs: number | null;
   readonly upstream: UpstreamRound | null;
 }
 

@@ -111,9 +111,11 @@ export async function smallGet(targets: readonly Target[], settings: BenchSettin
         const upstreamAfter = upstreamBefore === undefined ? undefined : await upstream?.round();
         const stalls = await stallsOfRound?.();
         const slow = target.kubegate?.slowRequests.between(startedAt, endedAt);
+        const slowest = slow === undefined ? null : slowestOf(slow);
         const waits: RoundWaits = {
           slowRequests: slow === undefined ? null : slow.length,
-          slowest: slow === undefined ? null : slowestOf(slow),
+          slowest,
+          slowestEndedAtMs: slowest === null ? null : slowest.time - startedAt,
           upstream: upstreamBefore === undefined || upstreamAfter === undefined ? null : upstreamRound(upstreamBefore, upstreamAfter),
         };
         const key = `${target.name}/${connections}`;
