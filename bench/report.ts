@@ -105,6 +105,7 @@ export function formatRoundWaits(small: readonly SmallRow[]): string[] {
         fixed(waits.upstream?.loopDelayMaxMs, 1),
         waits.upstream === null ? '–' : String(waits.upstream.connectionsOpened),
         waits.upstream === null ? '–' : String(waits.upstream.connectionsOpen),
+        waits.tcp === null || waits.tcp === undefined ? '–' : `${waits.tcp.timeouts} / ${waits.tcp.synRetransmits} / ${waits.tcp.listenDrops} / ${waits.tcp.retransmittedSegments}`,
       ],
     ];
   });
@@ -116,8 +117,10 @@ export function formatRoundWaits(small: readonly SmallRow[]): string[] {
     'and says when it ended, ms into the round (the round starts on fresh client connections, and on new upstream ones if the pool closed its idle ones).',
     'A high wrk max with no such request: the wait was outside kubegate\'s handler (TCP, TLS, the client side). "upstream" figures are the bench',
     "upstream's own: its longest loop delay, the TLS connections it accepted during the round (the target's pool opening new ones) and those open at its end.",
+    'The "tcp" counters are the machine\'s over the round: retransmission timeouts (each a wait of 200 ms or more), SYNs sent again (1 s), connections',
+    "dropped by a full accept queue, segments retransmitted.",
     table(
-      ['target', 'c', 'max ms, each round', 'worst max ms', 'loop stall ms', `kubegate ≥${SLOW_REQUEST_MS} ms`, 'its slowest ms (= admit+conn+head+body+write)', 'it ended at ms', 'upstream loop ms', 'upstream new conns', 'upstream open conns'],
+      ['target', 'c', 'max ms, each round', 'worst max ms', 'loop stall ms', `kubegate ≥${SLOW_REQUEST_MS} ms`, 'its slowest ms (= admit+conn+head+body+write)', 'it ended at ms', 'upstream loop ms', 'upstream new conns', 'upstream open conns', 'tcp RTO / SYN again / listen drops / retransmits'],
       rows,
     ),
   ];

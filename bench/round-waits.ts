@@ -12,6 +12,8 @@
  *   accepted so far and those open now — the difference over a round is the connections the
  *   target under test opened to it (only that target is loaded; a new connection there is
  *   a proxy pool that closed or lost its idle ones).
+ * - the machine's TCP counters over the round (retransmission timeouts, SYN retransmits,
+ *   listen drops): a wait of 200 ms or more with both loops free is what one of those costs.
  *
  * Why: in the quiet full runs kubegate's single process served a request in ~200 ms at c=16
  * while its own event loop never stalled more than 24 ms (BENCHMARKS.md, 2026-12-05): the
@@ -19,6 +21,8 @@
  * kubegate saw the head (nothing logged although wrk's max is high), for an upstream
  * connection, at the upstream (its loop stalled, or it answered late), or writing to the client.
  */
+
+import { readFileSync } from 'node:fs';
 
 /** Requests at least this long (ms) are logged by kubegate during the bench. */
 export const SLOW_REQUEST_MS = 50;
@@ -53,6 +57,61 @@ export interface UpstreamRoundReading {
   readonly connectionsOpen: number;
 }
 
+/**
+ * The machine's TCP counters that a wait of ~200 ms or more would leave (Linux's minimum
+ * retransmission timeout is 200 ms, a lost SYN waits 1 s), from /proc/net/snmp and
+ * /proc/net/netstat: machine-wide, so over a round on a quiet machine they are the round's.
+ */
+export interface TcpCounters {
+  /** Segments retransmitted (Tcp RetransSegs). */
+  readonly retransmittedSegments: number;
+  /** Retransmission timeouts that fired (TcpExt TCPTimeouts): the 200 ms-and-up waits. */
+  readonly timeouts: number;
+  /** SYNs sent again (TcpExt TCPSynRetrans): a connection that waited 1 s or more. */
+  readonly synRetransmits: number;
+  /** Connections a listener's full accept queue dropped (TcpExt ListenDrops). */
+  readonly listenDrops: number;
+  /** Tail-loss probes sent (TcpExt TCPLossProbes): usually answered, no wait. */
+  readonly lossProbes: number;
+}
+
+const TCP_COUNTERS: readonly [keyof TcpCounters, prefix: string, name: string][] = [
+  ['retransmittedSegments', 'Tcp', 'RetransSegs'],
+  ['timeouts', 'TcpExt', 'TCPTimeouts'],
+  ['synRetransmits', 'TcpExt', 'TCPSynRetrans'],
+  ['listenDrops', 'TcpExt', 'ListenDrops'],
+  ['lossProbes', 'TcpExt', 'TCPLossProbes'],
+];
+
+/** The counters in the text of /proc/net/snmp and /proc/net/netstat (pairs of lines: `Prefix: names…`, `Prefix: values…`); a missing one is 0. */
+export function parseTcpCounters(text: string): TcpCounters {
+  const values = new Map<string, number>();
+  const lines = text.split('\n');
+  for (let i = 0; i + 1 < lines.length; i++) {
+    const names = (lines[i] as string).trim().split(/\s+/);
+    const numbers = (lines[i + 1] as string).trim().split(/\s+/);
+    const prefix = names[0];
+    if (prefix === undefined || !prefix.endsWith(':') || numbers[0] !== prefix || names.length !== numbers.length || !/^-?\d/.test(numbers[1] ?? '')) continue;
+    for (let j = 1; j < names.length; j++) values.set(`${prefix.slice(0, -1)}.${names[j]}`, Number(numbers[j]));
+    i++;
+  }
+  return Object.fromEntries(TCP_COUNTERS.map(([key, prefix, name]) => [key, values.get(`${prefix}.${name}`) ?? 0])) as unknown as TcpCounters;
+}
+
+/** What the counters grew by from `before` to `after`. */
+export function tcpCountersDelta(before: TcpCounters, after: TcpCounters): TcpCounters {
+  return Object.fromEntries(TCP_COUNTERS.map(([key]) => [key, after[key] - before[key]])) as unknown as TcpCounters;
+}
+
+/** The counters now, or undefined where /proc/net is not there (not Linux). */
+export function readTcpCounters(): TcpCounters | undefined {
+  try {
+    return parseTcpCounters(`${readFileSync('/proc/net/snmp', 'utf8')}\n${readFileSync('/proc/net/netstat', 'utf8')}`);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The round's waits, as a small-GET row carries them. */
 export interface RoundWaits {
   /** kubegate rows: how many requests it logged as slow (≥ SLOW_REQUEST_MS) in the round; null for other targets. */
@@ -62,6 +121,8 @@ export interface RoundWaits {
   /** When the slowest ended, ms after the round started (near its duration: at the round's start, new connections). */
   readonly slowestEndedAtMs: number | null;
   readonly upstream: UpstreamRound | null;
+  /** The machine's TCP counters over the round (null where not readable). */
+  readonly tcp: TcpCounters | null;
 }
 
 function numberOrNull(value: unknown): number | null {

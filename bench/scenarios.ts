@@ -12,7 +12,7 @@ import { cpuSeconds, rssBytes, sampleRss, startChild } from './processes.js';
 import { CLUSTER_PATH, createUserToken } from './targets.js';
 import type { Target, Tls, Upstream } from './targets.js';
 import { watchLoopStalls } from './loop-stalls.js';
-import { slowestOf, upstreamRound } from './round-waits.js';
+import { readTcpCounters, slowestOf, tcpCountersDelta, upstreamRound } from './round-waits.js';
 import type { RoundWaits } from './round-waits.js';
 import { runWrk } from './wrk.js';
 
@@ -103,11 +103,13 @@ export async function smallGet(targets: readonly Target[], settings: BenchSettin
         if (round === 0 && !settings.quick) await runWrk({ url, connections, durationSeconds: 1, headers: target.headers, workDir: settings.workDir });
         const stallsOfRound = target.kubegate === undefined ? undefined : await watchLoopStalls(target.kubegate.metricsUrl);
         const upstreamBefore = await upstream?.round();
+        const tcpBefore = readTcpCounters();
         const startedAt = Date.now();
         const cpuBefore = target.pid === undefined ? 0 : cpuSeconds(target.pid);
         const result = await runWrk({ url, connections, durationSeconds: settings.smallSeconds, headers: target.headers, workDir: settings.workDir });
         const proxyCores = target.pid === undefined ? null : (cpuSeconds(target.pid) - cpuBefore) / result.durationSeconds;
         const endedAt = Date.now();
+        const tcpAfter = readTcpCounters();
         const upstreamAfter = upstreamBefore === undefined ? undefined : await upstream?.round();
         const stalls = await stallsOfRound?.();
         const slow = target.kubegate?.slowRequests.between(startedAt, endedAt);
@@ -117,6 +119,7 @@ export async function smallGet(targets: readonly Target[], settings: BenchSettin
           slowest,
           slowestEndedAtMs: slowest === null ? null : slowest.time - startedAt,
           upstream: upstreamBefore === undefined || upstreamAfter === undefined ? null : upstreamRound(upstreamBefore, upstreamAfter),
+          tcp: tcpBefore === undefined || tcpAfter === undefined ? null : tcpCountersDelta(tcpBefore, tcpAfter),
         };
         const key = `${target.name}/${connections}`;
         const list = runs.get(key) ?? [];

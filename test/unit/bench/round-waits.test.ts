@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { formatRoundWaits } from '../../../bench/report.js';
 import type { BenchResults } from '../../../bench/report.js';
-import { createSlowRequestLog, describeSlowest, parseSlowRequestLine, parseUpstreamRoundReading, slowestOf, upstreamRound } from '../../../bench/round-waits.js';
+import { createSlowRequestLog, describeSlowest, parseSlowRequestLine, parseTcpCounters, parseUpstreamRoundReading, readTcpCounters, slowestOf, tcpCountersDelta, upstreamRound } from '../../../bench/round-waits.js';
 import type { SmallRow } from '../../../bench/scenarios.js';
 import { createLogger } from '../../../src/log.js';
 import { slowRequestTimings } from '../../../src/proxy/forward.js';
@@ -60,11 +60,25 @@ test('the report shows each row its round with the highest max, and leaves the t
   const recorded = JSON.parse(readFileSync(new URL('../../../bench/recorded/2026-12-05-final.json', import.meta.url), 'utf8')) as BenchResults;
   assert.deepEqual(formatRoundWaits(recorded.small), []);
   const base = recorded.small.find((row) => row.target === 'kubegate' && row.connections === 16) as SmallRow;
-  const quiet = { requestsPerSecond: 5600, p99Ms: 9, maxMs: 21, loopDelayMaxMs: 20, waits: { slowRequests: 0, slowest: null, slowestEndedAtMs: null, upstream: { loopDelayMaxMs: 9, connectionsOpened: 0, connectionsOpen: 40 } } };
+  const quiet = { requestsPerSecond: 5600, p99Ms: 9, maxMs: 21, loopDelayMaxMs: 20, waits: { slowRequests: 0, slowest: null, slowestEndedAtMs: null, upstream: { loopDelayMaxMs: 9, connectionsOpened: 0, connectionsOpen: 40 }, tcp: null } };
   const slowest = { time: 0, status: 200, durationMs: 205, admitMs: 0.1, connectionMs: 201, upstreamHeadMs: 2, upstreamBodyMs: 0.5, clientWriteMs: 1.4 };
-  const stalled = { requestsPerSecond: 5500, p99Ms: 160, maxMs: 219, loopDelayMaxMs: 24, waits: { slowRequests: 3, slowest, slowestEndedAtMs: 230, upstream: { loopDelayMaxMs: 11, connectionsOpened: 16, connectionsOpen: 56 } } };
+  const stalled = { requestsPerSecond: 5500, p99Ms: 160, maxMs: 219, loopDelayMaxMs: 24, waits: { slowRequests: 3, slowest, slowestEndedAtMs: 230, upstream: { loopDelayMaxMs: 11, connectionsOpened: 16, connectionsOpen: 56 }, tcp: { retransmittedSegments: 3, timeouts: 1, synRetransmits: 0, listenDrops: 0, lossProbes: 2 } } };
   const text = formatRoundWaits([{ ...base, everyRound: [quiet, stalled, quiet] }]).join('\n');
   const row = text.split('\n').find((line) => line.startsWith('kubegate '));
   assert.ok(row !== undefined, text);
-  assert.deepEqual(row.trim().split(/\s{2,}/), ['kubegate', '16', '21 / 219 / 21', '219.0', '24.0', '3', '205 = 0+201+2+1+1', '230', '11.0', '16', '56']);
+  assert.deepEqual(row.trim().split(/\s{2,}/), ['kubegate', '16', '21 / 219 / 21', '219.0', '24.0', '3', '205 = 0+201+2+1+1', '230', '11.0', '16', '56', '1 / 0 / 0 / 3']);
+});
+
+test("reads the machine's TCP counters from /proc/net/snmp and /proc/net/netstat text, and what they grew by", () => {
+  // Shortened lines in the kernel's format: a line of names, then a line of values, per prefix.
+  const snmp = 'Ip: Forwarding DefaultTTL\nIp: 1 64\nTcp: RtoAlgorithm RtoMin RetransSegs InErrs\nTcp: 1 200 260957 4\nUdp: InDatagrams\nUdp: 7\n';
+  const netstat = 'TcpExt: SyncookiesSent ListenOverflows ListenDrops TCPLossProbes TCPTimeouts TCPSynRetrans\nTcpExt: 0 468282 468282 230660 38073 26093\nIpExt: InNoRoutes\nIpExt: 0\n';
+  const before = parseTcpCounters(`${snmp}\n${netstat}`);
+  assert.deepEqual(before, { retransmittedSegments: 260957, timeouts: 38073, synRetransmits: 26093, listenDrops: 468282, lossProbes: 230660 });
+  const after = parseTcpCounters(`${snmp.replace('260957', '260960')}\n${netstat.replace('38073 26093', '38074 26093')}`);
+  assert.deepEqual(tcpCountersDelta(before, after), { retransmittedSegments: 3, timeouts: 1, synRetransmits: 0, listenDrops: 0, lossProbes: 0 });
+  assert.deepEqual(parseTcpCounters('nothing here'), { retransmittedSegments: 0, timeouts: 0, synRetransmits: 0, listenDrops: 0, lossProbes: 0 });
+  // This machine's own files parse to whole numbers (Linux; elsewhere there is nothing to read).
+  const now = readTcpCounters();
+  if (now !== undefined) for (const value of Object.values(now)) assert.ok(Number.isInteger(value) && value >= 0, JSON.stringify(now));
 });
