@@ -88,10 +88,13 @@ export function formatRoundWaits(small: readonly SmallRow[]): string[] {
     const rounds: readonly RoundOfSmallGet[] = row.everyRound ?? [];
     return rounds.reduce<RoundOfSmallGet | undefined>((found, round) => (found === undefined || round.maxMs > found.maxMs ? round : found), undefined);
   };
+  const coldest = (row: SmallRow): NonNullable<RoundOfSmallGet['warmUp']> | undefined =>
+    (row.everyRound ?? []).reduce<RoundOfSmallGet['warmUp'] | undefined>((found, round) => (round.warmUp != null && (found == null || round.warmUp.maxMs > found.maxMs) ? round.warmUp : found), undefined) ?? undefined;
   const rows = small.flatMap((row) => {
     const round = worst(row);
     if (round === undefined) return [];
     const { waits } = round;
+    const cold = coldest(row);
     return [
       [
         row.target,
@@ -106,6 +109,9 @@ export function formatRoundWaits(small: readonly SmallRow[]): string[] {
         waits.upstream === null ? '–' : String(waits.upstream.connectionsOpened),
         waits.upstream === null ? '–' : String(waits.upstream.connectionsOpen),
         waits.tcp === null || waits.tcp === undefined ? '–' : `${waits.tcp.timeouts} / ${waits.tcp.synRetransmits} / ${waits.tcp.listenDrops} / ${waits.tcp.retransmittedSegments}`,
+        fixed(cold?.maxMs, 1),
+        cold === undefined ? '–' : describeSlowest(cold.waits.slowest),
+        cold?.waits.upstream == null ? '–' : String(cold.waits.upstream.connectionsOpened),
       ],
     ];
   });
@@ -118,9 +124,10 @@ export function formatRoundWaits(small: readonly SmallRow[]): string[] {
     'A high wrk max with no such request: the wait was outside kubegate\'s handler (TCP, TLS, the client side). "upstream" figures are the bench',
     "upstream's own: its longest loop delay, the TLS connections it accepted during the round (the target's pool opening new ones) and those open at its end.",
     'The "tcp" counters are the machine\'s over the round: retransmission timeouts (each a wait of 200 ms or more), SYNs sent again (1 s), connections',
-    "dropped by a full accept queue, segments retransmitted.",
+    "dropped by a full accept queue, segments retransmitted. The last three are the row's slowest 1-second warm-up (before every round of a full run):",
+    'the cold start, where a pool that closed its idle connections since the target\'s previous round opens them again.',
     table(
-      ['target', 'c', 'max ms, each round', 'worst max ms', 'loop stall ms', `kubegate ≥${SLOW_REQUEST_MS} ms`, 'its slowest ms (= admit+conn+head+body+write)', 'it ended at ms', 'upstream loop ms', 'upstream new conns', 'upstream open conns', 'tcp RTO / SYN again / listen drops / retransmits'],
+      ['target', 'c', 'max ms, each round', 'worst max ms', 'loop stall ms', `kubegate ≥${SLOW_REQUEST_MS} ms`, 'its slowest ms (= admit+conn+head+body+write)', 'it ended at ms', 'upstream loop ms', 'upstream new conns', 'upstream open conns', 'tcp RTO / SYN again / listen drops / retransmits', 'warm-up max ms', 'its slowest ms', 'its new conns'],
       rows,
     ),
   ];

@@ -60,13 +60,13 @@ test('the report shows each row its round with the highest max, and leaves the t
   const recorded = JSON.parse(readFileSync(new URL('../../../bench/recorded/2026-12-05-final.json', import.meta.url), 'utf8')) as BenchResults;
   assert.deepEqual(formatRoundWaits(recorded.small), []);
   const base = recorded.small.find((row) => row.target === 'kubegate' && row.connections === 16) as SmallRow;
-  const quiet = { requestsPerSecond: 5600, p99Ms: 9, maxMs: 21, loopDelayMaxMs: 20, waits: { slowRequests: 0, slowest: null, slowestEndedAtMs: null, upstream: { loopDelayMaxMs: 9, connectionsOpened: 0, connectionsOpen: 40 }, tcp: null } };
+  const quiet = { requestsPerSecond: 5600, p99Ms: 9, maxMs: 21, loopDelayMaxMs: 20, waits: { slowRequests: 0, slowest: null, slowestEndedAtMs: null, upstream: { loopDelayMaxMs: 9, connectionsOpened: 0, connectionsOpen: 40 }, tcp: null }, warmUp: null };
   const slowest = { time: 0, status: 200, durationMs: 205, admitMs: 0.1, connectionMs: 201, upstreamHeadMs: 2, upstreamBodyMs: 0.5, clientWriteMs: 1.4 };
-  const stalled = { requestsPerSecond: 5500, p99Ms: 160, maxMs: 219, loopDelayMaxMs: 24, waits: { slowRequests: 3, slowest, slowestEndedAtMs: 230, upstream: { loopDelayMaxMs: 11, connectionsOpened: 16, connectionsOpen: 56 }, tcp: { retransmittedSegments: 3, timeouts: 1, synRetransmits: 0, listenDrops: 0, lossProbes: 2 } } };
+  const stalled = { requestsPerSecond: 5500, p99Ms: 160, maxMs: 219, loopDelayMaxMs: 24, waits: { slowRequests: 3, slowest, slowestEndedAtMs: 230, upstream: { loopDelayMaxMs: 11, connectionsOpened: 16, connectionsOpen: 56 }, tcp: { retransmittedSegments: 3, timeouts: 1, synRetransmits: 0, listenDrops: 0, lossProbes: 2 } }, warmUp: { maxMs: 230, loopDelayMaxMs: 20, waits: { slowRequests: 16, slowest: { ...slowest, durationMs: 228, connectionMs: 224 }, slowestEndedAtMs: 240, upstream: { loopDelayMaxMs: 8, connectionsOpened: 16, connectionsOpen: 56 }, tcp: null } } };
   const text = formatRoundWaits([{ ...base, everyRound: [quiet, stalled, quiet] }]).join('\n');
   const row = text.split('\n').find((line) => line.startsWith('kubegate '));
   assert.ok(row !== undefined, text);
-  assert.deepEqual(row.trim().split(/\s{2,}/), ['kubegate', '16', '21 / 219 / 21', '219.0', '24.0', '3', '205 = 0+201+2+1+1', '230', '11.0', '16', '56', '1 / 0 / 0 / 3']);
+  assert.deepEqual(row.trim().split(/\s{2,}/), ['kubegate', '16', '21 / 219 / 21', '219.0', '24.0', '3', '205 = 0+201+2+1+1', '230', '11.0', '16', '56', '1 / 0 / 0 / 3', '230.0', '228 = 0+224+2+1+1', '16']);
 });
 
 test("reads the machine's TCP counters from /proc/net/snmp and /proc/net/netstat text, and what they grew by", () => {
