@@ -23,21 +23,16 @@
  */
 
 import { readFileSync } from 'node:fs';
+import type { SlowRequestTimings } from '../src/proxy/forward.js';
 
 /** Requests at least this long (ms) are logged by kubegate during the bench. */
 export const SLOW_REQUEST_MS = 50;
 
-/** One `slow request` line of kubegate (the fields of SlowRequestTimings, forward.ts). */
-export interface SlowRequest {
+/** One `slow request` line of kubegate: its timings (forward.ts), when and with which status. */
+export interface SlowRequest extends SlowRequestTimings {
   /** When it was logged, epoch ms (the line's `time`: ISO text in kubegate's logs, or epoch ms). */
   readonly time: number;
   readonly status: number;
-  readonly durationMs: number;
-  readonly admitMs: number | null;
-  readonly connectionMs: number | null;
-  readonly upstreamHeadMs: number | null;
-  readonly upstreamBodyMs: number | null;
-  readonly clientWriteMs: number | null;
 }
 
 /** What the upstream said about itself over one round. */
