@@ -84,17 +84,20 @@ function table(headers: readonly string[], rows: readonly (readonly string[])[])
  * have none: the table is left out.
  */
 export function formatRoundWaits(small: readonly SmallRow[]): string[] {
-  const worst = (row: SmallRow): RoundOfSmallGet | undefined => {
-    const rounds: readonly RoundOfSmallGet[] = row.everyRound ?? [];
-    return rounds.reduce<RoundOfSmallGet | undefined>((found, round) => (found === undefined || round.maxMs > found.maxMs ? round : found), undefined);
+  /** The row's round with the highest max, and its warm-up with the highest max (old runs: neither). */
+  const extremes = (row: SmallRow): { worst: RoundOfSmallGet | undefined; coldest: RoundOfSmallGet['warmUp'] | undefined } => {
+    let worst: RoundOfSmallGet | undefined;
+    let coldest: RoundOfSmallGet['warmUp'] | undefined;
+    for (const round of row.everyRound ?? []) {
+      if (worst === undefined || round.maxMs > worst.maxMs) worst = round;
+      if (round.warmUp !== null && (coldest === undefined || coldest === null || round.warmUp.maxMs > coldest.maxMs)) coldest = round.warmUp;
+    }
+    return { worst, coldest };
   };
-  const coldest = (row: SmallRow): NonNullable<RoundOfSmallGet['warmUp']> | undefined =>
-    (row.everyRound ?? []).reduce<RoundOfSmallGet['warmUp'] | undefined>((found, round) => (round.warmUp != null && (found == null || round.warmUp.maxMs > found.maxMs) ? round.warmUp : found), undefined) ?? undefined;
   const rows = small.flatMap((row) => {
-    const round = worst(row);
+    const { worst: round, coldest: cold } = extremes(row);
     if (round === undefined) return [];
     const { waits } = round;
-    const cold = coldest(row);
     return [
       [
         row.target,
@@ -108,10 +111,10 @@ export function formatRoundWaits(small: readonly SmallRow[]): string[] {
         fixed(waits.upstream?.loopDelayMaxMs, 1),
         waits.upstream === null ? '–' : String(waits.upstream.connectionsOpened),
         waits.upstream === null ? '–' : String(waits.upstream.connectionsOpen),
-        waits.tcp === null || waits.tcp === undefined ? '–' : `${waits.tcp.timeouts} / ${waits.tcp.synRetransmits} / ${waits.tcp.listenDrops} / ${waits.tcp.retransmittedSegments}`,
+        waits.tcp === null ? '–' : `${waits.tcp.timeouts} / ${waits.tcp.synRetransmits} / ${waits.tcp.listenDrops} / ${waits.tcp.retransmittedSegments}`,
         fixed(cold?.maxMs, 1),
-        cold === undefined ? '–' : describeSlowest(cold.waits.slowest),
-        cold?.waits.upstream == null ? '–' : String(cold.waits.upstream.connectionsOpened),
+        cold === undefined || cold === null ? '–' : describeSlowest(cold.waits.slowest),
+        cold?.waits.upstream === null || cold?.waits.upstream === undefined ? '–' : String(cold.waits.upstream.connectionsOpened),
       ],
     ];
   });
