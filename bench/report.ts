@@ -4,7 +4,8 @@
  * http-proxy-3), and the tracked targets with met / missed. Targets are never asserted:
  * a miss is reported, not failed.
  */
-import type { ExecRow, FirstRequestRow, IdleRow, LargeRow, RevocationRow, SmallRow, WatchRow } from './scenarios.js';
+import { describeSlowest, SLOW_REQUEST_MS } from './round-waits.js';
+import type { ExecRow, FirstRequestRow, IdleRow, LargeRow, RevocationRow, RoundOfSmallGet, SmallRow, WatchRow } from './scenarios.js';
 
 export interface Machine {
   readonly date: string;
@@ -75,6 +76,64 @@ function table(headers: readonly string[], rows: readonly (readonly string[])[])
   const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? '').length)));
   const line = (cells: readonly string[]): string => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ');
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/**
+ * The short table of where the slowest requests waited (round-waits.ts): per row, its round
+ * with the slowest request as served (wrk's max). Runs recorded before these figures existed
+ * have none: the table is left out.
+ */
+export function formatRoundWaits(small: readonly SmallRow[]): string[] {
+  /** The row's round with the highest max, and its warm-up with the highest max (old runs: neither). */
+  const extremes = (row: SmallRow): { worst: RoundOfSmallGet | undefined; coldest: RoundOfSmallGet['warmUp'] | undefined } => {
+    let worst: RoundOfSmallGet | undefined;
+    let coldest: RoundOfSmallGet['warmUp'] | undefined;
+    for (const round of row.everyRound ?? []) {
+      if (worst === undefined || round.maxMs > worst.maxMs) worst = round;
+      if (round.warmUp !== null && (coldest === undefined || coldest === null || round.warmUp.maxMs > coldest.maxMs)) coldest = round.warmUp;
+    }
+    return { worst, coldest };
+  };
+  const rows = small.flatMap((row) => {
+    const { worst: round, coldest: cold } = extremes(row);
+    if (round === undefined) return [];
+    const { waits } = round;
+    return [
+      [
+        row.target,
+        String(row.connections),
+        `${row.everyRound.map((r) => r.maxMs.toFixed(0)).join(' / ')}`,
+        fixed(round.maxMs, 1),
+        fixed(round.loopDelayMaxMs, 1),
+        waits.slowRequests === null ? '–' : String(waits.slowRequests),
+        describeSlowest(waits.slowest),
+        fixed(waits.slowestEndedAtMs, 0),
+        fixed(waits.upstream?.loopDelayMaxMs, 1),
+        waits.upstream === null ? '–' : String(waits.upstream.connectionsOpened),
+        waits.upstream === null ? '–' : String(waits.upstream.connectionsOpen),
+        waits.tcp === null ? '–' : `${waits.tcp.timeouts} / ${waits.tcp.synRetransmits} / ${waits.tcp.listenDrops} / ${waits.tcp.retransmittedSegments}`,
+        fixed(cold?.maxMs, 1),
+        cold === undefined || cold === null ? '–' : describeSlowest(cold.waits.slowest),
+        cold?.waits.upstream === null || cold?.waits.upstream === undefined ? '–' : String(cold.waits.upstream.connectionsOpened),
+      ],
+    ];
+  });
+  if (rows.length === 0) return [];
+  return [
+    '### where the slowest requests waited (per row, its round with the highest max)',
+    `"kubegate ≥${SLOW_REQUEST_MS} ms" counts the requests kubegate itself logged as slow (log.slowRequestMs: from their head to the end of the answer); "its slowest"`,
+    'splits the longest: total = admission + waiting for an upstream connection + the upstream\'s answer head + its body + writing to the client (ms),',
+    'and says when it ended, ms into the round (the round starts on fresh client connections, and on new upstream ones if the pool closed its idle ones).',
+    'A high wrk max with no such request: the wait was outside kubegate\'s handler (TCP, TLS, the client side). "upstream" figures are the bench',
+    "upstream's own: its longest loop delay, the TLS connections it accepted during the round (the target's pool opening new ones) and those open at its end.",
+    'The "tcp" counters are the machine\'s over the round: retransmission timeouts (each a wait of 200 ms or more), SYNs sent again (1 s), connections',
+    "dropped by a full accept queue, segments retransmitted. The last three are the row's slowest 1-second warm-up (before every round of a full run):",
+    'the cold start, where a pool that closed its idle connections since the target\'s previous round opens them again.',
+    table(
+      ['target', 'c', 'max ms, each round', 'worst max ms', 'loop stall ms', `kubegate ≥${SLOW_REQUEST_MS} ms`, 'its slowest ms (= admit+conn+head+body+write)', 'it ended at ms', 'upstream loop ms', 'upstream new conns', 'upstream open conns', 'tcp RTO / SYN again / listen drops / retransmits', 'warm-up max ms', 'its slowest ms', 'its new conns'],
+      rows,
+    ),
+  ];
 }
 
 export function checkTargets(results: Omit<BenchResults, 'targetsCheck'>): TargetCheck[] {
@@ -205,6 +264,8 @@ export function formatResults(results: BenchResults): string {
       ]),
     ),
   );
+  out.push('');
+  out.push(...formatRoundWaits(results.small));
   out.push('');
 
   const largeBase = (target: string, bytes: number): number | undefined => results.large.find((r) => r.target === target && r.bytes === bytes)?.bytesPerSecond;

@@ -10,6 +10,8 @@
  * figures mean nothing. Targets start side by side in every mode. Prints a table and writes `bench-<mode>.json` and
  * `bench-<mode>.txt` to the output directory (default bench/results/). --cpu-prof runs the
  * kubegate processes under node's --cpu-prof and leaves their profiles in DIR/profiles.
+ * --targets a,b,… starts and measures only those rows (names as in the table; e.g. to find
+ * which company a figure of one target needs, BENCHMARKS.md 2026-12-05).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -130,6 +132,7 @@ async function main(): Promise<void> {
       out: { type: 'string' },
       only: { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
+      targets: { type: 'string' },
     },
   });
   if (values.quick === true && values.smoke === true) throw new TypeError('--quick and --smoke: pick one');
@@ -165,17 +168,20 @@ async function main(): Promise<void> {
     const profileDir = values['cpu-prof'] === true ? join(outDir, 'profiles') : undefined;
     if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
     // Started side by side (the order of the list is the order of the rows).
-    const targets: Target[] = await Promise.all([
-      directTarget(upstream),
-      startNginx(upstream, tls, workDir),
-      startBareForwarder('http-proxy-3', upstream, tls),
-      startBareForwarder('node-http', upstream, tls),
-      startGoReverseProxy(upstream, tls, workDir),
-      startNativeCore(upstream, tls, workDir),
-      startKubegate(upstream, tls, workDir, { workers: 1, cpuProfileDir: profileDir }),
-      ...(workers > 1 ? [startKubegate(upstream, tls, workDir, { workers, cpuProfileDir: profileDir })] : []),
-      startKubegate(upstream, tls, workDir, { workers: 1, cpuProfileDir: profileDir, via: 'agent' }),
-    ]);
+    const starters: [name: string, start: () => Target | Promise<Target>][] = [
+      ['direct', () => directTarget(upstream)],
+      ['nginx', () => startNginx(upstream, tls, workDir)],
+      ['http-proxy-3', () => startBareForwarder('http-proxy-3', upstream, tls)],
+      ['node-http', () => startBareForwarder('node-http', upstream, tls)],
+      ['go-reverseproxy', () => startGoReverseProxy(upstream, tls, workDir)],
+      ['native-core', () => startNativeCore(upstream, tls, workDir)],
+      ['kubegate', () => startKubegate(upstream, tls, workDir, { workers: 1, cpuProfileDir: profileDir })],
+      ...(workers > 1 ? [[`kubegate-w${workers}`, () => startKubegate(upstream, tls, workDir, { workers, cpuProfileDir: profileDir })] as [string, () => Promise<Target>]] : []),
+      ['kubegate-agent', () => startKubegate(upstream, tls, workDir, { workers: 1, cpuProfileDir: profileDir, via: 'agent' })],
+    ];
+    const chosen = values.targets === undefined ? undefined : new Set(values.targets.split(',').map((name) => name.trim()));
+    for (const name of chosen ?? []) if (!starters.some(([known]) => known === name)) throw new TypeError(`--targets: unknown target ${name} (${starters.map(([known]) => known).join(', ')})`);
+    const targets: Target[] = await Promise.all(starters.filter(([name]) => chosen === undefined || chosen.has(name)).map(async ([, start]) => start()));
     const kubegates = targets.filter((target) => target.kind === 'kubegate');
     log(`targets: ${targets.map((target) => target.name).join(', ')}`);
 
@@ -204,9 +210,9 @@ async function main(): Promise<void> {
     const alone = { ...settings, parallel: false };
     const small = await run('small', [], async () =>
       measureEmptyAgain(
-        await each(targets, (subset) => smallGet(subset, settings)),
+        await each(targets, (subset) => smallGet(subset, settings, upstream)),
         (row) => row.requestsPerSecond === 0,
-        async (target, row, seconds) => (await smallGet([target], { ...alone, concurrencies: [row.connections], smallSeconds: seconds }))[0],
+        async (target, row, seconds) => (await smallGet([target], { ...alone, concurrencies: [row.connections], smallSeconds: seconds }, upstream))[0],
       ),
     );
     const large = await run('large', [], async () =>

@@ -12,7 +12,10 @@ import { cpuSeconds, rssBytes, sampleRss, startChild } from './processes.js';
 import { CLUSTER_PATH, createUserToken } from './targets.js';
 import type { Target, Tls, Upstream } from './targets.js';
 import { watchLoopStalls } from './loop-stalls.js';
+import { readTcpCounters, slowestOf, tcpCountersDelta, upstreamRound } from './round-waits.js';
+import type { RoundWaits } from './round-waits.js';
 import { runWrk } from './wrk.js';
+import type { WrkResult } from './wrk.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
 const SMALL_PATH = `${CLUSTER_PATH}/api/v1/namespaces/default/pods`;
@@ -76,41 +79,112 @@ export interface SmallRow {
   readonly proxyCores: number | null;
   readonly generatorCores: number;
   readonly rounds: number;
+  /** Where this round's slowest requests waited (round-waits.ts). */
+  readonly waits: RoundWaits;
+  /** Every round of this target and concurrency (the row's figures are the median round's), in order. */
+  readonly everyRound: readonly RoundOfSmallGet[];
 }
 
-export async function smallGet(targets: readonly Target[], settings: BenchSettings): Promise<SmallRow[]> {
-  const runs = new Map<string, SmallRow[]>();
+/** One small-GET round's latency figures and waits. */
+export interface RoundOfSmallGet {
+  readonly requestsPerSecond: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly loopDelayMaxMs: number | null;
+  readonly waits: RoundWaits;
+  /** The 1-second warm-up just before the round (full runs; null in quick and smoke runs): its slowest request and where it waited. */
+  readonly warmUp: { readonly maxMs: number; readonly loopDelayMaxMs: number | null; readonly waits: RoundWaits } | null;
+}
+
+/** One wrk run against a target with what the harness reads around it (round-waits.ts, loop-stalls.ts). */
+interface MeasuredRun {
+  readonly result: WrkResult;
+  readonly proxyCores: number | null;
+  readonly loopDelayMaxMs: number | null;
+  readonly gcPausesOver100Ms: number | null;
+  readonly waits: RoundWaits;
+}
+
+async function measuredRun(target: Target, connections: number, durationSeconds: number, settings: BenchSettings, upstream: Pick<Upstream, 'round'> | undefined): Promise<MeasuredRun> {
+  const stallsOfRound = target.kubegate === undefined ? undefined : await watchLoopStalls(target.kubegate.metricsUrl);
+  const upstreamBefore = await upstream?.round();
+  const tcpBefore = readTcpCounters();
+  const startedAt = Date.now();
+  const cpuBefore = target.pid === undefined ? 0 : cpuSeconds(target.pid);
+  const result = await runWrk({ url: `${target.origin}${SMALL_PATH}`, connections, durationSeconds, headers: target.headers, workDir: settings.workDir });
+  const proxyCores = target.pid === undefined ? null : (cpuSeconds(target.pid) - cpuBefore) / result.durationSeconds;
+  const endedAt = Date.now();
+  const tcpAfter = readTcpCounters();
+  const upstreamAfter = upstreamBefore === undefined ? undefined : await upstream?.round();
+  const stalls = await stallsOfRound?.();
+  const slow = target.kubegate?.slowRequests.between(startedAt, endedAt);
+  const slowest = slow === undefined ? null : slowestOf(slow);
+  return {
+    result,
+    proxyCores,
+    loopDelayMaxMs: stalls?.loopDelayMaxMs ?? null,
+    gcPausesOver100Ms: stalls?.gcPausesOver100Ms ?? null,
+    waits: {
+      slowRequests: slow === undefined ? null : slow.length,
+      slowest,
+      slowestEndedAtMs: slowest === null ? null : slowest.time - startedAt,
+      upstream: upstreamBefore === undefined || upstreamAfter === undefined ? null : upstreamRound(upstreamBefore, upstreamAfter),
+      tcp: tcpBefore === undefined || tcpAfter === undefined ? null : tcpCountersDelta(tcpBefore, tcpAfter),
+    },
+  };
+}
+
+/**
+ * Small GETs, the targets in turn, rounds interleaved. Every measured round (full runs) is
+ * preceded by a 1-second warm-up of the same target at the same concurrency: a target's
+ * rounds are minutes apart (the other targets' rounds come between), longer than the idle
+ * timeout of some proxies' upstream pools (kubegate's and the Go peer's: 30 s) but not of
+ * others' (nginx 60 s, the bare Node forwarders none), so without it some rows would start
+ * each round by opening all their upstream connections and others not (BENCHMARKS.md,
+ * 2026-12-05, "the ~200 ms wait"). The warm-up's figures are kept as `warmUp`: that cold
+ * start, measured alike for every target. `upstream`: the bench upstream, whose own figures
+ * per round the rows then carry (round-waits.ts).
+ */
+export async function smallGet(targets: readonly Target[], settings: BenchSettings, upstream?: Pick<Upstream, 'round'>): Promise<SmallRow[]> {
+  const runs = new Map<string, { row: Omit<SmallRow, 'everyRound'>; round: RoundOfSmallGet }[]>();
   for (let round = 0; round < settings.rounds; round++) {
     for (const connections of settings.concurrencies) {
       for (const target of targets) {
-        const url = `${target.origin}${SMALL_PATH}`;
-        if (round === 0 && !settings.quick) await runWrk({ url, connections, durationSeconds: 1, headers: target.headers, workDir: settings.workDir });
-        const stallsOfRound = target.kubegate === undefined ? undefined : await watchLoopStalls(target.kubegate.metricsUrl);
-        const cpuBefore = target.pid === undefined ? 0 : cpuSeconds(target.pid);
-        const result = await runWrk({ url, connections, durationSeconds: settings.smallSeconds, headers: target.headers, workDir: settings.workDir });
-        const proxyCores = target.pid === undefined ? null : (cpuSeconds(target.pid) - cpuBefore) / result.durationSeconds;
-        const stalls = await stallsOfRound?.();
+        const warm = settings.quick ? undefined : await measuredRun(target, connections, 1, settings, upstream);
+        const measured = await measuredRun(target, connections, settings.smallSeconds, settings, upstream);
+        const { result, waits } = measured;
         const key = `${target.name}/${connections}`;
         const list = runs.get(key) ?? [];
         list.push({
-          target: target.name,
-          connections,
-          requestsPerSecond: result.requestsPerSecond,
-          p50Ms: result.p50Ms,
-          p99Ms: result.p99Ms,
-          maxMs: result.maxMs,
-          loopDelayMaxMs: stalls?.loopDelayMaxMs ?? null,
-          gcPausesOver100Ms: stalls?.gcPausesOver100Ms ?? null,
-          errors: result.errors,
-          proxyCores,
-          generatorCores: result.generatorCores,
-          rounds: settings.rounds,
+          row: {
+            target: target.name,
+            connections,
+            requestsPerSecond: result.requestsPerSecond,
+            p50Ms: result.p50Ms,
+            p99Ms: result.p99Ms,
+            maxMs: result.maxMs,
+            loopDelayMaxMs: measured.loopDelayMaxMs,
+            gcPausesOver100Ms: measured.gcPausesOver100Ms,
+            errors: result.errors,
+            proxyCores: measured.proxyCores,
+            generatorCores: result.generatorCores,
+            rounds: settings.rounds,
+            waits,
+          },
+          round: {
+            requestsPerSecond: result.requestsPerSecond,
+            p99Ms: result.p99Ms,
+            maxMs: result.maxMs,
+            loopDelayMaxMs: measured.loopDelayMaxMs,
+            waits,
+            warmUp: warm === undefined ? null : { maxMs: warm.result.maxMs, loopDelayMaxMs: warm.loopDelayMaxMs, waits: warm.waits },
+          },
         });
         runs.set(key, list);
       }
     }
   }
-  return [...runs.values()].map((list) => median(list, (row) => row.requestsPerSecond));
+  return [...runs.values()].map((list) => ({ ...median(list, (entry) => entry.row.requestsPerSecond).row, everyRound: list.map((entry) => entry.round) }));
 }
 
 // --- large lists ---------------------------------------------------------------------------

@@ -14,6 +14,8 @@ import { createCertificateAuthority, issueServingCertificate } from '../src/pki/
 import { createApiClient } from '../test/support/api-client.js';
 import type { ApiClient } from '../test/support/api-client.js';
 import { freePort, startChild } from './processes.js';
+import { createSlowRequestLog, parseUpstreamRoundReading, SLOW_REQUEST_MS } from './round-waits.js';
+import type { SlowRequestLog, UpstreamRoundReading } from './round-waits.js';
 import type { Child } from './processes.js';
 
 export const CLUSTER_PATH = '/k8s/clusters/bench';
@@ -102,6 +104,8 @@ export interface KubegateHandle {
   readonly auditFile: string;
   /** Its `/metrics` on the metrics listener (loop-stalls.ts reads the event-loop delay there). */
   readonly metricsUrl: string;
+  /** Its `slow request` log lines (every kubegate here runs with log.slowRequestMs = SLOW_REQUEST_MS; round-waits.ts). */
+  readonly slowRequests: SlowRequestLog;
 }
 
 export async function createTls(dir: string): Promise<Tls> {
@@ -119,6 +123,8 @@ export interface Upstream {
   readonly origin: string;
   /** `client`: count only the watches labelled so (`X-Bench-Client`). */
   stats(client?: string): Promise<{ openWatches: number; openUpgrades: number; watchRequests: number }>;
+  /** Its longest loop delay since the previous call (reset by it) and its connection counts (round-waits.ts). */
+  round(): Promise<UpstreamRoundReading>;
 }
 
 export async function startUpstream(tls: Tls): Promise<Upstream> {
@@ -130,6 +136,7 @@ export async function startUpstream(tls: Tls): Promise<Upstream> {
     child,
     origin,
     stats: async (client) => JSON.parse(await fetchText(`${origin}/bench/stats${client === undefined ? '' : `?client=${encodeURIComponent(client)}`}`, agent)),
+    round: async () => parseUpstreamRoundReading(await fetchText(`${origin}/bench/round`, agent)),
   };
 }
 
@@ -368,9 +375,11 @@ export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, o
   const profile = cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir];
   const { child } = await startChild(via === 'agent' ? `${name}-proxy` : name, process.execPath, [...profile, ...SHIPPED_PROXY_NODE_ARGS, ...(options.nodeArgs ?? []), kubegateEntry(repo), 'proxy', '--config', configFile], {
     cwd: repo,
-    env: { ...process.env, KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD },
+    env: { ...process.env, KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD, KUBEGATE_LOG_SLOW_REQUEST_MS: String(SLOW_REQUEST_MS) },
     ready: (line) => line.includes(readyMessage),
   });
+  const slowRequests = createSlowRequestLog();
+  child.onLine(slowRequests.onLine);
   const origin = `https://127.0.0.1:${port}`;
   let agent: Child | undefined;
   try {
@@ -401,7 +410,7 @@ export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, o
       origin,
       headers,
       pid: child.pid,
-      kubegate: { api, adminToken, userToken, workers, auditFile, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` },
+      kubegate: { api, adminToken, userToken, workers, auditFile, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`, slowRequests },
       stop: async () => {
         await agent?.stop();
         await child.stop();

@@ -14,12 +14,15 @@
  *   after the 101 the bytes are echoed raw). Both send one byte at once after the 101 — the
  *   first byte of an exec session — and then echo what they receive.
  * - `GET /bench/stats[?client=LABEL]` — open watches (of that client label) and upgrades, watch requests seen.
+ * - `GET /bench/round` — this process's longest event-loop delay since the previous call (which
+ *   resets it), the TLS connections it accepted so far and those open now (bench/round-waits.ts).
  * A `/k8s/clusters/<id>` prefix is ignored, so proxies can forward paths unchanged.
  * Usage: node --import tsx bench/upstream.ts CERT_FILE KEY_FILE PORT; prints one JSON line when ready.
  */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 
@@ -31,6 +34,10 @@ const watches = new Set<ServerResponse>();
 const watchesByClient = new Map<string, Set<ServerResponse>>();
 const upgraded = new Set<Duplex>();
 let watchRequests = 0;
+let connectionsAccepted = 0;
+let connectionsOpen = 0;
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
 const lists = new Map<number, Buffer>();
 const MAX_LIST_BYTES = 512 * 1024 * 1024;
 
@@ -87,6 +94,10 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
     if (url.startsWith('/bench/stats')) {
       const openWatches = client === null ? watches.size : (watchesByClient.get(client)?.size ?? 0);
       sendJson(res, 200, Buffer.from(JSON.stringify({ openWatches, openUpgrades: upgraded.size, watchRequests })));
+    } else if (url.startsWith('/bench/round')) {
+      const loopDelayMaxMs = loopDelay.max / 1e6;
+      loopDelay.reset();
+      sendJson(res, 200, Buffer.from(JSON.stringify({ loopDelayMaxMs, connectionsAccepted, connectionsOpen })));
     } else if (url.startsWith('/bench/emit') && req.method === 'POST') {
       sendJson(res, 200, Buffer.from(JSON.stringify({ delivered: emit(client) })));
     } else sendJson(res, 404, Buffer.from('{}'));
@@ -129,6 +140,11 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
 const websockets = new WebSocketServer({ noServer: true, perMessageDeflate: false });
 const server = createServer({ cert: readFileSync(certFile), key: readFileSync(keyFile), keepAliveTimeout: 300_000 }, handle);
 server.headersTimeout = 60_000;
+server.on('secureConnection', (socket: Duplex) => {
+  connectionsAccepted++;
+  connectionsOpen++;
+  socket.once('close', () => connectionsOpen--);
+});
 server.requestTimeout = 0;
 
 server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {

@@ -273,7 +273,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
         longRunning,
         credentialRefused: clusterStatus.reportCredentialRefused,
       },
-      { idleTimeoutMs: config.upstream.requestTimeoutSeconds * 1000 },
+      { idleTimeoutMs: config.upstream.requestTimeoutSeconds * 1000, slowRequestMs: config.log.slowRequestMs === 0 ? undefined : config.log.slowRequestMs },
     );
 
     /**

@@ -101,7 +101,8 @@ export interface ProxyConfig {
   readonly metrics: MetricsConfig;
   /** `file` undefined → standard output. */
   readonly audit: { readonly enabled: boolean; readonly file: string | undefined };
-  readonly log: { readonly level: LogLevel };
+  /** `slowRequestMs`: forwarded requests at least this long are logged with their timings; 0 = off. */
+  readonly log: { readonly level: LogLevel; readonly slowRequestMs: number };
   readonly providers: readonly ProviderConfig[];
   /** Background re-reading of provider groups (LDAP, GitHub, OIDC). */
   readonly groupRefresh: { readonly maxAgeSeconds: number; readonly intervalSeconds: number };
@@ -262,7 +263,7 @@ const proxySchema = z.strictObject({
   workers: wholeNumber(1, 64).default(1),
   metrics: z.strictObject({ listen: metricsListenAddress('127.0.0.1:9464'), bearerTokenFile: filePath.optional() }).prefault({}),
   audit: z.strictObject({ enabled: z.boolean().default(true), file: filePath.optional() }).prefault({}),
-  log: z.strictObject({ level: logLevel }).prefault({}),
+  log: z.strictObject({ level: logLevel, slowRequestMs: wholeNumber(0, 3_600_000).default(0) }).prefault({}),
   providers: z.array(providerSchema).prefault([{ name: 'local', type: 'local' }]),
   oidcBearer: z.strictObject({ provider: providerName }).optional(),
   console: z.strictObject({ enabled: z.boolean().default(true), sessionTtl: durationSeconds('8h') }).prefault({}),
@@ -329,6 +330,7 @@ const PROXY_OVERRIDES: readonly OverrideSpec[] = [
   { path: ['externalUrl'], env: 'KUBEGATE_EXTERNAL_URL', flag: 'externalUrl' },
   { path: ['agents', 'peerUrl'], env: 'KUBEGATE_PEER_URL' },
   { path: ['log', 'level'], env: 'KUBEGATE_LOG_LEVEL', flag: 'logLevel' },
+  { path: ['log', 'slowRequestMs'], env: 'KUBEGATE_LOG_SLOW_REQUEST_MS', toValue: numberFromText },
   { path: ['workers'], env: 'KUBEGATE_WORKERS', flag: 'workers', toValue: numberFromText },
   { path: ['sync', 'takeOver'], env: 'KUBEGATE_SYNC_TAKE_OVER', toValue: booleanFromText },
   { path: ['metrics', 'listen'], env: 'KUBEGATE_METRICS_LISTEN', flag: 'metricsListen' },
@@ -417,7 +419,7 @@ function toProxyConfig(input: ProxyInput): ProxyConfig {
     workers: input.workers,
     metrics: { listen: input.metrics.listen, bearerTokenFile: input.metrics.bearerTokenFile },
     audit: { enabled: input.audit.enabled, file: input.audit.file },
-    log: { level: input.log.level },
+    log: { level: input.log.level, slowRequestMs: input.log.slowRequestMs },
     providers: input.providers.map((provider) => ({ ...provider, settings: structuredClone(provider.settings) })),
     oidcBearer: input.oidcBearer === undefined ? undefined : { provider: input.oidcBearer.provider },
     identity: {

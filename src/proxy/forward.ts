@@ -137,6 +137,31 @@ export interface ForwarderOptions {
    * connection stays silent this long before the answer starts. Default 120000.
    */
   readonly idleTimeoutMs?: number;
+  /**
+   * Ordinary requests that take at least this long (from their head to the end of the
+   * answer) are logged with where the time went: `slowRequestTimings`. Off when undefined;
+   * then no clock is read beyond the audit record's.
+   */
+  readonly slowRequestMs?: number | undefined;
+}
+
+/**
+ * Where a slow ordinary request's time went, in milliseconds, as logged (`slow request`):
+ * consecutive stretches that add up to `durationMs`. A stretch that did not happen (the
+ * client left before it) is null.
+ */
+export interface SlowRequestTimings {
+  readonly durationMs: number;
+  /** Head received → handed to the cluster's pool (admission). */
+  readonly admitMs: number | null;
+  /** Handed to the pool → written on an upstream connection (waiting for a free or new connection, its TLS handshake). */
+  readonly connectionMs: number | null;
+  /** Written upstream → the upstream's answer head arrived. */
+  readonly upstreamHeadMs: number | null;
+  /** The answer head → the upstream's last body byte. */
+  readonly upstreamBodyMs: number | null;
+  /** The upstream's last byte → the answer written out to the client. */
+  readonly clientWriteMs: number | null;
 }
 
 /** A long-running stream or upgrade in flight, as seen by `closeStreams`. */
@@ -209,6 +234,8 @@ class Exchange implements OpenStream {
   ending = false;
   expiryTimer: NodeJS.Timeout | undefined;
   finished = false;
+  /** With `slowRequestMs`: performance.now() when the request reached the pool, a connection, its head, its end (0: not yet). */
+  marks: { dispatched: number; connected: number; head: number; upstreamEnd: number } | undefined;
   /** closeStreams calls made while this exchange was in admission. */
   closedWhileAdmitting: { readonly match: (stream: OpenStream) => boolean; readonly refusal: ErrorCode }[] | undefined;
 
@@ -248,6 +275,8 @@ const ANONYMOUS: UserInfo = Object.freeze({ name: '', uid: '', groups: Object.fr
 export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions = {}): Forwarder {
   const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   if (!Number.isFinite(idleTimeoutMs) || idleTimeoutMs <= 0) throw new TypeError('idleTimeoutMs must be a positive number');
+  const slowRequestMs = options.slowRequestMs;
+  if (slowRequestMs !== undefined && (!Number.isFinite(slowRequestMs) || slowRequestMs <= 0)) throw new TypeError('slowRequestMs must be a positive number');
   const open = new Set<Exchange>();
   /** Exchanges between their start and the end of admission. */
   const admitting = new Set<Exchange>();
@@ -406,12 +435,16 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
     } catch (err) {
       logger.warn({ err }, 'audit or metrics hook failed');
     }
+    if (ex.marks !== undefined && slowRequestMs !== undefined && record.durationMs >= slowRequestMs) {
+      logger.warn({ cluster: record.cluster, method: record.method, status: record.status, ...slowRequestTimings(ex.startedAt, ex.marks, record.durationMs) }, 'slow request');
+    }
   }
 
   // --- ordinary requests -----------------------------------------------------------------
 
   function handleRequest(req: IncomingMessage, res: ServerResponse): void {
     const ex = new Exchange(req, false, req.socket, res, NO_HEAD);
+    if (slowRequestMs !== undefined) ex.marks = { dispatched: 0, connected: 0, head: 0, upstreamEnd: 0 };
     deps.metrics?.requestStarted();
     res.once('close', () => {
       if (!res.writableFinished) ex.call?.cancel();
@@ -427,6 +460,7 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
     const { upstream, target } = admission;
     const call = new UpstreamCall(ex, res, longRunning);
     ex.call = call;
+    if (ex.marks !== undefined) ex.marks.dispatched = performance.now();
     upstream.dispatcher.dispatch(
       {
         path: upstream.pathPrefix + target.path + target.query,
@@ -467,12 +501,14 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
     }
 
     onConnect(abort: (reason?: Error) => void): void {
+      if (this.ex.marks !== undefined) this.ex.marks.connected = performance.now();
       this.#abort = abort;
       if (this.#cancelled) abort();
     }
 
     onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
       const { ex, res } = this;
+      if (ex.marks !== undefined) ex.marks.head = performance.now();
       if (this.#cancelled || res.destroyed || ex.ending) {
         this.cancel();
         return false;
@@ -504,6 +540,7 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
     }
 
     onComplete(): void {
+      if (this.ex.marks !== undefined) this.ex.marks.upstreamEnd = performance.now();
       if (!this.#cancelled && !this.#discard) this.res.end();
     }
 
@@ -771,4 +808,19 @@ function relayRefusedUpgrade(upstreamRes: IncomingMessage, socket: Duplex): void
     if (!upstreamRes.complete) socket.destroy();
   });
   upstreamRes.pipe(socket);
+}
+
+/**
+ * A slow request's marks as consecutive stretches (SlowRequestTimings). The last stretch
+ * reached ends at `durationMs`; the ones never reached are null.
+ */
+export function slowRequestTimings(startedAt: number, marks: { readonly dispatched: number; readonly connected: number; readonly head: number; readonly upstreamEnd: number }, durationMs: number): SlowRequestTimings {
+  const points = [startedAt, marks.dispatched, marks.connected, marks.head, marks.upstreamEnd];
+  const [admitMs = null, connectionMs = null, upstreamHeadMs = null, upstreamBodyMs = null, clientWriteMs = null] = points.map((from, i) => {
+    if (from === 0) return null;
+    const next = points[i + 1] ?? 0;
+    const to = next === 0 ? startedAt + durationMs : next;
+    return Math.round((to - from) * 1000) / 1000;
+  });
+  return { durationMs, admitMs, connectionMs, upstreamHeadMs, upstreamBodyMs, clientWriteMs };
 }

@@ -17,7 +17,7 @@ import { authenticated, undecided, type AuthResult } from '../../src/auth/authen
 import { makeUserInfo, type UserInfo } from '../../src/auth/user.js';
 import { KubegateError } from '../../src/errors.js';
 import { createCertificateAuthority, issueClientCertificate, issueServingCertificate } from '../../src/pki/certificates.js';
-import type { LongRunningTracker } from '../../src/proxy/forward.js';
+import { createForwarder, type LongRunningTracker } from '../../src/proxy/forward.js';
 import { createUpstreamPool, type UpstreamPool } from '../../src/clusters/upstreams.js';
 import type { Cluster, ClusterCredentials } from '../../src/store/store.js';
 import { startFakeKubeApiServer, type FakeKubeApiServer } from '../fakes/kube-apiserver.js';
@@ -961,6 +961,76 @@ describe('audit', () => {
     assert.equal(record?.code, 'BAD_REQUEST');
     assert.equal(record?.status, 400);
     assert.equal(record?.path, '/k8s/clusters/a/../b/api');
+  });
+});
+
+describe('the slow-request log (log.slowRequestMs)', () => {
+  const HELD_MS = 40;
+  /** Cluster a holds its answer head for HELD_MS: the request is slow, and slow at the cluster. */
+  function holdAnswers(): void {
+    upstreamA.onRequest = (req, res) => {
+      req.resume();
+      setTimeout(() => {
+        const body = JSON.stringify({ path: req.url });
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+        res.end(body);
+      }, HELD_MS);
+    };
+  }
+  const slowLines = (warnings: readonly object[]): Record<string, unknown>[] => warnings.filter((w) => 'upstreamHeadMs' in w) as Record<string, unknown>[];
+
+  it('logs a request at least that long with where its time went, adding up to its duration, and never its path or token', async () => {
+    holdAnswers();
+    const slow = await startProxy({ authenticator, getCluster: (id) => clusters.get(id), authorize, upstreams: pool, allowedOrigins: [] }, { slowRequestMs: HELD_MS / 2 });
+    const quiet = await startProxy({ authenticator, getCluster: (id) => clusters.get(id), authorize, upstreams: pool, allowedOrigins: [] }, { slowRequestMs: 60_000 });
+    try {
+      assert.equal((await send(slow.port, { path: '/k8s/clusters/a/api/v1/namespaces/secret-ns/pods', headers: ['Authorization', ALICE] })).status, 200);
+      const [line, ...others] = slowLines(slow.warnings);
+      assert.equal(others.length, 0);
+      assert.ok(line !== undefined, 'the slow request was logged');
+      assert.equal(line['cluster'], 'a');
+      assert.equal(line['method'], 'GET');
+      assert.equal(line['status'], 200);
+      assert.ok((line['upstreamHeadMs'] as number) >= HELD_MS - 5, `the cluster's wait is where it happened: ${JSON.stringify(line)}`);
+      const stretches = ['admitMs', 'connectionMs', 'upstreamHeadMs', 'upstreamBodyMs', 'clientWriteMs'].map((key) => line[key] as number);
+      for (const stretch of stretches) assert.ok(typeof stretch === 'number' && stretch >= 0, JSON.stringify(line));
+      assert.ok(Math.abs(stretches.reduce((a, b) => a + b, 0) - (line['durationMs'] as number)) < 0.01, JSON.stringify(line));
+      const text = JSON.stringify(line);
+      assert.ok(!text.includes('s3cret') && !text.includes('secret-ns'), text);
+
+      // The same request under a higher threshold, and on the proxy without one, is not logged.
+      assert.equal((await send(quiet.port, { path: '/k8s/clusters/a/api/v1/pods', headers: ['Authorization', ALICE] })).status, 200);
+      assert.deepEqual(slowLines(quiet.warnings), []);
+      proxy.warnings.length = 0;
+      assert.equal((await send(proxy.port, { path: '/k8s/clusters/a/api/v1/pods', headers: ['Authorization', ALICE] })).status, 200);
+      assert.deepEqual(slowLines(proxy.warnings), []);
+    } finally {
+      await slow.close();
+      await quiet.close();
+    }
+  });
+
+  it('ends the timings where a client that left stopped waiting', async () => {
+    upstreamA.onRequest = (req) => req.resume();
+    const slow = await startProxy({ authenticator, getCluster: (id) => clusters.get(id), authorize, upstreams: pool, allowedOrigins: [] }, { slowRequestMs: 1 });
+    try {
+      const socket = await connectRaw(slow.port);
+      socket.write(`GET /k8s/clusters/a/api/v1/pods HTTP/1.1\r\nHost: x\r\nAuthorization: ${ALICE}\r\n\r\n`);
+      await eventually(() => upstreamA.requests.length === 1, 5000, "the request at the cluster");
+      socket.destroy();
+      await eventually(() => slowLines(slow.warnings).length === 1, 5000, "the slow-request line");
+      const [line] = slowLines(slow.warnings);
+      assert.equal(line?.['status'], 499);
+      assert.equal(typeof line?.['upstreamHeadMs'], 'number', JSON.stringify(line));
+      assert.equal(line?.['upstreamBodyMs'], null);
+      assert.equal(line?.['clientWriteMs'], null);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('refuses a threshold that is not a positive number', () => {
+    assert.throws(() => createForwarder({ authenticator, getCluster: () => undefined, authorize, upstreams: pool, allowedOrigins: [], audit: () => {}, logger: { warn: () => {}, debug: () => {} } }, { slowRequestMs: 0 }), /slowRequestMs must be a positive number/);
   });
 });
 

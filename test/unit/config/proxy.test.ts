@@ -60,7 +60,7 @@ describe('loadProxyConfig', () => {
     assert.deepEqual(config.upstream, { connectTimeoutSeconds: 10, requestTimeoutSeconds: 60 });
     assert.equal(config.workers, 1);
     assert.deepEqual(config.audit, { enabled: true, file: undefined });
-    assert.deepEqual(config.log, { level: 'info' });
+    assert.deepEqual(config.log, { level: 'info', slowRequestMs: 0 });
     assert.deepEqual(config.providers, [{ name: 'local', type: 'local', enabled: true, settings: {} }]);
     assert.equal(config.oidcBearer, undefined);
     assert.deepEqual(config.console, { enabled: true, sessionTtlSeconds: 8 * 3600 });
@@ -96,7 +96,7 @@ trustedProxies: [10.0.0.0/8, 192.0.2.7, '2001:db8::/32']
 upstream: { connectTimeoutSeconds: 3, requestTimeoutSeconds: 120 }
 workers: 4
 audit: { enabled: false, file: ${dir}/audit.log }
-log: { level: debug }
+log: { level: debug, slowRequestMs: 250 }
 providers:
   - { name: local, type: local }
   - name: corp
@@ -130,6 +130,7 @@ oidcBearer: { provider: sso }
     assert.equal(config.workers, 4);
     assert.deepEqual(config.audit, { enabled: false, file: join(dir, 'audit.log') });
     assert.equal(config.log.level, 'debug');
+    assert.equal(config.log.slowRequestMs, 250);
     assert.deepEqual(config.providers[1], {
       name: 'corp',
       type: 'oidc',
@@ -159,6 +160,7 @@ oidcBearer: { provider: sso }
         KUBEGATE_BOOTSTRAP_PASSWORD: 'from-the-environment',
         KUBEGATE_EXTERNAL_URL: 'https://k.example.com:7443',
         KUBEGATE_LOG_LEVEL: 'trace',
+        KUBEGATE_LOG_SLOW_REQUEST_MS: '100',
         KUBEGATE_WORKERS: '8',
         KUBEGATE_METRICS_LISTEN: 'none',
         KUBEGATE_UNRELATED: 'ignored',
@@ -171,6 +173,7 @@ oidcBearer: { provider: sso }
     assert.equal(config.bootstrap.password, 'from-the-environment');
     assert.equal(config.externalUrl, 'https://k.example.com:7443');
     assert.equal(config.log.level, 'trace');
+    assert.equal(config.log.slowRequestMs, 100);
     assert.equal(config.workers, 8);
     assert.equal(config.metrics.listen, undefined, 'none: no metrics listener');
   });
@@ -266,6 +269,8 @@ oidcBearer: { provider: sso }
       ['metrics: { listen: "9464" }\n', 'metrics.listen', /^metrics\.listen .*must be HOST:PORT, e\.g\. 127\.0\.0\.1:9464, or none/],
       ['audit: { enabled: "yes please" }\n', 'audit.enabled', /^audit\.enabled .*must be a boolean/],
       ['log: { level: loud }\n', 'log.level', /^log\.level .*must be one of fatal, error, warn, info, debug, trace, silent/],
+      ['log: { slowRequestMs: -1 }\n', 'log.slowRequestMs', /^log\.slowRequestMs .*must be a whole number from 0/],
+      ['log: { slowRequestMs: 0.5 }\n', 'log.slowRequestMs', /^log\.slowRequestMs .*whole number/],
       ['providers: [{ name: Corp, type: ldap }]\n', 'providers[0].name', /^providers\[0\]\.name .*lower-case/],
       ['providers: [{ name: corp }]\n', 'providers[0].type', /^providers\[0\]\.type .*is required/],
       ['providers: [{ name: a, type: local }, { name: a, type: ldap }]\n', 'providers[1].name', /^providers\[1\]\.name .*: is used by another provider/],
