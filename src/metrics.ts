@@ -40,6 +40,10 @@ export interface WebhookMetrics {
   readonly watchRestarts: Counter<'resource'>;
   /** Objects currently known, by resource (`clusterauthtokens`, `clusteruserattributes`, `secrets`). */
   readonly objects: Gauge<'resource'>;
+  /** `lastUsedAt` stamps, `result`: `sent` | `failed` | `dropped` (the queue was full). */
+  readonly stamps: Counter<'result'>;
+  /** Tokens waiting for their `lastUsedAt` stamp. */
+  readonly stampsQueued: Gauge;
 }
 
 const PROXY_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -157,6 +161,8 @@ export interface WebhookMetricsSources {
   readonly answerCache?: () => { readonly hits: number; readonly misses: number };
   /** Cumulative TokenReviews answered since start, by result (counted by the handler in plain numbers). */
   readonly reviews?: () => Readonly<Record<ReviewResult, number>>;
+  /** `lastUsedAt` stamps since start, and queued now (undefined before the source exists). */
+  readonly stamps?: () => { readonly sent: number; readonly failed: number; readonly dropped: number; readonly queued: number } | undefined;
 }
 
 export type ReviewResult = 'authenticated' | 'unauthenticated' | 'error';
@@ -198,8 +204,32 @@ export function createWebhookMetrics(registry: Registry, sources: WebhookMetrics
       labelNames: ['resource'] as const,
       registers,
     }),
+    stamps: new Counter({
+      name: 'kubegate_webhook_stamps_total',
+      help: 'lastUsedAt stamps of ClusterAuthTokens, by result (sent, failed, dropped: the queue was full).',
+      labelNames: ['result'] as const,
+      registers,
+      collect() {
+        const counts = sources.stamps?.();
+        if (counts === undefined) return;
+        this.reset();
+        this.inc({ result: 'sent' }, counts.sent);
+        this.inc({ result: 'failed' }, counts.failed);
+        this.inc({ result: 'dropped' }, counts.dropped);
+      },
+    }),
+    stampsQueued: new Gauge({
+      name: 'kubegate_webhook_stamps_queued',
+      help: 'Tokens waiting for their lastUsedAt stamp (stamps.perSecond is the budget).',
+      registers,
+      collect() {
+        const counts = sources.stamps?.();
+        if (counts !== undefined) this.set(counts.queued);
+      },
+    }),
   };
   for (const result of ['authenticated', 'unauthenticated', 'error']) metrics.reviews.inc({ result }, 0);
+  for (const result of ['sent', 'failed', 'dropped']) metrics.stamps.inc({ result }, 0);
   for (const result of ['hit', 'miss']) metrics.cache.inc({ result }, 0);
   for (const result of ['hit', 'miss']) metrics.answerCache.inc({ result }, 0);
   return metrics;

@@ -71,7 +71,12 @@ export async function startWebhook(config: WebhookConfig, deps: StartWebhookDeps
   const client = createKubeClient(endpoint);
   const registry = new Registry();
   // Read at scrape time: the cache and the handler are created below.
-  const metrics = createWebhookMetrics(registry, { cache: () => cache.stats(), answerCache: () => answers.stats(), reviews: () => handler.reviewCounts() });
+  const metrics = createWebhookMetrics(registry, {
+    cache: () => cache.stats(),
+    answerCache: () => answers.stats(),
+    reviews: () => handler.reviewCounts(),
+    stamps: () => source?.stampStats(),
+  });
 
   // The cache is created before the source so that the source's change callbacks can reach it.
   let source: KubernetesSource | undefined;
@@ -99,6 +104,7 @@ export async function startWebhook(config: WebhookConfig, deps: StartWebhookDeps
     namespace: config.namespace,
     logger,
     metrics,
+    stamps: config.stamps,
     onTokenChanged: (name) => cache.invalidateToken(name),
     onUserChanged: (userName, tokenNames) => {
       cache.invalidateUser(userName);

@@ -5,7 +5,7 @@
  * file < environment < flags → zod → frozen, durations resolved to seconds.
  */
 import * as z from 'zod';
-import { authCacheSchema, checkBothOrNeither, filePath, listenAddress, logLevel, metricsListenAddress, tlsFiles } from './fields.js';
+import { authCacheSchema, checkBothOrNeither, filePath, listenAddress, logLevel, metricsListenAddress, tlsFiles, wholeNumber } from './fields.js';
 import type { AuthCacheConfig, LogLevel, MetricsConfig } from './fields.js';
 import { collectOverrides, layerConfig, readConfigFile } from './source.js';
 import type { LoadConfigOptions, OverrideSpec } from './source.js';
@@ -32,6 +32,11 @@ export interface WebhookConfig {
    * `bearerTokenFile`, only for scrapes presenting that token.
    */
   readonly metrics: MetricsConfig;
+  /**
+   * The `lastUsedAt` stamps' budget: at most `perSecond` merge PATCHes per second on average
+   * (0: never stamp), the rest waiting, at most `maxQueued` tokens; uses past that are dropped.
+   */
+  readonly stamps: { readonly perSecond: number; readonly maxQueued: number };
   readonly log: { readonly level: LogLevel };
 }
 
@@ -59,6 +64,7 @@ const webhookSchema = z.strictObject({
     .max(32)
     .default([]),
   metrics: z.strictObject({ listen: metricsListenAddress('none'), bearerTokenFile: filePath.optional() }).prefault({}),
+  stamps: z.strictObject({ perSecond: wholeNumber(0, 10_000).default(20), maxQueued: wholeNumber(1, 1_000_000).default(10_000) }).prefault({}),
   log: z.strictObject({ level: logLevel }).prefault({}),
 });
 
@@ -94,6 +100,7 @@ export function loadWebhookConfig(options: LoadConfigOptions<WebhookConfigFlags>
     },
     audiences: [...new Set(input.audiences)],
     metrics: { listen: input.metrics.listen, bearerTokenFile: input.metrics.bearerTokenFile },
+    stamps: { perSecond: input.stamps.perSecond, maxQueued: input.stamps.maxQueued },
     log: { level: input.log.level },
   });
 }

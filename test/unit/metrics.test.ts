@@ -95,6 +95,19 @@ describe('createWebhookMetrics', () => {
     }
   });
 
+  it('reads the lastUsedAt stamp counts and queue length when scraped', async () => {
+    const registry = new Registry();
+    let stamps: { sent: number; failed: number; dropped: number; queued: number } | undefined;
+    createWebhookMetrics(registry, { stamps: () => stamps });
+    const before = await registry.metrics();
+    for (const result of ['sent', 'failed', 'dropped']) assert.ok(before.includes(`kubegate_webhook_stamps_total{result="${result}"} 0`), before);
+    stamps = { sent: 20, failed: 1, dropped: 5, queued: 300 };
+    const text = await registry.metrics();
+    for (const line of ['kubegate_webhook_stamps_total{result="sent"} 20', 'kubegate_webhook_stamps_total{result="failed"} 1', 'kubegate_webhook_stamps_total{result="dropped"} 5', 'kubegate_webhook_stamps_queued 300']) {
+      assert.ok(text.includes(line), `missing ${line}`);
+    }
+  });
+
   it('refuses a second registration into the same registry, because duplicate series would be ambiguous', () => {
     const registry = new Registry();
     createWebhookMetrics(registry);

@@ -10,14 +10,13 @@
  *   verification reads changed — not for `lastUsedAt`, which this process itself stamps
  *   once a minute on busy tokens and which must not flush the verification cache.
  * - Side effects are best effort and never on a review's critical path: `recordUse` stamps
- *   `lastUsedAt` at most once per `touchIntervalMs` (a minute, as the proxy does) per token.
- *   Stamps wait in a queue (latest use per token, at most MAX_PENDING_STAMPS tokens; past
- *   that a use is not recorded and the next one tries again) drained by at most
- *   MAX_STAMPS_IN_FLIGHT concurrent merge patches after the review was answered, so a burst
- *   of first uses (a morning's logins, a benchmark) neither slows reviews nor floods the API
- *   server and etcd with writes. A token still carrying the deprecated `hash` field gets it
- *   moved into its Secret (created or patched) and the field cleared, as Rancher's
- *   kube-api-auth does.
+ *   `lastUsedAt` at most once per `touchIntervalMs` (a minute, as the proxy does) per token,
+ *   within a budget of PATCHes per second, the rest waiting in a bounded queue (stamps.ts),
+ *   so a burst of first uses (a morning's logins, a benchmark) neither slows reviews nor
+ *   floods the API server and etcd with writes. The stamps' own watch events change no
+ *   verification input, so they invalidate no cached answer. A token still carrying the
+ *   deprecated `hash` field gets it moved into its Secret (created or patched) and the field
+ *   cleared, as Rancher's kube-api-auth does.
  */
 import type { Logger } from '../../log.js';
 import type { WebhookMetrics } from '../../metrics.js';
@@ -28,6 +27,8 @@ import type { Informer, InformerEventType } from '../../kube/informer.js';
 import type { ClusterAuthToken, ClusterUserAttribute, KubeSecret } from '../../kube/rancher.js';
 import { clusterAuthTokensPath, clusterUserAttributesPath, secretHash, secretsPath } from '../../kube/rancher.js';
 import type { WebhookSource } from '../verify.js';
+import { createStampQueue } from './stamps.js';
+import type { StampClock, StampStats } from './stamps.js';
 
 export interface KubernetesSourceOptions {
   readonly client: KubeClient;
@@ -38,8 +39,12 @@ export interface KubernetesSourceOptions {
   readonly onTokenChanged?: (name: string) => void;
   /** A user attribute changed or went away; `tokenNames` are the user's tokens held now. */
   readonly onUserChanged?: (userName: string, tokenNames: readonly string[]) => void;
-  /** Least time between two `lastUsedAt` stamps of one token. Default 60000; 0 = never stamp. */
+  /** Least time between two `lastUsedAt` stamps of one token. Default 60000. */
   readonly touchIntervalMs?: number;
+  /** The stamp budget (config `stamps`): PATCHes per second (0 = never stamp), tokens queued at most. */
+  readonly stamps?: { readonly perSecond: number; readonly maxQueued: number };
+  /** The stamp budget's clock, for tests. */
+  readonly stampClock?: StampClock;
   /** Informer tuning, for tests. */
   readonly minWatchTimeoutSeconds?: number;
   readonly initialBackoffMs?: number;
@@ -47,11 +52,14 @@ export interface KubernetesSourceOptions {
 
 export interface KubernetesSource extends WebhookSource {
   start(): void;
+  /** Stops watching and stamping (for good: queued stamps are forgotten). */
   stop(): void;
   /** Resolves once every resource was listed. */
   synced(): Promise<void>;
   /** Records a successful use of token `name` (background, rate-limited). */
   recordUse(name: string, at: Date): void;
+  /** `lastUsedAt` stamps sent, failed, dropped (queue full) since start, and queued now. */
+  stampStats(): StampStats;
   /** Objects held, by resource. */
   counts(): { clusterauthtokens: number; clusteruserattributes: number; secrets: number };
 }
@@ -59,18 +67,18 @@ export interface KubernetesSource extends WebhookSource {
 type StoredSecret = KubeObject & { readonly hash: string | undefined };
 
 const DEFAULT_TOUCH_INTERVAL_MS = 60_000;
-const MAX_STAMPS_IN_FLIGHT = 4;
-const MAX_PENDING_STAMPS = 10_000;
+/** As config `stamps`' defaults. */
+const DEFAULT_STAMPS = { perSecond: 20, maxQueued: 10_000 };
 
 export function createKubernetesSource(options: KubernetesSourceOptions): KubernetesSource {
   const { client, namespace, logger, metrics } = options;
-  const touchIntervalMs = options.touchIntervalMs ?? DEFAULT_TOUCH_INTERVAL_MS;
-  const lastTouched = new Map<string, number>();
-  /** Stamps not sent yet: token name → time of use. */
-  const pendingStamps = new Map<string, Date>();
-  let stampsInFlight = 0;
-  let drainScheduled = false;
-  let stopped = false;
+  const stamps = createStampQueue({
+    ...(options.stamps ?? DEFAULT_STAMPS),
+    touchIntervalMs: options.touchIntervalMs ?? DEFAULT_TOUCH_INTERVAL_MS,
+    send: (name, at) => client.mergePatch(clusterAuthTokensPath(namespace, name), { lastUsedAt: at.toISOString().replace(/\.\d{3}Z$/, 'Z') }),
+    onFailed: (name, error) => logger.debug({ err: error, tokenName: name }, 'stamping lastUsedAt failed'),
+    ...(options.stampClock === undefined ? {} : { clock: options.stampClock }),
+  });
   const migrating = new Set<string>();
   const tuning = {
     ...(options.minWatchTimeoutSeconds === undefined ? {} : { minWatchTimeoutSeconds: options.minWatchTimeoutSeconds }),
@@ -146,36 +154,7 @@ export function createKubernetesSource(options: KubernetesSourceOptions): Kubern
   }
 
   function recordUse(name: string, at: Date): void {
-    if (touchIntervalMs <= 0 || stopped) return;
-    const previous = lastTouched.get(name);
-    if (previous !== undefined && at.getTime() - previous < touchIntervalMs) return;
-    if (tokens.get(name) === undefined) return;
-    if (pendingStamps.size >= MAX_PENDING_STAMPS && !pendingStamps.has(name)) return;
-    lastTouched.set(name, at.getTime());
-    if (lastTouched.size > 100_000) lastTouched.clear();
-    pendingStamps.set(name, at);
-    if (!drainScheduled) {
-      drainScheduled = true;
-      setImmediate(drainStamps);
-    }
-  }
-
-  function drainStamps(): void {
-    drainScheduled = false;
-    while (!stopped && stampsInFlight < MAX_STAMPS_IN_FLIGHT) {
-      const next = pendingStamps.entries().next();
-      if (next.done === true) return;
-      const [name, at] = next.value;
-      pendingStamps.delete(name);
-      stampsInFlight++;
-      client
-        .mergePatch(clusterAuthTokensPath(namespace, name), { lastUsedAt: at.toISOString().replace(/\.\d{3}Z$/, 'Z') })
-        .catch((error: unknown) => logger.debug({ err: error, tokenName: name }, 'stamping lastUsedAt failed'))
-        .finally(() => {
-          stampsInFlight--;
-          drainStamps();
-        });
-    }
+    if (tokens.get(name) !== undefined) stamps.record(name, at);
   }
 
   const informers = [tokens, attributes, secrets] as const;
@@ -187,18 +166,17 @@ export function createKubernetesSource(options: KubernetesSourceOptions): Kubern
     clusterUserAttribute: (userName) => attributes.get(userName),
     secretHash: (name) => secrets.get(name)?.hash,
     start() {
-      stopped = false;
       for (const informer of informers) informer.start();
     },
     stop() {
-      stopped = true;
-      pendingStamps.clear();
+      stamps.stop();
       for (const informer of informers) informer.stop();
     },
     async synced() {
       await Promise.all(informers.map((informer) => informer.synced()));
     },
     recordUse,
+    stampStats: () => stamps.stats(),
     counts: () => ({ clusterauthtokens: tokens.size, clusteruserattributes: attributes.size, secrets: secrets.size }),
   };
 }

@@ -39,6 +39,7 @@ describe('loadWebhookConfig', () => {
       cache: { successTtlSeconds: 10, failureTtlSeconds: 2, maxEntries: 10_000 },
       audiences: [],
       metrics: { listen: undefined, bearerTokenFile: undefined },
+      stamps: { perSecond: 20, maxQueued: 10_000 },
       log: { level: 'info' },
     });
     assert.ok(Object.isFrozen(config.cache));
@@ -92,6 +93,18 @@ describe('loadWebhookConfig', () => {
     assert.match(error.message, /namespace \(.*:1\): must be a Kubernetes namespace name/);
     assert.match(error.message, /tls\.certFile \(.*:3\): is required when the other of certFile\/keyFile is set/);
     assert.match(error.message, /listn \(.*:2\): unknown setting/);
+  });
+
+  it('reads the lastUsedAt stamp budget (0: never stamp), and refuses a negative rate, an empty queue and an unknown key, naming each', () => {
+    const file = writeConfig('stamps.yaml', 'stamps: { perSecond: 0, maxQueued: 50 }\n');
+    assert.deepEqual(loadWebhookConfig({ env: {}, file }).stamps, { perSecond: 0, maxQueued: 50 });
+    const bad = writeConfig('bad-stamps.yaml', 'stamps:\n  perSecond: -1\n  maxQueued: 0\n  burst: 5\n');
+    const error = invalid(() => loadWebhookConfig({ env: {}, file: bad }));
+    assert.match(error.message, /stamps\.perSecond \(.*:2\): must be a whole number from 0 to 10000/);
+    assert.match(error.message, /stamps\.maxQueued \(.*:3\): must be a whole number from 1 to 1000000/);
+    assert.match(error.message, /stamps\.burst \(.*:4\): unknown setting/);
+    const fraction = writeConfig('fraction-stamps.yaml', 'stamps: { perSecond: 2.5 }\n');
+    assert.equal(invalid(() => loadWebhookConfig({ env: {}, file: fraction })).field, 'stamps.perSecond');
   });
 
   it('ignores proxy-only variables, so that one environment can serve both processes', () => {
