@@ -502,6 +502,12 @@ describe("kubegate webhook's answer cache (repeated TokenReview bodies)", () => 
     }
   });
 
+  it("keeps answering from the cache after the token's own lastUsedAt stamp comes back through the watch, because a stamp changes no verification input", async () => {
+    await addToken('t-ac-stamp', 'u-ac-stamp');
+    await eventually(() => typeof webhook.source.clusterAuthToken('t-ac-stamp')?.lastUsedAt === 'string', 5000, 'the stamp to come back through the watch');
+    assert.equal((await cachedReview('t-ac-stamp:s')).json.status?.authenticated, true);
+  });
+
   it('stops authenticating a disabled token that was answered from the cache', async () => {
     await addToken('t-ac-off', 'u-ac-off');
     assert.equal((await cachedReview('t-ac-off:s')).json.status?.authenticated, true);
@@ -573,5 +579,99 @@ describe("kubegate webhook's answer cache is bounded by cache.maxEntries", () =>
     assert.equal(await answerCacheCount(webhook.url, 'hit'), hits, 't-b1 was no longer held');
     assert.equal((await review(webhook.url, 't-b3:s')).json.status?.authenticated, true);
     assert.equal(await answerCacheCount(webhook.url, 'hit'), hits + 1, 't-b3 still was');
+  });
+});
+
+/** A `kubegate_webhook_stamps_*` figure as the webhook's /metrics reports it now. */
+async function stampFigure(url: string, series: 'sent' | 'failed' | 'dropped' | 'queued'): Promise<number> {
+  const text = (await post(url, '/metrics', '', {}, 'GET')).body;
+  const pattern = series === 'queued' ? /^kubegate_webhook_stamps_queued (\d+)$/m : new RegExp(`^kubegate_webhook_stamps_total\\{result="${series}"\\} (\\d+)$`, 'm');
+  const match = pattern.exec(text);
+  assert.ok(match !== null, `kubegate_webhook_stamps ${series} is served`);
+  return Number(match[1]);
+}
+
+describe("kubegate webhook's lastUsedAt stamp budget (stamps.perSecond, stamps.maxQueued)", () => {
+  let fake: FakeKubeApiServer;
+  let kubeconfig: WrittenKubeconfig | undefined;
+
+  before(async () => {
+    fake = await startFakeKubeApiServer({ token: proxyToken, namespaces: ['default', CATTLE_NAMESPACE] });
+    fake.resources.put('clusteruserattributes', rancherClusterUserAttribute({ userName: 'u-stamps' }));
+    const hash = await rancherHash(3, 's');
+    for (const prefix of ['t-rate', 't-full']) {
+      for (let i = 0; i < 40; i++) {
+        fake.resources.put('clusterauthtokens', rancherClusterAuthToken({ name: `${prefix}-${i}`, userName: 'u-stamps' }));
+        fake.resources.put('secrets', rancherTokenSecret(`${prefix}-${i}`, hash));
+      }
+    }
+  });
+
+  after(async () => {
+    await fake.close();
+    await kubeconfig?.remove();
+  });
+
+  /** `kubegate webhook` with this stamp budget. */
+  async function webhookWith(stamps: { perSecond: number; maxQueued: number }): Promise<RunningWebhook> {
+    const started = await startSyncedWebhook(fake.url, fake.caPem, {}, (config) => ({ ...config, stamps }));
+    await kubeconfig?.remove();
+    kubeconfig = started.kubeconfig;
+    return started.webhook;
+  }
+
+  const patchesOf = (prefix: string): number => fake.requests.filter((request) => request.method === 'PATCH' && request.path.includes(`/clusterauthtokens/${prefix}-`)).length;
+  const stampedOf = (prefix: string, count: number): string[] =>
+    Array.from({ length: count }, (_, i) => `${prefix}-${i}`).filter((name) => typeof fake.resources.get('clusterauthtokens', CATTLE_NAMESPACE, name)?.['lastUsedAt'] === 'string');
+
+  it('answers a burst of distinct tokens at once and stamps them within the budget afterwards: never more PATCHes than one second saved up plus perSecond since', async () => {
+    const perSecond = 10;
+    const webhook = await webhookWith({ perSecond, maxQueued: 1000 });
+    try {
+      // The bucket is full (perSecond stamps) at most: any PATCH beyond that was earned since `start`.
+      const start = performance.now();
+      let overBudget: string | undefined;
+      const checkBudget = (): void => {
+        const allowed = perSecond + (perSecond * (performance.now() - start)) / 1000;
+        if (patchesOf('t-rate') > allowed) overBudget ??= `${patchesOf('t-rate')} PATCHes where the budget allows ${allowed.toFixed(1)}`;
+      };
+      const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => review(webhook.url, `t-rate-${i}:s`)));
+      checkBudget();
+      assert.ok(
+        answers.every((answer) => answer.json.status?.authenticated === true),
+        'every review answered',
+      );
+      assert.ok(stampedOf('t-rate', 40).length < 40, 'the reviews were answered before their stamps');
+      await eventually(() => {
+        checkBudget();
+        return stampedOf('t-rate', 40).length === 40;
+      }, 15_000, 'every queued stamp to land');
+      assert.equal(overBudget, undefined);
+      assert.equal(patchesOf('t-rate'), 40, 'each token stamped once');
+      assert.equal(await stampFigure(webhook.url, 'sent'), 40);
+      assert.equal(await stampFigure(webhook.url, 'queued'), 0);
+      assert.equal(await stampFigure(webhook.url, 'dropped'), 0);
+    } finally {
+      await webhook.stop();
+    }
+  });
+
+  it('drops and counts uses past a full queue, answers them all the same, and stamps a dropped token on its next use', async () => {
+    const webhook = await webhookWith({ perSecond: 2, maxQueued: 3 });
+    try {
+      const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => review(webhook.url, `t-full-${i}:s`)));
+      assert.ok(answers.every((answer) => answer.json.status?.authenticated === true), 'every review answered');
+      await eventually(async () => (await stampFigure(webhook.url, 'queued')) === 0 && (await stampFigure(webhook.url, 'sent')) + (await stampFigure(webhook.url, 'dropped')) === 40, 10_000, 'the queue to drain');
+      const sent = await stampFigure(webhook.url, 'sent');
+      assert.ok((await stampFigure(webhook.url, 'dropped')) > 0, 'a full queue dropped uses');
+      assert.equal(patchesOf('t-full'), sent);
+      const stamped = stampedOf('t-full', 40);
+      assert.equal(stamped.length, sent);
+      const dropped = Array.from({ length: 40 }, (_, i) => `t-full-${i}`).find((name) => !stamped.includes(name)) as string;
+      assert.equal((await review(webhook.url, `${dropped}:s`)).json.status?.authenticated, true);
+      await eventually(() => typeof fake.resources.get('clusterauthtokens', CATTLE_NAMESPACE, dropped)?.['lastUsedAt'] === 'string', 10_000, 'the dropped token to be stamped on its next use');
+    } finally {
+      await webhook.stop();
+    }
   });
 });
