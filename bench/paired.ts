@@ -30,6 +30,10 @@
  * reads its objects from one bench API server (bench/webhook-apiserver.ts, its own process)
  * and answers the webhook scenario's warm-cache `$3` TokenReview; `--peers reference` adds
  * the bare node:http answerer (bench/review-reference.ts). CPU µs per review.
+ * `--webhook --distinct N`: every review a `$3` token that variant has not reviewed before
+ * (the API server holds N; each variant walks them from where its last round stopped, so a
+ * token comes back only after N − 1 reviews — reported when it happens: reviews of a token
+ * seen within the cache TTL are cached, and within a minute are not stamped again).
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,7 +43,7 @@ import { cpuSeconds, sampleRss, stopAllChildren } from './processes.js';
 import { CLUSTER_PATH, createTls, kubegateEntry, startBareForwarder, startGoReverseProxy, startKubegate, startNativeCore, startUpstream } from './targets.js';
 import type { Target } from './targets.js';
 import { watchLoopStalls } from './loop-stalls.js';
-import { CACHED_REVIEW_BODY, REVIEW_HEADERS, startKubegateWebhook, startReviewReference, startWebhookApiServer } from './webhook.js';
+import { CACHED_REVIEW_BODY, REVIEW_HEADERS, distinctReviewScript, startKubegateWebhook, startReviewReference, startWebhookApiServer } from './webhook.js';
 import type { Child } from './processes.js';
 import { runWrk } from './wrk.js';
 
@@ -82,6 +86,7 @@ async function main(): Promise<void> {
       'cpu-prof': { type: 'string' },
       large: { type: 'string' },
       webhook: { type: 'boolean', default: false },
+      distinct: { type: 'string' },
     },
   });
   const webhook = values.webhook === true;
@@ -101,6 +106,8 @@ async function main(): Promise<void> {
     if (!Number.isInteger(value) || value < 1) throw new TypeError(`--${name} must be a whole number ≥ 1`);
   }
   if (webhook && large !== undefined) throw new TypeError('--webhook and --large measure different things: give one');
+  const distinct = values.distinct === undefined ? undefined : Number(values.distinct);
+  if (distinct !== undefined && (!webhook || !Number.isSafeInteger(distinct) || distinct < 2)) throw new TypeError('--distinct N (tokens, ≥ 2) applies to --webhook');
   const peers = (values.peers ?? '').split(',').filter((name) => name !== '') as Peer[];
   const known: readonly string[] = webhook ? WEBHOOK_PEERS : PEERS;
   for (const peer of peers) if (!known.includes(peer)) throw new TypeError(`--peers: unknown ${peer} (${known.join(', ')})`);
@@ -123,10 +130,26 @@ async function main(): Promise<void> {
     // Every tree is compiled before any process starts: the build blocks this process, and a
     // child started before it would miss its ready deadline on a loaded machine.
     for (const tree of trees) kubegateEntry(tree.repo);
-    const targets = webhook ? await startWebhookVariants(trees, peers.length > 0, workDir, profileDir) : await startProxyVariants(trees, peers, large, workDir, profileDir);
+    const targets = webhook ? await startWebhookVariants(trees, peers.length > 0, distinct ?? 1, workDir, profileDir) : await startProxyVariants(trees, peers, large, workDir, profileDir);
     const timeout = large === undefined ? {} : { timeoutSeconds: 30 };
-    const request = (target: Measured) => ({ url: target.url, connections, headers: target.headers, workDir, ...timeout, ...(target.body === undefined ? {} : { method: 'POST', body: target.body }) });
-    for (const target of targets) await runWrk({ ...request(target), durationSeconds: 1 });
+    /** --distinct: the reviews each variant asked for so far (its next round starts after them). */
+    const reviewed = new Map<string, number>(targets.map((target) => [target.name, 0]));
+    const request = (target: Measured) => ({
+      url: target.url,
+      connections,
+      headers: target.headers,
+      workDir,
+      ...timeout,
+      ...(target.body === undefined ? {} : { method: 'POST', body: target.body }),
+      ...(distinct === undefined ? {} : { requestScript: distinctReviewScript(reviewed.get(target.name) ?? 0, distinct) }),
+    });
+    /** Runs one round of wrk against `target`; --distinct: counts the reviews it may have asked for (those in flight at the end too). */
+    const measure = async (target: Measured, durationSeconds: number) => {
+      const result = await runWrk({ ...request(target), durationSeconds });
+      reviewed.set(target.name, (reviewed.get(target.name) ?? 0) + result.requests + connections);
+      return result;
+    };
+    for (const target of targets) await measure(target, 1);
     /** Small GET: CPU µs per request; large list: CPU ms per MB relayed. */
     const samples = new Map<string, number[]>(targets.map((target) => [target.name, []]));
     const served = new Map<string, number>(targets.map((target) => [target.name, 0]));
@@ -142,7 +165,7 @@ async function main(): Promise<void> {
         const stallsOfRound = target.metricsUrl === undefined ? undefined : await watchLoopStalls(target.metricsUrl);
         const before = cpuSeconds(pid);
         const memory = sampleRss(pid);
-        const result = await runWrk({ ...request(target), durationSeconds: seconds });
+        const result = await measure(target, seconds);
         const { peakBytes } = memory.stop();
         if (result.errors > 0) throw new Error(`${target.name}: ${result.errors} errors`);
         const cpu = cpuSeconds(pid) - before;
@@ -162,7 +185,10 @@ async function main(): Promise<void> {
       process.stderr.write(`round ${round + 1}/${rounds}: ${targets.map((t) => `${t.name} ${(samples.get(t.name)?.at(-1) ?? 0).toFixed(0)}`).join(', ')}\n`);
     }
     const base = median(samples.get(targets[0]?.name ?? '') ?? [0]);
-    const what = webhook ? 'CPU µs per cached TokenReview' : large === undefined ? 'CPU µs per small GET' : `CPU ms per MB of a ${(large / 1024 / 1024).toFixed(0)} MiB list`;
+    if (distinct !== undefined) {
+      for (const [name, count] of reviewed) if (count >= distinct) process.stdout.write(`${name}: ${count} reviews of ${distinct - 1} distinct tokens: some were reviewed twice\n`);
+    }
+    const what = webhook ? (distinct === undefined ? 'CPU µs per cached TokenReview' : 'CPU µs per TokenReview of a distinct $3 token') : large === undefined ? 'CPU µs per small GET' : `CPU ms per MB of a ${(large / 1024 / 1024).toFixed(0)} MiB list`;
     const rate = webhook ? 'reviews/s' : large === undefined ? 'req/s' : 'GB/s';
     const digits = large === undefined ? 0 : 2;
     process.stdout.write(`${what} (c=${connections}, ${rounds} rounds of ${seconds} s; median [lowest–highest], × ${targets[0]?.name}; median ${rate}${large === undefined ? '' : '; peak RSS'})\n`);
@@ -222,10 +248,11 @@ async function startProxyVariants(
 async function startWebhookVariants(
   trees: readonly { name: string; repo: string }[],
   withReference: boolean,
+  sha3Tokens: number,
   workDir: string,
   profileDir: (name: string) => string | undefined,
 ): Promise<Measured[]> {
-  const apiServer = await startWebhookApiServer(1, 0, workDir);
+  const apiServer = await startWebhookApiServer(sha3Tokens, 0, workDir);
   const variants = await Promise.all(
     trees.map(async (tree) => webhookVariant(tree.name, 'kubegate', await startKubegateWebhook(apiServer.kubeconfig, { repo: tree.repo, name: tree.name, cpuProfileDir: profileDir(tree.name) }))),
   );

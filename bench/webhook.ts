@@ -32,6 +32,23 @@ function reviewBody(token: string): string {
 export const CACHED_REVIEW_BODY = reviewBody('t-sha3-0:secret-0');
 export const REVIEW_HEADERS: Readonly<Record<string, string>> = { 'content-type': 'application/json' };
 
+/**
+ * wrk's Lua for reviews of distinct `$3` tokens: the i-th request reviews `t-sha3-<first+i>`
+ * (i from 1); with `tokens`, indexes wrap to 1…tokens−1 (token 0 is the warm-cache one).
+ */
+export function distinctReviewScript(first: number, tokens?: number): string {
+  const index = tokens === undefined ? 'i' : `1 + ((i - 1) % ${tokens - 1})`;
+  return [
+    `local i = ${first}`,
+    'request = function()',
+    '  i = i + 1',
+    `  local n = ${index}`,
+    `  local body = '{"apiVersion":"${API_VERSION}","kind":"TokenReview","spec":{"token":"t-sha3-' .. n .. ':secret-' .. n .. '"}}'`,
+    '  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)',
+    'end',
+  ].join('\n');
+}
+
 /** Reviews each token once over `connections` keep-alive sockets; every one must be authenticated. */
 async function reviewEach(url: string, tokens: readonly string[], connections: number): Promise<Record<string, unknown>> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
@@ -148,15 +165,7 @@ export async function webhookScenario(_tls: Tls, settings: BenchSettings, log: (
       rows.push(row('cached', '$3', connections, warm, floor.requestsPerSecond));
     }
     // Token 0 was reviewed above: the distinct run starts at 1 and must stay under sha3Tokens.
-    const distinctScript = [
-      'local i = 0',
-      'request = function()',
-      '  i = i + 1',
-      `  local body = '{"apiVersion":"${API_VERSION}","kind":"TokenReview","spec":{"token":"t-sha3-' .. i .. ':secret-' .. i .. '"}}'`,
-      '  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)',
-      'end',
-    ].join('\n');
-    const distinct = await wrkReview(url, CONNECTIONS, distinctScript);
+    const distinct = await wrkReview(url, CONNECTIONS, distinctReviewScript(0));
     if (distinct.requests >= sha3Tokens) log(`webhook: ${distinct.requests} distinct reviews asked of ${sha3Tokens - 1} tokens; the rest were unknown tokens`);
     rows.push(row('every token distinct', '$3', CONNECTIONS, distinct, referenceRates.get(CONNECTIONS)));
     const scrypt = Array.from({ length: scryptTokens }, (_, i) => `t-scrypt-${i}:secret-${i}`);
