@@ -76,6 +76,7 @@ export function createKubernetesSource(options: KubernetesSourceOptions): Kubern
     ...(options.stamps ?? DEFAULT_STAMPS),
     touchIntervalMs: options.touchIntervalMs ?? DEFAULT_TOUCH_INTERVAL_MS,
     send: (name, at) => client.mergePatch(clusterAuthTokensPath(namespace, name), { lastUsedAt: at.toISOString().replace(/\.\d{3}Z$/, 'Z') }),
+    stampable: (name) => tokens.get(name) !== undefined,
     onFailed: (name, error) => logger.debug({ err: error, tokenName: name }, 'stamping lastUsedAt failed'),
     ...(options.stampClock === undefined ? {} : { clock: options.stampClock }),
   });
@@ -153,10 +154,6 @@ export function createKubernetesSource(options: KubernetesSourceOptions): Kubern
       .finally(() => migrating.delete(name));
   }
 
-  function recordUse(name: string, at: Date): void {
-    if (tokens.get(name) !== undefined) stamps.record(name, at);
-  }
-
   const informers = [tokens, attributes, secrets] as const;
   return {
     get ready() {
@@ -175,7 +172,7 @@ export function createKubernetesSource(options: KubernetesSourceOptions): Kubern
     async synced() {
       await Promise.all(informers.map((informer) => informer.synced()));
     },
-    recordUse,
+    recordUse: (name, at) => stamps.record(name, at),
     stampStats: () => stamps.stats(),
     counts: () => ({ clusterauthtokens: tokens.size, clusteruserattributes: attributes.size, secrets: secrets.size }),
   };

@@ -18,9 +18,9 @@
  *   a later turn of the event loop, after the review's answer was written.
  * - Each token is stamped at most once per `touchIntervalMs` (by the times of use, as the
  *   proxy stamps its own tokens). Which tokens were stamped when is remembered in an LRU of
- *   MAX_REMEMBERED_TOKENS: past that many tokens in one interval the least recently used
- *   are forgotten one by one (each is stamped again on its next use, through the budget),
- *   never all at once.
+ *   MAX_REMEMBERED_TOKENS, read with `peek` (a cached review's only cost here): past that
+ *   many tokens the least recently stamped are forgotten one by one (each is stamped again
+ *   on its next use, through the budget), never all at once.
  * - A failed PATCH is counted (`failed`) and not retried before the token's next use after
  *   the interval: an API server that refuses writes is not hammered.
  * - Time comes from `clock` (monotonic ms and a timer), injectable so that tests step it.
@@ -61,6 +61,8 @@ export interface StampQueueOptions {
   readonly maxQueued: number;
   /** Least time between two stamps of one token. */
   readonly touchIntervalMs: number;
+  /** Whether `name` may be stamped (its object exists), asked only when a stamp would be queued. */
+  readonly stampable?: (name: string) => boolean;
   readonly onFailed?: (name: string, error: unknown) => void;
   readonly clock?: StampClock;
   /** Tokens whose last stamp is remembered; default MAX_REMEMBERED_TOKENS (smaller in tests). */
@@ -105,8 +107,9 @@ export function createStampQueue(options: StampQueueOptions): StampQueue {
   function record(name: string, at: Date): void {
     if (stopped || perSecond <= 0) return;
     const time = at.getTime();
-    const previous = lastStamped.get(name);
+    const previous = lastStamped.peek(name);
     if (previous !== undefined && time - previous < touchIntervalMs) return;
+    if (options.stampable !== undefined && !options.stampable(name)) return;
     if (pending.size >= maxQueued && !pending.has(name)) {
       dropped++;
       return;

@@ -179,6 +179,18 @@ describe('lastUsedAt stamp budget', () => {
     assert.deepEqual(queue.stats(), { sent: 0, failed: 1, dropped: 0, queued: 0 });
   });
 
+  it('queues no stamp for a token that may not be stamped (its object is gone), and does not remember it as stamped', async () => {
+    let exists = false;
+    const { clock, sends, queue } = queueOn({ stampable: () => exists });
+    queue.record('t-a', use());
+    await clock.advance(1000);
+    assert.equal(sends.length, 0);
+    exists = true;
+    queue.record('t-a', use(1000));
+    await clock.advance(1000);
+    assert.deepEqual(sends, [{ name: 't-a', at: use(1000) }]);
+  });
+
   it('stamps nothing with perSecond 0', async () => {
     const { clock, sends, queue } = queueOn({ perSecond: 0 });
     for (let i = 0; i < 5; i++) queue.record(`t-${i}`, use());
