@@ -138,17 +138,40 @@ export function createProxyMetrics(registry: Registry, sources: ProxyMetricsSour
 
 /** Cache lookups by `result` (`hit`, `miss`), read from the cache's own plain counts when scraped: nothing per lookup. */
 function hitMissCounter(name: string, help: string, registers: Registry[], stats: (() => { readonly hits: number; readonly misses: number }) | undefined): Counter<'result'> {
+  return scrapedCounter(name, help, 'result', registers, () => {
+    const counts = stats?.();
+    return counts === undefined ? undefined : { hit: counts.hits, miss: counts.misses };
+  });
+}
+
+/**
+ * A counter with one label whose values another part counts in plain numbers: `read` gives
+ * the totals since start by label value (undefined: nothing to report yet) when scraped.
+ */
+function scrapedCounter<L extends string>(name: string, help: string, label: L, registers: Registry[], read: () => Readonly<Record<string, number>> | undefined): Counter<L> {
   return new Counter({
     name,
     help,
-    labelNames: ['result'] as const,
+    labelNames: [label] as const,
     registers,
     collect() {
-      const counts = stats?.();
-      if (counts === undefined) return;
+      const totals = read();
+      if (totals === undefined) return;
       this.reset();
-      this.inc({ result: 'hit' }, counts.hits);
-      this.inc({ result: 'miss' }, counts.misses);
+      for (const [value, total] of Object.entries(totals)) this.inc({ [label]: value } as Partial<Record<L, string>>, total);
+    },
+  });
+}
+
+/** A gauge without labels whose value another part holds: `read` gives it (undefined: not yet) when scraped. */
+function scrapedGauge(name: string, help: string, registers: Registry[], read: () => number | undefined): Gauge {
+  return new Gauge({
+    name,
+    help,
+    registers,
+    collect() {
+      const value = read();
+      if (value !== undefined) this.set(value);
     },
   });
 }
@@ -171,19 +194,8 @@ export function createWebhookMetrics(registry: Registry, sources: WebhookMetrics
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
   const metrics: WebhookMetrics = {
-    reviews: new Counter({
-      name: 'kubegate_webhook_reviews_total',
-      help: 'TokenReviews answered, by result (authenticated, unauthenticated, error).',
-      labelNames: ['result'] as const,
-      registers,
-      // A labelled increment per review cost ~10 µs of a cached review's ~80 (paired runs).
-      collect() {
-        const counts = sources.reviews?.();
-        if (counts === undefined) return;
-        this.reset();
-        for (const [result, count] of Object.entries(counts)) this.inc({ result }, count);
-      },
-    }),
+    // A labelled increment per review cost ~10 µs of a cached review's ~80 (paired runs): counted by the handler, read here.
+    reviews: scrapedCounter('kubegate_webhook_reviews_total', 'TokenReviews answered, by result (authenticated, unauthenticated, error).', 'result', registers, () => sources.reviews?.()),
     reviewDuration: new Histogram({
       name: 'kubegate_webhook_review_duration_seconds',
       help: 'Time to answer a TokenReview.',
@@ -204,29 +216,11 @@ export function createWebhookMetrics(registry: Registry, sources: WebhookMetrics
       labelNames: ['resource'] as const,
       registers,
     }),
-    stamps: new Counter({
-      name: 'kubegate_webhook_stamps_total',
-      help: 'lastUsedAt stamps of ClusterAuthTokens, by result (sent, failed, dropped: the queue was full).',
-      labelNames: ['result'] as const,
-      registers,
-      collect() {
-        const counts = sources.stamps?.();
-        if (counts === undefined) return;
-        this.reset();
-        this.inc({ result: 'sent' }, counts.sent);
-        this.inc({ result: 'failed' }, counts.failed);
-        this.inc({ result: 'dropped' }, counts.dropped);
-      },
+    stamps: scrapedCounter('kubegate_webhook_stamps_total', 'lastUsedAt stamps of ClusterAuthTokens, by result (sent, failed, dropped: the queue was full).', 'result', registers, () => {
+      const counts = sources.stamps?.();
+      return counts === undefined ? undefined : { sent: counts.sent, failed: counts.failed, dropped: counts.dropped };
     }),
-    stampsQueued: new Gauge({
-      name: 'kubegate_webhook_stamps_queued',
-      help: 'Tokens waiting for their lastUsedAt stamp (stamps.perSecond is the budget).',
-      registers,
-      collect() {
-        const counts = sources.stamps?.();
-        if (counts !== undefined) this.set(counts.queued);
-      },
-    }),
+    stampsQueued: scrapedGauge('kubegate_webhook_stamps_queued', 'Tokens waiting for their lastUsedAt stamp (stamps.perSecond is the budget).', registers, () => sources.stamps?.()?.queued),
   };
   for (const result of ['authenticated', 'unauthenticated', 'error']) metrics.reviews.inc({ result }, 0);
   for (const result of ['sent', 'failed', 'dropped']) metrics.stamps.inc({ result }, 0);
@@ -270,27 +264,10 @@ export function createTunnelMetrics(registry: Registry, sources: TunnelMetricsSo
       for (const [cluster, count] of stats.tunnels) this.set({ cluster }, count);
     },
   });
-  new Gauge({
-    name: 'kubegate_tunnel_streams',
-    help: 'Streams open through agent tunnels (connections to cluster API servers).',
-    registers,
-    collect() {
-      const stats = sources.stats?.();
-      if (stats !== undefined) this.set(stats.streams);
-    },
-  });
-  new Counter({
-    name: 'kubegate_tunnel_bytes_total',
-    help: 'Bytes through agent tunnels, by direction (in: from agents, out: to agents).',
-    labelNames: ['direction'] as const,
-    registers,
-    collect() {
-      const stats = sources.stats?.();
-      if (stats === undefined) return;
-      this.reset();
-      this.inc({ direction: 'in' }, stats.bytesIn);
-      this.inc({ direction: 'out' }, stats.bytesOut);
-    },
+  scrapedGauge('kubegate_tunnel_streams', 'Streams open through agent tunnels (connections to cluster API servers).', registers, () => sources.stats?.().streams);
+  scrapedCounter('kubegate_tunnel_bytes_total', 'Bytes through agent tunnels, by direction (in: from agents, out: to agents).', 'direction', registers, () => {
+    const stats = sources.stats?.();
+    return stats === undefined ? undefined : { in: stats.bytesIn, out: stats.bytesOut };
   });
   const metrics: TunnelMetrics = {
     connects: new Counter({
