@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Registry, register as globalRegistry } from 'prom-client';
+import { Histogram, Registry, register as globalRegistry } from 'prom-client';
 import { createProxyMetrics, createWebhookMetrics } from '../../src/metrics.js';
 
 describe('createProxyMetrics', () => {
@@ -93,6 +93,25 @@ describe('createWebhookMetrics', () => {
     for (const line of ['{result="authenticated"} 7', '{result="unauthenticated"} 2', '{result="error"} 1']) {
       assert.ok(text.includes(`kubegate_webhook_reviews_total${line}`), text);
     }
+  });
+
+  it("exports the review durations exactly as prom-client's own histogram would, though counted in plain numbers", async () => {
+    const registry = new Registry();
+    const metrics = createWebhookMetrics(registry);
+    const reference = new Registry();
+    const buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+    const histogram = new Histogram({ name: 'kubegate_webhook_review_duration_seconds', help: 'Time to answer a TokenReview.', buckets, registers: [reference] });
+    for (const seconds of [0, 0.0004, 0.0005, 0.0006, 0.003, 0.003, 0.3, 1, 2.5, 40]) {
+      metrics.reviewDuration.observe(seconds);
+      histogram.observe(seconds);
+    }
+    const lines = (text: string): string[] => text.split('\n').filter((line) => line.includes('kubegate_webhook_review_duration_seconds'));
+    const expected = lines(await reference.metrics());
+    assert.equal(expected.length, 2 + buckets.length + 1 + 2);
+    assert.deepEqual(lines(await registry.metrics()), expected);
+    registry.resetMetrics();
+    reference.resetMetrics();
+    assert.match((await registry.metrics()), /^kubegate_webhook_review_duration_seconds_count 0$/m);
   });
 
   it('reads the lastUsedAt stamp counts and queue length when scraped', async () => {
