@@ -28,7 +28,7 @@ import type { ClusterAuthToken, ClusterUserAttribute, KubeSecret } from '../../k
 import { clusterAuthTokensPath, clusterUserAttributesPath, secretHash, secretsPath } from '../../kube/rancher.js';
 import type { WebhookSource } from '../verify.js';
 import { createStampQueue } from './stamps.js';
-import type { StampClock, StampStats } from './stamps.js';
+import type { StampStats } from './stamps.js';
 
 export interface KubernetesSourceOptions {
   readonly client: KubeClient;
@@ -43,8 +43,6 @@ export interface KubernetesSourceOptions {
   readonly touchIntervalMs?: number;
   /** The stamp budget (config `stamps`): PATCHes per second (0 = never stamp), tokens queued at most. */
   readonly stamps?: { readonly perSecond: number; readonly maxQueued: number };
-  /** The stamp budget's clock, for tests. */
-  readonly stampClock?: StampClock;
   /** Informer tuning, for tests. */
   readonly minWatchTimeoutSeconds?: number;
   readonly initialBackoffMs?: number;
@@ -78,7 +76,6 @@ export function createKubernetesSource(options: KubernetesSourceOptions): Kubern
     send: (name, at) => client.mergePatch(clusterAuthTokensPath(namespace, name), { lastUsedAt: at.toISOString().replace(/\.\d{3}Z$/, 'Z') }),
     stampable: (name) => tokens.get(name) !== undefined,
     onFailed: (name, error) => logger.debug({ err: error, tokenName: name }, 'stamping lastUsedAt failed'),
-    ...(options.stampClock === undefined ? {} : { clock: options.stampClock }),
   });
   const migrating = new Set<string>();
   const tuning = {

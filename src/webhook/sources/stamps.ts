@@ -39,7 +39,7 @@ export interface StampClock {
   schedule(run: () => void, delayMs: number): () => void;
 }
 
-export const realStampClock: StampClock = {
+const realStampClock: StampClock = {
   now: () => performance.now(),
   schedule(run, delayMs) {
     if (delayMs <= 0) {
