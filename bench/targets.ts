@@ -12,6 +12,7 @@ import https from 'node:https';
 import { join } from 'node:path';
 import { createCertificateAuthority, issueServingCertificate } from '../src/pki/certificates.js';
 import { createApiClient } from '../test/support/api-client.js';
+import { startScriptNodeFlags } from '../test/support/shipped-node-flags.js';
 import type { ApiClient } from '../test/support/api-client.js';
 import { freePort, startChild } from './processes.js';
 import { createSlowRequestLog, parseUpstreamRoundReading, SLOW_REQUEST_MS } from './round-waits.js';
@@ -22,8 +23,6 @@ export const CLUSTER_PATH = '/k8s/clusters/bench';
 const REPO = new URL('..', import.meta.url).pathname;
 const NODE_ARGS = ['--import', 'tsx'];
 const builtTrees = new Map<string, string>();
-/** The node options the proxy ships with (`npm start`, deploy/proxy's NODE_OPTIONS); `nodeArgs` come after and win. */
-const SHIPPED_PROXY_NODE_ARGS = ['--max-semi-space-size=16'];
 
 /**
  * Compiles a tsconfig of `repo` into `<repo>/dist-bench-<pid>-<label>/` — beside dist/, at its
@@ -373,7 +372,10 @@ export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, o
   );
   const readyMessage = workers > 1 ? '"msg":"kubegate proxy workers are serving"' : '"msg":"kubegate proxy is serving"';
   const profile = cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir];
-  const { child } = await startChild(via === 'agent' ? `${name}-proxy` : name, process.execPath, [...profile, ...SHIPPED_PROXY_NODE_ARGS, ...(options.nodeArgs ?? []), kubegateEntry(repo), 'proxy', '--config', configFile], {
+  // The node flags the tree ships with (its `npm start`, the same as its bin's shebang and
+  // image); `nodeArgs` come after and win.
+  const shipped = startScriptNodeFlags(repo);
+  const { child } = await startChild(via === 'agent' ? `${name}-proxy` : name, process.execPath, [...profile, ...shipped, ...(options.nodeArgs ?? []), kubegateEntry(repo), 'proxy', '--config', configFile], {
     cwd: repo,
     env: { ...process.env, KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD, KUBEGATE_LOG_SLOW_REQUEST_MS: String(SLOW_REQUEST_MS) },
     ready: (line) => line.includes(readyMessage),
