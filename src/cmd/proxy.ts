@@ -176,9 +176,10 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
     cleanups.push(() => providerHealth.stop());
     // `oidcBearer`: that issuer's ID tokens are accepted next to kubegate tokens (jose and
     // openid-client are loaded only then).
+    const oidcBearer = config.oidcBearer === undefined ? undefined : await createOidcBearer(config.oidcBearer.provider, providers, store, logger);
     const tokenCache = createTokenChain({
       lookups: store,
-      otherTokens: config.oidcBearer === undefined ? [] : [await createOidcBearer(config.oidcBearer.provider, providers, store, logger)],
+      otherTokens: oidcBearer === undefined ? [] : [oidcBearer.authenticator],
       successTtlMs: config.authCache.successTtlSeconds * 1000,
       failureTtlMs: config.authCache.failureTtlSeconds * 1000,
       maxEntries: config.authCache.maxEntries,
@@ -277,18 +278,21 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
     );
 
     /**
-     * A user's groups changed (a background refresh, a login): each open stream admitted
-     * with a kubegate token is checked again with the groups now stored for its token's
-     * provider, and ends if its membership came from a group the user lost. (Streams of an
-     * OIDC ID token whose groups are claims keep the groups their token carries.)
+     * A user's groups changed (a background refresh, a login): each open stream whose groups
+     * are the ones stored for a provider — a kubegate token's (its token's provider), an
+     * `oidcBearer` ID token's with `groupsFromUserinfo` — is checked again with the groups now
+     * stored, and ends if its membership came from a group the user lost. (Streams of an ID
+     * token whose groups are claims keep the groups their token carries until it expires;
+     * membership changes, the user's disabling or deletion and the expiry still end them.)
      */
     async function closeStreamsOutsideNewGroups(userId: string): Promise<void> {
       const groupsByToken = new Map<string, readonly string[]>();
       for (const stream of forwarder.openStreams()) {
         if (stream.user.name !== userId || groupsByToken.has(stream.tokenName)) continue;
         const token = await store.getToken(stream.tokenName);
-        if (token === undefined || token.userId !== userId) continue;
-        groupsByToken.set(stream.tokenName, (await store.getUserGroups(userId, token.provider))?.groups ?? []);
+        const provider = token === undefined ? oidcBearer?.storedGroupsProviderOf(stream) : token.userId === userId ? token.provider : undefined;
+        if (provider === undefined) continue;
+        groupsByToken.set(stream.tokenName, (await store.getUserGroups(userId, provider))?.groups ?? []);
       }
       forwarder.closeStreams((stream) => {
         const groups = groupsByToken.get(stream.tokenName);
@@ -474,14 +478,28 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
   }
 }
 
+interface OidcBearer {
+  readonly authenticator: TokenAuthenticator;
+  /**
+   * For a stream admitted with one of its ID tokens (not a stored token): the provider whose
+   * stored groups are the stream's groups (`groupsFromUserinfo`), or undefined when the
+   * token's own claims are (they cannot change before it expires).
+   */
+  storedGroupsProviderOf(stream: OpenStream): string | undefined;
+}
+
 /** The authenticator of `oidcBearer`: that OIDC provider's ID tokens as bearer tokens. */
-async function createOidcBearer(providerName: string, providers: ProviderRegistry, store: Store, logger: Logger): Promise<TokenAuthenticator> {
+async function createOidcBearer(providerName: string, providers: ProviderRegistry, store: Store, logger: Logger): Promise<OidcBearer> {
   const [{ oidcBearerSource }, { oidcBearerAuthenticator }] = await Promise.all([import('../providers/oidc/oidc.js'), import('../providers/oidc/bearer.js')]);
-  return oidcBearerAuthenticator({
-    source: oidcBearerSource(providers, providerName),
-    lookups: store,
-    recordEmail: async (userId, provider, email) => void (await recordVerifiedEmail(store, logger, userId, provider, email)),
-  });
+  const source = oidcBearerSource(providers, providerName);
+  return {
+    authenticator: oidcBearerAuthenticator({
+      source,
+      lookups: store,
+      recordEmail: async (userId, provider, email) => void (await recordVerifiedEmail(store, logger, userId, provider, email)),
+    }),
+    storedGroupsProviderOf: (stream) => (!source.groupsInIdToken && stream.user.extra[EXTRA_PROVIDER]?.[0] === source.name ? source.name : undefined),
+  };
 }
 
 /**
