@@ -22,7 +22,5 @@ RUN mkdir -p /var/lib/kubegate && chown 65532:65532 /var/lib/kubegate
 USER 65532:65532
 ENV KUBEGATE_DATA_DIR=/var/lib/kubegate
 EXPOSE 8443 6440
-# The node flags of the `kubegate` bin's shebang (src/cmd/main.ts): V8's young generation
-# sized (README, Operating → Memory) for every process of the image — proxy, webhook, agent.
-ENTRYPOINT ["node", "--max-semi-space-size=16", "/app/dist/cmd/main.js"]
+ENTRYPOINT ["node", "/app/dist/cmd/main.js"]
 CMD ["proxy"]

@@ -7,12 +7,11 @@
  * the upstream ignores that prefix, so the peers forward paths unchanged.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { join } from 'node:path';
 import { createCertificateAuthority, issueServingCertificate } from '../src/pki/certificates.js';
 import { createApiClient } from '../test/support/api-client.js';
-import { startScriptNodeFlags } from '../test/support/shipped-node-flags.js';
 import type { ApiClient } from '../test/support/api-client.js';
 import { freePort, startChild } from './processes.js';
 import { createSlowRequestLog, parseUpstreamRoundReading, SLOW_REQUEST_MS } from './round-waits.js';
@@ -23,6 +22,19 @@ export const CLUSTER_PATH = '/k8s/clusters/bench';
 const REPO = new URL('..', import.meta.url).pathname;
 const NODE_ARGS = ['--import', 'tsx'];
 const builtTrees = new Map<string, string>();
+
+/**
+ * The node flags of `<repo>/package.json`'s `start` script (`node <flags> <entry> proxy`), so
+ * that each tree's proxy runs as that tree shipped it (an older tree capped V8's young
+ * generation there; today's sets no flag).
+ */
+function startScriptNodeFlags(repo: string): string[] {
+  const manifest = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { scripts: Record<string, string>; bin: Record<string, string> };
+  const words = (manifest.scripts['start'] ?? '').split(/\s+/).filter((word) => word !== '');
+  const entry = words.indexOf(manifest.bin['kubegate'] ?? '');
+  if (words[0] !== 'node' || entry < 0) throw new Error(`the start script of ${repo} does not run node on the kubegate bin: ${manifest.scripts['start']}`);
+  return words.slice(1, entry);
+}
 
 /**
  * Compiles a tsconfig of `repo` into `<repo>/dist-bench-<pid>-<label>/` — beside dist/, at its
@@ -372,8 +384,7 @@ export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, o
   );
   const readyMessage = workers > 1 ? '"msg":"kubegate proxy workers are serving"' : '"msg":"kubegate proxy is serving"';
   const profile = cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir];
-  // The node flags the tree ships with (its `npm start`, the same as its bin's shebang and
-  // image); `nodeArgs` come after and win.
+  // The node flags the tree ships with, if any (its `npm start`); `nodeArgs` come after and win.
   const shipped = startScriptNodeFlags(repo);
   const { child } = await startChild(via === 'agent' ? `${name}-proxy` : name, process.execPath, [...profile, ...shipped, ...(options.nodeArgs ?? []), kubegateEntry(repo), 'proxy', '--config', configFile], {
     cwd: repo,

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=16
+#!/usr/bin/env node
 /**
  * The `kubegate` command line: one binary, one subcommand per process or tool. Each
  * subcommand's wiring lives in its own file here; this file only parses arguments.

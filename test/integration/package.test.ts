@@ -85,8 +85,7 @@ describe('npm package', () => {
 
   test('the packed entry point is an executable script: npm links it as `kubegate`', async () => {
     const entry = join(installed, 'package', manifest.bin['kubegate']!);
-    // `#!/usr/bin/env -S node <the shipped flags>` (node-flags.test.ts runs it).
-    assert.match(await readFile(entry, 'utf8'), /^#!\/usr\/bin\/env -S node( --[^ \n]+)*\n/);
+    assert.match(await readFile(entry, 'utf8'), /^#!\/usr\/bin\/env node\n/);
     assert.ok((await stat(entry)).isFile());
   });
 
