@@ -14,7 +14,20 @@
  *
  * Errors are KubegateError KUBE_API_FAILED with a short, safe message (HTTP status and the
  * Status `reason`, never a body) and `kubeStatus` holding the status code and reason, so
- * callers branch on 404/409/410 without parsing text. Response bodies are bounded.
+ * callers branch on 404/409/410 without parsing text. Response bodies are bounded (16 MiB).
+ *
+ * Lists are read in chunks, as client-go's pager and kubectl read them: `?limit=500`, then
+ * `?limit=500&continue=<token>` until a page has no `metadata.continue`. The API server
+ * serves every page from the snapshot of the first, and the list's resourceVersion is the
+ * last page's. So the 16 MiB bound applies to one page, and a resource of any size can be
+ * listed (60,000 ClusterAuthTokens are about 20 MB, in 120 requests). `list` returns only
+ * once the last page arrived: a failure on any page fails the whole list, and the caller
+ * keeps what it had. A continue token the server no longer honours (410 Expired: etcd
+ * compacted past the snapshot, after about five minutes) starts the list over, from a new
+ * snapshot, at most twice; client-go falls back to one unpaged list instead, which is the
+ * very request that cannot be answered within the bound. `map` reduces each item as its page
+ * arrives, so a caller that keeps little (Secret names and hashes) never holds every
+ * object whole.
  */
 import type http from 'node:http';
 import { createInterface } from 'node:readline';
@@ -83,6 +96,11 @@ export interface ListOptions {
   readonly labelSelector?: string;
 }
 
+/** Items asked for per list request: client-go's pager and kubectl ask for 500. */
+export const DEFAULT_LIST_PAGE_SIZE = 500;
+/** A list whose continue token expires is started over at most this often. */
+const MAX_LIST_RESTARTS = 2;
+
 export interface KubeApiFailure {
   /** HTTP status, or 0 when the request failed before an answer. */
   readonly code: number;
@@ -113,12 +131,20 @@ export function kubeStatusCode(error: unknown): number | undefined {
 export interface KubeClientOptions {
   /** Limit for ordinary requests (not watches). Default 30 000. */
   readonly timeoutMs?: number;
+  /** Items per list request (`limit`). Default DEFAULT_LIST_PAGE_SIZE. */
+  readonly listPageSize?: number;
+  /** Largest answer body (a list page). Default 16 MiB. */
+  readonly maxBodyBytes?: number;
 }
 
 export interface KubeClient {
   /** The object, or undefined on 404. */
   get<T extends KubeObject>(path: string): Promise<T | undefined>;
-  list<T extends KubeObject>(path: string, options?: ListOptions): Promise<KubeList<T>>;
+  /**
+   * Every object of the collection, read page by page (see the design note); `map` reduces
+   * each item as it arrives. Rejects when any page fails: nothing partial is returned.
+   */
+  list<T extends KubeObject, U extends KubeObject = T>(path: string, options?: ListOptions, map?: (item: T) => U): Promise<KubeList<U>>;
   /**
    * Watches from `resourceVersion`, calling `onEvent` per event; resolves when the server
    * ends the watch (timeout) or `signal` aborts, rejects on a failed request (410 too).
@@ -134,6 +160,9 @@ export interface KubeClient {
 
 export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOptions = {}): KubeClient {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const listPageSize = options.listPageSize ?? DEFAULT_LIST_PAGE_SIZE;
+  const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
+  if (!Number.isSafeInteger(listPageSize) || listPageSize < 1) throw new TypeError('listPageSize must be a positive integer');
 
   async function send(method: string, path: string, body: unknown, contentType: string | undefined, signal?: AbortSignal): Promise<http.IncomingMessage> {
     const credentials = await endpoint.headers();
@@ -164,7 +193,7 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
     let size = 0;
     for await (const chunk of response as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
+      if (size > maxBodyBytes) {
         response.destroy();
         throw new KubeApiError({ code: response.statusCode ?? 0, reason: undefined }, 'the answer is too large');
       }
@@ -208,6 +237,29 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
     return parse<T>(method, status, raw);
   }
 
+  /** One list attempt: every page from one snapshot, or a rejection (410 when a continue token expired). */
+  async function listOnce<T extends KubeObject, U extends KubeObject>(path: string, listOptions: ListOptions, map: (item: T) => U): Promise<{ list: KubeList<U>; expired: boolean }> {
+    const items: U[] = [];
+    let token = '';
+    for (;;) {
+      const query = new URLSearchParams({ limit: String(listPageSize) });
+      if (listOptions.labelSelector !== undefined) query.set('labelSelector', listOptions.labelSelector);
+      if (token !== '') query.set('continue', token);
+      const { status, raw } = await call('GET', `${path}?${query.toString()}`);
+      if (status < 200 || status > 299) {
+        if (token !== '' && status === 410) return { list: { metadata: {}, items: [] }, expired: true };
+        throw new KubeApiError(failureOf(status, raw), `LIST ${resourceOf(path)}`);
+      }
+      const page = parse<KubeList<T> & { metadata?: { continue?: unknown } }>('GET', status, raw);
+      if (!Array.isArray(page.items)) throw new KubeApiError({ code: status, reason: undefined }, `LIST ${resourceOf(path)}: the answer has no items`);
+      for (const item of page.items) items.push(map(item));
+      const next = page.metadata?.continue;
+      if (typeof next !== 'string' || next === '') return { list: { metadata: { ...(page.metadata?.resourceVersion === undefined ? {} : { resourceVersion: page.metadata.resourceVersion }) }, items }, expired: false };
+      if (next === token) throw new KubeApiError({ code: status, reason: undefined }, `LIST ${resourceOf(path)}: the server answered the same continue token again`);
+      token = next;
+    }
+  }
+
   return {
     async get<T extends KubeObject>(path: string): Promise<T | undefined> {
       const { status, raw } = await call('GET', path);
@@ -215,9 +267,15 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
       if (status < 200 || status > 299) throw new KubeApiError(failureOf(status, raw), `GET ${resourceOf(path)}`);
       return parse<T>('GET', status, raw);
     },
-    list<T extends KubeObject>(path: string, listOptions: ListOptions = {}): Promise<KubeList<T>> {
-      const query = listOptions.labelSelector === undefined ? '' : `?labelSelector=${encodeURIComponent(listOptions.labelSelector)}`;
-      return expectOk<KubeList<T>>('GET', path + query);
+    async list<T extends KubeObject, U extends KubeObject = T>(path: string, listOptions: ListOptions = {}, map?: (item: T) => U): Promise<KubeList<U>> {
+      const reduce = map ?? ((item: T) => item as unknown as U);
+      for (let restarts = 0; ; restarts++) {
+        const { list, expired } = await listOnce(path, listOptions, reduce);
+        if (!expired) return list;
+        if (restarts === MAX_LIST_RESTARTS) {
+          throw new KubeApiError({ code: 410, reason: 'Expired' }, `LIST ${resourceOf(path)}: the continue token expired ${MAX_LIST_RESTARTS + 1} times in a row`);
+        }
+      }
     },
     async watch<T extends KubeObject>(path: string, watchOptions: WatchOptions, onEvent: (event: WatchEvent<T>) => void): Promise<void> {
       const query = new URLSearchParams({ watch: '1', allowWatchBookmarks: 'true' });

@@ -11,6 +11,12 @@
  * connection) is retried with exponential backoff and jitter, from the last resourceVersion
  * when there is one. `synced()` resolves after the first full list; until then the cache
  * must not be trusted for "not found".
+ *
+ * The list is read in pages (kube/client.ts) and applied only once its last page arrived:
+ * a list that fails on any page — its continue token expiring more often than the client
+ * starts over included — leaves the cache as it was and is retried with backoff like any
+ * failure (a 410 from a list is not a watch's "too old": listing again at once would only
+ * repeat it).
  */
 import type { KubeClient, KubeObject, KubeStatusObject, WatchEvent } from './client.js';
 import { kubeStatusCode } from './client.js';
@@ -79,10 +85,9 @@ export function createInformer<T extends KubeObject>(client: KubeClient, options
   }
 
   async function relist(): Promise<void> {
-    const list = await client.list<T>(options.path, options.labelSelector === undefined ? {} : { labelSelector: options.labelSelector });
+    const list = await client.list<T>(options.path, options.labelSelector === undefined ? {} : { labelSelector: options.labelSelector }, transform);
     const seen = new Set<string>();
-    for (const listed of list.items) {
-      const item = transform(listed);
+    for (const item of list.items) {
       seen.add(item.metadata.name);
       const previous = objects.get(item.metadata.name);
       if (previous?.metadata.resourceVersion !== item.metadata.resourceVersion || previous === undefined) apply('added', item);
@@ -134,7 +139,7 @@ export function createInformer<T extends KubeObject>(client: KubeClient, options
       } catch (error) {
         if (stopper.signal.aborted) return;
         const code = error instanceof WatchExpired ? error.code : kubeStatusCode(error);
-        if (code === 410) {
+        if (code === 410 && !needList) {
           needList = true;
           options.onRestart?.('expired');
           continue;

@@ -12,7 +12,8 @@ import { randomInt, randomUUID } from 'node:crypto';
 export interface KubeStatus {
   readonly kind: 'Status';
   readonly apiVersion: 'v1';
-  readonly metadata: Record<string, never>;
+  /** `continue`: on a 410 Expired list, a token for the rest of the list as it is now. */
+  readonly metadata: { readonly continue?: string };
   readonly status: 'Success' | 'Failure';
   readonly message?: string;
   readonly reason?: string;

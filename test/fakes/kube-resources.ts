@@ -20,10 +20,12 @@
  * Secret's `stringData` is folded into `data`; `?dryRun=All` answers without storing.
  * Deleting a Namespace deletes what is in it at once (no Terminating phase). Equality label
  * selectors are honoured on list and watch; a namespaced kind can be listed across
- * namespaces.
+ * namespaces. Lists are in key order and chunked with `limit`/`continue` as the real
+ * server chunks them (kube-list-chunks.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
+import { FakeListChunker } from './kube-list-chunks.js';
 import { failureStatus, objectNotFoundStatus } from './kube-objects.js';
 import type { KubeStatus } from './kube-objects.js';
 import { decodeAgainstSchema, definitionOf, definitions } from './kube-schemas.js';
@@ -110,6 +112,9 @@ export class FakeResourceStore {
   private compactedBelow = 0;
   /** Answer an expired watch with HTTP 410 instead of an ERROR event. */
   expiredWatchAsHttp410 = false;
+  /** Called before each list request (not watches) is answered: a test's hook to change objects or expire continue tokens mid-list. */
+  onListPage: ((page: { readonly plural: string; readonly continued: boolean }) => void) | undefined;
+  private readonly chunker = new FakeListChunker<FakeObject>();
 
   constructor(
     private readonly nextResourceVersion: () => number,
@@ -169,12 +174,19 @@ export class FakeResourceStore {
 
   /**
    * Forgets the event history: every later watch from an older resourceVersion gets 410, and
-   * open watches are ended so that their clients come back with their old version.
+   * open watches are ended so that their clients come back with their old version. Continue
+   * tokens of lists begun before expire (410) too.
    */
   compact(): void {
     this.compactedBelow = this.currentResourceVersion() + 1;
     this.events.length = 0;
+    this.chunker.expire();
     this.endWatches();
+  }
+
+  /** Every continue token handed out so far is answered 410 Expired from now on (what compaction does to them). */
+  expireContinueTokens(): void {
+    this.chunker.expire();
   }
 
   /** Ends every open watch (a dropped connection, from the client's side: a clean end). */
@@ -202,8 +214,16 @@ export class FakeResourceStore {
         const selector = parseLabelSelector(request.query.get('labelSelector'));
         if (typeof selector === 'string') return statusAnswer(failureStatus(400, 'BadRequest', selector));
         if (isTrue(request.query.get('watch'))) return this.watch(request, kind, namespace, selector);
-        const items = (namespace === undefined ? this.list(kind.plural) : this.list(kind.plural, namespace)).filter(selector);
-        return { status: 200, body: { apiVersion: apiVersionOf(kind), kind: `${kind.kind}List`, metadata: { resourceVersion: String(this.currentResourceVersion()) }, items } };
+        this.onListPage?.({ plural: kind.plural, continued: (request.query.get('continue') ?? '') !== '' });
+        const page = this.chunker.page({
+          prefix: `${kind.plural}/${namespace === undefined ? '' : `${namespace}/`}`,
+          selector: request.query.get('labelSelector') ?? '',
+          current: () => (namespace === undefined ? this.list(kind.plural) : this.list(kind.plural, namespace)).filter(selector),
+          resourceVersion: String(this.currentResourceVersion()),
+          query: request.query,
+        });
+        if (!page.ok) return statusAnswer(page.status);
+        return { status: 200, body: { apiVersion: apiVersionOf(kind), kind: `${kind.kind}List`, metadata: page.metadata, items: page.items } };
       }
       if (method === 'POST' && !allNamespaces) return this.create(request, kind, namespace);
       return methodNotAllowed();
