@@ -37,6 +37,19 @@ export function parseEmailAddress(value: unknown, field = 'email'): string {
   return address;
 }
 
+/**
+ * What a provider vouches for, in ProviderIdentity's terms: `email`, the first of `values`
+ * kubegate accepts; `emailRefused` when some were given (non-empty strings) and none is
+ * accepted (e.g. a non-ASCII address) — the login goes on without one and says so.
+ */
+export function vouchedEmail(values: readonly unknown[]): { readonly email?: string; readonly emailRefused?: true } {
+  for (const value of values) {
+    const address = normalisedEmailAddress(value);
+    if (address !== undefined) return { email: address };
+  }
+  return values.some((value) => typeof value === 'string' && value !== '') ? { emailRefused: true } : {};
+}
+
 /** `value` as kubegate records it, or undefined when it is not an address kubegate accepts. */
 export function normalisedEmailAddress(value: unknown): string | undefined {
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ADDRESS_LENGTH) return undefined;

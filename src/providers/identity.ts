@@ -21,6 +21,12 @@ export interface ProviderIdentity {
    */
   readonly email?: string;
   /**
+   * The provider vouched for an address kubegate does not accept (auth/email.ts: a non-ASCII
+   * one, a quoted local part…): none is recorded, and the login logs a warning (never the
+   * address) instead of failing.
+   */
+  readonly emailRefused?: true;
+  /**
    * Set only by providers whose accounts ARE kubegate users (the local provider): the login
    * uses this user directly and links no identity.
    */

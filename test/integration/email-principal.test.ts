@@ -12,6 +12,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as client from 'openid-client';
+import { createLogger } from '../../src/log.js';
 import { CATTLE_NAMESPACE } from '../fakes/rancher-objects.js';
 import { eventually } from '../support/eventually.js';
 import { startInClusterWebhook } from '../support/in-cluster-webhook.js';
@@ -27,6 +28,11 @@ import type { TestSlapd } from '../support/slapd.js';
 const EXTERNAL = 'https://kubegate.test';
 const OIDC = 'corp-oidc';
 const LDAP = 'corp';
+/**
+ * The same directory read the way Active Directory's `mail` is (a Unicode string): slapd's
+ * `mail` is IA5 and refuses a non-ASCII value, so this provider reads `displayName`.
+ */
+const LDAP_UNICODE = 'corp-unicode';
 const PODS = '/api/v1/namespaces/default/pods';
 
 function pathOf(url: URL | string): string {
@@ -39,6 +45,8 @@ describe('identity.kubernetesUsername email: the verified address on the proxy, 
   let webhook: InClusterWebhook | undefined;
   let slapd: TestSlapd;
   let issuer: OidcIssuer;
+  /** The proxy's warnings, as JSON lines. */
+  const logs: string[] = [];
 
   before(async () => {
     slapd = await startSlapd();
@@ -46,6 +54,7 @@ describe('identity.kubernetesUsername email: the verified address on the proxy, 
     issuer.accounts.set('sub-erin', { sub: 'sub-erin', preferred_username: 'erin', email: 'Erin@Example.ORG', email_verified: true });
     issuer.accounts.set('sub-ursula', { sub: 'sub-ursula', preferred_username: 'ursula', email: 'ursula@example.org', email_verified: false });
     // Vouches for the address an admin gave the local user lena.
+    issuer.accounts.set('sub-yuki', { sub: 'sub-yuki', preferred_username: 'yuki', email: 'yūki@example.org', email_verified: true });
     issuer.accounts.set('sub-mallory', { sub: 'sub-mallory', preferred_username: 'mallory', email: 'lena@example.org', email_verified: true });
     fixture = await startProxyFixture({
       name: 'email-principal',
@@ -58,6 +67,7 @@ describe('identity.kubernetesUsername email: the verified address on the proxy, 
         providers: [
           { name: 'local', type: 'local' },
           { name: LDAP, type: 'ldap', settings: ldapProviderSettings(slapd) },
+          { name: LDAP_UNICODE, type: 'ldap', settings: { ...ldapProviderSettings(slapd), userEmailAttribute: 'displayName' } },
           {
             name: OIDC,
             type: 'oidc',
@@ -67,6 +77,7 @@ describe('identity.kubernetesUsername email: the verified address on the proxy, 
         oidcBearer: { provider: OIDC },
       }),
       fake: { namespaces: ['default', 'kube-system', CATTLE_NAMESPACE] },
+      logger: () => createLogger({ level: 'warn', name: 'proxy', destination: { write: (line: string) => void logs.push(line) } }),
       async beforeProxy(cluster) {
         webhook = await startInClusterWebhook(cluster, { cacheTtlMs: 500 });
       },
@@ -212,6 +223,36 @@ describe('identity.kubernetesUsername email: the verified address on the proxy, 
     const payload = JSON.parse(Buffer.from(String(issued.json.token).split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
     assert.equal(payload['kubegate_username'], 'lena@example.org');
     assert.equal(payload['sub'], lena.id);
+  });
+
+  /** Checks the warning a login of `userId` at `provider` logged since `from`, and that no log line holds `localPart`. */
+  function assertRefusedAddressWarned(from: number, userId: string, provider: string, localPart: string): void {
+    const lines = logs.slice(from);
+    const warning = lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((entry) => String(entry['msg']).includes('is not one kubegate accepts'));
+    assert.equal(warning?.['user'], userId);
+    assert.equal(warning?.['provider'], provider);
+    for (const line of lines) assert.ok(!line.includes(localPart) && !line.includes(JSON.stringify(localPart).slice(1, -1)), 'the address is never logged');
+  }
+
+  it('logs in an OIDC user whose verified address is not ASCII, named provider:login and with no address recorded, with a warning that does not print it', async () => {
+    const from = logs.length;
+    const yuki = await oidcLogin('sub-yuki');
+    assert.equal(await nameOnProxyPath(yuki.token), `${OIDC}:yuki`);
+    assert.equal((await fixture.api.request('GET', '/v1/me', { token: yuki.token })).json.email, null);
+    assertRefusedAddressWarned(from, yuki.id, OIDC, 'yūki');
+    // Its ID token as a bearer token works too, under the same name.
+    assert.equal(await nameOnProxyPath(await idTokenOf('sub-yuki')), `${OIDC}:yuki`);
+  });
+
+  it('logs in an LDAP user whose directory address is not ASCII, named provider:login and with no address recorded, with a warning that does not print it', async () => {
+    await slapd.asAdmin((ldap) => replaceAttribute(ldap, SEED.users.dave.dn, 'displayName', ['dävé@example.org']));
+    const from = logs.length;
+    const token = await fixture.api.login('dave', SEED.users.dave.password, LDAP_UNICODE);
+    const me = await fixture.api.request('GET', '/v1/me', { token });
+    assert.equal(me.json.email, null);
+    await fixture.grant('User', me.json.id, 'viewer');
+    assert.equal(await nameOnProxyPath(token), `${LDAP_UNICODE}:dave`);
+    assertRefusedAddressWarned(from, me.json.id, LDAP_UNICODE, 'dävé');
   });
 
   it('does not give a second user an address another user holds: the OIDC user vouched for lena’s address is provider:login, lena keeps it', async () => {

@@ -150,6 +150,25 @@ describe('GitHub browser login through the proxy', () => {
     }
   });
 
+  it('logs in a user whose primary verified address is not ASCII, without recording it, and warns without printing it', async () => {
+    const octocat = fake.users.get(OCTOCAT)!;
+    octocat.emails = [{ email: 'öctocat@bücher.example', primary: true, verified: true }];
+    try {
+      const before = h.logs.length;
+      const response = await request(app).get(pathOf(await callbackFor(OCTOCAT))).expect(200);
+      assert.equal(response.body.user.username, 'octocat');
+      assert.equal((await h.store.getUser(response.body.user.id))?.email, null);
+      await request(app).get('/v1/me').set(bearer(response.body.token)).expect(200);
+      const lines = h.logs.slice(before);
+      const warning = lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((entry) => String(entry['msg']).includes('is not one kubegate accepts'));
+      assert.equal(warning?.['user'], response.body.user.id);
+      assert.equal(warning?.['provider'], 'github');
+      for (const line of lines) assert.ok(!/ctocat@b/.test(line) && !line.includes('\\u00f6'), 'the address is never logged');
+    } finally {
+      delete octocat.emails;
+    }
+  });
+
   it('has a fake as strict as GitHub: /user/emails is 404 for a token granted without user:email', async () => {
     fake.nextUser = OCTOCAT;
     const redirectUri = `${PUBLIC_URL}/v1/login/github/callback`;

@@ -32,7 +32,7 @@
  * or missing code → LOGIN_CALLBACK_INVALID; GitHub unreachable or misconfigured →
  * PROVIDER_UNAVAILABLE. Settings: see settings.ts.
  */
-import { normalisedEmailAddress } from '../../auth/email.js';
+import { vouchedEmail } from '../../auth/email.js';
 import { assertProviderName, providerGroup } from '../../auth/user.js';
 import type { ProviderConfig } from '../../config/proxy.js';
 import { KubegateError, isKubegateError, toKubegateError } from '../../errors.js';
@@ -150,13 +150,12 @@ export function identityFromGithub(
   }
   const usableName = typeof name === 'string' && name.length > 0 && name.length <= MAX_DISPLAY_NAME_LENGTH && !/[\u0000-\u001f\u007f]/.test(name);
   const primary = emails.find((entry) => isRecord(entry) && entry['primary'] === true && entry['verified'] === true);
-  const email = isRecord(primary) ? normalisedEmailAddress(primary['email']) : undefined;
   return {
     providerUserId: String(id),
     loginName,
     displayName: usableName ? name : loginName,
     groups: [...new Set(groups)],
-    ...(email === undefined ? {} : { email }),
+    ...(isRecord(primary) ? vouchedEmail([primary['email']]) : {}),
   };
 }
 

@@ -38,7 +38,7 @@ import { PresenceFilter } from 'ldapts';
 import type { ProviderConfig } from '../../config/proxy.js';
 import { KubegateError, isKubegateError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { normalisedEmailAddress } from '../../auth/email.js';
+import { vouchedEmail } from '../../auth/email.js';
 import { providerGroup } from '../../auth/user.js';
 import { MAX_PASSWORD_BYTES } from '../../auth/password.js';
 import type { PasswordProvider, ProviderIdentity, ProviderLoginResult, ProviderRefreshResult } from '../provider.js';
@@ -142,8 +142,8 @@ export function createLdapProvider(config: ProviderConfig, deps: LdapProviderDep
     const loginName = valuesOf(entry, settings.userLoginAttribute)[0] ?? typedLogin ?? entry.dn;
     const displayName = valuesOf(entry, settings.userNameAttribute)[0] ?? loginName;
     const groupDns = withGroups ? await lookUpGroupDns(session, settings, type, entry, logger) : [];
-    const email = settings.userEmailAttribute === undefined ? undefined : valuesOf(entry, settings.userEmailAttribute).map(normalisedEmailAddress).find((address) => address !== undefined);
-    return { providerUserId: normaliseDn(entry.dn), loginName, displayName, groups: groupNames(groupDns), ...(email === undefined ? {} : { email }) };
+    const email = settings.userEmailAttribute === undefined ? {} : vouchedEmail(valuesOf(entry, settings.userEmailAttribute));
+    return { providerUserId: normaliseDn(entry.dn), loginName, displayName, groups: groupNames(groupDns), ...email };
   }
 
   function groupNames(dns: readonly string[]): string[] {

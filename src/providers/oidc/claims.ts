@@ -14,9 +14,10 @@
  *   says `email_verified: true` (a boolean, as Kubernetes' own OIDC authenticator requires),
  *   or, with `assumeEmailVerified` (an issuer that never sends `email_verified` and whose
  *   addresses are trusted), when `email_verified` is absent — never when it is false. An
- *   address kubegate does not accept (auth/email.ts) is no address.
+ *   address kubegate does not accept (auth/email.ts) is no address: the identity says it
+ *   was refused (`emailRefused`), and the login goes on without one.
  */
-import { normalisedEmailAddress } from '../../auth/email.js';
+import { normalisedEmailAddress, vouchedEmail } from '../../auth/email.js';
 import { assertProviderName, providerGroup } from '../../auth/user.js';
 import { KubegateError, isKubegateError } from '../../errors.js';
 import type { ProviderIdentity } from '../provider.js';
@@ -36,9 +37,12 @@ export interface ClaimNames {
 
 /** The verified e-mail address in `claims`, normalised; undefined when there is none to trust. */
 export function verifiedEmailOf(claims: Readonly<Record<string, unknown>>, names: Pick<ClaimNames, 'emailClaim' | 'assumeEmailVerified'>): string | undefined {
+  return isEmailVerified(claims, names) ? normalisedEmailAddress(claims[names.emailClaim]) : undefined;
+}
+
+function isEmailVerified(claims: Readonly<Record<string, unknown>>, names: Pick<ClaimNames, 'assumeEmailVerified'>): boolean {
   const verified = claims['email_verified'];
-  if (verified !== true && !(verified === undefined && names.assumeEmailVerified)) return undefined;
-  return normalisedEmailAddress(claims[names.emailClaim]);
+  return verified === true || (verified === undefined && names.assumeEmailVerified);
 }
 
 /** `sub`, or IDENTITY_NAME_INVALID when it is missing, empty or too long. */
@@ -80,12 +84,11 @@ export function identityFromClaims(
   const claimed = claims[names.usernameClaim];
   const loginName = assertProviderName(typeof claimed === 'string' && claimed.length > 0 ? claimed : sub, 'the login name');
   const name = claims['name'];
-  const email = verifiedEmailOf(claims, names);
   return {
     providerUserId: sub,
     loginName,
     displayName: typeof name === 'string' && name.length > 0 && name.length <= 256 ? name : loginName,
     groups: groups === undefined ? groupsFromClaims(providerName, claims, names.groupsClaim) : [...groups],
-    ...(email === undefined ? {} : { email }),
+    ...(isEmailVerified(claims, names) ? vouchedEmail([claims[names.emailClaim]]) : {}),
   };
 }

@@ -229,7 +229,8 @@ export interface AdmittedLogin {
 /**
  * completeLogin without the token: access policy → user → groups stored → the provider's
  * verified e-mail address recorded (providers/verified-email.ts; not for local users, whose
- * address an admin sets) → USER_DISABLED.
+ * address an admin sets; one kubegate does not accept is not recorded, with a warning that
+ * does not quote it) → USER_DISABLED.
  * The CLI loopback flow (web-login.ts) admits on the callback and issues at `/exchange`.
  */
 export async function admitLogin(ctx: ProxyApiContext, provider: LoginProvider, identity: ProviderIdentity): Promise<AdmittedLogin> {
@@ -241,6 +242,12 @@ export async function admitLogin(ctx: ProxyApiContext, provider: LoginProvider, 
   const user = await userFor(ctx, provider, identity);
   await storeGroups(ctx, user.id, provider.name, identity.groups);
   if (identity.userId === undefined) await recordVerifiedEmail(ctx.store, ctx.logger, user.id, provider.name, identity.email);
+  if (identity.emailRefused === true) {
+    ctx.logger.warn(
+      { user: user.id, provider: provider.name },
+      'the e-mail address the provider vouches for is not one kubegate accepts (ASCII local@domain only); it is not recorded, and the user is logged in without it',
+    );
+  }
   if (!user.enabled) throw new KubegateError('USER_DISABLED');
   return { user, groups: identity.groups };
 }
