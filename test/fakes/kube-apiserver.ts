@@ -377,9 +377,9 @@ export class FakeKubeApiServer {
 
   /** Polls until the condition holds (e.g. `() => fake.openWatches === 0`). */
   async waitUntil(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = performance.now() + timeoutMs;
     while (!condition()) {
-      if (Date.now() > deadline) throw new Error(`fake kube-apiserver: condition not met within ${timeoutMs} ms`);
+      if (performance.now() > deadline) throw new Error(`fake kube-apiserver: condition not met within ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {
         const wake = (): void => {
           clearTimeout(timer);

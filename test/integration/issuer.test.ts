@@ -159,9 +159,9 @@ describe('authorized cluster endpoint in the jwt mode: the API server trusts the
   });
 
   it('syncs the membership role bindings into a jwt-mode cluster but no tokens or user attributes, because nothing there verifies them', async () => {
-    const started = Date.now();
+    const started = performance.now();
     while (!fake.objects('clusterrolebindings').some((binding) => JSON.stringify(binding['subjects']).includes(aliceId))) {
-      assert.ok(Date.now() - started < 5000, 'the role binding is synced');
+      assert.ok(performance.now() - started < 5000, 'the role binding is synced');
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     const status = await api.request('GET', '/v1/clusters/dev', { token: aliceSession });

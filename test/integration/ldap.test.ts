@@ -250,9 +250,9 @@ describe('LDAP provider against a real slapd', () => {
     const silent = await countingServer();
     try {
       const ldap = provider({ servers: [`127.0.0.1:${await deadPort()}`, `127.0.0.1:${silent.port}`, slapd.url], connectionTimeoutSeconds: 1 });
-      const started = Date.now();
+      const started = performance.now();
       assert.equal((await ldap.authenticatePassword('alice', users.alice.password)).outcome, 'authenticated');
-      assert.ok(Date.now() - started < 3000, 'the silent server costs one connection timeout, not more');
+      assert.ok(performance.now() - started < 3000, 'the silent server costs one connection timeout, not more');
       assert.equal(silent.accepted(), 1);
       assert.ok(log.lines.filter((line) => line.includes('trying the next one')).length === 2);
     } finally {

@@ -149,11 +149,11 @@ export async function spawnKubectl(options: KubectlOptions): Promise<KubectlProc
     stderr: () => stderr,
     async waitForOutput(pattern, timeoutMs = 10_000) {
       const matches = (): boolean => (typeof pattern === 'string' ? stdout.includes(pattern) : pattern.test(stdout));
-      const deadline = Date.now() + timeoutMs;
+      const deadline = performance.now() + timeoutMs;
       let hasExited = false;
       void exit.then(() => (hasExited = true));
       while (!matches()) {
-        if (hasExited || Date.now() > deadline) {
+        if (hasExited || performance.now() > deadline) {
           throw new Error(`kubectl output did not match ${String(pattern)}${hasExited ? ' before it exited' : ` within ${timeoutMs} ms`}\nstdout: ${stdout}\nstderr: ${stderr}`);
         }
         await new Promise((resolve) => setTimeout(resolve, 10));

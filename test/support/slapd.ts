@@ -197,12 +197,12 @@ async function launch(
     child.once('error', reject);
   });
   exited.catch(() => undefined);
-  const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+  const deadline = performance.now() + STARTUP_TIMEOUT_MS;
   try {
     for (;;) {
       const ready = await Promise.race([canBind(`ldap://127.0.0.1:${port}`, adminDn, adminPassword), exited]);
       if (ready) return { child, port, ldapsPort };
-      if (Date.now() > deadline) throw new Error(`slapd did not accept a bind within ${STARTUP_TIMEOUT_MS} ms:\n${stderr}`);
+      if (performance.now() > deadline) throw new Error(`slapd did not accept a bind within ${STARTUP_TIMEOUT_MS} ms:\n${stderr}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   } catch (error) {

@@ -112,10 +112,10 @@ describe('startServer', () => {
     socket.write('GET / HTTP/1.1\r\nHost: x\r\n');
     let received = '';
     socket.on('data', (chunk) => (received += chunk.toString()));
-    const started = Date.now();
+    const started = performance.now();
     await once(socket, 'close');
     assert.match(received, /^HTTP\/1\.1 408 /);
-    assert.ok(Date.now() - started < 2_000);
+    assert.ok(performance.now() - started < 2_000);
   });
 
   it('keeps a silent response open past the header and keep-alive timeouts, because a watch may be silent for minutes', async () => {
@@ -175,7 +175,7 @@ describe('RunningServer.close', () => {
     agents.push(agent);
     const reply = get(`${server.url}/slow`, { agent });
     await received.promise;
-    const started = Date.now();
+    const started = performance.now();
     const closed = server.close({ graceMs: 5_000 });
     assert.equal(server.closing, true);
     const refused = connect(server.address().port, '127.0.0.1');
@@ -186,7 +186,7 @@ describe('RunningServer.close', () => {
     assert.equal(answer.body, 'done');
     assert.equal(answer.headers.connection, 'close', 'the client learns not to reuse the connection');
     await closed;
-    assert.ok(Date.now() - started < 2_000, 'close does not wait for the grace period or the keep-alive timeout');
+    assert.ok(performance.now() - started < 2_000, 'close does not wait for the grace period or the keep-alive timeout');
   });
 
   it('closes a kept-alive connection after a response that was already streaming when close began', async () => {
@@ -203,11 +203,11 @@ describe('RunningServer.close', () => {
     agents.push(agent);
     const reply = get(`${server.url}/streaming`, { agent });
     await received.promise;
-    const started = Date.now();
+    const started = performance.now();
     const closed = server.close({ graceMs: 5_000 });
     assert.equal((await reply).body, 'part 1\npart 2\n');
     await closed;
-    assert.ok(Date.now() - started < 2_000, 'the connection did not linger until the grace period');
+    assert.ok(performance.now() - started < 2_000, 'the connection did not linger until the grace period');
   });
 
   it('closes idle keep-alive connections at once', async () => {
@@ -215,9 +215,9 @@ describe('RunningServer.close', () => {
     const agent = new Agent({ keepAlive: true });
     agents.push(agent);
     await get(`${server.url}/`, { agent });
-    const started = Date.now();
+    const started = performance.now();
     await server.close({ graceMs: 5_000 });
-    assert.ok(Date.now() - started < 1_000);
+    assert.ok(performance.now() - started < 1_000);
   });
 
   it('ends tracked long-running responses cleanly instead of waiting for them', async () => {
@@ -242,11 +242,11 @@ describe('RunningServer.close', () => {
     response.on('data', (chunk: Buffer) => (body += chunk.toString()));
     await once(response, 'data');
     assert.equal(streams.size, 1);
-    const started = Date.now();
+    const started = performance.now();
     const ended = once(response, 'end');
     await server.close({ graceMs: 10_000 });
     await ended;
-    assert.ok(Date.now() - started < 1_000, 'the watch was ended, not waited for');
+    assert.ok(performance.now() - started < 1_000, 'the watch was ended, not waited for');
     assert.ok(response.complete, 'the watch ended with its terminating chunk, so kubectl simply re-establishes it');
     assert.match(body, /^\{"type":"ADDED"\}\n/);
     assert.equal(streams.size, 0);
@@ -269,10 +269,10 @@ describe('RunningServer.close', () => {
         .end();
     });
     const ended = once(upgraded, 'end');
-    const started = Date.now();
+    const started = performance.now();
     await server.close({ graceMs: 10_000 });
     await ended;
-    assert.ok(Date.now() - started < 1_000);
+    assert.ok(performance.now() - started < 1_000);
     upgraded.destroy();
   });
 
@@ -281,9 +281,9 @@ describe('RunningServer.close', () => {
     const server = await start({ handler: () => received.resolve() });
     const reply = get(`${server.url}/hang`);
     await received.promise;
-    const started = Date.now();
+    const started = performance.now();
     await server.close({ graceMs: 200 });
-    const elapsed = Date.now() - started;
+    const elapsed = performance.now() - started;
     assert.ok(elapsed >= 150 && elapsed < 2_000, `closed after ${elapsed} ms`);
     await assert.rejects(reply, /socket hang up|ECONNRESET/);
     assert.ok(logLines.some((line) => line.includes('grace period over')));

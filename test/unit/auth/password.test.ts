@@ -89,11 +89,11 @@ describe('verifyPassword', () => {
 
   it('refuses hostile stored parameters before running scrypt', async () => {
     const key = b64(Buffer.alloc(32, 1));
-    const started = Date.now();
+    const started = performance.now();
     for (const params of ['ln=30,r=8,p=1', 'ln=20,r=8,p=1', 'ln=15,r=99,p=1', 'ln=15,r=8,p=99', 'ln=0,r=8,p=1']) {
       await assert.rejects(verifyPassword('pw', `$scrypt$${params}$${b64(SALT)}$${key}`), (error: unknown) => isKubegateError(error, 'HASH_MALFORMED'));
     }
-    assert.ok(Date.now() - started < 500);
+    assert.ok(performance.now() - started < 500);
   });
 
   it('treats non-string arguments as programming errors', async () => {

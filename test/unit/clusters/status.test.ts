@@ -81,9 +81,9 @@ describe('createClusterStatus', () => {
     const port = (silent.address() as AddressInfo).port;
     const clusters = new Map([['silent', cluster('silent', `https://127.0.0.1:${port}`)]]);
     const monitor = createClusterStatus({ directory: directoryOf(clusters), upstreams, timeoutMs: 200, now: () => CHECKED_AT });
-    const started = Date.now();
+    const started = performance.now();
     assert.deepEqual(await monitor.probe('silent'), { reachable: false, checkedAt: CHECKED_AT, credential: 'unknown', error: 'no answer in time' });
-    assert.ok(Date.now() - started < 2000);
+    assert.ok(performance.now() - started < 2000);
   });
 
   it('reports cluster settings the upstream pool refuses without trying to connect', async () => {
