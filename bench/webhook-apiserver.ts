@@ -2,7 +2,10 @@
  * The API server behind the webhook under benchmark, in its own process (so that its CPU is
  * not the webhook's): the strict fake kube-apiserver of the tests holding Rancher-shaped
  * objects — one user, N distinct `$3` tokens `t-sha3-<i>:secret-<i>`, M `$1` (scrypt) tokens
- * `t-scrypt-<i>:secret-<i>` — and a kubeconfig for it. Prints one JSON line when ready.
+ * `t-scrypt-<i>:secret-<i>` — and a kubeconfig for it. Its lists are chunked as
+ * kube-apiserver chunks them (`limit`/`continue`, test/fakes/kube-list-chunks.ts), so the
+ * webhook reads any N in pages of 500, each within its 16 MiB bound (60,000 tokens are a
+ * 17 MB list). Prints one JSON line when ready.
  * Usage: node --import tsx bench/webhook-apiserver.ts '{"sha3Tokens":N,"scryptTokens":M,"dir":DIR}'.
  */
 import { writeFileSync } from 'node:fs';
