@@ -237,8 +237,8 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
     return parse<T>(method, status, raw);
   }
 
-  /** One list attempt: every page from one snapshot, or a rejection (410 when a continue token expired). */
-  async function listOnce<T extends KubeObject, U extends KubeObject>(path: string, listOptions: ListOptions, map: (item: T) => U): Promise<{ list: KubeList<U>; expired: boolean }> {
+  /** One list attempt: every page of one snapshot, or `expired` when a continue token was answered 410. */
+  async function listOnce<T extends KubeObject, U extends KubeObject>(path: string, listOptions: ListOptions, map: (item: T) => U): Promise<KubeList<U> | 'expired'> {
     const items: U[] = [];
     let token = '';
     for (;;) {
@@ -247,14 +247,17 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
       if (token !== '') query.set('continue', token);
       const { status, raw } = await call('GET', `${path}?${query.toString()}`);
       if (status < 200 || status > 299) {
-        if (token !== '' && status === 410) return { list: { metadata: {}, items: [] }, expired: true };
+        if (token !== '' && status === 410) return 'expired';
         throw new KubeApiError(failureOf(status, raw), `LIST ${resourceOf(path)}`);
       }
-      const page = parse<KubeList<T> & { metadata?: { continue?: unknown } }>('GET', status, raw);
-      if (!Array.isArray(page.items)) throw new KubeApiError({ code: status, reason: undefined }, `LIST ${resourceOf(path)}: the answer has no items`);
+      const page = parse<(KubeList<T> & { metadata?: { continue?: unknown } }) | null>('GET', status, raw);
+      if (page === null || typeof page !== 'object' || !Array.isArray(page.items)) throw new KubeApiError({ code: status, reason: undefined }, `LIST ${resourceOf(path)}: the answer has no items`);
       for (const item of page.items) items.push(map(item));
       const next = page.metadata?.continue;
-      if (typeof next !== 'string' || next === '') return { list: { metadata: { ...(page.metadata?.resourceVersion === undefined ? {} : { resourceVersion: page.metadata.resourceVersion }) }, items }, expired: false };
+      if (typeof next !== 'string' || next === '') {
+        const resourceVersion = page.metadata?.resourceVersion;
+        return { metadata: resourceVersion === undefined ? {} : { resourceVersion }, items };
+      }
       if (next === token) throw new KubeApiError({ code: status, reason: undefined }, `LIST ${resourceOf(path)}: the server answered the same continue token again`);
       token = next;
     }
@@ -270,8 +273,8 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
     async list<T extends KubeObject, U extends KubeObject = T>(path: string, listOptions: ListOptions = {}, map?: (item: T) => U): Promise<KubeList<U>> {
       const reduce = map ?? ((item: T) => item as unknown as U);
       for (let restarts = 0; ; restarts++) {
-        const { list, expired } = await listOnce(path, listOptions, reduce);
-        if (!expired) return list;
+        const list = await listOnce(path, listOptions, reduce);
+        if (list !== 'expired') return list;
         if (restarts === MAX_LIST_RESTARTS) {
           throw new KubeApiError({ code: 410, reason: 'Expired' }, `LIST ${resourceOf(path)}: the continue token expired ${MAX_LIST_RESTARTS + 1} times in a row`);
         }

@@ -7,6 +7,9 @@
  */
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { Agent, createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { request as httpsRequest } from 'node:https';
 import { createKubeClient } from '../../src/kube/client.js';
 import type { KubeClient, KubeClientOptions, KubeObject } from '../../src/kube/client.js';
@@ -341,6 +344,54 @@ describe('lists in chunks against the fake kube-apiserver', () => {
         assert.deepEqual(changes.sort(), ['added s-60', 'deleted s-00']);
       } finally {
         informer.stop();
+      }
+    });
+  });
+
+  describe('against an API server that answers a list wrongly', () => {
+    /** A plain-HTTP stand-in for a broken API server: `answer` writes each list page. */
+    async function brokenServer(answer: (query: URLSearchParams) => string): Promise<{ client: KubeClient; pages: URLSearchParams[]; close: () => Promise<void> }> {
+      const pages: URLSearchParams[] = [];
+      const server = createServer((request, response) => {
+        const query = new URL(request.url ?? '/', 'http://x').searchParams;
+        pages.push(query);
+        response.writeHead(200, { 'Content-Type': 'application/json' });
+        response.end(answer(query));
+      });
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const { port } = server.address() as AddressInfo;
+      const agent = new Agent({ keepAlive: true });
+      const client = createKubeClient({ request: httpRequest, agent, hostname: '127.0.0.1', port, hostHeader: `127.0.0.1:${port}`, pathPrefix: '', headers: () => ({}) }, { listPageSize: 2 });
+      return {
+        client,
+        pages,
+        close: async () => {
+          agent.destroy();
+          server.closeAllConnections();
+          await new Promise<void>((resolve) => server.close(() => resolve()));
+        },
+      };
+    }
+
+    it('refuses a continue token answered again, instead of asking for the same page forever', async () => {
+      const broken = await brokenServer(() => JSON.stringify({ metadata: { resourceVersion: '5', continue: 'same' }, items: [secret('s-00')] }));
+      try {
+        await assert.rejects(broken.client.list(SECRETS), { code: 'KUBE_API_FAILED', message: /same continue token again/ });
+        assert.equal(broken.pages.length, 2);
+      } finally {
+        await broken.close();
+      }
+    });
+
+    it('refuses a page without items, null included', async () => {
+      for (const body of ['null', JSON.stringify({ kind: 'Status', metadata: {} })]) {
+        const broken = await brokenServer(() => body);
+        try {
+          await assert.rejects(broken.client.list(SECRETS), { code: 'KUBE_API_FAILED', message: /has no items/ });
+        } finally {
+          await broken.close();
+        }
       }
     });
   });
