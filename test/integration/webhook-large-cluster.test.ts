@@ -59,7 +59,7 @@ describe('kubegate webhook on a cluster whose token list exceeds 16 MiB', () => 
     await kubeconfig.remove();
   });
 
-  it('lists every token in pages of 500 and answers for the first, a middle and the last', { timeout: 120_000 }, async () => {
+  it('lists every token in pages of 500 and answers for the first, a middle and the last, because one answer may hold at most 16 MiB', { timeout: 120_000 }, async () => {
     const listBytes = Buffer.byteLength(JSON.stringify({ apiVersion: 'cluster.cattle.io/v3', kind: 'ClusterAuthTokenList', metadata: { resourceVersion: '1' }, items: fake.objects('clusterauthtokens', CATTLE_NAMESPACE) }));
     assert.ok(listBytes > SIXTEEN_MIB, `the token list is ${listBytes} bytes: more than one answer may hold`);
     const before = fake.requests.length;
