@@ -16,7 +16,9 @@
  * as Go's server keeps it, so upgrade-smuggling attacks (CVE-2018-1002105) and redirect
  * following (CVE-2020-8559) are reproducible. It answers SubjectAccessReviews strictly, by
  * a policy each test sets, and records them (kube-access-review.ts), and validates and
- * answers SelfSubjectAccessReviews as the real server does (kube-self-access-review.ts). It
+ * answers SelfSubjectAccessReviews as the real server does (kube-self-access-review.ts).
+ * Lists, of pods and of stored objects alike, are in key order and chunked with
+ * `limit`/`continue` as the real server chunks them (kube-list-chunks.ts). It
  * serves HTTPS on 127.0.0.1 with a certificate from src/pki covering localhost, 127.0.0.1
  * and ::1.
  */
@@ -57,6 +59,7 @@ import { runSpdyExec } from './spdy-exec.js';
 import { runSpdyPortForward, TUNNELED_PORT_FORWARD_PROTOCOL, WebsocketPortForwardServer } from './spdy-portforward.js';
 import { answerSelfSubjectAccessReview, SELF_SUBJECT_ACCESS_REVIEW_PATH } from './kube-authorization.js';
 import { answerProxyIdentityAccessReview, SELF_SUBJECT_ACCESS_REVIEWS_PATH } from './kube-self-access-review.js';
+import { FakeListChunker } from './kube-list-chunks.js';
 import { FakeResourceStore } from './kube-resources.js';
 import type { FakeObject } from './kube-resources.js';
 import type { FakeJwtAuthenticator } from './kube-jwt-authn.js';
@@ -200,6 +203,8 @@ export class FakeKubeApiServer {
   private readonly sockets = new Map<Duplex, number>();
   private readonly podsByKey = new Map<string, FakePod>();
   private readonly events: StoredEvent[] = [];
+  /** Pod lists in chunks (`limit`/`continue`), as kube-apiserver serves them. */
+  private readonly podChunks = new FakeListChunker<FakePod>();
   private readonly watches = new Set<Watch>();
   private readonly logFollowers = new Set<LogFollower>();
   private readonly proxyStreams = new Set<ServerResponse>();
@@ -618,9 +623,18 @@ export class FakeKubeApiServer {
     if (typeof selector === 'string') return this.sendStatus(response, record, failureStatus(400, 'BadRequest', selector));
     const table = requestedTableVersion(request.headers.accept);
     if (isTrue(query.get('watch'))) return this.watchPods(response, record, query, namespace, selector, table);
-    const pods = this.pods(namespace).filter(selector);
-    const resourceVersion = String(this.resourceVersion);
-    this.sendJson(response, record, 200, table === undefined ? podList(pods, resourceVersion) : podTable(pods, resourceVersion, table));
+    const fieldSelector = query.get('fieldSelector') ?? '';
+    const page = this.podChunks.page({
+      prefix: `pods/${namespace === undefined ? '' : `${namespace}/`}`,
+      selector: `${query.get('labelSelector') ?? ''}${fieldSelector === '' ? '' : `|${fieldSelector}`}`,
+      current: () => this.pods(namespace).filter(selector),
+      resourceVersion: String(this.resourceVersion),
+      query,
+    });
+    if (!page.ok) return this.sendStatus(response, record, page.status);
+    const { resourceVersion } = page.metadata;
+    const list = table === undefined ? podList(page.items, resourceVersion) : podTable(page.items, resourceVersion, table);
+    this.sendJson(response, record, 200, { ...list, metadata: page.metadata });
   }
 
   private watchPods(

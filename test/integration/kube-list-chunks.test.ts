@@ -155,6 +155,20 @@ describe('lists in chunks against the fake kube-apiserver', () => {
       assert.deepEqual(rest.body.items?.map((item) => item.metadata.name), ['s-02', 's-04']);
     });
 
+    it('chunks pod lists too, plain and as the Table kubectl asks for, because kubectl get pods always sends limit=500', async () => {
+      const pods = `/api/v1/namespaces/default/pods`;
+      const first = await get(`${pods}?limit=1`);
+      assert.equal(first.body.items?.length, 1);
+      assert.equal(first.body.metadata.remainingItemCount, 1);
+      const rest = await get(`${pods}?limit=1&continue=${encodeURIComponent(first.body.metadata.continue!)}`);
+      assert.equal(rest.body.items?.length, 1);
+      assert.equal(rest.body.metadata.continue, undefined);
+      assert.equal((await get(`${pods}?limit=1&fieldSelector=metadata.name%3Dweb-0&continue=${encodeURIComponent(first.body.metadata.continue!)}`)).status, 400);
+      const result = await runKubectl({ binary: 'system', kubeconfig: kubeconfig.path, args: ['get', 'pods', '-n', 'default', '--chunk-size=1'] });
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /^NAME\s+READY\s+STATUS[\s\S]*\nweb-0\s[\s\S]*\nweb-1\s/);
+    });
+
     it('is read whole by real kubectl\'s pager with --chunk-size', async () => {
       for (const name of names(9)) fake.resources.put('secrets', secret(name));
       const before = fake.requests.length;
