@@ -20,7 +20,7 @@
  * `?limit=500&continue=<token>` until a page has no `metadata.continue`. The API server
  * serves every page from the snapshot of the first, and the list's resourceVersion is the
  * last page's. So the 16 MiB bound applies to one page, and a resource of any size can be
- * listed (60,000 ClusterAuthTokens are about 20 MB, in 120 requests). `list` returns only
+ * listed (60,000 ClusterAuthTokens are about 17 MB, in 120 requests). `list` returns only
  * once the last page arrived: a failure on any page fails the whole list, and the caller
  * keeps what it had. A continue token the server no longer honours (410 Expired: etcd
  * compacted past the snapshot, after about five minutes) starts the list over, from a new
