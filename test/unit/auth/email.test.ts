@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { normalisedEmailAddress, parseEmailAddress } from '../../../src/auth/email.js';
+import { normalisedEmailAddress, parseEmailAddress, vouchedEmail } from '../../../src/auth/email.js';
 import { isKubegateError } from '../../../src/errors.js';
 
 describe('e-mail addresses', () => {
@@ -56,5 +56,13 @@ describe('e-mail addresses', () => {
       (error: unknown) => isKubegateError(error, 'BAD_REQUEST') && error.field === 'email' && !error.message.includes('secret person'),
     );
     assert.equal(parseEmailAddress('Bob@EXAMPLE.org'), 'Bob@example.org');
+  });
+
+  it('answers what a provider vouches for: the first address kubegate accepts, else "refused" when one was given, so a login can go on and say so', () => {
+    assert.deepEqual(vouchedEmail(['yūki@example.org', 'Yuki@Example.org']), { email: 'Yuki@example.org' });
+    assert.deepEqual(vouchedEmail(['yūki@example.org']), { emailRefused: true });
+    assert.deepEqual(vouchedEmail(['"quoted"@example.org', 'not an address']), { emailRefused: true });
+    assert.deepEqual(vouchedEmail([]), {}, 'none given: nothing refused');
+    assert.deepEqual(vouchedEmail([undefined, '', 42]), {}, 'nothing that could be an address: nothing refused');
   });
 });
