@@ -63,6 +63,8 @@ export interface ProxyMetricsSources {
   readonly providerUp?: () => Iterable<readonly [provider: string, up: boolean | undefined]>;
   /** Whether this process holds the background job lease (runs the sync, probes, refreshes). */
   readonly backgroundLeader?: () => boolean;
+  /** The forwarding pool's cumulative counts by cluster ID (clusters/upstreams.ts). */
+  readonly upstreams?: () => ReadonlyMap<string, { readonly opened: number; readonly requests: number; readonly retries: number }>;
 }
 
 export function createProxyMetrics(registry: Registry, sources: ProxyMetricsSources = {}): ProxyMetrics {
@@ -130,6 +132,14 @@ export function createProxyMetrics(registry: Registry, sources: ProxyMetricsSour
       this.set(sources.backgroundLeader?.() === true ? 1 : 0);
     },
   });
+  // Counted per request by the upstream pool in plain numbers, read here: nothing per request.
+  const upstreamCounts = (field: 'opened' | 'requests' | 'retries') => (): Record<string, number> | undefined => {
+    const counts = sources.upstreams?.();
+    return counts === undefined ? undefined : Object.fromEntries([...counts].map(([cluster, count]) => [cluster, count[field]]));
+  };
+  scrapedCounter('kubegate_upstream_connections_total', "Connections the forwarding pool opened to clusters' API servers (connect and TLS handshake), by cluster.", 'cluster', registers, upstreamCounts('opened'));
+  scrapedCounter('kubegate_upstream_requests_total', "Requests the forwarding pool wrote to clusters' API servers, retries included, by cluster; keep-alive reuse is 1 - connections / requests.", 'cluster', registers, upstreamCounts('requests'));
+  scrapedCounter('kubegate_upstream_retries_total', 'Requests sent again on a new connection because the reused keep-alive connection they were written on closed before any answer, by cluster.', 'cluster', registers, upstreamCounts('retries'));
   // Series with a fixed label set exist from the start, so that rate() sees their first increase.
   for (const kind of ['watch', 'upgrade']) metrics.activeStreams.set({ kind }, 0);
   for (const result of ['hit', 'miss']) metrics.authCache.inc({ result }, 0);

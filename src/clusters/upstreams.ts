@@ -20,6 +20,23 @@
  * must connect (and finish the TLS handshake) within `connectTimeoutMs`, so an unreachable
  * cluster answers promptly instead of after the kernel's SYN retries.
  *
+ * Stale keep-alive connections: an idle forwarding connection is closed after
+ * `freeSocketTimeoutMs` (60 s by default, a margin below kube-apiserver's own 90 s
+ * `IdleTimeout`), but a load balancer in front of the API servers may close it sooner, and
+ * may do so just as the pool reuses it. `connections` is what the forwarder needs to replay
+ * such a request once (forward.ts decides which): `requestSent()`, called from the dispatch
+ * handler's onConnect, tells whether the request goes on a reused connection — undici writes
+ * a new connection's first request synchronously inside the connector's callback, so a
+ * request written while that callback runs is on a connection opened for it — and
+ * `retry()` replays a request on a second pool sharing the connector (and its TLS session
+ * cache) whose requests carry `Connection: close`: it never has an idle connection, so a
+ * replay always gets a fresh one. Connections opened, requests sent and retries are plain
+ * numbers per cluster, kept across rebuilt upstreams until the cluster is evicted, and read
+ * by /metrics when scraped (`stats()`): reuse = 1 − opened / requests. Through a tunnel, an
+ * API server closing a connection arrives as the tunnel stream's clean end, and is such a
+ * stale connection; a tunnel that drops fails its connections with CLUSTER_DISCONNECTED
+ * instead (`failWhenTunnelDrops`), which the forwarder never replays.
+ *
  * `get(cluster)` is on the hot path: the Cluster object the directory hands out is the
  * cache key (one WeakMap lookup). A new object for the same cluster (after any reload) is
  * compared by a digest of server, CA, TLS flag and credentials; only when that changed is a
@@ -40,10 +57,11 @@
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import http from 'node:http';
+import { constants as http2Constants } from 'node:http2';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { Pool, type buildConnector, type Dispatcher } from 'undici';
+import { buildConnector, Pool, type Dispatcher } from 'undici';
 import { KubegateError } from '../errors.js';
 import { serverIdentityOptions } from '../kube/tls-name.js';
 import type { Cluster, ClusterCredentials } from '../store/store.js';
@@ -71,6 +89,32 @@ export interface Upstream {
   readonly pathPrefix: string;
   /** The proxy's own credentials as flat headers (`Authorization: Bearer …`), or none. */
   readonly authHeaders: readonly string[];
+  /** The forwarding pool's connection bookkeeping, for the replay of requests on stale connections. */
+  readonly connections: ForwardingConnections;
+}
+
+/** See the design note: stale keep-alive connections. */
+export interface ForwardingConnections {
+  /**
+   * Call from the dispatch handler's onConnect (the request is being written): counts the
+   * request and answers whether it goes on a reused keep-alive connection (false: on one
+   * opened for it).
+   */
+  requestSent(): boolean;
+  /** Sends `options` again on a connection opened for it and closed after the answer; counted as a retry. */
+  retry(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): void;
+  /** Destroys the retries' connections (done with the upstream; not for the forwarder). */
+  destroy(): void;
+}
+
+/** A cluster's forwarding connections since start (or since it was last evicted). */
+export interface UpstreamCounts {
+  /** Connections opened (TCP connect and TLS handshake done). */
+  opened: number;
+  /** Requests written on a connection, retries included. */
+  requests: number;
+  /** Requests sent again after their reused connection failed before the answer. */
+  retries: number;
 }
 
 export interface UpstreamPoolOptions {
@@ -78,7 +122,7 @@ export interface UpstreamPoolOptions {
   readonly allowPlainHttp?: boolean;
   /** TCP connect plus TLS handshake limit for new connections. Default 5000. */
   readonly connectTimeoutMs?: number;
-  /** Idle keep-alive connections are closed after this long. Default 30000. */
+  /** Idle keep-alive connections are closed after this long. Default 60000. */
   readonly freeSocketTimeoutMs?: number;
   /** Idle keep-alive connections kept per cluster. Default 64. */
   readonly maxFreeSockets?: number;
@@ -93,6 +137,8 @@ export interface UpstreamPool {
   evict(clusterId: string): void;
   /** Destroys every upstream. */
   close(): void;
+  /** The forwarding counts of every cluster the pool has an upstream for, by cluster ID. */
+  stats(): ReadonlyMap<string, Readonly<UpstreamCounts>>;
 }
 
 interface PoolEntry {
@@ -103,9 +149,10 @@ interface PoolEntry {
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
-const DEFAULT_FREE_SOCKET_TIMEOUT_MS = 30_000;
+const DEFAULT_FREE_SOCKET_TIMEOUT_MS = 60_000;
 const DEFAULT_MAX_FREE_SOCKETS = 64;
 const TCP_KEEPALIVE_MS = 30_000;
+const { NGHTTP2_NO_ERROR } = http2Constants;
 const INVALID_TOKEN_CHARACTER = /[\u0000-\u0020\u007f-\uffff]/;
 
 export function createUpstreamPool(options: UpstreamPoolOptions = {}): UpstreamPool {
@@ -118,6 +165,17 @@ export function createUpstreamPool(options: UpstreamPoolOptions = {}): UpstreamP
   };
   const byId = new Map<string, PoolEntry>();
   let byObject = new WeakMap<Cluster, Upstream>();
+  const counts = new Map<string, UpstreamCounts>();
+
+  /** The cluster's counts, shared by its successive upstreams. */
+  function countsOf(clusterId: string): UpstreamCounts {
+    let found = counts.get(clusterId);
+    if (found === undefined) {
+      found = { opened: 0, requests: 0, retries: 0 };
+      counts.set(clusterId, found);
+    }
+    return found;
+  }
 
   function get(cluster: Cluster): Upstream {
     if (cluster.mode === 'agent') return getTunnelled(cluster);
@@ -131,7 +189,7 @@ export function createUpstreamPool(options: UpstreamPoolOptions = {}): UpstreamP
       byObject.set(cluster, entry.upstream);
       return entry.upstream;
     }
-    const upstream = buildUpstream(cluster, credentials, settings);
+    const upstream = buildUpstream(cluster, credentials, settings, countsOf(cluster.id));
     if (entry !== undefined) destroyUpstream(entry.upstream);
     byId.set(cluster.id, { digest, upstream });
     byObject.set(cluster, upstream);
@@ -148,13 +206,14 @@ export function createUpstreamPool(options: UpstreamPoolOptions = {}): UpstreamP
       byId.set(cluster.id, { digest, upstream: entry.upstream, hello });
       return entry.upstream;
     }
-    const upstream = buildTunnelUpstream(cluster.id, hello, tunnels, settings);
+    const upstream = buildTunnelUpstream(cluster.id, hello, tunnels, settings, countsOf(cluster.id));
     if (entry !== undefined) destroyUpstream(entry.upstream);
     byId.set(cluster.id, { digest, upstream, hello });
     return upstream;
   }
 
   function evict(clusterId: string): void {
+    counts.delete(clusterId);
     const entry = byId.get(clusterId);
     if (entry === undefined) return;
     byId.delete(clusterId);
@@ -164,10 +223,11 @@ export function createUpstreamPool(options: UpstreamPoolOptions = {}): UpstreamP
   function close(): void {
     for (const entry of byId.values()) destroyUpstream(entry.upstream);
     byId.clear();
+    counts.clear();
     byObject = new WeakMap();
   }
 
-  return { get, evict, close };
+  return { get, evict, close, stats: () => counts };
 }
 
 function positive(value: number | undefined, fallback: number, name: string): number {
@@ -189,7 +249,7 @@ function tunnelDigestOf(hello: AgentHello): string {
   return createHash('sha256').update(JSON.stringify(['agent', host, servername, caPem])).digest('base64');
 }
 
-function buildTunnelUpstream(clusterId: string, hello: AgentHello, tunnels: Pick<TunnelHub, 'credentials' | 'dial'>, settings: Required<Omit<UpstreamPoolOptions, 'tunnels'>>): Upstream {
+function buildTunnelUpstream(clusterId: string, hello: AgentHello, tunnels: Pick<TunnelHub, 'credentials' | 'dial'>, settings: Required<Omit<UpstreamPoolOptions, 'tunnels'>>, counts: UpstreamCounts): Upstream {
   const { servername, caPem, host } = hello.apiServer;
   let secureContext: tls.SecureContext;
   try {
@@ -212,13 +272,12 @@ function buildTunnelUpstream(clusterId: string, hello: AgentHello, tunnels: Pick
   let token = '';
   let authHeaders: readonly string[] = [];
   const hostname = `${clusterId}.tunnel.kubegate.invalid`;
+  const forwarding = forwardingPools(`https://${hostname}`, tunnelConnector(connect), settings, counts);
   return Object.freeze({
     clusterId,
     via: 'agent',
-    dispatcher: new Pool(`https://${hostname}`, {
-      ...poolOptions(settings),
-      connect: tunnelConnector(connect),
-    }),
+    dispatcher: forwarding.dispatcher,
+    connections: forwarding.connections,
     request: https.request,
     agent: new TunnelAgent({ ...common, keepAlive: true }, connect),
     upgradeAgent: new TunnelAgent({ ...common, keepAlive: false }, connect),
@@ -261,10 +320,12 @@ function tunnelConnector(connect: TunnelConnect): buildConnector.connector {
       callback(error instanceof Error ? error : new Error(String(error)), null);
     };
     const secure = (raw: Duplex): void => {
+      const established = failWhenTunnelDrops(raw);
       const socket = secureTunnelStream(connect, raw);
       socket.once('secureConnect', () => {
         if (!pending) return;
         pending = false;
+        established(socket);
         callback(null, socket);
       });
       socket.once('error', fail);
@@ -278,6 +339,30 @@ function tunnelConnector(connect: TunnelConnect): buildConnector.connector {
     }
     if (raw instanceof Promise) raw.then(secure, fail);
     else secure(raw);
+  };
+}
+
+/**
+ * A tunnel stream that goes away without its clean end — the tunnel dropped, the agent went
+ * away — fails the connection on it with CLUSTER_DISCONNECTED. An API server closing the
+ * connection (idle, say) reaches the proxy as the stream's clean end instead (the agent ends
+ * the stream), and only that is a stale connection whose request the forwarder may replay.
+ * An HTTP/2 stream of a local tunnel tells by its reset code (a dropped session resets it);
+ * a peer link's socket by whether it ended before it closed. Called before TLS wraps the
+ * stream (its listeners must run before TLS closes the connection); armed with the
+ * connection once its handshake is done — before, a failure is the connector's.
+ */
+function failWhenTunnelDrops(raw: Duplex & { readonly rstCode?: number }): (socket: tls.TLSSocket) => void {
+  let connection: tls.TLSSocket | undefined;
+  const disconnected = (cause?: unknown): void => {
+    if (connection !== undefined && !connection.destroyed) connection.destroy(new KubegateError('CLUSTER_DISCONNECTED', undefined, cause === undefined ? {} : { cause }));
+  };
+  raw.once('error', disconnected);
+  raw.once('close', () => {
+    if (raw.rstCode === undefined ? !raw.readableEnded : raw.rstCode !== NGHTTP2_NO_ERROR) disconnected();
+  });
+  return (socket) => {
+    connection = socket;
   };
 }
 
@@ -307,6 +392,7 @@ class TunnelAgent extends https.Agent {
 
 function destroyUpstream(upstream: Upstream): void {
   upstream.dispatcher.destroy().catch(ignoreError);
+  upstream.connections.destroy();
   upstream.agent.destroy();
   upstream.upgradeAgent.destroy();
 }
@@ -315,7 +401,7 @@ function invalid(message: string, cause?: unknown): KubegateError {
   return new KubegateError('CONFIG_INVALID', message, { field: 'cluster.server', cause });
 }
 
-function buildUpstream(cluster: Cluster, credentials: ClusterCredentials, settings: Required<Omit<UpstreamPoolOptions, 'tunnels'>>): Upstream {
+function buildUpstream(cluster: Cluster, credentials: ClusterCredentials, settings: Required<Omit<UpstreamPoolOptions, 'tunnels'>>, counts: UpstreamCounts): Upstream {
   let url: URL;
   try {
     url = new URL(cluster.server);
@@ -367,14 +453,13 @@ function buildUpstream(cluster: Cluster, credentials: ClusterCredentials, settin
   }
 
   const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  const connector = buildConnector({ ...connect, timeout: settings.connectTimeoutMs, keepAlive: true, keepAliveInitialDelay: TCP_KEEPALIVE_MS });
+  const forwarding = forwardingPools(`${url.protocol}//${url.host}`, connector, settings, counts);
   return Object.freeze({
     clusterId: cluster.id,
     via: 'direct',
-    dispatcher: new Pool(`${url.protocol}//${url.host}`, {
-      ...poolOptions(settings),
-      connectTimeout: settings.connectTimeoutMs,
-      ...(connect === undefined ? {} : { connect: { ...connect, keepAlive: true, keepAliveInitialDelay: TCP_KEEPALIVE_MS } }),
-    }),
+    dispatcher: forwarding.dispatcher,
+    connections: forwarding.connections,
     request: secure ? https.request : http.request,
     agent,
     upgradeAgent,
@@ -387,18 +472,55 @@ function buildUpstream(cluster: Cluster, credentials: ClusterCredentials, settin
 }
 
 /**
- * The forwarding pool's settings (see the design note): one request per connection at a
- * time, as many connections as requests in flight, idle ones closed after
- * `freeSocketTimeoutMs`; timeouts are the forwarder's, per request.
+ * The forwarding pool and its retry pool on one counting connector (see the design note:
+ * stale keep-alive connections). Both: one request per connection at a time, as many
+ * connections as requests in flight, idle ones closed after `freeSocketTimeoutMs`; timeouts
+ * are the forwarder's, per request.
  */
-function poolOptions(settings: Required<Omit<UpstreamPoolOptions, 'tunnels'>>): Pool.Options {
-  return {
+function forwardingPools(origin: string, connector: buildConnector.connector, settings: Required<Omit<UpstreamPoolOptions, 'tunnels'>>, counts: UpstreamCounts): { dispatcher: Dispatcher; connections: ForwardingConnections } {
+  /** True only while undici takes a new connection, and writes its first request on it. */
+  let opening = false;
+  const connect: buildConnector.connector = (options, callback) => {
+    connector(options, (...args) => {
+      if (args[0] !== null) {
+        callback(...args);
+        return;
+      }
+      counts.opened++;
+      opening = true;
+      try {
+        callback(...args);
+      } finally {
+        opening = false;
+      }
+    });
+  };
+  const options: Pool.Options = {
     connections: null,
     pipelining: 1,
     keepAliveTimeout: settings.freeSocketTimeoutMs,
     keepAliveMaxTimeout: settings.freeSocketTimeoutMs,
     headersTimeout: 0,
     bodyTimeout: 0,
+    connect,
+  };
+  const dispatcher = new Pool(origin, options);
+  const fresh = new Pool(origin, options);
+  return {
+    dispatcher,
+    connections: {
+      requestSent() {
+        counts.requests++;
+        return !opening;
+      },
+      retry(request, handler) {
+        counts.retries++;
+        fresh.dispatch({ ...request, reset: true }, handler);
+      },
+      destroy() {
+        fresh.destroy().catch(ignoreError);
+      },
+    },
   };
 }
 

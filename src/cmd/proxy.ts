@@ -142,6 +142,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       activeStreams: () => forwarder.openStreamCounts(),
       providerUp: () => checkedProviders.map((provider) => [provider.name, upOf(providerHealth.get(provider.name))] as const),
       backgroundLeader: () => backgroundJobs.held(),
+      upstreams: () => upstreams.stats(),
     });
     // What the background jobs found, as every process serves it.
     const reports = await loadJobReports(store, { onError: (error) => logger.warn({ err: error }, 'a background job report could not be read or written') });
@@ -202,7 +203,11 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
     peers = createPeerLinks({ store, hub, replicaId, key: derivePeerKey(secretKey), caPem: tls.caPem ?? undefined, logger });
     cleanups.push(() => peers?.close());
 
-    const upstreams = createUpstreamPool({ connectTimeoutMs: config.upstream.connectTimeoutSeconds * 1000, tunnels: hub });
+    const upstreams = createUpstreamPool({
+      connectTimeoutMs: config.upstream.connectTimeoutSeconds * 1000,
+      freeSocketTimeoutMs: config.upstream.idleTimeoutSeconds * 1000,
+      tunnels: hub,
+    });
     cleanups.push(() => upstreams.close());
     const clusterStatus = createClusterStatus({ directory, upstreams, logger, records: sharedClusterStatusRecords(reports) });
     cleanups.push(() => clusterStatus.stop());

@@ -91,7 +91,7 @@ export interface ProxyConfig {
   readonly loginRateLimit: { readonly maxFailures: number; readonly maxFailuresPerAddress: number; readonly windowSeconds: number };
   /** CIDRs of reverse proxies whose `X-Forwarded-For` names the client (see src/proxy/client-address.ts). */
   readonly trustedProxies: readonly string[];
-  readonly upstream: { readonly connectTimeoutSeconds: number; readonly requestTimeoutSeconds: number };
+  readonly upstream: { readonly connectTimeoutSeconds: number; readonly requestTimeoutSeconds: number; readonly idleTimeoutSeconds: number };
   readonly workers: number;
   /**
    * `/metrics`: on a separate listener (`listen`, the default) and/or, with a bearer token
@@ -258,6 +258,8 @@ const proxySchema = z.strictObject({
     .strictObject({
       connectTimeoutSeconds: wholeNumber(1, 300).default(10),
       requestTimeoutSeconds: wholeNumber(1, 3600).default(60),
+      // Below kube-apiserver's own keep-alive IdleTimeout (90 s): kubegate closes first.
+      idleTimeoutSeconds: wholeNumber(1, 3600).default(60),
     })
     .prefault({}),
   workers: wholeNumber(1, 64).default(1),

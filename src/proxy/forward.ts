@@ -32,6 +32,21 @@
  * checked against that match once admitted, and refused instead of forwarded: otherwise a
  * watch admitted a moment before its token was revoked would outlive the revocation.
  *
+ * Stale keep-alive connections: a server, or a load balancer in front of the API servers,
+ * may close an idle connection just as the pool reuses it; the request then fails before
+ * any byte of the answer (`other side closed`, a reset). Like Go's http.Transport, such a
+ * request is sent again once, on a new connection, when it is replayable — GET, HEAD or
+ * OPTIONS without a body (watches included) — and only when it failed on a reused
+ * connection (upstreams.ts tells which, and owns the pool for the replay) before its
+ * answer's head. A request with a body (it was streamed from the client and is gone), an
+ * upgrade (not on the pool), a failure on a new connection (a real connect error, which
+ * keeps its Status), a timeout, an answer cut after its head, and a replay that fails too
+ * are never sent again. This is a check in the dispatch handler rather than undici's
+ * RetryHandler/RetryAgent: those retry by error code alone, new connections included, with
+ * backoff and a wrapper handler per request, and cannot tell a reused connection from a
+ * new one. A tunnel that drops fails its connections with CLUSTER_DISCONNECTED (not a
+ * stale-connection error), so it is never replayed.
+ *
  * Upgrades (SPDY/3.1 POST, WebSocket GET) are passed through by hand on an agent that never
  * reuses a socket: on 101 the raw answer is written back and the two sockets are piped; any
  * other answer is relayed with `Connection: close` and the upstream socket destroyed
@@ -57,6 +72,7 @@ import type { TokenFacts } from '../auth/authenticator.js';
 import type { UserInfo } from '../auth/user.js';
 import { KubegateError, type ErrorCode } from '../errors.js';
 import { isDiscoveryRead, writeStatus, writeStatusToSocket } from '../kube/status.js';
+import type { ForwardingConnections } from '../clusters/upstreams.js';
 import type { ClusterRole } from '../store/store.js';
 import { admit, type Admission, type AdmissionDeps, type Admitted } from './admission.js';
 import { filterResponseHeaders } from './sanitize.js';
@@ -207,6 +223,11 @@ const CLIENT_GONE = 499;
  * it a turn of the event loop later. Past this bound a slow client still pauses the upstream.
  */
 const RELAY_BUFFER_BYTES = 256 * 1024;
+/**
+ * How a keep-alive connection closed by its peer fails a request written on it: undici's
+ * `other side closed`/`closed` (UND_ERR_SOCKET), a reset, a write into a closed socket.
+ */
+const STALE_CONNECTION_ERRORS: ReadonlySet<string> = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 
 /** Per-request state: what the audit record needs and what teardown must reach. */
 class Exchange implements OpenStream {
@@ -458,27 +479,28 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
     const longRunning = admission.target.longRunning;
     if (longRunning) registerStream(ex, admission.token);
     const { upstream, target } = admission;
-    const call = new UpstreamCall(ex, res, longRunning);
+    const method = req.method as Dispatcher.HttpMethod;
+    const options: Dispatcher.DispatchOptions = {
+      path: upstream.pathPrefix + target.path + target.query,
+      method,
+      headers: admission.headers,
+      body: admission.hasBody ? req : null,
+      headersTimeout: longRunning ? 0 : idleTimeoutMs,
+      bodyTimeout: 0,
+    };
+    const replayable = !admission.hasBody && (method === 'GET' || method === 'HEAD' || method === 'OPTIONS');
+    const call = new UpstreamCall(ex, res, longRunning, upstream.connections, replayable ? options : undefined);
     ex.call = call;
     if (ex.marks !== undefined) ex.marks.dispatched = performance.now();
-    upstream.dispatcher.dispatch(
-      {
-        path: upstream.pathPrefix + target.path + target.query,
-        method: req.method as Dispatcher.HttpMethod,
-        headers: admission.headers,
-        body: admission.hasBody ? req : null,
-        headersTimeout: longRunning ? 0 : idleTimeoutMs,
-        bodyTimeout: 0,
-      },
-      call,
-    );
+    upstream.dispatcher.dispatch(options, call);
   }
 
   /**
    * The upstream half of an ordinary exchange, as undici's dispatch handler: the answer's head
    * goes through `relayResponseHead`, its body to the client as it arrives (the upstream is
    * paused while the client's socket is full), and a failure becomes a Status or, once the
-   * answer has started, a cut connection.
+   * answer has started, a cut connection — except the one replay of a stale connection
+   * (`#replaysOnStaleConnection`).
    */
   class UpstreamCall implements Dispatcher.DispatchHandler {
     #abort: ((reason?: Error) => void) | undefined;
@@ -486,11 +508,18 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
     #cancelled = false;
     /** The answer was replaced by a Status: its body is read and dropped. */
     #discard = false;
+    /** The request went on a reused keep-alive connection. */
+    #reused = false;
+    /** The answer's head arrived. */
+    #answered = false;
 
     constructor(
       readonly ex: Exchange,
       readonly res: ServerResponse,
       readonly longRunning: boolean,
+      readonly connections: ForwardingConnections,
+      /** What to send again if the request can be replayed; cleared once it was. */
+      public replay: Dispatcher.DispatchOptions | undefined,
     ) {}
 
     /** The client left, the stream was closed or the proxy is stopping: the exchange is aborted upstream. */
@@ -502,12 +531,14 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
 
     onConnect(abort: (reason?: Error) => void): void {
       if (this.ex.marks !== undefined) this.ex.marks.connected = performance.now();
+      this.#reused = this.connections.requestSent();
       this.#abort = abort;
       if (this.#cancelled) abort();
     }
 
     onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
       const { ex, res } = this;
+      this.#answered = true;
       if (ex.marks !== undefined) ex.marks.head = performance.now();
       if (this.#cancelled || res.destroyed || ex.ending) {
         this.cancel();
@@ -547,6 +578,7 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
     onError(err: Error): void {
       const { ex, res } = this;
       if (res.destroyed || ex.finished || ex.ending || ex.code !== null) return;
+      if (this.#replaysOnStaleConnection(err)) return;
       const error = upstreamFailure(ex, asUpstreamError(err));
       if (res.headersSent) {
         res.destroy();
@@ -554,6 +586,23 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
       }
       ex.code = error.code;
       writeStatus(res, error, statusForm(ex));
+    }
+
+    /**
+     * A replayable request (GET, HEAD, OPTIONS without a body) whose reused connection was
+     * closed or reset before any byte of the answer — the server or a load balancer closed it
+     * as idle just as it was reused — is sent again once, on a new connection. A failure on a
+     * new connection, a timeout, or one after the answer's head is never replayed.
+     */
+    #replaysOnStaleConnection(err: Error): boolean {
+      const replay = this.replay;
+      if (replay === undefined || !this.#reused || this.#answered || this.#cancelled || !STALE_CONNECTION_ERRORS.has((err as NodeJS.ErrnoException).code ?? '')) return false;
+      this.replay = undefined;
+      this.#reused = false;
+      this.#abort = undefined;
+      logger.debug({ cluster: this.ex.clusterId, code: (err as NodeJS.ErrnoException).code }, 'request replayed on a new connection: its reused connection was closed');
+      this.connections.retry(replay, this);
+      return true;
     }
   }
 

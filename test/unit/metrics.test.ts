@@ -31,6 +31,32 @@ describe('createProxyMetrics', () => {
     assert.equal(globalRegistry.getMetricsAsArray().length, 0, 'nothing leaks into the global registry');
   });
 
+  it("reads the upstream pool's connection, request and retry counts by cluster when scraped, and forgets a cluster the pool forgot", async () => {
+    const registry = new Registry();
+    const counts = new Map([
+      ['dev', { opened: 2, requests: 40, retries: 1 }],
+      ['prod', { opened: 1, requests: 3, retries: 0 }],
+    ]);
+    createProxyMetrics(registry, { upstreams: () => counts });
+    let text = await registry.metrics();
+    for (const line of [
+      'kubegate_upstream_connections_total{cluster="dev"} 2',
+      'kubegate_upstream_requests_total{cluster="dev"} 40',
+      'kubegate_upstream_retries_total{cluster="dev"} 1',
+      'kubegate_upstream_connections_total{cluster="prod"} 1',
+      'kubegate_upstream_requests_total{cluster="prod"} 3',
+      'kubegate_upstream_retries_total{cluster="prod"} 0',
+    ]) {
+      assert.ok(text.includes(line), `missing ${line}`);
+    }
+    counts.set('dev', { opened: 2, requests: 45, retries: 2 });
+    counts.delete('prod');
+    text = await registry.metrics();
+    assert.ok(text.includes('kubegate_upstream_requests_total{cluster="dev"} 45'), text);
+    assert.ok(text.includes('kubegate_upstream_retries_total{cluster="dev"} 2'), text);
+    assert.ok(!text.includes('cluster="prod"'), 'a deleted cluster leaves no series');
+  });
+
   it('lets two servers in one process keep separate registries, because tests and workers run several', async () => {
     const first = new Registry();
     const second = new Registry();

@@ -57,7 +57,7 @@ describe('loadProxyConfig', () => {
     assert.deepEqual(config.loginRateLimit, { maxFailures: 5, maxFailuresPerAddress: 100, windowSeconds: 300 });
     assert.deepEqual(config.trustedProxies, []);
     assert.deepEqual(config.metrics, { listen: '127.0.0.1:9464', bearerTokenFile: undefined });
-    assert.deepEqual(config.upstream, { connectTimeoutSeconds: 10, requestTimeoutSeconds: 60 });
+    assert.deepEqual(config.upstream, { connectTimeoutSeconds: 10, requestTimeoutSeconds: 60, idleTimeoutSeconds: 60 });
     assert.equal(config.workers, 1);
     assert.deepEqual(config.audit, { enabled: true, file: undefined });
     assert.deepEqual(config.log, { level: 'info', slowRequestMs: 0 });
@@ -93,7 +93,7 @@ tokens:
 authCache: { successTtl: 30s, failureTtl: 1s, maxEntries: 500 }
 loginRateLimit: { maxFailures: 3, maxFailuresPerAddress: 30, windowSeconds: 60 }
 trustedProxies: [10.0.0.0/8, 192.0.2.7, '2001:db8::/32']
-upstream: { connectTimeoutSeconds: 3, requestTimeoutSeconds: 120 }
+upstream: { connectTimeoutSeconds: 3, requestTimeoutSeconds: 120, idleTimeoutSeconds: 45 }
 workers: 4
 audit: { enabled: false, file: ${dir}/audit.log }
 log: { level: debug, slowRequestMs: 250 }
@@ -126,7 +126,7 @@ oidcBearer: { provider: sso }
     assert.deepEqual(config.authCache, { successTtlSeconds: 30, failureTtlSeconds: 1, maxEntries: 500 });
     assert.deepEqual(config.loginRateLimit, { maxFailures: 3, maxFailuresPerAddress: 30, windowSeconds: 60 });
     assert.deepEqual(config.trustedProxies, ['10.0.0.0/8', '192.0.2.7', '2001:db8::/32']);
-    assert.deepEqual(config.upstream, { connectTimeoutSeconds: 3, requestTimeoutSeconds: 120 });
+    assert.deepEqual(config.upstream, { connectTimeoutSeconds: 3, requestTimeoutSeconds: 120, idleTimeoutSeconds: 45 });
     assert.equal(config.workers, 4);
     assert.deepEqual(config.audit, { enabled: false, file: join(dir, 'audit.log') });
     assert.equal(config.log.level, 'debug');
@@ -265,6 +265,7 @@ oidcBearer: { provider: sso }
       ['trustedProxies: [10.0.0.0/8, 10.0.0.0/33]\n', 'trustedProxies[1]', /^trustedProxies\[1\] .*must be an IP address or CIDR/],
       ['trustedProxies: 10.0.0.0/8\n', 'trustedProxies', /^trustedProxies .*must be a list/],
       ['upstream: { connectTimeoutSeconds: "ten" }\n', 'upstream.connectTimeoutSeconds', /^upstream\.connectTimeoutSeconds .*whole number/],
+      ['upstream: { idleTimeoutSeconds: 0 }\n', 'upstream.idleTimeoutSeconds', /^upstream\.idleTimeoutSeconds .*must be a whole number from 1 to 3600/],
       ['workers: 0\n', 'workers', /^workers .*must be a whole number from 1 to 64/],
       ['metrics: { listen: "9464" }\n', 'metrics.listen', /^metrics\.listen .*must be HOST:PORT, e\.g\. 127\.0\.0\.1:9464, or none/],
       ['audit: { enabled: "yes please" }\n', 'audit.enabled', /^audit\.enabled .*must be a boolean/],
