@@ -371,6 +371,14 @@ export class FakeKubeApiServer {
    */
   unavailable = false;
 
+  /**
+   * While true, a request that arrives on a connection which already carried one is recorded
+   * (unanswered) and its connection closed without an answer: an idle timeout — the server's
+   * own, or a load balancer's in front of it — that fires just as the client reuses the
+   * connection. A connection's first request is served as usual.
+   */
+  closeReusedConnections = false;
+
   /** While false, any Impersonate-User is forbidden (403 Status), as for a caller without the RBAC verb. */
   allowImpersonation: boolean;
 
@@ -472,7 +480,13 @@ export class FakeKubeApiServer {
   // --- plain requests ------------------------------------------------------------------------
 
   private onRequest(request: IncomingMessage, response: ServerResponse): void {
+    const socketId = this.sockets.get(request.socket);
+    const reused = this.requests.some((earlier) => earlier.socketId === socketId);
     const record = this.record(request, request.socket);
+    if (this.closeReusedConnections && reused) {
+      request.socket.destroy();
+      return;
+    }
     response.on('close', () => this.changed());
     this.readBody(request, record)
       .then(async (body) => {
