@@ -34,8 +34,8 @@
  * numbers per cluster, kept across rebuilt upstreams until the cluster is evicted, and read
  * by /metrics when scraped (`stats()`): reuse = 1 − opened / requests. Through a tunnel, an
  * API server closing a connection arrives as the tunnel stream's clean end, and is such a
- * stale connection; a tunnel that drops fails its connections with CLUSTER_DISCONNECTED
- * instead (`failWhenTunnelDrops`), which the forwarder never replays.
+ * stale connection; a tunnel that drops fails its connections with TunnelDroppedError
+ * instead (`failWhenTunnelDrops`): CLUSTER_DISCONNECTED to the forwarder, never replayed.
  *
  * `get(cluster)` is on the hot path: the Cluster object the directory hands out is the
  * cache key (one WeakMap lookup). A new object for the same cluster (after any reload) is
@@ -343,6 +343,22 @@ function tunnelConnector(connect: TunnelConnect): buildConnector.connector {
 }
 
 /**
+ * What a connection through a tunnel fails with when the tunnel drops. To undici it is a
+ * socket error (`UND_ERR_SOCKET`), so that requests not yet written on the connection go to
+ * another one, as for any closed connection; the request that was on it fails with
+ * `disconnected`, CLUSTER_DISCONNECTED, which the forwarder answers and never replays.
+ */
+export class TunnelDroppedError extends Error {
+  readonly code = 'UND_ERR_SOCKET';
+  readonly disconnected: KubegateError;
+  constructor(cause?: unknown) {
+    super('the tunnel to the cluster dropped');
+    this.name = 'TunnelDroppedError';
+    this.disconnected = new KubegateError('CLUSTER_DISCONNECTED', undefined, cause === undefined ? {} : { cause });
+  }
+}
+
+/**
  * A tunnel stream that goes away without its clean end — the tunnel dropped, the agent went
  * away — fails the connection on it with CLUSTER_DISCONNECTED. An API server closing the
  * connection (idle, say) reaches the proxy as the stream's clean end instead (the agent ends
@@ -355,7 +371,7 @@ function tunnelConnector(connect: TunnelConnect): buildConnector.connector {
 function failWhenTunnelDrops(raw: Duplex & { readonly rstCode?: number }): (socket: tls.TLSSocket) => void {
   let connection: tls.TLSSocket | undefined;
   const disconnected = (cause?: unknown): void => {
-    if (connection !== undefined && !connection.destroyed) connection.destroy(new KubegateError('CLUSTER_DISCONNECTED', undefined, cause === undefined ? {} : { cause }));
+    if (connection !== undefined && !connection.destroyed) connection.destroy(new TunnelDroppedError(cause));
   };
   raw.once('error', disconnected);
   raw.once('close', () => {

@@ -44,8 +44,8 @@
  * are never sent again. This is a check in the dispatch handler rather than undici's
  * RetryHandler/RetryAgent: those retry by error code alone, new connections included, with
  * backoff and a wrapper handler per request, and cannot tell a reused connection from a
- * new one. A tunnel that drops fails its connections with CLUSTER_DISCONNECTED (not a
- * stale-connection error), so it is never replayed.
+ * new one. A tunnel that drops fails its connections with TunnelDroppedError, which is
+ * CLUSTER_DISCONNECTED here (not a stale-connection error), so it is never replayed.
  *
  * Upgrades (SPDY/3.1 POST, WebSocket GET) are passed through by hand on an agent that never
  * reuses a socket: on 101 the raw answer is written back and the two sockets are piped; any
@@ -72,7 +72,7 @@ import type { TokenFacts } from '../auth/authenticator.js';
 import type { UserInfo } from '../auth/user.js';
 import { KubegateError, type ErrorCode } from '../errors.js';
 import { isDiscoveryRead, writeStatus, writeStatusToSocket } from '../kube/status.js';
-import type { ForwardingConnections } from '../clusters/upstreams.js';
+import { TunnelDroppedError, type ForwardingConnections } from '../clusters/upstreams.js';
 import type { ClusterRole } from '../store/store.js';
 import { admit, type Admission, type AdmissionDeps, type Admitted } from './admission.js';
 import { filterResponseHeaders } from './sanitize.js';
@@ -578,8 +578,9 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
     onError(err: Error): void {
       const { ex, res } = this;
       if (res.destroyed || ex.finished || ex.ending || ex.code !== null) return;
-      if (this.#replaysOnStaleConnection(err)) return;
-      const error = upstreamFailure(ex, asUpstreamError(err));
+      const failure = asUpstreamError(err);
+      if (this.#replaysOnStaleConnection(failure)) return;
+      const error = upstreamFailure(ex, failure);
       if (res.headersSent) {
         res.destroy();
         return;
@@ -771,9 +772,11 @@ function abortExchange(ex: Exchange): void {
 
 /**
  * undici's timeouts are the proxy's UPSTREAM_TIMEOUT, logged with the same cause as the
- * agents' connect timeout (upstreams.ts); every other failure is kept as it is.
+ * agents' connect timeout (upstreams.ts); a dropped tunnel is CLUSTER_DISCONNECTED; every
+ * other failure is kept as it is.
  */
 function asUpstreamError(err: Error): Error {
+  if (err instanceof TunnelDroppedError) return err.disconnected;
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return new KubegateError('UPSTREAM_TIMEOUT', undefined, { cause: new Error('connect timeout') });
   if (code === 'UND_ERR_HEADERS_TIMEOUT') return new KubegateError('UPSTREAM_TIMEOUT', undefined, { cause: err });
