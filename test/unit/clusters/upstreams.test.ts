@@ -4,6 +4,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { describe, it } from 'node:test';
+import { request } from 'undici';
 import { isKubegateError } from '../../../src/errors.js';
 import { createCertificateAuthority, issueClientCertificate } from '../../../src/pki/certificates.js';
 import { createUpstreamPool } from '../../../src/clusters/upstreams.js';
@@ -137,6 +138,30 @@ describe('createUpstreamPool', () => {
       assert.notEqual(pool.get(cluster()), first);
     } finally {
       pool.close();
+    }
+  });
+
+  it("keeps a cluster's connection counts across rebuilt upstreams and forgets them when it is evicted", async () => {
+    const server = http.createServer((_req, res) => res.end('ok'));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    const pool = createUpstreamPool({ allowPlainHttp: true });
+    try {
+      const base = cluster({ server: `http://127.0.0.1:${port}` });
+      const first = pool.get(base);
+      assert.deepEqual(pool.stats().get('a'), { opened: 0, requests: 0, retries: 0 });
+      const answer = await request(`http://127.0.0.1:${port}/`, { dispatcher: first.dispatcher });
+      await answer.body.text();
+      assert.equal(pool.stats().get('a')?.opened, 1, 'the connection the pool opened is counted');
+      const rotated = pool.get({ ...base, credentials: { kind: 'token', token: 'rotated' } });
+      assert.notEqual(rotated, first);
+      assert.equal(pool.stats().get('a')?.opened, 1, 'a rebuilt upstream keeps counting where the old one stopped');
+      pool.evict('a');
+      assert.equal(pool.stats().has('a'), false);
+    } finally {
+      pool.close();
+      server.close();
     }
   });
 
