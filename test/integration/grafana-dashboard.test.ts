@@ -8,7 +8,6 @@
  */
 import assert from 'node:assert/strict';
 import { readFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +25,7 @@ import { spawnRegisteredAgent, type AgentProcess } from '../support/agent-proces
 import { createApiClient } from '../support/api-client.js';
 import { writeKubeconfig } from '../support/kubectl.js';
 import type { WrittenKubeconfig } from '../support/kubectl.js';
+import { scrapeMetrics } from '../support/scrape-metrics.js';
 
 const DASHBOARD = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'), 'deploy', 'grafana', 'kubegate.json');
 const CLUSTER_TOKEN = 'grafana-test-cluster-token-0123456789';
@@ -78,16 +78,6 @@ function queriesOf(dashboard: Dashboard): string[] {
   return [...panelQueries, ...variableQueries];
 }
 
-function scrape(url: string): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
-    http.get(`${url}/metrics`, (response) => {
-      let text = '';
-      response.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-      response.on('end', () => resolvePromise(text));
-    }).on('error', reject);
-  });
-}
-
 describe('the Grafana dashboard', () => {
   let dir: string;
   let fake: FakeKubeApiServer;
@@ -118,9 +108,9 @@ describe('the Grafana dashboard', () => {
       clusterId: 'edge',
       agentId: 'grafana-agent',
     });
-    const agentExposition = await scrape(await agent.listenerUrl('metrics'));
+    const agentExposition = await scrapeMetrics(await agent.listenerUrl('metrics'));
     assert.match(agentExposition, /^kubegate_agent_connected 1$/m, 'the agent is scraped with its tunnel up');
-    exported = new Set([...exportedNames(await scrape(proxy.metricsUrl!)), ...exportedNames(await scrape(webhook.url)), ...exportedNames(agentExposition)]);
+    exported = new Set([...exportedNames(await scrapeMetrics(proxy.metricsUrl!)), ...exportedNames(await scrapeMetrics(webhook.url)), ...exportedNames(agentExposition)]);
   });
 
   after(async () => {

@@ -7,7 +7,6 @@
  * started again, GitHub's API fails and recovers, and the OIDC issuer goes away.
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
@@ -19,6 +18,7 @@ import { installKubegateCli, runKubegateCli } from '../support/kubegate-cli.js';
 import { CLIENT_ID, CLIENT_SECRET, startOidcIssuer, type OidcIssuer } from '../support/oidc-issuer.js';
 import { FIXTURE_ADMIN_PASSWORD, startProxyFixture, type ProxyFixture } from '../support/proxy-fixture.js';
 import { SEED, startSlapd, type TestSlapd, ldapProviderSettings } from '../support/slapd.js';
+import { scrapeMetrics } from '../support/scrape-metrics.js';
 
 const GITHUB_SECRET = 'github-client-secret-for-health-0123';
 
@@ -26,18 +26,6 @@ interface HealthView {
   readonly state: string;
   readonly checkedAt: string | null;
   readonly message: string | null;
-}
-
-function scrape(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(`${url}/metrics`, (response) => {
-        let text = '';
-        response.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-        response.on('end', () => resolve(text));
-      })
-      .on('error', reject);
-  });
 }
 
 describe('identity provider health, checked in the background', () => {
@@ -66,7 +54,7 @@ describe('identity provider health, checked in the background', () => {
   }
 
   async function upMetric(provider: string): Promise<string | undefined> {
-    const text = await scrape(fixture.proxy.metricsUrl!);
+    const text = await scrapeMetrics(fixture.proxy.metricsUrl!);
     return new RegExp(`^kubegate_provider_up\\{provider="${provider}"\\} (\\S+)$`, 'm').exec(text)?.[1];
   }
 

@@ -5,25 +5,13 @@
  * its answer, and the retry shows in /metrics next to the reuse counts.
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { runKubectl } from '../support/kubectl.js';
 import { startProxyFixture } from '../support/proxy-fixture.js';
 import type { DownloadedKubeconfig, FixtureUser, ProxyFixture } from '../support/proxy-fixture.js';
+import { scrapeMetrics } from '../support/scrape-metrics.js';
 
 const PODS = '/api/v1/namespaces/default/pods';
-
-function scrape(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get(`${url}/metrics`, (response) => {
-        let text = '';
-        response.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-        response.on('end', () => resolve(text));
-      })
-      .on('error', reject);
-  });
-}
 
 /** A counter's value for the cluster, 0 when it has no series yet. */
 function counter(exposition: string, name: string, cluster: string): number {
@@ -49,7 +37,7 @@ describe('keep-alive connections to the API server', () => {
   async function counts(): Promise<{ connections: number; requests: number; retries: number }> {
     const metricsUrl = fixture.proxy.metricsUrl;
     assert.ok(metricsUrl !== undefined, 'the fixture serves metrics');
-    const text = await scrape(metricsUrl);
+    const text = await scrapeMetrics(metricsUrl);
     return {
       connections: counter(text, 'kubegate_upstream_connections_total', fixture.clusterId),
       requests: counter(text, 'kubegate_upstream_requests_total', fixture.clusterId),

@@ -15,6 +15,16 @@ function cluster(overrides: Partial<Cluster> = {}): Cluster {
   return directCluster('a', 'https://10.0.0.1:6443', { displayName: 'A', credentials: { kind: 'token', token: 'proxy-token' }, ...overrides });
 }
 
+/** A plain HTTP server answering `ok`, with the connections it accepted. */
+async function startOkServer(): Promise<{ server: http.Server; port: number; connections: Socket[] }> {
+  const connections: Socket[] = [];
+  const server = http.createServer((_req, res) => res.end('ok'));
+  server.on('connection', (socket: Socket) => connections.push(socket));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, port: (server.address() as AddressInfo).port, connections };
+}
+
 describe('createUpstreamPool', () => {
   it('derives host, port, Host header and path prefix from the server URL, keeping Rancher-style prefixes', () => {
     const pool = createUpstreamPool();
@@ -60,12 +70,7 @@ describe('createUpstreamPool', () => {
   });
 
   it('rebuilds the upstream and closes the old connections when the server, CA, TLS flag or credentials change', { timeout: 10_000 }, async () => {
-    const connections: Socket[] = [];
-    const server = http.createServer((_req, res) => res.end('ok'));
-    server.on('connection', (socket: Socket) => connections.push(socket));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as AddressInfo;
+    const { server, port, connections } = await startOkServer();
     const pool = createUpstreamPool({ allowPlainHttp: true });
     try {
       const base = cluster({ server: `http://127.0.0.1:${port}` });
@@ -142,10 +147,7 @@ describe('createUpstreamPool', () => {
   });
 
   it("keeps a cluster's connection counts across rebuilt upstreams and forgets them when it is evicted", async () => {
-    const server = http.createServer((_req, res) => res.end('ok'));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as AddressInfo;
+    const { server, port } = await startOkServer();
     const pool = createUpstreamPool({ allowPlainHttp: true });
     try {
       const base = cluster({ server: `http://127.0.0.1:${port}` });
