@@ -405,6 +405,14 @@ export class FakeKubeApiServer {
     }
   }
 
+  /**
+   * Closes every connection that carries no request now, as the server's keep-alive idle
+   * timeout does (kube-apiserver's is 90 s); upgraded connections and open watches stay.
+   */
+  closeIdleConnections(): void {
+    this.server.closeIdleConnections();
+  }
+
   /** Destroys every connection and stream and stops listening. */
   async close(): Promise<void> {
     if (this.closed) return;

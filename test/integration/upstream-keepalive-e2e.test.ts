@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
+import { eventually } from '../support/eventually.js';
 import { runKubectl } from '../support/kubectl.js';
 import { startProxyFixture } from '../support/proxy-fixture.js';
 import type { DownloadedKubeconfig, FixtureUser, ProxyFixture } from '../support/proxy-fixture.js';
@@ -89,6 +90,18 @@ describe('keep-alive connections to the API server', () => {
     assert.equal(fixture.fake.requests.slice(mark).filter((request) => request.method === 'POST').length, 1, 'the POST reached the server once');
     assert.equal(closedUnanswered(mark), 1, 'and was closed unanswered');
     assert.equal((await counts()).retries, before.retries);
+  });
+
+  it('kubectl get pods succeeds after the server closed its idle connections, on new connections', async () => {
+    const warm = await runKubectl({ binary: 'system', kubeconfig: kubeconfig.path, args: ['get', 'pods'] });
+    assert.equal(warm.code, 0, warm.stderr);
+    const before = await counts();
+    fixture.fake.closeIdleConnections();
+    await eventually(() => fixture.fake.openSockets() === 0, 5000, "the server's connections to close");
+    const result = await runKubectl({ binary: 'system', kubeconfig: kubeconfig.path, args: ['get', 'pods'] });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /web-0/);
+    assert.ok((await counts()).connections > before.connections, 'the proxy opened new connections');
   });
 
   it('kubectl get pods succeeds while the server closes every connection the proxy reuses', async () => {
