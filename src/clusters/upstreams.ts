@@ -360,7 +360,7 @@ export class TunnelDroppedError extends Error {
 
 /**
  * A tunnel stream that goes away without its clean end — the tunnel dropped, the agent went
- * away — fails the connection on it with CLUSTER_DISCONNECTED. An API server closing the
+ * away — fails the connection on it with TunnelDroppedError. An API server closing the
  * connection (idle, say) reaches the proxy as the stream's clean end instead (the agent ends
  * the stream), and only that is a stale connection whose request the forwarder may replay.
  * An HTTP/2 stream of a local tunnel tells by its reset code (a dropped session resets it);
