@@ -512,15 +512,18 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
     #reused = false;
     /** The answer's head arrived. */
     #answered = false;
+    /** What to send again if the request can be replayed; cleared once it was. */
+    #replay: Dispatcher.DispatchOptions | undefined;
 
     constructor(
       readonly ex: Exchange,
       readonly res: ServerResponse,
       readonly longRunning: boolean,
       readonly connections: ForwardingConnections,
-      /** What to send again if the request can be replayed; cleared once it was. */
-      public replay: Dispatcher.DispatchOptions | undefined,
-    ) {}
+      replay: Dispatcher.DispatchOptions | undefined,
+    ) {
+      this.#replay = replay;
+    }
 
     /** The client left, the stream was closed or the proxy is stopping: the exchange is aborted upstream. */
     cancel(): void {
@@ -596,9 +599,9 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
      * new connection, a timeout, or one after the answer's head is never replayed.
      */
     #replaysOnStaleConnection(err: Error): boolean {
-      const replay = this.replay;
+      const replay = this.#replay;
       if (replay === undefined || !this.#reused || this.#answered || this.#cancelled || !STALE_CONNECTION_ERRORS.has((err as NodeJS.ErrnoException).code ?? '')) return false;
-      this.replay = undefined;
+      this.#replay = undefined;
       this.#reused = false;
       this.#abort = undefined;
       logger.debug({ cluster: this.ex.clusterId, code: (err as NodeJS.ErrnoException).code }, 'request replayed on a new connection: its reused connection was closed');
