@@ -17,8 +17,17 @@
  *
  * verifySecret is async because `$1` is; `$2`/`$3` are computed synchronously inside it, so
  * the only extra cost on those is one microtask (no separate sync variant is offered).
+ *
+ * A stored hash that is checked again and again (the webhook's, one per Secret) is parsed
+ * once, when it is read: prepareHash keeps the decoded salt and digest — or, for a hash that
+ * does not parse, the very error verifySecret would reject with — and verifyPrepared checks
+ * a secret against that. Same answers, same errors, same constant-time compare as
+ * verifySecret; what a review no longer pays is the string's parse and base64 decoding.
+ * `$2`/`$3` digests are one-shot (`crypto.hash`) over salt ‖ secret laid out in one scratch
+ * buffer (no Hash object per check; the buffer is zeroed after each), and secrets too long
+ * for it take createHash.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, hash as digestOnce, randomBytes, timingSafeEqual } from 'node:crypto';
 import { KubegateError } from '../errors.js';
 import { decodeBase64Strict, encodeBase64Unpadded } from './base64.js';
 import { deriveScryptKey } from './scrypt.js';
@@ -109,8 +118,17 @@ function parseHash(hash: string): ParsedHash {
   }
 }
 
+/** salt ‖ secret is laid out here for a one-shot digest (salts are ≤ 64 bytes); longer secrets take createHash. */
+const scratch = Buffer.alloc(8192);
+
 function digestOf(algorithm: 'sha256' | 'sha3-512', salt: Uint8Array, secret: string): Buffer {
-  return createHash(algorithm).update(salt).update(secret, 'utf8').digest();
+  // A UTF-16 code unit is at most 3 bytes of UTF-8: when this fits, all of the secret is written.
+  if (salt.length + secret.length * 3 > scratch.length) return createHash(algorithm).update(salt).update(secret, 'utf8').digest();
+  scratch.set(salt, 0);
+  const end = salt.length + scratch.write(secret, salt.length, 'utf8');
+  const digest = digestOnce(algorithm, scratch.subarray(0, end), 'buffer');
+  scratch.fill(0, 0, end); // the secret does not stay in memory past its check
+  return digest;
 }
 
 function assertSecret(secret: string): void {
@@ -150,7 +168,29 @@ export async function hashSecretWith(version: HashVersion, secret: string): Prom
  */
 export async function verifySecret(secret: string, hash: string): Promise<boolean> {
   assertSecret(secret);
-  const parsed = parseHash(hash);
+  return verifyParsed(secret, parseHash(hash));
+}
+
+/** A stored hash read once: its parsed fields, or the error verifying against it rejects with. */
+export type PreparedHash = ParsedHash | { readonly version: 0; readonly error: unknown };
+
+/** Parses `hash` for verifyPrepared; never throws (a hash that does not parse keeps its error). */
+export function prepareHash(hash: string): PreparedHash {
+  try {
+    return parseHash(hash);
+  } catch (error) {
+    return { version: 0, error };
+  }
+}
+
+/** verifySecret against a prepared hash: the same answer, or the same rejection, without parsing it again. */
+export async function verifyPrepared(secret: string, prepared: PreparedHash): Promise<boolean> {
+  assertSecret(secret);
+  if (prepared.version === 0) throw prepared.error;
+  return verifyParsed(secret, prepared);
+}
+
+async function verifyParsed(secret: string, parsed: ParsedHash): Promise<boolean> {
   if (parsed.version === 1) {
     const key = await deriveScryptKey(secret, parsed.salt, parsed.params, parsed.key.length);
     return timingSafeEqual(key, parsed.key);

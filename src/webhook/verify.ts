@@ -43,7 +43,8 @@ import { KubegateError, isKubegateError } from '../errors.js';
 import type { ClusterAuthToken, ClusterUserAttribute } from '../kube/rancher.js';
 import { ANNOTATION_PROVIDER, ANNOTATION_USERNAME, groupsByProvider } from '../kube/rancher.js';
 import { tryParseToken } from '../tokens/format.js';
-import { verifySecret } from '../tokens/hash.js';
+import { prepareHash, verifyPrepared } from '../tokens/hash.js';
+import type { PreparedHash } from '../tokens/hash.js';
 
 /** What the verifier reads; kept in memory by sources/kubernetes.ts. */
 export interface WebhookSource {
@@ -51,8 +52,11 @@ export interface WebhookSource {
   readonly ready: boolean;
   clusterAuthToken(name: string): ClusterAuthToken | undefined;
   clusterUserAttribute(userName: string): ClusterUserAttribute | undefined;
-  /** The hash from the Secret named like the token, decoded; undefined when none. */
-  secretHash(name: string): string | undefined;
+  /**
+   * The hash from the Secret named like the token, parsed when the Secret was read
+   * (tokens/hash.ts prepareHash: a malformed one keeps its error); undefined when none.
+   */
+  secretHash(name: string): PreparedHash | undefined;
 }
 
 export interface WebhookVerifierOptions {
@@ -71,11 +75,12 @@ export function createWebhookVerifier(options: WebhookVerifierOptions): TokenAut
     if (!source.ready) return undecided(new KubegateError('NOT_READY', 'the webhook has not loaded its tokens yet'));
     const token = source.clusterAuthToken(parsed.name);
     if (token === undefined) return undecided(new KubegateError('TOKEN_INVALID', 'the token is not known in this cluster (yet)'));
-    const hash = source.secretHash(parsed.name) ?? (typeof token.hash === 'string' && token.hash !== '' ? token.hash : undefined);
+    // The deprecated field is parsed here, per review: the source moves it into a Secret.
+    const hash = source.secretHash(parsed.name) ?? (typeof token.hash === 'string' && token.hash !== '' ? prepareHash(token.hash) : undefined);
     if (hash === undefined) return undecided(new KubegateError('TOKEN_INVALID', 'the token has no hash in this cluster (yet)'));
     let matches: boolean;
     try {
-      matches = await verifySecret(parsed.secret, hash);
+      matches = await verifyPrepared(parsed.secret, hash);
     } catch (error) {
       return undecided(isKubegateError(error) ? error : new KubegateError('INTERNAL', undefined, { cause: error }));
     }

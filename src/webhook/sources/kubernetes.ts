@@ -5,7 +5,8 @@
  *
  * Design note:
  * - Secrets are reduced to their name and `data.hash` as they arrive: the namespace may hold
- *   other secrets (TLS keys, registry credentials) that this process must not keep.
+ *   other secrets (TLS keys, registry credentials) that this process must not keep. The hash
+ *   is parsed then, once (tokens/hash.ts prepareHash), not on every review of its token.
  * - Changes are announced (`onTokenChanged`, `onUserChanged`) only when a field the
  *   verification reads changed — not for `lastUsedAt`, which this process itself stamps
  *   once a minute on busy tokens and which must not flush the verification cache.
@@ -26,6 +27,8 @@ import { createInformer } from '../../kube/informer.js';
 import type { Informer, InformerEventType } from '../../kube/informer.js';
 import type { ClusterAuthToken, ClusterUserAttribute, KubeSecret } from '../../kube/rancher.js';
 import { clusterAuthTokensPath, clusterUserAttributesPath, secretHash, secretsPath } from '../../kube/rancher.js';
+import { prepareHash } from '../../tokens/hash.js';
+import type { PreparedHash } from '../../tokens/hash.js';
 import type { WebhookSource } from '../verify.js';
 import { createStampQueue } from './stamps.js';
 import type { StampStats } from './stamps.js';
@@ -62,7 +65,8 @@ export interface KubernetesSource extends WebhookSource {
   counts(): { clusterauthtokens: number; clusteruserattributes: number; secrets: number };
 }
 
-type StoredSecret = KubeObject & { readonly hash: string | undefined };
+/** A Secret as kept: its name, its hash as written (compared on change) and as parsed (verified against). */
+type StoredSecret = KubeObject & { readonly hash: string | undefined; readonly prepared: PreparedHash | undefined };
 
 const DEFAULT_TOUCH_INTERVAL_MS = 60_000;
 /** As config `stamps`' defaults. */
@@ -117,7 +121,11 @@ export function createKubernetesSource(options: KubernetesSourceOptions): Kubern
     path: secretsPath(namespace),
     ...tuning,
     ...hooks('secrets'),
-    transform: (object) => ({ metadata: { name: object.metadata.name, ...(object.metadata.resourceVersion === undefined ? {} : { resourceVersion: object.metadata.resourceVersion }) }, hash: secretHash(object as KubeSecret) }),
+    transform: (object) => {
+      const hash = secretHash(object as KubeSecret);
+      const metadata = { name: object.metadata.name, ...(object.metadata.resourceVersion === undefined ? {} : { resourceVersion: object.metadata.resourceVersion }) };
+      return { metadata, hash, prepared: hash === undefined ? undefined : prepareHash(hash) };
+    },
     onChange(type: InformerEventType, object, previous) {
       metrics?.objects.set({ resource: 'secrets' }, secrets.size);
       const stored = object as StoredSecret;
@@ -158,7 +166,7 @@ export function createKubernetesSource(options: KubernetesSourceOptions): Kubern
     },
     clusterAuthToken: (name) => tokens.get(name),
     clusterUserAttribute: (userName) => attributes.get(userName),
-    secretHash: (name) => secrets.get(name)?.hash,
+    secretHash: (name) => secrets.get(name)?.prepared,
     start() {
       for (const informer of informers) informer.start();
     },

@@ -21,7 +21,7 @@ import type { ClusterAuthToken } from '../../../src/kube/rancher.js';
 import { impersonationHeaders } from '../../../src/proxy/impersonate.js';
 import type { Token, User } from '../../../src/store/store.js';
 import { DEFAULT_ROLE_NAMES, desiredState } from '../../../src/sync/desired.js';
-import { hashSecretWith } from '../../../src/tokens/hash.js';
+import { hashSecretWith, prepareHash } from '../../../src/tokens/hash.js';
 import { createWebhookVerifier } from '../../../src/webhook/verify.js';
 import { tokenReviewReply, parseTokenReview } from '../../../src/webhook/token-review.js';
 
@@ -107,7 +107,7 @@ describe('the webhook path', () => {
       ready: true,
       clusterAuthToken: () => token,
       clusterUserAttribute: () => ({ metadata: { name: 'u-aaaaaaaaaaaa' }, groups: ['ldap:cn=ops'], enabled: true, extraByProvider: { ldap: { [EXTRA_LOGIN_NAME]: ['alice'], [EXTRA_PROVIDER]: ['ldap'] } } }),
-      secretHash: () => hash,
+      secretHash: () => prepareHash(hash),
     };
     const result = await createWebhookVerifier({ source }).authenticateToken('t-1:se:cret');
     return tokenReviewReply(parseTokenReview({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token: 't-1:se:cret' } }), result).status;

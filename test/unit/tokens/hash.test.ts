@@ -4,7 +4,7 @@ import { createHash, scryptSync } from 'node:crypto';
 import fc from 'fast-check';
 import { isKubegateError } from '../../../src/errors.js';
 import type { ErrorCode } from '../../../src/errors.js';
-import { hashSecret, hashSecretWith, verifySecret } from '../../../src/tokens/hash.js';
+import { hashSecret, hashSecretWith, prepareHash, verifyPrepared, verifySecret } from '../../../src/tokens/hash.js';
 
 /** Unpadded standard base64, written out here independently of src/tokens/base64.ts. */
 function b64(bytes: Buffer): string {
@@ -19,12 +19,16 @@ function rancherScrypt(secret: string, salt: Buffer, log2N = 15, r = 8, p = 1, k
   return scryptSync(secret, salt, keyLength, { N: 2 ** log2N, r, p, maxmem: 256 * 2 ** log2N * r });
 }
 
+/** Both ways of checking a stored hash (as a string, and parsed once) reject it with `code`. */
 async function assertRejects(hash: string, code: ErrorCode, secret = 'secret'): Promise<void> {
-  await assert.rejects(verifySecret(secret, hash), (error: unknown) => {
-    assert.ok(isKubegateError(error, code), `expected ${code}, got ${String(error)}`);
-    if (hash.length >= 6) assert.ok(!error.message.includes(hash), 'the message must not quote the hash');
-    return true;
-  });
+  const prepared = prepareHash(hash);
+  for (const check of [() => verifySecret(secret, hash), () => verifyPrepared(secret, prepared)]) {
+    await assert.rejects(check(), (error: unknown) => {
+      assert.ok(isKubegateError(error, code), `expected ${code}, got ${String(error)}`);
+      if (hash.length >= 6) assert.ok(!error.message.includes(hash), 'the message must not quote the hash');
+      return true;
+    });
+  }
 }
 
 const SALT = Buffer.from('0011223344556677', 'hex');
@@ -212,7 +216,52 @@ describe('verifySecret', () => {
     );
   });
 
+  it('answers exactly as verifySecret against a hash parsed once, for arbitrary hash strings, so the webhook can parse each Secret once', async () => {
+    const outcome = async (check: () => Promise<boolean>): Promise<string> => {
+      try {
+        return String(await check());
+      } catch (error) {
+        return isKubegateError(error) ? `${error.code}: ${error.message}` : `not a KubegateError: ${String(error)}`;
+      }
+    };
+    const good = [hashSecret(SECRET), await hashSecretWith(2, SECRET), `$3:1:${SALT.toString('base64')}:${sha('sha3-512', SALT, SECRET).toString('base64')}`];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.constantFrom(...good),
+          fc.string({ maxLength: 200, unit: 'binary' }),
+          fc.tuple(fc.constantFrom('$1:', '$2:', '$3:', '$3:1:'), fc.string({ maxLength: 120 })).map(([tag, rest]) => tag + rest),
+        ),
+        fc.constantFrom(SECRET, `${SECRET}x`, ''),
+        async (hash, secret) => {
+          const prepared = prepareHash(hash); // never throws, whatever the string
+          assert.equal(await outcome(() => verifyPrepared(secret, prepared)), await outcome(() => verifySecret(secret, hash)));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('checks one prepared hash again and again with secrets of any length, longer and shorter in turn', async () => {
+    // Lengths around and past the one-shot digest's scratch space (8 KiB: salt ‖ secret as UTF-8).
+    const secrets = ['a', 'x'.repeat(2700), 'é'.repeat(2800), '🔑'.repeat(1400), 'y'.repeat(8184), 'z'.repeat(9000), 'b', ''];
+    for (const version of [2, 3] as const) {
+      for (const secret of secrets) {
+        const prepared = prepareHash(await hashSecretWith(version, secret));
+        for (const other of secrets) {
+          assert.equal(await verifyPrepared(other, prepared), other === secret, `$${version}: ${secret.length} against ${other.length} characters`);
+        }
+      }
+    }
+    // And against digests computed independently (salt ‖ UTF-8 secret).
+    for (const secret of secrets) {
+      assert.equal(await verifyPrepared(secret, prepareHash(`$3:1:${b64(SALT)}:${b64(sha('sha3-512', SALT, secret))}`)), true);
+      assert.equal(await verifyPrepared(secret, prepareHash(`$2:${b64(SALT)}:${b64(sha('sha256', SALT, secret))}`)), true);
+    }
+  });
+
   it('treats a non-string secret as a programming error', async () => {
     await assert.rejects(verifySecret(undefined as unknown as string, hashSecret('x')), TypeError);
+    await assert.rejects(verifyPrepared(undefined as unknown as string, prepareHash(hashSecret('x'))), TypeError);
   });
 });

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import type { AuthResult } from '../../../src/auth/authenticator.js';
 import { ANNOTATION_GROUPS_BY_PROVIDER, ANNOTATION_PROVIDER } from '../../../src/kube/rancher.js';
 import type { ClusterAuthToken, ClusterUserAttribute } from '../../../src/kube/rancher.js';
-import { hashSecretWith } from '../../../src/tokens/hash.js';
+import { hashSecretWith, prepareHash } from '../../../src/tokens/hash.js';
+import type { PreparedHash } from '../../../src/tokens/hash.js';
 import { createWebhookVerifier } from '../../../src/webhook/verify.js';
 import type { WebhookSource } from '../../../src/webhook/verify.js';
 import { parseTokenReview, tokenReviewReply } from '../../../src/webhook/token-review.js';
@@ -16,6 +17,7 @@ class MapSource implements WebhookSource {
   ready = true;
   readonly tokens = new Map<string, ClusterAuthToken>();
   readonly attributes = new Map<string, ClusterUserAttribute>();
+  /** Hashes as written in the Secrets; handed out parsed, as the real source does when it reads a Secret. */
   readonly hashes = new Map<string, string>();
   clusterAuthToken(name: string): ClusterAuthToken | undefined {
     return this.tokens.get(name);
@@ -23,8 +25,9 @@ class MapSource implements WebhookSource {
   clusterUserAttribute(name: string): ClusterUserAttribute | undefined {
     return this.attributes.get(name);
   }
-  secretHash(name: string): string | undefined {
-    return this.hashes.get(name);
+  secretHash(name: string): PreparedHash | undefined {
+    const hash = this.hashes.get(name);
+    return hash === undefined ? undefined : prepareHash(hash);
   }
 }
 
@@ -110,6 +113,28 @@ describe('webhook verification (Rancher kube-api-auth compatible)', () => {
     const result = await verify(source, 'kubeconfig-u-1:se:cret');
     assert.equal(result.outcome, 'error');
     if (result.outcome === 'error') assert.equal(result.error.code, 'HASH_MALFORMED');
+  });
+
+  it('answers the stored hash’s own error every time it is checked (parsed once), and for the deprecated field too', async () => {
+    const cases: Array<[string, string]> = [
+      ['$3:1:not-base64!:x', 'HASH_MALFORMED'],
+      [`$3:2:${Buffer.alloc(8).toString('base64')}:${Buffer.alloc(64).toString('base64')}`, 'HASH_UNSUPPORTED'],
+      ['$9:x', 'HASH_UNSUPPORTED'],
+    ];
+    for (const [hash, code] of cases) {
+      const prepared = prepareHash(hash);
+      const source = await setup();
+      source.secretHash = () => prepared; // the same parsed hash, review after review
+      for (let i = 0; i < 2; i++) {
+        const result = await verify(source, 'kubeconfig-u-1:se:cret');
+        assert.equal(result.outcome === 'error' ? result.error.code : result.outcome, code, hash);
+      }
+      source.hashes.clear();
+      source.secretHash = () => undefined;
+      source.tokens.set('kubeconfig-u-1', token('kubeconfig-u-1', { hash }));
+      const result = await verify(source, 'kubeconfig-u-1:se:cret');
+      assert.equal(result.outcome === 'error' ? result.error.code : result.outcome, code, `deprecated field ${hash}`);
+    }
   });
 
   it('rejects a malformed token cacheably, because it can never become valid', async () => {
