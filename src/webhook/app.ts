@@ -17,8 +17,8 @@
  *
  * Per review: metrics (latency; the result counted in plain numbers, which `/metrics` reads
  * when scraped, as it reads cache hits and misses), a debug log line with the outcome and the token NAME only (built only when debug
- * is on), and, on success, a background `lastUsedAt` stamp. A cached answer's reply is
- * serialized once (token-review.ts). A body seen before is answered from the answer cache
+ * is on), and, on success, a background `lastUsedAt` stamp. The reply is written from a
+ * template (token-review.ts). A body seen before is answered from the answer cache
  * (answers.ts: when, and for how long, that is the same answer) with its prebuilt reply —
  * read by callback, written with a raw header list, no promise, no parse; the same counts,
  * stamp, metrics and log as any review.

@@ -137,25 +137,31 @@ export function tokenReviewReply(request: TokenReviewRequest, result: AuthResult
   return { ...base, status: { authenticated: false, error: `${result.error.code}: ${result.error.message}` } };
 }
 
-/** Replies already serialized, by answer object and version: a cached answer is the same object every time. */
-const serializedReplies = new WeakMap<AuthResult, Map<TokenReviewVersion, string>>();
+/** Each version's reply up to the status object, written once. */
+const REPLY_HEADS: Readonly<Record<TokenReviewVersion, string>> = {
+  'authentication.k8s.io/v1': '{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","metadata":{"creationTimestamp":null},"spec":{},"status":',
+  'authentication.k8s.io/v1beta1': '{"apiVersion":"authentication.k8s.io/v1beta1","kind":"TokenReview","metadata":{"creationTimestamp":null},"spec":{},"status":',
+};
+const NOT_AUTHENTICATED = '{"authenticated":false}}';
 
 /**
- * `JSON.stringify(tokenReviewReply(request, result, valid))`, serialized once per cached
- * answer and version. Audience-bound requests (their granted audiences are named) and errors
- * are serialized each time.
+ * `JSON.stringify(tokenReviewReply(request, result, valid))`, byte for byte, written from a
+ * template: the fixed parts are constants, and only the values that vary (user name, uid,
+ * groups, extra, audiences, error message) go through JSON.stringify, each on its own —
+ * no reply object is built. Field order and omissions are tokenReviewReply's.
  */
 export function tokenReviewReplyJson(request: TokenReviewRequest, result: AuthResult, valid: readonly string[] = []): string {
-  if (request.audiences.length > 0 || result.outcome === 'error') return JSON.stringify(tokenReviewReply(request, result, valid));
-  let byVersion = serializedReplies.get(result);
-  if (byVersion === undefined) {
-    byVersion = new Map();
-    serializedReplies.set(result, byVersion);
-  }
-  let reply = byVersion.get(request.apiVersion);
-  if (reply === undefined) {
-    reply = JSON.stringify(tokenReviewReply(request, result));
-    byVersion.set(request.apiVersion, reply);
-  }
-  return reply;
+  const head = REPLY_HEADS[request.apiVersion];
+  if (result.outcome === 'unauthenticated') return head + NOT_AUTHENTICATED;
+  if (result.outcome === 'error') return `${head}{"authenticated":false,"error":${JSON.stringify(`${result.error.code}: ${result.error.message}`)}}}`;
+  const audiences = grantedAudiences(request.audiences, valid);
+  if (audiences === null) return head + NOT_AUTHENTICATED;
+  const { user } = result;
+  let json = `${head}{"authenticated":true,"user":{"username":${JSON.stringify(kubernetesNameOf(user))}`;
+  if (user.uid !== '') json += `,"uid":${JSON.stringify(user.uid)}`;
+  json += `,"groups":${JSON.stringify(user.groups)}`;
+  if (Object.keys(user.extra).length !== 0) json += `,"extra":${JSON.stringify(user.extra)}`;
+  json += '}';
+  if (audiences.length !== 0) json += `,"audiences":${JSON.stringify(audiences)}`;
+  return `${json}}}`;
 }

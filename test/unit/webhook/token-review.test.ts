@@ -1,8 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import type { AuthResult } from '../../../src/auth/authenticator.js';
+import type { UserInfo } from '../../../src/auth/user.js';
 import { authenticated, unauthenticated, undecided } from '../../../src/auth/authenticator.js';
 import { makeUserInfo } from '../../../src/auth/user.js';
 import { KubegateError } from '../../../src/errors.js';
+import type { ErrorCode } from '../../../src/errors.js';
 import { checkAudiences, grantedAudiences, parseTokenReview, tokenReviewReply, tokenReviewReplyJson } from '../../../src/webhook/token-review.js';
 
 const user = makeUserInfo({ name: 'u-alice', uid: 'u-alice', groups: ['corp://dev'], extra: { 'kubegate.io/token-name': ['t-a'] } });
@@ -25,6 +29,56 @@ describe('tokenReviewReplyJson', () => {
         assert.equal(tokenReviewReplyJson(request(version), result), expected);
       }
     }
+  });
+
+  it('writes the reply from its template byte for byte as JSON.stringify of tokenReviewReply, for any names, groups, extras, audiences and errors', () => {
+    // Strings a template could get wrong: quotes, backslashes, control characters, line separators, lone surrogates, non-ASCII.
+    const tricky = fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 12 }),
+      fc.string({ unit: fc.constantFrom('"', '\\', '\u0000', '\u001f', '\u007f', '\n', '\u2028', '\u2029', '\ud800', '\udfff', 'é', '🔑', '{', '}', ',', ':', 'a'), maxLength: 12 }),
+    );
+    const userInfo: fc.Arbitrary<UserInfo> = fc.record(
+      {
+        name: tricky,
+        kubernetesName: tricky,
+        uid: fc.oneof(fc.constant(''), tricky),
+        groups: fc.array(tricky, { maxLength: 4 }),
+        extra: fc.dictionary(tricky, fc.array(tricky, { maxLength: 3 }), { maxKeys: 3 }),
+      },
+      { requiredKeys: ['name', 'uid', 'groups', 'extra'] },
+    );
+    const result: fc.Arbitrary<AuthResult> = fc.oneof(
+      fc.tuple(userInfo, tricky).map(([u, name]) => authenticated(u, { name, expiresAt: null, clusterId: null })),
+      fc.constantFrom<ErrorCode>('TOKEN_INVALID', 'TOKEN_AUDIENCE_MISMATCH').map((code) => unauthenticated(code)),
+      tricky.map((message) => undecided(new KubegateError('NOT_READY', message))),
+    );
+    fc.assert(
+      fc.property(
+        fc.constantFrom('authentication.k8s.io/v1', 'authentication.k8s.io/v1beta1'),
+        fc.array(fc.oneof(tricky, fc.constantFrom('a', 'b')), { maxLength: 4 }),
+        fc.array(fc.oneof(tricky, fc.constantFrom('a', 'b')), { maxLength: 3 }),
+        result,
+        (version, requested, valid, answer) => {
+          const parsed = request(version, requested);
+          assert.equal(tokenReviewReplyJson(parsed, answer, valid), JSON.stringify(tokenReviewReply(parsed, answer, valid)));
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('writes exactly the reply kube-apiserver reads (a fixed example, written out by hand)', () => {
+    const alice = makeUserInfo({ name: 'u-1', kubernetesName: 'ldap:"al\\ice"', uid: 'u-1', groups: ['g\n1', 'g2'], extra: { 'kubegate.io/token-name': ['t-a'] } });
+    const success = authenticated(alice, { name: 't-a', expiresAt: null, clusterId: null });
+    assert.equal(
+      tokenReviewReplyJson(request('authentication.k8s.io/v1beta1', ['x', 'rke2']), success, ['rke2']),
+      '{"apiVersion":"authentication.k8s.io/v1beta1","kind":"TokenReview","metadata":{"creationTimestamp":null},"spec":{},' +
+        '"status":{"authenticated":true,"user":{"username":"ldap:\\"al\\\\ice\\"","uid":"u-1","groups":["g\\n1","g2"],"extra":{"kubegate.io/token-name":["t-a"]}},"audiences":["rke2"]}}',
+    );
+    assert.equal(
+      tokenReviewReplyJson(request('authentication.k8s.io/v1'), undecided(new KubegateError('NOT_READY', 'not "listed" yet'))),
+      '{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","metadata":{"creationTimestamp":null},"spec":{},"status":{"authenticated":false,"error":"NOT_READY: not \\"listed\\" yet"}}',
+    );
   });
 
   it('answers each version in its own apiVersion although the answer object is the same, because kube-apiserver refuses another version', () => {
