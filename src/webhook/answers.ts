@@ -73,9 +73,10 @@ export interface AnswerCache {
   /**
    * Remembers `reply` for `key` when `verified` (the token cache's own answer) is still cached
    * and no invalidation happened since `generation` was taken. `answer` is the review's own
-   * (an audience mismatch makes an authenticated token's review unauthenticated).
+   * (an audience mismatch makes an authenticated token's review unauthenticated); `replyBytes`
+   * is the reply's length in bytes.
    */
-  remember(key: string, generation: number, verified: AuthResult, answer: AuthResult, reply: string, tokenName: string | undefined): void;
+  remember(key: string, generation: number, verified: AuthResult, answer: AuthResult, reply: string, replyBytes: number, tokenName: string | undefined): void;
   stats(): AnswerCacheStats;
 }
 
@@ -111,12 +112,12 @@ export function createAnswerCache(options: AnswerCacheOptions): AnswerCache {
     get generation() {
       return tokenCache.generation;
     },
-    remember(key, generation, verified, answer, reply, tokenName) {
+    remember(key, generation, verified, answer, reply, replyBytes, tokenName) {
       if (answer.outcome === 'error' || generation !== tokenCache.generation) return;
       const expiresAtMs = tokenCache.expiresAtOf(verified);
       if (expiresAtMs === undefined || !(now() < expiresAtMs)) return;
       const code = answer.outcome === 'unauthenticated' ? answer.code : undefined;
-      entries.set(key, { body: reply, bodyBytes: Buffer.byteLength(reply), outcome: answer.outcome, tokenName, code, expiresAtMs, generation });
+      entries.set(key, { body: reply, bodyBytes: replyBytes, outcome: answer.outcome, tokenName, code, expiresAtMs, generation });
     },
     stats: () => ({ hits, misses, entries: entries.size }),
   };

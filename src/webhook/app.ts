@@ -116,14 +116,17 @@ export function createWebhookHandler(deps: WebhookAppDeps): WebhookHandler {
     if (result.outcome === 'authenticated') source.recordUse(result.token.name, now());
     reviewCounts[result.outcome]++;
     const reply = tokenReviewReplyJson(parsed, result, audiences);
-    writeReply(response, reply, Buffer.byteLength(reply));
+    const replyBytes = Buffer.byteLength(reply);
+    writeReply(response, reply, replyBytes);
     metrics.reviewDuration.observe((performance.now() - started) / 1000);
-    if (key !== undefined && result.outcome !== 'error') answers?.remember(key, generation, verified, result, reply, tryParseToken(parsed.token)?.name);
+    // The name on the wire (never the secret); an authenticated answer carries it already.
+    const tokenName = verified.outcome === 'authenticated' ? verified.token.name : tryParseToken(parsed.token)?.name;
+    if (key !== undefined && result.outcome !== 'error') answers?.remember(key, generation, verified, result, reply, replyBytes, tokenName);
     if (result.outcome === 'error') {
-      logger.info({ tokenName: tryParseToken(parsed.token)?.name, outcome: result.outcome, code: result.error.code, reason: result.error.message }, 'token review undecided');
+      logger.info({ tokenName, outcome: result.outcome, code: result.error.code, reason: result.error.message }, 'token review undecided');
     } else if (logger.isLevelEnabled('debug')) {
       const code = result.outcome === 'unauthenticated' ? result.code : undefined;
-      logger.debug({ tokenName: tryParseToken(parsed.token)?.name, outcome: result.outcome, ...(code === undefined ? {} : { code }) }, 'token review');
+      logger.debug({ tokenName, outcome: result.outcome, ...(code === undefined ? {} : { code }) }, 'token review');
     }
   }
 

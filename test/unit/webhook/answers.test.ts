@@ -51,7 +51,8 @@ function setUp(inner: TokenAuthenticator, options: Partial<CachedAuthenticatorOp
     if (answers.get(key) !== undefined) return 'hit';
     const generation = answers.generation;
     const verified = await tokens.authenticateToken(token);
-    answers.remember(key, generation, verified, verified, JSON.stringify({ outcome: verified.outcome }), token.split(':')[0]);
+    const reply = JSON.stringify({ outcome: verified.outcome });
+    answers.remember(key, generation, verified, verified, reply, Buffer.byteLength(reply), token.split(':')[0]);
     return verified.outcome;
   }
   return { clock, tokens, answers, review };
@@ -133,7 +134,7 @@ describe('webhook answer cache', () => {
     tokens.invalidateToken('t-a');
     release();
     const verified = await pending;
-    answers.remember(key, generation, verified, verified, '{}', 't-a');
+    answers.remember(key, generation, verified, verified, '{}', 2, 't-a');
     assert.equal(answers.get(key), undefined);
     assert.equal(answers.stats().entries, 0);
   });
