@@ -110,7 +110,9 @@ export function checkAudiences(request: TokenReviewRequest, result: AuthResult, 
 
 /**
  * The reply for an authenticator outcome (already passed through checkAudiences), in the
- * request's version; `valid` are the audiences tokens are valid for.
+ * request's version; `valid` are the audiences tokens are valid for. As an object: the
+ * reply's definition, which tokenReviewReplyJson writes without building it (the tests hold
+ * the two byte for byte equal).
  */
 export function tokenReviewReply(request: TokenReviewRequest, result: AuthResult, valid: readonly string[] = []): TokenReviewReply {
   const base = { apiVersion: request.apiVersion, kind: 'TokenReview' as const, metadata: { creationTimestamp: null }, spec: {} };
