@@ -1,7 +1,7 @@
 /**
  * Paired CPU comparison: `npm run bench:paired -- [--kubegate NAME=DIR]… [--node-args NAME='FLAGS']…
  * [--peers node-http,undici,go-reverseproxy,native-core] [--webhook] [--rounds 8] [--seconds 3] [--connections 16] [--cpu-prof DIR]
- * [--large BYTES]`.
+ * [--large BYTES] [--agent]`.
  *
  * On a machine whose speed drifts from one minute to the next (and that other work shares),
  * requests per second compare nothing; the CPU time the proxy process spends per request
@@ -34,6 +34,11 @@
  * (the API server holds N; each variant walks them from where its last round stopped, so a
  * token comes back only after N − 1 reviews — reported when it happens: reviews of a token
  * seen within the cache TTL are cached, and within a minute are not stamped again).
+ * `--agent`: each kubegate tree's cluster is agent-mode, reached through the tunnel of that
+ * tree's own `kubegate agent` process (the `kubegate-agent` row's setup); the agent's CPU
+ * time per request (or per MB) is measured in the same rounds and printed on its own line
+ * (`<name> agent`) beside the proxy's, with their sum; under `--cpu-prof` the agent is
+ * profiled too (DIR/<name>-agent/). Peers still dial the upstream directly.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -62,6 +67,8 @@ interface Measured {
   readonly body?: string;
   /** A kubegate proxy's /metrics, whose event-loop and GC figures loop-stalls.ts reads. */
   readonly metricsUrl?: string | undefined;
+  /** --agent: the variant's `kubegate agent` process, measured beside the proxy. */
+  readonly agentPid?: number | undefined;
 }
 
 function webhookVariant(name: string, kind: Target['kind'], started: { child: Child; url: string }): Measured {
@@ -87,6 +94,7 @@ async function main(): Promise<void> {
       large: { type: 'string' },
       webhook: { type: 'boolean', default: false },
       distinct: { type: 'string' },
+      agent: { type: 'boolean', default: false },
     },
   });
   const webhook = values.webhook === true;
@@ -106,6 +114,8 @@ async function main(): Promise<void> {
     if (!Number.isInteger(value) || value < 1) throw new TypeError(`--${name} must be a whole number ≥ 1`);
   }
   if (webhook && large !== undefined) throw new TypeError('--webhook and --large measure different things: give one');
+  const viaAgent = values.agent === true;
+  if (webhook && viaAgent) throw new TypeError('--agent applies to proxy variants, not --webhook');
   const distinct = values.distinct === undefined ? undefined : Number(values.distinct);
   if (distinct !== undefined && (!webhook || !Number.isSafeInteger(distinct) || distinct < 2)) throw new TypeError('--distinct N (tokens, ≥ 2) applies to --webhook');
   const peers = (values.peers ?? '').split(',').filter((name) => name !== '') as Peer[];
@@ -130,7 +140,7 @@ async function main(): Promise<void> {
     // Every tree is compiled before any process starts: the build blocks this process, and a
     // child started before it would miss its ready deadline on a loaded machine.
     for (const tree of trees) kubegateEntry(tree.repo);
-    const targets = webhook ? await startWebhookVariants(trees, peers.length > 0, distinct ?? 1, workDir, profileDir) : await startProxyVariants(trees, peers, large, workDir, profileDir);
+    const targets = webhook ? await startWebhookVariants(trees, peers.length > 0, distinct ?? 1, workDir, profileDir) : await startProxyVariants(trees, peers, large, viaAgent, workDir, profileDir);
     const timeout = large === undefined ? {} : { timeoutSeconds: 30 };
     /** --distinct: the reviews each variant asked for so far (its next round starts after them). */
     const reviewed = new Map<string, number>(targets.map((target) => [target.name, 0]));
@@ -152,6 +162,9 @@ async function main(): Promise<void> {
     for (const target of targets) await measure(target, 1);
     /** Small GET: CPU µs per request; large list: CPU ms per MB relayed. */
     const samples = new Map<string, number[]>(targets.map((target) => [target.name, []]));
+    /** --agent: the same per request/MB for each variant's agent process, and for both together. */
+    const agentSamples = new Map<string, number[]>();
+    const bothSamples = new Map<string, number[]>();
     const served = new Map<string, number>(targets.map((target) => [target.name, 0]));
     const measuringSince = Date.now();
     const rates = new Map<string, number[]>(targets.map((target) => [target.name, []]));
@@ -164,11 +177,13 @@ async function main(): Promise<void> {
         const pid = target.pid;
         const stallsOfRound = target.metricsUrl === undefined ? undefined : await watchLoopStalls(target.metricsUrl);
         const before = cpuSeconds(pid);
+        const agentBefore = target.agentPid === undefined ? 0 : cpuSeconds(target.agentPid);
         const memory = sampleRss(pid);
         const result = await measure(target, seconds);
         const { peakBytes } = memory.stop();
         if (result.errors > 0) throw new Error(`${target.name}: ${result.errors} errors`);
         const cpu = cpuSeconds(pid) - before;
+        const agentCpu = target.agentPid === undefined ? undefined : cpuSeconds(target.agentPid) - agentBefore;
         peakRss.set(target.name, Math.max(peakRss.get(target.name) ?? 0, peakBytes));
         const roundStalls = await stallsOfRound?.();
         if (roundStalls !== undefined) {
@@ -179,7 +194,12 @@ async function main(): Promise<void> {
         }
         served.set(target.name, (served.get(target.name) ?? 0) + result.requests);
         const megabytes = (result.bytesPerSecond * result.durationSeconds) / 1e6;
-        samples.get(target.name)?.push(large === undefined ? (cpu * 1e6) / result.requests : (cpu * 1e3) / megabytes);
+        const perUnit = (seconds: number): number => (large === undefined ? (seconds * 1e6) / result.requests : (seconds * 1e3) / megabytes);
+        samples.get(target.name)?.push(perUnit(cpu));
+        if (agentCpu !== undefined) {
+          agentSamples.set(target.name, [...(agentSamples.get(target.name) ?? []), perUnit(agentCpu)]);
+          bothSamples.set(target.name, [...(bothSamples.get(target.name) ?? []), perUnit(cpu + agentCpu)]);
+        }
         rates.get(target.name)?.push(large === undefined ? result.requestsPerSecond : result.bytesPerSecond / 1e9);
       }
       process.stderr.write(`round ${round + 1}/${rounds}: ${targets.map((t) => `${t.name} ${(samples.get(t.name)?.at(-1) ?? 0).toFixed(0)}`).join(', ')}\n`);
@@ -194,6 +214,8 @@ async function main(): Promise<void> {
     process.stdout.write(`${what} (c=${connections}, ${rounds} rounds of ${seconds} s; median [lowest–highest], × ${targets[0]?.name}; median ${rate}${large === undefined ? '' : '; peak RSS'})\n`);
     for (const target of targets) {
       const list = samples.get(target.name) ?? [];
+      const agentList = agentSamples.get(target.name);
+      const bothList = bothSamples.get(target.name) ?? [];
       const m = median(list);
       const r = median(rates.get(target.name) ?? [0]);
       const seen = stalls.get(target.name);
@@ -205,6 +227,11 @@ async function main(): Promise<void> {
         `${target.name.padEnd(24)} ${m.toFixed(digits).padStart(7)}  [${Math.min(...list).toFixed(digits)}–${Math.max(...list).toFixed(digits)}]  ${(m / base).toFixed(2)}×  ${r.toFixed(large === undefined ? 0 : 2)} ${rate}` +
           `${large === undefined ? '' : `  ${((peakRss.get(target.name) ?? 0) / 1048576).toFixed(0)} MB`}${stallText}\n`,
       );
+      if (agentList !== undefined) {
+        const spread = (values: readonly number[]): string => `${median(values).toFixed(digits).padStart(7)}  [${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)}]`;
+        process.stdout.write(`${`${target.name} agent`.padEnd(24)} ${spread(agentList)}\n`);
+        process.stdout.write(`${`${target.name} proxy+agent`.padEnd(24)} ${spread(bothList)}\n`);
+      }
     }
     if (profileRoot !== undefined) {
       // Profiles are written when the processes stop; the window reaches back to the first round.
@@ -213,7 +240,9 @@ async function main(): Promise<void> {
       process.stdout.write(`profiles in ${profileRoot}; per request, function by function:\n`);
       for (const target of targets) {
         if (target.kind === 'go' || target.kind === 'native-core') continue;
-        process.stdout.write(`  node --import tsx bench/profile-summary.ts ${join(profileRoot, target.name)} 40 --inclusive --last ${windowSeconds} --requests ${served.get(target.name) ?? 0}\n`);
+        for (const dir of target.agentPid === undefined ? [target.name] : [target.name, `${target.name}-agent`]) {
+          process.stdout.write(`  node --import tsx bench/profile-summary.ts ${join(profileRoot, dir)} 40 --inclusive --last ${windowSeconds} --requests ${served.get(target.name) ?? 0}\n`);
+        }
       }
     }
   } finally {
@@ -226,13 +255,23 @@ async function startProxyVariants(
   trees: readonly { name: string; repo: string; nodeArgs: string[] | undefined }[],
   peers: readonly Peer[],
   large: number | undefined,
+  viaAgent: boolean,
   workDir: string,
   profileDir: (name: string) => string | undefined,
 ): Promise<Measured[]> {
   const tls = await createTls(workDir);
   const upstream = await startUpstream(tls);
   const targets: Target[] = await Promise.all([
-    ...trees.map((tree) => startKubegate(upstream, tls, workDir, { workers: 1, repo: tree.repo, name: tree.name, cpuProfileDir: profileDir(tree.name), nodeArgs: tree.nodeArgs })),
+    ...trees.map((tree) =>
+      startKubegate(upstream, tls, workDir, {
+        workers: 1,
+        repo: tree.repo,
+        name: tree.name,
+        cpuProfileDir: profileDir(tree.name),
+        nodeArgs: tree.nodeArgs,
+        ...(viaAgent ? { via: 'agent' as const, agentCpuProfileDir: profileDir(`${tree.name}-agent`) } : {}),
+      }),
+    ),
     ...peers.map((peer) =>
       peer === 'go-reverseproxy'
         ? startGoReverseProxy(upstream, tls, workDir)
@@ -242,7 +281,7 @@ async function startProxyVariants(
     ),
   ]);
   const path = large === undefined ? '/api/v1/namespaces/default/pods' : `/api/v1/pods?size=${large}`;
-  return targets.map((target) => ({ name: target.name, kind: target.kind, pid: target.pid as number, url: `${target.origin}${CLUSTER_PATH}${path}`, headers: target.headers, metricsUrl: target.kubegate?.metricsUrl }));
+  return targets.map((target) => ({ name: target.name, kind: target.kind, pid: target.pid as number, url: `${target.origin}${CLUSTER_PATH}${path}`, headers: target.headers, metricsUrl: target.kubegate?.metricsUrl, agentPid: target.kubegate?.agentPid }));
 }
 
 async function startWebhookVariants(

@@ -117,6 +117,8 @@ export interface KubegateHandle {
   readonly metricsUrl: string;
   /** Its `slow request` log lines (every kubegate here runs with log.slowRequestMs = SLOW_REQUEST_MS; round-waits.ts). */
   readonly slowRequests: SlowRequestLog;
+  /** Agent-mode: the `kubegate agent` process holding the tunnel (its CPU is not in the proxy's tree). */
+  readonly agentPid?: number | undefined;
 }
 
 export async function createTls(dir: string): Promise<Tls> {
@@ -338,6 +340,8 @@ export interface KubegateOptions {
   readonly workers: number;
   /** Run kubegate under --cpu-prof (one .cpuprofile per process, written at stop). */
   readonly cpuProfileDir?: string | undefined;
+  /** With `via: 'agent'`: run the `kubegate agent` process under --cpu-prof too, into this directory. */
+  readonly agentCpuProfileDir?: string | undefined;
   /** 'agent': the cluster is agent-mode, and a real `kubegate agent` process holds the tunnel. */
   readonly via?: 'direct' | 'agent';
   /** The source tree to run (default this one): paired runs compare two trees. */
@@ -406,7 +410,7 @@ export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, o
           : { id: 'bench', server: upstream.origin, caData: Buffer.from(tls.caPem).toString('base64'), token: 'bench-upstream-credential' },
     });
     if (cluster.status !== 201) throw new Error(`creating the cluster answered ${cluster.status}: ${cluster.text}`);
-    if (via === 'agent') agent = await startAgent(repo, origin, upstream, tls, home, cluster.json.import.url as string);
+    if (via === 'agent') agent = await startAgent(repo, origin, upstream, tls, home, cluster.json.import.url as string, options.agentCpuProfileDir);
     const user = await api.request('POST', '/v1/users', { token: adminToken, body: { username: 'bench', password: USER_PASSWORD } });
     if (user.status !== 201) throw new Error(`creating the user answered ${user.status}: ${user.text}`);
     const member = await api.request('POST', '/v1/clusters/bench/members', {
@@ -423,7 +427,7 @@ export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, o
       origin,
       headers,
       pid: child.pid,
-      kubegate: { api, adminToken, userToken, workers, auditFile, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`, slowRequests },
+      kubegate: { api, adminToken, userToken, workers, auditFile, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`, slowRequests, agentPid: agent?.pid },
       stop: async () => {
         await agent?.stop();
         await child.stop();
@@ -437,7 +441,7 @@ export async function startKubegate(upstream: Upstream, tls: Tls, dir: string, o
 }
 
 /** `kubegate agent` for the bench cluster: registers with the import's token and dials the proxy. */
-async function startAgent(repo: string, proxyOrigin: string, upstream: Upstream, tls: Tls, home: string, importUrl: string): Promise<Child> {
+async function startAgent(repo: string, proxyOrigin: string, upstream: Upstream, tls: Tls, home: string, importUrl: string, cpuProfileDir: string | undefined): Promise<Child> {
   const credentialDir = join(home, 'agent');
   mkdirSync(credentialDir, { recursive: true, mode: 0o700 });
   const registration = new URL(importUrl).pathname.replace(/^\/v1\/import\//, '').replace(/\.yaml$/, '');
@@ -447,6 +451,7 @@ async function startAgent(repo: string, proxyOrigin: string, upstream: Upstream,
     'kubegate-agent',
     process.execPath,
     [
+      ...(cpuProfileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfileDir]),
       kubegateEntry(repo),
       'agent',
       '--proxy-url',
