@@ -1,7 +1,7 @@
 /**
  * Paired CPU comparison: `npm run bench:paired -- [--kubegate NAME=DIR]… [--node-args NAME='FLAGS']…
  * [--peers node-http,undici,go-reverseproxy,native-core] [--webhook] [--rounds 8] [--seconds 3] [--connections 16] [--cpu-prof DIR]
- * [--large BYTES] [--agent]`.
+ * [--large BYTES] [--agent [--direct NAME]…]`.
  *
  * On a machine whose speed drifts from one minute to the next (and that other work shares),
  * requests per second compare nothing; the CPU time the proxy process spends per request
@@ -38,7 +38,9 @@
  * tree's own `kubegate agent` process (the `kubegate-agent` row's setup); the agent's CPU
  * time per request (or per MB) is measured in the same rounds and printed on its own line
  * (`<name> agent`) beside the proxy's, with their sum; under `--cpu-prof` the agent is
- * profiled too (DIR/<name>-agent/). Peers still dial the upstream directly.
+ * profiled too (DIR/<name>-agent/). Peers still dial the upstream directly, and so do the
+ * kubegate variants named with `--direct NAME` (the same tree twice, `--kubegate direct=.
+ * --kubegate tunnel=. --agent --direct direct`, shows what the tunnel costs the proxy).
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -95,6 +97,7 @@ async function main(): Promise<void> {
       webhook: { type: 'boolean', default: false },
       distinct: { type: 'string' },
       agent: { type: 'boolean', default: false },
+      direct: { type: 'string', multiple: true },
     },
   });
   const webhook = values.webhook === true;
@@ -116,6 +119,8 @@ async function main(): Promise<void> {
   if (webhook && large !== undefined) throw new TypeError('--webhook and --large measure different things: give one');
   const viaAgent = values.agent === true;
   if (webhook && viaAgent) throw new TypeError('--agent applies to proxy variants, not --webhook');
+  const direct = new Set(values.direct ?? []);
+  if (direct.size > 0 && !viaAgent) throw new TypeError('--direct NAME applies with --agent');
   const distinct = values.distinct === undefined ? undefined : Number(values.distinct);
   if (distinct !== undefined && (!webhook || !Number.isSafeInteger(distinct) || distinct < 2)) throw new TypeError('--distinct N (tokens, ≥ 2) applies to --webhook');
   const peers = (values.peers ?? '').split(',').filter((name) => name !== '') as Peer[];
@@ -130,9 +135,11 @@ async function main(): Promise<void> {
   const trees = (values.kubegate ?? ['kubegate=.']).map((entry) => {
     const at = entry.indexOf('=');
     if (at <= 0) throw new TypeError('--kubegate NAME=DIR');
-    return { name: entry.slice(0, at), repo: resolve(REPO, entry.slice(at + 1)), nodeArgs: nodeArgs.get(entry.slice(0, at)) };
+    const name = entry.slice(0, at);
+    return { name, repo: resolve(REPO, entry.slice(at + 1)), nodeArgs: nodeArgs.get(name), viaAgent: viaAgent && !direct.has(name) };
   });
   for (const name of nodeArgs.keys()) if (!trees.some((tree) => tree.name === name)) throw new TypeError(`--node-args: no --kubegate variant named ${name}`);
+  for (const name of direct) if (!trees.some((tree) => tree.name === name)) throw new TypeError(`--direct: no --kubegate variant named ${name}`);
   if (webhook && nodeArgs.size > 0) throw new TypeError('--node-args applies to proxy variants, not --webhook');
 
   const workDir = mkdtempSync(join(tmpdir(), 'kubegate-paired-'));
@@ -140,7 +147,7 @@ async function main(): Promise<void> {
     // Every tree is compiled before any process starts: the build blocks this process, and a
     // child started before it would miss its ready deadline on a loaded machine.
     for (const tree of trees) kubegateEntry(tree.repo);
-    const targets = webhook ? await startWebhookVariants(trees, peers.length > 0, distinct ?? 1, workDir, profileDir) : await startProxyVariants(trees, peers, large, viaAgent, workDir, profileDir);
+    const targets = webhook ? await startWebhookVariants(trees, peers.length > 0, distinct ?? 1, workDir, profileDir) : await startProxyVariants(trees, peers, large, workDir, profileDir);
     const timeout = large === undefined ? {} : { timeoutSeconds: 30 };
     /** --distinct: the reviews each variant asked for so far (its next round starts after them). */
     const reviewed = new Map<string, number>(targets.map((target) => [target.name, 0]));
@@ -252,10 +259,9 @@ async function main(): Promise<void> {
 }
 
 async function startProxyVariants(
-  trees: readonly { name: string; repo: string; nodeArgs: string[] | undefined }[],
+  trees: readonly { name: string; repo: string; nodeArgs: string[] | undefined; viaAgent: boolean }[],
   peers: readonly Peer[],
   large: number | undefined,
-  viaAgent: boolean,
   workDir: string,
   profileDir: (name: string) => string | undefined,
 ): Promise<Measured[]> {
@@ -269,7 +275,7 @@ async function startProxyVariants(
         name: tree.name,
         cpuProfileDir: profileDir(tree.name),
         nodeArgs: tree.nodeArgs,
-        ...(viaAgent ? { via: 'agent' as const, agentCpuProfileDir: profileDir(`${tree.name}-agent`) } : {}),
+        ...(tree.viaAgent ? { via: 'agent' as const, agentCpuProfileDir: profileDir(`${tree.name}-agent`) } : {}),
       }),
     ),
     ...peers.map((peer) =>
