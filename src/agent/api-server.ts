@@ -32,7 +32,7 @@ export interface ApiServerTarget {
   /** `host:port` as the `Host` header and in the hello. */
   readonly host: string;
   readonly serverName: string;
-  /** A new TCP connection to the API server (TLS is the proxy's business). */
+  /** A new TCP connection to the API server (TLS is the proxy's business), Nagle's algorithm off. */
   dial(): net.Socket;
   /** The CA and token as last read. */
   credentials(): ApiServerCredentials;
@@ -85,7 +85,10 @@ export function createApiServerTarget(settings: ApiServerSettings): ApiServerTar
   return {
     host: url.host,
     serverName: settings.serverName,
-    dial: () => net.connect({ host: hostname, port }),
+    // Nagle off: the proxy's TLS records are relayed as they come, and a request whose body
+    // follows its headers in a second record must not wait for the API server's delayed ACK
+    // (about 40 ms a request, measured through the tunnel; exec keystrokes alike).
+    dial: () => net.connect({ host: hostname, port, noDelay: true }),
     credentials: () => current,
     endpoint,
     refresh,

@@ -2,9 +2,11 @@
  * The agent's own calls to its API server (reading and patching its credential Secret) when
  * the API server is given by IP address, as outside a pod (`--api-server https://127.0.0.1:…`):
  * the certificate is checked against that IP, and the IP is never sent as the TLS server
- * name, which Node warns about (DEP0123) in the agent's output.
+ * name, which Node warns about (DEP0123) in the agent's output. And the connections the
+ * agent relays for the proxy: Nagle's algorithm off.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,5 +55,21 @@ test('an API server reached by IP is verified against that IP, with no DEP0123 w
     assert.deepEqual(warnings.filter((code) => code === 'DEP0123'), []);
   } finally {
     process.off('warning', onWarning);
+  }
+});
+
+test("the agent's connections to its API server have Nagle's algorithm off", async () => {
+  // Through the tunnel each TLS record of the proxy is written as it arrives; with Nagle on, a
+  // request body following its headers waited for the API server's delayed ACK (~40 ms). No
+  // public API reads TCP_NODELAY back, so this reads the flag net.Socket applies at connect.
+  const target = createApiServerTarget({ url: `https://127.0.0.1:${fake.port}`, caFile: join(dir, 'ca.crt'), tokenFile: join(dir, 'token'), serverName: 'localhost' });
+  const socket = target.dial();
+  try {
+    await once(socket, 'connect');
+    const flag = Object.getOwnPropertySymbols(socket).find((symbol) => symbol.description === 'kSetNoDelay');
+    assert.ok(flag !== undefined, "net.Socket keeps its noDelay setting under Symbol(kSetNoDelay)");
+    assert.equal((socket as unknown as Record<symbol, unknown>)[flag], true);
+  } finally {
+    socket.destroy();
   }
 });
