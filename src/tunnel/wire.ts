@@ -8,9 +8,10 @@
  * HTTP/2 *server*, so the proxy opens streams toward the cluster whenever it needs one and
  * nothing but the agent's own outbound connection is ever required. HTTP/2 gives what a
  * hand-made multiplexer would have to reinvent: per-stream flow control (a stalled watch
- * holds at most STREAM_WINDOW_BYTES and stops only itself), a connection window large enough
- * that many stalled streams cannot starve the rest, PING for liveness, RST_STREAM for
- * teardown, and a frame parser that refuses garbage and oversized frames.
+ * holds at most STREAM_WINDOW_BYTES at the proxy, AGENT_RELAY_BUFFER_BYTES at the agent, and
+ * stops only itself), a connection window large enough that many stalled streams cannot
+ * starve the rest, PING for liveness, RST_STREAM for teardown, and a frame parser that
+ * refuses garbage and oversized frames.
  *
  * Streams the proxy opens:
  *   GET  /hello — answered 200 with newline-delimited JSON: the AgentHello first, then a new
@@ -35,6 +36,11 @@ export const DIAL_PATH = '/dial';
 
 /** Flow-control window of each stream: what one stalled reader may hold buffered. */
 export const STREAM_WINDOW_BYTES = 256 * 1024;
+/**
+ * What the agent lets wait in one stream, read from its API server and not yet sent, before
+ * it stops reading that connection: with STREAM_WINDOW_BYTES, what one stalled reader holds.
+ */
+export const AGENT_RELAY_BUFFER_BYTES = 256 * 1024;
 /** Flow-control window of the whole connection (every stream together). */
 export const SESSION_WINDOW_BYTES = 32 * 1024 * 1024;
 /** Streams one tunnel carries at once (watches are long-lived: leave room). */

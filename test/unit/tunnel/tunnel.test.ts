@@ -10,7 +10,8 @@ import { createCertificateAuthority, issueServingCertificate } from '../../../sr
 import { isKubegateError } from '../../../src/errors.js';
 import { serveTunnel, type AgentTunnel } from '../../../src/tunnel/agent-end.js';
 import { openTunnelSession, type TunnelSession } from '../../../src/tunnel/proxy-end.js';
-import { STREAM_WINDOW_BYTES, TUNNEL_UPGRADE, type AgentHello } from '../../../src/tunnel/wire.js';
+import { AGENT_RELAY_BUFFER_BYTES, STREAM_WINDOW_BYTES, TUNNEL_UPGRADE, type AgentHello } from '../../../src/tunnel/wire.js';
+import { eventually } from '../../support/eventually.js';
 
 interface Pki {
   readonly caPem: string;
@@ -250,6 +251,45 @@ describe('tunnel', () => {
     session.close();
     await agent.closed;
     bulk.close();
+  });
+
+  it("stops reading a stalled stream's API server once the agent's relay buffer is full", async () => {
+    // An API server stand-in that floods every connection; the agent must stop reading it
+    // when AGENT_RELAY_BUFFER_BYTES wait in the stream, whatever the API server has to send.
+    const flood = net.createServer((socket) => {
+      socket.on('error', () => undefined);
+      const chunk = Buffer.alloc(64 * 1024, 0x62);
+      const pump = (): void => {
+        while (socket.write(chunk));
+        socket.once('drain', pump);
+      };
+      pump();
+    });
+    flood.listen(0, '127.0.0.1');
+    await once(flood, 'listening');
+    const floodPort = (flood.address() as net.AddressInfo).port;
+    let api: net.Socket | undefined;
+    const { agent, session } = await connectPair(proxy, () => {
+      api = net.connect(floodPort, '127.0.0.1');
+      return api;
+    });
+    const stalled = session.dial();
+    stalled.pause();
+    try {
+      // Read from the API server and not at the proxy: what waits in the agent. Bytes still on
+      // the wire between the two ends arrive at the proxy (its stream window allows them), so
+      // this settles at or below the bound — or never, if the agent kept reading.
+      const heldByAgent = (): number => (api?.bytesRead ?? 0) - stalled.readableLength;
+      const bound = AGENT_RELAY_BUFFER_BYTES + 2 * 64 * 1024; // plus the read in flight and the socket's own buffer
+      await eventually(() => api?.isPaused() === true && stalled.readableLength > 0 && heldByAgent() <= bound, 5000, 'the agent to stop reading the flooding API server');
+      assert.ok(stalled.readableLength <= STREAM_WINDOW_BYTES + 64 * 1024, `the proxy end buffered ${stalled.readableLength} bytes`);
+    } finally {
+      stalled.destroy();
+      agent.close();
+      session.close();
+      await agent.closed;
+      flood.close();
+    }
   });
 
   it('reports the API server as unreachable when the agent cannot dial it', async () => {
