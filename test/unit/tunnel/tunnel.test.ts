@@ -10,7 +10,15 @@ import { createCertificateAuthority, issueServingCertificate } from '../../../sr
 import { isKubegateError } from '../../../src/errors.js';
 import { serveTunnel, type AgentTunnel } from '../../../src/tunnel/agent-end.js';
 import { openTunnelSession, type TunnelSession } from '../../../src/tunnel/proxy-end.js';
-import { AGENT_RELAY_BUFFER_BYTES, STREAM_WINDOW_BYTES, TUNNEL_UPGRADE, type AgentHello } from '../../../src/tunnel/wire.js';
+import {
+  AGENT_RELAY_BUFFER_BYTES,
+  MAX_CONCURRENT_STREAMS,
+  MAX_HEADER_LIST_BYTES,
+  SESSION_WINDOW_BYTES,
+  STREAM_WINDOW_BYTES,
+  TUNNEL_UPGRADE,
+  type AgentHello,
+} from '../../../src/tunnel/wire.js';
 import { eventually } from '../../support/eventually.js';
 
 interface Pki {
@@ -290,6 +298,52 @@ describe('tunnel', () => {
       await agent.closed;
       flood.close();
     }
+  });
+
+  it('announces the HTTP/2 settings and the connection window of wire.ts, on both ends', async () => {
+    const expected = { initialWindowSize: STREAM_WINDOW_BYTES, maxConcurrentStreams: MAX_CONCURRENT_STREAMS, maxHeaderListSize: MAX_HEADER_LIST_BYTES, enablePush: false };
+    /** The peer's SETTINGS, listened for as the session is made (before they can arrive). */
+    const announced = async (peer: { settings: Promise<unknown[]> }): Promise<Record<string, unknown>> => {
+      const [settings] = (await peer.settings) as [Record<string, unknown>];
+      return Object.fromEntries(Object.keys(expected).map((key) => [key, settings[key]]));
+    };
+
+    // The proxy end, as an HTTP/2 server in the agent's place sees it.
+    const socket = await dialTunnel(proxy.port);
+    socket.on('error', () => undefined);
+    const fakeAgent = http2.createServer();
+    const agentSide = new Promise<{ session: http2.ServerHttp2Session; settings: Promise<unknown[]> }>((resolve) =>
+      fakeAgent.once('session', (session: http2.ServerHttp2Session) => resolve({ session, settings: once(session, 'remoteSettings') })),
+    );
+    Object.defineProperty(socket, 'alpnProtocol', { value: 'h2' });
+    fakeAgent.emit('connection', socket);
+    const next = await proxy.sessions.next();
+    const seenByAgent = await agentSide;
+    assert.deepEqual(await announced(seenByAgent), expected);
+    await eventually(() => seenByAgent.session.state.remoteWindowSize === SESSION_WINDOW_BYTES, 5000, "the proxy end's connection window");
+    seenByAgent.session.destroy();
+    await assert.rejects(next.value);
+
+    // The agent end, as an HTTP/2 client in the proxy's place sees it.
+    const raw = https.createServer({ cert: pki.certPem, key: pki.keyPem });
+    const proxySide = new Promise<{ session: http2.ClientHttp2Session; settings: Promise<unknown[]> }>((resolve) => {
+      raw.on('upgrade', (_req, upgraded: Duplex) => {
+        upgraded.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: kubegate-tunnel/1\r\n\r\n', () => {
+          const client = http2.connect('http://agent.invalid', { createConnection: () => upgraded });
+          client.on('error', () => undefined);
+          resolve({ session: client, settings: once(client, 'remoteSettings') });
+        });
+      });
+    });
+    raw.listen(0, '127.0.0.1');
+    await once(raw, 'listening');
+    const agent = serveTunnel(await dialTunnel((raw.address() as net.AddressInfo).port), { dialApiServer: () => net.connect(apiPort, '127.0.0.1'), hello: () => hello() });
+    const seenByProxy = await proxySide;
+    assert.deepEqual(await announced(seenByProxy), expected);
+    await eventually(() => seenByProxy.session.state.remoteWindowSize === SESSION_WINDOW_BYTES, 5000, "the agent end's connection window");
+    seenByProxy.session.destroy();
+    await agent.closed;
+    raw.close();
   });
 
   it('reports the API server as unreachable when the agent cannot dial it', async () => {
