@@ -7,10 +7,7 @@
  * header, path or body the proxy sends can name another host or port, so a compromised or
  * confused proxy cannot use the agent to reach anything else in the cluster's network. The
  * agent relays bytes and never reads them: the proxy speaks TLS to the API server inside
- * the stream. What a stream's API server sends waits in the stream up to
- * AGENT_RELAY_BUFFER_BYTES; past that the agent stops reading that connection until the
- * proxy's flow control lets the stream drain, so a stalled reader holds that much here (plus
- * its stream window at the proxy) and stops only itself. Every stream is torn down with its peer (the API server connection closes the
+ * the stream. Every stream is torn down with its peer (the API server connection closes the
  * stream and the other way round), and a session that stops answering PINGs is destroyed so
  * the agent reconnects.
  */
@@ -18,7 +15,7 @@ import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { keepAlive } from './liveness.js';
-import { AGENT_RELAY_BUFFER_BYTES, DIAL_PATH, HELLO_PATH, PING_INTERVAL_MS, PING_TIMEOUT_MS, SESSION_SETTINGS, SESSION_WINDOW_BYTES, type AgentHello } from './wire.js';
+import { DIAL_PATH, HELLO_PATH, PING_INTERVAL_MS, PING_TIMEOUT_MS, SESSION_SETTINGS, SESSION_WINDOW_BYTES, type AgentHello } from './wire.js';
 
 export interface AgentEndOptions {
   /** Opens a TCP connection to the agent's own API server; 'connect' means it is open. */
@@ -115,7 +112,7 @@ export function serveTunnel(socket: TLSSocket, options: AgentEndOptions): AgentT
         return;
       }
       stream.respond({ [HTTP2_HEADER_STATUS]: 200 });
-      relayToProxy(api, stream);
+      api.pipe(stream);
       stream.pipe(api);
     });
     api.on('error', (error) => {
@@ -164,29 +161,6 @@ export function serveTunnel(socket: TLSSocket, options: AgentEndOptions): AgentT
 function asHttp2Socket(socket: TLSSocket): TLSSocket {
   Object.defineProperty(socket, 'alpnProtocol', { value: 'h2', configurable: true });
   return socket;
-}
-
-/**
- * API server → proxy. Like `pipe`, but the API server socket is paused only once
- * AGENT_RELAY_BUFFER_BYTES wait in the stream (sent when HTTP/2 flow control lets them),
- * not at the stream's 16 KiB high-water mark: `pipe` paused and resumed the socket at
- * nearly every 64 KiB read — twice the epoll_ctl calls per MB relayed.
- */
-function relayToProxy(api: Duplex, stream: http2.ServerHttp2Stream): void {
-  let paused = false;
-  const resume = (): void => {
-    paused = false;
-    api.resume();
-  };
-  api.on('data', (chunk: Buffer) => {
-    stream.write(chunk);
-    if (!paused && stream.writableLength >= AGENT_RELAY_BUFFER_BYTES) {
-      paused = true;
-      api.pause();
-      stream.once('drain', resume);
-    }
-  });
-  api.once('end', () => stream.end());
 }
 
 function ignoreError(): void {}

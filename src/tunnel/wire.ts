@@ -8,10 +8,17 @@
  * HTTP/2 *server*, so the proxy opens streams toward the cluster whenever it needs one and
  * nothing but the agent's own outbound connection is ever required. HTTP/2 gives what a
  * hand-made multiplexer would have to reinvent: per-stream flow control (a stalled watch
- * holds at most STREAM_WINDOW_BYTES at the proxy, AGENT_RELAY_BUFFER_BYTES at the agent, and
- * stops only itself), a connection window large enough that many stalled streams cannot
- * starve the rest, PING for liveness, RST_STREAM for teardown, and a frame parser that
- * refuses garbage and oversized frames.
+ * holds at most STREAM_WINDOW_BYTES at the proxy — and at the agent, which pipes its API
+ * server connection into the stream, the stream's 16 KiB high-water mark plus one 64 KiB
+ * read — and stops only itself), a connection window large enough that many stalled streams
+ * cannot starve the rest, PING for liveness, RST_STREAM for teardown, and a frame parser
+ * that refuses garbage and oversized frames.
+ *
+ * Sizes, measured (BENCHMARKS.md, 2026-12-05 midday): Node's HTTP/2 sends DATA frames of at
+ * most 16 KiB whatever SETTINGS_MAX_FRAME_SIZE the peer announces, so the default frame size
+ * is kept. A 1 MiB or a 128 KiB stream window, and an agent that let 256 KiB wait per stream
+ * instead of piping, each cost the proxy more CPU per MB relayed than 256 KiB with `pipe`:
+ * the proxy, which serves every cluster, is the end to spare.
  *
  * Streams the proxy opens:
  *   GET  /hello — answered 200 with newline-delimited JSON: the AgentHello first, then a new
@@ -36,11 +43,6 @@ export const DIAL_PATH = '/dial';
 
 /** Flow-control window of each stream: what one stalled reader may hold buffered. */
 export const STREAM_WINDOW_BYTES = 256 * 1024;
-/**
- * What the agent lets wait in one stream, read from its API server and not yet sent, before
- * it stops reading that connection: with STREAM_WINDOW_BYTES, what one stalled reader holds.
- */
-export const AGENT_RELAY_BUFFER_BYTES = 256 * 1024;
 /** Flow-control window of the whole connection (every stream together). */
 export const SESSION_WINDOW_BYTES = 32 * 1024 * 1024;
 /** Streams one tunnel carries at once (watches are long-lived: leave room). */

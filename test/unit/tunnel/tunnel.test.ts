@@ -11,7 +11,6 @@ import { isKubegateError } from '../../../src/errors.js';
 import { serveTunnel, type AgentTunnel } from '../../../src/tunnel/agent-end.js';
 import { openTunnelSession, type TunnelSession } from '../../../src/tunnel/proxy-end.js';
 import {
-  AGENT_RELAY_BUFFER_BYTES,
   MAX_CONCURRENT_STREAMS,
   MAX_HEADER_LIST_BYTES,
   SESSION_WINDOW_BYTES,
@@ -261,9 +260,9 @@ describe('tunnel', () => {
     bulk.close();
   });
 
-  it("stops reading a stalled stream's API server once the agent's relay buffer is full", async () => {
+  it("stops reading a stalled stream's API server once the stream's buffer is full", async () => {
     // An API server stand-in that floods every connection; the agent must stop reading it
-    // when AGENT_RELAY_BUFFER_BYTES wait in the stream, whatever the API server has to send.
+    // once the stream's high-water mark is reached, whatever the API server has to send.
     const flood = net.createServer((socket) => {
       socket.on('error', () => undefined);
       const chunk = Buffer.alloc(64 * 1024, 0x62);
@@ -288,7 +287,7 @@ describe('tunnel', () => {
       // the wire between the two ends arrive at the proxy (its stream window allows them), so
       // this settles at or below the bound — or never, if the agent kept reading.
       const heldByAgent = (): number => (api?.bytesRead ?? 0) - stalled.readableLength;
-      const bound = AGENT_RELAY_BUFFER_BYTES + 2 * 64 * 1024; // plus the read in flight and the socket's own buffer
+      const bound = 16 * 1024 + 2 * 64 * 1024; // the stream's high-water mark, the read in flight, the socket's own buffer
       await eventually(() => api?.isPaused() === true && stalled.readableLength > 0 && heldByAgent() <= bound, 5000, 'the agent to stop reading the flooding API server');
       assert.ok(stalled.readableLength <= STREAM_WINDOW_BYTES + 64 * 1024, `the proxy end buffered ${stalled.readableLength} bytes`);
     } finally {
