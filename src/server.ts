@@ -16,6 +16,13 @@
  * the API server, which enforces its own limits; `timeout` (socket inactivity) is 0 too, as
  * a watch may stay silent for minutes. `keepAliveTimeout` is longer than the 60-second idle
  * timeout of common load balancers, so that they never reuse a connection we just closed.
+ *
+ * Header count: node keeps only the first `maxHeadersCount` (2000) header lines of a request
+ * and drops the rest without a word, so a handler could never see — nor refuse — an
+ * `Authorization`, `Connection` or `Impersonate-*` line sent after 2000 junk lines, and would
+ * forward a request that is not the one the client sent. The limit is off here: the header
+ * block's size limit (node's 16 KiB, 431 beyond) bounds the count anyway, and a handler that
+ * forwards refuses too many lines itself with an error naming the limit (proxy/sanitize.ts).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
@@ -139,6 +146,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       ? createHttpServer(serverOptions)
       : createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' });
   server.timeout = 0;
+  server.maxHeadersCount = 0;
 
   const connections = new Set<Socket>();
   const inFlight = new Set<ServerResponse>();

@@ -17,8 +17,11 @@
  * (CVE-2021-31999). Transfer codings other than `chunked` are refused, since re-framing them
  * could desynchronise the upstream connection; a chunked body is reported (`hasBody`) and
  * re-framed by the forwarding client, which declares the framing itself. Upgrades are limited to WebSocket and SPDY/3.1
- * and carry no body. Down, hop-by-hop headers and `Set-Cookie` are dropped: a cluster must
- * not plant cookies on the proxy's origin.
+ * and carry no body. More than MAX_REQUEST_HEADER_LINES header lines are refused (400): with
+ * the lines the proxy adds, the request must stay under what the servers behind it keep — node
+ * keeps 1000 lines and drops the rest without a word, which would drop the proxy's own
+ * credential and identity, as they come last. Down, hop-by-hop headers and `Set-Cookie` are
+ * dropped: a cluster must not plant cookies on the proxy's origin.
  */
 import { KubegateError } from '../errors.js';
 
@@ -34,6 +37,9 @@ export interface SanitizedRequest {
   /** The request has a body to forward (a non-zero `Content-Length`, or chunked). */
   readonly hasBody: boolean;
 }
+
+/** kubectl sends about ten, plus at most 64 `Impersonate-*` lines (`--as-group`…). */
+export const MAX_REQUEST_HEADER_LINES = 256;
 
 /** Dropped from every request; the proxy sets its own where needed. */
 const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
@@ -89,6 +95,9 @@ function isIdentityHeader(lowerName: string): boolean {
  * proxy refuses to forward whoever sends it (BAD_REQUEST, CONNECTION_HEADER_REFUSED).
  */
 export function sanitizeRequest(raw: readonly string[], upgrade: boolean): SanitizedRequest {
+  if (raw.length > 2 * MAX_REQUEST_HEADER_LINES) {
+    throw new KubegateError('BAD_REQUEST', `more than ${MAX_REQUEST_HEADER_LINES} request header lines`);
+  }
   const headers: string[] = [];
   let authorization: string | undefined;
   let authorizationCount = 0;

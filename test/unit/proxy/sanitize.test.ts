@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isKubegateError, type ErrorCode } from '../../../src/errors.js';
-import { filterResponseHeaders, sanitizeRequest } from '../../../src/proxy/sanitize.js';
+import { filterResponseHeaders, MAX_REQUEST_HEADER_LINES, sanitizeRequest } from '../../../src/proxy/sanitize.js';
 
 function refusedWith(raw: string[], upgrade = false): ErrorCode {
   try {
@@ -65,6 +65,12 @@ describe('sanitizeRequest', () => {
 
   it('refuses two Authorization headers, because which one counts would be ambiguous', () => {
     assert.equal(refusedWith(['Authorization', 'Bearer a', 'authorization', 'Bearer b']), 'BAD_REQUEST');
+  });
+
+  it('refuses more header lines than a server behind it keeps, because one that drops the rest would drop the identity the proxy adds last', () => {
+    const lines = (count: number): string[] => Array.from({ length: count }, (_, i) => ['X-Junk', String(i)]).flat();
+    assert.equal(sanitizeRequest(lines(MAX_REQUEST_HEADER_LINES), false).headers.length, 2 * MAX_REQUEST_HEADER_LINES);
+    assert.equal(refusedWith(lines(MAX_REQUEST_HEADER_LINES + 1)), 'BAD_REQUEST');
   });
 
   it('reports a chunked body for the forwarding client to re-frame and refuses other transfer codings or chunked with Content-Length', () => {
