@@ -10,9 +10,15 @@
  * client Impersonate-*, non-101 upgrade answers) is not repeated here.
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
+import { startWebhook, type RunningWebhook } from '../../src/cmd/webhook.js';
+import { loadWebhookConfig } from '../../src/config/webhook.js';
+import { createLogger } from '../../src/log.js';
+import { startFakeKubeApiServer, type FakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import { eventually } from '../support/eventually.js';
+import { writeKubeconfig, type WrittenKubeconfig } from '../support/kubectl.js';
 import { startProxyFixture, type ProxyFixture } from '../support/proxy-fixture.js';
 
 const PODS = '/api/v1/namespaces/default/pods';
@@ -238,5 +244,78 @@ describe('hostile input on the proxy wire', () => {
     const cluster = await fixture.api.request('GET', '/v1/clusters/edge', { token });
     assert.equal(cluster.json.agent.state, 'disconnected');
     await proxyStillServes();
+  });
+});
+
+describe('hostile TokenReviews on the webhook wire', () => {
+  let fake: FakeKubeApiServer;
+  let webhook: RunningWebhook;
+  let kubeconfig: WrittenKubeconfig;
+
+  before(async () => {
+    fake = await startFakeKubeApiServer({ token: 'webhook-hostile-token-0123' });
+    kubeconfig = await writeKubeconfig({ server: fake.url, caPem: fake.caPem, token: 'webhook-hostile-token-0123' });
+    webhook = await startWebhook(loadWebhookConfig({ env: {}, flags: { listen: '127.0.0.1:0', kubeconfig: kubeconfig.path } }), {
+      logger: createLogger({ level: 'silent', name: 'webhook' }),
+    });
+    await webhook.source.synced();
+  });
+  after(async () => {
+    await webhook?.stop();
+    await fake?.close();
+    await kubeconfig?.remove();
+  });
+
+  /** One raw request on a fresh connection; the status and the parsed JSON body. */
+  function sendRaw(payload: string): Promise<{ status: number; json: any }> {
+    // json: the parsed body when it is a JSON object, else the text
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(Number(new URL(webhook.url).port), '127.0.0.1', () => socket.end(payload));
+      let text = '';
+      socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      socket.on('error', reject);
+      socket.on('close', () => {
+        const body = text.slice(text.indexOf('\r\n\r\n') + 4);
+        resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), json: body.startsWith('{') ? JSON.parse(body) : body });
+      });
+    });
+  }
+  const post = (body: string): string =>
+    `POST /v1/authenticate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+  const review = (spec: unknown): string => JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec });
+
+  test('a body over 64 KiB sent chunked, without Content-Length, is 413 too, because the limit counts bytes read, not the header', async () => {
+    const chunk = `${(16_384).toString(16)}\r\n${' '.repeat(16_384)}\r\n`;
+    const answer = await sendRaw(
+      `POST /v1/authenticate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunk.repeat(5)}0\r\n\r\n`,
+    );
+    assert.equal(answer.status, 413);
+    assert.equal(answer.json.details.causes[0].reason, 'PAYLOAD_TOO_LARGE');
+  });
+
+  test('odd JSON is a 400 naming the field, or a plain refusal of the token, never a crash', async () => {
+    const refused: Array<[string, string]> = [
+      ['['.repeat(30_000) + ']'.repeat(30_000), 'body'],
+      [review({ token: 123 }), 'spec.token'],
+      [review({ token: ['a:b'] }), 'spec.token'],
+      [review(null), 'spec'],
+      [JSON.stringify({ kind: 'TokenReview', spec: { token: 'a:b' } }), 'apiVersion'],
+      [review({ token: 'a:b', audiences: Array.from({ length: 5000 }, (_, i) => `aud-${i}`) }), 'spec.audiences'],
+    ];
+    for (const [body, field] of refused) {
+      const answer = await sendRaw(post(body));
+      assert.equal(answer.status, 400, body.slice(0, 80));
+      assert.equal(answer.json.details.causes[0].field, field, body.slice(0, 80));
+    }
+    // Malformed tokens (not name:secret with a valid name) are a plain, cacheable "no".
+    for (const token of ['tök:sëcret', 'a\u0000b:c', '\u202e:x', `a:${'b'.repeat(60_000)}`]) {
+      const answer = await sendRaw(post(review({ token })));
+      assert.equal(answer.status, 200);
+      assert.deepEqual(answer.json.status, { authenticated: false }, token.slice(0, 20));
+    }
+    // With duplicate keys the last one counts, as in JSON.parse and Go's encoding/json alike.
+    const duplicate = await sendRaw(post('{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":"a:b"},"spec":{"token":"tök:x"}}'));
+    assert.deepEqual(duplicate.json.status, { authenticated: false });
+    assert.equal((await sendRaw('GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')).status, 200);
   });
 });
