@@ -14,7 +14,10 @@
  * (slowloris). `requestTimeout` is 0 on purpose: Node applies it to receiving the whole
  * request, body included, and the proxy streams request bodies of any size and duration to
  * the API server, which enforces its own limits; `timeout` (socket inactivity) is 0 too, as
- * a watch may stay silent for minutes. `keepAliveTimeout` is longer than the 60-second idle
+ * a watch may stay silent for minutes. A request whose body is read whole before it is answered
+ * (the REST API, the console, the webhook) gets `bodyTimeoutMs` instead: a body still not in
+ * full by then is answered 408 REQUEST_TIMEOUT and its connection closed, so a client
+ * trickling a body cannot hold a connection for ever. `keepAliveTimeout` is longer than the 60-second idle
  * timeout of common load balancers, so that they never reuse a connection we just closed.
  *
  * Header count: node keeps only the first `maxHeadersCount` (2000) header lines of a request
@@ -63,6 +66,12 @@ export interface StartServerOptions {
   readonly headersTimeoutMs?: number | undefined;
   /** Default 65 000. */
   readonly keepAliveTimeoutMs?: number | undefined;
+  /**
+   * How long the body of `request` may take to arrive in full after its headers (then 408
+   * REQUEST_TIMEOUT, connection closed); undefined: no limit (a body streamed upstream).
+   * Default: no limit for any request.
+   */
+  readonly bodyTimeoutMs?: ((request: IncomingMessage) => number | undefined) | undefined;
   /**
    * Bind a socket of this process's own, even in a node:cluster worker (where listen()
    * otherwise shares the primary's socket, and port 0 means one port for every worker).
@@ -127,6 +136,8 @@ export function createLongRunningRegistry(): LongRunningRegistry {
 }
 
 const DEFAULT_GRACE_MS = 10_000;
+/** The `bodyTimeoutMs` of bodies read whole: a 64 KiB body takes a fraction of a second. */
+export const DEFAULT_BODY_TIMEOUT_MS = 30_000;
 
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
   const bind = parseListenAddress(options.listen);
@@ -168,6 +179,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       // sends what is still buffered first.
       if (closing && !request.socket.destroyed) request.socket.end();
     });
+    const bodyTimeoutMs = options.bodyTimeoutMs?.(request);
+    if (bodyTimeoutMs !== undefined && hasBody(request)) limitBodyTime(request, response, bodyTimeoutMs);
     let result: unknown;
     try {
       result = handler(request, response);
@@ -247,6 +260,22 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       return closing;
     },
   };
+}
+
+function hasBody(request: IncomingMessage): boolean {
+  const length = request.headers['content-length'];
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/** Answers 408 and closes the connection when the body is not in full after `timeoutMs`. */
+function limitBodyTime(request: IncomingMessage, response: ServerResponse, timeoutMs: number): void {
+  const timer = setTimeout(() => {
+    if (request.complete || response.writableEnded) return;
+    if (response.headersSent) request.socket.destroy();
+    else sendError(response, 'REQUEST_TIMEOUT', { connection: 'close' });
+  }, timeoutMs);
+  timer.unref();
+  response.once('close', () => clearTimeout(timer));
 }
 
 function failRequest(response: ServerResponse, error: unknown, logger: Logger): void {

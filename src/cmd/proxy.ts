@@ -66,7 +66,7 @@ import { holdLease } from '../store/lease.js';
 import type { ClusterRole, Store } from '../store/store.js';
 import { openProxyData } from './proxy-data.js';
 import { runProxyWorkers } from './workers.js';
-import { createHealthHandler, createLongRunningRegistry, installReopenHandler, installSignalHandlers, startMetricsServer, startServer } from '../server.js';
+import { createHealthHandler, createLongRunningRegistry, DEFAULT_BODY_TIMEOUT_MS, installReopenHandler, installSignalHandlers, startMetricsServer, startServer } from '../server.js';
 import type { RunningServer } from '../server.js';
 import { writeStatus } from '../kube/status.js';
 
@@ -109,6 +109,8 @@ export interface StartProxyDeps {
    * not hold the tunnel.
    */
   readonly ownPeerListener?: boolean;
+  /** How long a REST API or console request body may take; default DEFAULT_BODY_TIMEOUT_MS (tests shorten it). */
+  readonly bodyTimeoutMs?: number;
 }
 
 export async function runProxy(options: LoadConfigOptions<ProxyConfigFlags>): Promise<void> {
@@ -419,6 +421,8 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
       tls: { cert: tls.certPem, key: tls.keyPem },
       logger,
       longRunning,
+      // Cluster paths stream their bodies upstream, and peer links carry forwarded connections.
+      bodyTimeoutMs: (req) => (isClusterPath(req.url ?? '/') || peers?.matches(req.url ?? '/') === true ? undefined : (deps.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS)),
       handler(req, res) {
         const url = req.url ?? '/';
         if (isClusterPath(url)) {

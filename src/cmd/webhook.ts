@@ -23,7 +23,7 @@ import { loadKubeEndpoint } from '../kube/endpoint.js';
 import { createLogger } from '../log.js';
 import type { Logger } from '../log.js';
 import { createWebhookMetrics } from '../metrics.js';
-import { installReopenHandler, installSignalHandlers, startMetricsServer, startServer } from '../server.js';
+import { DEFAULT_BODY_TIMEOUT_MS, installReopenHandler, installSignalHandlers, startMetricsServer, startServer } from '../server.js';
 import type { MetricsServer } from '../server.js';
 import { readSecretFile } from '../config/secret-file.js';
 import { createAnswerCache } from '../webhook/answers.js';
@@ -48,6 +48,8 @@ export interface StartWebhookDeps {
   readonly endpoint?: KubeEndpoint;
   /** Informer tuning, for tests. */
   readonly informer?: { readonly minWatchTimeoutSeconds?: number; readonly initialBackoffMs?: number };
+  /** How long a TokenReview body may take to arrive; default DEFAULT_BODY_TIMEOUT_MS (tests shorten it). */
+  readonly bodyTimeoutMs?: number;
 }
 
 export async function runWebhook(options: LoadConfigOptions<WebhookConfigFlags>): Promise<void> {
@@ -134,7 +136,8 @@ export async function startWebhook(config: WebhookConfig, deps: StartWebhookDeps
   let metricsServer: MetricsServer | undefined;
   try {
     if (config.metrics.listen !== undefined) metricsServer = await startMetricsServer({ listen: config.metrics.listen, registry, metricsBearerToken, logger });
-    server = await startServer({ listen: config.listen, tls, logger, handler });
+    const bodyTimeoutMs = deps.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
+    server = await startServer({ listen: config.listen, tls, logger, handler, bodyTimeoutMs: () => bodyTimeoutMs });
   } catch (error) {
     await metricsServer?.close();
     source.stop();

@@ -41,7 +41,8 @@ describe('hostile input on the proxy wire', () => {
   let token: string;
 
   before(async () => {
-    fixture = await startProxyFixture({ name: 'hostile-wire' });
+    // Long enough for any whole body the fixture's own REST calls send at once.
+    fixture = await startProxyFixture({ name: 'hostile-wire', bodyTimeoutMs: 1000 });
     port = Number(new URL(fixture.proxy.url).port);
     token = fixture.adminToken;
   });
@@ -223,6 +224,31 @@ describe('hostile input on the proxy wire', () => {
     await proxyStillServes();
   });
 
+  test('a REST API or console body that never arrives in full gets 408 REQUEST_TIMEOUT and a closed connection, while a body on a cluster path streams on', async () => {
+    // The cluster path's request starts first and is finished only after both 408s arrived:
+    // had the limit applied to it, it would have been cut before them.
+    const streamed = tls.connect({ host: '127.0.0.1', port, ca: fixture.proxy.caPem!, servername: 'localhost' });
+    await new Promise((resolve) => streamed.once('secureConnect', resolve));
+    const configMap = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'trickled' }, data: { a: 'b' } });
+    streamed.write(
+      `POST /k8s/clusters/dev/api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${configMap.length}\r\nConnection: close\r\n\r\n${configMap.slice(0, 10)}`,
+    );
+    for (const [path, contentType] of [['/v1/login', 'application/json'], ['/console/login', 'application/x-www-form-urlencoded']]) {
+      const answer = await sendRaw(`POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: ${contentType}\r\nContent-Length: 100\r\n\r\n{"provider"`);
+      assert.equal(answer.status, 408, `${path}: ${answer.text.slice(0, 300)}`);
+      assert.equal(answer.json.error.code, 'REQUEST_TIMEOUT', path);
+      assert.match(answer.text, /\r\nConnection: close\r\n/i, path);
+    }
+    let received = '';
+    streamed.setEncoding('latin1').on('data', (chunk: string) => (received += chunk));
+    const closed = new Promise((resolve) => streamed.once('close', resolve));
+    streamed.write(configMap.slice(10));
+    await closed;
+    assert.match(received, /^HTTP\/1\.1 201 /);
+    assert.equal(fixture.fake.requests.filter((request) => request.path === '/api/v1/namespaces/default/configmaps' && request.method === 'POST' && request.body.toString() === configMap).length, 1);
+  });
+
   test('an agent that speaks HTTP/2 with an oversized frame after the 101 loses only its own tunnel', async () => {
     const created = await fixture.api.request('POST', '/v1/clusters', { token, body: { id: 'edge', mode: 'agent' } });
     assert.equal(created.status, 201, created.text);
@@ -257,6 +283,7 @@ describe('hostile TokenReviews on the webhook wire', () => {
     kubeconfig = await writeKubeconfig({ server: fake.url, caPem: fake.caPem, token: 'webhook-hostile-token-0123' });
     webhook = await startWebhook(loadWebhookConfig({ env: {}, flags: { listen: '127.0.0.1:0', kubeconfig: kubeconfig.path } }), {
       logger: createLogger({ level: 'silent', name: 'webhook' }),
+      bodyTimeoutMs: 1000,
     });
     await webhook.source.synced();
   });
@@ -267,10 +294,10 @@ describe('hostile TokenReviews on the webhook wire', () => {
   });
 
   /** One raw request on a fresh connection; the status and the parsed JSON body. */
-  function sendRaw(payload: string): Promise<{ status: number; json: any }> {
+  function sendRaw(payload: string, { halfClose = true } = {}): Promise<{ status: number; json: any }> {
     // json: the parsed body when it is a JSON object, else the text
     return new Promise((resolve, reject) => {
-      const socket = net.connect(Number(new URL(webhook.url).port), '127.0.0.1', () => socket.end(payload));
+      const socket = net.connect(Number(new URL(webhook.url).port), '127.0.0.1', () => (halfClose ? socket.end(payload) : socket.write(payload)));
       let text = '';
       socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
       socket.on('error', reject);
@@ -291,6 +318,13 @@ describe('hostile TokenReviews on the webhook wire', () => {
     );
     assert.equal(answer.status, 413);
     assert.equal(answer.json.details.causes[0].reason, 'PAYLOAD_TOO_LARGE');
+  });
+
+  test('a TokenReview body that never arrives in full gets 408 REQUEST_TIMEOUT and a closed connection', async () => {
+    const body = review({ token: 'a:b' });
+    const answer = await sendRaw(`POST /v1/authenticate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length + 10}\r\n\r\n${body}`, { halfClose: false });
+    assert.equal(answer.status, 408);
+    assert.equal(answer.json.error.code, 'REQUEST_TIMEOUT');
   });
 
   test('odd JSON is a 400 naming the field, or a plain refusal of the token, never a crash', async () => {

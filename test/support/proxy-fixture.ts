@@ -38,6 +38,8 @@ export interface ProxyFixtureOptions {
   readonly clusterId?: string;
   /** Fields of the cluster registration besides id, server, CA and token (e.g. `ace`). */
   readonly cluster?: (fake: FakeKubeApiServer) => Record<string, unknown>;
+  /** The proxy's StartProxyDeps.bodyTimeoutMs; its default when unset. */
+  readonly bodyTimeoutMs?: number;
 }
 
 export interface FixtureUser {
@@ -109,7 +111,7 @@ export async function startProxyFixture(options: ProxyFixtureOptions): Promise<P
     );
     const config = loadProxyConfig({ file: configFile, env: { KUBEGATE_BOOTSTRAP_PASSWORD: FIXTURE_ADMIN_PASSWORD } });
     const logger = options.logger?.(dir) ?? createLogger({ level: 'silent', name: 'proxy' });
-    const started = await startProxy(config, { logger });
+    const started = await startProxy(config, { logger, ...(options.bodyTimeoutMs === undefined ? {} : { bodyTimeoutMs: options.bodyTimeoutMs }) });
     proxy = started;
     assert.ok(started.caPem, 'the proxy generated its own CA');
     const api = createApiClient(started.url, started.caPem);

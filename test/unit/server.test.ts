@@ -162,6 +162,53 @@ describe('startServer', () => {
   });
 });
 
+describe('bodyTimeoutMs', () => {
+  /** A handler that reads the whole body before it answers, as express.json does. */
+  const readWhole = (request: IncomingMessage, response: ServerResponse): void => {
+    let length = 0;
+    request.on('data', (chunk: Buffer) => (length += chunk.length));
+    request.on('end', () => response.end(`received ${length}`));
+  };
+
+  it('answers 408 REQUEST_TIMEOUT and closes the connection when a body read whole does not arrive in full, because a trickled body must not hold a connection for ever', async () => {
+    const server = await start({ bodyTimeoutMs: (request) => (request.url === '/limited' ? 100 : undefined), handler: readWhole });
+    const socket = connect(server.address().port, '127.0.0.1');
+    socket.write('POST /limited HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly ten b');
+    let received = '';
+    socket.on('data', (chunk) => (received += chunk.toString()));
+    await once(socket, 'close');
+    assert.match(received, /^HTTP\/1\.1 408 /);
+    assert.match(received, /\r\nconnection: close\r\n/i);
+    assert.equal(JSON.parse(received.slice(received.indexOf('\r\n\r\n') + 4)).error.code, 'REQUEST_TIMEOUT');
+  });
+
+  it('leaves a body in full, a request without a body and a request without a limit alone', async () => {
+    const server = await start({ bodyTimeoutMs: (request) => (request.url === '/limited' ? 100 : undefined), handler: readWhole });
+    const whole = await new Promise<string>((resolve, reject) => {
+      const request = httpRequest(`${server.url}/limited`, { method: 'POST', agent: false }, (response) => {
+        let body = '';
+        response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+        response.on('end', () => resolve(body));
+      });
+      request.on('error', reject).end('x'.repeat(1000));
+    });
+    assert.equal(whole, 'received 1000');
+    assert.equal((await get(`${server.url}/limited`)).body, 'received 0');
+    // Unlimited: the body is finished only once the limited request's 408 has arrived.
+    const unlimited = connect(server.address().port, '127.0.0.1');
+    unlimited.write('POST /streamed HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\nConnection: close\r\n\r\nfirst ten ');
+    const limited = connect(server.address().port, '127.0.0.1');
+    limited.write('POST /limited HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\nfirst ten ');
+    limited.resume();
+    await once(limited, 'close');
+    let received = '';
+    unlimited.on('data', (chunk) => (received += chunk.toString()));
+    unlimited.end('last ten b');
+    await once(unlimited, 'close');
+    assert.match(received, /^HTTP\/1\.1 200 [^]*received 20$/);
+  });
+});
+
 describe('RunningServer.close', () => {
   it('lets an in-flight request finish, refuses new connections and closes the kept-alive connection', async () => {
     const received = deferred();
