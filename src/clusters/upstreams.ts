@@ -49,7 +49,9 @@
  * Agent-mode clusters (`mode: 'agent'`) have no server or credentials in the store: their
  * upstream connects through the tunnel hub (tunnels.ts). Its pool and agents open each
  * connection as a tunnel stream and run TLS to the API server inside it, verified against the CA and server
- * name the agent reported, so only the API server can read what the proxy sends. The
+ * name the agent reported, so only the API server can read what the proxy sends; new
+ * connections (pool and upgrades alike) resume the upstream's last verified TLS session
+ * (secureTunnelStream). The
  * `Authorization` header is the agent's service account token, read per request from the
  * hub, so a rotated token changes no upstream and cuts no stream; only a changed CA, server
  * name or host builds a new upstream. With no tunnel anywhere, `get` throws
@@ -258,10 +260,11 @@ function buildTunnelUpstream(clusterId: string, hello: AgentHello, tunnels: Pick
   } catch (cause) {
     throw new KubegateError('UPSTREAM_UNREACHABLE', "the CA the cluster's agent reported cannot be loaded", { cause });
   }
-  const connect = {
+  const connect: TunnelConnect = {
     dial: () => tunnels.dial(clusterId),
     tls: { secureContext, ...serverIdentityOptions(servername), rejectUnauthorized: true },
     connectTimeoutMs: settings.connectTimeoutMs,
+    sessions: { last: undefined },
   };
   const common: https.AgentOptions = {
     keepAliveMsecs: TCP_KEEPALIVE_MS,
@@ -301,11 +304,34 @@ interface TunnelConnect {
   readonly dial: () => Duplex | Promise<Duplex>;
   readonly tls: tls.ConnectionOptions;
   readonly connectTimeoutMs: number;
+  /** The upstream's TLS session cache: the last session its API server gave (see secureTunnelStream). */
+  readonly sessions: { last: Buffer | undefined };
 }
 
-/** TLS to the API server inside a tunnel stream, bounded by the connect timeout. */
+/**
+ * TLS to the API server inside a tunnel stream, bounded by the connect timeout. The last
+ * session the API server gave any connection of this upstream is offered for resumption,
+ * as undici's connector and https.Agent do for direct-dial clusters: one verified session
+ * per upstream, and an upstream is made for one CA, server name and host (a new hello with
+ * other ones builds a new upstream, whose cache starts empty), so a session is only ever
+ * offered to the server and CA it was verified against when it was made. A server that
+ * declines it gets a full handshake, verified as always.
+ */
 function secureTunnelStream(connect: TunnelConnect, raw: Duplex): tls.TLSSocket {
-  const socket = tls.connect({ ...connect.tls, socket: raw });
+  const cached = connect.sessions.last;
+  const socket = tls.connect({ ...connect.tls, socket: raw, ...(cached === undefined ? {} : { session: cached }) });
+  // TLS 1.2 may hand the session over before Node has checked the certificate and the
+  // server name: it is kept only once the connection is verified ('secureConnect').
+  let verified = false;
+  let early: Buffer | undefined;
+  socket.once('secureConnect', () => {
+    verified = true;
+    if (early !== undefined) connect.sessions.last = early;
+  });
+  socket.on('session', (session: Buffer) => {
+    if (verified) connect.sessions.last = session;
+    else early = session;
+  });
   armConnectTimeout(socket, connect.connectTimeoutMs, 'secureConnect');
   return socket;
 }

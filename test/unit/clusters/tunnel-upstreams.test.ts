@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import https from 'node:https';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
-import { createUpstreamPool } from '../../../src/clusters/upstreams.js';
+import { createUpstreamPool, type Upstream } from '../../../src/clusters/upstreams.js';
 import { isKubegateError } from '../../../src/errors.js';
+import { createCertificateAuthority, issueServingCertificate } from '../../../src/pki/certificates.js';
 import type { Cluster } from '../../../src/store/store.js';
 import type { AgentHello } from '../../../src/tunnel/wire.js';
 import { startFakeKubeApiServer, type FakeKubeApiServer } from '../../fakes/kube-apiserver.js';
@@ -123,5 +128,106 @@ describe('upstreams of agent-mode clusters', () => {
     await assert.rejects(get(pool, agentCluster(), '/version'), /certificate/);
     pool.close();
     await other.close();
+  });
+});
+
+describe('TLS sessions of connections through a tunnel', () => {
+  /** Server-side `isSessionReused()` of each TLS connection, in order; upgrades answered 101. */
+  const resumed: boolean[] = [];
+  let server: https.Server;
+  let caPem: string;
+  let otherCaPem: string;
+  const tunnels = {
+    credentials: (): AgentHello | undefined => current,
+    dial: () => net.connect((server.address() as net.AddressInfo).port, '127.0.0.1'),
+  };
+  let current: AgentHello | undefined;
+
+  before(async () => {
+    const ca = await createCertificateAuthority({ commonName: 'resume-test-ca', validityDays: 1 });
+    const other = await createCertificateAuthority({ commonName: 'resume-test-other-ca', validityDays: 1 });
+    const serving = await issueServingCertificate(ca, { commonName: 'localhost', sans: ['localhost'], validityDays: 1 });
+    caPem = ca.certPem;
+    otherCaPem = other.certPem;
+    server = https.createServer({ cert: serving.certPem, key: serving.keyPem }, (_req, res) => res.end('ok'));
+    server.on('secureConnection', (socket: tls.TLSSocket) => resumed.push(socket.isSessionReused()));
+    server.on('upgrade', (_req, socket: Duplex) => {
+      socket.end('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\n');
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+  });
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+
+  function helloWithCa(ca: string): AgentHello {
+    return { agentId: 'a', agentVersion: '0', kubernetesVersion: '', apiServer: { host: 'localhost', servername: 'localhost', caPem: ca }, token: SA_TOKEN };
+  }
+
+  /** One request through the forwarding pool, on a connection of its own (closed after the answer). */
+  async function forward(upstream: Upstream): Promise<number> {
+    const answer = await upstream.dispatcher.request({ origin: `https://${upstream.hostname}`, path: '/version', method: 'GET', headers: { host: upstream.hostHeader }, reset: true });
+    await answer.body.text();
+    return answer.statusCode;
+  }
+
+  /** An upgrade (as exec sends) through the upgrade agent: resolves with the answer's status. */
+  function upgrade(upstream: Upstream): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const req = upstream.request({
+        host: upstream.hostname,
+        port: upstream.port,
+        agent: upstream.upgradeAgent,
+        path: '/api/v1/namespaces/default/pods/web-0/exec?command=sh',
+        method: 'POST',
+        headers: { Host: upstream.hostHeader, Connection: 'Upgrade', Upgrade: 'SPDY/3.1' },
+      });
+      req.on('upgrade', (res, socket) => {
+        socket.destroy();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  it('resumes the last session on the next connection, for the pool and for an upgrade', async () => {
+    current = helloWithCa(caPem);
+    const pool = createUpstreamPool({ tunnels });
+    const upstream = pool.get(agentCluster());
+    resumed.length = 0;
+    assert.equal(await forward(upstream), 200);
+    assert.equal(await forward(upstream), 200);
+    assert.equal(await upgrade(upstream), 101);
+    assert.deepEqual(resumed, [false, true, true], 'a full handshake, then resumed ones');
+    pool.close();
+  });
+
+  it('never offers a session to an upstream rebuilt for another CA: a full handshake, verified against the new CA', async () => {
+    current = helloWithCa(caPem);
+    const pool = createUpstreamPool({ tunnels });
+    const cluster = agentCluster();
+    const first = pool.get(cluster);
+    resumed.length = 0;
+    assert.equal(await forward(first), 200);
+    assert.equal(await forward(first), 200);
+    // A bundle that still holds the server's CA: the handshake succeeds, but only a full one.
+    current = helloWithCa(`${caPem}\n${otherCaPem}`);
+    const bundled = pool.get(cluster);
+    assert.notEqual(bundled, first, 'a new CA builds a new upstream');
+    assert.equal(await forward(bundled), 200);
+    assert.deepEqual(resumed, [false, true, false]);
+    // A CA that did not sign the server's certificate: the old, verified session is not offered, so the server is refused.
+    current = helloWithCa(otherCaPem);
+    const wrong = pool.get(cluster);
+    await assert.rejects(forward(wrong), /certificate/);
+    await assert.rejects(upgrade(wrong), /certificate/);
+    pool.close();
   });
 });
