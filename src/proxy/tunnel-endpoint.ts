@@ -10,7 +10,8 @@
  * Every refusal is a Kubernetes Status on the raw socket (401/409/400, 503 while the store
  * is unreachable), counted by reason in `kubegate_tunnel_refused_total` and logged without
  * the credential. Only then is the 101 sent and the tunnel handed to the hub; a session that
- * fails its handshake (no hello, a malformed one) is dropped and counted as `handshake`.
+ * fails its handshake (no hello, a malformed one, an HTTP/2 protocol error) is dropped and
+ * counted as `handshake`; a protocol error after the hello closes the tunnel with a warning.
  * The credential's use is recorded in the background, never awaited.
  */
 import type { IncomingMessage } from 'node:http';
@@ -111,7 +112,9 @@ export function createTunnelEndpoint(deps: TunnelEndpointDeps): TunnelEndpoint {
           'agent tunnel connected',
         );
         void session.closed.then((error) => {
-          deps.logger.info({ cluster: clusterId, agent: session.hello.agentId, err: error }, 'agent tunnel closed');
+          const fields = { cluster: clusterId, agent: session.hello.agentId, err: error };
+          if (isKubegateError(error, 'TUNNEL_PROTOCOL_ERROR')) deps.logger.warn({ ...fields, code: error.code }, 'agent tunnel closed on a protocol error');
+          else deps.logger.info(fields, 'agent tunnel closed');
         });
       },
       (error: unknown) => {

@@ -15,7 +15,8 @@ import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { keepAlive } from './liveness.js';
-import { DIAL_PATH, HELLO_PATH, PING_INTERVAL_MS, PING_TIMEOUT_MS, SESSION_SETTINGS, SESSION_WINDOW_BYTES, type AgentHello } from './wire.js';
+import { KubegateError } from '../errors.js';
+import { asProtocolError, DIAL_PATH, HELLO_PATH, PING_INTERVAL_MS, PING_TIMEOUT_MS, SESSION_SETTINGS, SESSION_WINDOW_BYTES, type AgentHello } from './wire.js';
 
 export interface AgentEndOptions {
   /** Opens a TCP connection to the agent's own API server; 'connect' means it is open. */
@@ -54,7 +55,12 @@ export function serveTunnel(socket: TLSSocket, options: AgentEndOptions): AgentT
 
   server.on('session', (created: http2.ServerHttp2Session) => {
     session = created;
-    created.on('error', (error) => options.onFault?.('tunnel session failed', error));
+    created.on('error', (error) => options.onFault?.('tunnel session failed', asProtocolError(error)));
+    created.on('frameError', (type: number, code: number) => {
+      const error = new KubegateError('TUNNEL_PROTOCOL_ERROR', `an HTTP/2 frame of type ${type} could not be sent to the proxy (nghttp2 error ${code})`);
+      options.onFault?.('tunnel session failed', error);
+      created.destroy();
+    });
     created.on('close', () => {
       if (pinger !== undefined) clearInterval(pinger);
       resolveClosed();

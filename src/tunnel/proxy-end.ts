@@ -24,6 +24,7 @@ import {
   PING_TIMEOUT_MS,
   SESSION_SETTINGS,
   SESSION_WINDOW_BYTES,
+  asProtocolError,
   parseHello,
   type AgentHello,
 } from './wire.js';
@@ -87,7 +88,10 @@ function start(socket: Duplex & { bytesRead?: number; bytesWritten?: number }, o
   });
   let failure: Error | undefined;
   session.on('error', (error) => {
-    failure ??= error;
+    failure ??= asProtocolError(error);
+  });
+  session.on('frameError', (type: number, code: number) => {
+    fail(new KubegateError('TUNNEL_PROTOCOL_ERROR', `an HTTP/2 frame of type ${type} could not be sent to the agent (nghttp2 error ${code})`));
   });
   session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW_BYTES));
   const pinger = keepAlive(session, options.pingIntervalMs ?? PING_INTERVAL_MS, options.pingTimeoutMs ?? PING_TIMEOUT_MS);
@@ -121,7 +125,7 @@ function start(socket: Duplex & { bytesRead?: number; bytesWritten?: number }, o
 
     const helloStream = session.request({ [HTTP2_HEADER_METHOD]: 'GET', [HTTP2_HEADER_PATH]: HELLO_PATH }, { endStream: true });
     helloStream.on('error', (error) => {
-      if (!session.closed) fail(error);
+      if (!session.closed) fail(asProtocolError(error));
     });
     helloStream.on('response', (headers) => {
       if (Number(headers[HTTP2_HEADER_STATUS]) !== 200) fail(new KubegateError('TUNNEL_PROTOCOL_ERROR', 'the agent refused the hello stream'));

@@ -110,3 +110,14 @@ export function parseHello(line: string): AgentHello {
   }
   return result.data;
 }
+
+/**
+ * What HTTP/2 itself refused — bytes nghttp2 could not parse (ERR_HTTP2_ERROR), a GOAWAY
+ * with an error code (ERR_HTTP2_SESSION_ERROR) — is the peer's protocol error; a socket's
+ * own errors and a PING timeout stay as they are (the peer went away).
+ */
+export function asProtocolError(error: Error): Error {
+  const code = (error as { code?: unknown }).code;
+  if (code !== 'ERR_HTTP2_ERROR' && code !== 'ERR_HTTP2_SESSION_ERROR') return error;
+  return new KubegateError('TUNNEL_PROTOCOL_ERROR', 'the tunnel peer broke the HTTP/2 protocol', { cause: error });
+}

@@ -108,6 +108,65 @@ async function connectPair(
   return { agent, session };
 }
 
+/** One HTTP/2 frame: the 9-byte header (length, type, flags, stream) and its payload. */
+function frame(type: number, flags: number, stream: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+  const header = Buffer.alloc(9);
+  header.writeUIntBE(payload.length, 0, 3);
+  header.writeUInt8(type, 3);
+  header.writeUInt8(flags, 4);
+  header.writeUInt32BE(stream, 5);
+  return Buffer.concat([header, payload]);
+}
+
+const FRAME_DATA = 0x0;
+const FRAME_HEADERS = 0x1;
+const FRAME_SETTINGS = 0x4;
+const FRAME_GOAWAY = 0x7;
+const FLAG_ACK = 0x1;
+const FLAG_END_HEADERS = 0x4;
+const PROTOCOL_ERROR = 0x1;
+
+/** A GOAWAY frame with `code`, as nghttp2 sends on a protocol error. */
+function goaway(code: number): Buffer {
+  const payload = Buffer.alloc(8);
+  payload.writeUInt32BE(code, 4);
+  return frame(FRAME_GOAWAY, 0, 0, payload);
+}
+
+/**
+ * An agent written by hand: on an upgraded connection it sends the HTTP/2 server preface and
+ * answers the hello stream (stream 1, the proxy's first) with 200 and `line`, frame by frame.
+ */
+function rawHello(socket: tls.TLSSocket, line: string): void {
+  socket.write(frame(FRAME_SETTINGS, 0, 0));
+  socket.write(frame(FRAME_SETTINGS, FLAG_ACK, 0));
+  // 0x88: `:status: 200` from HPACK's static table.
+  socket.write(frame(FRAME_HEADERS, FLAG_END_HEADERS, 1, Buffer.from([0x88])));
+  socket.write(frame(FRAME_DATA, 0, 1, Buffer.from(line)));
+}
+
+/** GET /version through a new stream of `session`, with TLS to the API server inside it. */
+function requestThrough(session: TunnelSession): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      {
+        method: 'GET',
+        path: '/version',
+        headers: { host: 'localhost', connection: 'close' },
+        createConnection: () => tls.connect({ socket: session.dial(), servername: 'localhost', ca: pki.caPem }),
+      },
+      (res) => {
+        res.setEncoding('utf8');
+        let text = '';
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve(text));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 describe('tunnel', () => {
   let proxy: Awaited<ReturnType<typeof startProxyEnd>>;
   let apiServer: https.Server;
@@ -404,6 +463,51 @@ describe('tunnel', () => {
     assert.equal(session.closing, false);
     session.close();
     await agent.closed;
+  });
+
+  it('ends a session whose agent sends bytes that are not HTTP/2 before its hello with TUNNEL_PROTOCOL_ERROR, and other tunnels keep serving', async () => {
+    const healthy = await connectPair(proxy, () => net.connect(apiPort, '127.0.0.1'));
+    try {
+      const socket = await dialTunnel(proxy.port);
+      socket.on('error', () => undefined);
+      socket.write('this is no HTTP/2 server preface\r\n\r\n');
+      const next = await proxy.sessions.next();
+      await assert.rejects(next.value, (error: unknown) => isKubegateError(error, 'TUNNEL_PROTOCOL_ERROR'));
+      assert.equal(await requestThrough(healthy.session), 'api server answered GET /version');
+    } finally {
+      healthy.session.close();
+      await healthy.agent.closed;
+    }
+  });
+
+  it('ends a session whose agent sends GOAWAY with PROTOCOL_ERROR with TUNNEL_PROTOCOL_ERROR, before and after its hello, and other tunnels keep serving', async () => {
+    const healthy = await connectPair(proxy, () => net.connect(apiPort, '127.0.0.1'));
+    const sockets: tls.TLSSocket[] = [];
+    try {
+      const early = await dialTunnel(proxy.port);
+      sockets.push(early);
+      early.on('error', () => undefined);
+      early.write(frame(FRAME_SETTINGS, 0, 0));
+      early.write(goaway(PROTOCOL_ERROR));
+      const beforeHello = await proxy.sessions.next();
+      await assert.rejects(beforeHello.value, (error: unknown) => isKubegateError(error, 'TUNNEL_PROTOCOL_ERROR'));
+
+      const late = await dialTunnel(proxy.port);
+      sockets.push(late);
+      late.on('error', () => undefined);
+      rawHello(late, `${JSON.stringify(hello({ agentId: 'hand-written' }))}\n`);
+      const afterHello = await (await proxy.sessions.next()).value;
+      assert.equal(afterHello.hello.agentId, 'hand-written');
+      late.write(goaway(PROTOCOL_ERROR));
+      const reason = await afterHello.closed;
+      assert.ok(isKubegateError(reason, 'TUNNEL_PROTOCOL_ERROR'), String(reason));
+
+      assert.equal(await requestThrough(healthy.session), 'api server answered GET /version');
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      healthy.session.close();
+      await healthy.agent.closed;
+    }
   });
 
   it('ends a session whose agent never says hello', async () => {
