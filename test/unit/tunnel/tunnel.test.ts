@@ -510,6 +510,32 @@ describe('tunnel', () => {
     }
   });
 
+  it('ends the agent end of a tunnel whose proxy sends bytes that are not HTTP/2, reporting TUNNEL_PROTOCOL_ERROR', async () => {
+    const raw = https.createServer({ cert: pki.certPem, key: pki.keyPem });
+    raw.on('upgrade', (_req, socket: Duplex) => {
+      socket.on('error', () => undefined);
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: kubegate-tunnel/1\r\n\r\nthis is no HTTP/2 client preface\r\n\r\n');
+    });
+    raw.listen(0, '127.0.0.1');
+    await once(raw, 'listening');
+    const faults: unknown[] = [];
+    const agent = serveTunnel(await dialTunnel((raw.address() as net.AddressInfo).port), {
+      dialApiServer: () => net.connect(apiPort, '127.0.0.1'),
+      hello: () => hello(),
+      onFault: (_message, cause) => faults.push(cause),
+    });
+    try {
+      await agent.closed;
+      assert.ok(
+        faults.some((cause) => isKubegateError(cause, 'TUNNEL_PROTOCOL_ERROR')),
+        String(faults),
+      );
+    } finally {
+      raw.closeAllConnections();
+      raw.close();
+    }
+  });
+
   it('ends a session whose agent never says hello', async () => {
     const socket = await dialTunnel(proxy.port);
     socket.on('error', () => undefined);
