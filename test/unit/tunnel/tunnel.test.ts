@@ -195,25 +195,7 @@ describe('tunnel', () => {
     const { agent, session } = await connectPair(proxy, () => net.connect(apiPort, '127.0.0.1'));
     assert.equal(session.hello.agentId, 'agent-0');
     assert.equal(session.hello.token, 'service-account-token');
-    const body = await new Promise<string>((resolve, reject) => {
-      const req = https.request(
-        {
-          method: 'GET',
-          path: '/version',
-          headers: { host: 'localhost', connection: 'close' },
-          createConnection: () => tls.connect({ socket: session.dial(), servername: 'localhost', ca: pki.caPem }),
-        },
-        (res) => {
-          res.setEncoding('utf8');
-          let text = '';
-          res.on('data', (chunk: string) => (text += chunk));
-          res.on('end', () => resolve(text));
-        },
-      );
-      req.on('error', reject);
-      req.end();
-    });
-    assert.equal(body, 'api server answered GET /version');
+    assert.equal(await requestThrough(session), 'api server answered GET /version');
     session.close();
     await agent.closed;
   });
