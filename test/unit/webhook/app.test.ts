@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { Registry } from 'prom-client';
 import { authenticated } from '../../../src/auth/authenticator.js';
-import { cachedAuthenticator } from '../../../src/auth/cached.js';
 import { makeUserInfo } from '../../../src/auth/user.js';
 import { createLogger } from '../../../src/log.js';
 import { createWebhookMetrics } from '../../../src/metrics.js';
@@ -36,16 +35,13 @@ describe('webhook handler: answers from the answer cache', () => {
   const body = JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token: 't-a:s' } });
 
   before(async () => {
-    const tokens = cachedAuthenticator(
-      { authenticateToken: async () => authenticated(makeUserInfo({ name: 'u-aaaaaaaaaaaa', groups: [] }), { name: 't-a', expiresAt: null, clusterId: null }) },
-      { successTtlMs: 60_000, failureTtlMs: 1_000, maxEntries: 10 },
-    );
+    const verifier = { authenticateToken: async () => authenticated(makeUserInfo({ name: 'u-aaaaaaaaaaaa', groups: [] }), { name: 't-a', expiresAt: null, clusterId: null }) };
     const recordUse = (): void => {
       if (failStamping) throw new Error('stamping broke');
     };
     const handler = createWebhookHandler({
-      authenticator: tokens,
-      answers: createAnswerCache({ tokenCache: tokens, maxEntries: 10 }),
+      authenticator: verifier,
+      answers: createAnswerCache({ successTtlMs: 60_000, failureTtlMs: 1_000, maxEntries: 10 }),
       source: { ready: true, recordUse },
       metrics: createWebhookMetrics(new Registry()),
       logger,
