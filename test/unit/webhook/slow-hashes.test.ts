@@ -11,19 +11,7 @@ import type { ClusterAuthToken, ClusterUserAttribute } from '../../../src/kube/r
 import { hashSecretWith, prepareHash } from '../../../src/tokens/hash.js';
 import { createSecretChecker } from '../../../src/webhook/slow-hashes.js';
 import { createWebhookVerifier } from '../../../src/webhook/verify.js';
-
-/** How often node:crypto's scrypt ran during `body` (the product's named import follows the spy once synced). */
-async function scryptCallsDuring(body: () => Promise<void>): Promise<number> {
-  const spy = mock.method(crypto, 'scrypt');
-  syncBuiltinESMExports();
-  try {
-    await body();
-    return spy.mock.callCount();
-  } finally {
-    spy.mock.restore();
-    syncBuiltinESMExports();
-  }
-}
+import { scryptCallsDuring } from '../../support/scrypt-calls.js';
 
 describe('webhook secret checks', () => {
   it('derives a $1 match once per secret and hash, and answers it again without scrypt', async () => {
