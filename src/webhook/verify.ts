@@ -20,6 +20,7 @@
  * | no ClusterAuthToken of that name          | error           | the proxy's sync may deliver it a moment later; a cached "no" would lock a fresh kubeconfig out for the API server's whole cache TTL. A miss costs one map lookup. |
  * | no hash (Secret not there yet)            | error           | same: Rancher and the sync write the Secret separately |
  * | stored hash malformed / unsupported       | error           | corrupt data is not the client's fault |
+ * | token deleted or its hash changed while a `$1` check ran | error | the check was against what is gone; the token as it is now decides the rest |
  * | wrong secret                              | unauthenticated | a name's hash never changes |
  * | token disabled, expired, unparsable expiry| unauthenticated | |
  * | no ClusterUserAttribute for the user      | error           | may be synced a moment later |
@@ -92,15 +93,20 @@ export function createWebhookVerifier(options: WebhookVerifierOptions): TokenAut
     const parsed = tryParseToken(raw);
     if (parsed === undefined) return unauthenticated('TOKEN_MALFORMED');
     if (!source.ready) return undecided(new KubegateError('NOT_READY', 'the webhook has not loaded its tokens yet'));
-    const token = source.clusterAuthToken(parsed.name);
-    if (token === undefined) return undecided(new KubegateError('TOKEN_INVALID', 'the token is not known in this cluster (yet)'));
-    const hash = source.secretHash(parsed.name) ?? deprecatedHash(token);
+    const listed = source.clusterAuthToken(parsed.name);
+    if (listed === undefined) return undecided(new KubegateError('TOKEN_INVALID', 'the token is not known in this cluster (yet)'));
+    const hash = source.secretHash(parsed.name) ?? deprecatedHash(listed);
     if (hash === undefined) return undecided(new KubegateError('TOKEN_INVALID', 'the token has no hash in this cluster (yet)'));
     let matches: boolean;
     try {
       matches = await secrets.check(parsed.secret, hash);
     } catch (error) {
       return undecided(isKubegateError(error) ? error : new KubegateError('INTERNAL', undefined, { cause: error }));
+    }
+    // A `$1` check may wait on the thread pool while the objects change: decide on them as they are now.
+    const token = hash.version === 1 ? source.clusterAuthToken(parsed.name) : listed;
+    if (token === undefined || (hash.version === 1 && (source.secretHash(parsed.name) ?? deprecatedHash(token)) !== hash)) {
+      return undecided(new KubegateError('TOKEN_INVALID', 'the token changed while its secret was checked'));
     }
     if (!matches) return unauthenticated('TOKEN_INVALID');
     if (token.enabled !== true) return unauthenticated('TOKEN_DISABLED');

@@ -9,6 +9,7 @@ import crypto from 'node:crypto';
 import { syncBuiltinESMExports } from 'node:module';
 import type { ClusterAuthToken, ClusterUserAttribute } from '../../../src/kube/rancher.js';
 import { hashSecretWith, prepareHash } from '../../../src/tokens/hash.js';
+import type { PreparedHash } from '../../../src/tokens/hash.js';
 import { createSecretChecker } from '../../../src/webhook/slow-hashes.js';
 import { createWebhookVerifier } from '../../../src/webhook/verify.js';
 import { scryptCallsDuring } from '../../support/scrypt-calls.js';
@@ -97,6 +98,37 @@ describe('webhook verification of a $1 token', () => {
       assert.deepEqual(await verifier.authenticateToken('t-1:se:cret'), { outcome: 'unauthenticated', code: 'USER_DISABLED' });
     });
     assert.equal(calls, 1);
+  });
+
+  it('decides on the objects as they are when the scrypt ends: a token disabled meanwhile is refused, a hash changed or a token deleted meanwhile is undecided', async () => {
+    const first = prepareHash(await hashSecretWith(1, 'se:cret'));
+    const enabled: ClusterAuthToken = { metadata: { name: 't-1' }, userName: 'u-1', enabled: true };
+    const cases: Array<[string, (state: { token: ClusterAuthToken | undefined; hash: PreparedHash }) => void, string]> = [
+      ['disabled', (state) => void (state.token = { ...enabled, enabled: false }), 'unauthenticated'],
+      ['stamped (lastUsedAt only)', (state) => void (state.token = { ...enabled, lastUsedAt: '2025-01-01T00:00:00Z' }), 'authenticated'],
+      ['hash changed', (state) => void (state.hash = prepareHash('$3:1:c2FsdA:' + 'A'.repeat(86))), 'error'],
+      ['deleted', (state) => void (state.token = undefined), 'error'],
+    ];
+    for (const [what, change, outcome] of cases) {
+      const state: { token: ClusterAuthToken | undefined; hash: PreparedHash } = { token: enabled, hash: first };
+      const verifier = createWebhookVerifier({
+        source: { ready: true, clusterAuthToken: () => state.token, clusterUserAttribute: () => ({ metadata: { name: 'u-1' }, enabled: true }), secretHash: () => state.hash },
+      });
+      const real = crypto.scrypt;
+      const spy = mock.method(crypto, 'scrypt', (...args: Parameters<typeof crypto.scrypt>) => {
+        change(state);
+        (real as (...all: unknown[]) => void)(...args);
+      });
+      syncBuiltinESMExports();
+      try {
+        const result = await verifier.authenticateToken('t-1:se:cret');
+        assert.equal(result.outcome, outcome, what);
+        assert.equal(spy.mock.callCount(), 1);
+      } finally {
+        spy.mock.restore();
+        syncBuiltinESMExports();
+      }
+    }
   });
 
   it('parses a deprecated $1 hash field once per version of the token, so that its scrypt is remembered too', async () => {
