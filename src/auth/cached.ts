@@ -21,8 +21,8 @@
  *   also forgets the lookups in flight and stops them from being stored, so an answer read
  *   before a revocation cannot be cached after it.
  * - Cached answers are frozen copies; one request cannot change what another receives.
- * - How long an answer lives, and the index by token and user name, are answer-lifetime.ts',
- *   shared with the webhook's answer cache.
+ * - How long an answer lives, and the index by token and user name, come from
+ *   answer-lifetime.ts, which the webhook's answer cache shares.
  */
 import { hash, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';

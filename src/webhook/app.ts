@@ -119,7 +119,8 @@ export function createWebhookHandler(deps: WebhookAppDeps): WebhookHandler {
     try {
       verified = await authenticator.authenticateToken(parsed.token, parsed.audiences.length === 0 ? undefined : { audiences: parsed.audiences });
     } catch (error) {
-      // The verifier answers every failure itself; whatever still throws is undecided, never a rejection.
+      // The verifier answers every failure itself; whatever still throws is a bug: logged, and undecided, never a rejection.
+      logger.error({ err: error }, 'token verification failed');
       verified = undecided(toKubegateError(error));
     }
     const result = checkAudiences(parsed, verified, audiences);

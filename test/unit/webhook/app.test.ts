@@ -65,3 +65,39 @@ describe('webhook handler: answers from the answer cache', () => {
     assert.deepEqual(again.json.status, { authenticated: true, user: { username: 'u-aaaaaaaaaaaa', uid: 'u-aaaaaaaaaaaa', groups: [] } });
   });
 });
+
+describe('webhook handler: a verifier that throws', () => {
+  let server: RunningServer;
+  let calls = 0;
+  const logger = createLogger({ level: 'silent', name: 'webhook' });
+
+  before(async () => {
+    const handler = createWebhookHandler({
+      authenticator: {
+        authenticateToken: async () => {
+          calls++;
+          throw new Error('the verifier broke');
+        },
+      },
+      answers: createAnswerCache({ successTtlMs: 60_000, failureTtlMs: 60_000, maxEntries: 10 }),
+      source: { ready: true, recordUse: () => undefined },
+      metrics: createWebhookMetrics(new Registry()),
+      logger,
+    });
+    server = await startServer({ listen: '127.0.0.1:0', handler, logger });
+  });
+
+  after(async () => {
+    await server.close();
+  });
+
+  it('answers an undecided review (status.error, which the API server does not cache), remembers nothing, and asks again next time', { timeout: 20_000 }, async () => {
+    const body = JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token: 't-a:s' } });
+    for (const expectedCalls of [1, 2]) {
+      const answer = await post(server.url, body);
+      assert.equal(answer.status, 200);
+      assert.deepEqual(answer.json.status, { authenticated: false, error: 'INTERNAL: internal error' }, 'the cause stays in the log');
+      assert.equal(calls, expectedCalls);
+    }
+  });
+});
