@@ -1,13 +1,14 @@
 /**
- * The webhook handler's answer-cache path over a real node:http server: a failure while
- * answering from the cache is a Kubernetes Status, never an uncaught exception in the
- * request's 'end' event (which would end the process).
+ * The webhook handler over a real node:http server: a failure while answering from the cache
+ * is a Kubernetes Status, never an uncaught exception in the request's 'end' event (which would
+ * end the process), and a verifier that throws answers an undecided review.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { Registry } from 'prom-client';
 import { authenticated } from '../../../src/auth/authenticator.js';
+import type { TokenAuthenticator } from '../../../src/auth/authenticator.js';
 import { makeUserInfo } from '../../../src/auth/user.js';
 import { createLogger } from '../../../src/log.js';
 import { createWebhookMetrics } from '../../../src/metrics.js';
@@ -28,10 +29,23 @@ function post(url: string, body: string): Promise<{ status: number; json: { kind
   });
 }
 
+const logger = createLogger({ level: 'silent', name: 'webhook' });
+
+/** The handler with this verifier and an answer cache, served on a port of its own. */
+function serve(authenticator: TokenAuthenticator, recordUse: () => void = () => undefined): Promise<RunningServer> {
+  const handler = createWebhookHandler({
+    authenticator,
+    answers: createAnswerCache({ successTtlMs: 60_000, failureTtlMs: 60_000, maxEntries: 10 }),
+    source: { ready: true, recordUse },
+    metrics: createWebhookMetrics(new Registry()),
+    logger,
+  });
+  return startServer({ listen: '127.0.0.1:0', handler, logger });
+}
+
 describe('webhook handler: answers from the answer cache', () => {
   let server: RunningServer;
   let failStamping = false;
-  const logger = createLogger({ level: 'silent', name: 'webhook' });
   const body = JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token: 't-a:s' } });
 
   before(async () => {
@@ -39,14 +53,7 @@ describe('webhook handler: answers from the answer cache', () => {
     const recordUse = (): void => {
       if (failStamping) throw new Error('stamping broke');
     };
-    const handler = createWebhookHandler({
-      authenticator: verifier,
-      answers: createAnswerCache({ successTtlMs: 60_000, failureTtlMs: 1_000, maxEntries: 10 }),
-      source: { ready: true, recordUse },
-      metrics: createWebhookMetrics(new Registry()),
-      logger,
-    });
-    server = await startServer({ listen: '127.0.0.1:0', handler, logger });
+    server = await serve(verifier, recordUse);
   });
 
   after(async () => {
@@ -69,22 +76,14 @@ describe('webhook handler: answers from the answer cache', () => {
 describe('webhook handler: a verifier that throws', () => {
   let server: RunningServer;
   let calls = 0;
-  const logger = createLogger({ level: 'silent', name: 'webhook' });
 
   before(async () => {
-    const handler = createWebhookHandler({
-      authenticator: {
-        authenticateToken: async () => {
-          calls++;
-          throw new Error('the verifier broke');
-        },
+    server = await serve({
+      authenticateToken: async () => {
+        calls++;
+        throw new Error('the verifier broke');
       },
-      answers: createAnswerCache({ successTtlMs: 60_000, failureTtlMs: 60_000, maxEntries: 10 }),
-      source: { ready: true, recordUse: () => undefined },
-      metrics: createWebhookMetrics(new Registry()),
-      logger,
     });
-    server = await startServer({ listen: '127.0.0.1:0', handler, logger });
   });
 
   after(async () => {
