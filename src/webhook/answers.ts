@@ -25,7 +25,10 @@
  *   API server) is two entries and two verifications: for `$2`/`$3` one SHA-256/SHA3-512 of
  *   the secret (a few µs, about what a keyed digest of the token to find a shared entry by
  *   would cost); a `$1` token's scrypt (~50 ms) is done once and remembered per stored hash by
- *   slow-hashes.ts, which also makes concurrent reviews of one token share one scrypt.
+ *   slow-hashes.ts, which also makes concurrent reviews of one token share one scrypt. There is
+ *   no single flight here: reviews of one body that arrive together (one socket read) each
+ *   verify before either is remembered, which for `$2`/`$3` is a hash each, as cheap as the
+ *   bookkeeping that would share it.
  * - Keys are base64 SHA-256 digests of a random per-process 32-byte key ‖ the body: no raw
  *   token is ever a key, and a heap dump holds nothing replayable. SHA-256 with the key as a
  *   prefix is open to length extension only for someone who sees a digest; they never leave
