@@ -32,8 +32,6 @@ export interface WebhookMetrics {
   /** TokenReviews answered, `result`: `authenticated` | `unauthenticated` | `error`. */
   readonly reviews: Counter<'result'>;
   readonly reviewDuration: CountedHistogram;
-  /** Verification cache lookups, `result`: `hit` | `miss`. */
-  readonly cache: Counter<'result'>;
   /** Answer cache lookups by request body, `result`: `hit` | `miss`. */
   readonly answerCache: Counter<'result'>;
   /** Watches restarted (expired, dropped or failed), by resource. */
@@ -237,8 +235,6 @@ function countedHistogram(name: string, help: string, buckets: readonly number[]
 
 /** As ProxyMetricsSources, for the webhook. */
 export interface WebhookMetricsSources {
-  /** Cumulative verification cache lookups since start. */
-  readonly cache?: () => { readonly hits: number; readonly misses: number };
   /** Cumulative answer cache lookups (reviews answered by request body) since start. */
   readonly answerCache?: () => { readonly hits: number; readonly misses: number };
   /** Cumulative TokenReviews answered since start, by result (counted by the handler in plain numbers). */
@@ -256,7 +252,6 @@ export function createWebhookMetrics(registry: Registry, sources: WebhookMetrics
     // A labelled increment per review cost ~10 µs of a cached review's ~80 (paired runs): counted by the handler, read here.
     reviews: scrapedCounter('kubegate_webhook_reviews_total', 'TokenReviews answered, by result (authenticated, unauthenticated, error).', 'result', registers, () => sources.reviews?.()),
     reviewDuration: countedHistogram('kubegate_webhook_review_duration_seconds', 'Time to answer a TokenReview.', REVIEW_DURATION_BUCKETS, registry),
-    cache: hitMissCounter('kubegate_webhook_cache_total', 'Token verification cache lookups, by result (hit or miss).', registers, sources.cache),
     answerCache: hitMissCounter('kubegate_webhook_answer_cache_total', 'TokenReview answer cache lookups by request body, by result (hit or miss).', registers, sources.answerCache),
     watchRestarts: new Counter({
       name: 'kubegate_webhook_watch_restarts_total',
@@ -278,7 +273,6 @@ export function createWebhookMetrics(registry: Registry, sources: WebhookMetrics
   };
   for (const result of ['authenticated', 'unauthenticated', 'error']) metrics.reviews.inc({ result }, 0);
   for (const result of ['sent', 'failed', 'dropped']) metrics.stamps.inc({ result }, 0);
-  for (const result of ['hit', 'miss']) metrics.cache.inc({ result }, 0);
   for (const result of ['hit', 'miss']) metrics.answerCache.inc({ result }, 0);
   return metrics;
 }

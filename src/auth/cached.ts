@@ -21,22 +21,18 @@
  *   also forgets the lookups in flight and stops them from being stored, so an answer read
  *   before a revocation cannot be cached after it.
  * - Cached answers are frozen copies; one request cannot change what another receives.
- * - For a cache built on top of this one (the webhook's answers by request body): `generation`
- *   changes with every invalidation, and `expiresAtOf(answer)` tells until when an answer this
- *   cache returned stays cached — so the layer above reuses an answer no longer than this
- *   cache would, and never across a revocation.
+ * - How long an answer lives, and the index by token and user name, come from
+ *   answer-lifetime.ts, which the webhook's answer cache shares.
  */
 import { hash, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { tryParseToken } from '../tokens/format.js';
+import { answerExpiresAt, assertAnswerTtls, KeyIndex } from './answer-lifetime.js';
 import type { AuthenticateOptions, Authenticated, AuthResult, TokenAuthenticator, Unauthenticated } from './authenticator.js';
+import type { AnswerTtls } from './answer-lifetime.js';
 import { authenticateGuarded } from './guard.js';
 
-export interface CachedAuthenticatorOptions {
-  /** How long an `authenticated` answer is reused, capped by the token's expiry. 0 = never. */
-  readonly successTtlMs: number;
-  /** How long an `unauthenticated` answer is reused. 0 = never. */
-  readonly failureTtlMs: number;
+export interface CachedAuthenticatorOptions extends AnswerTtls {
   /** Most entries kept; the least recently used go first. */
   readonly maxEntries: number;
   /** The wall clock in milliseconds since the epoch; Date.now by default. For tests. */
@@ -68,13 +64,6 @@ export interface CachedAuthenticator extends TokenAuthenticator {
   /** Drops everything. */
   clear(): void;
   stats(): CachedAuthenticatorStats;
-  /** Changes with every invalidation and clear(); unchanged, every answer given since is still what the cache holds. */
-  readonly generation: number;
-  /**
-   * Until when (milliseconds, the cache's clock) `answer` — as returned by this cache — is
-   * reused; undefined when it was not stored (an error, a TTL of 0, an invalidation during its lookup).
-   */
-  expiresAtOf(answer: AuthResult): number | undefined;
 }
 
 type CachedResult = Authenticated | Unauthenticated;
@@ -107,55 +96,20 @@ export function cacheKeyFor(secrets: CacheKeySecrets, token: string, audiences?:
   return hash('sha3-256', `${secrets.withAudiences}${JSON.stringify(audiences)}\x00${token}`, 'base64');
 }
 
-/** Sets of cache keys by a name (token name or user ID), kept in step with the LRU. */
-class KeyIndex {
-  readonly #keys = new Map<string, Set<string>>();
-
-  add(name: string, key: string): void {
-    const keys = this.#keys.get(name);
-    if (keys === undefined) this.#keys.set(name, new Set([key]));
-    else keys.add(key);
-  }
-
-  remove(name: string, key: string): void {
-    const keys = this.#keys.get(name);
-    if (keys === undefined) return;
-    keys.delete(key);
-    if (keys.size === 0) this.#keys.delete(name);
-  }
-
-  keysOf(name: string): string[] {
-    return [...(this.#keys.get(name) ?? [])];
-  }
-
-  clear(): void {
-    this.#keys.clear();
-  }
-}
-
 function freezeResult(result: CachedResult): CachedResult {
   if (result.outcome === 'unauthenticated') return Object.freeze({ ...result });
   return Object.freeze({ ...result, token: Object.freeze({ ...result.token }) });
 }
 
-function assertNonNegativeMs(value: number, what: string): void {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new TypeError(`${what} must be a finite, non-negative number of milliseconds`);
-  }
-}
-
 class CachedTokenAuthenticator implements CachedAuthenticator {
   readonly #inner: TokenAuthenticator;
-  readonly #successTtlMs: number;
-  readonly #failureTtlMs: number;
+  readonly #ttls: AnswerTtls;
   readonly #now: () => number;
   readonly #keySecrets = newCacheKeySecrets();
   readonly #cache: LRUCache<string, Entry>;
   readonly #byToken = new KeyIndex();
   readonly #byUser = new KeyIndex();
   readonly #inFlight = new Map<string, Promise<AuthResult>>();
-  /** Each stored answer's expiry, by the (shared, frozen) answer object. */
-  readonly #expiresAt = new WeakMap<AuthResult, number>();
   /** Bumped by every invalidation; a lookup started in an older epoch is not stored. */
   #epoch = 0;
   #hits = 0;
@@ -163,15 +117,13 @@ class CachedTokenAuthenticator implements CachedAuthenticator {
   #sharedLookups = 0;
 
   constructor(inner: TokenAuthenticator, options: CachedAuthenticatorOptions) {
-    assertNonNegativeMs(options.successTtlMs, 'successTtlMs');
-    assertNonNegativeMs(options.failureTtlMs, 'failureTtlMs');
+    assertAnswerTtls(options);
     if (!Number.isSafeInteger(options.maxEntries) || options.maxEntries < 1) {
       throw new TypeError('maxEntries must be a positive whole number');
     }
     if (options.now !== undefined && typeof options.now !== 'function') throw new TypeError('now must be a function');
     this.#inner = inner;
-    this.#successTtlMs = options.successTtlMs;
-    this.#failureTtlMs = options.failureTtlMs;
+    this.#ttls = { successTtlMs: options.successTtlMs, failureTtlMs: options.failureTtlMs };
     this.#now = options.now ?? Date.now;
     this.#cache = new LRUCache<string, Entry>({
       max: options.maxEntries,
@@ -226,25 +178,11 @@ class CachedTokenAuthenticator implements CachedAuthenticator {
   }
 
   #store(key: string, token: string, result: CachedResult): void {
-    const now = this.#now();
-    let expiresAtMs: number;
-    let tokenName: string | undefined;
-    let userName: string | undefined;
-    if (result.outcome === 'authenticated') {
-      if (this.#successTtlMs === 0) return;
-      expiresAtMs = now + this.#successTtlMs;
-      // An invalid Date gives NaN, which fails the check below: such a success is not cached.
-      if (result.token.expiresAt !== null) expiresAtMs = Math.min(expiresAtMs, result.token.expiresAt.getTime());
-      tokenName = result.token.name;
-      userName = result.user.name;
-    } else {
-      if (this.#failureTtlMs === 0) return;
-      expiresAtMs = now + this.#failureTtlMs;
-      tokenName = tryParseToken(token)?.name;
-    }
-    if (!(expiresAtMs > now)) return;
+    const expiresAtMs = answerExpiresAt(result, this.#now(), this.#ttls);
+    if (expiresAtMs === undefined) return;
+    const tokenName = result.outcome === 'authenticated' ? result.token.name : tryParseToken(token)?.name;
+    const userName = result.outcome === 'authenticated' ? result.user.name : undefined;
     this.#cache.set(key, { result, expiresAtMs, tokenName, userName });
-    this.#expiresAt.set(result, expiresAtMs);
     if (tokenName !== undefined) this.#byToken.add(tokenName, key);
     if (userName !== undefined) this.#byUser.add(userName, key);
   }
@@ -273,14 +211,6 @@ class CachedTokenAuthenticator implements CachedAuthenticator {
     this.#cache.clear();
     this.#byToken.clear();
     this.#byUser.clear();
-  }
-
-  get generation(): number {
-    return this.#epoch;
-  }
-
-  expiresAtOf(answer: AuthResult): number | undefined {
-    return this.#expiresAt.get(answer);
   }
 
   stats(): CachedAuthenticatorStats {

@@ -3,16 +3,15 @@
  * kube-api-auth), wired in one place.
  *
  * config → logger → API server endpoint (kubeconfig, or in-cluster) → source (informers on
- * ClusterAuthTokens, ClusterUserAttributes, Secrets of the namespace) → verifier → cache
- * (keyed SHA3 digests as keys; entries of a token dropped when its objects change, a user's when its
- * attribute changes) → answers by request body (retired by any of those changes) → handler →
+ * ClusterAuthTokens, ClusterUserAttributes, Secrets of the namespace) → verifier → one cache
+ * of answers by request body (keyed SHA-256 digests as keys; a token's answers dropped when its
+ * objects change, a user's when its attribute changes) → handler →
  * server (plain HTTP on loopback by default, HTTPS with --tls-cert/--tls-key). The server listens at once; `/readyz` turns ready, and reviews are
  * decided, only after every resource was listed (before that a review answers an uncached
  * error, so the API server asks again).
  */
 import { readFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
-import { cachedAuthenticator } from '../auth/cached.js';
 import { loadWebhookConfig } from '../config/webhook.js';
 import type { WebhookConfig, WebhookConfigFlags } from '../config/webhook.js';
 import type { LoadConfigOptions } from '../config/source.js';
@@ -74,7 +73,6 @@ export async function startWebhook(config: WebhookConfig, deps: StartWebhookDeps
   const registry = new Registry();
   // Read at scrape time: the cache and the handler are created below.
   const metrics = createWebhookMetrics(registry, {
-    cache: () => cache.stats(),
     answerCache: () => answers.stats(),
     reviews: () => handler.reviewCounts(),
     stamps: () => source?.stampStats(),
@@ -82,36 +80,33 @@ export async function startWebhook(config: WebhookConfig, deps: StartWebhookDeps
 
   // The cache is created before the source so that the source's change callbacks can reach it.
   let source: KubernetesSource | undefined;
-  const cache = cachedAuthenticator(
-    createWebhookVerifier({
-      source: {
-        get ready() {
-          return source?.ready ?? false;
-        },
-        clusterAuthToken: (name) => source?.clusterAuthToken(name),
-        clusterUserAttribute: (name) => source?.clusterUserAttribute(name),
-        secretHash: (name) => source?.secretHash(name),
+  const verifier = createWebhookVerifier({
+    source: {
+      get ready() {
+        return source?.ready ?? false;
       },
-    }),
-    {
-      successTtlMs: config.cache.successTtlSeconds * 1000,
-      failureTtlMs: config.cache.failureTtlSeconds * 1000,
-      maxEntries: config.cache.maxEntries,
+      clusterAuthToken: (name) => source?.clusterAuthToken(name),
+      clusterUserAttribute: (name) => source?.clusterUserAttribute(name),
+      secretHash: (name) => source?.secretHash(name),
     },
-  );
-  // Warm answers by request body, never reused longer than the cache's own answer (webhook/answers.ts).
-  const answers = createAnswerCache({ tokenCache: cache, maxEntries: config.cache.maxEntries });
+  });
+  // Answers by request body, kept as long as a verification may be reused and retired per token and user (webhook/answers.ts).
+  const answers = createAnswerCache({
+    successTtlMs: config.cache.successTtlSeconds * 1000,
+    failureTtlMs: config.cache.failureTtlSeconds * 1000,
+    maxEntries: config.cache.maxEntries,
+  });
   source = createKubernetesSource({
     client,
     namespace: config.namespace,
     logger,
     metrics,
     stamps: config.stamps,
-    onTokenChanged: (name) => cache.invalidateToken(name),
+    onTokenChanged: (name) => answers.invalidateToken(name),
     onUserChanged: (userName, tokenNames) => {
-      cache.invalidateUser(userName);
-      // Rejections are cached by token name: drop those of the user's tokens too.
-      for (const name of tokenNames) cache.invalidateToken(name);
+      answers.invalidateUser(userName);
+      // Rejections are kept by token name: drop those of the user's tokens too.
+      for (const name of tokenNames) answers.invalidateToken(name);
     },
     ...(deps.informer ?? {}),
   });
@@ -123,7 +118,7 @@ export async function startWebhook(config: WebhookConfig, deps: StartWebhookDeps
   const metricsBearerToken =
     config.metrics.bearerTokenFile === undefined ? undefined : readSecretFile(config.metrics.bearerTokenFile, 'metrics.bearerTokenFile');
   const handler = createWebhookHandler({
-    authenticator: cache,
+    authenticator: verifier,
     source,
     metrics,
     logger,

@@ -1,32 +1,46 @@
 /**
- * Warm TokenReview answers by request body: the same bytes from the API server get the same
- * answer, written as a prebuilt response body — no JSON parse, no token digest, no
- * serialization on a hit.
+ * The webhook's one cache: whole TokenReview answers by request body, retired per token and
+ * per user. The same bytes from the API server get the same answer, written as a prebuilt
+ * response body — no JSON parse, no token digest, no serialization on a hit; a miss verifies
+ * the token (verify.ts) and remembers the reply, with no second cache behind it.
  *
  * Design note — why an answer may be reused, and for how long:
  * - The answer to a review is a function of the request body (apiVersion, token,
  *   spec.audiences: every input the handler reads from the request is in it), of the
- *   webhook's fixed settings (its audiences), and of the token cache's answer for that token.
+ *   webhook's fixed settings (its audiences), and of the verifier's answer for that token.
  *   Headers do not enter it: the only one read (`content-type`) is checked before the body.
- * - So an entry lives exactly as long as the token cache's answer it was built from: until
- *   that answer's expiry (`expiresAtOf`: success TTL capped by the token's `expiresAt`, failure
- *   TTL for rejections), and only while the token cache's `generation` is the one the answer
- *   was read in — any invalidation (a token's objects or a user's attribute changed or went
- *   away) retires every entry at once, as do the lookups in flight. A revocation costs the
- *   other tokens one ordinary review each, and nothing is ever answered from before it.
- * - Errors (undecided reviews) are never stored, as the token cache never stores them; an
- *   answer the token cache did not store (TTL 0, invalidated during its lookup) is not either.
+ * - So an entry lives as long as the verifier's answer may be reused (auth/answer-lifetime.ts:
+ *   the success TTL capped by the token's `expiresAt`, the failure TTL for rejections — of the
+ *   verifier's outcome, so an audience mismatch of a valid token lives as its success would),
+ *   and errors (undecided reviews) are never stored: the API server asks again.
+ * - Retired precisely: every entry is indexed by the token name it was answered for (a
+ *   success's token, or the name on the wire of a rejected one, so that a token synced just
+ *   after a rejection works at once) and by a success's user. `invalidateToken` (the token's
+ *   ClusterAuthToken or Secret changed or went away) and `invalidateUser` (its attribute did)
+ *   drop exactly those entries, at once; other tokens' answers stay. An answer whose
+ *   verification was in flight during any invalidation is not stored (`epoch`): it may have
+ *   read the objects from before the change. Only `$1` (scrypt) verifications ever wait across
+ *   a turn of the event loop; `$2`/`$3` ones finish before another event can arrive.
+ * - One token in two bodies (other audiences, the other apiVersion, other whitespace, a second
+ *   API server) is two entries and two verifications: for `$2`/`$3` one SHA-256/SHA3-512 of
+ *   the secret (a few µs, about what a keyed digest of the token to find a shared entry by
+ *   would cost); a `$1` token's scrypt (~50 ms) is done once and remembered per stored hash by
+ *   slow-hashes.ts, which also makes concurrent reviews of one token share one scrypt. There is
+ *   no single flight here: reviews of one body that arrive together (one socket read) each
+ *   verify before either is remembered, which for `$2`/`$3` is a hash each, as cheap as the
+ *   bookkeeping that would share it.
  * - Keys are base64 SHA-256 digests of a random per-process 32-byte key ‖ the body: no raw
- *   token is ever a key, and a heap dump holds nothing replayable. SHA-256, not the token
- *   cache's SHA3: a third of the cost, and length extension needs a digest that never leaves
+ *   token is ever a key, and a heap dump holds nothing replayable. SHA-256 with the key as a
+ *   prefix is open to length extension only for someone who sees a digest; they never leave
  *   this process (keys are only compared here, in a Map).
  * - Size: an LRU of `maxEntries` (least recently used go first); bodies larger than
- *   MAX_BODY_BYTES are not remembered, so an entry is a few hundred bytes.
+ *   MAX_BODY_BYTES are answered but not remembered, so an entry is a few hundred bytes.
  */
 import { hash, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { AuthResult, TokenAuthenticator } from '../auth/authenticator.js';
-import type { CachedAuthenticator } from '../auth/cached.js';
+import { answerExpiresAt, assertAnswerTtls, KeyIndex } from '../auth/answer-lifetime.js';
+import type { AnswerTtls } from '../auth/answer-lifetime.js';
+import type { AuthResult } from '../auth/authenticator.js';
 
 /** Review bodies past this size are answered but not remembered (kube-apiserver's are ~1 KB at most). */
 const MAX_BODY_BYTES = 4096;
@@ -46,7 +60,8 @@ export interface RememberedAnswer {
 
 interface Entry extends RememberedAnswer {
   readonly expiresAtMs: number;
-  readonly generation: number;
+  /** The user a success was answered for (indexed, with `tokenName`, to retire it). */
+  readonly userName: string | undefined;
 }
 
 export interface AnswerCacheStats {
@@ -55,11 +70,9 @@ export interface AnswerCacheStats {
   readonly entries: number;
 }
 
-export interface AnswerCacheOptions {
-  /** The token cache answers are read from; entries live no longer than its answers. */
-  readonly tokenCache: Pick<CachedAuthenticator, 'generation' | 'expiresAtOf'> & TokenAuthenticator;
+export interface AnswerCacheOptions extends AnswerTtls {
   readonly maxEntries: number;
-  /** The token cache's clock (ms since the epoch); Date.now by default. */
+  /** The wall clock (ms since the epoch) expiries are read against; Date.now by default. */
   readonly now?: (() => number) | undefined;
 }
 
@@ -68,29 +81,51 @@ export interface AnswerCache {
   keyOf(body: Buffer): string | undefined;
   /** The fresh answer for `key` (a hit), or undefined (a miss). */
   get(key: string): RememberedAnswer | undefined;
-  /** The token cache's generation now: take it before asking the token cache. */
-  readonly generation: number;
+  /** Changes with every invalidation: take it before verifying, give it to `remember`. */
+  readonly epoch: number;
   /**
-   * Remembers `reply` for `key` when `verified` (the token cache's own answer) is still cached
-   * and no invalidation happened since `generation` was taken. `answer` is the review's own
-   * (an audience mismatch makes an authenticated token's review unauthenticated); `replyBytes`
-   * is the reply's length in bytes.
+   * Remembers `reply` for `key`, for as long as `verified` (the verifier's answer) may be
+   * reused, unless an invalidation happened since `epoch` was taken. `answer` is the review's
+   * own (an audience mismatch makes an authenticated token's review unauthenticated);
+   * `replyBytes` is the reply's length in bytes; `tokenName` the name on the wire.
    */
-  remember(key: string, generation: number, verified: AuthResult, answer: AuthResult, reply: string, replyBytes: number, tokenName: string | undefined): void;
+  remember(key: string, epoch: number, verified: AuthResult, answer: AuthResult, reply: string, replyBytes: number, tokenName: string | undefined): void;
+  /** Drops every answer given for token `name` (successes, and rejections of that name); answers how many. */
+  invalidateToken(name: string): number;
+  /** Drops every success of user `userName` (UserInfo.name); answers how many. */
+  invalidateUser(userName: string): number;
   stats(): AnswerCacheStats;
 }
 
 export function createAnswerCache(options: AnswerCacheOptions): AnswerCache {
   if (!Number.isSafeInteger(options.maxEntries) || options.maxEntries < 1) throw new TypeError('maxEntries must be a positive whole number');
-  const { tokenCache } = options;
+  assertAnswerTtls(options);
+  const ttls: AnswerTtls = { successTtlMs: options.successTtlMs, failureTtlMs: options.failureTtlMs };
   const now = options.now ?? Date.now;
   const secret = randomBytes(32);
   // secret ‖ body is hashed from one scratch buffer: no allocation per key.
   const scratch = Buffer.alloc(secret.length + MAX_BODY_BYTES);
   secret.copy(scratch);
-  const entries = new LRUCache<string, Entry>({ max: options.maxEntries });
+  const byToken = new KeyIndex();
+  const byUser = new KeyIndex();
+  const entries = new LRUCache<string, Entry>({
+    max: options.maxEntries,
+    // Runs synchronously whenever an entry leaves: evicted, deleted or replaced.
+    dispose: (entry, key) => {
+      if (entry.tokenName !== undefined) byToken.remove(entry.tokenName, key);
+      if (entry.userName !== undefined) byUser.remove(entry.userName, key);
+    },
+  });
+  let epoch = 0;
   let hits = 0;
   let misses = 0;
+
+  function drop(keys: readonly string[]): number {
+    epoch++;
+    for (const key of keys) entries.delete(key);
+    return keys.length;
+  }
+
   return {
     keyOf(body) {
       if (body.length > MAX_BODY_BYTES) return undefined;
@@ -100,7 +135,7 @@ export function createAnswerCache(options: AnswerCacheOptions): AnswerCache {
     get(key) {
       const entry = entries.get(key);
       if (entry !== undefined) {
-        if (entry.generation === tokenCache.generation && now() < entry.expiresAtMs) {
+        if (now() < entry.expiresAtMs) {
           hits++;
           return entry;
         }
@@ -109,16 +144,21 @@ export function createAnswerCache(options: AnswerCacheOptions): AnswerCache {
       misses++;
       return undefined;
     },
-    get generation() {
-      return tokenCache.generation;
+    get epoch() {
+      return epoch;
     },
-    remember(key, generation, verified, answer, reply, replyBytes, tokenName) {
-      if (answer.outcome === 'error' || generation !== tokenCache.generation) return;
-      const expiresAtMs = tokenCache.expiresAtOf(verified);
-      if (expiresAtMs === undefined || !(now() < expiresAtMs)) return;
+    remember(key, epochTaken, verified, answer, reply, replyBytes, tokenName) {
+      if (answer.outcome === 'error' || epochTaken !== epoch) return;
+      const expiresAtMs = answerExpiresAt(verified, now(), ttls);
+      if (expiresAtMs === undefined) return;
       const code = answer.outcome === 'unauthenticated' ? answer.code : undefined;
-      entries.set(key, { body: reply, bodyBytes: replyBytes, outcome: answer.outcome, tokenName, code, expiresAtMs, generation });
+      const userName = verified.outcome === 'authenticated' ? verified.user.name : undefined;
+      entries.set(key, { body: reply, bodyBytes: replyBytes, outcome: answer.outcome, tokenName, code, expiresAtMs, userName });
+      if (tokenName !== undefined) byToken.add(tokenName, key);
+      if (userName !== undefined) byUser.add(userName, key);
     },
+    invalidateToken: (name) => drop(byToken.keysOf(name)),
+    invalidateUser: (userName) => drop(byUser.keysOf(userName)),
     stats: () => ({ hits, misses, entries: entries.size }),
   };
 }

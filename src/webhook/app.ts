@@ -21,12 +21,15 @@
  * template (token-review.ts). A body seen before is answered from the answer cache
  * (answers.ts: when, and for how long, that is the same answer) with its prebuilt reply —
  * read by callback, written with a raw header list, no promise, no parse; the same counts,
- * stamp, metrics and log as any review.
+ * stamp, metrics and log as any review. Any other body is parsed and its token verified
+ * (verify.ts; no cache between the two but slow-hashes.ts's `$1` matches), and the reply
+ * remembered.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Registry } from 'prom-client';
-import type { TokenAuthenticator } from '../auth/authenticator.js';
+import { undecided } from '../auth/authenticator.js';
+import type { AuthResult, TokenAuthenticator } from '../auth/authenticator.js';
 import { KubegateError, toKubegateError } from '../errors.js';
 import { writeStatus } from '../kube/status.js';
 import type { Logger } from '../log.js';
@@ -40,6 +43,7 @@ const AUTHENTICATE_PATH = '/v1/authenticate';
 const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
 
 export interface WebhookAppDeps {
+  /** The token verifier (verify.ts), asked on every review the answer cache does not answer. */
   readonly authenticator: TokenAuthenticator;
   /** Readiness, and where successful uses are recorded. */
   readonly source: { readonly ready: boolean; recordUse(name: string, at: Date): void };
@@ -51,7 +55,7 @@ export interface WebhookAppDeps {
   readonly logger: Logger;
   /** Audiences kubegate tokens are valid for (config `audiences`); empty: the API server's default. */
   readonly audiences?: readonly string[];
-  /** Warm answers by request body (answers.ts); without it every review is parsed and looked up. */
+  /** The answer cache by request body (answers.ts); without it every review is parsed and verified. */
   readonly answers?: AnswerCache | undefined;
   /** Largest TokenReview body accepted. Default 65 536. */
   readonly maxBodyBytes?: number;
@@ -110,8 +114,15 @@ export function createWebhookHandler(deps: WebhookAppDeps): WebhookHandler {
 
   async function review(body: Buffer, key: string | undefined, response: ServerResponse, started: number): Promise<void> {
     const parsed = parseTokenReview(parseJson(body));
-    const generation = answers?.generation ?? 0;
-    const verified = await authenticator.authenticateToken(parsed.token, parsed.audiences.length === 0 ? undefined : { audiences: parsed.audiences });
+    const epoch = answers?.epoch ?? 0;
+    let verified: AuthResult;
+    try {
+      verified = await authenticator.authenticateToken(parsed.token, parsed.audiences.length === 0 ? undefined : { audiences: parsed.audiences });
+    } catch (error) {
+      // The verifier answers every failure itself; whatever still throws is a bug: logged, and undecided, never a rejection.
+      logger.error({ err: error }, 'token verification failed');
+      verified = undecided(toKubegateError(error));
+    }
     const result = checkAudiences(parsed, verified, audiences);
     if (result.outcome === 'authenticated') source.recordUse(result.token.name, now());
     reviewCounts[result.outcome]++;
@@ -121,7 +132,7 @@ export function createWebhookHandler(deps: WebhookAppDeps): WebhookHandler {
     metrics.reviewDuration.observe((performance.now() - started) / 1000);
     // The name on the wire (never the secret); an authenticated answer carries it already.
     const tokenName = verified.outcome === 'authenticated' ? verified.token.name : tryParseToken(parsed.token)?.name;
-    if (key !== undefined && result.outcome !== 'error') answers?.remember(key, generation, verified, result, reply, replyBytes, tokenName);
+    if (key !== undefined && result.outcome !== 'error') answers?.remember(key, epoch, verified, result, reply, replyBytes, tokenName);
     if (result.outcome === 'error') {
       logger.info({ tokenName, outcome: result.outcome, code: result.error.code, reason: result.error.message }, 'token review undecided');
     } else if (logger.isLevelEnabled('debug')) {

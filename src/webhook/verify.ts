@@ -6,6 +6,10 @@
  * deprecated `hash` field) → constant-time hash check → `enabled`, `expiresAt` →
  * ClusterUserAttribute `userName` → `enabled` → UserInfo.
  *
+ * Nothing is cached here but the hash check of a `$1` (scrypt) secret that matched
+ * (slow-hashes.ts): the answers are cached by request body (answers.ts), and every
+ * verification reads the token, its expiry and its user from the objects held now.
+ *
  * Outcome per failure kind — `unauthenticated` is cached (here and by kube-apiserver, as
  * `authenticated:false`), `error` is not (`authenticated:false` plus `status.error`):
  *
@@ -16,6 +20,7 @@
  * | no ClusterAuthToken of that name          | error           | the proxy's sync may deliver it a moment later; a cached "no" would lock a fresh kubeconfig out for the API server's whole cache TTL. A miss costs one map lookup. |
  * | no hash (Secret not there yet)            | error           | same: Rancher and the sync write the Secret separately |
  * | stored hash malformed / unsupported       | error           | corrupt data is not the client's fault |
+ * | token deleted or its hash changed while a `$1` check ran | error | the check was against what is gone; the token as it is now decides the rest |
  * | wrong secret                              | unauthenticated | a name's hash never changes |
  * | token disabled, expired, unparsable expiry| unauthenticated | |
  * | no ClusterUserAttribute for the user      | error           | may be synced a moment later |
@@ -43,8 +48,9 @@ import { KubegateError, isKubegateError } from '../errors.js';
 import type { ClusterAuthToken, ClusterUserAttribute } from '../kube/rancher.js';
 import { ANNOTATION_PROVIDER, ANNOTATION_USERNAME, groupsByProvider } from '../kube/rancher.js';
 import { tryParseToken } from '../tokens/format.js';
-import { prepareHash, verifyPrepared } from '../tokens/hash.js';
+import { prepareHash } from '../tokens/hash.js';
 import type { PreparedHash } from '../tokens/hash.js';
+import { createSecretChecker } from './slow-hashes.js';
 
 /** What the verifier reads; kept in memory by sources/kubernetes.ts. */
 export interface WebhookSource {
@@ -68,21 +74,39 @@ export interface WebhookVerifierOptions {
 export function createWebhookVerifier(options: WebhookVerifierOptions): TokenAuthenticator {
   const { source } = options;
   const now = options.now ?? Date.now;
+  // `$1` matches remembered per hash (slow-hashes.ts); deprecated hash fields parsed once per token object.
+  const secrets = createSecretChecker();
+  const deprecatedHashes = new WeakMap<ClusterAuthToken, PreparedHash>();
+
+  /** The deprecated `hash` field, parsed once per version of the token (the source moves it into a Secret). */
+  function deprecatedHash(token: ClusterAuthToken): PreparedHash | undefined {
+    if (typeof token.hash !== 'string' || token.hash === '') return undefined;
+    let prepared = deprecatedHashes.get(token);
+    if (prepared === undefined) {
+      prepared = prepareHash(token.hash);
+      deprecatedHashes.set(token, prepared);
+    }
+    return prepared;
+  }
 
   async function authenticateToken(raw: string): Promise<AuthResult> {
     const parsed = tryParseToken(raw);
     if (parsed === undefined) return unauthenticated('TOKEN_MALFORMED');
     if (!source.ready) return undecided(new KubegateError('NOT_READY', 'the webhook has not loaded its tokens yet'));
-    const token = source.clusterAuthToken(parsed.name);
-    if (token === undefined) return undecided(new KubegateError('TOKEN_INVALID', 'the token is not known in this cluster (yet)'));
-    // The deprecated field is parsed here, per review: the source moves it into a Secret.
-    const hash = source.secretHash(parsed.name) ?? (typeof token.hash === 'string' && token.hash !== '' ? prepareHash(token.hash) : undefined);
+    const listed = source.clusterAuthToken(parsed.name);
+    if (listed === undefined) return undecided(new KubegateError('TOKEN_INVALID', 'the token is not known in this cluster (yet)'));
+    const hash = source.secretHash(parsed.name) ?? deprecatedHash(listed);
     if (hash === undefined) return undecided(new KubegateError('TOKEN_INVALID', 'the token has no hash in this cluster (yet)'));
     let matches: boolean;
     try {
-      matches = await verifyPrepared(parsed.secret, hash);
+      matches = await secrets.check(parsed.secret, hash);
     } catch (error) {
       return undecided(isKubegateError(error) ? error : new KubegateError('INTERNAL', undefined, { cause: error }));
+    }
+    // A `$1` check may wait on the thread pool while the objects change: decide on them as they are now.
+    const token = hash.version === 1 ? source.clusterAuthToken(parsed.name) : listed;
+    if (token === undefined || (hash.version === 1 && (source.secretHash(parsed.name) ?? deprecatedHash(token)) !== hash)) {
+      return undecided(new KubegateError('TOKEN_INVALID', 'the token changed while its secret was checked'));
     }
     if (!matches) return unauthenticated('TOKEN_INVALID');
     if (token.enabled !== true) return unauthenticated('TOKEN_DISABLED');

@@ -25,6 +25,7 @@ import { CATTLE_NAMESPACE, rancherClusterAuthToken, rancherClusterUserAttribute,
 import { buildKubeconfig, runKubectl, writeKubeconfig } from '../support/kubectl.js';
 import type { WrittenKubeconfig } from '../support/kubectl.js';
 import { eventually } from '../support/eventually.js';
+import { scryptCallsDuring } from '../support/scrypt-calls.js';
 
 const proxyToken = 'webhook-sa-token-0123456789';
 
@@ -266,7 +267,7 @@ describe('kubegate webhook against a Kubernetes API server', () => {
     assert.equal((await post(webhook.url, '/healthz', '', {}, 'GET')).status, 200);
     const metrics = (await post(webhook.url, '/metrics', '', {}, 'GET')).body;
     assert.match(metrics, /kubegate_webhook_reviews_total\{result="authenticated"\} [1-9]/);
-    assert.match(metrics, /kubegate_webhook_cache_total\{result="hit"\} [1-9]/);
+    assert.match(metrics, /kubegate_webhook_answer_cache_total\{result="hit"\} [1-9]/);
     assert.match(metrics, /kubegate_webhook_objects\{resource="clusterauthtokens"\} [1-9]/);
   });
 
@@ -458,7 +459,7 @@ async function answerCacheCount(url: string, result: 'hit' | 'miss'): Promise<nu
   return Number(match[1]);
 }
 
-describe("kubegate webhook's answer cache (repeated TokenReview bodies)", () => {
+describe("kubegate webhook's answer cache (repeated TokenReview bodies), retired per token and per user; a $1 token's scrypt done once", () => {
   let fake: FakeKubeApiServer;
   let kubeconfig: WrittenKubeconfig;
   let webhook: RunningWebhook;
@@ -548,6 +549,98 @@ describe("kubegate webhook's answer cache (repeated TokenReview bodies)", () => 
       assert.equal(wrongType.status, 415, 'the content type is checked before any cached answer');
     }
     assert.equal(await answerCacheCount(webhook.url, 'hit'), hits);
+  });
+
+  const reviewOf = (token: string, version: 'v1' | 'v1beta1' = 'v1', audiences?: string[]): Promise<Answer> =>
+    post(webhook.url, '/v1/authenticate', JSON.stringify({ apiVersion: `authentication.k8s.io/${version}`, kind: 'TokenReview', spec: { token, ...(audiences === undefined ? {} : { audiences }) } }));
+
+  /** Puts user `userName` with token `name` (secret `secret`, hashed `$version`) and waits until the webhook holds all three, without reviewing it. */
+  async function putToken(name: string, userName: string, secret = 's', version: 1 | 3 = 3, groups = ['github_org://1']): Promise<void> {
+    fake.resources.put('clusteruserattributes', rancherClusterUserAttribute({ userName, groups }));
+    fake.resources.put('secrets', rancherTokenSecret(name, await rancherHash(version, secret)));
+    fake.resources.put('clusterauthtokens', rancherClusterAuthToken({ name, userName }));
+    await eventually(() => webhook.source.clusterAuthToken(name) !== undefined && webhook.source.secretHash(name) !== undefined && webhook.source.clusterUserAttribute(userName) !== undefined);
+  }
+
+  /** Reviews `token`, then once more from the cache; returns that answer. */
+  async function warm(token: string): Promise<Answer> {
+    await reviewOf(token);
+    return cachedReview(token);
+  }
+
+  /** Whether the next review of `token` is answered from the cache (it is counted either way). */
+  async function isCached(token: string): Promise<boolean> {
+    const hits = await answerCacheCount(webhook.url, 'hit');
+    await reviewOf(token);
+    return (await answerCacheCount(webhook.url, 'hit')) === hits + 1;
+  }
+
+  it("retires a token's answers when its Secret changes: the old secret is refused at once, the new one accepted", async () => {
+    await putToken('t-one-rotate', 'u-one-rotate');
+    assert.equal((await warm('t-one-rotate:s')).json.status?.authenticated, true);
+    fake.resources.put('secrets', rancherTokenSecret('t-one-rotate', await rancherHash(3, 'rotated')));
+    await eventually(async () => (await reviewOf('t-one-rotate:s')).json.status?.authenticated === false, 1000);
+    assert.equal((await reviewOf('t-one-rotate:rotated')).json.status?.authenticated, true);
+  });
+
+  it("retires a token's answers when its Secret is deleted: an uncached error until a hash is there again", async () => {
+    await putToken('t-one-nohash', 'u-one-nohash');
+    assert.equal((await warm('t-one-nohash:s')).json.status?.authenticated, true);
+    fake.resources.remove('secrets', CATTLE_NAMESPACE, 't-one-nohash');
+    await eventually(async () => /no hash/.test((await reviewOf('t-one-nohash:s')).json.status?.error ?? ''), 1000);
+  });
+
+  it("answers a user's new groups at once after its attribute changes, and an uncached error once it is deleted", async () => {
+    await putToken('t-one-groups', 'u-one-groups');
+    assert.deepEqual((await warm('t-one-groups:s')).json.status?.user?.groups, ['github_org://1']);
+    fake.resources.put('clusteruserattributes', rancherClusterUserAttribute({ userName: 'u-one-groups', groups: ['github_org://2'] }));
+    await eventually(async () => (await reviewOf('t-one-groups:s')).json.status?.user?.groups?.[0] === 'github_org://2', 1000);
+    fake.resources.remove('clusteruserattributes', CATTLE_NAMESPACE, 'u-one-groups');
+    await eventually(async () => /user is not known/.test((await reviewOf('t-one-groups:s')).json.status?.error ?? ''), 1000);
+  });
+
+  it("accepts a token refused a moment ago as soon as its Secret arrives, because a rejection is retired by the token's name", async () => {
+    await putToken('t-one-late', 'u-one-late', 'other');
+    assert.deepEqual((await warm('t-one-late:s')).json.status, { authenticated: false });
+    fake.resources.put('secrets', rancherTokenSecret('t-one-late', await rancherHash(3, 's')));
+    await eventually(async () => (await reviewOf('t-one-late:s')).json.status?.authenticated === true, 1000);
+  });
+
+  it("keeps other tokens' and users' answers cached when one token or user changes", async () => {
+    await putToken('t-one-a', 'u-one-a');
+    await putToken('t-one-b', 'u-one-b');
+    await putToken('t-one-b2', 'u-one-b');
+    for (const token of ['t-one-a:s', 't-one-b:s', 't-one-b2:s']) await warm(token);
+    fake.resources.put('clusterauthtokens', rancherClusterAuthToken({ name: 't-one-a', userName: 'u-one-a', enabled: false }));
+    await eventually(async () => (await reviewOf('t-one-a:s')).json.status?.authenticated === false, 1000);
+    assert.ok(await isCached('t-one-b:s'), "another user's token is still answered from the cache");
+    fake.resources.put('clusteruserattributes', rancherClusterUserAttribute({ userName: 'u-one-a', enabled: false }));
+    await eventually(() => webhook.source.clusterUserAttribute('u-one-a')?.enabled === false);
+    assert.ok(await isCached('t-one-b:s'), "another user's change retires nothing of this one's");
+    fake.resources.put('clusterauthtokens', rancherClusterAuthToken({ name: 't-one-b2', userName: 'u-one-b', enabled: false }));
+    await eventually(async () => (await reviewOf('t-one-b2:s')).json.status?.authenticated === false, 1000);
+    assert.ok(await isCached('t-one-b:s'), "the same user's other token is still answered from the cache");
+  });
+
+  it('derives a $1 token once however many bodies it comes in, at once or one after another, and not again when its user changes', { timeout: 30_000 }, async () => {
+    await putToken('t-one-scrypt', 'u-one-scrypt', 'old-secret', 1);
+    const bodies: Array<[version: 'v1' | 'v1beta1', audiences: string[] | undefined]> = [
+      ['v1', undefined],
+      ['v1beta1', undefined],
+      ['v1', ['https://kubernetes.default.svc']],
+      ['v1beta1', ['rke2', 'https://kubernetes.default.svc']],
+    ];
+    const calls = await scryptCallsDuring(async () => {
+      const concurrent = await Promise.all(bodies.flatMap(([version, audiences]) => [reviewOf('t-one-scrypt:old-secret', version, audiences), reviewOf('t-one-scrypt:old-secret', version, audiences)]));
+      assert.ok(concurrent.every((answer) => answer.json.status?.authenticated === true));
+      for (const [version, audiences] of bodies) assert.equal((await reviewOf('t-one-scrypt:old-secret', version, audiences)).json.status?.authenticated, true);
+      assert.equal((await reviewOf('t-one-scrypt:old-secret', 'v1', ['another-audience'])).json.status?.authenticated, true, 'a body never seen before');
+      fake.resources.put('clusteruserattributes', rancherClusterUserAttribute({ userName: 'u-one-scrypt', groups: ['github_org://3'] }));
+      await eventually(async () => (await reviewOf('t-one-scrypt:old-secret')).json.status?.user?.groups?.[0] === 'github_org://3', 1000);
+    });
+    assert.equal(calls, 1, 'one scrypt for every review of the token');
+    fake.resources.put('secrets', rancherTokenSecret('t-one-scrypt', await rancherHash(1, 'new-secret')));
+    await eventually(async () => (await reviewOf('t-one-scrypt:old-secret')).json.status?.authenticated === false, 2000);
   });
 });
 

@@ -74,7 +74,7 @@ describe('createWebhookMetrics', () => {
     const metrics = createWebhookMetrics(registry);
     metrics.reviews.inc({ result: 'authenticated' });
     metrics.reviewDuration.observe(0.003);
-    metrics.cache.inc({ result: 'miss' });
+    metrics.answerCache.inc({ result: 'miss' });
     metrics.watchRestarts.inc({ resource: 'clusterauthtokens' });
     metrics.objects.set({ resource: 'secrets' }, 42);
     const text = await registry.metrics();
@@ -83,8 +83,8 @@ describe('createWebhookMetrics', () => {
       'kubegate_webhook_reviews_total{result="unauthenticated"} 0',
       'kubegate_webhook_reviews_total{result="error"} 0',
       'kubegate_webhook_review_duration_seconds_bucket{le="0.005"} 1',
-      'kubegate_webhook_cache_total{result="miss"} 1',
-      'kubegate_webhook_cache_total{result="hit"} 0',
+      'kubegate_webhook_answer_cache_total{result="miss"} 1',
+      'kubegate_webhook_answer_cache_total{result="hit"} 0',
       'kubegate_webhook_watch_restarts_total{resource="clusterauthtokens"} 1',
       'kubegate_webhook_objects{resource="secrets"} 42',
     ]) {
@@ -93,10 +93,7 @@ describe('createWebhookMetrics', () => {
     assert.match(text, /^process_resident_memory_bytes /m);
   });
 
-  for (const [source, metric] of [
-    ['cache', 'kubegate_webhook_cache_total'],
-    ['answerCache', 'kubegate_webhook_answer_cache_total'],
-  ] as const) {
+  for (const [source, metric] of [['answerCache', 'kubegate_webhook_answer_cache_total']] as const) {
     it(`reads the ${source} counts when scraped (${metric}), so that a review does no metrics work for them`, async () => {
       const registry = new Registry();
       let stats = { hits: 0, misses: 0 };

@@ -1,9 +1,9 @@
-import { describe, it, mock } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto, { scryptSync } from 'node:crypto';
-import { syncBuiltinESMExports } from 'node:module';
+import { scryptSync } from 'node:crypto';
 import { isKubegateError } from '../../../src/errors.js';
 import { MAX_PASSWORD_BYTES, hashPassword, verifyPassword } from '../../../src/auth/password.js';
+import { scryptCallsDuring } from '../../support/scrypt-calls.js';
 
 function b64(bytes: Buffer): string {
   return bytes.toString('base64').replace(/=+$/, '');
@@ -16,22 +16,6 @@ function byHand(password: string, salt: Buffer, log2N = 15, r = 8, p = 1, keyLen
 
 const SALT = Buffer.from('000102030405060708090a0b0c0d0e0f', 'hex');
 
-/**
- * Runs `body` with node:crypto's scrypt counted (the product's named import follows the
- * spied export once syncBuiltinESMExports runs) and answers how often it was called: a
- * refusal "without running scrypt" is proven by the count, not by how fast it was.
- */
-async function scryptCallsDuring(body: () => Promise<void>): Promise<number> {
-  const spy = mock.method(crypto, 'scrypt');
-  syncBuiltinESMExports();
-  try {
-    await body();
-    return spy.mock.callCount();
-  } finally {
-    spy.mock.restore();
-    syncBuiltinESMExports();
-  }
-}
 
 describe('hashPassword', () => {
   it('writes $scrypt$ln=15,r=8,p=1$<b64 16-byte salt>$<b64 32-byte scrypt key>', async () => {

@@ -25,9 +25,14 @@ class MapSource implements WebhookSource {
   clusterUserAttribute(name: string): ClusterUserAttribute | undefined {
     return this.attributes.get(name);
   }
+  /** Parsed once per hash text, as the real source parses a Secret once when it reads it. */
+  readonly #prepared = new Map<string, PreparedHash>();
   secretHash(name: string): PreparedHash | undefined {
     const hash = this.hashes.get(name);
-    return hash === undefined ? undefined : prepareHash(hash);
+    if (hash === undefined) return undefined;
+    let prepared = this.#prepared.get(hash);
+    if (prepared === undefined) this.#prepared.set(hash, (prepared = prepareHash(hash)));
+    return prepared;
   }
 }
 
