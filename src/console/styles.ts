@@ -6,7 +6,7 @@
 export const CONSOLE_CSS = `
 :root { --fg: #1d2433; --muted: #5b6478; --bg: #f5f6f8; --card: #fff; --line: #d9dde5; --accent: #1f5fbf; --accent-fg: #fff; --danger: #b3261e; --ok: #1e7a3b; --warn: #8a5a00; }
 * { box-sizing: border-box; }
-body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: var(--fg); background: var(--bg); }
+body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: var(--fg); background: var(--bg); overflow-wrap: anywhere; }
 a { color: var(--accent); }
 a:focus-visible, button:focus-visible, input:focus-visible, select:focus-visible, textarea:focus-visible { outline: 3px solid #f0b400; outline-offset: 2px; }
 .skip { position: absolute; left: -999px; } .skip:focus { left: 8px; top: 8px; background: var(--card); padding: 4px 8px; }
@@ -22,7 +22,8 @@ h1 { font-size: 24px; margin: 0 0 16px; }
 h2 { font-size: 18px; margin: 0 0 12px; }
 section.card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 18px 20px; margin-bottom: 20px; }
 table { width: 100%; border-collapse: collapse; }
-th, td { text-align: left; padding: 8px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th, td { text-align: left; padding: 8px 10px; border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: normal; }
+td.text { overflow-wrap: anywhere; min-width: 8em; }
 th { font-size: 13px; color: var(--muted); font-weight: 600; }
 td.actions { white-space: nowrap; }
 td.actions form { display: inline; }

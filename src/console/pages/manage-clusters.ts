@@ -54,7 +54,7 @@ interface TypedCluster {
 }
 
 function clusterRow(cluster: ClusterDetail, csrf: string): Html {
-  return html`<tr><td class="mono">${cluster.id}</td><td>${cluster.displayName}</td><td class="mono">${cluster.mode === 'agent' ? html`<span class="muted">through its agent</span>` : cluster.server}</td>
+  return html`<tr><td class="mono text">${cluster.id}</td><td class="text">${cluster.displayName}</td><td class="mono text">${cluster.mode === 'agent' ? html`<span class="muted">through its agent</span>` : cluster.server}</td>
 <td>${stateCell(cluster)}</td><td>${cluster.status.version ?? html`<span class="muted">unknown</span>`}</td>
 <td class="actions"><a href="${CONSOLE_BASE}/clusters/${cluster.id}/members">Members</a>
 ${cluster.mode === 'agent' ? html`<form method="post" action="${MANAGE_PATH}/${cluster.id}/import">${csrfField(csrf)}<button class="secondary" type="submit" aria-label="New import command for ${cluster.id}">Import command</button></form>` : undefined}

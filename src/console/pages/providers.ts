@@ -40,7 +40,7 @@ export function providerRoutes(ctx: ConsoleContext): Router {
       (provider) => html`<tr><td>${provider.name}</td><td>${TYPE_NAMES[provider.type] ?? provider.type}</td>
 <td>${provider.login === 'password' ? 'username and password' : "at the provider's site (browser)"}</td>
 <td>${healthBadge(provider)}</td><td>${when(provider.health?.checkedAt ?? null, 'not yet')}</td>
-<td>${provider.health?.message ?? html`<span class="muted">none</span>`}</td><td class="mono">${provider.name}:</td></tr>`,
+<td class="text">${provider.health?.message ?? html`<span class="muted">none</span>`}</td><td class="mono">${provider.name}:</td></tr>`,
     )}</tbody></table>
 <p class="muted">Every enabled provider is checked in the background (LDAP and Active Directory: a bind as the service account; OpenID Connect: discovery and its key set; GitHub: its API; local users: always healthy), every <code>providerHealth.interval</code>. Providers are configured in the proxy's configuration file (README, "Logging in"); a disabled or removed provider is not listed and its tokens were revoked at start-up.</p></section>`;
     sendPage(response, { title: 'Providers', current: 'providers' }, content);

@@ -1,0 +1,159 @@
+/**
+ * Hostile strings in the web console, in Chromium: user names, display names, cluster
+ * display names, token descriptions and group names carrying markup, quotes, unicode and
+ * the longest values the API accepts, shown on every page that shows them. Nothing of them
+ * may run (no dialog, no element made from them), each is shown as text, and no page grows
+ * wider than the window, so no control is pushed out of sight. Every page carries the
+ * anti-framing and content-security headers. Screenshots go to test-artifacts/console/.
+ */
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import type { BrowserContext, Page } from 'playwright-core';
+import { startProxy } from '../../src/cmd/proxy.js';
+import type { RunningProxy } from '../../src/cmd/proxy.js';
+import { loadProxyConfig } from '../../src/config/proxy.js';
+import { createLogger } from '../../src/log.js';
+import { startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
+import type { FakeKubeApiServer } from '../fakes/kube-apiserver.js';
+import { createApiClient } from '../support/api-client.js';
+import type { ApiClient } from '../support/api-client.js';
+import { launchChromium } from '../support/chromium.js';
+
+const ADMIN_PASSWORD = 'bootstrap-Pa55word-hostile';
+const CLUSTER_TOKEN = 'proxy-sa-token-hostile-0123456789';
+const ARTIFACTS = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'), 'test-artifacts', 'console');
+
+/** Markup that would run or inject if it were not escaped, with quotes of both kinds and unicode. */
+const MARKUP = `"><script>alert(1)</script><img src=x onerror=alert(2)>'ü→𝕏`;
+/** `MARKUP` plus one unbroken word, up to `length` characters (the API's limits). */
+const hostile = (length: number): string => MARKUP + 'W'.repeat(length - MARKUP.length);
+const LONG_USERNAME = `m${'x'.repeat(63)}`;
+const DISPLAY_NAME = hostile(256);
+const CLUSTER_NAME = hostile(256);
+const TOKEN_DESCRIPTION = hostile(256);
+const GROUP = `ldap:cn=${hostile(300)}`;
+
+describe('web console with hostile user-controlled strings', () => {
+  let dir: string;
+  let fake: FakeKubeApiServer;
+  let proxy: RunningProxy;
+  let api: ApiClient;
+  let context: BrowserContext;
+  let page: Page;
+  const dialogs: string[] = [];
+
+  before(async () => {
+    await mkdir(ARTIFACTS, { recursive: true });
+    dir = await mkdtemp(join(tmpdir(), 'kubegate-console-hostile-'));
+    fake = await startFakeKubeApiServer({ token: CLUSTER_TOKEN });
+    const configFile = join(dir, 'kubegate.yaml');
+    await writeFile(configFile, ['listen: 127.0.0.1:0', `dataDir: ${join(dir, 'data')}`, 'tls:', '  sans: ["127.0.0.1"]', 'audit:', '  enabled: false', 'metrics:', '  listen: none'].join('\n'));
+    const config = loadProxyConfig({ file: configFile, env: { KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD } });
+    proxy = await startProxy(config, { logger: createLogger({ level: 'silent', name: 'proxy' }) });
+    api = createApiClient(proxy.url, proxy.caPem!);
+
+    const admin = await api.login('admin', ADMIN_PASSWORD);
+    const user = await api.request('POST', '/v1/users', { token: admin, body: { username: LONG_USERNAME, password: 'a-long-password-1', displayName: DISPLAY_NAME } });
+    assert.equal(user.status, 201, user.text);
+    const cluster = await api.request('POST', '/v1/clusters', {
+      token: admin,
+      body: { id: 'dev', displayName: CLUSTER_NAME, server: fake.url, caData: Buffer.from(fake.caPem).toString('base64'), token: CLUSTER_TOKEN },
+    });
+    assert.equal(cluster.status, 201, cluster.text);
+    const agentCluster = await api.request('POST', '/v1/clusters', { token: admin, body: { id: `edge-${'e'.repeat(58)}`, mode: 'agent', displayName: CLUSTER_NAME } });
+    assert.equal(agentCluster.status, 201, agentCluster.text);
+    const member = await api.request('POST', '/v1/clusters/dev/members', { token: admin, body: { kind: 'User', name: user.json.id, role: 'member' } });
+    assert.equal(member.status, 201, member.text);
+
+    ({ context, page } = await launchChromium(join(dir, 'chromium-profile')));
+    page.on('dialog', (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.dismiss();
+    });
+    await page.goto(`${proxy.url}/console/login`);
+    await page.getByLabel('Username').fill('admin');
+    await page.getByLabel('Password').fill(ADMIN_PASSWORD);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByRole('heading', { name: 'My clusters' }).waitFor();
+  });
+
+  after(async () => {
+    await context?.close();
+    await proxy?.stop();
+    await fake?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Runs in the page (strings: this project's TypeScript has no DOM types). */
+  async function layout(): Promise<{ scrollWidth: number; innerWidth: number; scripts: number; images: number; offscreen: string[] }> {
+    return (await page.evaluate(`({
+      scrollWidth: document.documentElement.scrollWidth,
+      innerWidth: window.innerWidth,
+      scripts: document.querySelectorAll('script').length,
+      images: document.querySelectorAll('img').length,
+      offscreen: [...document.querySelectorAll('button, a, input, select, textarea')]
+        .filter((element) => element.getBoundingClientRect().right > window.innerWidth)
+        .map((element) => element.outerHTML.slice(0, 80)),
+    })`)) as { scrollWidth: number; innerWidth: number; scripts: number; images: number; offscreen: string[] };
+  }
+
+  /** Opens a page, checks its headers, that the strings are text only, and that it fits the window. */
+  async function visit(path: string, shows: readonly string[], screenshot: string): Promise<void> {
+    const answer = await page.goto(`${proxy.url}${path}`);
+    assert.equal(answer!.status(), 200, path);
+    const headers = answer!.headers();
+    assert.match(headers['content-security-policy'] ?? '', /default-src 'none'.*frame-ancestors 'none'/, path);
+    assert.equal(headers['x-frame-options'], 'DENY', path);
+    assert.equal(headers['x-content-type-options'], 'nosniff', path);
+    const text = (await page.textContent('body')) ?? '';
+    for (const shown of shows) assert.ok(text.includes(shown), `${path} shows ${shown.slice(0, 40)}… as text`);
+    const found = await layout();
+    await page.screenshot({ path: join(ARTIFACTS, `hostile-${screenshot}.png`), fullPage: true });
+    assert.equal(found.scripts, 0, `${path}: no script element`);
+    assert.equal(found.images, 0, `${path}: no img element`);
+    assert.ok(found.scrollWidth <= found.innerWidth, `${path} is ${found.scrollWidth}px wide in a ${found.innerWidth}px window`);
+    assert.deepEqual(found.offscreen, [], `${path}: every control is inside the window`);
+    assert.deepEqual(dialogs, [], 'nothing ran');
+  }
+
+  test('My clusters shows the cluster display names as text, within the window', async () => {
+    await visit('/console/', [CLUSTER_NAME], 'my-clusters');
+  });
+
+  test('Users shows the long user name and the display name as text, within the window', async () => {
+    await visit('/console/admin/users', [LONG_USERNAME, DISPLAY_NAME], 'users');
+  });
+
+  test('Clusters shows the display names as text, within the window', async () => {
+    await visit('/console/admin/clusters', [CLUSTER_NAME], 'clusters');
+  });
+
+  test('a group member added through the form, and the members, are shown as text within the window', async () => {
+    await page.goto(`${proxy.url}/console/clusters/dev/members`);
+    await page.getByLabel('Kind').selectOption('Group');
+    await page.getByLabel('Name', { exact: true }).fill(GROUP);
+    await page.getByLabel('Role').selectOption('viewer');
+    await page.getByRole('button', { name: 'Add member' }).click();
+    await page.getByText('The member was added.').waitFor();
+    await visit('/console/clusters/dev/members', [GROUP, LONG_USERNAME, `Members of ${CLUSTER_NAME}`], 'members');
+  });
+
+  test('a token described through the form is shown as text within the window, and revoked from there', async () => {
+    await page.goto(`${proxy.url}/console/tokens`);
+    await page.getByLabel('Description').fill(TOKEN_DESCRIPTION);
+    await page.getByRole('button', { name: 'Create token' }).click();
+    await page.getByText('Copy it now').waitFor();
+    await visit('/console/tokens', [TOKEN_DESCRIPTION], 'tokens');
+    await page.locator('tr', { hasText: TOKEN_DESCRIPTION }).getByRole('button', { name: /^Revoke/ }).click();
+    await page.getByText('The token was revoked.').waitFor();
+    assert.ok(!((await page.textContent('body')) ?? '').includes(TOKEN_DESCRIPTION), 'the revoked token is gone');
+  });
+
+  test('Providers fits the window and carries the headers', async () => {
+    await visit('/console/admin/providers', ['username and password'], 'providers');
+  });
+});
