@@ -226,6 +226,16 @@ describe('web console in Chromium', () => {
     assert.equal(exec.users[0].user.token, undefined, 'no token in an exec-plugin kubeconfig');
   });
 
+  test("the admin pages answer a user who is not an admin with 403, never with the admins' forms", async () => {
+    for (const path of ['/console/admin/users', '/console/admin/clusters', '/console/admin/providers']) {
+      const answer = await page.goto(`${proxy.url}${path}`);
+      assert.equal(answer!.status(), 403, path);
+      assert.equal(await page.getByRole('alert').textContent(), 'FORBIDDEN: this needs the global role admin', `${path} says why`);
+      assert.equal(await page.locator('form[action^="/console/admin/"]').count(), 0, `${path} shows no admin form`);
+    }
+    await page.goto(`${proxy.url}/console/`);
+  });
+
   test('the user creates a token, sees its secret once, and revokes it', async () => {
     await page.getByRole('link', { name: 'My tokens' }).click();
     await page.getByLabel('Description').fill('ci pipeline');

@@ -19,7 +19,7 @@
 import { Router } from 'express';
 import type { AgentImport, ClusterDetail } from '../api-types.js';
 import type { ConsoleContext } from '../context.js';
-import { doneFlash, formField, paramOf, redirectAfterPost, sendPage, sessionOf, submitForm } from '../context.js';
+import { adminSessionOf, doneFlash, formField, paramOf, redirectAfterPost, sendPage, sessionOf, submitForm } from '../context.js';
 import type { ConsoleSession } from '../context.js';
 import { html } from '../html.js';
 import type { Html } from '../html.js';
@@ -98,7 +98,7 @@ ${csrfField(current.csrf)}
   }
 
   router.get('/admin/clusters', session, async (request, response) => {
-    sendPage(response, { title: 'Clusters', current: 'manage-clusters', flash: doneFlash(request, DONE) }, await page(sessionOf(response)));
+    sendPage(response, { title: 'Clusters', current: 'manage-clusters', flash: doneFlash(request, DONE) }, await page(adminSessionOf(response)));
   });
 
   router.post('/admin/clusters', session, async (request, response) => {

@@ -8,11 +8,10 @@
  * (src/providers/health.ts): the page shows what the proxy last saw, it never checks.
  */
 import { Router } from 'express';
-import { KubegateError } from '../../errors.js';
 import { itemsOf } from '../api-client.js';
 import type { ProviderSummary } from '../api-types.js';
 import type { ConsoleContext } from '../context.js';
-import { sendPage, sessionOf } from '../context.js';
+import { adminSessionOf, sendPage } from '../context.js';
 import { html } from '../html.js';
 import type { Html } from '../html.js';
 import { when } from './tokens.js';
@@ -30,9 +29,7 @@ export function providerRoutes(ctx: ConsoleContext): Router {
   const router = Router();
 
   router.get('/admin/providers', requireSession(ctx), async (_request, response) => {
-    const current = sessionOf(response);
-    // The list is public, its health is for admins: the page is an admin's overview, like the other admin pages.
-    if (current.me.globalRole !== 'admin') throw new KubegateError('FORBIDDEN', 'this needs the global role admin');
+    const current = adminSessionOf(response);
     const providers = itemsOf<ProviderSummary>(await ctx.api.call('GET', '/v1/providers', { token: current.token }));
     const content = html`<h1>Identity providers</h1>
 <section class="card"><table><thead><tr><th scope="col">Name</th><th scope="col">Type</th><th scope="col">Login</th><th scope="col">Health</th><th scope="col">Checked</th><th scope="col">Problem</th><th scope="col">Group prefix</th></tr></thead>
