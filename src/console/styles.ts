@@ -20,7 +20,7 @@ header.top .who form { margin: 0; }
 main { max-width: 1100px; margin: 24px auto; padding: 0 24px; }
 h1 { font-size: 24px; margin: 0 0 16px; }
 h2 { font-size: 18px; margin: 0 0 12px; }
-section.card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 18px 20px; margin-bottom: 20px; }
+section.card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 18px 20px; margin-bottom: 20px; overflow-x: auto; }
 table { width: 100%; border-collapse: collapse; }
 th, td { text-align: left; padding: 8px 10px; border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: normal; }
 td.text { overflow-wrap: anywhere; min-width: 8em; }

@@ -3,8 +3,9 @@
  * display names, token descriptions and group names carrying markup, quotes, unicode and
  * the longest values the API accepts, shown on every page that shows them. Nothing of them
  * may run (no dialog, no element made from them), each is shown as text, and no page grows
- * wider than the window, so no control is pushed out of sight. Every page carries the
- * anti-framing and content-security headers. Screenshots go to test-artifacts/console/.
+ * wider than the window (a phone's too), so no control is pushed out of sight. Every page
+ * carries the anti-framing and content-security headers. Screenshots go to
+ * test-artifacts/console/.
  */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -155,5 +156,19 @@ describe('web console with hostile user-controlled strings', () => {
 
   test('Providers fits the window and carries the headers', async () => {
     await visit('/console/admin/providers', ['username and password'], 'providers');
+  });
+
+  test('in a phone-sized window no page is wider than the window: wide tables scroll inside their cards', async () => {
+    await page.setViewportSize({ width: 400, height: 800 });
+    try {
+      for (const path of ['/console/', '/console/tokens', '/console/admin/users', '/console/admin/clusters', '/console/clusters/dev/members', '/console/admin/providers']) {
+        await page.goto(`${proxy.url}${path}`);
+        const found = await layout();
+        assert.ok(found.scrollWidth <= found.innerWidth, `${path} is ${found.scrollWidth}px wide in a ${found.innerWidth}px window`);
+      }
+      await page.screenshot({ path: join(ARTIFACTS, 'hostile-narrow-providers.png'), fullPage: true });
+    } finally {
+      await page.setViewportSize({ width: 1200, height: 800 });
+    }
   });
 });
