@@ -1,6 +1,6 @@
 /**
  * The console's one stylesheet, served as `/console/assets/console.css` (the policy allows
- * `style-src 'self'` and nothing inline). Kept in a module so the build carries it without a
+ * `style-src 'self'` and nothing inline), and its icon, `/console/assets/icon.svg`. Kept in a module so the build carries it without a
  * copy step. System fonts only: the console fetches nothing from elsewhere.
  */
 export const CONSOLE_CSS = `
@@ -54,3 +54,6 @@ header.top button { background: transparent; border-color: #6d7da3; color: #fff;
 .login .providers { display: grid; gap: 8px; margin-top: 12px; }
 .empty { color: var(--muted); font-style: italic; }
 `;
+
+/** The brand's colours and initial; no script, no external reference. */
+export const CONSOLE_ICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#16213a"/><path d="M10 7v18M10 17l9-9M13 14l8 11" stroke="#fff" stroke-width="3.5" fill="none" stroke-linecap="round"/></svg>`;

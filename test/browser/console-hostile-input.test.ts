@@ -4,7 +4,8 @@
  * the longest values the API accepts, shown on every page that shows them. Nothing of them
  * may run (no dialog, no element made from them), each is shown as text, and no page grows
  * wider than the window (a phone's too), so no control is pushed out of sight. Every page
- * carries the anti-framing and content-security headers. Screenshots go to
+ * carries the anti-framing and content-security headers, and every resource it loads (its
+ * stylesheet, its icon) is found. Screenshots go to
  * test-artifacts/console/.
  */
 import assert from 'node:assert/strict';
@@ -46,6 +47,8 @@ describe('web console with hostile user-controlled strings', () => {
   let context: BrowserContext;
   let page: Page;
   const dialogs: string[] = [];
+  /** What the browser reported as errors: a resource that failed to load (Playwright does not report /favicon.ico requests). */
+  const errors: string[] = [];
 
   before(async () => {
     await mkdir(ARTIFACTS, { recursive: true });
@@ -74,6 +77,9 @@ describe('web console with hostile user-controlled strings', () => {
     page.on('dialog', (dialog) => {
       dialogs.push(dialog.message());
       void dialog.dismiss();
+    });
+    page.on('console', (message) => {
+      if (message.type() === 'error') errors.push(`${message.text()} ${message.location().url}`);
     });
     await page.goto(`${proxy.url}/console/login`);
     await page.getByLabel('Username').fill('admin');
@@ -119,6 +125,8 @@ describe('web console with hostile user-controlled strings', () => {
     assert.ok(found.scrollWidth <= found.innerWidth, `${path} is ${found.scrollWidth}px wide in a ${found.innerWidth}px window`);
     assert.deepEqual(found.offscreen, [], `${path}: every control is inside the window`);
     assert.deepEqual(dialogs, [], 'nothing ran');
+    await page.waitForLoadState('networkidle');
+    assert.deepEqual(errors, [], 'every resource of the pages loads (no /favicon.ico 404)');
   }
 
   test('My clusters shows the cluster display names as text, within the window', async () => {
