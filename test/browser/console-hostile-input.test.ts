@@ -5,28 +5,18 @@
  * may run (no dialog, no element made from them), each is shown as text, and no page grows
  * wider than the window (a phone's too), so no control is pushed out of sight. Every page
  * carries the anti-framing and content-security headers, and every resource it loads (its
- * stylesheet, its icon) is found. Screenshots go to
- * test-artifacts/console/.
+ * stylesheet, its icon) is found. Screenshots go to test-artifacts/console/.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
-import { startProxy } from '../../src/cmd/proxy.js';
-import type { RunningProxy } from '../../src/cmd/proxy.js';
-import { loadProxyConfig } from '../../src/config/proxy.js';
-import { createLogger } from '../../src/log.js';
-import { startFakeKubeApiServer } from '../fakes/kube-apiserver.js';
-import type { FakeKubeApiServer } from '../fakes/kube-apiserver.js';
-import { createApiClient } from '../support/api-client.js';
-import type { ApiClient } from '../support/api-client.js';
 import { launchChromium } from '../support/chromium.js';
+import { FIXTURE_ADMIN_PASSWORD, startProxyFixture } from '../support/proxy-fixture.js';
+import type { ProxyFixture } from '../support/proxy-fixture.js';
 
-const ADMIN_PASSWORD = 'bootstrap-Pa55word-hostile';
-const CLUSTER_TOKEN = 'proxy-sa-token-hostile-0123456789';
 const ARTIFACTS = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'), 'test-artifacts', 'console');
 
 /** Markup that would run or inject if it were not escaped, with quotes of both kinds and unicode. */
@@ -40,10 +30,8 @@ const TOKEN_DESCRIPTION = hostile(256);
 const GROUP = `ldap:cn=${hostile(300)}`;
 
 describe('web console with hostile user-controlled strings', () => {
-  let dir: string;
-  let fake: FakeKubeApiServer;
-  let proxy: RunningProxy;
-  let api: ApiClient;
+  let fixture: ProxyFixture;
+  let proxy: ProxyFixture['proxy'];
   let context: BrowserContext;
   let page: Page;
   const dialogs: string[] = [];
@@ -52,28 +40,16 @@ describe('web console with hostile user-controlled strings', () => {
 
   before(async () => {
     await mkdir(ARTIFACTS, { recursive: true });
-    dir = await mkdtemp(join(tmpdir(), 'kubegate-console-hostile-'));
-    fake = await startFakeKubeApiServer({ token: CLUSTER_TOKEN });
-    const configFile = join(dir, 'kubegate.yaml');
-    await writeFile(configFile, ['listen: 127.0.0.1:0', `dataDir: ${join(dir, 'data')}`, 'tls:', '  sans: ["127.0.0.1"]', 'audit:', '  enabled: false', 'metrics:', '  listen: none'].join('\n'));
-    const config = loadProxyConfig({ file: configFile, env: { KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD } });
-    proxy = await startProxy(config, { logger: createLogger({ level: 'silent', name: 'proxy' }) });
-    api = createApiClient(proxy.url, proxy.caPem!);
-
-    const admin = await api.login('admin', ADMIN_PASSWORD);
-    const user = await api.request('POST', '/v1/users', { token: admin, body: { username: LONG_USERNAME, password: 'a-long-password-1', displayName: DISPLAY_NAME } });
-    assert.equal(user.status, 201, user.text);
-    const cluster = await api.request('POST', '/v1/clusters', {
-      token: admin,
-      body: { id: 'dev', displayName: CLUSTER_NAME, server: fake.url, caData: Buffer.from(fake.caPem).toString('base64'), token: CLUSTER_TOKEN },
-    });
-    assert.equal(cluster.status, 201, cluster.text);
-    const agentCluster = await api.request('POST', '/v1/clusters', { token: admin, body: { id: `edge-${'e'.repeat(58)}`, mode: 'agent', displayName: CLUSTER_NAME } });
+    fixture = await startProxyFixture({ name: 'console-hostile', cluster: () => ({ displayName: CLUSTER_NAME }) });
+    ({ proxy } = fixture);
+    const { api, adminToken } = fixture;
+    const user = await fixture.addUser(LONG_USERNAME);
+    const named = await api.request('PATCH', `/v1/users/${user.id}`, { token: adminToken, body: { displayName: DISPLAY_NAME } });
+    assert.equal(named.status, 200, named.text);
+    const agentCluster = await api.request('POST', '/v1/clusters', { token: adminToken, body: { id: `edge-${'e'.repeat(58)}`, mode: 'agent', displayName: CLUSTER_NAME } });
     assert.equal(agentCluster.status, 201, agentCluster.text);
-    const member = await api.request('POST', '/v1/clusters/dev/members', { token: admin, body: { kind: 'User', name: user.json.id, role: 'member' } });
-    assert.equal(member.status, 201, member.text);
 
-    ({ context, page } = await launchChromium(join(dir, 'chromium-profile')));
+    ({ context, page } = await launchChromium(join(fixture.dir, 'chromium-profile')));
     page.on('dialog', (dialog) => {
       dialogs.push(dialog.message());
       void dialog.dismiss();
@@ -83,16 +59,14 @@ describe('web console with hostile user-controlled strings', () => {
     });
     await page.goto(`${proxy.url}/console/login`);
     await page.getByLabel('Username').fill('admin');
-    await page.getByLabel('Password').fill(ADMIN_PASSWORD);
+    await page.getByLabel('Password').fill(FIXTURE_ADMIN_PASSWORD);
     await page.getByRole('button', { name: 'Log in' }).click();
     await page.getByRole('heading', { name: 'My clusters' }).waitFor();
   });
 
   after(async () => {
     await context?.close();
-    await proxy?.stop();
-    await fake?.close();
-    await rm(dir, { recursive: true, force: true });
+    await fixture?.close();
   });
 
   /** Runs in the page (strings: this project's TypeScript has no DOM types). */
