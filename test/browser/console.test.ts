@@ -172,6 +172,11 @@ describe('web console in Chromium', () => {
     const adminToken = await api.login('admin', ADMIN_PASSWORD);
     assert.equal((await api.request('GET', '/v1/clusters/gone', { token: adminToken })).json.state, 'deleting');
     await screenshot('04c-cluster-being-removed');
+    await page.getByRole('link', { name: 'My clusters' }).click();
+    const card = page.getByRole('region', { name: 'gone' });
+    assert.ok(await card.getByText('being removed', { exact: true }).isVisible(), 'My clusters says so too');
+    assert.equal(await card.getByRole('button', { name: 'Download kubeconfig' }).count(), 0, 'no kubeconfig offered for a cluster that is going');
+    await page.getByRole('link', { name: 'Clusters', exact: true }).click();
 
     await row.getByRole('button', { name: 'Forget cluster gone without cleaning it' }).click();
     await page.getByText('The cluster was removed').waitFor();

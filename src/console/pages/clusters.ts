@@ -59,7 +59,7 @@ function clusterCard(cluster: ClusterDetail, csrf: string, isAdmin: boolean): Ht
 <tbody><tr><td>${stateBadge(cluster)}</td><td>${cluster.status.version ?? html`<span class="muted">unknown</span>`}</td>
 <td>${cluster.role ?? html`<span class="muted">none (admin)</span>`}</td><td>${cluster.ace.enabled ? 'on' : 'off'}</td>
 ${canManage ? html`<td><a href="${CONSOLE_BASE}/clusters/${cluster.id}/members">Manage members</a></td>` : undefined}</tr></tbody></table>
-${kubeconfigForm(cluster, csrf)}
+${cluster.state === 'deleting' ? html`<p class="muted">It is being removed: no kubeconfig is issued for it any more.</p>` : kubeconfigForm(cluster, csrf)}
 </section>`;
 }
 
