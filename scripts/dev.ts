@@ -25,7 +25,8 @@ const CLUSTER_TOKEN = `dev-cluster-${randomBytes(12).toString('hex')}`;
 const password = `dev-${randomBytes(9).toString('base64url')}`;
 const dir = await mkdtemp(join(tmpdir(), 'kubegate-dev-'));
 
-const cluster = await startFakeKubeApiServer({ token: CLUSTER_TOKEN });
+// cattle-system holds the sync's ownership stamp (deploy/proxy/downstream-rbac.yaml creates it in a real cluster).
+const cluster = await startFakeKubeApiServer({ token: CLUSTER_TOKEN, namespaces: ['default', 'kube-system', 'cattle-system'] });
 const proxy = await startProxy(
   loadProxyConfig({
     env: { KUBEGATE_BOOTSTRAP_PASSWORD: password, KUBEGATE_LOG_LEVEL: 'warn' },

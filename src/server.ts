@@ -54,6 +54,8 @@ export interface ServerTlsOptions {
 export interface StartServerOptions {
   /** `HOST:PORT`; port 0 picks a free port. */
   readonly listen: string;
+  /** The setting `listen` comes from (`metrics.listen`), named first in LISTEN_FAILED as configuration errors name theirs. */
+  readonly setting?: string | undefined;
   /** Serve HTTPS with this certificate; plain HTTP without. */
   readonly tls?: ServerTlsOptions | undefined;
   readonly handler: RequestHandler;
@@ -210,7 +212,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException): void => {
       reject(
-        new KubegateError('LISTEN_FAILED', `cannot listen on ${options.listen} (${error.code ?? error.message})`, {
+        new KubegateError('LISTEN_FAILED', `${options.setting === undefined ? '' : `${options.setting}: `}cannot listen on ${options.listen} (${error.code ?? error.message})`, {
           cause: error,
         }),
       );
@@ -413,6 +415,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
   });
   const server = await startServer({
     listen: options.listen,
+    setting: 'metrics.listen',
     logger: options.logger.child({ listener: 'metrics' }),
     handler(request, response) {
       if (!health(request, response)) sendError(response, 'NOT_FOUND');

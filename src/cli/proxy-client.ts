@@ -32,8 +32,13 @@ const TIMEOUT_MS = 30_000;
 export function createProxyClient(server: string, caPem: string | undefined): ProxyClient {
   const base = new URL(server);
   if (base.protocol !== 'https:') throw new KubegateError('BAD_REQUEST', '--server must be an https:// URL', { field: 'server' });
-  const agent = new https.Agent({ keepAlive: false, ...(caPem === undefined ? {} : { ca: caPem }) });
   const prefix = base.pathname.replace(/\/+$/, '');
+  // The server URL of a kubeconfig, pasted where the proxy's address belongs: its REST API is not under a cluster's path.
+  const cluster = /\/k8s\/clusters(\/|$)/.exec(prefix);
+  if (cluster !== null) {
+    throw new KubegateError('BAD_REQUEST', `--server is the proxy's address, not a cluster's URL: use ${base.origin}${prefix.slice(0, cluster.index)}`, { field: 'server' });
+  }
+  const agent = new https.Agent({ keepAlive: false, ...(caPem === undefined ? {} : { ca: caPem }) });
 
   function send(method: string, path: string, options: { token?: string; body?: unknown } = {}): Promise<ProxyResponse> {
     const body = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));

@@ -95,8 +95,9 @@ async function newPassword(flags: Flags, deps: ConnectionDeps, question = 'Passw
   return secretFrom(deps, 'KUBEGATE_NEW_PASSWORD', question, 'password', '--password-stdin or ');
 }
 
-/** A cluster's state as the table shows it: from the agent for agent-mode clusters, else from the probe. */
+/** A cluster's state as the table shows it: being deleted, else from the agent for agent-mode clusters, else from the probe. */
 function clusterState(row: Row): string | undefined {
+  if (row['state'] === 'deleting') return 'deleting';
   const agent = row['agent'] as { state?: string } | undefined;
   if (agent?.state !== undefined) return `agent ${agent.state}`;
   const status = row['status'] as { reachable?: boolean; credential?: string; checkedAt?: string | null } | undefined;
@@ -223,11 +224,18 @@ export function addAdminCommands(program: Command, tokenCommand: Command, deps: 
       }),
     );
   withConnection(cluster.command('rm <id>').alias('delete'))
-    .description('Remove a cluster, its memberships and the tokens scoped to it (DELETE /v1/clusters/:id).')
+    .description('Remove a cluster, its memberships and the tokens scoped to it (DELETE /v1/clusters/:id), once kubegate\'s objects are removed from it.')
+    .option('--force', 'forget the cluster at once without cleaning it (?force=true): only for a cluster that no longer exists')
     .action(
-      run(async (session, _flags, [id]) => {
-        await session.call('DELETE', `/v1/clusters/${path(id!)}`);
-        err(`Cluster ${id} removed.\n`);
+      run(async (session, flags, [id]) => {
+        const answer = await session.call('DELETE', `/v1/clusters/${path(id!)}${flags['force'] === true ? '?force=true' : ''}`);
+        if (answer.status !== 202) return err(`Cluster ${id} removed.\n`);
+        const why = ((answer.body as Row | undefined)?.['sync'] as { error?: string } | undefined)?.error;
+        err(
+          `Cluster ${id} is being removed: nobody can use it any more, and it goes once kubegate's objects are removed from it` +
+            `${why === undefined ? '' : ` (not yet: ${why})`}; the sync retries until it can. \`kubegate cluster get ${id}\` shows its state; ` +
+            `for a cluster that no longer exists, \`kubegate cluster rm ${id} --force\` forgets it at once.\n`,
+        );
       }),
     );
 

@@ -79,6 +79,7 @@ export async function startAgentProcess(config: AgentConfig, deps: { readonly lo
   try {
     server = await startServer({
       listen: config.healthListen,
+      setting: 'healthListen',
       logger: logger.child({ listener: 'health' }),
       handler(req, res) {
         if (!health(req, res)) {

@@ -418,6 +418,7 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
 
     const server = await startServer({
       listen: config.listen,
+      setting: 'listen',
       tls: { cert: tls.certPem, key: tls.keyPem },
       logger,
       longRunning,

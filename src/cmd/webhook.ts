@@ -132,7 +132,7 @@ export async function startWebhook(config: WebhookConfig, deps: StartWebhookDeps
   try {
     if (config.metrics.listen !== undefined) metricsServer = await startMetricsServer({ listen: config.metrics.listen, registry, metricsBearerToken, logger });
     const bodyTimeoutMs = deps.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
-    server = await startServer({ listen: config.listen, tls, logger, handler, bodyTimeoutMs: () => bodyTimeoutMs });
+    server = await startServer({ listen: config.listen, setting: 'listen', tls, logger, handler, bodyTimeoutMs: () => bodyTimeoutMs });
   } catch (error) {
     await metricsServer?.close();
     source.stop();

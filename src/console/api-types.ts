@@ -35,6 +35,10 @@ export interface ClusterDetail extends ClusterSummary {
     readonly checkedAt: string | null;
     readonly error?: string;
   };
+  /** `deleting`: DELETE was answered 202, the sync is still removing kubegate's objects from the cluster. */
+  readonly state: 'active' | 'deleting';
+  /** Why the sync has not finished (a removal waiting on an unreachable cluster, say). */
+  readonly sync?: { readonly error?: string };
   /** Agent-mode clusters: whether an agent holds a tunnel. */
   readonly agent?: { readonly state: 'connected' | 'disconnected'; readonly agents: readonly { readonly agentId: string }[] };
 }

@@ -26,7 +26,7 @@ import type { Logger } from '../log.js';
 import { inProcessApi } from './api-client.js';
 import type { ConsoleContext } from './context.js';
 import { html } from './html.js';
-import { CONSOLE_BASE, STYLESHEET_PATH, renderPage } from './layout.js';
+import { CONSOLE_BASE, ICON_PATH, STYLESHEET_PATH, renderPage } from './layout.js';
 import { clusterRoutes } from './pages/clusters.js';
 import { loginRoutes } from './pages/login.js';
 import { manageClusterRoutes } from './pages/manage-clusters.js';
@@ -36,7 +36,7 @@ import { tokenRoutes } from './pages/tokens.js';
 import { userRoutes } from './pages/users.js';
 import { createCsrfTokens, setSecurityHeaders } from './security.js';
 import { LOGIN_PATH, endSession } from './session.js';
-import { CONSOLE_CSS } from './styles.js';
+import { CONSOLE_CSS, CONSOLE_ICON } from './styles.js';
 
 export { deriveConsoleKey } from './security.js';
 
@@ -97,6 +97,9 @@ export function createConsoleApp(options: ConsoleOptions): Express {
   });
   app.get(STYLESHEET_PATH, (_request, response) => {
     response.type('text/css; charset=utf-8').send(CONSOLE_CSS);
+  });
+  app.get(ICON_PATH, (_request, response) => {
+    response.type('image/svg+xml').send(CONSOLE_ICON);
   });
 
   const pages = express.Router();

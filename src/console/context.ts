@@ -45,6 +45,17 @@ export function sessionOf(response: Response): ConsoleSession {
   return session as ConsoleSession;
 }
 
+/**
+ * The session of an admin, for the admin overviews whose API answers other users too (the
+ * provider list is public, members read their clusters): a 403 page, as the API gives for
+ * the users list, instead of forms that would only be refused.
+ */
+export function adminSessionOf(response: Response): ConsoleSession {
+  const session = sessionOf(response);
+  if (session.me.globalRole !== 'admin') throw new KubegateError('FORBIDDEN', 'this needs the global role admin');
+  return session;
+}
+
 /** Sends a page of the logged-in user. */
 export function sendPage(response: Response, options: { title: string; current?: NavItem; flash?: Flash | undefined; status?: number }, content: Html): void {
   const session = sessionOf(response);

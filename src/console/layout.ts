@@ -10,6 +10,8 @@ import { CSRF_FIELD } from './security.js';
 
 export const CONSOLE_BASE = '/console';
 export const STYLESHEET_PATH = `${CONSOLE_BASE}/assets/console.css`;
+/** Named by every page, so browsers do not ask for /favicon.ico (the REST API's 404). */
+export const ICON_PATH = `${CONSOLE_BASE}/assets/icon.svg`;
 
 export type NavItem = 'clusters' | 'tokens' | 'users' | 'manage-clusters' | 'providers';
 
@@ -68,6 +70,7 @@ export function renderPage(frame: PageFrame, content: Html): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${frame.title} · kubegate</title>
 <link rel="stylesheet" href="${STYLESHEET_PATH}">
+<link rel="icon" href="${ICON_PATH}" type="image/svg+xml">
 </head>
 <body>
 <a class="skip" href="#main">Skip to content</a>

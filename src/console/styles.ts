@@ -1,12 +1,12 @@
 /**
  * The console's one stylesheet, served as `/console/assets/console.css` (the policy allows
- * `style-src 'self'` and nothing inline). Kept in a module so the build carries it without a
+ * `style-src 'self'` and nothing inline), and its icon, `/console/assets/icon.svg`. Kept in a module so the build carries it without a
  * copy step. System fonts only: the console fetches nothing from elsewhere.
  */
 export const CONSOLE_CSS = `
 :root { --fg: #1d2433; --muted: #5b6478; --bg: #f5f6f8; --card: #fff; --line: #d9dde5; --accent: #1f5fbf; --accent-fg: #fff; --danger: #b3261e; --ok: #1e7a3b; --warn: #8a5a00; }
 * { box-sizing: border-box; }
-body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: var(--fg); background: var(--bg); }
+body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: var(--fg); background: var(--bg); overflow-wrap: anywhere; }
 a { color: var(--accent); }
 a:focus-visible, button:focus-visible, input:focus-visible, select:focus-visible, textarea:focus-visible { outline: 3px solid #f0b400; outline-offset: 2px; }
 .skip { position: absolute; left: -999px; } .skip:focus { left: 8px; top: 8px; background: var(--card); padding: 4px 8px; }
@@ -20,9 +20,10 @@ header.top .who form { margin: 0; }
 main { max-width: 1100px; margin: 24px auto; padding: 0 24px; }
 h1 { font-size: 24px; margin: 0 0 16px; }
 h2 { font-size: 18px; margin: 0 0 12px; }
-section.card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 18px 20px; margin-bottom: 20px; }
+section.card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 18px 20px; margin-bottom: 20px; overflow-x: auto; }
 table { width: 100%; border-collapse: collapse; }
-th, td { text-align: left; padding: 8px 10px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th, td { text-align: left; padding: 8px 10px; border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: normal; }
+td.text { overflow-wrap: anywhere; min-width: 8em; }
 th { font-size: 13px; color: var(--muted); font-weight: 600; }
 td.actions { white-space: nowrap; }
 td.actions form { display: inline; }
@@ -53,3 +54,6 @@ header.top button { background: transparent; border-color: #6d7da3; color: #fff;
 .login .providers { display: grid; gap: 8px; margin-top: 12px; }
 .empty { color: var(--muted); font-style: italic; }
 `;
+
+/** The brand's colours and initial; no script, no external reference. */
+export const CONSOLE_ICON = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#16213a"/><path d="M10 7v18M10 17l9-9M13 14l8 11" stroke="#fff" stroke-width="3.5" fill="none" stroke-linecap="round"/></svg>`;

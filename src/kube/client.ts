@@ -117,10 +117,17 @@ const SAFE_REASON = /^[A-Za-z]{1,64}$/;
 export class KubeApiError extends KubegateError {
   readonly kubeStatus: KubeApiFailure;
   constructor(failure: KubeApiFailure, what: string, cause?: unknown) {
-    const detail = failure.code === 0 ? 'no answer' : `HTTP ${failure.code}${failure.reason === undefined ? '' : ` ${failure.reason}`}`;
+    const detail = failure.code === 0 ? noAnswer(cause) : `HTTP ${failure.code}${failure.reason === undefined ? '' : ` ${failure.reason}`}`;
     super('KUBE_API_FAILED', `${what}: ${detail}`, { cause });
     this.kubeStatus = failure;
   }
+}
+
+/** Why a request got no answer: a timeout, or the system error code (`ECONNREFUSED`, a TLS code), never the error's text. */
+function noAnswer(cause: unknown): string {
+  const { name, code } = (cause ?? {}) as { name?: unknown; code?: unknown };
+  if (name === 'AbortError' || name === 'TimeoutError') return 'no answer in time';
+  return typeof code === 'string' && /^[A-Z][A-Z0-9_]{1,63}$/.test(code) ? `no answer (${code})` : 'no answer';
 }
 
 /** The HTTP status of a KubeApiError (0 without an answer), or undefined for anything else. */
@@ -182,7 +189,7 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
         agent: endpoint.agent,
         ...(signal === undefined ? {} : { signal }),
       });
-      request.on('error', (error) => reject(new KubeApiError({ code: 0, reason: undefined }, `${method} failed`, error)));
+      request.on('error', (error) => reject(new KubeApiError({ code: 0, reason: undefined }, `${method} ${path.split('?')[0]} failed`, error)));
       request.once('response', resolve);
       request.end(payload);
     });

@@ -7,6 +7,8 @@
  */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -149,6 +151,39 @@ describe('web console in Chromium', () => {
     await screenshot('06-providers');
   });
 
+  test('removing a cluster that cannot be reached says it is still being removed, and Forget removes it at once', async () => {
+    const closed = createServer();
+    await new Promise<void>((done) => closed.listen(0, '127.0.0.1', done));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise<void>((done) => closed.close(() => done()));
+
+    await page.getByRole('link', { name: 'Clusters', exact: true }).click();
+    const direct = page.getByRole('region', { name: 'Register a directly reachable cluster' });
+    await direct.getByLabel('Cluster ID').fill('gone');
+    await direct.getByLabel('API server URL').fill(`https://127.0.0.1:${port}`);
+    await direct.getByLabel('Service account token').fill('token-of-a-cluster-that-is-gone');
+    await page.getByRole('button', { name: 'Register cluster' }).click();
+    await page.getByText('The cluster was registered').waitFor();
+
+    await page.getByRole('button', { name: 'Remove cluster gone' }).click();
+    await page.getByText('The cluster is being removed').waitFor();
+    const row = page.locator('tr', { hasText: `127.0.0.1:${port}` });
+    assert.ok(await row.getByText('being removed', { exact: true }).isVisible(), 'listed as being removed');
+    const adminToken = await api.login('admin', ADMIN_PASSWORD);
+    assert.equal((await api.request('GET', '/v1/clusters/gone', { token: adminToken })).json.state, 'deleting');
+    await screenshot('04c-cluster-being-removed');
+    await page.getByRole('link', { name: 'My clusters' }).click();
+    const card = page.getByRole('region', { name: 'gone' });
+    assert.ok(await card.getByText('being removed', { exact: true }).isVisible(), 'My clusters says so too');
+    assert.equal(await card.getByRole('button', { name: 'Download kubeconfig' }).count(), 0, 'no kubeconfig offered for a cluster that is going');
+    await page.getByRole('link', { name: 'Clusters', exact: true }).click();
+
+    await row.getByRole('button', { name: 'Forget cluster gone without cleaning it' }).click();
+    await page.getByText('The cluster was removed').waitFor();
+    assert.equal(await page.locator('tr', { hasText: `127.0.0.1:${port}` }).count(), 0);
+    assert.equal((await api.request('GET', '/v1/clusters/gone', { token: adminToken })).status, 404);
+  });
+
   test("the admin changes a user's e-mail address, is told when another user holds one, and removes it", async () => {
     const adminToken = await api.login('admin', ADMIN_PASSWORD);
     const emailOf = async (username: string): Promise<string | null | undefined> =>
@@ -224,6 +259,16 @@ describe('web console in Chromium', () => {
     const exec = parse(await readFile(await execDownload.path(), 'utf8'));
     assert.equal(exec.users[0].user.exec.command, 'kubegate');
     assert.equal(exec.users[0].user.token, undefined, 'no token in an exec-plugin kubeconfig');
+  });
+
+  test("the admin pages answer a user who is not an admin with 403, never with the admins' forms", async () => {
+    for (const path of ['/console/admin/users', '/console/admin/clusters', '/console/admin/providers']) {
+      const answer = await page.goto(`${proxy.url}${path}`);
+      assert.equal(answer!.status(), 403, path);
+      assert.equal(await page.getByRole('alert').textContent(), 'FORBIDDEN: this needs the global role admin', `${path} says why`);
+      assert.equal(await page.locator('form[action^="/console/admin/"]').count(), 0, `${path} shows no admin form`);
+    }
+    await page.goto(`${proxy.url}/console/`);
   });
 
   test('the user creates a token, sees its secret once, and revokes it', async () => {

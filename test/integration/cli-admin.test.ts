@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -116,6 +118,25 @@ describe('kubegate admin CLI against a real proxy', () => {
     assert.match(added.stdout, /^stale\s/m, 'registered all the same');
     assert.equal(added.stderr, "Warning: cluster stale is registered, but its credential check failed: the API server refused the proxy's credential (HTTP 401)\n");
     await ok(admin(), ['cluster', 'rm', 'stale']);
+  });
+
+  test('cluster rm of a cluster that cannot be reached says it is still being removed, list shows deleting, and rm --force forgets it', async () => {
+    const closed = createServer();
+    await new Promise<void>((done) => closed.listen(0, '127.0.0.1', done));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise<void>((done) => closed.close(() => done()));
+    const kubeconfig = join(dir, 'gone.kubeconfig');
+    await writeFile(kubeconfig, stringify(buildKubeconfig({ server: `https://127.0.0.1:${port}`, caPem: fake.caPem, token: 'token-of-a-cluster-that-is-gone' })), { mode: 0o600 });
+    await ok(admin(), ['cluster', 'add', 'gone', '--kubeconfig', kubeconfig]);
+
+    const removing = await ok(admin(), ['cluster', 'rm', 'gone']);
+    // The sync's error names the request and why it got no answer, never just 'no answer'.
+    assert.match(removing.stderr, /^Cluster gone is being removed: .*\(not yet: KUBE_API_FAILED: GET \/api\/\S+ failed: no answer \(ECONNREFUSED\)\).*`kubegate cluster rm gone --force` forgets it at once\.\n$/s);
+    assert.match((await ok(admin(), ['cluster', 'list'])).stdout, /^gone\s+\S+\s+\S+\s+deleting\s/m);
+
+    const forgotten = await ok(admin(), ['cluster', 'rm', 'gone', '--force']);
+    assert.equal(forgotten.stderr, 'Cluster gone removed.\n');
+    assert.equal((await kubegate(admin(), ['cluster', 'get', 'gone'])).code, 5);
   });
 
   test('cluster add refuses a kubeconfig whose user needs an exec plugin, with exit code 2 and the field', async () => {

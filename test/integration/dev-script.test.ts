@@ -7,12 +7,14 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { createApiClient } from '../support/api-client.js';
+import { eventually } from '../support/eventually.js';
 
 const repositoryRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -61,6 +63,13 @@ test('npm run dev starts the proxy with a sample cluster and prints commands tha
     assert.match(stdout, /^NAME\s+READY\s+STATUS/m);
     assert.match(stdout, /^web-0\s/m);
     assert.match(stdout, /^web-1\s/m);
+
+    // The sample cluster is a whole one: the sync's first pass (at start) writes its role binding without an error.
+    const api = createApiClient(/^P=(.+)$/m.exec(commands)![1]!, readFileSync(join(dataDir, 'ca.pem'), 'utf8'));
+    const admin = await api.login('admin', /Admin: admin \/ (\S+)/.exec(output)![1]!);
+    let sync: { ok: boolean; lastAttemptAt: string | null; error?: string } | undefined;
+    await eventually(async () => (sync = (await api.request('GET', '/v1/clusters/dev', { token: admin })).json.sync)?.lastAttemptAt != null, 10_000, 'the first sync of dev');
+    assert.equal(sync?.ok, true, sync?.error);
     script.kill('SIGTERM');
     const [code] = await once(script, 'exit');
     assert.equal(code, 0, errors);

@@ -91,6 +91,19 @@ describe('startServer', () => {
     );
   });
 
+  it('names the setting first when the port is taken, so a second proxy says which listener to move (metrics.listen)', async () => {
+    const first = await start({ handler: (_request, response) => response.end() });
+    const listen = `127.0.0.1:${first.address().port}`;
+    await assert.rejects(startMetricsServer({ listen, registry: new Registry(), logger }), {
+      code: 'LISTEN_FAILED',
+      message: `metrics.listen: cannot listen on ${listen} (EADDRINUSE)`,
+    });
+    await assert.rejects(startServer({ listen, setting: 'healthListen', logger, handler: (_request, response) => response.end() }), {
+      code: 'LISTEN_FAILED',
+      message: `healthListen: cannot listen on ${listen} (EADDRINUSE)`,
+    });
+  });
+
   it('answers 500 INTERNAL when a handler throws or rejects, without the error text', async () => {
     const server = await start({
       handler: async (request) => {

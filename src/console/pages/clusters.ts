@@ -20,6 +20,12 @@ import type { Html } from '../html.js';
 import { CONSOLE_BASE, csrfField } from '../layout.js';
 import { requireSession } from '../session.js';
 
+/** The status probe's verdict, unless the cluster is being removed (then why it still is). */
+export function stateBadge(cluster: ClusterDetail): Html {
+  if (cluster.state === 'deleting') return html`<span class="badge warn" title="${cluster.sync?.error ?? ''}">being removed</span>`;
+  return statusBadge(cluster.status);
+}
+
 export function statusBadge(status: ClusterDetail['status']): Html {
   if (status.checkedAt === null) return html`<span class="badge warn">not checked yet</span>`;
   if (!status.reachable) return html`<span class="badge bad" title="${status.error ?? ''}">unreachable</span>`;
@@ -50,10 +56,10 @@ function clusterCard(cluster: ClusterDetail, csrf: string, isAdmin: boolean): Ht
   return html`<section class="card" aria-labelledby="cluster-${cluster.id}">
 <h2 id="cluster-${cluster.id}">${cluster.displayName}${cluster.displayName === cluster.id ? undefined : html` <span class="muted mono">${cluster.id}</span>`}</h2>
 <table><thead><tr><th scope="col">State</th><th scope="col">Kubernetes version</th><th scope="col">Your role</th><th scope="col">Authorized endpoint</th>${canManage ? html`<th scope="col">Members</th>` : undefined}</tr></thead>
-<tbody><tr><td>${statusBadge(cluster.status)}</td><td>${cluster.status.version ?? html`<span class="muted">unknown</span>`}</td>
+<tbody><tr><td>${stateBadge(cluster)}</td><td>${cluster.status.version ?? html`<span class="muted">unknown</span>`}</td>
 <td>${cluster.role ?? html`<span class="muted">none (admin)</span>`}</td><td>${cluster.ace.enabled ? 'on' : 'off'}</td>
 ${canManage ? html`<td><a href="${CONSOLE_BASE}/clusters/${cluster.id}/members">Manage members</a></td>` : undefined}</tr></tbody></table>
-${kubeconfigForm(cluster, csrf)}
+${cluster.state === 'deleting' ? html`<p class="muted">It is being removed: no kubeconfig is issued for it any more.</p>` : kubeconfigForm(cluster, csrf)}
 </section>`;
 }
 

@@ -4,13 +4,17 @@
  *
  *   GET  /console/admin/clusters               GET /v1/clusters, then GET /v1/clusters/:id each
  *   POST /console/admin/clusters               {id, displayName, server, caPem, token, _csrf} → POST /v1/clusters
- *   POST /console/admin/clusters/:id/delete    {_csrf} → DELETE /v1/clusters/:id
+ *   POST /console/admin/clusters/:id/delete    {force?, _csrf} → DELETE /v1/clusters/:id[?force=true]
  *   POST /console/admin/clusters/agent         {id, displayName, _csrf} → POST /v1/clusters {mode: agent}
  *   POST /console/admin/clusters/:id/import    {_csrf} → GET /v1/clusters/:id/import (a fresh import command)
  *
  * The CA is pasted as PEM and base64-encoded here for the API's `caData`; the API checks
  * that it parses. The cluster token is a password field: it is sent to the API once and
  * never shown again (cluster views carry no credentials).
+ *
+ * Removal: a 202 (kubegate's objects are still being removed from the cluster) is said so,
+ * and the cluster is listed as being removed, with Forget (`?force=true`) in place of Remove:
+ * the way out for a cluster that no longer exists.
  *
  * Agent-mode clusters: the answer carries the import command, whose URL holds a one-time
  * registration token; it is shown once, on the page that answers the form (no redirect, no
@@ -19,20 +23,25 @@
 import { Router } from 'express';
 import type { AgentImport, ClusterDetail } from '../api-types.js';
 import type { ConsoleContext } from '../context.js';
-import { doneFlash, formField, paramOf, redirectAfterPost, sendPage, sessionOf, submitForm } from '../context.js';
+import { adminSessionOf, doneFlash, formField, paramOf, redirectAfterPost, sendPage, sessionOf, submitForm } from '../context.js';
 import type { ConsoleSession } from '../context.js';
 import { html } from '../html.js';
 import type { Html } from '../html.js';
 import { CONSOLE_BASE, csrfField } from '../layout.js';
 import type { Flash } from '../layout.js';
 import { requireSession } from '../session.js';
-import { clustersWithStatus, statusBadge } from './clusters.js';
+import { clustersWithStatus, stateBadge } from './clusters.js';
 
 const MANAGE_PATH = `${CONSOLE_BASE}/admin/clusters`;
-const DONE = { registered: 'The cluster was registered; you are its owner.', deleted: 'The cluster was removed, with its memberships and the tokens scoped to it.' } as const;
+const DONE = {
+  registered: 'The cluster was registered; you are its owner.',
+  deleted: 'The cluster was removed, with its memberships and the tokens scoped to it.',
+  deleting:
+    "The cluster is being removed: nobody can use it any more, and it goes with its memberships and tokens once kubegate's objects are removed from it. The sync retries until it reaches the cluster; for a cluster that no longer exists, Forget removes it at once.",
+} as const;
 
 function stateCell(cluster: ClusterDetail): Html {
-  if (cluster.mode !== 'agent') return statusBadge(cluster.status);
+  if (cluster.mode !== 'agent' || cluster.state === 'deleting') return stateBadge(cluster);
   return cluster.agent?.state === 'connected'
     ? html`<span class="badge ok">agent connected</span>`
     : html`<span class="badge warn">no agent connected</span>`;
@@ -54,11 +63,15 @@ interface TypedCluster {
 }
 
 function clusterRow(cluster: ClusterDetail, csrf: string): Html {
-  return html`<tr><td class="mono">${cluster.id}</td><td>${cluster.displayName}</td><td class="mono">${cluster.mode === 'agent' ? html`<span class="muted">through its agent</span>` : cluster.server}</td>
+  return html`<tr><td class="mono text">${cluster.id}</td><td class="text">${cluster.displayName}</td><td class="mono text">${cluster.mode === 'agent' ? html`<span class="muted">through its agent</span>` : cluster.server}</td>
 <td>${stateCell(cluster)}</td><td>${cluster.status.version ?? html`<span class="muted">unknown</span>`}</td>
 <td class="actions"><a href="${CONSOLE_BASE}/clusters/${cluster.id}/members">Members</a>
 ${cluster.mode === 'agent' ? html`<form method="post" action="${MANAGE_PATH}/${cluster.id}/import">${csrfField(csrf)}<button class="secondary" type="submit" aria-label="New import command for ${cluster.id}">Import command</button></form>` : undefined}
-<form method="post" action="${MANAGE_PATH}/${cluster.id}/delete">${csrfField(csrf)}<button class="danger" type="submit" aria-label="Remove cluster ${cluster.id}">Remove</button></form></td></tr>`;
+${
+  cluster.state === 'deleting'
+    ? html`<form method="post" action="${MANAGE_PATH}/${cluster.id}/delete">${csrfField(csrf)}<input type="hidden" name="force" value="yes"><button class="danger" type="submit" aria-label="Forget cluster ${cluster.id} without cleaning it" title="${cluster.sync?.error ?? ''}">Forget</button></form>`
+    : html`<form method="post" action="${MANAGE_PATH}/${cluster.id}/delete">${csrfField(csrf)}<button class="danger" type="submit" aria-label="Remove cluster ${cluster.id}">Remove</button></form>`
+}</td></tr>`;
 }
 
 export function manageClusterRoutes(ctx: ConsoleContext): Router {
@@ -98,7 +111,7 @@ ${csrfField(current.csrf)}
   }
 
   router.get('/admin/clusters', session, async (request, response) => {
-    sendPage(response, { title: 'Clusters', current: 'manage-clusters', flash: doneFlash(request, DONE) }, await page(sessionOf(response)));
+    sendPage(response, { title: 'Clusters', current: 'manage-clusters', flash: doneFlash(request, DONE) }, await page(adminSessionOf(response)));
   });
 
   router.post('/admin/clusters', session, async (request, response) => {
@@ -156,8 +169,9 @@ ${csrfField(current.csrf)}
     const current = sessionOf(response);
     await submitForm(
       async () => {
-        await ctx.api.call('DELETE', `/v1/clusters/${encodeURIComponent(paramOf(request, 'id'))}`, { token: current.token });
-        redirectAfterPost(response, `${MANAGE_PATH}?done=deleted`);
+        const force = formField(request, 'force', { optional: true }) === 'yes';
+        const answer = await ctx.api.call('DELETE', `/v1/clusters/${encodeURIComponent(paramOf(request, 'id'))}${force ? '?force=true' : ''}`, { token: current.token });
+        redirectAfterPost(response, `${MANAGE_PATH}?done=${answer.status === 202 ? 'deleting' : 'deleted'}`);
       },
       async (flash: Flash, status: number) => sendPage(response, { title: 'Clusters', current: 'manage-clusters', flash, status }, await page(current)),
     );

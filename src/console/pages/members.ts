@@ -47,7 +47,7 @@ export function memberRoutes(ctx: ConsoleContext): Router {
     const usernames = new Map((await usersIfAdmin(current)).map((user) => [user.id, user.username]));
     const path = membersPath(cluster.id);
     const row = (member: Member): Html => html`<tr><td>${member.kind}</td>
-<td>${member.kind === 'User' && usernames.has(member.name) ? html`${usernames.get(member.name)} <span class="muted mono">${member.name}</span>` : html`<span class="mono">${member.name}</span>`}</td>
+<td class="text">${member.kind === 'User' && usernames.has(member.name) ? html`${usernames.get(member.name)} <span class="muted mono">${member.name}</span>` : html`<span class="mono">${member.name}</span>`}</td>
 <td>${member.role}</td>
 <td class="actions"><form method="post" action="${path}/remove">${csrfField(current.csrf)}<input type="hidden" name="kind" value="${member.kind}"><input type="hidden" name="name" value="${member.name}">
 <button class="danger" type="submit" aria-label="Remove ${member.kind} ${usernames.get(member.name) ?? member.name}">Remove</button></form></td></tr>`;

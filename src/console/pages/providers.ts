@@ -8,11 +8,10 @@
  * (src/providers/health.ts): the page shows what the proxy last saw, it never checks.
  */
 import { Router } from 'express';
-import { KubegateError } from '../../errors.js';
 import { itemsOf } from '../api-client.js';
 import type { ProviderSummary } from '../api-types.js';
 import type { ConsoleContext } from '../context.js';
-import { sendPage, sessionOf } from '../context.js';
+import { adminSessionOf, sendPage } from '../context.js';
 import { html } from '../html.js';
 import type { Html } from '../html.js';
 import { when } from './tokens.js';
@@ -30,9 +29,7 @@ export function providerRoutes(ctx: ConsoleContext): Router {
   const router = Router();
 
   router.get('/admin/providers', requireSession(ctx), async (_request, response) => {
-    const current = sessionOf(response);
-    // The list is public, its health is for admins: the page is an admin's overview, like the other admin pages.
-    if (current.me.globalRole !== 'admin') throw new KubegateError('FORBIDDEN', 'this needs the global role admin');
+    const current = adminSessionOf(response);
     const providers = itemsOf<ProviderSummary>(await ctx.api.call('GET', '/v1/providers', { token: current.token }));
     const content = html`<h1>Identity providers</h1>
 <section class="card"><table><thead><tr><th scope="col">Name</th><th scope="col">Type</th><th scope="col">Login</th><th scope="col">Health</th><th scope="col">Checked</th><th scope="col">Problem</th><th scope="col">Group prefix</th></tr></thead>
@@ -40,7 +37,7 @@ export function providerRoutes(ctx: ConsoleContext): Router {
       (provider) => html`<tr><td>${provider.name}</td><td>${TYPE_NAMES[provider.type] ?? provider.type}</td>
 <td>${provider.login === 'password' ? 'username and password' : "at the provider's site (browser)"}</td>
 <td>${healthBadge(provider)}</td><td>${when(provider.health?.checkedAt ?? null, 'not yet')}</td>
-<td>${provider.health?.message ?? html`<span class="muted">none</span>`}</td><td class="mono">${provider.name}:</td></tr>`,
+<td class="text">${provider.health?.message ?? html`<span class="muted">none</span>`}</td><td class="mono">${provider.name}:</td></tr>`,
     )}</tbody></table>
 <p class="muted">Every enabled provider is checked in the background (LDAP and Active Directory: a bind as the service account; OpenID Connect: discovery and its key set; GitHub: its API; local users: always healthy), every <code>providerHealth.interval</code>. Providers are configured in the proxy's configuration file (README, "Logging in"); a disabled or removed provider is not listed and its tokens were revoked at start-up.</p></section>`;
     sendPage(response, { title: 'Providers', current: 'providers' }, content);

@@ -32,7 +32,7 @@ export function when(iso: string | null, never = 'never'): Html {
 function tokenRow(token: TokenSummary, session: ConsoleSession): Html {
   const current = token.name === session.me.tokenName;
   return html`<tr><td class="mono">${token.name}${current ? html` <span class="badge">this session</span>` : undefined}</td>
-<td>${token.kind}</td><td>${token.description}</td><td>${token.cluster ?? html`<span class="muted">all</span>`}</td>
+<td>${token.kind}</td><td class="text">${token.description}</td><td>${token.cluster ?? html`<span class="muted">all</span>`}</td>
 <td>${when(token.expiresAt)}</td><td>${when(token.lastUsedAt)}</td>
 <td class="actions"><form method="post" action="${TOKENS_PATH}/${token.name}/revoke">${csrfField(session.csrf)}<button class="danger" type="submit" aria-label="Revoke ${token.name}">Revoke</button></form></td></tr>`;
 }

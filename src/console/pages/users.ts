@@ -42,7 +42,7 @@ interface TypedEmail {
 function userRow(user: UserSummary, csrf: string, typed: TypedEmail | undefined): Html {
   const email = typed?.userId === user.id ? typed.email : (user.email ?? '');
   const action = user.enabled ? 'disable' : 'enable';
-  return html`<tr><td>${user.username}</td><td>${user.displayName}</td>
+  return html`<tr><td class="text">${user.username}</td><td class="text">${user.displayName}</td>
 <td><form class="inline" method="post" action="${USERS_PATH}/${user.id}/email">${csrfField(csrf)}<input name="email" type="email" maxlength="254" autocomplete="off" aria-label="E-mail of ${user.username}" value="${email}"><button class="secondary" type="submit" aria-label="Save the e-mail of ${user.username}">Save</button></form></td>
 <td class="mono">${user.id}</td><td>${user.globalRole}</td>
 <td>${user.enabled ? html`<span class="badge ok">enabled</span>` : html`<span class="badge bad">disabled</span>`}</td>

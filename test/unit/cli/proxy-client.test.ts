@@ -1,6 +1,7 @@
 /**
  * The CLI's client of the REST API names itself: the proxy's audit trail records the user
  * agent of every administrative action and login, and a CLI call showed `userAgent: null`.
+ * It takes the proxy's address, never a cluster's URL from a kubeconfig.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -8,6 +9,7 @@ import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { createProxyClient } from '../../../src/cli/proxy-client.js';
+import { KubegateError } from '../../../src/errors.js';
 import { createCertificateAuthority, issueServingCertificate } from '../../../src/pki/certificates.js';
 import { KUBEGATE_VERSION } from '../../../src/version.js';
 
@@ -29,4 +31,19 @@ test('every request of the CLI carries User-Agent kubegate/<version>', async () 
   } finally {
     server.close();
   }
+});
+
+test("a kubeconfig's cluster URL given as the proxy's address is refused, naming the address to use", () => {
+  for (const [server, use] of [
+    ['https://localhost:8443/k8s/clusters/dev', 'https://localhost:8443'],
+    ['https://kubegate.example.com/kubegate/k8s/clusters/dev/', 'https://kubegate.example.com/kubegate'],
+  ] as const) {
+    assert.throws(
+      () => createProxyClient(server, undefined),
+      (error: unknown) =>
+        error instanceof KubegateError && error.code === 'BAD_REQUEST' && error.message === `--server is the proxy's address, not a cluster's URL: use ${use}`,
+      server,
+    );
+  }
+  assert.equal(createProxyClient('https://kubegate.example.com/kubegate/', undefined).server, 'https://kubegate.example.com/kubegate', 'a path prefix of the proxy is kept');
 });

@@ -260,7 +260,7 @@ describe('web console', () => {
   it('answers admin pages with the API refusal for a user who is not an admin', async () => {
     await h.addUser('alice-plain');
     const session = await logIn('alice-plain');
-    for (const path of ['/console/admin/users', '/console/admin/providers']) {
+    for (const path of ['/console/admin/users', '/console/admin/clusters', '/console/admin/providers']) {
       const answer = await pageOf(session, path);
       assert.equal(answer.status, 403, path);
       assert.match(answer.text, /FORBIDDEN/);
