@@ -32,7 +32,8 @@
  * Anything else is answered 404 and counted as a protocol error by the agent.
  */
 import * as z from 'zod';
-import { KubegateError } from '../errors.js';
+import { KubegateError, isKubegateError } from '../errors.js';
+import { PingTimeoutError } from './liveness.js';
 
 /** The `Upgrade` token of an agent's tunnel request. */
 export const TUNNEL_UPGRADE = 'kubegate-tunnel/1';
@@ -120,4 +121,18 @@ export function asProtocolError(error: Error): Error {
   const code = (error as { code?: unknown }).code;
   if (code !== 'ERR_HTTP2_ERROR' && code !== 'ERR_HTTP2_SESSION_ERROR') return error;
   return new KubegateError('TUNNEL_PROTOCOL_ERROR', 'the tunnel peer broke the HTTP/2 protocol', { cause: error });
+}
+
+/**
+ * How a session ended on its own, as both ends count it: the peer's protocol error (see
+ * asProtocolError), a PING left unanswered, the peer's GOAWAY without an error (it is
+ * stopping or closing the tunnel on purpose), or else the connection ending or failing
+ * under it (a killed process, a network cut, a reset) — in that order when several apply.
+ */
+export type SessionEnd = 'protocol_error' | 'ping_timeout' | 'peer_closed' | 'connection_lost';
+
+export function sessionEnd(failure: Error | undefined, peerSentGoaway: boolean): SessionEnd {
+  if (isKubegateError(failure, 'TUNNEL_PROTOCOL_ERROR')) return 'protocol_error';
+  if (failure instanceof PingTimeoutError) return 'ping_timeout';
+  return peerSentGoaway ? 'peer_closed' : 'connection_lost';
 }
