@@ -10,7 +10,9 @@
  * the agent reconnects, which is always safe. `dial()` is synchronous: it opens a stream at
  * once and the caller may write to it immediately (TLS's ClientHello leaves with the stream's
  * first frames); a stream the agent answers with anything but 200 is destroyed with
- * UPSTREAM_UNREACHABLE, which the forwarder turns into a Status.
+ * UPSTREAM_UNREACHABLE, which the forwarder turns into a Status. `closed` tells why an
+ * established tunnel ended (TunnelEnd): what the proxy asked for with `close(reason)` first,
+ * else what the session saw (wire.ts `sessionEnd`), for `kubegate_tunnel_closes_total`.
  */
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';

@@ -1,7 +1,8 @@
 /**
  * A real `kubegate proxy` (startProxy, in this process) set up for agent-mode tests: loopback
- * on port 0, SQLite and a generated CA under `dir`, the audit trail in `<dir>/audit.log`, a fixed
- * agent image, and an API client that trusts its CA.
+ * on port 0, SQLite and a generated CA under `dir`, the audit trail in `<dir>/audit.log`, a
+ * fixed agent image, metrics off unless `metricsListen` names a listener, and an API client
+ * that trusts its CA.
  */
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
@@ -14,9 +15,9 @@ import { createApiClient, type ApiClient } from './api-client.js';
 
 export const AGENT_TEST_IMAGE = 'registry.example/kubegate:test';
 
-export async function startProxyForAgents(dir: string, bootstrapPassword: string): Promise<{ proxy: RunningProxy; caPem: string; api: ApiClient }> {
+export async function startProxyForAgents(dir: string, bootstrapPassword: string, metricsListen = 'none'): Promise<{ proxy: RunningProxy; caPem: string; api: ApiClient }> {
   const configFile = join(dir, 'kubegate.yaml');
-  await writeFile(configFile, ['listen: 127.0.0.1:0', `dataDir: ${join(dir, 'data')}`, 'tls:', '  sans: ["127.0.0.1", "localhost"]', 'audit:', '  enabled: true', `  file: ${join(dir, 'audit.log')}`, 'metrics:', '  listen: none', 'agents:', `  image: ${AGENT_TEST_IMAGE}`].join('\n'));
+  await writeFile(configFile, ['listen: 127.0.0.1:0', `dataDir: ${join(dir, 'data')}`, 'tls:', '  sans: ["127.0.0.1", "localhost"]', 'audit:', '  enabled: true', `  file: ${join(dir, 'audit.log')}`, 'metrics:', `  listen: ${metricsListen}`, 'agents:', `  image: ${AGENT_TEST_IMAGE}`].join('\n'));
   const config = loadProxyConfig({ file: configFile, env: { KUBEGATE_BOOTSTRAP_PASSWORD: bootstrapPassword } });
   const proxy = await startProxy(config, { logger: createLogger({ level: 'silent', name: 'proxy' }) });
   const caPem = proxy.caPem;
