@@ -19,6 +19,7 @@ import { KubegateError } from '../../src/errors.js';
 import { createCertificateAuthority, issueClientCertificate, issueServingCertificate } from '../../src/pki/certificates.js';
 import { createForwarder, type LongRunningTracker } from '../../src/proxy/forward.js';
 import { createUpstreamPool, type UpstreamPool } from '../../src/clusters/upstreams.js';
+import type { Pool } from 'undici';
 import type { Cluster, ClusterCredentials } from '../../src/store/store.js';
 import { startFakeKubeApiServer, type FakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import {
@@ -1158,5 +1159,38 @@ describe('against the fake kube-apiserver', () => {
     await eventually(() => apiserver.openWatches === 1, 1000, 'the watch to open on the API server');
     req.destroy();
     await eventually(() => apiserver.openWatches === 0, 1000, 'the watch to close on the API server');
+  });
+
+  it('a burst of 200 dropped watches: every one torn down on the API server, and no connection dialled for them', async () => {
+    clusters.set('kube', cluster('kube', apiserver.url, { caPem: apiserver.caPem }));
+    const upstream = pool.get(clusters.get('kube') as Cluster).dispatcher as Pool;
+    const watches = await Promise.all(
+      Array.from({ length: 200 }, async () => {
+        const req = http.request({
+          host: '127.0.0.1',
+          port: proxy.port,
+          agent: false,
+          path: '/k8s/clusters/kube/api/v1/namespaces/default/pods?watch=true',
+          headers: ['Host', 'proxy', 'Authorization', ALICE, 'Accept', 'application/json'],
+        });
+        req.on('error', () => {});
+        req.end();
+        const [res] = (await once(req, 'response')) as [http.IncomingMessage];
+        res.on('error', () => {});
+        assert.equal(res.statusCode, 200);
+        return req;
+      }),
+    );
+    await eventually(() => apiserver.openWatches === 200, 10_000, 'the 200 watches to open on the API server');
+    const dialled = pool.stats().get('kube')?.opened;
+    const accepted = apiserver.connectionCount();
+    for (const req of watches) req.destroy();
+    await eventually(() => apiserver.openWatches === 0, 10_000, 'every watch to close on the API server');
+    // An aborted request that made undici dial would wait as pending until that connection is up.
+    await eventually(() => upstream.stats.pending === 0 && upstream.stats.running === 0, 10_000, 'the pool to settle');
+    assert.equal(pool.stats().get('kube')?.opened, dialled, 'no connection dialled for a dropped watch');
+    assert.equal(apiserver.connectionCount(), accepted);
+    const after = await send(proxy.port, { path: '/k8s/clusters/kube/api/v1/namespaces/default/pods', headers: ['Authorization', ALICE, 'Accept', 'application/json'] });
+    assert.equal(after.status, 200, 'the pool still serves');
   });
 });
