@@ -14,6 +14,12 @@
  * cannot starve the rest, PING for liveness, RST_STREAM for teardown, and a frame parser
  * that refuses garbage and oversized frames.
  *
+ * An oversized frame or garbage after the first frames from a credentialed peer is cut only by
+ * the PING timeout: nghttp2 queues its GOAWAY, stops reading and tells Node nothing — tried
+ * (Node 20): no session or socket event, `session.state` unchanged until a write, and a
+ * PING sent then flushes the GOAWAY but is itself only queued, which only time tells apart
+ * from a slow peer.
+ *
  * Sizes, measured (BENCHMARKS.md, 2026-12-05 midday): Node's HTTP/2 sends DATA frames of at
  * most 16 KiB whatever SETTINGS_MAX_FRAME_SIZE the peer announces, so the default frame size
  * is kept. A 1 MiB or a 128 KiB stream window, and an agent that let 256 KiB wait per stream
