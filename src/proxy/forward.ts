@@ -477,7 +477,11 @@ export function createForwarder(deps: ForwarderDeps, options: ForwarderOptions =
 
   function forwardRequest(ex: Exchange, req: IncomingMessage, res: ServerResponse, admission: Admitted): void {
     const longRunning = admission.target.longRunning;
-    if (longRunning) registerStream(ex, admission.token);
+    if (longRunning) {
+      registerStream(ex, admission.token);
+      // The slow-request log is for requests that should be short: a watch lasts as long as it is held.
+      ex.marks = undefined;
+    }
     const { upstream, target } = admission;
     const method = req.method as Dispatcher.HttpMethod;
     const options: Dispatcher.DispatchOptions = {
