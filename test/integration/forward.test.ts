@@ -1030,6 +1030,24 @@ describe('the slow-request log (log.slowRequestMs)', () => {
     }
   });
 
+  it('never logs a long-running request, however long it ran', async () => {
+    upstreamA.onRequest = (req, res) => {
+      req.resume();
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      setTimeout(() => res.end('{"type":"ADDED"}\n'), HELD_MS);
+    };
+    const slow = await startProxy({ authenticator, getCluster: (id) => clusters.get(id), authorize, upstreams: pool, allowedOrigins: [] }, { slowRequestMs: 1 });
+    try {
+      const watch = await send(slow.port, { path: '/k8s/clusters/a/api/v1/pods?watch=true', headers: ['Authorization', ALICE] });
+      assert.equal(watch.status, 200);
+      await eventually(() => slow.audit.length === 1, 5000, "the watch's audit record");
+      assert.ok((slow.audit[0]?.durationMs ?? 0) >= 1 && slow.audit[0]?.longRunning === true, JSON.stringify(slow.audit[0]));
+      assert.deepEqual(slowLines(slow.warnings), []);
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('refuses a threshold that is not a positive number', () => {
     assert.throws(() => createForwarder({ authenticator, getCluster: () => undefined, authorize, upstreams: pool, allowedOrigins: [], audit: () => {}, logger: { warn: () => {}, debug: () => {} } }, { slowRequestMs: 0 }), /slowRequestMs must be a positive number/);
   });
@@ -1142,8 +1160,8 @@ describe('against the fake kube-apiserver', () => {
     assert.deepEqual(user?.extra['kubegate.io/provider'], ['local']);
   });
 
-  it('tears a dropped watch down on the API server within a second', async () => {
-    clusters.set('kube', cluster('kube', apiserver.url, { caPem: apiserver.caPem }));
+  /** Alice's watch of pods in `kube`, on a connection of its own, once its answer's head arrived. */
+  async function watchPods(): Promise<http.ClientRequest> {
     const req = http.request({
       host: '127.0.0.1',
       port: proxy.port,
@@ -1156,6 +1174,12 @@ describe('against the fake kube-apiserver', () => {
     const [res] = (await once(req, 'response')) as [http.IncomingMessage];
     res.on('error', () => {});
     assert.equal(res.statusCode, 200);
+    return req;
+  }
+
+  it('tears a dropped watch down on the API server within a second', async () => {
+    clusters.set('kube', cluster('kube', apiserver.url, { caPem: apiserver.caPem }));
+    const req = await watchPods();
     await eventually(() => apiserver.openWatches === 1, 1000, 'the watch to open on the API server');
     req.destroy();
     await eventually(() => apiserver.openWatches === 0, 1000, 'the watch to close on the API server');
@@ -1164,23 +1188,7 @@ describe('against the fake kube-apiserver', () => {
   it('a burst of 200 dropped watches: every one torn down on the API server, and no connection dialled for them', async () => {
     clusters.set('kube', cluster('kube', apiserver.url, { caPem: apiserver.caPem }));
     const upstream = pool.get(clusters.get('kube') as Cluster).dispatcher as Pool;
-    const watches = await Promise.all(
-      Array.from({ length: 200 }, async () => {
-        const req = http.request({
-          host: '127.0.0.1',
-          port: proxy.port,
-          agent: false,
-          path: '/k8s/clusters/kube/api/v1/namespaces/default/pods?watch=true',
-          headers: ['Host', 'proxy', 'Authorization', ALICE, 'Accept', 'application/json'],
-        });
-        req.on('error', () => {});
-        req.end();
-        const [res] = (await once(req, 'response')) as [http.IncomingMessage];
-        res.on('error', () => {});
-        assert.equal(res.statusCode, 200);
-        return req;
-      }),
-    );
+    const watches = await Promise.all(Array.from({ length: 200 }, watchPods));
     await eventually(() => apiserver.openWatches === 200, 10_000, 'the 200 watches to open on the API server');
     const dialled = pool.stats().get('kube')?.opened;
     const accepted = apiserver.connectionCount();
