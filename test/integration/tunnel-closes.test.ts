@@ -20,7 +20,7 @@ import { serveTunnel, type AgentTunnel } from '../../src/tunnel/agent-end.js';
 import { TUNNEL_UPGRADE, type AgentHello } from '../../src/tunnel/wire.js';
 import { startFakeKubeApiServer, type FakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import { spawnAgent, spawnRegisteredAgent, type AgentProcess } from '../support/agent-process.js';
-import { startProxyForAgents } from '../support/agent-proxy.js';
+import { registerAgentCredential, startProxyForAgents } from '../support/agent-proxy.js';
 import type { ApiClient } from '../support/api-client.js';
 import { eventually } from '../support/eventually.js';
 import { scrapeMetrics } from '../support/scrape-metrics.js';
@@ -133,16 +133,6 @@ describe('tunnels that end after their hello are counted by reason, at the proxy
     });
   }
 
-  /** Creates an agent-mode cluster and exchanges its registration token for an agent credential. */
-  async function register(clusterId: string): Promise<string> {
-    const created = await api.request('POST', '/v1/clusters', { token: adminToken, body: { id: clusterId, mode: 'agent' } });
-    assert.equal(created.status, 201, created.text);
-    const registration = new URL(created.json.import.url).pathname.replace(/^\/v1\/import\//, '').replace(/\.yaml$/, '');
-    const exchanged = await api.request('POST', '/v1/agent/register', { headers: { authorization: `Bearer ${registration}` }, body: { clusterId, agentId: 'hand-dialled' } });
-    assert.equal(exchanged.status, 201, exchanged.text);
-    return exchanged.json.credential;
-  }
-
   /** Dials the proxy's tunnel endpoint like an agent and serves the tunnel with the agent's own code. */
   async function handDialled(clusterId: string, credential: string, hello: () => AgentHello): Promise<AgentTunnel> {
     const req = https.request({
@@ -217,7 +207,7 @@ describe('tunnels that end after their hello are counted by reason, at the proxy
   });
 
   test('the same agent dialling again: replaced at the proxy; a hello changing the agent ID: protocol_error', async () => {
-    const credential = await register('replaced');
+    const credential = await registerAgentCredential(api, adminToken, 'replaced', 'hand-dialled');
     const first = await handDialled('replaced', credential, () => helloFor('same-agent'));
     await untilTunnels('replaced', 1);
     const again = await handDialled('replaced', credential, () => helloFor('same-agent'));

@@ -24,3 +24,13 @@ export async function startProxyForAgents(dir: string, bootstrapPassword: string
   assert.ok(caPem, 'the proxy generated its CA');
   return { proxy, caPem, api: createApiClient(proxy.url, caPem) };
 }
+
+/** Creates the agent-mode cluster `clusterId` as `adminToken` and exchanges its registration token for an agent credential. */
+export async function registerAgentCredential(api: ApiClient, adminToken: string, clusterId: string, agentId = 'test'): Promise<string> {
+  const created = await api.request('POST', '/v1/clusters', { token: adminToken, body: { id: clusterId, mode: 'agent' } });
+  assert.equal(created.status, 201, created.text);
+  const registration = new URL(created.json.import.url).pathname.replace(/^\/v1\/import\//, '').replace(/\.yaml$/, '');
+  const exchanged = await api.request('POST', '/v1/agent/register', { headers: { authorization: `Bearer ${registration}` }, body: { clusterId, agentId } });
+  assert.equal(exchanged.status, 201, exchanged.text);
+  return exchanged.json.credential;
+}
