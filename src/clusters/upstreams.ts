@@ -538,7 +538,7 @@ function forwardingPools(origin: string, connector: buildConnector.connector, se
     let closing = false;
     return (options, callback) => {
       if (closing) {
-        process.nextTick(callback, new KubegateError('UPSTREAM_UNREACHABLE', 'no connection is opened for a request aborted as its connection closed'), null);
+        process.nextTick(callback, NO_DIAL_FOR_ABORTED, null);
         return;
       }
       connector(options, (...args) => {
@@ -588,6 +588,9 @@ function forwardingPools(origin: string, connector: buildConnector.connector, se
     },
   };
 }
+
+/** The refusal of a dial for an aborted request (undici fails that request with it, a no-op): one serves all. */
+const NO_DIAL_FOR_ABORTED = new KubegateError('UPSTREAM_UNREACHABLE', 'no connection is opened for a request aborted as its connection closed');
 
 function ignoreError(): void {}
 
