@@ -524,7 +524,8 @@ function buildUpstream(cluster: Cluster, credentials: ClusterCredentials, settin
  * puts the aborted request back as pending and dials a new connection for it, only to drop
  * the request once connected (nodejs/undici#5845): a fresh TLS connection per dropped watch,
  * left idle in the pool. 8,000 watches dropped at once cost ~10 s of the proxy's CPU in
- * handshakes and kept the API server busy with as many (BENCHMARKS.md, "Held watches").
+ * handshakes and kept the API server busy with as many (BENCHMARKS.md, "dropping many
+ * watches at once").
  * With one request per connection, a connection's `close` leaves a request pending only
  * then; so each client's connector refuses a dial asked for while its own connection's
  * `close` listeners run, which fails the aborted request again (a no-op) and makes the

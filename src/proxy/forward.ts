@@ -299,7 +299,7 @@ const CANCELLED = new Error('the exchange was cancelled: its client left, or the
  * Aborts an undici exchange without stack traces. undici makes an error of its own to destroy
  * the connection with, and Node formats that error's stack as the socket is destroyed; a
  * cancellation has no caller worth a trace. With the shared reasons, this took the proxy's CPU
- * for 8,000 watches dropped at once from 4.2–4.9 s to 2.8–3.0 s (BENCHMARKS.md, "Dropping
+ * for 8,000 watches dropped at once from 4.2–4.9 s to 2.8–3.0 s (BENCHMARKS.md, "dropping
  * many watches at once"). Only errors made during this synchronous call go without one.
  */
 function abortQuietly(abort: (reason?: Error) => void): void {
