@@ -282,11 +282,21 @@ export interface TunnelMetrics {
   readonly connects: Counter<'cluster'>;
   /** Agent tunnel requests refused, `reason`: see TUNNEL_REFUSAL_REASONS. */
   readonly refused: Counter<'reason'>;
+  /** Tunnels that ended after their hello, by cluster and `reason`: see TUNNEL_CLOSE_REASONS. */
+  readonly closes: Counter<'cluster' | 'reason'>;
 }
 
 /** Why the proxy refused an agent's tunnel or registration: a bounded label set. */
 export const TUNNEL_REFUSAL_REASONS = ['malformed', 'credential', 'wrong_cluster', 'not_agent_cluster', 'unavailable', 'handshake'] as const;
 export type TunnelRefusalReason = (typeof TUNNEL_REFUSAL_REASONS)[number];
+
+/**
+ * Why an established tunnel ended, as the proxy counts it: the agent's GOAWAY (it stopped),
+ * the connection lost without one, PINGs unanswered, an HTTP/2 or hello protocol error, a
+ * newer tunnel of the same agent, a revoked credential or deleted cluster. A bounded label set.
+ */
+export const TUNNEL_CLOSE_REASONS = ['agent_closed', 'connection_lost', 'ping_timeout', 'protocol_error', 'replaced', 'revoked'] as const;
+export type TunnelCloseReason = (typeof TUNNEL_CLOSE_REASONS)[number];
 
 export interface TunnelMetricsSources {
   readonly stats?: () => {
@@ -330,6 +340,12 @@ export function createTunnelMetrics(registry: Registry, sources: TunnelMetricsSo
       labelNames: ['reason'] as const,
       registers,
     }),
+    closes: new Counter({
+      name: 'kubegate_tunnel_closes_total',
+      help: 'Agent tunnels that ended after their hello, by cluster and reason.',
+      labelNames: ['cluster', 'reason'] as const,
+      registers,
+    }),
   };
   for (const reason of TUNNEL_REFUSAL_REASONS) metrics.refused.inc({ reason }, 0);
   return metrics;
@@ -344,7 +360,13 @@ export interface AgentMetrics {
   readonly connects: Counter;
   /** Attempts that failed (proxy unreachable or refusing). */
   readonly connectFailures: Counter;
+  /** Tunnels that ended, by `reason`: see AGENT_TUNNEL_CLOSE_REASONS. */
+  readonly closes: Counter<'reason'>;
 }
+
+/** Why the agent's tunnel ended, as the agent counts it (its own stop is not counted). */
+export const AGENT_TUNNEL_CLOSE_REASONS = ['proxy_closed', 'connection_lost', 'ping_timeout', 'protocol_error'] as const;
+export type AgentTunnelCloseReason = (typeof AGENT_TUNNEL_CLOSE_REASONS)[number];
 
 export function createAgentMetrics(registry: Registry, sources: AgentMetricsSources = {}): AgentMetrics {
   collectDefaultMetrics({ register: registry });
@@ -357,12 +379,20 @@ export function createAgentMetrics(registry: Registry, sources: AgentMetricsSour
       this.set(sources.connected?.() === true ? 1 : 0);
     },
   });
-  return {
+  const metrics: AgentMetrics = {
     connects: new Counter({ name: 'kubegate_agent_connects_total', help: 'Tunnels the agent opened to the proxy.', registers }),
     connectFailures: new Counter({
       name: 'kubegate_agent_connect_failures_total',
       help: 'Attempts to open a tunnel that failed (proxy unreachable or refusing).',
       registers,
     }),
+    closes: new Counter({
+      name: 'kubegate_agent_tunnel_closes_total',
+      help: 'Tunnels to the proxy that ended, by reason.',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
   };
+  for (const reason of AGENT_TUNNEL_CLOSE_REASONS) metrics.closes.inc({ reason }, 0);
+  return metrics;
 }

@@ -206,9 +206,10 @@ export function startAgent(options: AgentOptions): RunningAgent {
     logger.info({ proxy: options.proxyUrl, cluster: options.clusterId, agent: options.agentId }, 'tunnel to the proxy is up');
     for (const waiter of connectedWaiters) waiter();
     connectedWaiters = [];
-    await current.closed;
+    const reason = await current.closed;
     tunnel = undefined;
-    if (!stopped) logger.warn({ proxy: options.proxyUrl }, 'tunnel to the proxy closed; dialling again');
+    if (reason !== 'stopped') options.metrics?.closes.inc({ reason });
+    if (!stopped) logger.warn({ proxy: options.proxyUrl, reason }, 'tunnel to the proxy closed; dialling again');
     return Date.now() - started;
   }
 

@@ -104,7 +104,7 @@ export function createTunnelHub(options: TunnelHubOptions = {}): TunnelHub {
   function attach(clusterId: string, session: TunnelSession, agentSecretName: string): void {
     const entries = byCluster.get(clusterId) ?? [];
     // The same agent reconnecting (its old connection half-dead) replaces its old tunnel.
-    for (const entry of entries) if (entry.session.hello.agentId === session.hello.agentId) entry.session.close();
+    for (const entry of entries) if (entry.session.hello.agentId === session.hello.agentId) entry.session.close('replaced');
     const entry: Entry = { session, agentSecretName };
     byCluster.set(clusterId, [...entries, entry]);
     session.onHello(() => announce(clusterId));
@@ -160,7 +160,7 @@ export function createTunnelHub(options: TunnelHubOptions = {}): TunnelHub {
         if (match.clusterId !== undefined && clusterId !== match.clusterId) continue;
         for (const entry of entries) {
           if (match.agentSecretName !== undefined && entry.agentSecretName !== match.agentSecretName) continue;
-          entry.session.close();
+          entry.session.close('revoked');
           ended++;
         }
       }
@@ -187,7 +187,7 @@ export function createTunnelHub(options: TunnelHubOptions = {}): TunnelHub {
       return { tunnels, streams, bytesIn, bytesOut };
     },
     close() {
-      for (const entries of byCluster.values()) for (const { session } of entries) session.close();
+      for (const entries of byCluster.values()) for (const { session } of entries) session.close('shutdown');
       listeners.clear();
     },
   };

@@ -11,7 +11,8 @@
  * is unreachable), counted by reason in `kubegate_tunnel_refused_total` and logged without
  * the credential. Only then is the 101 sent and the tunnel handed to the hub; a session that
  * fails its handshake (no hello, a malformed one, an HTTP/2 protocol error) is dropped and
- * counted as `handshake`; a protocol error after the hello closes the tunnel with a warning.
+ * counted as `handshake`; a tunnel that ends after its hello is counted in
+ * `kubegate_tunnel_closes_total` by reason, a protocol error also logged as a warning.
  * The credential's use is recorded in the background, never awaited.
  */
 import type { IncomingMessage } from 'node:http';
@@ -111,8 +112,10 @@ export function createTunnelEndpoint(deps: TunnelEndpointDeps): TunnelEndpoint {
           { cluster: clusterId, agent: session.hello.agentId, agentVersion: session.hello.agentVersion, kubernetesVersion: session.hello.kubernetesVersion },
           'agent tunnel connected',
         );
-        void session.closed.then((error) => {
-          const fields = { cluster: clusterId, agent: session.hello.agentId, err: error };
+        void session.closed.then(({ reason, error }) => {
+          // The proxy's own stop is not counted: no scrape of this process would see it.
+          if (reason !== 'shutdown') deps.metrics?.closes.inc({ cluster: clusterId, reason });
+          const fields = { cluster: clusterId, agent: session.hello.agentId, reason, err: error };
           if (isKubegateError(error, 'TUNNEL_PROTOCOL_ERROR')) deps.logger.warn({ ...fields, code: error.code }, 'agent tunnel closed on a protocol error');
           else deps.logger.info(fields, 'agent tunnel closed');
         });

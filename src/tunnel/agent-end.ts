@@ -16,7 +16,8 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { keepAlive } from './liveness.js';
 import { KubegateError } from '../errors.js';
-import { asProtocolError, DIAL_PATH, HELLO_PATH, PING_INTERVAL_MS, PING_TIMEOUT_MS, SESSION_SETTINGS, SESSION_WINDOW_BYTES, type AgentHello } from './wire.js';
+import type { AgentTunnelCloseReason } from '../metrics.js';
+import { asProtocolError, DIAL_PATH, HELLO_PATH, PING_INTERVAL_MS, PING_TIMEOUT_MS, SESSION_SETTINGS, SESSION_WINDOW_BYTES, sessionEnd, type AgentHello } from './wire.js';
 
 export interface AgentEndOptions {
   /** Opens a TCP connection to the agent's own API server; 'connect' means it is open. */
@@ -29,9 +30,12 @@ export interface AgentEndOptions {
   readonly pingTimeoutMs?: number;
 }
 
+/** Why the agent's tunnel ended: a counted reason, or `stopped` — the agent's own close(). */
+export type AgentTunnelEndReason = AgentTunnelCloseReason | 'stopped';
+
 export interface AgentTunnel {
-  /** Resolves when the session has ended, for whatever reason. */
-  readonly closed: Promise<void>;
+  /** Resolves when the session has ended, with why. */
+  readonly closed: Promise<AgentTunnelEndReason>;
   /** Sends the current hello on every open hello stream (after a token rotation). */
   helloChanged(): void;
   /** Streams relaying to the API server right now. */
@@ -39,7 +43,7 @@ export interface AgentTunnel {
   close(): void;
 }
 
-const { HTTP2_HEADER_METHOD, HTTP2_HEADER_PATH, HTTP2_HEADER_STATUS, NGHTTP2_CANCEL } = http2.constants;
+const { HTTP2_HEADER_METHOD, HTTP2_HEADER_PATH, HTTP2_HEADER_STATUS, NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
 
 /** Serves the proxy on `socket`, a TLS connection whose 101 answer has been read. */
 export function serveTunnel(socket: TLSSocket, options: AgentEndOptions): AgentTunnel {
@@ -47,23 +51,35 @@ export function serveTunnel(socket: TLSSocket, options: AgentEndOptions): AgentT
   let dials = 0;
   const server = http2.createServer({ settings: SESSION_SETTINGS, maxSessionMemory: 64 });
   let session: http2.ServerHttp2Session | undefined;
-  let resolveClosed: () => void = () => undefined;
-  const closed = new Promise<void>((resolve) => {
+  let resolveClosed: (reason: AgentTunnelEndReason) => void = () => undefined;
+  const closed = new Promise<AgentTunnelEndReason>((resolve) => {
     resolveClosed = resolve;
   });
   let pinger: NodeJS.Timeout | undefined;
+  let failure: Error | undefined;
+  let proxySentGoaway = false;
+  let stopping = false;
 
   server.on('session', (created: http2.ServerHttp2Session) => {
     session = created;
-    created.on('error', (error) => options.onFault?.('tunnel session failed', asProtocolError(error)));
+    created.on('error', (error) => {
+      failure ??= asProtocolError(error);
+      options.onFault?.('tunnel session failed', failure);
+    });
     created.on('frameError', (type: number, code: number) => {
       const error = new KubegateError('TUNNEL_PROTOCOL_ERROR', `an HTTP/2 frame of type ${type} could not be sent to the proxy (nghttp2 error ${code})`);
+      failure ??= error;
       options.onFault?.('tunnel session failed', error);
       created.destroy();
     });
+    // A GOAWAY with an error code also fails the session (ERR_HTTP2_SESSION_ERROR, above).
+    created.on('goaway', (code: number) => {
+      if (code === NGHTTP2_NO_ERROR) proxySentGoaway = true;
+    });
     created.on('close', () => {
       if (pinger !== undefined) clearInterval(pinger);
-      resolveClosed();
+      const end = sessionEnd(failure, proxySentGoaway);
+      resolveClosed(stopping ? 'stopped' : end === 'peer_closed' ? 'proxy_closed' : end);
     });
     created.once('connect', () => created.setLocalWindowSize(SESSION_WINDOW_BYTES));
     pinger = keepAlive(created, options.pingIntervalMs ?? PING_INTERVAL_MS, options.pingTimeoutMs ?? PING_TIMEOUT_MS);
@@ -147,6 +163,7 @@ export function serveTunnel(socket: TLSSocket, options: AgentEndOptions): AgentT
     },
     openDials: () => dials,
     close() {
+      stopping = true;
       if (session === undefined || session.destroyed) {
         socket.destroy();
         return;

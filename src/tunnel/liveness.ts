@@ -1,8 +1,17 @@
 import type http2 from 'node:http2';
 
+/** Why keepAlive destroyed a session: its peer left a PING unanswered for too long. */
+export class PingTimeoutError extends Error {
+  constructor() {
+    super('the tunnel peer stopped answering PINGs');
+    this.name = 'PingTimeoutError';
+  }
+}
+
 /**
  * PINGs the peer every `intervalMs`; a peer that leaves a PING unanswered for `timeoutMs`
- * is gone (a half-open TCP connection, a frozen process) and the session is destroyed.
+ * is gone (a half-open TCP connection, a frozen process) and the session is destroyed with
+ * a PingTimeoutError.
  */
 export function keepAlive(session: http2.Http2Session, intervalMs: number, timeoutMs: number): NodeJS.Timeout {
   let waiting = false;
@@ -13,7 +22,7 @@ export function keepAlive(session: http2.Http2Session, intervalMs: number, timeo
       return;
     }
     if (waiting) {
-      if (Date.now() - sentAt >= timeoutMs) session.destroy(new Error('the tunnel peer stopped answering PINGs'));
+      if (Date.now() - sentAt >= timeoutMs) session.destroy(new PingTimeoutError());
       return;
     }
     waiting = true;

@@ -10,11 +10,14 @@
  * the agent reconnects, which is always safe. `dial()` is synchronous: it opens a stream at
  * once and the caller may write to it immediately (TLS's ClientHello leaves with the stream's
  * first frames); a stream the agent answers with anything but 200 is destroyed with
- * UPSTREAM_UNREACHABLE, which the forwarder turns into a Status.
+ * UPSTREAM_UNREACHABLE, which the forwarder turns into a Status. `closed` tells why an
+ * established tunnel ended (TunnelEnd): what the proxy asked for with `close(reason)` first,
+ * else what the session saw (wire.ts `sessionEnd`), for `kubegate_tunnel_closes_total`.
  */
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { KubegateError } from '../errors.js';
+import type { TunnelCloseReason } from '../metrics.js';
 import { keepAlive } from './liveness.js';
 import {
   DIAL_PATH,
@@ -26,6 +29,7 @@ import {
   SESSION_WINDOW_BYTES,
   asProtocolError,
   parseHello,
+  sessionEnd,
   type AgentHello,
 } from './wire.js';
 
@@ -36,13 +40,28 @@ export interface ProxyEndOptions {
   readonly pingTimeoutMs?: number;
 }
 
+/**
+ * Why a tunnel ended after its hello: a counted reason (see TUNNEL_CLOSE_REASONS), or
+ * `shutdown` — this proxy process stopping, which no scrape of it would see.
+ */
+export type TunnelEndReason = TunnelCloseReason | 'shutdown';
+
+/** Ends the proxy asks for itself: a newer tunnel of the same agent, a revocation, its own stop. */
+export type TunnelCloseRequest = Extract<TunnelEndReason, 'replaced' | 'revoked' | 'shutdown'>;
+
+export interface TunnelEnd {
+  readonly reason: TunnelEndReason;
+  /** What failed, when something did. */
+  readonly error: Error | undefined;
+}
+
 export interface TunnelSession {
   /** The agent's latest hello. */
   readonly hello: AgentHello;
   /** When the tunnel was established. */
   readonly connectedAt: Date;
-  /** Resolves when the session has ended; the error says why, when it failed. */
-  readonly closed: Promise<Error | undefined>;
+  /** Resolves when the session has ended, with why. */
+  readonly closed: Promise<TunnelEnd>;
   /** True once the session is closing or closed: no new stream may be opened. */
   readonly closing: boolean;
   /** A new byte stream to the agent's API server. Throws CLUSTER_DISCONNECTED when closing. */
@@ -53,10 +72,11 @@ export interface TunnelSession {
   openStreams(): number;
   /** Bytes read from / written to the agent's connection so far. */
   bytes(): { readonly read: number; readonly written: number };
-  close(): void;
+  /** Ends the tunnel (a GOAWAY; open streams get a grace period); the first reason given is kept. */
+  close(reason: TunnelCloseRequest): void;
 }
 
-const { HTTP2_HEADER_METHOD, HTTP2_HEADER_PATH, HTTP2_HEADER_STATUS } = http2.constants;
+const { HTTP2_HEADER_METHOD, HTTP2_HEADER_PATH, HTTP2_HEADER_STATUS, NGHTTP2_NO_ERROR } = http2.constants;
 const DEFAULT_HELLO_TIMEOUT_MS = 10_000;
 
 /**
@@ -87,8 +107,13 @@ function start(socket: Duplex & { bytesRead?: number; bytesWritten?: number }, o
     maxSessionMemory: 64,
   });
   let failure: Error | undefined;
+  let agentSentGoaway = false;
   session.on('error', (error) => {
     failure ??= asProtocolError(error);
+  });
+  // A GOAWAY with an error code also fails the session (ERR_HTTP2_SESSION_ERROR, above).
+  session.on('goaway', (code: number) => {
+    if (code === NGHTTP2_NO_ERROR) agentSentGoaway = true;
   });
   session.on('frameError', (type: number, code: number) => {
     fail(new KubegateError('TUNNEL_PROTOCOL_ERROR', `an HTTP/2 frame of type ${type} could not be sent to the agent (nghttp2 error ${code})`));
@@ -161,7 +186,8 @@ function start(socket: Duplex & { bytesRead?: number; bytesWritten?: number }, o
         if (!settled) {
           settled = true;
           clearTimeout(timer);
-          resolve(tunnelSession(session, socket, closed, helloListeners, () => current ?? hello, () => helloStream.close()));
+          const ended = closed.then((error) => ({ error, agentSentGoaway }));
+          resolve(tunnelSession(session, socket, ended, helloListeners, () => current ?? hello, () => helloStream.close()));
         } else {
           for (const listener of helloListeners) listener(hello);
         }
@@ -173,13 +199,19 @@ function start(socket: Duplex & { bytesRead?: number; bytesWritten?: number }, o
 function tunnelSession(
   session: http2.ClientHttp2Session,
   socket: Duplex & { bytesRead?: number; bytesWritten?: number },
-  closed: Promise<Error | undefined>,
+  ended: Promise<{ readonly error: Error | undefined; readonly agentSentGoaway: boolean }>,
   helloListeners: ((hello: AgentHello) => void)[],
   latest: () => AgentHello,
   endHello: () => void,
 ): TunnelSession {
   const connectedAt = new Date();
   let streams = 0;
+  let requested: TunnelCloseRequest | undefined;
+  const closed = ended.then(({ error, agentSentGoaway }): TunnelEnd => {
+    if (requested !== undefined) return { reason: requested, error };
+    const end = sessionEnd(error, agentSentGoaway);
+    return { reason: end === 'peer_closed' ? 'agent_closed' : end, error };
+  });
   return {
     get hello() {
       return latest();
@@ -213,8 +245,9 @@ function tunnelSession(
     },
     openStreams: () => streams,
     bytes: () => ({ read: socket.bytesRead ?? 0, written: socket.bytesWritten ?? 0 }),
-    close() {
+    close(reason) {
       if (session.destroyed) return;
+      requested ??= reason;
       // The hello stream never ends by itself; in-flight dials get a grace period.
       session.close();
       endHello();

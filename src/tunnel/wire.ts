@@ -14,6 +14,12 @@
  * cannot starve the rest, PING for liveness, RST_STREAM for teardown, and a frame parser
  * that refuses garbage and oversized frames.
  *
+ * An oversized frame or garbage after the first frames from a credentialed peer is cut only by
+ * the PING timeout: nghttp2 queues its GOAWAY, stops reading and tells Node nothing — tried
+ * (Node 20): no session or socket event, `session.state` unchanged until a write, and a
+ * PING sent then flushes the GOAWAY but is itself only queued, which only time tells apart
+ * from a slow peer.
+ *
  * Sizes, measured (BENCHMARKS.md, 2026-12-05 midday): Node's HTTP/2 sends DATA frames of at
  * most 16 KiB whatever SETTINGS_MAX_FRAME_SIZE the peer announces, so the default frame size
  * is kept. A 1 MiB or a 128 KiB stream window, and an agent that let 256 KiB wait per stream
@@ -32,7 +38,8 @@
  * Anything else is answered 404 and counted as a protocol error by the agent.
  */
 import * as z from 'zod';
-import { KubegateError } from '../errors.js';
+import { KubegateError, isKubegateError } from '../errors.js';
+import { PingTimeoutError } from './liveness.js';
 
 /** The `Upgrade` token of an agent's tunnel request. */
 export const TUNNEL_UPGRADE = 'kubegate-tunnel/1';
@@ -120,4 +127,18 @@ export function asProtocolError(error: Error): Error {
   const code = (error as { code?: unknown }).code;
   if (code !== 'ERR_HTTP2_ERROR' && code !== 'ERR_HTTP2_SESSION_ERROR') return error;
   return new KubegateError('TUNNEL_PROTOCOL_ERROR', 'the tunnel peer broke the HTTP/2 protocol', { cause: error });
+}
+
+/**
+ * How a session ended on its own, as both ends count it: the peer's protocol error (see
+ * asProtocolError), a PING left unanswered, the peer's GOAWAY without an error (it is
+ * stopping or closing the tunnel on purpose), or else the connection ending or failing
+ * under it (a killed process, a network cut, a reset) — in that order when several apply.
+ */
+export type SessionEnd = 'protocol_error' | 'ping_timeout' | 'peer_closed' | 'connection_lost';
+
+export function sessionEnd(failure: Error | undefined, peerSentGoaway: boolean): SessionEnd {
+  if (isKubegateError(failure, 'TUNNEL_PROTOCOL_ERROR')) return 'protocol_error';
+  if (failure instanceof PingTimeoutError) return 'ping_timeout';
+  return peerSentGoaway ? 'peer_closed' : 'connection_lost';
 }

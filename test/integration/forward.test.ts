@@ -19,6 +19,7 @@ import { KubegateError } from '../../src/errors.js';
 import { createCertificateAuthority, issueClientCertificate, issueServingCertificate } from '../../src/pki/certificates.js';
 import { createForwarder, type LongRunningTracker } from '../../src/proxy/forward.js';
 import { createUpstreamPool, type UpstreamPool } from '../../src/clusters/upstreams.js';
+import type { Pool } from 'undici';
 import type { Cluster, ClusterCredentials } from '../../src/store/store.js';
 import { startFakeKubeApiServer, type FakeKubeApiServer } from '../fakes/kube-apiserver.js';
 import {
@@ -1029,6 +1030,24 @@ describe('the slow-request log (log.slowRequestMs)', () => {
     }
   });
 
+  it('never logs a long-running request, however long it ran', async () => {
+    upstreamA.onRequest = (req, res) => {
+      req.resume();
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      setTimeout(() => res.end('{"type":"ADDED"}\n'), HELD_MS);
+    };
+    const slow = await startProxy({ authenticator, getCluster: (id) => clusters.get(id), authorize, upstreams: pool, allowedOrigins: [] }, { slowRequestMs: 1 });
+    try {
+      const watch = await send(slow.port, { path: '/k8s/clusters/a/api/v1/pods?watch=true', headers: ['Authorization', ALICE] });
+      assert.equal(watch.status, 200);
+      await eventually(() => slow.audit.length === 1, 5000, "the watch's audit record");
+      assert.ok((slow.audit[0]?.durationMs ?? 0) >= 1 && slow.audit[0]?.longRunning === true, JSON.stringify(slow.audit[0]));
+      assert.deepEqual(slowLines(slow.warnings), []);
+    } finally {
+      await slow.close();
+    }
+  });
+
   it('refuses a threshold that is not a positive number', () => {
     assert.throws(() => createForwarder({ authenticator, getCluster: () => undefined, authorize, upstreams: pool, allowedOrigins: [], audit: () => {}, logger: { warn: () => {}, debug: () => {} } }, { slowRequestMs: 0 }), /slowRequestMs must be a positive number/);
   });
@@ -1141,8 +1160,8 @@ describe('against the fake kube-apiserver', () => {
     assert.deepEqual(user?.extra['kubegate.io/provider'], ['local']);
   });
 
-  it('tears a dropped watch down on the API server within a second', async () => {
-    clusters.set('kube', cluster('kube', apiserver.url, { caPem: apiserver.caPem }));
+  /** Alice's watch of pods in `kube`, on a connection of its own, once its answer's head arrived. */
+  async function watchPods(): Promise<http.ClientRequest> {
     const req = http.request({
       host: '127.0.0.1',
       port: proxy.port,
@@ -1155,8 +1174,31 @@ describe('against the fake kube-apiserver', () => {
     const [res] = (await once(req, 'response')) as [http.IncomingMessage];
     res.on('error', () => {});
     assert.equal(res.statusCode, 200);
+    return req;
+  }
+
+  it('tears a dropped watch down on the API server within a second', async () => {
+    clusters.set('kube', cluster('kube', apiserver.url, { caPem: apiserver.caPem }));
+    const req = await watchPods();
     await eventually(() => apiserver.openWatches === 1, 1000, 'the watch to open on the API server');
     req.destroy();
     await eventually(() => apiserver.openWatches === 0, 1000, 'the watch to close on the API server');
+  });
+
+  it('a burst of 200 dropped watches: every one torn down on the API server, and no connection dialled for them', async () => {
+    clusters.set('kube', cluster('kube', apiserver.url, { caPem: apiserver.caPem }));
+    const upstream = pool.get(clusters.get('kube') as Cluster).dispatcher as Pool;
+    const watches = await Promise.all(Array.from({ length: 200 }, watchPods));
+    await eventually(() => apiserver.openWatches === 200, 10_000, 'the 200 watches to open on the API server');
+    const dialled = pool.stats().get('kube')?.opened;
+    const accepted = apiserver.connectionCount();
+    for (const req of watches) req.destroy();
+    await eventually(() => apiserver.openWatches === 0, 10_000, 'every watch to close on the API server');
+    // An aborted request that made undici dial would wait as pending until that connection is up.
+    await eventually(() => upstream.stats.pending === 0 && upstream.stats.running === 0, 10_000, 'the pool to settle');
+    assert.equal(pool.stats().get('kube')?.opened, dialled, 'no connection dialled for a dropped watch');
+    assert.equal(apiserver.connectionCount(), accepted);
+    const after = await send(proxy.port, { path: '/k8s/clusters/kube/api/v1/namespaces/default/pods', headers: ['Authorization', ALICE, 'Accept', 'application/json'] });
+    assert.equal(after.status, 200, 'the pool still serves');
   });
 });

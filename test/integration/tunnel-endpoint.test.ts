@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { startProxy, type RunningProxy } from '../../src/cmd/proxy.js';
 import { loadProxyConfig } from '../../src/config/proxy.js';
 import { createLogger } from '../../src/log.js';
+import { registerAgentCredential } from '../support/agent-proxy.js';
 import { createApiClient, type ApiClient } from '../support/api-client.js';
 
 const ADMIN_PASSWORD = 'bootstrap-Pa55word-tunnel';
@@ -52,23 +53,14 @@ describe('the tunnel endpoint refuses what is not a valid agent', () => {
     return JSON.parse(answer.body).details.causes[0].reason;
   }
 
-  async function register(clusterId: string): Promise<string> {
-    const created = await api.request('POST', '/v1/clusters', { token: adminToken, body: { id: clusterId, mode: 'agent' } });
-    assert.equal(created.status, 201, created.text);
-    const registration = new URL(created.json.import.url).pathname.replace(/^\/v1\/import\//, '').replace(/\.yaml$/, '');
-    const exchanged = await api.request('POST', '/v1/agent/register', { headers: { authorization: `Bearer ${registration}` }, body: { clusterId, agentId: 'test' } });
-    assert.equal(exchanged.status, 201, exchanged.text);
-    return exchanged.json.credential;
-  }
-
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'kubegate-tunnel-endpoint-'));
     const config = loadProxyConfig({ env: { KUBEGATE_BOOTSTRAP_PASSWORD: ADMIN_PASSWORD }, flags: { listen: '127.0.0.1:0', metricsListen: '127.0.0.1:0', dataDir: join(dir, 'data') } });
     proxy = await startProxy(config, { logger: createLogger({ level: 'silent', name: 'proxy' }) });
     api = createApiClient(proxy.url, proxy.caPem as string);
     adminToken = await api.login('admin', ADMIN_PASSWORD);
-    credentials['a'] = await register('a');
-    credentials['b'] = await register('b');
+    credentials['a'] = await registerAgentCredential(api, adminToken, 'a');
+    credentials['b'] = await registerAgentCredential(api, adminToken, 'b');
     const imported = await api.request('GET', '/v1/clusters/a/import', { token: adminToken });
     assert.equal(imported.status, 200, imported.text);
     unusedRegistration = new URL(imported.json.url).pathname.replace(/^\/v1\/import\//, '').replace(/\.yaml$/, '');

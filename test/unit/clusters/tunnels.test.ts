@@ -3,14 +3,14 @@ import { PassThrough, type Duplex } from 'node:stream';
 import { describe, it } from 'node:test';
 import { createTunnelHub } from '../../../src/clusters/tunnels.js';
 import { isKubegateError } from '../../../src/errors.js';
-import type { TunnelSession } from '../../../src/tunnel/proxy-end.js';
+import type { TunnelEnd, TunnelEndReason, TunnelSession } from '../../../src/tunnel/proxy-end.js';
 import type { AgentHello } from '../../../src/tunnel/wire.js';
 
 /** A tunnel session as the hub sees it: dials are counted, closing is under the test's control. */
-function session(agentId: string, token = `${agentId}-token`, connectedAt = new Date()): TunnelSession & { dials: number; end(): void; sayHello(hello: AgentHello): void } {
+function session(agentId: string, token = `${agentId}-token`, connectedAt = new Date()): TunnelSession & { dials: number; end(reason?: TunnelEndReason): void; sayHello(hello: AgentHello): void } {
   let closing = false;
-  let resolveClosed: (error: Error | undefined) => void = () => undefined;
-  const closed = new Promise<Error | undefined>((resolve) => (resolveClosed = resolve));
+  let resolveClosed: (end: TunnelEnd) => void = () => undefined;
+  const closed = new Promise<TunnelEnd>((resolve) => (resolveClosed = resolve));
   const listeners: ((hello: AgentHello) => void)[] = [];
   let hello: AgentHello = {
     agentId,
@@ -38,13 +38,13 @@ function session(agentId: string, token = `${agentId}-token`, connectedAt = new 
     },
     openStreams: () => 0,
     bytes: () => ({ read: 10, written: 20 }),
-    close() {
-      fake.end();
+    close(reason: TunnelEndReason) {
+      fake.end(reason);
     },
-    end() {
+    end(reason: TunnelEndReason = 'agent_closed') {
       if (closing) return;
       closing = true;
-      resolveClosed(undefined);
+      resolveClosed({ reason, error: undefined });
     },
     sayHello(next: AgentHello) {
       hello = next;
@@ -106,17 +106,18 @@ describe('tunnel hub', () => {
     assert.equal(hub.stats().bytesIn, 10, 'bytes of closed tunnels are kept');
   });
 
-  it('the same agent reconnecting replaces its old tunnel', () => {
+  it('the same agent reconnecting replaces its old tunnel', async () => {
     const hub = createTunnelHub();
     const first = session('agent-a');
     const again = session('agent-a');
     hub.attach('edge', first, 'a-1');
     hub.attach('edge', again, 'a-1');
     assert.equal(first.closing, true);
+    assert.equal((await first.closed).reason, 'replaced');
     assert.equal(hub.agents('edge').length, 1);
   });
 
-  it('disconnects by credential across clusters, or a whole cluster', () => {
+  it('disconnects by credential across clusters, or a whole cluster; closes the rest at shutdown', async () => {
     const hub = createTunnelHub();
     const a = session('agent-a');
     const b = session('agent-b');
@@ -128,6 +129,9 @@ describe('tunnel hub', () => {
     assert.deepEqual([a.closing, b.closing, c.closing], [true, false, false]);
     assert.equal(hub.disconnect({ clusterId: 'core' }), 1);
     assert.equal(c.closing, true);
+    assert.deepEqual([(await a.closed).reason, (await c.closed).reason], ['revoked', 'revoked']);
+    hub.close();
+    assert.equal((await b.closed).reason, 'shutdown');
   });
 
   it('asks the peers when this process holds no tunnel of the cluster, never when it does', async () => {

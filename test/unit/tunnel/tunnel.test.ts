@@ -196,8 +196,24 @@ describe('tunnel', () => {
     assert.equal(session.hello.agentId, 'agent-0');
     assert.equal(session.hello.token, 'service-account-token');
     assert.equal(await requestThrough(session), 'api server answered GET /version');
-    session.close();
+    session.close('shutdown');
     await agent.closed;
+  });
+
+  it('tells each end why the tunnel ended: the GOAWAY of the end that closed it, or the connection lost without one', async () => {
+    const byProxy = await connectPair(proxy, () => net.connect(apiPort, '127.0.0.1'));
+    byProxy.session.close('revoked');
+    assert.deepEqual([await byProxy.agent.closed, (await byProxy.session.closed).reason], ['proxy_closed', 'revoked']);
+
+    const byAgent = await connectPair(proxy, () => net.connect(apiPort, '127.0.0.1'));
+    byAgent.agent.close();
+    assert.deepEqual([await byAgent.agent.closed, (await byAgent.session.closed).reason], ['stopped', 'agent_closed']);
+
+    const socket = await dialTunnel(proxy.port);
+    const cut = serveTunnel(socket, { dialApiServer: () => net.connect(apiPort, '127.0.0.1'), hello: () => hello() });
+    const session = await (await proxy.sessions.next()).value;
+    socket.destroy();
+    assert.deepEqual([await cut.closed, (await session.closed).reason], ['connection_lost', 'connection_lost']);
   });
 
   it('dials only the API server the agent was given, whatever the stream request says', async () => {
@@ -213,7 +229,7 @@ describe('tunnel', () => {
     await once(secure, 'secureConnect');
     assert.equal(dialled, 1);
     secure.destroy();
-    session.close();
+    session.close('shutdown');
     await agent.closed;
   });
 
@@ -296,7 +312,7 @@ describe('tunnel', () => {
     assert.ok(stalled.readableLength <= STREAM_WINDOW_BYTES + 64 * 1024, `stalled stream buffered ${stalled.readableLength} bytes`);
     fast.destroy();
     stalled.destroy();
-    session.close();
+    session.close('shutdown');
     await agent.closed;
     bulk.close();
   });
@@ -334,7 +350,7 @@ describe('tunnel', () => {
     } finally {
       stalled.destroy();
       agent.close();
-      session.close();
+      session.close('shutdown');
       await agent.closed;
       flood.close();
     }
@@ -393,7 +409,7 @@ describe('tunnel', () => {
     const [error] = (await once(stream, 'error')) as [Error];
     assert.ok(isKubegateError(error, 'UPSTREAM_UNREACHABLE'));
     assert.equal(session.closing, false);
-    session.close();
+    session.close('shutdown');
     await agent.closed;
   });
 
@@ -443,7 +459,7 @@ describe('tunnel', () => {
     // The server still takes tunnels.
     const { agent, session } = await connectPair(proxy, () => net.connect(apiPort, '127.0.0.1'));
     assert.equal(session.closing, false);
-    session.close();
+    session.close('shutdown');
     await agent.closed;
   });
 
@@ -457,7 +473,7 @@ describe('tunnel', () => {
       await assert.rejects(next.value, (error: unknown) => isKubegateError(error, 'TUNNEL_PROTOCOL_ERROR'));
       assert.equal(await requestThrough(healthy.session), 'api server answered GET /version');
     } finally {
-      healthy.session.close();
+      healthy.session.close('shutdown');
       await healthy.agent.closed;
     }
   });
@@ -481,13 +497,14 @@ describe('tunnel', () => {
       const afterHello = await (await proxy.sessions.next()).value;
       assert.equal(afterHello.hello.agentId, 'hand-written');
       late.write(goaway(PROTOCOL_ERROR));
-      const reason = await afterHello.closed;
-      assert.ok(isKubegateError(reason, 'TUNNEL_PROTOCOL_ERROR'), String(reason));
+      const end = await afterHello.closed;
+      assert.equal(end.reason, 'protocol_error');
+      assert.ok(isKubegateError(end.error, 'TUNNEL_PROTOCOL_ERROR'), String(end.error));
 
       assert.equal(await requestThrough(healthy.session), 'api server answered GET /version');
     } finally {
       for (const socket of sockets) socket.destroy();
-      healthy.session.close();
+      healthy.session.close('shutdown');
       await healthy.agent.closed;
     }
   });
@@ -507,7 +524,7 @@ describe('tunnel', () => {
       onFault: (_message, cause) => faults.push(cause),
     });
     try {
-      await agent.closed;
+      assert.equal(await agent.closed, 'protocol_error');
       assert.ok(
         faults.some((cause) => isKubegateError(cause, 'TUNNEL_PROTOCOL_ERROR')),
         String(faults),
