@@ -476,7 +476,13 @@ export async function startProxy(config: ProxyConfig, deps: StartProxyDeps): Pro
         stopping ??= (async () => {
           health.markShuttingDown();
           metricsServer?.markShuttingDown();
-          await server.close();
+          const serverClosed = server.close();
+          // Agents are told at once (GOAWAY) rather than when the grace period cuts their
+          // connections: a tunnel is an upgraded connection of this server, which would
+          // otherwise hold the stop for all of it. Streams in flight get the tunnel's own
+          // grace; the agent dials again (another replica, or this proxy once it is back).
+          hub.close();
+          await serverClosed;
           await runCleanups(cleanups, logger);
         })();
         return stopping;

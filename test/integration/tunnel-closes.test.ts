@@ -134,11 +134,11 @@ describe('tunnels that end after their hello are counted by reason, at the proxy
   }
 
   /** Dials the proxy's tunnel endpoint like an agent and serves the tunnel with the agent's own code. */
-  async function handDialled(clusterId: string, credential: string, hello: () => AgentHello): Promise<AgentTunnel> {
+  async function handDialled(clusterId: string, credential: string, hello: () => AgentHello, to: RunningProxy = proxy): Promise<AgentTunnel> {
     const req = https.request({
       host: '127.0.0.1',
-      port: Number(new URL(proxy.url).port),
-      ca: proxy.caPem ?? undefined,
+      port: Number(new URL(to.url).port),
+      ca: to.caPem ?? undefined,
       servername: 'localhost',
       method: 'GET',
       path: '/v1/tunnel',
@@ -223,6 +223,24 @@ describe('tunnels that end after their hello are counted by reason, at the proxy
     assert.equal(await proxyCloses('replaced', 'replaced'), 1);
     again.close();
     await again.closed;
+  });
+
+  test('a proxy that stops tells its agents at once (GOAWAY): proxy_closed at the agent, not the grace period cutting the connection', async () => {
+    const ownDir = join(dir, 'stopping-proxy');
+    await mkdir(ownDir);
+    const own = await startProxyForAgents(ownDir, ADMIN_PASSWORD, '127.0.0.1:0');
+    let stopped = false;
+    try {
+      const credential = await registerAgentCredential(own.api, await own.api.login('admin', ADMIN_PASSWORD), 'leaving', 'hand-dialled');
+      const tunnel = await handDialled('leaving', credential, () => helloFor('leaving-agent'), own.proxy);
+      await eventually(async () => sampleOf(await scrapeMetrics(own.proxy.metricsUrl as string), 'kubegate_tunnels', { cluster: 'leaving' }) === 1, 20_000, 'the tunnel at the stopping proxy');
+      // Without the GOAWAY the upgraded connection holds the stop until the grace period destroys it: connection_lost.
+      await own.proxy.stop();
+      stopped = true;
+      assert.equal(await tunnel.closed, 'proxy_closed');
+    } finally {
+      if (!stopped) await own.proxy.stop();
+    }
   });
 
   test('a proxy that breaks HTTP/2 after the 101: protocol_error at the agent', async () => {
