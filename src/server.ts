@@ -14,10 +14,13 @@
  * (slowloris). `requestTimeout` is 0 on purpose: Node applies it to receiving the whole
  * request, body included, and the proxy streams request bodies of any size and duration to
  * the API server, which enforces its own limits; `timeout` (socket inactivity) is 0 too, as
- * a watch may stay silent for minutes. A request whose body is read whole before it is answered
- * (the REST API, the console, the webhook) gets `bodyTimeoutMs` instead: a body still not in
- * full by then is answered 408 REQUEST_TIMEOUT and its connection closed, so a client
- * trickling a body cannot hold a connection for ever. `keepAliveTimeout` is longer than the 60-second idle
+ * a watch may stay silent for minutes. Every other request body — read whole before it is
+ * answered (the REST API, the console, the webhook), or not read at all (health, metrics, a
+ * refusal: node then reads and drops it) — gets `bodyTimeoutMs` instead, on every listener
+ * unless a listener lifts it for the bodies it streams: a body still not in full by then is
+ * answered 408 REQUEST_TIMEOUT and its connection closed, or, when the answer went out
+ * already, the connection is cut, so a client trickling a body cannot hold a connection for
+ * ever. `keepAliveTimeout` is longer than the 60-second idle
  * timeout of common load balancers, so that they never reuse a connection we just closed.
  *
  * Header count: node keeps only the first `maxHeadersCount` (2000) header lines of a request
@@ -70,8 +73,8 @@ export interface StartServerOptions {
   readonly keepAliveTimeoutMs?: number | undefined;
   /**
    * How long the body of `request` may take to arrive in full after its headers (then 408
-   * REQUEST_TIMEOUT, connection closed); undefined: no limit (a body streamed upstream).
-   * Default: no limit for any request.
+   * REQUEST_TIMEOUT, or the connection cut when the answer was already sent); undefined: no
+   * limit (a body streamed upstream). Default: DEFAULT_BODY_TIMEOUT_MS for every request.
    */
   readonly bodyTimeoutMs?: ((request: IncomingMessage) => number | undefined) | undefined;
   /**
@@ -181,7 +184,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       // sends what is still buffered first.
       if (closing && !request.socket.destroyed) request.socket.end();
     });
-    const bodyTimeoutMs = options.bodyTimeoutMs?.(request);
+    const bodyTimeoutMs = options.bodyTimeoutMs === undefined ? DEFAULT_BODY_TIMEOUT_MS : options.bodyTimeoutMs(request);
     if (bodyTimeoutMs !== undefined && hasBody(request)) limitBodyTime(request, response, bodyTimeoutMs);
     let result: unknown;
     try {
@@ -269,15 +272,29 @@ function hasBody(request: IncomingMessage): boolean {
   return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
-/** Answers 408 and closes the connection when the body is not in full after `timeoutMs`. */
+/**
+ * Answers 408 and closes the connection when the body is not in full after `timeoutMs`. The
+ * limit outlives the answer: a handler that answers without reading the body (a refusal, a
+ * health check) leaves node to read and drop it before the connection's next request, and a
+ * body trickled then would hold the connection as surely as one trickled before the answer;
+ * then there is nothing left to answer, and the connection is cut.
+ */
 function limitBodyTime(request: IncomingMessage, response: ServerResponse, timeoutMs: number): void {
+  const socket = request.socket;
+  const stop = (): void => {
+    clearTimeout(timer);
+    request.off('end', stop);
+    socket.off('close', stop);
+  };
   const timer = setTimeout(() => {
-    if (request.complete || response.writableEnded) return;
-    if (response.headersSent) request.socket.destroy();
+    stop();
+    if (request.complete) return;
+    if (response.headersSent) socket.destroy();
     else sendError(response, 'REQUEST_TIMEOUT', { connection: 'close' });
   }, timeoutMs);
   timer.unref();
-  response.once('close', () => clearTimeout(timer));
+  request.once('end', stop);
+  socket.once('close', stop);
 }
 
 function failRequest(response: ServerResponse, error: unknown, logger: Logger): void {
@@ -396,6 +413,8 @@ export interface MetricsServerOptions {
   /** `/readyz` on this listener; default always ready. */
   readonly ready?: (() => Promise<void>) | undefined;
   readonly logger: Logger;
+  /** How long a request body may take (startServer's bodyTimeoutMs); default DEFAULT_BODY_TIMEOUT_MS (tests shorten it). */
+  readonly bodyTimeoutMs?: number | undefined;
 }
 
 export interface MetricsServer extends RunningServer {
@@ -417,6 +436,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
     listen: options.listen,
     setting: 'metrics.listen',
     logger: options.logger.child({ listener: 'metrics' }),
+    ...(options.bodyTimeoutMs === undefined ? {} : { bodyTimeoutMs: () => options.bodyTimeoutMs }),
     handler(request, response) {
       if (!health(request, response)) sendError(response, 'NOT_FOUND');
     },

@@ -249,6 +249,20 @@ describe('hostile input on the proxy wire', () => {
     assert.equal(fixture.fake.requests.filter((request) => request.path === '/api/v1/namespaces/default/configmaps' && request.method === 'POST' && request.body.toString() === configMap).length, 1);
   });
 
+  test('a body that never arrives in full after the proxy already answered (health, a refusal before the body is read) has its connection cut too', { timeout: 30_000 }, async () => {
+    // A body of a type the API does not read is refused before it is read (415).
+    for (const [method, path, contentType, status] of [['GET', '/healthz', 'application/json', 200], ['POST', '/v1/tokens', 'text/plain', 415], ['GET', '/v1/no-such-route', 'application/json', 404]] as const) {
+      const socket = tls.connect({ host: '127.0.0.1', port, ca: fixture.proxy.caPem!, servername: 'localhost' });
+      await new Promise((resolve) => socket.once('secureConnect', resolve));
+      socket.write(`${method} ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: ${contentType}\r\nContent-Length: 100\r\n\r\n{"name"`);
+      let received = '';
+      socket.setEncoding('latin1').on('data', (chunk: string) => (received += chunk));
+      await new Promise((resolve) => socket.once('close', resolve));
+      assert.match(received, new RegExp(`^HTTP/1\\.1 ${status} `), `${method} ${path}: ${received.slice(0, 200)}`);
+    }
+    await proxyStillServes();
+  });
+
   test('an agent that speaks HTTP/2 with an oversized frame after the 101 loses only its own tunnel', async () => {
     const created = await fixture.api.request('POST', '/v1/clusters', { token, body: { id: 'edge', mode: 'agent' } });
     assert.equal(created.status, 201, created.text);

@@ -220,6 +220,32 @@ describe('bodyTimeoutMs', () => {
     await once(unlimited, 'close');
     assert.match(received, /^HTTP\/1\.1 200 [^]*received 20$/);
   });
+
+  /** Sends a head announcing 100 bytes and ten of them; resolves with all it received once the server closed the connection. */
+  async function partialBodyUntilClosed(port: number, method: string, path: string): Promise<string> {
+    const socket = connect(port, '127.0.0.1');
+    socket.write(`${method} ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly ten b`);
+    let received = '';
+    socket.on('data', (chunk) => (received += chunk.toString()));
+    await once(socket, 'close');
+    return received;
+  }
+
+  it('outlives an answer sent before the body was read: the connection is cut when the rest of the body does not arrive, because node would read and drop a trickled body for ever', { timeout: 20_000 }, async () => {
+    // Keep-alive far beyond the test's own timeout: only the body limit can close the connection.
+    const server = await start({ bodyTimeoutMs: () => 100, keepAliveTimeoutMs: 600_000, handler: (_request, response) => response.end('answered at once') });
+    const received = await partialBodyUntilClosed(server.address().port, 'POST', '/refused');
+    assert.match(received, /^HTTP\/1\.1 200 [^]*answered at once$/);
+  });
+
+  it('is on for the metrics listener, whose handlers never read a body', { timeout: 20_000 }, async () => {
+    const server = await startMetricsServer({ listen: '127.0.0.1:0', registry: new Registry(), logger, bodyTimeoutMs: 100 });
+    running.push(server);
+    for (const [method, path, status] of [['GET', '/healthz', 200], ['POST', '/healthz', 405], ['POST', '/nothing-here', 404]] as const) {
+      const received = await partialBodyUntilClosed(server.address().port, method, path);
+      assert.match(received, new RegExp(`^HTTP/1\\.1 ${status} `), `${method} ${path}`);
+    }
+  });
 });
 
 describe('RunningServer.close', () => {
