@@ -430,6 +430,26 @@ describe('lists in chunks against the fake kube-apiserver', () => {
       }
     });
 
+    it('has an informer re-list at once after a watch answered 410 only once in a row: a watch that expires right after every list is a failure, retried with backoff', async () => {
+      const expiredEvent = JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, metadata: {} } });
+      const broken = await brokenServer((query) => (query.get('watch') === null ? JSON.stringify({ metadata: { resourceVersion: '5' }, items: [secret('s-00')] }) : `${expiredEvent}\n`));
+      const errors: unknown[] = [];
+      // The backoff outlasts the test: a second list before the failure is reported can only be an immediate one.
+      const informer = createInformer<FakeObject>(broken.client, { path: SECRETS, initialBackoffMs: 600_000, onError: (error) => errors.push(error) });
+      const lists = (): number => broken.pages.filter((query) => query.get('watch') === null).length;
+      try {
+        informer.start();
+        await eventually(() => errors.length > 0 || lists() > 50, 5000, 'a reported failure, or a storm of lists');
+        assert.equal(lists(), 2, 'one list, and one re-list at once after the first 410');
+        assert.equal(errors.length, 1);
+        assert.equal((errors[0] as { code?: number }).code, 410);
+        assert.equal(informer.get('s-00')?.metadata.name, 's-00', 'the cache is kept');
+      } finally {
+        informer.stop();
+        await broken.close();
+      }
+    });
+
     it('refuses an item that is not an object with a name, before the caller sees it', async () => {
       for (const item of [null, 5, 'secret', [], {}, { metadata: null }, { metadata: { name: 7 } }]) {
         const seen: unknown[] = [];
