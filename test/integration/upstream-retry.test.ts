@@ -217,6 +217,32 @@ describe('a request on a stale keep-alive connection of a direct cluster', () =>
     assert.equal(countsOf('a').retries, before.retries);
   });
 
+  it('is a watch not sent again once its token was revoked: the replay would carry an identity admitted before the revocation', async () => {
+    const before = countsOf('a');
+    let held: net.Socket | undefined;
+    upstream.onRequest = (req) => {
+      held = req.socket;
+    };
+    const client = http.request({ host: '127.0.0.1', port: proxy.port, agent: false, path: `/k8s/clusters/a${PODS}?watch=1`, headers: ['Host', `127.0.0.1:${proxy.port}`, ...ALICE] });
+    client.on('error', () => {});
+    client.end();
+    await eventually(() => held !== undefined, 5000, 'the watch on the reused connection');
+    const upstreamClosed = once(held!, 'close');
+    // Revocation ends the token's open streams; its upstream request is aborted, which the
+    // stale connection's failure would look like.
+    assert.equal(proxy.forwarder.closeStreams((stream) => stream.tokenName === 't-alice'), 1);
+    await upstreamClosed;
+    upstream.onRequest = answerWithPath;
+    assert.equal((await get('a')).status, 200);
+    assert.deepEqual(
+      since(upstream, mark).map((request) => request.socket === held),
+      [true, false],
+      'the revoked watch, then the next request: no replay between them',
+    );
+    assert.equal(countsOf('a').retries, before.retries);
+    client.destroy();
+  });
+
   it('is sent again only once: when the new connection fails too, the client gets the 502 Status', async () => {
     const before = countsOf('a');
     upstream.onRequest = (req) => req.socket.destroy();
