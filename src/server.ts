@@ -23,6 +23,18 @@
  * ever. `keepAliveTimeout` is longer than the 60-second idle
  * timeout of common load balancers, so that they never reuse a connection we just closed.
  *
+ * Pipelining: node hands every request it parses to the handler at once, answers queued in
+ * order, and stops reading only once the queued answers fill the socket's buffer — never, when
+ * the first answer is a silent watch. So one connection's first read alone (64 KiB) could
+ * become hundreds of requests in flight, each forwarded upstream and each holding its relay
+ * buffer. At most MAX_PIPELINED_REQUESTS of a connection are in flight: the next one is
+ * answered 429 TOO_MANY_PIPELINED_REQUESTS (in order, after the earlier ones) and closes the
+ * connection, and no request after it reaches the handler. Clients do not pipeline (Go's and
+ * browsers' never do), so this only ever meets a hostile one. And when a connection dies,
+ * node emits 'close' only for the answer on its socket, never for those queued behind it:
+ * their handlers would never learn the client left (a queued watch would hold its upstream
+ * watch for ever). The server emits that 'close' itself, once node has closed its own.
+ *
  * Header count: node keeps only the first `maxHeadersCount` (2000) header lines of a request
  * and drops the rest without a word, so a handler could never see — nor refuse — an
  * `Authorization`, `Connection` or `Impersonate-*` line sent after 2000 junk lines, and would
@@ -141,6 +153,8 @@ export function createLongRunningRegistry(): LongRunningRegistry {
 }
 
 const DEFAULT_GRACE_MS = 10_000;
+/** Requests of one connection in flight at once (see the design note: pipelining). */
+const MAX_PIPELINED_REQUESTS = 16;
 /** The `bodyTimeoutMs` of bodies read whole: a 64 KiB body takes a fraction of a second. */
 export const DEFAULT_BODY_TIMEOUT_MS = 30_000;
 
@@ -166,6 +180,20 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
 
   const connections = new Set<Socket>();
   const inFlight = new Set<ServerResponse>();
+  const pipelines = new WeakMap<Duplex, Pipeline>();
+
+  /** The connection's pipeline, made on its first request (request.socket: TLS over the TCP socket of 'connection'). */
+  function pipelineOf(socket: Duplex): Pipeline {
+    let pipeline = pipelines.get(socket);
+    if (pipeline === undefined) {
+      const made: Pipeline = { responses: new Set(), refused: false };
+      pipelines.set(socket, made);
+      // After node's own 'close' of the answer on the socket (see the design note: pipelining).
+      socket.once('close', () => setImmediate(() => closeQueued(made)));
+      pipeline = made;
+    }
+    return pipeline;
+  }
   let closing = false;
   let closed: Promise<void> | undefined;
 
@@ -175,15 +203,26 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   });
 
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    const socket = request.socket;
+    const pipeline = pipelineOf(socket);
+    pipeline.responses.add(response);
     inFlight.add(response);
     if (closing) response.setHeader('connection', 'close');
     // One listener per request ('close' follows 'finish', or a cut connection).
     response.once('close', () => {
       inFlight.delete(response);
+      pipeline.responses.delete(response);
       // A keep-alive connection would wait for another request that must not come; end()
       // sends what is still buffered first.
-      if (closing && !request.socket.destroyed) request.socket.end();
+      if (closing && !socket.destroyed) socket.end();
     });
+    if (pipeline.refused) return;
+    if (pipeline.responses.size > MAX_PIPELINED_REQUESTS) {
+      // Node closes the connection after this answer; what follows it is never answered.
+      pipeline.refused = true;
+      sendError(response, 'TOO_MANY_PIPELINED_REQUESTS', { connection: 'close' });
+      return;
+    }
     const bodyTimeoutMs = options.bodyTimeoutMs === undefined ? DEFAULT_BODY_TIMEOUT_MS : options.bodyTimeoutMs(request);
     if (bodyTimeoutMs !== undefined && hasBody(request)) limitBodyTime(request, response, bodyTimeoutMs);
     let result: unknown;
@@ -265,6 +304,26 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       return closing;
     },
   };
+}
+
+/** One connection's requests in flight (see the design note: pipelining). */
+interface Pipeline {
+  /** Answers not closed yet: the one on the socket, and those queued behind it. */
+  readonly responses: Set<ServerResponse>;
+  /** A request past MAX_PIPELINED_REQUESTS was refused: nothing more of the connection is served. */
+  refused: boolean;
+}
+
+/**
+ * The connection is gone: its queued answers get the 'close' node never gives them, so that
+ * whoever serves them stops (a forwarded request is aborted upstream, a watch ends).
+ */
+function closeQueued(pipeline: Pipeline): void {
+  for (const response of pipeline.responses) {
+    pipeline.responses.delete(response);
+    response.destroy();
+    response.emit('close');
+  }
 }
 
 function hasBody(request: IncomingMessage): boolean {

@@ -248,6 +248,64 @@ describe('bodyTimeoutMs', () => {
   });
 });
 
+describe('pipelined requests', () => {
+  it('serves at most 16 requests of one connection at a time: the 17th pipelined one is answered 429 and the connection closed, so one connection cannot fan out into as many requests as its bytes hold', { timeout: 20_000 }, async () => {
+    const held: ServerResponse[] = [];
+    let handled = 0;
+    const enough = deferred();
+    const server = await start({
+      handler: (_request, response) => {
+        handled++;
+        held.push(response);
+        if (held.length === 16) enough.resolve();
+      },
+    });
+    const socket = connect(server.address().port, '127.0.0.1');
+    socket.on('error', () => {});
+    let pipelined = '';
+    for (let i = 1; i <= 100; i++) pipelined += `GET /r${i} HTTP/1.1\r\nHost: x\r\n${i === 100 ? 'Connection: close\r\n' : ''}\r\n`;
+    socket.write(pipelined);
+    let received = '';
+    socket.on('data', (chunk) => (received += chunk.toString()));
+    await enough.promise;
+    // Whatever the server parsed of the rest has been dealt with by now: answering the held
+    // ones lets the queued answers out, in order.
+    for (const [index, response] of held.entries()) response.end(`answer ${index + 1}`);
+    await once(socket, 'close');
+    const statuses = [...received.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((match) => Number(match[1]));
+    assert.deepEqual(statuses.slice(0, 16), Array(16).fill(200));
+    assert.equal(statuses[16], 429, received.slice(0, 2000));
+    assert.equal(statuses.length, 17, 'the connection closes after the refusal');
+    assert.match(received, /"code":"TOO_MANY_PIPELINED_REQUESTS"/);
+    assert.equal(handled, 16, 'no request past the bound reached the handler');
+  });
+
+  it("closes the answers queued behind the one on the socket when the connection dies, so that their handlers learn the client left", { timeout: 20_000 }, async () => {
+    const held: ServerResponse[] = [];
+    const all = deferred();
+    const server = await start({
+      handler: (_request, response) => {
+        held.push(response);
+        if (held.length === 3) all.resolve();
+      },
+    });
+    const socket = connect(server.address().port, '127.0.0.1');
+    socket.write('GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\nGET /3 HTTP/1.1\r\nHost: x\r\n\r\n');
+    await all.promise;
+    const closed = held.map((response) => once(response, 'close'));
+    socket.destroy();
+    await Promise.all(closed);
+    assert.ok(held.every((response) => response.destroyed));
+  });
+
+  it('serves requests one after another on a keep-alive connection without any bound', async () => {
+    const server = await start({ handler: (_request, response) => response.end('ok') });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    agents.push(agent);
+    for (let i = 0; i < 40; i++) assert.equal((await get(`${server.url}/r${i}`, { agent })).status, 200);
+  });
+});
+
 describe('RunningServer.close', () => {
   it('lets an in-flight request finish, refuses new connections and closes the kept-alive connection', async () => {
     const received = deferred();
