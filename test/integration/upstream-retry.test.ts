@@ -189,58 +189,43 @@ describe('a request on a stale keep-alive connection of a direct cluster', () =>
     }
   });
 
-  it('is not sent again when its client went away before the stale connection failed', async () => {
+  /**
+   * Sends `path` on the reused connection, whose server holds it unanswered; `abort` ends it
+   * on the proxy's side, which closes the upstream connection without an answer, as a stale
+   * connection's failure looks too. Then checks that nothing was sent again before the next
+   * request.
+   */
+  async function assertNotReplayedAfter(path: string, abort: (client: http.ClientRequest) => void, what: string): Promise<void> {
     const before = countsOf('a');
     let held: net.Socket | undefined;
     upstream.onRequest = (req) => {
       held = req.socket;
     };
-    const { req } = await new Promise<{ req: http.ClientRequest }>((resolve) => {
-      const client = http.request({ host: '127.0.0.1', port: proxy.port, agent: false, path: `/k8s/clusters/a${PODS}`, headers: ['Host', `127.0.0.1:${proxy.port}`, ...ALICE] });
-      client.on('error', () => {});
-      client.end();
-      resolve({ req: client });
-    });
-    await eventually(() => held !== undefined, 5000, 'the request on the reused connection');
-    const upstreamClosed = once(held!, 'close');
-    req.destroy();
-    // The proxy aborts the upstream request when its client leaves: the connection closes
-    // without an answer, which is what a stale connection looks like too.
-    await upstreamClosed;
-    upstream.onRequest = answerWithPath;
-    assert.equal((await get('a')).status, 200);
-    assert.deepEqual(
-      since(upstream, mark).map((request) => request.socket === held),
-      [true, false],
-      'the abandoned request, then the next request: no replay between them',
-    );
-    assert.equal(countsOf('a').retries, before.retries);
-  });
-
-  it('is a watch not sent again once its token was revoked: the replay would carry an identity admitted before the revocation', async () => {
-    const before = countsOf('a');
-    let held: net.Socket | undefined;
-    upstream.onRequest = (req) => {
-      held = req.socket;
-    };
-    const client = http.request({ host: '127.0.0.1', port: proxy.port, agent: false, path: `/k8s/clusters/a${PODS}?watch=1`, headers: ['Host', `127.0.0.1:${proxy.port}`, ...ALICE] });
+    const client = http.request({ host: '127.0.0.1', port: proxy.port, agent: false, path, headers: ['Host', `127.0.0.1:${proxy.port}`, ...ALICE] });
     client.on('error', () => {});
     client.end();
-    await eventually(() => held !== undefined, 5000, 'the watch on the reused connection');
+    await eventually(() => held !== undefined, 5000, 'the request on the reused connection');
     const upstreamClosed = once(held!, 'close');
-    // Revocation ends the token's open streams; its upstream request is aborted, which the
-    // stale connection's failure would look like.
-    assert.equal(proxy.forwarder.closeStreams((stream) => stream.tokenName === 't-alice'), 1);
+    abort(client);
     await upstreamClosed;
     upstream.onRequest = answerWithPath;
     assert.equal((await get('a')).status, 200);
     assert.deepEqual(
       since(upstream, mark).map((request) => request.socket === held),
       [true, false],
-      'the revoked watch, then the next request: no replay between them',
+      `${what}, then the next request: no replay between them`,
     );
     assert.equal(countsOf('a').retries, before.retries);
     client.destroy();
+  }
+
+  it('is not sent again when its client went away before the stale connection failed', async () => {
+    await assertNotReplayedAfter(`/k8s/clusters/a${PODS}`, (client) => client.destroy(), 'the abandoned request');
+  });
+
+  it('is a watch not sent again once its token was revoked: the replay would carry an identity admitted before the revocation', async () => {
+    // Revocation ends the token's open streams, aborting the watch's upstream request.
+    await assertNotReplayedAfter(`/k8s/clusters/a${PODS}?watch=1`, () => assert.equal(proxy.forwarder.closeStreams((stream) => stream.tokenName === 't-alice'), 1), 'the revoked watch');
   });
 
   it('is sent again only once: when the new connection fails too, the client gets the 502 Status', async () => {
