@@ -11,7 +11,8 @@
  * createHealthHandler's markShuttingDown), so that load balancers stop sending traffic.
  *
  * Timeouts: `headersTimeout` bounds how long a client may take to send its headers
- * (slowloris). `requestTimeout` is 0 on purpose: Node applies it to receiving the whole
+ * (slowloris), and on HTTPS the TLS handshake before them gets as long (`handshakeTimeout`,
+ * node's default 120 s otherwise). `requestTimeout` is 0 on purpose: Node applies it to receiving the whole
  * request, body included, and the proxy streams request bodies of any size and duration to
  * the API server, which enforces its own limits; `timeout` (socket inactivity) is 0 too, as
  * a watch may stay silent for minutes. Every other request body — read whole before it is
@@ -174,7 +175,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const server: Server =
     options.tls === undefined
       ? createHttpServer(serverOptions)
-      : createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' });
+      : // The handshake gets the headers' time, not node's 120 s (a deadline: handshake bytes do not extend it).
+        createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2', handshakeTimeout: headersTimeoutMs });
   server.timeout = 0;
   server.maxHeadersCount = 0;
 

@@ -131,6 +131,19 @@ describe('startServer', () => {
     assert.ok(performance.now() - started < 2_000);
   });
 
+  it('closes an HTTPS connection whose TLS handshake does not finish within the header timeout, bytes trickling or none', { timeout: 60_000 }, async () => {
+    const ca = await createCertificateAuthority({ commonName: 'handshake-test-ca', validityDays: 1 });
+    const serving = await issueServingCertificate(ca, { commonName: 'localhost', sans: ['localhost'], validityDays: 1 });
+    const server = await start({ tls: { cert: serving.certPem, key: serving.keyPem }, headersTimeoutMs: 200, handler: (_request, response) => response.end('ok') });
+    // A handshake record announcing 16,000 bytes, and nothing more; the other sends nothing at all.
+    const trickled = connect(server.address().port, '127.0.0.1');
+    trickled.on('error', () => {});
+    trickled.write(Buffer.from([0x16, 0x03, 0x01, 0x3e, 0x80]));
+    const silent = connect(server.address().port, '127.0.0.1');
+    silent.on('error', () => {});
+    await Promise.all([once(trickled, 'close'), once(silent, 'close')]);
+  });
+
   it('keeps a silent response open past the header and keep-alive timeouts, because a watch may be silent for minutes', async () => {
     const server = await start({
       headersTimeoutMs: 100,
