@@ -19,6 +19,7 @@ export const errorCatalog = {
   METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'request body too large' },
   REQUEST_TIMEOUT: { status: 408, message: 'the request body did not arrive in time' },
+  TOO_MANY_PIPELINED_REQUESTS: { status: 429, message: 'too many requests in flight on one connection' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'request body must be JSON' },
   CONFLICT: { status: 409, message: 'the object already exists' },
   SHUTTING_DOWN: { status: 503, message: 'the server is shutting down' },

@@ -11,14 +11,30 @@
  * createHealthHandler's markShuttingDown), so that load balancers stop sending traffic.
  *
  * Timeouts: `headersTimeout` bounds how long a client may take to send its headers
- * (slowloris). `requestTimeout` is 0 on purpose: Node applies it to receiving the whole
+ * (slowloris), and on HTTPS the TLS handshake before them gets as long (`handshakeTimeout`,
+ * node's default 120 s otherwise). `requestTimeout` is 0 on purpose: Node applies it to receiving the whole
  * request, body included, and the proxy streams request bodies of any size and duration to
  * the API server, which enforces its own limits; `timeout` (socket inactivity) is 0 too, as
- * a watch may stay silent for minutes. A request whose body is read whole before it is answered
- * (the REST API, the console, the webhook) gets `bodyTimeoutMs` instead: a body still not in
- * full by then is answered 408 REQUEST_TIMEOUT and its connection closed, so a client
- * trickling a body cannot hold a connection for ever. `keepAliveTimeout` is longer than the 60-second idle
+ * a watch may stay silent for minutes. Every other request body — read whole before it is
+ * answered (the REST API, the console, the webhook), or not read at all (health, metrics, a
+ * refusal: node then reads and drops it) — gets `bodyTimeoutMs` instead, on every listener
+ * unless a listener lifts it for the bodies it streams: a body still not in full by then is
+ * answered 408 REQUEST_TIMEOUT and its connection closed, or, when the answer went out
+ * already, the connection is cut, so a client trickling a body cannot hold a connection for
+ * ever. `keepAliveTimeout` is longer than the 60-second idle
  * timeout of common load balancers, so that they never reuse a connection we just closed.
+ *
+ * Pipelining: node hands every request it parses to the handler at once, answers queued in
+ * order, and stops reading only once the queued answers fill the socket's buffer — never, when
+ * the first answer is a silent watch. So one connection's first read alone (64 KiB) could
+ * become hundreds of requests in flight, each forwarded upstream and each holding its relay
+ * buffer. At most MAX_PIPELINED_REQUESTS of a connection are in flight: the next one is
+ * answered 429 TOO_MANY_PIPELINED_REQUESTS (in order, after the earlier ones) and closes the
+ * connection, and no request after it reaches the handler. Clients do not pipeline (Go's and
+ * browsers' never do), so this only ever meets a hostile one. And when a connection dies,
+ * node emits 'close' only for the answer on its socket, never for those queued behind it:
+ * their handlers would never learn the client left (a queued watch would hold its upstream
+ * watch for ever). The server emits that 'close' itself, once node has closed its own.
  *
  * Header count: node keeps only the first `maxHeadersCount` (2000) header lines of a request
  * and drops the rest without a word, so a handler could never see — nor refuse — an
@@ -70,8 +86,8 @@ export interface StartServerOptions {
   readonly keepAliveTimeoutMs?: number | undefined;
   /**
    * How long the body of `request` may take to arrive in full after its headers (then 408
-   * REQUEST_TIMEOUT, connection closed); undefined: no limit (a body streamed upstream).
-   * Default: no limit for any request.
+   * REQUEST_TIMEOUT, or the connection cut when the answer was already sent); undefined: no
+   * limit (a body streamed upstream). Default: DEFAULT_BODY_TIMEOUT_MS for every request.
    */
   readonly bodyTimeoutMs?: ((request: IncomingMessage) => number | undefined) | undefined;
   /**
@@ -138,6 +154,8 @@ export function createLongRunningRegistry(): LongRunningRegistry {
 }
 
 const DEFAULT_GRACE_MS = 10_000;
+/** Requests of one connection in flight at once (see the design note: pipelining). */
+const MAX_PIPELINED_REQUESTS = 16;
 /** The `bodyTimeoutMs` of bodies read whole: a 64 KiB body takes a fraction of a second. */
 export const DEFAULT_BODY_TIMEOUT_MS = 30_000;
 
@@ -157,12 +175,27 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const server: Server =
     options.tls === undefined
       ? createHttpServer(serverOptions)
-      : createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' });
+      : // The handshake gets the headers' time, not node's 120 s (a deadline: handshake bytes do not extend it).
+        createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2', handshakeTimeout: headersTimeoutMs });
   server.timeout = 0;
   server.maxHeadersCount = 0;
 
   const connections = new Set<Socket>();
   const inFlight = new Set<ServerResponse>();
+  const pipelines = new WeakMap<Duplex, Pipeline>();
+
+  /** The connection's pipeline, made on its first request (request.socket: TLS over the TCP socket of 'connection'). */
+  function pipelineOf(socket: Duplex): Pipeline {
+    let pipeline = pipelines.get(socket);
+    if (pipeline === undefined) {
+      const made: Pipeline = { responses: new Set(), refused: false };
+      pipelines.set(socket, made);
+      // After node's own 'close' of the answer on the socket (see the design note: pipelining).
+      socket.once('close', () => setImmediate(() => closeQueued(made)));
+      pipeline = made;
+    }
+    return pipeline;
+  }
   let closing = false;
   let closed: Promise<void> | undefined;
 
@@ -172,16 +205,27 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   });
 
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    const socket = request.socket;
+    const pipeline = pipelineOf(socket);
+    pipeline.responses.add(response);
     inFlight.add(response);
     if (closing) response.setHeader('connection', 'close');
     // One listener per request ('close' follows 'finish', or a cut connection).
     response.once('close', () => {
       inFlight.delete(response);
+      pipeline.responses.delete(response);
       // A keep-alive connection would wait for another request that must not come; end()
       // sends what is still buffered first.
-      if (closing && !request.socket.destroyed) request.socket.end();
+      if (closing && !socket.destroyed) socket.end();
     });
-    const bodyTimeoutMs = options.bodyTimeoutMs?.(request);
+    if (pipeline.refused) return;
+    if (pipeline.responses.size > MAX_PIPELINED_REQUESTS) {
+      // Node closes the connection after this answer; what follows it is never answered.
+      pipeline.refused = true;
+      sendError(response, 'TOO_MANY_PIPELINED_REQUESTS', { connection: 'close' });
+      return;
+    }
+    const bodyTimeoutMs = options.bodyTimeoutMs === undefined ? DEFAULT_BODY_TIMEOUT_MS : options.bodyTimeoutMs(request);
     if (bodyTimeoutMs !== undefined && hasBody(request)) limitBodyTime(request, response, bodyTimeoutMs);
     let result: unknown;
     try {
@@ -264,20 +308,54 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   };
 }
 
+/** One connection's requests in flight (see the design note: pipelining). */
+interface Pipeline {
+  /** Answers not closed yet: the one on the socket, and those queued behind it. */
+  readonly responses: Set<ServerResponse>;
+  /** A request past MAX_PIPELINED_REQUESTS was refused: nothing more of the connection is served. */
+  refused: boolean;
+}
+
+/**
+ * The connection is gone: its queued answers get the 'close' node never gives them, so that
+ * whoever serves them stops (a forwarded request is aborted upstream, a watch ends).
+ */
+function closeQueued(pipeline: Pipeline): void {
+  for (const response of pipeline.responses) {
+    pipeline.responses.delete(response);
+    response.destroy();
+    response.emit('close');
+  }
+}
+
 function hasBody(request: IncomingMessage): boolean {
   const length = request.headers['content-length'];
   return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
-/** Answers 408 and closes the connection when the body is not in full after `timeoutMs`. */
+/**
+ * Answers 408 and closes the connection when the body is not in full after `timeoutMs`. The
+ * limit outlives the answer: a handler that answers without reading the body (a refusal, a
+ * health check) leaves node to read and drop it before the connection's next request, and a
+ * body trickled then would hold the connection as surely as one trickled before the answer;
+ * then there is nothing left to answer, and the connection is cut.
+ */
 function limitBodyTime(request: IncomingMessage, response: ServerResponse, timeoutMs: number): void {
+  const socket = request.socket;
+  const stop = (): void => {
+    clearTimeout(timer);
+    request.off('end', stop);
+    socket.off('close', stop);
+  };
   const timer = setTimeout(() => {
-    if (request.complete || response.writableEnded) return;
-    if (response.headersSent) request.socket.destroy();
+    stop();
+    if (request.complete) return;
+    if (response.headersSent) socket.destroy();
     else sendError(response, 'REQUEST_TIMEOUT', { connection: 'close' });
   }, timeoutMs);
   timer.unref();
-  response.once('close', () => clearTimeout(timer));
+  request.once('end', stop);
+  socket.once('close', stop);
 }
 
 function failRequest(response: ServerResponse, error: unknown, logger: Logger): void {
@@ -396,6 +474,8 @@ export interface MetricsServerOptions {
   /** `/readyz` on this listener; default always ready. */
   readonly ready?: (() => Promise<void>) | undefined;
   readonly logger: Logger;
+  /** How long a request body may take (startServer's bodyTimeoutMs); default DEFAULT_BODY_TIMEOUT_MS (tests shorten it). */
+  readonly bodyTimeoutMs?: number | undefined;
 }
 
 export interface MetricsServer extends RunningServer {
@@ -417,6 +497,7 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
     listen: options.listen,
     setting: 'metrics.listen',
     logger: options.logger.child({ listener: 'metrics' }),
+    ...(options.bodyTimeoutMs === undefined ? {} : { bodyTimeoutMs: () => options.bodyTimeoutMs }),
     handler(request, response) {
       if (!health(request, response)) sendError(response, 'NOT_FOUND');
     },

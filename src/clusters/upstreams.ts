@@ -320,17 +320,10 @@ interface TunnelConnect {
 function secureTunnelStream(connect: TunnelConnect, raw: Duplex): tls.TLSSocket {
   const cached = connect.sessions.last;
   const socket = tls.connect({ ...connect.tls, socket: raw, ...(cached === undefined ? {} : { session: cached }) });
-  // TLS 1.2 may hand the session over before Node has checked the certificate and the
-  // server name: it is kept only once the connection is verified ('secureConnect').
-  let verified = false;
-  let early: Buffer | undefined;
-  socket.once('secureConnect', () => {
-    verified = true;
-    if (early !== undefined) connect.sessions.last = early;
-  });
+  // Node emits 'session' only once the connection is verified, chain and server name: a
+  // session TLS 1.2 hands over before the check is held back, and dropped when it fails.
   socket.on('session', (session: Buffer) => {
-    if (verified) connect.sessions.last = session;
-    else early = session;
+    connect.sessions.last = session;
   });
   armConnectTimeout(socket, connect.connectTimeoutMs, 'secureConnect');
   return socket;

@@ -536,6 +536,8 @@ function startPeerServer(config: ProxyConfig, tls: { readonly certPem: string; r
     exclusive: true,
     tls: { cert: tls.certPem, key: tls.keyPem },
     logger: logger.child({ listener: 'peers' }),
+    // Peer links carry forwarded connections, whose bodies stream.
+    bodyTimeoutMs: () => undefined,
     handler(req, res) {
       if (peers.matches(req.url ?? '/')) peers.handleRequest(req, res);
       else writeStatus(res, new KubegateError('NOT_FOUND'));

@@ -28,6 +28,13 @@
  * very request that cannot be answered within the bound. `map` reduces each item as its page
  * arrives, so a caller that keeps little (Secret names and hashes) never holds every
  * object whole.
+ *
+ * A broken or hostile API server (a downstream cluster's, listed by the central proxy's sync)
+ * must not make a list hold the process: the pages of one list may add up to `maxListBytes`
+ * (256 MiB by default, some 900,000 tokens), so a list whose continue tokens never end stops
+ * there; a continue token answered twice in one list (a loop of any length) is refused at
+ * once; and an item that is not an object with a name is refused before `map` sees it. Each
+ * fails the whole list, so callers keep what they had.
  */
 import type http from 'node:http';
 import { createInterface } from 'node:readline';
@@ -109,6 +116,7 @@ export interface KubeApiFailure {
 }
 
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
+const MAX_LIST_BYTES = 256 * 1024 * 1024;
 const MAX_WATCH_LINE_BYTES = 4 * 1024 * 1024;
 const DEFAULT_TIMEOUT_MS = 30_000;
 const SAFE_REASON = /^[A-Za-z]{1,64}$/;
@@ -142,6 +150,8 @@ export interface KubeClientOptions {
   readonly listPageSize?: number;
   /** Largest answer body (a list page). Default 16 MiB. */
   readonly maxBodyBytes?: number;
+  /** Largest sum of one list's pages (see the design note). Default 256 MiB. */
+  readonly maxListBytes?: number;
 }
 
 export interface KubeClient {
@@ -169,6 +179,7 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const listPageSize = options.listPageSize ?? DEFAULT_LIST_PAGE_SIZE;
   const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
+  const maxListBytes = options.maxListBytes ?? MAX_LIST_BYTES;
   if (!Number.isSafeInteger(listPageSize) || listPageSize < 1) throw new TypeError('listPageSize must be a positive integer');
 
   async function send(method: string, path: string, body: unknown, contentType: string | undefined, signal?: AbortSignal): Promise<http.IncomingMessage> {
@@ -247,7 +258,9 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
   /** One list attempt: every page of one snapshot, or `expired` when a continue token was answered 410. */
   async function listOnce<T extends KubeObject, U extends KubeObject>(path: string, listOptions: ListOptions, map: (item: T) => U): Promise<KubeList<U> | 'expired'> {
     const items: U[] = [];
+    const tokens = new Set<string>();
     let token = '';
+    let listBytes = 0;
     for (;;) {
       const query = new URLSearchParams({ limit: String(listPageSize) });
       if (listOptions.labelSelector !== undefined) query.set('labelSelector', listOptions.labelSelector);
@@ -257,15 +270,22 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
         if (token !== '' && status === 410) return 'expired';
         throw new KubeApiError(failureOf(status, raw), `LIST ${resourceOf(path)}`);
       }
+      const broken = (what: string): KubeApiError => new KubeApiError({ code: status, reason: undefined }, `LIST ${resourceOf(path)}: ${what}`);
+      listBytes += raw.length;
+      if (listBytes > maxListBytes) throw broken(`the list is larger than ${maxListBytes} bytes`);
       const page = parse<(KubeList<T> & { metadata?: { continue?: unknown } }) | null>('GET', status, raw);
-      if (page === null || typeof page !== 'object' || !Array.isArray(page.items)) throw new KubeApiError({ code: status, reason: undefined }, `LIST ${resourceOf(path)}: the answer has no items`);
-      for (const item of page.items) items.push(map(item));
+      if (page === null || typeof page !== 'object' || !Array.isArray(page.items)) throw broken('the answer has no items');
+      for (const item of page.items) {
+        if (!isNamedObject(item)) throw broken('an item is not an object with a name');
+        items.push(map(item));
+      }
       const next = page.metadata?.continue;
       if (typeof next !== 'string' || next === '') {
         const resourceVersion = page.metadata?.resourceVersion;
         return { metadata: resourceVersion === undefined ? {} : { resourceVersion }, items };
       }
-      if (next === token) throw new KubeApiError({ code: status, reason: undefined }, `LIST ${resourceOf(path)}: the server answered the same continue token again`);
+      if (tokens.has(next)) throw broken('the server answered a continue token of this list again');
+      tokens.add(next);
       token = next;
     }
   }
@@ -356,6 +376,13 @@ export function createKubeClient(endpoint: KubeEndpoint, options: KubeClientOpti
       return true;
     },
   };
+}
+
+/** Whether a list item has what every object has: metadata with a name. */
+function isNamedObject(item: unknown): boolean {
+  if (item === null || typeof item !== 'object' || Array.isArray(item)) return false;
+  const metadata = (item as { metadata?: unknown }).metadata;
+  return metadata !== null && typeof metadata === 'object' && typeof (metadata as { name?: unknown }).name === 'string';
 }
 
 /** `…/namespaces/ns/clusterauthtokens/t-1` → `clusterauthtokens`: the resource, never a name. */

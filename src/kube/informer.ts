@@ -17,6 +17,12 @@
  * starts over included — leaves the cache as it was and is retried with backoff like any
  * failure (a 410 from a list is not a watch's "too old": listing again at once would only
  * repeat it).
+ *
+ * A watch's 410 ("too old") re-lists at once only when the watch before it was good — it
+ * delivered an event or ran to its timeout — since the last such re-list. An API server that
+ * answers every watch 410 right after a list (broken, or hostile) would otherwise have the
+ * informer list the whole collection again and again without a pause; the second 410 in a row
+ * is a failure like any other, re-listed after the backoff.
  */
 import type { KubeClient, KubeObject, KubeStatusObject, WatchEvent } from './client.js';
 import { kubeStatusCode } from './client.js';
@@ -100,6 +106,9 @@ export function createInformer<T extends KubeObject>(client: KubeClient, options
     }
   }
 
+  /** True from a 410's immediate re-list until a watch is good again (see the design note). */
+  let relistedOnExpiry = false;
+
   async function watchOnce(): Promise<void> {
     const timeoutSeconds = minTimeout + Math.floor(Math.random() * minTimeout);
     let expired = false;
@@ -118,6 +127,7 @@ export function createInformer<T extends KubeObject>(client: KubeClient, options
           expired = true;
           throw new WatchExpired(status.code ?? 0);
         }
+        relistedOnExpiry = false;
         const object = event.object as T;
         if (event.type !== 'BOOKMARK') apply(event.type === 'DELETED' ? 'deleted' : 'added', transform(object));
         if (object.metadata?.resourceVersion !== undefined) resourceVersion = object.metadata.resourceVersion;
@@ -135,16 +145,18 @@ export function createInformer<T extends KubeObject>(client: KubeClient, options
           needList = false;
         }
         await watchOnce();
+        relistedOnExpiry = false;
         backoffMs = initialBackoffMs;
       } catch (error) {
         if (stopper.signal.aborted) return;
         const code = error instanceof WatchExpired ? error.code : kubeStatusCode(error);
-        if (code === 410 && !needList) {
+        if (code === 410 && !needList && !relistedOnExpiry) {
           needList = true;
+          relistedOnExpiry = true;
           options.onRestart?.('expired');
           continue;
         }
-        if (error instanceof WatchExpired) needList = true;
+        if (error instanceof WatchExpired || (code === 410 && relistedOnExpiry)) needList = true;
         options.onError?.(error);
         options.onRestart?.('failed');
         if (resourceVersion === undefined) needList = true;

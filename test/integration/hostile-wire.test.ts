@@ -249,6 +249,59 @@ describe('hostile input on the proxy wire', () => {
     assert.equal(fixture.fake.requests.filter((request) => request.path === '/api/v1/namespaces/default/configmaps' && request.method === 'POST' && request.body.toString() === configMap).length, 1);
   });
 
+  test('a body that never arrives in full after the proxy already answered (health, a refusal before the body is read) has its connection cut too', { timeout: 30_000 }, async () => {
+    // A body of a type the API does not read is refused before it is read (415).
+    for (const [method, path, contentType, status] of [['GET', '/healthz', 'application/json', 200], ['POST', '/v1/tokens', 'text/plain', 415], ['GET', '/v1/no-such-route', 'application/json', 404]] as const) {
+      const socket = tls.connect({ host: '127.0.0.1', port, ca: fixture.proxy.caPem!, servername: 'localhost' });
+      await new Promise((resolve) => socket.once('secureConnect', resolve));
+      socket.write(`${method} ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: ${contentType}\r\nContent-Length: 100\r\n\r\n{"name"`);
+      let received = '';
+      socket.setEncoding('latin1').on('data', (chunk: string) => (received += chunk));
+      await new Promise((resolve) => socket.once('close', resolve));
+      assert.match(received, new RegExp(`^HTTP/1\\.1 ${status} `), `${method} ${path}: ${received.slice(0, 200)}`);
+    }
+    await proxyStillServes();
+  });
+
+  /** The proxy's gauge of open watches, scraped. */
+  async function openWatches(): Promise<number> {
+    const text = await (await fetch(`${fixture.proxy.metricsUrl}/metrics`)).text();
+    return Number(/^kubegate_proxy_active_streams\{kind="watch"\} (\d+)$/m.exec(text)?.[1]);
+  }
+
+  test('pipelined watches end upstream when their client goes away, not only the first one', async () => {
+    const watches = 5;
+    const socket = tls.connect({ host: '127.0.0.1', port, ca: fixture.proxy.caPem!, servername: 'localhost' });
+    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    socket.on('error', () => {});
+    socket.write(`GET /k8s/clusters/dev${PODS}?watch=1 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\n\r\n`.repeat(watches));
+    await eventually(async () => (await openWatches()) === watches, 5000, 'every pipelined watch open');
+    socket.destroy();
+    await eventually(async () => (await openWatches()) === 0, 5000, 'every watch closed');
+    await fixture.fake.waitUntil(() => fixture.fake.openWatches === 0, 5000);
+  });
+
+  test('more than 16 requests of one connection in flight: the 17th is refused 429 and nothing after it reaches the cluster', async () => {
+    const socket = tls.connect({ host: '127.0.0.1', port, ca: fixture.proxy.caPem!, servername: 'localhost' });
+    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    socket.on('error', () => {});
+    const from = fixture.fake.requests.length;
+    // The first answer is a watch, which ends only after its 2 s: until then every request
+    // behind it stays in flight (all 101 are parsed from the one write long before).
+    const watch = `GET /k8s/clusters/dev${PODS}?watch=1&timeoutSeconds=2 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\n\r\n`;
+    const list = `GET /k8s/clusters/dev${SMUGGLED} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\n\r\n`;
+    socket.write(watch + list.repeat(100));
+    await eventually(() => arrived(from, SMUGGLED) === 15, 5000, 'the 15 lists behind the watch');
+    // The watch's end lets the queued answers out: 15 lists, then the refusal, then the close.
+    let received = '';
+    socket.setEncoding('latin1').on('data', (chunk: string) => (received += chunk));
+    await new Promise((resolve) => socket.once('close', resolve));
+    const statuses = [...received.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((match) => Number(match[1]));
+    assert.deepEqual(statuses, [200, ...Array(15).fill(200), 429]);
+    assert.match(received, /"code":"TOO_MANY_PIPELINED_REQUESTS"/);
+    assert.equal(arrived(from, SMUGGLED), 15, 'nothing past the bound reached the cluster');
+  });
+
   test('an agent that speaks HTTP/2 with an oversized frame after the 101 loses only its own tunnel', async () => {
     const created = await fixture.api.request('POST', '/v1/clusters', { token, body: { id: 'edge', mode: 'agent' } });
     assert.equal(created.status, 201, created.text);

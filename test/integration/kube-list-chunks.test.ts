@@ -364,7 +364,7 @@ describe('lists in chunks against the fake kube-apiserver', () => {
 
   describe('against an API server that answers a list wrongly', () => {
     /** A plain-HTTP stand-in for a broken API server: `answer` writes each list page. */
-    async function brokenServer(answer: (query: URLSearchParams) => string): Promise<{ client: KubeClient; pages: URLSearchParams[]; close: () => Promise<void> }> {
+    async function brokenServer(answer: (query: URLSearchParams) => string, clientOptions: KubeClientOptions = {}): Promise<{ client: KubeClient; pages: URLSearchParams[]; close: () => Promise<void> }> {
       const pages: URLSearchParams[] = [];
       const server = createServer((request, response) => {
         const query = new URL(request.url ?? '/', 'http://x').searchParams;
@@ -376,7 +376,7 @@ describe('lists in chunks against the fake kube-apiserver', () => {
       await once(server, 'listening');
       const { port } = server.address() as AddressInfo;
       const agent = new Agent({ keepAlive: true });
-      const client = createKubeClient({ request: httpRequest, agent, hostname: '127.0.0.1', port, hostHeader: `127.0.0.1:${port}`, pathPrefix: '', headers: () => ({}) }, { listPageSize: 2 });
+      const client = createKubeClient({ request: httpRequest, agent, hostname: '127.0.0.1', port, hostHeader: `127.0.0.1:${port}`, pathPrefix: '', headers: () => ({}) }, { listPageSize: 2, ...clientOptions });
       return {
         client,
         pages,
@@ -391,10 +391,82 @@ describe('lists in chunks against the fake kube-apiserver', () => {
     it('refuses a continue token answered again, instead of asking for the same page forever', async () => {
       const broken = await brokenServer(() => JSON.stringify({ metadata: { resourceVersion: '5', continue: 'same' }, items: [secret('s-00')] }));
       try {
-        await assert.rejects(broken.client.list(SECRETS), { code: 'KUBE_API_FAILED', message: /same continue token again/ });
+        await assert.rejects(broken.client.list(SECRETS), { code: 'KUBE_API_FAILED', message: /continue token of this list again/ });
         assert.equal(broken.pages.length, 2);
       } finally {
         await broken.close();
+      }
+    });
+
+    it('refuses a loop of continue tokens longer than one, instead of going round it forever', async () => {
+      const nextOf: Record<string, string> = { '': 'a', a: 'b', b: 'c', c: 'a' };
+      const broken = await brokenServer((query) =>
+        // Ends the list after 100 pages, so that a client going round the loop fails this test instead of hanging it.
+        JSON.stringify({ metadata: { resourceVersion: '5', continue: broken.pages.length > 100 ? '' : nextOf[query.get('continue') ?? ''] }, items: [secret('s-00')] }),
+      );
+      try {
+        await assert.rejects(broken.client.list(SECRETS), { code: 'KUBE_API_FAILED', message: /continue token of this list again/ });
+        assert.deepEqual(
+          broken.pages.map((query) => query.get('continue')),
+          [null, 'a', 'b', 'c'],
+        );
+      } finally {
+        await broken.close();
+      }
+    });
+
+    it('stops a list whose pages never end at its byte bound, so that a hostile API server cannot fill the memory', async () => {
+      const broken = await brokenServer(
+        // Ends after 10,000 pages, so that a client without the bound fails this test instead of hanging it.
+        () => JSON.stringify({ metadata: { resourceVersion: '5', continue: broken.pages.length > 10_000 ? '' : `page-${broken.pages.length}` }, items: [secret(`s-${broken.pages.length}`)] }),
+        { maxListBytes: 64 * 1024 },
+      );
+      try {
+        await assert.rejects(broken.client.list(SECRETS), { code: 'KUBE_API_FAILED', message: /the list is larger than 65536 bytes/ });
+        // A page is some 200 bytes: the bound stops the list after a few hundred.
+        assert.ok(broken.pages.length < 1000, `asked for ${broken.pages.length} pages`);
+      } finally {
+        await broken.close();
+      }
+    });
+
+    it('has an informer re-list at once after a watch answered 410 only once in a row: a watch that expires right after every list is a failure, retried with backoff', async () => {
+      const expiredEvent = JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, metadata: {} } });
+      const broken = await brokenServer((query) => (query.get('watch') === null ? JSON.stringify({ metadata: { resourceVersion: '5' }, items: [secret('s-00')] }) : `${expiredEvent}\n`));
+      const errors: unknown[] = [];
+      // The backoff outlasts the test: a second list before the failure is reported can only be an immediate one.
+      const informer = createInformer<FakeObject>(broken.client, { path: SECRETS, initialBackoffMs: 600_000, onError: (error) => errors.push(error) });
+      const lists = (): number => broken.pages.filter((query) => query.get('watch') === null).length;
+      try {
+        informer.start();
+        await eventually(() => errors.length > 0 || lists() > 50, 5000, 'a reported failure, or a storm of lists');
+        assert.equal(lists(), 2, 'one list, and one re-list at once after the first 410');
+        assert.equal(errors.length, 1);
+        assert.equal((errors[0] as { code?: number }).code, 410);
+        assert.equal(informer.get('s-00')?.metadata.name, 's-00', 'the cache is kept');
+      } finally {
+        informer.stop();
+        await broken.close();
+      }
+    });
+
+    it('refuses an item that is not an object with a name, before the caller sees it', async () => {
+      for (const item of [null, 5, 'secret', [], {}, { metadata: null }, { metadata: { name: 7 } }]) {
+        const seen: unknown[] = [];
+        const broken = await brokenServer(() => JSON.stringify({ metadata: { resourceVersion: '5' }, items: [secret('s-00'), item] }));
+        try {
+          await assert.rejects(
+            broken.client.list(SECRETS, {}, (listed: KubeObject) => {
+              seen.push(listed);
+              return listed;
+            }),
+            { code: 'KUBE_API_FAILED', message: /an item is not an object with a name/ },
+            JSON.stringify(item),
+          );
+          assert.equal(seen.length, 1, JSON.stringify(item));
+        } finally {
+          await broken.close();
+        }
       }
     });
 

@@ -164,6 +164,70 @@ describe('a request on a stale keep-alive connection of a direct cluster', () =>
     assert.equal(proxy.audit.at(-1)?.code, 'UPSTREAM_UNREACHABLE');
   });
 
+  it('is not sent again when it carries a body, by Content-Length or chunked, whatever its method, nor when its method is not GET, HEAD or OPTIONS', async () => {
+    const cases: Array<[string, string, string[], string | undefined]> = [
+      ['a GET with a Content-Length body', 'GET', ['Content-Type', 'application/json', 'Content-Length', '2'], '{}'],
+      ['a GET with a chunked body', 'GET', ['Content-Type', 'application/json', 'Transfer-Encoding', 'chunked'], '{}'],
+      ['a GET with an empty chunked body', 'GET', ['Transfer-Encoding', 'chunked'], ''],
+      ['an OPTIONS with a chunked body', 'OPTIONS', ['Content-Type', 'application/json', 'Transfer-Encoding', 'chunked'], '{}'],
+      ['a HEAD with a Content-Length body', 'HEAD', ['Content-Type', 'application/json', 'Content-Length', '2'], '{}'],
+      ['a DELETE without a body', 'DELETE', [], undefined],
+      ['a POST without a body', 'POST', ['Content-Length', '0'], undefined],
+      ['a PATCH with a body', 'PATCH', ['Content-Type', 'application/merge-patch+json'], '{}'],
+    ];
+    for (const [name, method, headers, body] of cases) {
+      upstream.onRequest = answerWithPath;
+      assert.equal((await get('a')).status, 200, `${name}: the request leaving a connection to reuse`);
+      const from = upstream.requests.length;
+      const before = countsOf('a');
+      closeReusedConnections(upstream);
+      const answer = await send(proxy.port, { method, path: `/k8s/clusters/a${PODS}/p`, headers: [...ALICE, ...headers], ...(body === undefined ? {} : { body }) });
+      assert.equal(answer.status, 502, `${name}: ${answer.body.toString()}`);
+      if (method !== 'HEAD') assert.equal(statusOf(answer).cause, 'UPSTREAM_UNREACHABLE', name);
+      assert.equal(since(upstream, from).length, 1, `${name}: the cluster saw it once`);
+      assert.equal(countsOf('a').retries, before.retries, `${name}: no retry counted`);
+    }
+  });
+
+  /**
+   * Sends `path` on the reused connection, whose server holds it unanswered; `abort` ends it
+   * on the proxy's side, which closes the upstream connection without an answer, as a stale
+   * connection's failure looks too. Then checks that nothing was sent again before the next
+   * request.
+   */
+  async function assertNotReplayedAfter(path: string, abort: (client: http.ClientRequest) => void, what: string): Promise<void> {
+    const before = countsOf('a');
+    let held: net.Socket | undefined;
+    upstream.onRequest = (req) => {
+      held = req.socket;
+    };
+    const client = http.request({ host: '127.0.0.1', port: proxy.port, agent: false, path, headers: ['Host', `127.0.0.1:${proxy.port}`, ...ALICE] });
+    client.on('error', () => {});
+    client.end();
+    await eventually(() => held !== undefined, 5000, 'the request on the reused connection');
+    const upstreamClosed = once(held!, 'close');
+    abort(client);
+    await upstreamClosed;
+    upstream.onRequest = answerWithPath;
+    assert.equal((await get('a')).status, 200);
+    assert.deepEqual(
+      since(upstream, mark).map((request) => request.socket === held),
+      [true, false],
+      `${what}, then the next request: no replay between them`,
+    );
+    assert.equal(countsOf('a').retries, before.retries);
+    client.destroy();
+  }
+
+  it('is not sent again when its client went away before the stale connection failed', async () => {
+    await assertNotReplayedAfter(`/k8s/clusters/a${PODS}`, (client) => client.destroy(), 'the abandoned request');
+  });
+
+  it('is a watch not sent again once its token was revoked: the replay would carry an identity admitted before the revocation', async () => {
+    // Revocation ends the token's open streams, aborting the watch's upstream request.
+    await assertNotReplayedAfter(`/k8s/clusters/a${PODS}?watch=1`, () => assert.equal(proxy.forwarder.closeStreams((stream) => stream.tokenName === 't-alice'), 1), 'the revoked watch');
+  });
+
   it('is sent again only once: when the new connection fails too, the client gets the 502 Status', async () => {
     const before = countsOf('a');
     upstream.onRequest = (req) => req.socket.destroy();

@@ -131,6 +131,19 @@ describe('startServer', () => {
     assert.ok(performance.now() - started < 2_000);
   });
 
+  it('closes an HTTPS connection whose TLS handshake does not finish within the header timeout, bytes trickling or none', { timeout: 60_000 }, async () => {
+    const ca = await createCertificateAuthority({ commonName: 'handshake-test-ca', validityDays: 1 });
+    const serving = await issueServingCertificate(ca, { commonName: 'localhost', sans: ['localhost'], validityDays: 1 });
+    const server = await start({ tls: { cert: serving.certPem, key: serving.keyPem }, headersTimeoutMs: 200, handler: (_request, response) => response.end('ok') });
+    // A handshake record announcing 16,000 bytes, and nothing more; the other sends nothing at all.
+    const trickled = connect(server.address().port, '127.0.0.1');
+    trickled.on('error', () => {});
+    trickled.write(Buffer.from([0x16, 0x03, 0x01, 0x3e, 0x80]));
+    const silent = connect(server.address().port, '127.0.0.1');
+    silent.on('error', () => {});
+    await Promise.all([once(trickled, 'close'), once(silent, 'close')]);
+  });
+
   it('keeps a silent response open past the header and keep-alive timeouts, because a watch may be silent for minutes', async () => {
     const server = await start({
       headersTimeoutMs: 100,
@@ -219,6 +232,90 @@ describe('bodyTimeoutMs', () => {
     unlimited.end('last ten b');
     await once(unlimited, 'close');
     assert.match(received, /^HTTP\/1\.1 200 [^]*received 20$/);
+  });
+
+  /** Sends a head announcing 100 bytes and ten of them; resolves with all it received once the server closed the connection. */
+  async function partialBodyUntilClosed(port: number, method: string, path: string): Promise<string> {
+    const socket = connect(port, '127.0.0.1');
+    socket.write(`${method} ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly ten b`);
+    let received = '';
+    socket.on('data', (chunk) => (received += chunk.toString()));
+    await once(socket, 'close');
+    return received;
+  }
+
+  it('outlives an answer sent before the body was read: the connection is cut when the rest of the body does not arrive, because node would read and drop a trickled body for ever', { timeout: 20_000 }, async () => {
+    // Keep-alive far beyond the test's own timeout: only the body limit can close the connection.
+    const server = await start({ bodyTimeoutMs: () => 100, keepAliveTimeoutMs: 600_000, handler: (_request, response) => response.end('answered at once') });
+    const received = await partialBodyUntilClosed(server.address().port, 'POST', '/refused');
+    assert.match(received, /^HTTP\/1\.1 200 [^]*answered at once$/);
+  });
+
+  it('is on for the metrics listener, whose handlers never read a body', { timeout: 20_000 }, async () => {
+    const server = await startMetricsServer({ listen: '127.0.0.1:0', registry: new Registry(), logger, bodyTimeoutMs: 100 });
+    running.push(server);
+    for (const [method, path, status] of [['GET', '/healthz', 200], ['POST', '/healthz', 405], ['POST', '/nothing-here', 404]] as const) {
+      const received = await partialBodyUntilClosed(server.address().port, method, path);
+      assert.match(received, new RegExp(`^HTTP/1\\.1 ${status} `), `${method} ${path}`);
+    }
+  });
+});
+
+describe('pipelined requests', () => {
+  it('serves at most 16 requests of one connection at a time: the 17th pipelined one is answered 429 and the connection closed, so one connection cannot fan out into as many requests as its bytes hold', { timeout: 20_000 }, async () => {
+    const held: ServerResponse[] = [];
+    let handled = 0;
+    const enough = deferred();
+    const server = await start({
+      handler: (_request, response) => {
+        handled++;
+        held.push(response);
+        if (held.length === 16) enough.resolve();
+      },
+    });
+    const socket = connect(server.address().port, '127.0.0.1');
+    socket.on('error', () => {});
+    let pipelined = '';
+    for (let i = 1; i <= 100; i++) pipelined += `GET /r${i} HTTP/1.1\r\nHost: x\r\n${i === 100 ? 'Connection: close\r\n' : ''}\r\n`;
+    socket.write(pipelined);
+    let received = '';
+    socket.on('data', (chunk) => (received += chunk.toString()));
+    await enough.promise;
+    // Whatever the server parsed of the rest has been dealt with by now: answering the held
+    // ones lets the queued answers out, in order.
+    for (const [index, response] of held.entries()) response.end(`answer ${index + 1}`);
+    await once(socket, 'close');
+    const statuses = [...received.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((match) => Number(match[1]));
+    assert.deepEqual(statuses.slice(0, 16), Array(16).fill(200));
+    assert.equal(statuses[16], 429, received.slice(0, 2000));
+    assert.equal(statuses.length, 17, 'the connection closes after the refusal');
+    assert.match(received, /"code":"TOO_MANY_PIPELINED_REQUESTS"/);
+    assert.equal(handled, 16, 'no request past the bound reached the handler');
+  });
+
+  it("closes the answers queued behind the one on the socket when the connection dies, so that their handlers learn the client left", { timeout: 20_000 }, async () => {
+    const held: ServerResponse[] = [];
+    const all = deferred();
+    const server = await start({
+      handler: (_request, response) => {
+        held.push(response);
+        if (held.length === 3) all.resolve();
+      },
+    });
+    const socket = connect(server.address().port, '127.0.0.1');
+    socket.write('GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\nGET /3 HTTP/1.1\r\nHost: x\r\n\r\n');
+    await all.promise;
+    const closed = held.map((response) => once(response, 'close'));
+    socket.destroy();
+    await Promise.all(closed);
+    assert.ok(held.every((response) => response.destroyed));
+  });
+
+  it('serves requests one after another on a keep-alive connection without any bound', async () => {
+    const server = await start({ handler: (_request, response) => response.end('ok') });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    agents.push(agent);
+    for (let i = 0; i < 40; i++) assert.equal((await get(`${server.url}/r${i}`, { agent })).status, 200);
   });
 });
 

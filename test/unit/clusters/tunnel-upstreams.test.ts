@@ -230,4 +230,43 @@ describe('TLS sessions of connections through a tunnel', () => {
     await assert.rejects(upgrade(wrong), /certificate/);
     pool.close();
   });
+
+  it('keeps no session of a connection whose verification failed, though TLS 1.2 hands it over before the check', async () => {
+    // An impostor the agent's stream reaches instead: TLS 1.2 with a certificate the right CA
+    // signed for another name, so the chain verifies and only the name check fails — after
+    // the session was handed over. Were it kept, the next connection would offer it.
+    const ca = await createCertificateAuthority({ commonName: 'resume-impostor-ca', validityDays: 1 });
+    const real = await issueServingCertificate(ca, { commonName: 'localhost', sans: ['localhost'], validityDays: 1 });
+    const impostorCert = await issueServingCertificate(ca, { commonName: 'impostor.example', sans: ['impostor.example'], validityDays: 1 });
+    const impostorResumed: boolean[] = [];
+    const realResumed: boolean[] = [];
+    const serve = (certificate: { certPem: string; keyPem: string }, log: boolean[]): https.Server => {
+      const tls12 = https.createServer({ cert: certificate.certPem, key: certificate.keyPem, maxVersion: 'TLSv1.2' }, (_req, res) => res.end('ok'));
+      tls12.on('secureConnection', (socket: tls.TLSSocket) => log.push(socket.isSessionReused()));
+      tls12.listen(0, '127.0.0.1');
+      return tls12;
+    };
+    const impostor = serve(impostorCert, impostorResumed);
+    const genuine = serve(real, realResumed);
+    await Promise.all([once(impostor, 'listening'), once(genuine, 'listening')]);
+    let target = impostor;
+    const pool = createUpstreamPool({ tunnels: { credentials: () => helloWithCa(ca.certPem), dial: () => net.connect((target.address() as net.AddressInfo).port, '127.0.0.1') } });
+    try {
+      const upstream = pool.get(agentCluster());
+      await assert.rejects(forward(upstream), /altnames|certificate|Hostname/i);
+      await assert.rejects(forward(upstream), /altnames|certificate|Hostname/i);
+      await assert.rejects(upgrade(upstream), /altnames|certificate|Hostname/i);
+      assert.deepEqual(impostorResumed, [false, false, false], "the impostor's session is never offered back");
+      target = genuine;
+      assert.equal(await forward(upstream), 200);
+      assert.equal(await forward(upstream), 200);
+      assert.deepEqual(realResumed, [false, true], 'a verified session is kept and resumed');
+    } finally {
+      pool.close();
+      for (const server of [impostor, genuine]) {
+        server.closeAllConnections();
+        server.close();
+      }
+    }
+  });
 });
