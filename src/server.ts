@@ -184,7 +184,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const inFlight = new Set<ServerResponse>();
   const pipelines = new WeakMap<Duplex, Pipeline>();
 
-  /** The connection's pipeline, made on its first request (request.socket: TLS over the TCP socket of 'connection'). */
+  /**
+   * The connection's queue of pipelined answers, made when its first request arrives while an
+   * earlier one is still answered (request.socket: TLS over the TCP socket of 'connection');
+   * a connection that never pipelines has none.
+   */
   function pipelineOf(socket: Duplex): Pipeline {
     let pipeline = pipelines.get(socket);
     if (pipeline === undefined) {
@@ -206,20 +210,23 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
 
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
     const socket = request.socket;
-    const pipeline = pipelineOf(socket);
-    pipeline.responses.add(response);
+    // Node assigns the socket before 'request' unless an earlier answer still holds it.
+    const queued = response.socket === null;
+    const pipeline = queued ? pipelineOf(socket) : pipelines.get(socket);
+    if (queued) pipeline?.responses.add(response);
     inFlight.add(response);
     if (closing) response.setHeader('connection', 'close');
     // One listener per request ('close' follows 'finish', or a cut connection).
     response.once('close', () => {
       inFlight.delete(response);
-      pipeline.responses.delete(response);
+      pipeline?.responses.delete(response);
       // A keep-alive connection would wait for another request that must not come; end()
       // sends what is still buffered first.
       if (closing && !socket.destroyed) socket.end();
     });
-    if (pipeline.refused) return;
-    if (pipeline.responses.size > MAX_PIPELINED_REQUESTS) {
+    if (pipeline?.refused === true) return;
+    // The queued answers and the one before them on the socket.
+    if (pipeline !== undefined && pipeline.responses.size >= MAX_PIPELINED_REQUESTS) {
       // Node closes the connection after this answer; what follows it is never answered.
       pipeline.refused = true;
       sendError(response, 'TOO_MANY_PIPELINED_REQUESTS', { connection: 'close' });
@@ -310,7 +317,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
 
 /** One connection's requests in flight (see the design note: pipelining). */
 interface Pipeline {
-  /** Answers not closed yet: the one on the socket, and those queued behind it. */
+  /** Answers that were queued behind another when their request came, not closed yet. */
   readonly responses: Set<ServerResponse>;
   /** A request past MAX_PIPELINED_REQUESTS was refused: nothing more of the connection is served. */
   refused: boolean;
