@@ -519,10 +519,14 @@ function buildUpstream(cluster: Cluster, credentials: ClusterCredentials, settin
  * left idle in the pool. 8,000 watches dropped at once cost ~10 s of the proxy's CPU in
  * handshakes and kept the API server busy with as many (BENCHMARKS.md, "dropping many
  * watches at once").
- * With one request per connection, a connection's `close` leaves a request pending only
- * then; so each client's connector refuses a dial asked for while its own connection's
- * `close` listeners run, which fails the aborted request again (a no-op) and makes the
- * pool drop that client instead of keeping a connection for nothing.
+ * undici marks that close: it destroys the connection with its informational `aborted`
+ * error, the one close after which it puts the running request back as pending. So each
+ * client's connector refuses a dial asked for while the `close` listeners of its own
+ * connection, destroyed that way, run; that fails the aborted request again (a no-op) and
+ * makes the pool drop that client instead of keeping a connection for nothing. Any other
+ * close dials as undici asks: a request given to an idle connection the server closed at
+ * that moment (undici checks an idle connection one event-loop turn before writing on it)
+ * is pending then, and needs the new connection.
  */
 function forwardingPools(origin: string, connector: buildConnector.connector, settings: Required<Omit<UpstreamPoolOptions, 'tunnels'>>, counts: UpstreamCounts): { dispatcher: Dispatcher; connections: ForwardingConnections } {
   /** True only while undici takes a new connection, and writes its first request on it. */
@@ -543,7 +547,7 @@ function forwardingPools(origin: string, connector: buildConnector.connector, se
         }
         counts.opened++;
         // Listeners run in order: undici's own `close` listener, added in the callback, runs between these two.
-        socket.on('close', () => (closing = true));
+        socket.on('close', () => (closing = closedForAbort(socket)));
         opening = true;
         try {
           callback(...args);
@@ -581,6 +585,12 @@ function forwardingPools(origin: string, connector: buildConnector.connector, se
       },
     },
   };
+}
+
+/** Whether undici destroyed `socket` because the request on it was aborted (its InformationalError 'aborted'). */
+function closedForAbort(socket: Duplex): boolean {
+  const error = socket.errored;
+  return error !== null && (error as { code?: unknown }).code === 'UND_ERR_INFO' && error.message === 'aborted';
 }
 
 /** The refusal of a dial for an aborted request (undici fails that request with it, a no-op): one serves all. */

@@ -13,6 +13,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import type { Dispatcher } from 'undici';
 import { authenticated, type AuthResult } from '../../src/auth/authenticator.js';
 import { makeUserInfo } from '../../src/auth/user.js';
 import { createTunnelHub, type TunnelHub } from '../../src/clusters/tunnels.js';
@@ -383,5 +384,59 @@ describe('an agent-mode cluster', () => {
     assert.equal(statusOf(status).cause, 'CLUSTER_DISCONNECTED');
     assert.equal(since(upstream, mark).length, 1);
     assert.equal(countsOf('edge').retries, before.retries);
+  });
+});
+
+describe('a request given to an idle connection that the server closes in the same turn', () => {
+  // undici checks an idle connection one event-loop turn before writing on it; a close that
+  // arrives in that turn leaves the request pending, to be sent on a new connection. The
+  // server here answers over raw sockets and closes connection A at the very moment a
+  // trigger connection makes the test give the pool its next request, so that both events
+  // reach the proxy's loop together: the request's dispatch first, A's close right after.
+  it('is sent on a new connection: the close of a connection is not taken for an aborted request', async () => {
+    const served: net.Socket[] = [];
+    const server = net.createServer((socket) => {
+      served.push(socket);
+      let buffered = '';
+      socket.on('data', (chunk) => {
+        buffered += chunk.toString('latin1');
+        while (buffered.includes('\r\n\r\n')) {
+          buffered = buffered.slice(buffered.indexOf('\r\n\r\n') + 4);
+          socket.write('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nKeep-Alive: timeout=60\r\n\r\nok');
+        }
+      });
+      socket.on('error', () => undefined);
+    });
+    const triggers = net.createServer();
+    server.listen(0, '127.0.0.1');
+    triggers.listen(0, '127.0.0.1');
+    await Promise.all([once(server, 'listening'), once(triggers, 'listening')]);
+    const ownPool = createUpstreamPool({ allowPlainHttp: true, connectTimeoutMs: 2000 });
+    const trigger = net.connect((triggers.address() as net.AddressInfo).port, '127.0.0.1');
+    try {
+      const [triggerServerSide] = (await once(triggers, 'connection')) as [net.Socket];
+      const upstream = ownPool.get(directCluster('same-turn', `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`));
+      const first = await upstream.dispatcher.request({ path: '/first', method: 'GET' });
+      assert.equal(await first.body.text(), 'ok');
+      assert.equal(served.length, 1, 'connection A answered the first request and is idle in the pool');
+
+      const second = new Promise<Dispatcher.ResponseData>((resolve, reject) => {
+        trigger.once('data', () => {
+          upstream.dispatcher.request({ path: '/second', method: 'GET' }).then(resolve, reject);
+        });
+      });
+      triggerServerSide.write('x');
+      served[0]?.destroy();
+      const answer = await second;
+      assert.equal(answer.statusCode, 200);
+      assert.equal(await answer.body.text(), 'ok');
+      assert.equal(served.length, 2, 'the second request went out on a new connection');
+    } finally {
+      trigger.destroy();
+      ownPool.close();
+      server.close();
+      triggers.close();
+      for (const socket of served) socket.destroy();
+    }
   });
 });
