@@ -21,13 +21,13 @@ import { parseArgs } from 'node:util';
 import { stopAllChildren } from './processes.js';
 import { checkTargets, formatResults } from './report.js';
 import type { BenchResults, Machine, WebhookResult } from './report.js';
-import { execSessions, firstRequest, heldWatches, largeList, revocation, smallGet } from './scenarios.js';
+import { execSessions, firstRequest, heldWatches, idleConnections, largeList, revocation, smallGet } from './scenarios.js';
 import type { BenchSettings } from './scenarios.js';
 import { createTls, directTarget, kubegateEntry, nativeCoreDeciderEntry, startBareForwarder, startGoReverseProxy, startKubegate, startNativeCore, startNginx, startUpstream } from './targets.js';
 import type { Target } from './targets.js';
 import { webhookScenario } from './webhook.js';
 
-const SCENARIOS = ['small', 'large', 'watches', 'exec', 'first-request', 'revocation', 'webhook'] as const;
+const SCENARIOS = ['idle', 'small', 'large', 'watches', 'exec', 'first-request', 'revocation', 'webhook'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const MB = 1024 * 1024;
 
@@ -46,6 +46,7 @@ function settingsFor(mode: Mode, workDir: string): BenchSettings {
       largeSeconds: 1,
       watchCounts: [20],
       idleConnections: 20,
+      idleRounds: 1,
       events: 1,
       eventIntervalMs: 100,
       execSessions: 2,
@@ -69,6 +70,7 @@ function settingsFor(mode: Mode, workDir: string): BenchSettings {
         largeSeconds: 1,
         watchCounts: [100],
         idleConnections: 200,
+        idleRounds: 2,
         events: 2,
         eventIntervalMs: 200,
         execSessions: 5,
@@ -90,6 +92,7 @@ function settingsFor(mode: Mode, workDir: string): BenchSettings {
         largeSeconds: 8,
         watchCounts: [1000, 8000],
         idleConnections: 8000,
+        idleRounds: 3,
         events: 5,
         eventIntervalMs: 500,
         execSessions: 200,
@@ -208,6 +211,9 @@ async function main(): Promise<void> {
       return measured;
     };
     const alone = { ...settings, parallel: false };
+    // First, while every target's process has served nothing but its readiness checks: its
+    // slope then carries no history of the other scenarios (proxies only; direct has no process).
+    const idle = await run('idle', [], () => each(targets, (subset) => idleConnections(subset, upstream, tls, settings)));
     const small = await run('small', [], async () =>
       measureEmptyAgain(
         await each(targets, (subset) => smallGet(subset, settings, upstream)),
@@ -222,10 +228,7 @@ async function main(): Promise<void> {
         async (target, row, seconds) => (await largeList([target], { ...alone, largeSizes: [row.bytes], largeSeconds: seconds }))[0],
       ),
     );
-    const held = await run('watches', { watches: [], idle: [] }, async () => {
-      const parts = await each(targets, async (subset) => [await heldWatches(subset, upstream, tls, settings)]);
-      return { watches: parts.flatMap((part) => part.watches), idle: parts.flatMap((part) => part.idle) };
-    });
+    const watches = await run('watches', [], () => each(targets, (subset) => heldWatches(subset, upstream, tls, settings)));
     const exec = await run('exec', [], () => each(targets, (subset) => execSessions(subset, tls, settings)));
     const first = await run('first-request', [], () => each(kubegates, (subset) => firstRequest(subset, tls, settings)));
     const revoked = await run('revocation', [], () => each(kubegates, (subset) => revocation(subset, tls, settings)));
@@ -239,8 +242,8 @@ async function main(): Promise<void> {
       targets: targets.map((target) => target.name),
       small,
       large,
-      watches: held.watches,
-      idle: held.idle,
+      watches,
+      idle,
       exec,
       firstRequest: first,
       revocation: revoked,
