@@ -253,7 +253,7 @@ export interface IdleRow {
   readonly target: string;
   /** Connections held at the last step of each round (`idleConnections`). */
   readonly connections: number;
-  /** The fewest any round held at its last step. */
+  /** The fewest any round still held at its last step (a keep-alive timeout closes connections held too long). */
   readonly opened: number;
   /** Median over the rounds of the least-squares slope of settled RSS against connections held, bytes per connection. */
   readonly perConnectionBytes: number | null;
@@ -420,41 +420,56 @@ const IDLE_STEPS = 4;
  * settled after each step, and fits a line through the four points; the row is the median
  * of the rounds' slopes with their spread. A slope is not moved by what the process grew and
  * freed before the round (one difference before/after is), and the first connections' one-off
- * costs land in the intercept (`onceBytes`). The targets take turns within a round and the
- * order reverses every round. run.ts runs this scenario first, on processes that have served
- * nothing but their readiness checks.
+ * costs land in the intercept (`onceBytes`). Every round measures a process started for it
+ * (so that neither another scenario's nor an earlier round's freed memory, which a process
+ * reuses without growing, hides the cost); the targets take turns within a round and the
+ * order reverses every round.
  */
-export async function idleConnections(targets: readonly Target[], upstream: Upstream, tls: Tls, settings: BenchSettings): Promise<IdleRow[]> {
-  const measured = targets.filter((target): target is Target & { pid: number } => target.pid !== undefined);
+/** A target the idle scenario starts afresh for each of its rounds, and stops after it. */
+export interface FreshTarget {
+  readonly name: string;
+  start(): Promise<Target>;
+}
+
+export async function idleConnections(fresh: readonly FreshTarget[], upstream: Upstream, tls: Tls, settings: BenchSettings): Promise<IdleRow[]> {
   const step = Math.max(1, Math.floor(settings.idleConnections / IDLE_STEPS));
   const rounds = new Map<string, { slope: number; slopeStdError: number; once: number; heapSlope: number | null; opened: number }[]>();
   for (let round = 0; round < settings.idleRounds; round++) {
-    for (const target of round % 2 === 0 ? measured : [...measured].reverse()) {
-      const metricsUrl = target.kubegate?.metricsUrl;
-      const baseBytes = await settledRss(target.pid, settings.quick);
+    for (const entry of round % 2 === 0 ? fresh : [...fresh].reverse()) {
+      const target = await entry.start();
       const rss: [number, number][] = [];
       const heap: [number, number][] = [];
-      const held = await holdConnections(target, upstream, tls, settings, 'idle', step);
+      let baseBytes = 0;
       let opened = 0;
       try {
-        let report = held.opened;
-        for (let i = 1; i <= IDLE_STEPS; i++) {
-          if (i > 1) report = await held.command(`open ${step}`, 'opened', 240_000);
-          opened += Number(report.opened);
-          rss.push([opened, await settledRss(target.pid, settings.quick)]);
-          if (metricsUrl !== undefined) heap.push([opened, await heapUsedBytes(metricsUrl)]);
+        const pid = target.pid;
+        if (pid === undefined) throw new Error(`${target.name}: no process to measure`);
+        const metricsUrl = target.kubegate?.metricsUrl;
+        baseBytes = await settledRss(pid, settings.quick);
+        const held = await holdConnections(target, upstream, tls, settings, 'idle', step);
+        try {
+          let report = held.opened;
+          for (let i = 1; i <= IDLE_STEPS; i++) {
+            if (i > 1) report = await held.command(`open ${step}`, 'opened', 240_000);
+            // The connections still open, not those opened: a keep-alive timeout (kubegate's is
+            // 65 s) may close the first steps' while a loaded machine opens the last.
+            opened = Number(report.held);
+            rss.push([opened, await settledRss(pid, settings.quick)]);
+            if (metricsUrl !== undefined) heap.push([opened, await heapUsedBytes(metricsUrl)]);
+          }
+        } finally {
+          await held.stop();
         }
-        await held.command('drop', 'dropped', 10_000);
       } finally {
-        await held.stop();
+        await target.stop();
       }
       const fit = fitLine(rss);
-      const list = rounds.get(target.name) ?? [];
+      const list = rounds.get(entry.name) ?? [];
       list.push({ slope: fit.slope, slopeStdError: fit.slopeStdError, once: fit.intercept - baseBytes, heapSlope: heap.length > 0 ? fitLine(heap).slope : null, opened });
-      rounds.set(target.name, list);
+      rounds.set(entry.name, list);
     }
   }
-  return measured.map((target) => {
+  return fresh.map((target) => {
     const list = rounds.get(target.name) ?? [];
     const middle = (values: readonly number[]): number | null => (values.length === 0 ? null : median(values, (value) => value));
     const heapSlopes = list.flatMap((entry) => (entry.heapSlope === null ? [] : [entry.heapSlope]));

@@ -119,7 +119,7 @@ function openIdle(): Promise<boolean> {
   });
 }
 
-/** Opens `count` more connections (`openConcurrency` at a time) and reports them as `opened`. */
+/** Opens `count` more connections (`openConcurrency` at a time) and reports them as `opened` (with `held`: all still open). */
 async function openMore(count: number): Promise<void> {
   const started = Date.now();
   let next = 0;
@@ -134,7 +134,10 @@ async function openMore(count: number): Promise<void> {
     }
   }
   await Promise.all(Array.from({ length: Math.min(options.openConcurrency, count) }, lane));
-  report({ phase: 'opened', opened, failed, ms: Date.now() - started });
+  // Idle: how many of all the connections opened so far are still open (a server's keep-alive
+  // timeout may have closed the first ones while the later ones opened).
+  const held = options.mode === 'idle' ? sockets.filter((socket) => !socket.destroyed).length : requests.length;
+  report({ phase: 'opened', opened, failed, held, ms: Date.now() - started });
 }
 
 function percentile(sorted: readonly number[], p: number): number {
