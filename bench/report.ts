@@ -202,9 +202,9 @@ export function checkTargets(results: Omit<BenchResults, 'targetsCheck'>): Targe
   const goIdle = results.idle.find((r) => r.target === GO);
   for (const row of results.idle.filter((r) => isKubegatePath(r.target))) {
     checks.push({ target: row.target, goal: '≤ 8 KB per idle keep-alive connection', measured: slopeOf(row), met: usable(row.perConnectionBytes) <= 8 * 1024 });
-    if (goIdle !== undefined && usable(goIdle.perConnectionBytes) !== Infinity) {
+    if (goIdle !== undefined && goIdle.roundSlopesBytes.length > 0 && usable(goIdle.perConnectionBytes) !== Infinity) {
       // Decided only when the rounds' ranges do not overlap: met when kubegate's worst round is at or below go's best.
-      const worst = Math.max(...row.roundSlopesBytes.map(usable));
+      const worst = row.roundSlopesBytes.length === 0 ? Infinity : Math.max(...row.roundSlopesBytes.map(usable));
       const goBest = Math.min(...goIdle.roundSlopesBytes.map(usable));
       const undecided = worst > goBest && Math.min(...row.roundSlopesBytes) <= Math.max(...goIdle.roundSlopesBytes);
       checks.push({ target: row.target, goal: `per idle connection ≤ ${GO}'s (slope; every round)`, measured: `${slopeOf(row)} vs ${slopeOf(goIdle)}${undecided ? ' (rounds overlap: undecided)' : ''}`, met: worst <= goBest });
