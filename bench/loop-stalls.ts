@@ -21,6 +21,7 @@
  * round (which resets it) and once after it (the round's maximum); the GC figure is the
  * difference of the `nodejs_gc_duration_seconds` counts over 0.1 s between the two scrapes. With `--workers`,
  * the primary's aggregated registry answers: the largest delay of any worker, the pauses of all.
+ * The same scrape also gives the idle scenario its V8 heap figure (`heapUsedBytes`).
  */
 import http from 'node:http';
 
@@ -73,4 +74,9 @@ export async function watchLoopStalls(metricsUrl: string): Promise<() => Promise
     const after = await readLoopStalls(metricsUrl);
     return { loopDelayMaxMs: after.loopDelayMaxMs, gcPausesOver100Ms: after.gcPausesOver100Ms - before.gcPausesOver100Ms };
   };
+}
+
+/** The V8 heap in use now (`nodejs_heap_size_used_bytes`; with `--workers`, all workers'): the idle scenario's heap figure. */
+export async function heapUsedBytes(metricsUrl: string): Promise<number> {
+  return sum(await scrape(metricsUrl), 'nodejs_heap_size_used_bytes');
 }

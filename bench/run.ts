@@ -21,13 +21,13 @@ import { parseArgs } from 'node:util';
 import { stopAllChildren } from './processes.js';
 import { checkTargets, formatResults } from './report.js';
 import type { BenchResults, Machine, WebhookResult } from './report.js';
-import { execSessions, firstRequest, heldWatches, largeList, revocation, smallGet } from './scenarios.js';
-import type { BenchSettings } from './scenarios.js';
+import { execSessions, firstRequest, heldWatches, idleConnections, largeList, revocation, smallGet } from './scenarios.js';
+import type { BenchSettings, FreshTarget } from './scenarios.js';
 import { createTls, directTarget, kubegateEntry, nativeCoreDeciderEntry, startBareForwarder, startGoReverseProxy, startKubegate, startNativeCore, startNginx, startUpstream } from './targets.js';
 import type { Target } from './targets.js';
 import { webhookScenario } from './webhook.js';
 
-const SCENARIOS = ['small', 'large', 'watches', 'exec', 'first-request', 'revocation', 'webhook'] as const;
+const SCENARIOS = ['idle', 'small', 'large', 'watches', 'exec', 'first-request', 'revocation', 'webhook'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const MB = 1024 * 1024;
 
@@ -46,6 +46,7 @@ function settingsFor(mode: Mode, workDir: string): BenchSettings {
       largeSeconds: 1,
       watchCounts: [20],
       idleConnections: 20,
+      idleRounds: 1,
       events: 1,
       eventIntervalMs: 100,
       execSessions: 2,
@@ -69,6 +70,7 @@ function settingsFor(mode: Mode, workDir: string): BenchSettings {
         largeSeconds: 1,
         watchCounts: [100],
         idleConnections: 200,
+        idleRounds: 2,
         events: 2,
         eventIntervalMs: 200,
         execSessions: 5,
@@ -90,6 +92,7 @@ function settingsFor(mode: Mode, workDir: string): BenchSettings {
         largeSeconds: 8,
         watchCounts: [1000, 8000],
         idleConnections: 8000,
+        idleRounds: 3,
         events: 5,
         eventIntervalMs: 500,
         execSessions: 200,
@@ -167,21 +170,26 @@ async function main(): Promise<void> {
     const upstream = await startUpstream(tls);
     const profileDir = values['cpu-prof'] === true ? join(outDir, 'profiles') : undefined;
     if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
-    // Started side by side (the order of the list is the order of the rows).
-    const starters: [name: string, start: () => Target | Promise<Target>][] = [
+    // Started side by side (the order of the list is the order of the rows), each into `dir`.
+    const starters: [name: string, start: (dir: string) => Target | Promise<Target>][] = [
       ['direct', () => directTarget(upstream)],
-      ['nginx', () => startNginx(upstream, tls, workDir)],
+      ['nginx', (dir) => startNginx(upstream, tls, dir)],
       ['http-proxy-3', () => startBareForwarder('http-proxy-3', upstream, tls)],
       ['node-http', () => startBareForwarder('node-http', upstream, tls)],
-      ['go-reverseproxy', () => startGoReverseProxy(upstream, tls, workDir)],
-      ['native-core', () => startNativeCore(upstream, tls, workDir)],
-      ['kubegate', () => startKubegate(upstream, tls, workDir, { workers: 1, cpuProfileDir: profileDir })],
-      ...(workers > 1 ? [[`kubegate-w${workers}`, () => startKubegate(upstream, tls, workDir, { workers, cpuProfileDir: profileDir })] as [string, () => Promise<Target>]] : []),
-      ['kubegate-agent', () => startKubegate(upstream, tls, workDir, { workers: 1, cpuProfileDir: profileDir, via: 'agent' })],
+      ['go-reverseproxy', (dir) => startGoReverseProxy(upstream, tls, dir)],
+      ['native-core', (dir) => startNativeCore(upstream, tls, dir)],
+      ['kubegate', (dir) => startKubegate(upstream, tls, dir, { workers: 1, cpuProfileDir: profileDir })],
+      ...(workers > 1 ? [[`kubegate-w${workers}`, (dir: string) => startKubegate(upstream, tls, dir, { workers, cpuProfileDir: profileDir })] as [string, (dir: string) => Promise<Target>]] : []),
+      ['kubegate-agent', (dir) => startKubegate(upstream, tls, dir, { workers: 1, cpuProfileDir: profileDir, via: 'agent' })],
     ];
     const chosen = values.targets === undefined ? undefined : new Set(values.targets.split(',').map((name) => name.trim()));
     for (const name of chosen ?? []) if (!starters.some(([known]) => known === name)) throw new TypeError(`--targets: unknown target ${name} (${starters.map(([known]) => known).join(', ')})`);
-    const targets: Target[] = await Promise.all(starters.filter(([name]) => chosen === undefined || chosen.has(name)).map(async ([, start]) => start()));
+    const selected = starters.filter(([name]) => chosen === undefined || chosen.has(name));
+    const targets: Target[] = await Promise.all(selected.map(async ([, start]) => start(workDir)));
+    /** The idle scenario's: a process of its own for every round, in a directory of its own (proxies only: direct has no process). */
+    const fresh: FreshTarget[] = selected
+      .filter(([name]) => name !== 'direct')
+      .map(([name, start]) => ({ name, start: async () => start(mkdtempSync(join(workDir, `idle-${name}-`))) }));
     const kubegates = targets.filter((target) => target.kind === 'kubegate');
     log(`targets: ${targets.map((target) => target.name).join(', ')}`);
 
@@ -208,6 +216,9 @@ async function main(): Promise<void> {
       return measured;
     };
     const alone = { ...settings, parallel: false };
+    const idle = await run('idle', [], async () =>
+      settings.parallel ? (await Promise.all(fresh.map((entry) => idleConnections([entry], upstream, tls, settings)))).flat() : idleConnections(fresh, upstream, tls, settings),
+    );
     const small = await run('small', [], async () =>
       measureEmptyAgain(
         await each(targets, (subset) => smallGet(subset, settings, upstream)),
@@ -222,10 +233,7 @@ async function main(): Promise<void> {
         async (target, row, seconds) => (await largeList([target], { ...alone, largeSizes: [row.bytes], largeSeconds: seconds }))[0],
       ),
     );
-    const held = await run('watches', { watches: [], idle: [] }, async () => {
-      const parts = await each(targets, async (subset) => [await heldWatches(subset, upstream, tls, settings)]);
-      return { watches: parts.flatMap((part) => part.watches), idle: parts.flatMap((part) => part.idle) };
-    });
+    const watches = await run('watches', [], () => each(targets, (subset) => heldWatches(subset, upstream, tls, settings)));
     const exec = await run('exec', [], () => each(targets, (subset) => execSessions(subset, tls, settings)));
     const first = await run('first-request', [], () => each(kubegates, (subset) => firstRequest(subset, tls, settings)));
     const revoked = await run('revocation', [], () => each(kubegates, (subset) => revocation(subset, tls, settings)));
@@ -239,8 +247,8 @@ async function main(): Promise<void> {
       targets: targets.map((target) => target.name),
       small,
       large,
-      watches: held.watches,
-      idle: held.idle,
+      watches,
+      idle,
       exec,
       firstRequest: first,
       revocation: revoked,

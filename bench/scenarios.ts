@@ -11,7 +11,7 @@ import { WebSocket } from 'ws';
 import { cpuSeconds, rssBytes, sampleRss, startChild } from './processes.js';
 import { CLUSTER_PATH, createUserToken } from './targets.js';
 import type { Target, Tls, Upstream } from './targets.js';
-import { watchLoopStalls } from './loop-stalls.js';
+import { heapUsedBytes, watchLoopStalls } from './loop-stalls.js';
 import { readTcpCounters, slowestOf, tcpCountersDelta, upstreamRound } from './round-waits.js';
 import type { RoundWaits } from './round-waits.js';
 import { runWrk } from './wrk.js';
@@ -33,6 +33,8 @@ export interface BenchSettings {
   readonly largeSeconds: number;
   readonly watchCounts: readonly number[];
   readonly idleConnections: number;
+  /** Rounds of the idle scenario (targets alternate; the row is the median slope). */
+  readonly idleRounds: number;
   readonly events: number;
   readonly eventIntervalMs: number;
   readonly execSessions: number;
@@ -249,9 +251,20 @@ export interface WatchRow {
 
 export interface IdleRow {
   readonly target: string;
+  /** Connections held at the last step of each round (`idleConnections`). */
   readonly connections: number;
+  /** The fewest any round still held at its last step (a keep-alive timeout closes connections held too long). */
   readonly opened: number;
+  /** Median over the rounds of the least-squares slope of settled RSS against connections held, bytes per connection. */
   readonly perConnectionBytes: number | null;
+  /** Each round's slope, in round order (the spread the median is read with). */
+  readonly roundSlopesBytes: readonly number[];
+  /** Median over the rounds of the slope's standard error within its fit (how straight the steps lie). */
+  readonly slopeStdErrorBytes: number | null;
+  /** Median over the rounds of the fit's intercept above the RSS before the round: what the first connections cost once (TLS context, pools, lazily built code), not per connection. */
+  readonly onceBytes: number | null;
+  /** kubegate only: the same slope of its V8 heap in use (`nodejs_heap_size_used_bytes`), median over the rounds. */
+  readonly heapPerConnectionBytes: number | null;
 }
 
 interface ClientReport {
@@ -329,9 +342,8 @@ function perItem(before: number | null, after: number | null, count: number): nu
   return before === null || after === null || count === 0 ? null : (after - before) / count;
 }
 
-export async function heldWatches(targets: readonly Target[], upstream: Upstream, tls: Tls, settings: BenchSettings): Promise<{ watches: WatchRow[]; idle: IdleRow[] }> {
+export async function heldWatches(targets: readonly Target[], upstream: Upstream, tls: Tls, settings: BenchSettings): Promise<WatchRow[]> {
   const watches: WatchRow[] = [];
-  const idle: IdleRow[] = [];
   for (const count of settings.watchCounts) {
     for (const target of targets) {
       await waitForUpstreamWatches(upstream, target.name, 10_000);
@@ -369,21 +381,109 @@ export async function heldWatches(targets: readonly Target[], upstream: Upstream
       }
     }
   }
-  for (const target of targets) {
-    if (target.pid === undefined) continue;
-    await waitForUpstreamWatches(upstream, target.name, 10_000);
-    const rssBefore = rssBytes(target.pid);
-    const held = await holdConnections(target, upstream, tls, settings, 'idle', settings.idleConnections);
-    try {
-      await sleep(settings.quick ? 300 : 1000);
-      const opened = Number(held.opened.opened);
-      idle.push({ target: target.name, connections: settings.idleConnections, opened, perConnectionBytes: perItem(rssBefore, rssBytes(target.pid), opened) });
-      await held.command('drop', 'dropped', 10_000);
-    } finally {
-      await held.stop();
+  return watches;
+}
+
+// --- idle keep-alive connections ----------------------------------------------------------
+
+/** Least-squares line through the points: its slope, the slope's standard error and the intercept. */
+export function fitLine(points: readonly (readonly [x: number, y: number])[]): { slope: number; slopeStdError: number; intercept: number } {
+  const n = points.length;
+  const meanX = points.reduce((total, [x]) => total + x, 0) / n;
+  const meanY = points.reduce((total, [, y]) => total + y, 0) / n;
+  const sxx = points.reduce((total, [x]) => total + (x - meanX) ** 2, 0);
+  const sxy = points.reduce((total, [x, y]) => total + (x - meanX) * (y - meanY), 0);
+  const slope = sxy / sxx;
+  const intercept = meanY - slope * meanX;
+  const residuals = points.reduce((total, [x, y]) => total + (y - intercept - slope * x) ** 2, 0);
+  return { slope, slopeStdError: n > 2 ? Math.sqrt(residuals / (n - 2) / sxx) : 0, intercept };
+}
+
+/** RSS once it stops moving: read until two reads apart differ by at most 64 KB or 0.2 % (bounded). */
+async function settledRss(pid: number, quick: boolean): Promise<number> {
+  const intervalMs = quick ? 100 : 500;
+  const deadline = Date.now() + (quick ? 1_000 : 10_000);
+  let last = rssBytes(pid);
+  for (;;) {
+    await sleep(intervalMs);
+    const now = rssBytes(pid);
+    if (Math.abs(now - last) <= Math.max(64 * 1024, last * 0.002) || Date.now() >= deadline) return now;
+    last = now;
+  }
+}
+
+const IDLE_STEPS = 4;
+
+/**
+ * Memory per idle keep-alive connection, as a slope: each round opens `idleConnections` in
+ * four equal steps (one small GET each, then held), reads the target's RSS once it has
+ * settled after each step, and fits a line through the four points; the row is the median
+ * of the rounds' slopes with their spread. A slope is not moved by what the process grew and
+ * freed before the round (one difference before/after is), and the first connections' one-off
+ * costs land in the intercept (`onceBytes`). Every round measures a process started for it
+ * (so that neither another scenario's nor an earlier round's freed memory, which a process
+ * reuses without growing, hides the cost); the targets take turns within a round and the
+ * order reverses every round.
+ */
+/** A target the idle scenario starts afresh for each of its rounds, and stops after it. */
+export interface FreshTarget {
+  readonly name: string;
+  start(): Promise<Target>;
+}
+
+export async function idleConnections(fresh: readonly FreshTarget[], upstream: Upstream, tls: Tls, settings: BenchSettings): Promise<IdleRow[]> {
+  const step = Math.max(1, Math.floor(settings.idleConnections / IDLE_STEPS));
+  const rounds = new Map<string, { slope: number; slopeStdError: number; once: number; heapSlope: number | null; opened: number }[]>();
+  for (let round = 0; round < settings.idleRounds; round++) {
+    for (const entry of round % 2 === 0 ? fresh : [...fresh].reverse()) {
+      const target = await entry.start();
+      const rss: [number, number][] = [];
+      const heap: [number, number][] = [];
+      let baseBytes = 0;
+      let opened = 0;
+      try {
+        const pid = target.pid;
+        if (pid === undefined) throw new Error(`${target.name}: no process to measure`);
+        const metricsUrl = target.kubegate?.metricsUrl;
+        baseBytes = await settledRss(pid, settings.quick);
+        const held = await holdConnections(target, upstream, tls, settings, 'idle', step);
+        try {
+          let report = held.opened;
+          for (let i = 1; i <= IDLE_STEPS; i++) {
+            if (i > 1) report = await held.command(`open ${step}`, 'opened', 240_000);
+            // The connections still open, not those opened: a keep-alive timeout (kubegate's is
+            // 65 s) may close the first steps' while a loaded machine opens the last.
+            opened = Number(report.held);
+            rss.push([opened, await settledRss(pid, settings.quick)]);
+            if (metricsUrl !== undefined) heap.push([opened, await heapUsedBytes(metricsUrl)]);
+          }
+        } finally {
+          await held.stop();
+        }
+      } finally {
+        await target.stop();
+      }
+      const fit = fitLine(rss);
+      const list = rounds.get(entry.name) ?? [];
+      list.push({ slope: fit.slope, slopeStdError: fit.slopeStdError, once: fit.intercept - baseBytes, heapSlope: heap.length > 0 ? fitLine(heap).slope : null, opened });
+      rounds.set(entry.name, list);
     }
   }
-  return { watches, idle };
+  return fresh.map((target) => {
+    const list = rounds.get(target.name) ?? [];
+    const middle = (values: readonly number[]): number | null => (values.length === 0 ? null : median(values, (value) => value));
+    const heapSlopes = list.flatMap((entry) => (entry.heapSlope === null ? [] : [entry.heapSlope]));
+    return {
+      target: target.name,
+      connections: step * IDLE_STEPS,
+      opened: Math.min(...list.map((entry) => entry.opened)),
+      perConnectionBytes: middle(list.map((entry) => entry.slope)),
+      roundSlopesBytes: list.map((entry) => entry.slope),
+      slopeStdErrorBytes: middle(list.map((entry) => entry.slopeStdError)),
+      onceBytes: middle(list.map((entry) => entry.once)),
+      heapPerConnectionBytes: middle(heapSlopes),
+    };
+  });
 }
 
 /** Waits until no watch of `client` is open upstream (bounded); returns how many still are. */

@@ -2,9 +2,10 @@
  * The held-connection generator, in its own process (so that its thousands of sockets and
  * its CPU are not counted as the proxy's): opens N watches (or N idle keep-alive
  * connections that each made one request) through a target and holds them, reporting on
- * stdout; the parent drives the phases on stdin — `emit` (events fanned out by the
- * upstream at a set rate; delivery latency measured with the monotonic clock the upstream
- * stamped into each event), `drop` (every client socket destroyed at once), `exit`.
+ * stdout; the parent drives the phases on stdin — `open N` (N more of the same, reported as
+ * `opened` like the first N: the idle scenario grows its connections in steps), `emit` (events
+ * fanned out by the upstream at a set rate; delivery latency measured with the monotonic clock
+ * the upstream stamped into each event), `drop` (every client socket destroyed at once), `exit`.
  * Usage: node --import tsx bench/watch-client.ts '<json options>'.
  */
 import https from 'node:https';
@@ -118,21 +119,25 @@ function openIdle(): Promise<boolean> {
   });
 }
 
-async function openAll(): Promise<void> {
+/** Opens `count` more connections (`openConcurrency` at a time) and reports them as `opened` (with `held`: all still open). */
+async function openMore(count: number): Promise<void> {
   const started = Date.now();
   let next = 0;
   let opened = 0;
   let failed = 0;
   const open = options.mode === 'watch' ? openWatch : openIdle;
   async function lane(): Promise<void> {
-    while (next < options.count) {
+    while (next < count) {
       next++;
       if (await open()) opened++;
       else failed++;
     }
   }
-  await Promise.all(Array.from({ length: Math.min(options.openConcurrency, options.count) }, lane));
-  report({ phase: 'opened', opened, failed, ms: Date.now() - started });
+  await Promise.all(Array.from({ length: Math.min(options.openConcurrency, count) }, lane));
+  // Idle: how many of all the connections opened so far are still open (a server's keep-alive
+  // timeout may have closed the first ones while the later ones opened).
+  const held = options.mode === 'idle' ? sockets.filter((socket) => !socket.destroyed).length : requests.length;
+  report({ phase: 'opened', opened, failed, held, ms: Date.now() - started });
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -166,7 +171,9 @@ async function emitEvents(): Promise<void> {
 const commands = createInterface({ input: process.stdin });
 commands.on('line', (line) => {
   const command = line.trim();
-  if (command === 'emit') void emitEvents();
+  const more = /^open (\d+)$/.exec(command);
+  if (more !== null) void openMore(Number(more[1]));
+  else if (command === 'emit') void emitEvents();
   else if (command === 'drop') {
     for (const req of requests) req.destroy();
     for (const socket of sockets) socket.destroy();
@@ -176,4 +183,4 @@ commands.on('line', (line) => {
 commands.on('close', () => process.exit(0));
 
 report({ ready: true });
-void openAll();
+void openMore(options.count);

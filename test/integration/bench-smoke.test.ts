@@ -76,7 +76,12 @@ describe('npm run bench -- --smoke', () => {
     }
     for (const target of PROXIES) {
       assert.equal(typeof results.watches.find((r: any) => r.target === target)?.perWatchBytes, 'number', `memory per watch of ${target}`);
-      assert.equal(typeof results.idle.find((r: any) => r.target === target)?.perConnectionBytes, 'number', `memory per idle connection of ${target}`);
+      const idle = results.idle.find((r: any) => r.target === target);
+      assert.equal(typeof idle?.perConnectionBytes, 'number', `memory per idle connection of ${target}`);
+      assert.equal(idle.roundSlopesBytes.length, 1, `${target}: one slope per idle round`);
+      assert.equal(idle.opened, idle.connections, `${target}: every idle connection opened`);
+      // kubegate's heap slope is read from its /metrics; the other targets expose none.
+      assert.equal(typeof idle.heapPerConnectionBytes, target.startsWith('kubegate') ? 'number' : 'object', `${target}: heap per idle connection`);
     }
     assert.deepEqual(results.idle.map((r: any) => r.target), PROXIES, 'idle connections for every proxy (not direct)');
     assert.deepEqual(results.firstRequest.map((r: any) => r.target), ['kubegate', 'kubegate-w2', 'kubegate-agent']);
