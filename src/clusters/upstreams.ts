@@ -63,7 +63,7 @@ import { constants as http2Constants } from 'node:http2';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { buildConnector, Client, Pool, type Dispatcher } from 'undici';
+import { buildConnector, Pool, type Dispatcher } from 'undici';
 import { KubegateError } from '../errors.js';
 import { serverIdentityOptions } from '../kube/tls-name.js';
 import type { Cluster, ClusterCredentials } from '../store/store.js';
@@ -511,52 +511,24 @@ function buildUpstream(cluster: Cluster, credentials: ClusterCredentials, settin
  * stale keep-alive connections). Both: one request per connection at a time, as many
  * connections as requests in flight, idle ones closed after `freeSocketTimeoutMs`; timeouts
  * are the forwarder's, per request.
- *
- * Aborted requests open nothing. When the forwarder aborts a request whose answer is
- * flowing (a client dropping its watch), undici destroys that connection and, as it closes,
- * puts the aborted request back as pending and dials a new connection for it, only to drop
- * the request once connected (nodejs/undici#5845): a fresh TLS connection per dropped watch,
- * left idle in the pool. 8,000 watches dropped at once cost ~10 s of the proxy's CPU in
- * handshakes and kept the API server busy with as many (BENCHMARKS.md, "dropping many
- * watches at once").
- * undici marks that close: it destroys the connection with its informational `aborted`
- * error, the one close after which it puts the running request back as pending. So each
- * client's connector refuses a dial asked for while the `close` listeners of its own
- * connection, destroyed that way, run; that fails the aborted request again (a no-op) and
- * makes the pool drop that client instead of keeping a connection for nothing. Any other
- * close dials as undici asks: a request given to an idle connection the server closed at
- * that moment (undici checks an idle connection one event-loop turn before writing on it)
- * is pending then, and needs the new connection.
  */
 function forwardingPools(origin: string, connector: buildConnector.connector, settings: Required<Omit<UpstreamPoolOptions, 'tunnels'>>, counts: UpstreamCounts): { dispatcher: Dispatcher; connections: ForwardingConnections } {
   /** True only while undici takes a new connection, and writes its first request on it. */
   let opening = false;
-  /** One client's connector: it knows when that client's connection is closing. */
-  const clientConnector = (): buildConnector.connector => {
-    let closing = false;
-    return (options, callback) => {
-      if (closing) {
-        process.nextTick(callback, NO_DIAL_FOR_ABORTED, null);
+  const connect: buildConnector.connector = (options, callback) => {
+    connector(options, (...args) => {
+      if (args[0] !== null) {
+        callback(...args);
         return;
       }
-      connector(options, (...args) => {
-        const [error, socket] = args;
-        if (error !== null) {
-          callback(...args);
-          return;
-        }
-        counts.opened++;
-        // Listeners run in order: undici's own `close` listener, added in the callback, runs between these two.
-        socket.on('close', () => (closing = closedForAbort(socket)));
-        opening = true;
-        try {
-          callback(...args);
-        } finally {
-          opening = false;
-        }
-        socket.on('close', () => (closing = false));
-      });
-    };
+      counts.opened++;
+      opening = true;
+      try {
+        callback(...args);
+      } finally {
+        opening = false;
+      }
+    });
   };
   const options: Pool.Options = {
     connections: null,
@@ -565,7 +537,7 @@ function forwardingPools(origin: string, connector: buildConnector.connector, se
     keepAliveMaxTimeout: settings.freeSocketTimeoutMs,
     headersTimeout: 0,
     bodyTimeout: 0,
-    factory: (clientOrigin, clientOptions) => new Client(clientOrigin, { ...clientOptions, connect: clientConnector() }),
+    connect,
   };
   const dispatcher = new Pool(origin, options);
   const fresh = new Pool(origin, options);
@@ -586,15 +558,6 @@ function forwardingPools(origin: string, connector: buildConnector.connector, se
     },
   };
 }
-
-/** Whether undici destroyed `socket` because the request on it was aborted (its InformationalError 'aborted'). */
-function closedForAbort(socket: Duplex): boolean {
-  const error = socket.errored;
-  return error !== null && (error as { code?: unknown }).code === 'UND_ERR_INFO' && error.message === 'aborted';
-}
-
-/** The refusal of a dial for an aborted request (undici fails that request with it, a no-op): one serves all. */
-const NO_DIAL_FOR_ABORTED = new KubegateError('UPSTREAM_UNREACHABLE', 'no connection is opened for a request aborted as its connection closed');
 
 function ignoreError(): void {}
 
